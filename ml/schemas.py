@@ -1,0 +1,232 @@
+"""Pydantic v2 schemas: the records Recur reads (incidents, indicator observations, experiments).
+
+Datetimes are always normalised to timezone-aware UTC. A naive datetime is taken as UTC and the reader
+records a note about it; dates (indicators, experiments) are plain calendar dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4", "SEV5"]
+ActionStatus = Literal["open", "done", "wontfix"]
+Direction = Literal["decrease", "increase"]
+Dimension = Literal["team", "service"]
+
+NonBlank = Annotated[str, Field(min_length=1)]
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Return `value` as an aware UTC datetime (a naive value is taken as UTC)."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _strip_nonblank(value: str, field: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{field} is empty")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class ActionItem(_Strict):
+    id: NonBlank
+    title: NonBlank
+    status: ActionStatus = "open"
+    created_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+
+    @field_validator("created_at", "closed_at")
+    @classmethod
+    def _utc(cls, v: dt.datetime | None) -> dt.datetime | None:
+        return None if v is None else to_utc(v)
+
+    @model_validator(mode="after")
+    def _closed_after_created(self) -> ActionItem:
+        if self.closed_at and self.created_at and self.closed_at < self.created_at:
+            raise ValueError("closed_at is before created_at")
+        return self
+
+
+class Incident(_Strict):
+    """A postmortem. `pattern` is an optional known label (ground truth), used only to score models."""
+
+    id: NonBlank
+    title: NonBlank
+    summary: NonBlank
+    impact: str | None = None
+    timeline: str | None = None
+    root_cause: str | None = None
+    contributing_factors: list[str] = Field(default_factory=list)
+    action_items: list[ActionItem] = Field(default_factory=list)
+    service: str | None = None
+    team: str | None = None
+    severity: Severity | None = None
+    started_at: dt.datetime
+    detected_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    reopened: int = Field(default=0, ge=0)
+    tags: list[str] = Field(default_factory=list)
+    pattern: str | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, v: object) -> object:
+        if isinstance(v, str):
+            s = v.strip().upper().replace("-", "").replace(" ", "")
+            if s.isdigit():
+                s = f"SEV{s}"
+            return s or None
+        if isinstance(v, int) and not isinstance(v, bool):
+            return f"SEV{v}"
+        return v
+
+    @field_validator("started_at", "detected_at", "resolved_at")
+    @classmethod
+    def _utc(cls, v: dt.datetime | None) -> dt.datetime | None:
+        return None if v is None else to_utc(v)
+
+    @field_validator("contributing_factors", "tags", mode="before")
+    @classmethod
+    def _listify(cls, v: object) -> object:
+        if v is None:
+            return []
+        if isinstance(v, str):
+            parts = [p.strip() for p in v.replace("\n", ";").split(";")]
+            return [p for p in parts if p]
+        return v
+
+    @field_validator("contributing_factors", "tags")
+    @classmethod
+    def _drop_blank(cls, v: list[str]) -> list[str]:
+        return [s.strip() for s in v if s and s.strip()]
+
+    @model_validator(mode="after")
+    def _time_order(self) -> Incident:
+        if self.detected_at and self.detected_at < self.started_at:
+            raise ValueError("detected_at is before started_at")
+        if self.resolved_at and self.resolved_at < self.started_at:
+            raise ValueError("resolved_at is before started_at")
+        return self
+
+    @property
+    def ttr_hours(self) -> float | None:
+        """Time to resolve, in hours, when resolved."""
+        if self.resolved_at is None:
+            return None
+        return (self.resolved_at - self.started_at).total_seconds() / 3600.0
+
+
+class IndicatorObservation(_Strict):
+    """One observation in long format: an indicator value on a date, for optional team/service."""
+
+    indicator: NonBlank
+    ds: dt.date
+    y: float
+    team: str | None = None
+    service: str | None = None
+
+    @field_validator("ds", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> object:
+        if isinstance(v, dt.datetime):
+            return to_utc(v).date()
+        if isinstance(v, str) and ("T" in v or " " in v.strip()):
+            return to_utc(dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))).date()
+        return v
+
+    @field_validator("y")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("y is not a finite number")
+        return v
+
+    @field_validator("team", "service", mode="before")
+    @classmethod
+    def _blank_none(cls, v: object) -> object:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        return v
+
+    @property
+    def series(self) -> str:
+        return series_key(self.indicator, team=self.team, service=self.service)
+
+
+def series_key(indicator: str, *, team: str | None = None, service: str | None = None) -> str:
+    """The id of a series: the indicator plus its dimensions, e.g. ``reopens/team=payments``."""
+    parts = [indicator]
+    if team:
+        parts.append(f"team={team}")
+    if service:
+        parts.append(f"service={service}")
+    return "/".join(parts)
+
+
+def parse_series_key(key: str) -> dict[str, str | None]:
+    """Inverse of :func:`series_key`."""
+    indicator, *dims = key.split("/")
+    out: dict[str, str | None] = {"indicator": indicator, "team": None, "service": None}
+    for d in dims:
+        name, _, value = d.partition("=")
+        if name in ("team", "service"):
+            out[name] = value
+    return out
+
+
+class Hypothesis(_Strict):
+    problem: NonBlank
+    solution: NonBlank
+    metric: NonBlank
+
+
+class Experiment(_Strict):
+    """A process experiment: a change made to `treated` (a team or service) from `start` on."""
+
+    id: NonBlank
+    name: NonBlank
+    hypothesis: Hypothesis
+    indicator: NonBlank
+    dimension: Dimension = "team"
+    treated: NonBlank
+    controls: list[str] = Field(default_factory=list)
+    start: dt.date
+    end: dt.date | None = None
+    desired_direction: Direction = "decrease"
+    min_effect: float | None = Field(default=None, gt=0)
+    owner: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> object:
+        if isinstance(v, dt.datetime):
+            return to_utc(v).date()
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> Experiment:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end is not after start")
+        if self.treated in self.controls:
+            raise ValueError(f"treated {self.treated!r} is also listed in controls")
+        return self
+
+    @property
+    def treated_series(self) -> str:
+        return series_key(self.indicator, **{self.dimension: self.treated})
+
+    @property
+    def control_series(self) -> list[str]:
+        return [series_key(self.indicator, **{self.dimension: c}) for c in self.controls]
