@@ -1,0 +1,323 @@
+"""Readers: good and bad input for every format, and the no-loss invariant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ml.errors import InputError
+from ml.readers import (
+    detect_kind,
+    indicators_frame,
+    parse_markdown_postmortem,
+    read_experiments,
+    read_incidents,
+    read_indicators,
+)
+
+GOOD = {
+    "id": "INC-1",
+    "title": "Checkout errors after config push",
+    "summary": "A config push without canary broke checkout.",
+    "root_cause": "Config flag flipped globally.",
+    "contributing_factors": ["no canary", "no alert"],
+    "action_items": [
+        {
+            "id": "AI-1",
+            "title": "Add canary",
+            "status": "done",
+            "created_at": "2025-01-02T00:00:00Z",
+            "closed_at": "2025-01-10T00:00:00Z",
+        }
+    ],
+    "service": "checkout",
+    "team": "payments",
+    "severity": "SEV2",
+    "started_at": "2025-01-01T10:00:00Z",
+    "detected_at": "2025-01-01T10:05:00Z",
+    "resolved_at": "2025-01-01T11:00:00Z",
+    "reopened": 0,
+    "tags": ["config"],
+}
+
+
+def _jsonl(path: Path, rows: list[object]) -> Path:
+    path.write_text(
+        "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8"
+    )
+    return path
+
+
+def test_jsonl_good_and_bad_records_no_loss(tmp_path: Path) -> None:
+    bad_date = dict(GOOD, id="INC-2", started_at="yesterday-ish")
+    empty_text = dict(GOOD, id="INC-3", summary="   ")
+    wrong_type = dict(GOOD, id="INC-4", reopened="many")
+    dup = dict(GOOD)
+    naive = dict(GOOD, id="INC-5", started_at="2025-01-01T10:00:00", detected_at=None, resolved_at=None)
+    path = _jsonl(tmp_path / "i.jsonl", [GOOD, bad_date, empty_text, "{not json", wrong_type, dup, naive])
+    res = read_incidents(path)
+    assert res.records_in == 7
+    assert res.records_in == res.accepted + res.quarantined
+    assert [r.id for r in res.records] == ["INC-1", "INC-5"]
+    by_line = {r.line: r for r in res.rejects}
+    assert by_line[2].field == "started_at"
+    assert by_line[3].field == "summary" and "empty" in by_line[3].reason.lower()
+    assert "invalid JSON" in by_line[4].reason
+    assert by_line[5].field == "reopened"
+    assert "duplicate id 'INC-1'" in by_line[6].reason and str(path) + ":1" in by_line[6].reason
+    assert all(r.file == str(path) for r in res.rejects)
+    # naive datetime accepted as UTC, with a note
+    assert res.records[1].started_at.tzinfo is not None
+    assert any(n.field == "started_at" and "naive" in n.reason for n in res.notes)
+
+
+def test_timezones_are_normalised_to_utc(tmp_path: Path) -> None:
+    row = dict(GOOD, started_at="2025-01-01T12:00:00+02:00", detected_at=None, resolved_at=None)
+    res = read_incidents(_jsonl(tmp_path / "i.jsonl", [row]))
+    assert res.records[0].started_at.isoformat() == "2025-01-01T10:00:00+00:00"
+
+
+def test_non_utf8_line_is_quarantined_and_others_kept(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    path.write_bytes(
+        json.dumps(GOOD).encode()
+        + b"\n"
+        + b'{"id": "X\xff\xfe"}\n'
+        + json.dumps(dict(GOOD, id="INC-9")).encode()
+    )
+    res = read_incidents(path)
+    assert res.accepted == 2 and res.quarantined == 1
+    assert res.rejects[0].line == 2 and "UTF-8" in res.rejects[0].reason
+
+
+def test_time_order_is_checked(tmp_path: Path) -> None:
+    row = dict(GOOD, resolved_at="2024-12-31T00:00:00Z")
+    res = read_incidents(_jsonl(tmp_path / "i.jsonl", [row]))
+    assert res.accepted == 0 and "resolved_at is before started_at" in res.rejects[0].reason
+
+
+def test_csv_incidents(tmp_path: Path) -> None:
+    path = tmp_path / "i.csv"
+    path.write_text(
+        "id,title,summary,service,team,severity,started_at,contributing_factors,action_items\n"
+        'A,Disk full,The log disk filled up,db,core,3,2025-02-01T00:00:00Z,"no alert; no rotation",'
+        '"[{""id"": ""AI-1"", ""title"": ""Rotate logs"", ""status"": ""open""}]"\n'
+        "B,,missing title,db,core,SEV3,2025-02-01T00:00:00Z,,\n"
+        "C,Bad date,x,db,core,SEV3,31/02/2025,,\n"
+        "D,Too few columns\n",
+        encoding="utf-8",
+    )
+    res = read_incidents(path)
+    assert res.records_in == 4 and res.accepted == 1
+    inc = res.records[0]
+    assert inc.severity == "SEV3" and inc.contributing_factors == ["no alert", "no rotation"]
+    assert inc.action_items[0].title == "Rotate logs"
+    fields = {r.line: r.field for r in res.rejects}
+    assert fields[3] == "title" and fields[4] == "started_at" and fields[5] is None
+
+
+MD = """---
+id: PM-1
+title: Certificate expired on the edge
+service: edge
+team: platform
+severity: SEV2
+started_at: 2025-03-01T08:00:00Z
+resolved_at: 2025-03-01T09:30:00Z
+---
+
+## Summary
+The TLS certificate on the edge proxies expired.
+
+## Root cause
+Renewal job silently failed for two weeks.
+
+## Contributing factors
+- No expiry alert
+- Renewal errors went to a muted channel
+
+## Action items
+- [x] AI-7: Alert 14 days before expiry (created 2025-03-02, closed 2025-03-09)
+- [ ] AI-8: Move renewal to cert-manager (created 2025-03-02)
+"""
+
+
+def test_markdown_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "pm"
+    folder.mkdir()
+    (folder / "a.md").write_text(MD, encoding="utf-8")
+    (folder / "b.md").write_text("---\nid: PM-2\ntitle: [unclosed\n---\n", encoding="utf-8")
+    (folder / "c.md").write_text(
+        MD.replace("PM-1", "PM-3").replace("## Summary\nThe TLS", "## Summary\n\n## X\nThe TLS")
+    )
+    res = read_incidents(folder)
+    assert res.records_in == 3
+    assert res.records_in == res.accepted + res.quarantined
+    inc = next(r for r in res.records if r.id == "PM-1")
+    assert inc.root_cause == "Renewal job silently failed for two weeks."
+    assert inc.contributing_factors == ["No expiry alert", "Renewal errors went to a muted channel"]
+    assert [(a.id, a.status) for a in inc.action_items] == [("AI-7", "done"), ("AI-8", "open")]
+    assert inc.action_items[0].closed_at is not None
+    rej = {Path(r.file).name: r for r in res.rejects}
+    assert rej["b.md"].field == "front_matter"
+    assert rej["c.md"].field == "summary"
+
+
+def test_parse_markdown_without_front_matter_uses_heading_as_title() -> None:
+    raw = parse_markdown_postmortem("# DNS outage\n\n## Summary\nResolvers failed.\n")
+    assert raw["title"] == "DNS outage" and raw["summary"] == "Resolvers failed."
+
+
+def test_indicators_csv(tmp_path: Path) -> None:
+    path = tmp_path / "ind.csv"
+    path.write_text(
+        "indicator,ds,y,team\n"
+        "reopens,2025-01-06,3,payments\n"
+        "reopens,2025-01-13,abc,payments\n"
+        "reopens,2025-01-13,4,payments\n"
+        "reopens,2025-01-13,5,payments\n"
+        "reopens,2025-13-40,1,payments\n"
+        "reopens,2025-01-06,nan,core\n"
+        "mttr_hours,2025-01-06,1.5,\n",
+        encoding="utf-8",
+    )
+    res = read_indicators(path)
+    assert res.records_in == 7 and res.accepted == 3
+    reasons = {r.line: (r.field, r.reason) for r in res.rejects}
+    assert reasons[3][0] == "y"
+    assert "duplicate" in reasons[5][1]
+    assert reasons[6][0] == "ds"
+    assert reasons[7][0] == "y"
+    frame = indicators_frame(res.records)
+    assert set(frame["series"]) == {"reopens/team=payments", "mttr_hours"}
+
+
+def test_indicators_parquet(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "ind.parquet"
+    pd.DataFrame({"indicator": ["a", "a"], "ds": ["2025-01-06", "2025-01-13"], "y": [1.0, 2.0]}).to_parquet(
+        path
+    )
+    res = read_indicators(path)
+    assert res.accepted == 2 and detect_kind(path) == "indicators"
+
+
+EXP = """experiments:
+  - id: EXP-1
+    name: Canary gate
+    hypothesis: {problem: config pushes break prod, solution: canary gate, metric: change failure rate}
+    indicator: change_failure_rate
+    treated: payments
+    controls: [core, search]
+    start: 2025-06-02
+    desired_direction: decrease
+  - id: EXP-2
+    name: Broken
+    indicator: reopens
+    treated: core
+    start: not-a-date
+  - id: EXP-1
+    name: Duplicate
+    hypothesis: {problem: a, solution: b, metric: c}
+    indicator: reopens
+    treated: core
+    start: 2025-06-02
+"""
+
+
+def test_experiments_yaml_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text(EXP, encoding="utf-8")
+    res = read_experiments(path)
+    assert res.records_in == 3 and res.accepted == 1
+    assert res.records[0].treated_series == "change_failure_rate/team=payments"
+    lines = {r.line: r for r in res.rejects}
+    assert set(lines) == {10, 15}
+    assert lines[10].field in ("hypothesis", "start")
+    assert "duplicate id 'EXP-1'" in lines[15].reason
+
+
+def test_experiments_json_and_invalid_yaml(tmp_path: Path) -> None:
+    p = tmp_path / "e.json"
+    p.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "E",
+                    "name": "n",
+                    "hypothesis": {"problem": "p", "solution": "s", "metric": "m"},
+                    "indicator": "i",
+                    "treated": "t",
+                    "controls": ["t"],
+                    "start": "2025-01-01",
+                }
+            ]
+        )
+    )
+    res = read_experiments(p)
+    assert res.accepted == 0 and "also listed in controls" in res.rejects[0].reason
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("experiments: [\n  - id: x\n")
+    res = read_experiments(bad)
+    assert res.records_in == 1 and res.quarantined == 1 and res.rejects[0].line is not None
+
+
+def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        read_incidents(tmp_path / "nope.jsonl")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.one_of(
+            st.fixed_dictionaries({}, optional={k: json_values for k in GOOD}),
+            st.builds(
+                lambda d: {**GOOD, **d},
+                st.dictionaries(st.sampled_from(sorted(GOOD)), json_values, max_size=3),
+            ),
+            st.binary(max_size=30),
+        ),
+        max_size=12,
+    )
+)
+def test_no_loss_invariant_property(tmp_path: Path, rows: list[object]) -> None:
+    path = tmp_path / "p.jsonl"
+    with path.open("wb") as fh:
+        for r in rows:
+            line = r if isinstance(r, bytes) else json.dumps(r, allow_nan=True).encode()
+            fh.write(line.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n")
+    res = read_incidents(path)
+    nonblank = sum(1 for ln in path.read_bytes().split(b"\n") if ln.strip())
+    assert res.records_in == nonblank
+    assert res.records_in == res.accepted + res.quarantined
+    ids = [r.id for r in res.records]
+    assert len(ids) == len(set(ids))
+    for rej in res.rejects:
+        assert rej.file == str(path) and rej.line is not None and rej.reason
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.text(max_size=6), st.text(max_size=12), st.text(max_size=6)), max_size=10))
+def test_indicator_no_loss_property(tmp_path: Path, rows: list[tuple[str, str, str]]) -> None:
+    import csv
+
+    path = tmp_path / "p.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["indicator", "ds", "y"])
+        w.writerows(rows)
+    res = read_indicators(path)
+    assert res.records_in == res.accepted + res.quarantined
