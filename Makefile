@@ -1,0 +1,57 @@
+# Recur: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DATA ?= data/sample
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run train report serve test test-fast lint format bench sample clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install Recur with its test tools.
+
+train: install ## Train every model on $(DATA) into the MLflow store and promote champions.
+	$(BIN)/recur validate $(DATA)/*
+	$(BIN)/recur train all --data $(DATA) --promote
+
+report: install ## Write the leadership report to reports/.
+	$(BIN)/recur report --out reports
+
+serve: install ## Serve the API on $(HOST):$(PORT).
+	$(BIN)/recur serve --host $(HOST) --port $(PORT)
+
+run: train report serve ## Install, train on the sample, write the report, serve the API.
+
+test: install ## Run the whole test suite (slow end-to-end tests included).
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+test-fast: install ## The suite without the slow end-to-end tests.
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+
+bench: install ## Run every benchmark (prints figures; several minutes).
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+sample: install ## Regenerate data/sample from its seeded generator.
+	$(BIN)/python data/generate.py --seed 7 --out data/sample
+
+clean:
+	rm -rf reports .cache .pytest_cache .ruff_cache
