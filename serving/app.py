@@ -1,0 +1,115 @@
+"""The Recur API: similar incidents, patterns, heat maps, indicators, experiments and the report."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from ml.settings import Settings, get_settings
+from serving import errors
+from serving.metrics import Metrics
+from serving.models import ModelStore, Poller
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """
+Recur answers responders and tools while an incident is live: the closest past postmortems and why they match,
+the failure pattern a new postmortem belongs to, heat maps of recurring patterns, indicator forecasts and shifts,
+and experiment verdicts. Models are the MLflow champions (`models:/<name>@champion`); every response names the
+model and version it used in `X-Model-Name` / `X-Model-Version`.
+
+Authentication: `Authorization: Bearer <key>` with scope `read` (queries) or `admin` (reload). With no keys
+configured the server listens on 127.0.0.1 only.
+"""
+
+
+def create_app(settings: Settings | None = None, *, load_models: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    store = ModelStore(settings.tracking_uri)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load_models:
+            result = store.reload()
+            for name, info in result.items():
+                metrics.model_version.labels(name).set(float(info.get("version") or 0))
+                if info["status"] != "loaded":
+                    log.warning("Serving - %s: %s", name, store.status()[name].get("reason"))
+        poller = Poller(store, settings.reload_interval_s)
+        poller.start()
+        if not app.state.key_scopes:
+            log.warning("Serving - no API keys configured: listening on loopback only, every caller is admin")
+        yield
+        poller.stop()
+
+    app = FastAPI(
+        title="Recur API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        responses={500: {"model": errors.ErrorBody, "description": "Unexpected error (no details leak)."}},
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = metrics
+    app.state.key_scopes = settings.key_scopes()
+    errors.install(app)
+
+    @app.middleware("http")
+    async def headers_and_limits(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > settings.max_body_bytes
+            except ValueError:
+                return errors.error_response(400, "bad_request", "invalid Content-Length header")
+            if too_big:
+                return errors.error_response(
+                    413, "payload_too_large", f"request body is over {settings.max_body_bytes} bytes"
+                )
+        elif request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()  # chunked upload: starlette caches it for the handler
+            if len(body) > settings.max_body_bytes:
+                return errors.error_response(
+                    413, "payload_too_large", f"request body is over {settings.max_body_bytes} bytes"
+                )
+        response = await call_next(request)
+        loaded = store.loaded()
+        response.headers["X-Recur-Models"] = (
+            ",".join(f"{n}@{m.version}" for n, m in sorted(loaded.items())) or "none"
+        )
+        if "X-Model-Name" not in response.headers:
+            response.headers["X-Model-Name"] = ",".join(sorted(loaded)) or "none"
+            response.headers["X-Model-Version"] = (
+                ",".join(m.version for _, m in sorted(loaded.items())) or "none"
+            )
+        return response
+
+    app.middleware("http")(metrics.middleware)
+
+    from serving.routes import admin, health, incidents, patterns
+
+    for module in (health, admin, incidents, patterns):
+        app.include_router(module.router)
+    for optional in ("indicators", "experiments", "report"):
+        try:
+            module = __import__(f"serving.routes.{optional}", fromlist=["router"])
+        except ModuleNotFoundError:
+            continue
+        app.include_router(module.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory serving.app:app_factory`."""
+    return create_app()

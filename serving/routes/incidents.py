@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from serving.deps import PatternsDep, SettingsDep
+from serving.errors import ErrorBody
+from serving.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    FilterValue,
+    Match,
+    ModelRef,
+    PatternRef,
+    SimilarRequest,
+    SimilarResponse,
+)
+from serving.security import ReadScope
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+ERRORS = {
+    401: {"model": ErrorBody, "description": "Missing or invalid API key."},
+    404: {"model": ErrorBody, "description": "Unknown incident."},
+    413: {"model": ErrorBody, "description": "Request body too large."},
+    422: {"model": ErrorBody, "description": "Invalid request."},
+    503: {"model": ErrorBody, "description": "No champion model is loaded."},
+}
+
+
+def _limit_text(text: str, limit: int) -> str:
+    from ml.errors import InputError
+
+    if len(text) > limit:
+        raise InputError(f"text is {len(text)} characters; the limit is {limit}", field="text")
+    return text
+
+
+@router.post(
+    "/similar",
+    response_model=SimilarResponse,
+    responses=ERRORS,
+    summary="The past incidents closest to what is happening now, their pattern and why they match.",
+)
+async def similar(
+    body: SimilarRequest, model: PatternsDep, settings: SettingsDep, _: ReadScope
+) -> SimilarResponse:
+    text = _limit_text(body.query_text(), settings.max_text_chars)
+    rt = model.runtime
+    matches, qp = await run_in_threadpool(
+        rt.similar, text, k=body.k, service=body.service, team=body.team, since=body.since
+    )
+    return SimilarResponse(
+        model=ModelRef(name=model.name, version=model.version),
+        query_pattern=PatternRef(**qp) if qp else None,
+        matches=[Match(**m) for m in matches],
+    )
+
+
+@router.get(
+    "/{incident_id}/similar",
+    response_model=SimilarResponse,
+    responses=ERRORS,
+    summary="The past incidents closest to a known incident.",
+)
+async def similar_to(
+    incident_id: Annotated[str, Path(min_length=1, max_length=200)],
+    model: PatternsDep,
+    _: ReadScope,
+    k: Annotated[int, Query(ge=1, le=50)] = 5,
+    service: Annotated[FilterValue | None, Query()] = None,
+    team: Annotated[FilterValue | None, Query()] = None,
+    since: Annotated[dt.date | None, Query()] = None,
+) -> SimilarResponse:
+    matches, qp = await run_in_threadpool(
+        model.runtime.similar_to, incident_id, k=k, service=service, team=team, since=since
+    )
+    return SimilarResponse(
+        model=ModelRef(name=model.name, version=model.version),
+        query_pattern=PatternRef(**qp) if qp else None,
+        matches=[Match(**m) for m in matches],
+    )
+
+
+@router.post(
+    "/classify",
+    response_model=ClassifyResponse,
+    responses=ERRORS,
+    summary="The failure pattern a new postmortem belongs to, with a confidence, or unclustered.",
+)
+async def classify(
+    body: ClassifyRequest, model: PatternsDep, settings: SettingsDep, _: ReadScope
+) -> ClassifyResponse:
+    text = _limit_text(body.query_text(), settings.max_text_chars)
+    out = await run_in_threadpool(model.runtime.classify, text)
+    return ClassifyResponse(model=ModelRef(name=model.name, version=model.version), **out)

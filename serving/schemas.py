@@ -1,0 +1,144 @@
+"""Request and response models of the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FilterValue = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w .:/@+-]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class IncidentText(BaseModel):
+    """The parts of a postmortem used for matching (any subset; at least a title or summary)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: Annotated[str, Field(max_length=500)] = ""
+    summary: Annotated[str, Field(max_length=20_000)] = ""
+    root_cause: Annotated[str, Field(max_length=20_000)] = ""
+    contributing_factors: Annotated[list[Annotated[str, Field(max_length=2_000)]], Field(max_length=50)] = []
+    service: FilterValue | None = None
+    team: FilterValue | None = None
+
+    def as_text(self) -> str:
+        return "\n".join(
+            p for p in [self.title, self.summary, self.root_cause, *self.contributing_factors] if p
+        )
+
+
+class _TextOrIncident(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Text | None = Field(None, description="What is happening, in free text.")
+    incident: IncidentText | None = Field(None, description="A structured postmortem instead of free text.")
+
+    @model_validator(mode="after")
+    def _one(self) -> _TextOrIncident:
+        if (self.text is None) == (self.incident is None):
+            raise ValueError("give exactly one of 'text' or 'incident'")
+        if self.incident is not None and not self.incident.as_text().strip():
+            raise ValueError("incident has no text: give a title, summary or root_cause")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text is blank")
+        return self
+
+    def query_text(self) -> str:
+        return self.text if self.text is not None else self.incident.as_text()  # type: ignore[union-attr]
+
+
+class SimilarRequest(_TextOrIncident):
+    k: Annotated[int, Field(ge=1, le=50)] = 5
+    service: FilterValue | None = Field(None, description="Only incidents of this service.")
+    team: FilterValue | None = Field(None, description="Only incidents of this team.")
+    since: dt.date | None = Field(None, description="Only incidents that started on or after this date.")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "checkout returns 503s right after a feature-flag config push; no canary stage",
+                    "k": 5,
+                }
+            ]
+        },
+    )
+
+
+class ClassifyRequest(_TextOrIncident):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "TLS handshake failures: the edge certificate expired overnight"}]
+        },
+    )
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class PatternRef(BaseModel):
+    pattern_id: int
+    pattern_name: str
+    confidence: float | None = None
+
+
+class Match(BaseModel):
+    id: str
+    title: str
+    date: str | None
+    service: str | None
+    team: str | None
+    score: float
+    pattern_id: int
+    pattern_name: str
+    reasons: list[str]
+
+
+class SimilarResponse(BaseModel):
+    model: ModelRef
+    query_pattern: PatternRef | None = None
+    matches: list[Match]
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelRef
+    pattern_id: int = Field(description="-1 when unclustered")
+    pattern_name: str
+    confidence: float
+    unclustered: bool
+
+
+class Representative(BaseModel):
+    id: str
+    title: str
+
+
+class Pattern(BaseModel):
+    id: int
+    name: str
+    keywords: list[str]
+    size: int
+    trend: str
+    trend_slope: float | None = None
+    representatives: list[Representative]
+    first_seen: str | None = None
+    last_seen: str | None = None
+
+
+class PatternList(BaseModel):
+    model: ModelRef
+    unclustered: int
+    patterns: list[Pattern]
+
+
+class Heatmap(BaseModel):
+    model: ModelRef
+    by: str
+    period: str
+    rows: list[str]
+    columns: list[str]
+    values: list[list[int]]
