@@ -110,5 +110,42 @@ def validate(
         raise typer.Exit(2)
 
 
+# ------------------------------------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: RECUR_API_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: RECUR_API_PORT, 8000).")] = None,
+    reload_interval: Annotated[
+        float | None, typer.Option(help="Poll the registry for a new champion every N seconds (0: off).")
+    ] = None,
+) -> None:
+    """Serve the API with uvicorn over the MLflow champions."""
+    import uvicorn
+
+    from ml.settings import get_settings
+
+    settings = get_settings()
+    updates: dict[str, Any] = {}
+    if host is not None:
+        updates["api_host"] = host
+    if port is not None:
+        updates["api_port"] = port
+    if reload_interval is not None:
+        updates["reload_interval_s"] = reload_interval
+    settings = settings.model_copy(update=updates)
+    bind = settings.api_host
+    if not settings.key_scopes() and bind not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(
+            f"[yellow]warning:[/] no API keys configured (RECUR_API_KEYS): binding to 127.0.0.1 instead of {bind}"
+        )
+        bind = "127.0.0.1"
+    from serving.app import create_app
+
+    logging.getLogger().setLevel(logging.INFO)
+    uvicorn.run(create_app(settings), host=bind, port=settings.api_port, log_level="info", access_log=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
