@@ -86,16 +86,25 @@ class PatternRef(BaseModel):
     confidence: float | None = None
 
 
+class Reasons(BaseModel):
+    shared_keywords: list[str] = Field(
+        description="Informative terms shared with the query, most telling first."
+    )
+    matching_fields: list[str] = Field(description="Fields in common with the query: service, team, pattern.")
+
+
 class Match(BaseModel):
     id: str
     title: str
     date: str | None
     service: str | None
     team: str | None
-    score: float
-    pattern_id: int
+    score: float = Field(description="Fused rank score (higher is closer).")
+    dense_score: float = Field(description="Cosine similarity of the embeddings.")
+    lexical_score: float = Field(description="BM25 score relative to the best lexical match (0..1).")
+    pattern_id: int = Field(description="-1 when unclustered")
     pattern_name: str
-    reasons: list[str]
+    reasons: Reasons
 
 
 class SimilarResponse(BaseModel):
