@@ -22,15 +22,27 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 
 
-def _model_dep(name: str):
-    def dep(store: StoreDep, response: Response) -> LoadedModel:
-        model = store.get(name)
-        response.headers["X-Model-Name"] = model.name
-        response.headers["X-Model-Version"] = model.version
+class Champions:
+    """Access to the loaded champions from a route. Routes ask for a model only after the request validated,
+    so a bad request is a 422 even while no model is loaded (then 503)."""
+
+    def __init__(self, store: StoreDep, response: Response) -> None:
+        self.store = store
+        self.response = response
+
+    def get(self, name: str) -> LoadedModel:
+        model = self.store.get(name)
+        self.response.headers["X-Model-Name"] = model.name
+        self.response.headers["X-Model-Version"] = model.version
         return model
 
-    return dep
+    @property
+    def patterns(self) -> LoadedModel:
+        return self.get(PATTERNS)
+
+    @property
+    def forecaster(self) -> LoadedModel:
+        return self.get(FORECASTER)
 
 
-PatternsDep = Annotated[LoadedModel, Depends(_model_dep(PATTERNS))]
-ForecasterDep = Annotated[LoadedModel, Depends(_model_dep(FORECASTER))]
+ChampionsDep = Annotated[Champions, Depends(Champions)]

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import PatternsDep, SettingsDep
+from serving.deps import ChampionsDep, SettingsDep
 from serving.errors import ErrorBody
 from serving.schemas import (
     ClassifyRequest,
@@ -46,8 +46,9 @@ def _limit_text(text: str, limit: int) -> str:
     summary="The past incidents closest to what is happening now, their pattern and why they match.",
 )
 async def similar(
-    body: SimilarRequest, model: PatternsDep, settings: SettingsDep, _: ReadScope
+    body: SimilarRequest, champions: ChampionsDep, settings: SettingsDep, _: ReadScope
 ) -> SimilarResponse:
+    model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
     rt = model.runtime
     matches, qp = await run_in_threadpool(
@@ -68,13 +69,14 @@ async def similar(
 )
 async def similar_to(
     incident_id: Annotated[str, Path(min_length=1, max_length=200)],
-    model: PatternsDep,
+    champions: ChampionsDep,
     _: ReadScope,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     service: Annotated[FilterValue | None, Query()] = None,
     team: Annotated[FilterValue | None, Query()] = None,
     since: Annotated[dt.date | None, Query()] = None,
 ) -> SimilarResponse:
+    model = champions.patterns
     matches, qp = await run_in_threadpool(
         model.runtime.similar_to, incident_id, k=k, service=service, team=team, since=since
     )
@@ -92,8 +94,9 @@ async def similar_to(
     summary="The failure pattern a new postmortem belongs to, with a confidence, or unclustered.",
 )
 async def classify(
-    body: ClassifyRequest, model: PatternsDep, settings: SettingsDep, _: ReadScope
+    body: ClassifyRequest, champions: ChampionsDep, settings: SettingsDep, _: ReadScope
 ) -> ClassifyResponse:
+    model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
     out = await run_in_threadpool(model.runtime.classify, text)
     return ClassifyResponse(model=ModelRef(name=model.name, version=model.version), **out)

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import PatternsDep
+from serving.deps import ChampionsDep
+from serving.models import LoadedModel
 from serving.routes.incidents import ERRORS
 from serving.schemas import Heatmap, ModelRef, Pattern, PatternList
 from serving.security import ReadScope
@@ -19,7 +20,8 @@ Period = Literal["month", "quarter"]
 
 
 @router.get("/patterns", response_model=PatternList, responses=ERRORS, summary="All failure patterns.")
-def list_patterns(model: PatternsDep, _: ReadScope) -> PatternList:
+def list_patterns(champions: ChampionsDep, _: ReadScope) -> PatternList:
+    model = champions.patterns
     rt = model.runtime
     return PatternList(
         model=ModelRef(name=model.name, version=model.version),
@@ -32,12 +34,13 @@ def list_patterns(model: PatternsDep, _: ReadScope) -> PatternList:
     "/patterns/{pattern_id}", response_model=Pattern, responses=ERRORS, summary="One failure pattern."
 )
 def get_pattern(
-    pattern_id: Annotated[int, Path(ge=-1, le=1_000_000)], model: PatternsDep, _: ReadScope
+    pattern_id: Annotated[int, Path(ge=-1, le=1_000_000)], champions: ChampionsDep, _: ReadScope
 ) -> Pattern:
+    model = champions.patterns
     return Pattern(**model.runtime.pattern(pattern_id))
 
 
-def _heat(model: PatternsDep, by: By, period: Period, since: dt.date | None) -> dict:
+def _heat(model: LoadedModel, by: By, period: Period, since: dt.date | None) -> dict:
     return model.runtime.heatmap(by=by, period=period, since=since)
 
 
@@ -48,12 +51,13 @@ def _heat(model: PatternsDep, by: By, period: Period, since: dt.date | None) -> 
     summary="Incident counts: pattern x service/team/month.",
 )
 def heatmap(
-    model: PatternsDep,
+    champions: ChampionsDep,
     _: ReadScope,
     by: Annotated[By, Query(description="Columns: service, team or month.")] = "service",
     period: Annotated[Period, Query(description="Time bucket when by=month.")] = "month",
     since: Annotated[dt.date | None, Query(description="Only incidents on or after this date.")] = None,
 ) -> Heatmap:
+    model = champions.patterns
     data = _heat(model, by, period, since)
     return Heatmap(model=ModelRef(name=model.name, version=model.version), by=by, period=period, **data)
 
@@ -65,12 +69,13 @@ def heatmap(
     summary="The heat map as a PNG for slides.",
 )
 async def heatmap_png(
-    model: PatternsDep,
+    champions: ChampionsDep,
     _: ReadScope,
     by: Annotated[By, Query()] = "service",
     period: Annotated[Period, Query()] = "month",
     since: Annotated[dt.date | None, Query()] = None,
 ) -> Response:
+    model = champions.patterns
     png = await run_in_threadpool(model.runtime.heatmap_png, by=by, period=period, since=since)
     return Response(png, media_type="image/png")
 
@@ -82,11 +87,12 @@ async def heatmap_png(
     summary="The heat map as a self-contained interactive HTML page.",
 )
 async def heatmap_html(
-    model: PatternsDep,
+    champions: ChampionsDep,
     _: ReadScope,
     by: Annotated[By, Query()] = "service",
     period: Annotated[Period, Query()] = "month",
     since: Annotated[dt.date | None, Query()] = None,
 ) -> HTMLResponse:
+    model = champions.patterns
     html = await run_in_threadpool(model.runtime.heatmap_html, by=by, period=period, since=since)
     return HTMLResponse(html)
