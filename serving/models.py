@@ -59,6 +59,7 @@ class ModelStore:
         started = time.perf_counter()
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         runtime = pyfunc.unwrap_python_model()
+        runtime = getattr(runtime, "runtime", None) or runtime
         if hasattr(runtime, "warm_up"):
             runtime.warm_up()
         log.info("Serving - loaded %s v%s in %.1fs", name, version, time.perf_counter() - started)

@@ -1,0 +1,353 @@
+"""What the MLflow registry holds for Recur, and how a registered model answers once loaded.
+
+Each registered model is an MLflow pyfunc built from code (``ml/model_code/*.py``): the code is this module,
+the artifacts are plain files (``.npy`` arrays, JSON metadata, Prophet JSON), never pickles. A runtime class
+loads its artifacts once in ``load_context`` and then answers both the generic pyfunc ``predict`` and the richer
+calls the API makes (``similar``, ``classify``, ``heatmap`` ...).
+
+Pattern model artifact folder (written by :func:`write_pattern_artifacts`):
+
+- ``index/``: the :class:`ml.similarity.SimilarityIndex` (dense + BM25) of every training incident;
+- ``centroids.npy`` (k x d, normalised), ``thresholds.npy`` (k), ``pattern_ids.npy`` (k): nearest-centroid
+  classification of new text;
+- ``patterns.json``: id, name, keywords, size, trend, representatives per pattern;
+- ``incidents.jsonl``: the redacted incidents with their assigned pattern (heat maps, reports);
+- ``config.json``: embedder id, document fields, and the training metrics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.errors import InputError, NotFoundError
+from ml.schemas import Incident
+
+log = logging.getLogger(__name__)
+
+PATTERNS_MODEL = "incident-patterns"
+FORECASTER_MODEL = "indicator-forecaster"
+CODE_DIR = Path(__file__).resolve().parent / "model_code"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def write_pattern_artifacts(
+    out: Path,
+    *,
+    index: Any,
+    centroids: np.ndarray,
+    thresholds: np.ndarray,
+    pattern_ids: Sequence[int],
+    patterns: Sequence[Mapping[str, Any]],
+    incidents: Sequence[Incident],
+    assignments: Mapping[str, int],
+    config: Mapping[str, Any],
+) -> Path:
+    """Write everything a pattern runtime needs into folder `out` (no pickles)."""
+    out.mkdir(parents=True, exist_ok=True)
+    index.save(out / "index")
+    np.save(out / "centroids.npy", np.asarray(centroids, dtype=np.float32))
+    np.save(out / "thresholds.npy", np.asarray(thresholds, dtype=np.float32))
+    np.save(out / "pattern_ids.npy", np.asarray(pattern_ids, dtype=np.int64))
+    _write_json(out / "patterns.json", list(patterns))
+    with (out / "incidents.jsonl").open("w", encoding="utf-8") as fh:
+        for inc in incidents:
+            row = inc.model_dump(
+                mode="json",
+                include={"id", "title", "service", "team", "severity", "started_at", "resolved_at"},
+            )
+            row["pattern_id"] = int(assignments.get(inc.id, -1))
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+    _write_json(out / "config.json", dict(config))
+    return out
+
+
+class _LRU:
+    """A small thread-safe LRU cache of query embeddings."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            v = self._data.get(key)
+            if v is not None:
+                self._data.move_to_end(key)
+            return v
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class PatternsRuntime:
+    """A loaded pattern model: similar incidents, classification, patterns and heat maps."""
+
+    def __init__(self, root: Path, embedder: Any | None = None, cache_size: int = 2048) -> None:
+        from ml.similarity import SimilarityIndex
+
+        self.root = Path(root)
+        self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
+        self.index = SimilarityIndex.load(self.root / "index")
+        self.centroids = np.load(self.root / "centroids.npy")
+        self.thresholds = np.load(self.root / "thresholds.npy")
+        self.pattern_ids = np.load(self.root / "pattern_ids.npy")
+        self._patterns: list[dict[str, Any]] = json.loads(
+            (self.root / "patterns.json").read_text(encoding="utf-8")
+        )
+        self._by_id = {int(p["id"]): p for p in self._patterns}
+        self._incidents: list[Incident] = []
+        self.assignments: dict[str, int] = {}
+        for line in (self.root / "incidents.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            self.assignments[row["id"]] = int(row.pop("pattern_id"))
+            self._incidents.append(Incident.model_validate({**row, "summary": row.get("title") or row["id"]}))
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._cache = _LRU(cache_size)
+        self._heat_cache: dict[tuple[str, str, str], Any] = {}
+
+    # ------------------------------------------------------------------ embedding
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    from ml.embedding import Embedder
+
+                    self._embedder = Embedder(batch_size=32)
+        return self._embedder
+
+    def embed(self, text: str) -> np.ndarray:
+        from ml.text import redact
+
+        clean = redact(text)
+        vec = self._cache.get(clean)
+        if vec is None:
+            vec = self.embedder.encode([clean])[0]
+            self._cache.put(clean, vec)
+        return vec
+
+    def warm_up(self) -> None:
+        """Load the embedding model now rather than on the first request."""
+        self.embed("warm up")
+
+    # ------------------------------------------------------------------ patterns
+    def pattern_name(self, pid: int) -> str:
+        return "unclustered" if pid < 0 else str(self._by_id.get(pid, {}).get("name", f"pattern {pid}"))
+
+    def classify_vec(self, vec: np.ndarray) -> dict[str, Any]:
+        if len(self.centroids) == 0:
+            return {"pattern_id": -1, "pattern_name": "unclustered", "confidence": 0.0, "unclustered": True}
+        sims = self.centroids @ vec
+        j = int(np.argmax(sims))
+        sim = float(sims[j])
+        if sim < float(self.thresholds[j]):
+            return {
+                "pattern_id": -1,
+                "pattern_name": "unclustered",
+                "confidence": round(sim, 4),
+                "unclustered": True,
+            }
+        pid = int(self.pattern_ids[j])
+        return {
+            "pattern_id": pid,
+            "pattern_name": self.pattern_name(pid),
+            "confidence": round(sim, 4),
+            "unclustered": False,
+        }
+
+    def classify(self, text: str) -> dict[str, Any]:
+        return self.classify_vec(self.embed(text))
+
+    def patterns(self) -> list[dict[str, Any]]:
+        return self._patterns
+
+    def pattern(self, pattern_id: int) -> dict[str, Any]:
+        if pattern_id not in self._by_id:
+            raise NotFoundError(
+                f"no pattern {pattern_id}; see GET /v1/patterns", field="pattern_id", value=pattern_id
+            )
+        return self._by_id[pattern_id]
+
+    def unclustered_count(self) -> int:
+        return sum(1 for v in self.assignments.values() if v < 0)
+
+    # ------------------------------------------------------------------ similarity
+    @staticmethod
+    def _match_dict(m: Any) -> dict[str, Any]:
+        d = m.to_dict()
+        d["score"] = round(float(d["score"]), 6)
+        d["dense_score"] = round(float(d["dense_score"]), 4)
+        d["lexical_score"] = round(float(d["lexical_score"]), 4)
+        return d
+
+    def similar(
+        self,
+        text: str,
+        k: int = 5,
+        service: str | None = None,
+        team: str | None = None,
+        since: dt.date | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        from ml.text import redact
+
+        vec = self.embed(text)
+        qp = self.classify_vec(vec)
+        matches = self.index.query(
+            vec,
+            redact(text),
+            k=k,
+            service=service,
+            team=team,
+            since=since,
+            query_pattern_id=qp["pattern_id"] if qp["pattern_id"] >= 0 else None,
+        )
+        return [self._match_dict(m) for m in matches], {
+            "pattern_id": qp["pattern_id"],
+            "pattern_name": qp["pattern_name"],
+            "confidence": qp["confidence"],
+        }
+
+    def similar_to(
+        self,
+        incident_id: str,
+        k: int = 5,
+        service: str | None = None,
+        team: str | None = None,
+        since: dt.date | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        if incident_id not in self.index:
+            raise NotFoundError(
+                f"no incident {incident_id!r} in the model", field="incident_id", value=incident_id
+            )
+        matches = self.index.query_incident(incident_id, k=k, service=service, team=team, since=since)
+        pid = self.assignments.get(incident_id, -1)
+        return [self._match_dict(m) for m in matches], {
+            "pattern_id": pid,
+            "pattern_name": self.pattern_name(pid),
+        }
+
+    # ------------------------------------------------------------------ heat maps
+    @property
+    def incidents(self) -> list[Incident]:
+        return self._incidents
+
+    def heatmap_table(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> Any:
+        from ml.heatmap import heatmap_table
+
+        if by not in ("service", "team", "month"):
+            raise InputError(f"by must be service, team or month, got {by!r}", field="by", value=by)
+        if period not in ("month", "quarter", "year"):
+            raise InputError(
+                f"period must be month, quarter or year, got {period!r}", field="period", value=period
+            )
+        key = (by, period, since.isoformat() if since else "")
+        if key not in self._heat_cache:
+            names = {int(p["id"]): str(p["name"]) for p in self._patterns}
+            table = heatmap_table(self._incidents, self.assignments, names, by=by, since=since)  # type: ignore[arg-type]
+            if by == "month" and period != "month":
+                buckets = [_bucket(c, period) for c in table.columns]
+                table = table.T.groupby(buckets, sort=True).sum().T
+                table.columns.name = period
+            self._heat_cache[key] = table
+        return self._heat_cache[key]
+
+    def heatmap(
+        self, by: str = "service", period: str = "month", since: dt.date | None = None
+    ) -> dict[str, Any]:
+        table = self.heatmap_table(by, period, since)
+        rows = [f"{pid}: {name}" if pid >= 0 else str(name) for pid, name in table.index]
+        return {
+            "rows": rows,
+            "columns": [str(c) for c in table.columns],
+            "values": table.to_numpy().astype(int).tolist(),
+        }
+
+    def heatmap_png(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> bytes:
+        import tempfile
+
+        from ml.heatmap import render_png
+
+        table = self.heatmap_table(by, period, since)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = render_png(table, _heat_title(by, period), Path(tmp) / "heat.png")
+            return path.read_bytes()
+
+    def heatmap_html(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> str:
+        import tempfile
+
+        from ml.heatmap import render_html
+
+        table = self.heatmap_table(by, period, since)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = render_html(table, _heat_title(by, period), Path(tmp) / "heat.html")
+            return path.read_text(encoding="utf-8")
+
+    # ------------------------------------------------------------------ pyfunc
+    def predict_frame(self, frame: Any, k: int = 5) -> Any:
+        import pandas as pd
+
+        if "text" not in frame.columns:
+            raise InputError("model input needs a 'text' column", field="text")
+        rows = []
+        for text in frame["text"].astype(str):
+            matches, qp = self.similar(text, k=k)
+            rows.append(
+                {
+                    "pattern_id": qp["pattern_id"] if qp else -1,
+                    "pattern_name": qp["pattern_name"] if qp else "unclustered",
+                    "confidence": qp.get("confidence") if qp else None,
+                    "neighbours": json.dumps([m["id"] for m in matches]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _bucket(month: str, period: str) -> str:
+    year, mon = month.split("-")
+    return year if period == "year" else f"{year}-Q{(int(mon) - 1) // 3 + 1}"
+
+
+def _heat_title(by: str, period: str) -> str:
+    return f"Incidents per failure pattern and {by if by != 'month' else period}"
+
+
+try:  # the pyfunc wrappers need MLflow; the library itself does not
+    import mlflow.pyfunc
+
+    class PatternsPyfunc(mlflow.pyfunc.PythonModel):
+        """pyfunc: input DataFrame with a ``text`` column (and params ``k``); output one row per text with the
+        pattern, its confidence and the ids of the nearest past incidents (JSON list)."""
+
+        runtime: PatternsRuntime | None = None
+
+        def load_context(self, context: Any) -> None:
+            self.runtime = PatternsRuntime(Path(context.artifacts["model_dir"]))
+
+        def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+            if self.runtime is None:
+                self.load_context(context)
+            k = int((params or {}).get("k", 5))
+            return self.runtime.predict_frame(model_input, k=k)  # type: ignore[union-attr]
+
+except ImportError:  # pragma: no cover
+    pass
