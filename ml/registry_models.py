@@ -7,12 +7,11 @@ calls the API makes (``similar``, ``classify``, ``heatmap`` ...).
 
 Pattern model artifact folder (written by :func:`write_pattern_artifacts`):
 
+- ``pattern_model/``: the fitted :class:`ml.patterns.PatternModel` (centroids, thresholds, stable pattern ids,
+  labels, keywords, trends; ``.npy`` + JSON), which classifies new text and seeds the next retrain;
 - ``index/``: the :class:`ml.similarity.SimilarityIndex` (dense + BM25) of every training incident;
-- ``centroids.npy`` (k x d, normalised), ``thresholds.npy`` (k), ``pattern_ids.npy`` (k): nearest-centroid
-  classification of new text;
-- ``patterns.json``: id, name, keywords, size, trend, representatives per pattern;
-- ``incidents.jsonl``: the redacted incidents with their assigned pattern (heat maps, reports);
-- ``config.json``: embedder id, document fields, and the training metrics.
+- ``incidents.jsonl``: the incidents' metadata with their assigned pattern (heat maps, reports);
+- ``config.json``: embedder id and the training metrics.
 """
 
 from __future__ import annotations
@@ -45,29 +44,22 @@ def _write_json(path: Path, data: Any) -> None:
 def write_pattern_artifacts(
     out: Path,
     *,
+    model: Any,
     index: Any,
-    centroids: np.ndarray,
-    thresholds: np.ndarray,
-    pattern_ids: Sequence[int],
-    patterns: Sequence[Mapping[str, Any]],
     incidents: Sequence[Incident],
-    assignments: Mapping[str, int],
     config: Mapping[str, Any],
 ) -> Path:
     """Write everything a pattern runtime needs into folder `out` (no pickles)."""
     out.mkdir(parents=True, exist_ok=True)
+    model.to_dir(out / "pattern_model")
     index.save(out / "index")
-    np.save(out / "centroids.npy", np.asarray(centroids, dtype=np.float32))
-    np.save(out / "thresholds.npy", np.asarray(thresholds, dtype=np.float32))
-    np.save(out / "pattern_ids.npy", np.asarray(pattern_ids, dtype=np.int64))
-    _write_json(out / "patterns.json", list(patterns))
     with (out / "incidents.jsonl").open("w", encoding="utf-8") as fh:
         for inc in incidents:
             row = inc.model_dump(
                 mode="json",
                 include={"id", "title", "service", "team", "severity", "started_at", "resolved_at"},
             )
-            row["pattern_id"] = int(assignments.get(inc.id, -1))
+            row["pattern_id"] = int(model.assignments_.get(inc.id, -1))
             fh.write(json.dumps(row, sort_keys=True) + "\n")
     _write_json(out / "config.json", dict(config))
     return out
@@ -102,26 +94,25 @@ class PatternsRuntime:
     """A loaded pattern model: similar incidents, classification, patterns and heat maps."""
 
     def __init__(self, root: Path, embedder: Any | None = None, cache_size: int = 2048) -> None:
+        from ml.patterns import PatternModel
         from ml.similarity import SimilarityIndex
 
         self.root = Path(root)
         self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
         self.index = SimilarityIndex.load(self.root / "index")
-        self.centroids = np.load(self.root / "centroids.npy")
-        self.thresholds = np.load(self.root / "thresholds.npy")
-        self.pattern_ids = np.load(self.root / "pattern_ids.npy")
-        self._patterns: list[dict[str, Any]] = json.loads(
-            (self.root / "patterns.json").read_text(encoding="utf-8")
-        )
-        self._by_id = {int(p["id"]): p for p in self._patterns}
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self.model = PatternModel.from_dir(self.root / "pattern_model", embedder=self.embedder)
         self._incidents: list[Incident] = []
         self.assignments: dict[str, int] = {}
+        titles: dict[str, str] = {}
         for line in (self.root / "incidents.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             self.assignments[row["id"]] = int(row.pop("pattern_id"))
-            self._incidents.append(Incident.model_validate({**row, "summary": row.get("title") or row["id"]}))
-        self._embedder = embedder
-        self._embedder_lock = threading.Lock()
+            titles[row["id"]] = row["title"]
+            self._incidents.append(Incident.model_validate({**row, "summary": row["title"]}))
+        self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
+        self._by_id = {int(p["id"]): p for p in self._patterns}
         self._cache = _LRU(cache_size)
         self._heat_cache: dict[tuple[str, str, str], Any] = {}
 
@@ -133,7 +124,7 @@ class PatternsRuntime:
                 if self._embedder is None:
                     from ml.embedding import Embedder
 
-                    self._embedder = Embedder(batch_size=32)
+                    self._embedder = Embedder(batch_size=32)  # loads lazily, on the first encode
         return self._embedder
 
     def embed(self, text: str) -> np.ndarray:
@@ -155,24 +146,13 @@ class PatternsRuntime:
         return "unclustered" if pid < 0 else str(self._by_id.get(pid, {}).get("name", f"pattern {pid}"))
 
     def classify_vec(self, vec: np.ndarray) -> dict[str, Any]:
-        if len(self.centroids) == 0:
-            return {"pattern_id": -1, "pattern_name": "unclustered", "confidence": 0.0, "unclustered": True}
-        sims = self.centroids @ vec
-        j = int(np.argmax(sims))
-        sim = float(sims[j])
-        if sim < float(self.thresholds[j]):
-            return {
-                "pattern_id": -1,
-                "pattern_name": "unclustered",
-                "confidence": round(sim, 4),
-                "unclustered": True,
-            }
-        pid = int(self.pattern_ids[j])
+        ids, conf = self.model.assign(np.asarray(vec, dtype=np.float32)[None, :])
+        pid, c = int(ids[0]), round(float(conf[0]), 4)
         return {
             "pattern_id": pid,
             "pattern_name": self.pattern_name(pid),
-            "confidence": round(sim, 4),
-            "unclustered": False,
+            "confidence": c,
+            "unclustered": pid < 0,
         }
 
     def classify(self, text: str) -> dict[str, Any]:
@@ -320,6 +300,22 @@ class PatternsRuntime:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def _pattern_view(p: dict[str, Any], titles: Mapping[str, str]) -> dict[str, Any]:
+    """A pattern as the API and the report show it."""
+    trend = p.get("trend") or {}
+    return {
+        "id": int(p["id"]),
+        "name": p["name"],
+        "keywords": list(p["keywords"]),
+        "size": int(p["size"]),
+        "trend": str(trend.get("direction", "flat")),
+        "trend_slope": trend.get("slope"),
+        "representatives": [{"id": i, "title": titles.get(i, i)} for i in p.get("representative_ids", [])],
+        "first_seen": p.get("first_seen"),
+        "last_seen": p.get("last_seen"),
+    }
 
 
 def _bucket(month: str, period: str) -> str:

@@ -64,15 +64,21 @@ def _rejects_table(results: list[ReadResult[Any]]) -> Table:
         table.add_column(col, overflow="fold")
     for res in results:
         for r in res.rejects:
-            table.add_row(r.file, "" if r.line is None else str(r.line), r.record or "", r.field or "", r.reason)
+            table.add_row(
+                r.file, "" if r.line is None else str(r.line), r.record or "", r.field or "", r.reason
+            )
     return table
 
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders: incidents, indicators, experiments.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders: incidents, indicators, experiments.")
+    ],
     json_out: JsonOpt = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 2 if any record is rejected.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 2 if any record is rejected.")
+    ] = False,
 ) -> None:
     """Validate data files: counts per file and a table of every quarantined record (file, line, field, reason)."""
     results: list[ReadResult[Any]] = []
@@ -90,14 +96,21 @@ def validate(
             fail(exc.message)
     total_rejects = sum(r.quarantined for r in results)
     if json_out:
-        emit_json({"results": [r.summary() for r in results], "skipped": skipped, "quarantined": total_rejects})
+        emit_json(
+            {"results": [r.summary() for r in results], "skipped": skipped, "quarantined": total_rejects}
+        )
     else:
         table = Table(title="Validation")
         for col in ("source", "kind", "records in", "accepted", "quarantined", "notes"):
             table.add_column(col, justify="right" if col not in ("source", "kind") else "left")
         for r in results:
             table.add_row(
-                ", ".join(r.sources), r.kind, str(r.records_in), str(r.accepted), str(r.quarantined), str(len(r.notes))
+                ", ".join(r.sources),
+                r.kind,
+                str(r.records_in),
+                str(r.accepted),
+                str(r.quarantined),
+                str(len(r.notes)),
             )
         console.print(table)
         for s in skipped:
@@ -110,12 +123,109 @@ def validate(
         raise typer.Exit(2)
 
 
+# ------------------------------------------------------------------------------------------------- train
+
+train_app = typer.Typer(
+    help="Train models on your data, log them to MLflow and register them.", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+PromoteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--promote", help="Move the 'champion' alias to the new version if it passes the quality gate."
+    ),
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Also write the outputs (CSV, JSON, plots) to this folder.")
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any input record is rejected.")]
+
+
+def _settings() -> Any:
+    from ml.settings import get_settings
+
+    return get_settings()
+
+
+def _run_job(fn: Any, json_out: bool, **kwargs: Any) -> dict[str, Any]:
+    from ml.errors import StrictModeError
+
+    try:
+        return fn(_settings(), **kwargs)
+    except StrictModeError as exc:
+        fail(exc.message, code=2)
+    except RecurError as exc:
+        fail(exc.message)
+    raise AssertionError("unreachable")
+
+
+def _print_patterns(result: dict[str, Any]) -> None:
+    m = result["metrics"]
+    console.print(
+        f"[bold]incident-patterns[/] v{result['version']} (run {result['run_id'][:8]}): "
+        f"{int(m['n_patterns'])} patterns, {100 * m.get('noise_fraction', 0):.1f}% unclustered"
+        + (f", ARI {m['ari']:.3f}" if "ari" in m else "")
+        + (f", NMI {m['nmi']:.3f}" if "nmi" in m else "")
+    )
+    table = Table(title="Failure patterns")
+    for col in ("id", "name", "size", "trend"):
+        table.add_column(col)
+    for p in result["patterns"]:
+        table.add_row(str(p["id"]), p["name"], str(p["size"]), p["trend"])
+    console.print(table)
+    _print_promotion(result)
+
+
+def _print_promotion(result: dict[str, Any]) -> None:
+    promo = result.get("promotion")
+    if promo is None:
+        console.print("registered as [cyan]candidate[/]; not promoted (use --promote)")
+    elif promo["promoted"]:
+        console.print(f"[green]promoted to champion[/]: {promo['reason']}")
+    else:
+        console.print(f"[yellow]not promoted[/]: {promo['reason']}")
+
+
+@train_app.command("patterns")
+def train_patterns_cmd(
+    incidents: Annotated[
+        list[Path],
+        typer.Option("--incidents", help="Incidents: JSONL, JSON, CSV or a Markdown folder (repeatable)."),
+    ],
+    out: OutOpt = None,
+    promote: PromoteOpt = False,
+    strict: StrictOpt = False,
+    seed: Annotated[int, typer.Option(help="Random seed (same input and seed give the same patterns).")] = 42,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mine failure patterns from postmortems; register `incident-patterns` in MLflow."""
+    from training.patterns import train_patterns
+
+    result = _run_job(
+        train_patterns,
+        json_out,
+        incidents_paths=incidents,
+        out=out,
+        promote=promote,
+        strict=strict,
+        seed=seed,
+        show_progress=not json_out,
+    )
+    if json_out:
+        emit_json(result)
+    else:
+        _print_patterns(result)
+
+
 # ------------------------------------------------------------------------------------------------- serve
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default: RECUR_API_HOST, 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: RECUR_API_HOST, 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: RECUR_API_PORT, 8000).")] = None,
     reload_interval: Annotated[
         float | None, typer.Option(help="Poll the registry for a new champion every N seconds (0: off).")

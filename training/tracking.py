@@ -57,7 +57,9 @@ def ensure_experiment(name: str, settings: Settings) -> str:
 
 
 @contextmanager
-def run(experiment: str, settings: Settings, run_name: str | None = None, tags: dict[str, str] | None = None) -> Iterator[Any]:
+def run(
+    experiment: str, settings: Settings, run_name: str | None = None, tags: dict[str, str] | None = None
+) -> Iterator[Any]:
     """Start an MLflow run in `experiment` and yield it."""
     exp_id = ensure_experiment(experiment, settings)
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags or {}) as active:
@@ -69,7 +71,7 @@ def log_pyfunc(
     model_name: str,
     code_file: Path,
     artifacts: dict[str, str],
-    input_example: Any = None,
+    signature: Any = None,
     metadata: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Log a models-from-code pyfunc in the active run and register it as a new version of `model_name`."""
@@ -79,7 +81,7 @@ def log_pyfunc(
         artifacts=artifacts,
         registered_model_name=model_name,
         pip_requirements=PIP_REQUIREMENTS,
-        input_example=input_example,
+        signature=signature,
         metadata=metadata,
     )
     client = MlflowClient()
@@ -108,7 +110,12 @@ class Promotion:
     previous: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"promoted": self.promoted, "reason": self.reason, "version": self.version, "previous": self.previous}
+        return {
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "version": self.version,
+            "previous": self.previous,
+        }
 
 
 def promote(
@@ -128,7 +135,9 @@ def promote(
     if current is None:
         reason = "no champion yet: first model promoted"
     elif new_value is None:
-        return Promotion(False, f"gate metric {metric} could not be computed for the candidate", version, prev)
+        return Promotion(
+            False, f"gate metric {metric} could not be computed for the candidate", version, prev
+        )
     elif champion_value is None:
         reason = f"current champion v{prev} has no {metric} on this evaluation: candidate promoted"
     else:

@@ -16,7 +16,7 @@ from serving.security import ReadScope
 router = APIRouter(prefix="/v1", tags=["patterns"])
 
 By = Literal["service", "team", "month"]
-Period = Literal["month", "quarter"]
+Period = Literal["month", "quarter", "year"]
 
 
 @router.get("/patterns", response_model=PatternList, responses=ERRORS, summary="All failure patterns.")

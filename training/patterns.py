@@ -1,0 +1,234 @@
+"""`recur train patterns`: mine failure patterns, log the run to MLflow, register `incident-patterns`, and
+promote it to `champion` when it is no worse than the current champion on the same evaluation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+from ml.errors import InputError, StrictModeError
+from ml.readers import read_incidents
+from ml.registry_models import CODE_DIR, PATTERNS_MODEL, write_pattern_artifacts
+from ml.schemas import Incident
+from ml.settings import Settings
+from training import tracking
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "incident-patterns"
+PATTERNS_SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema(
+        [
+            ColSpec("long", "pattern_id"),
+            ColSpec("string", "pattern_name"),
+            ColSpec("double", "confidence"),
+            ColSpec("string", "neighbours"),
+        ]
+    ),
+    params=ParamSchema([ParamSpec("k", "long", 5)]),
+)
+ONE_OFF = "one-off"
+
+
+def gate_score(model: Any, X: np.ndarray, incidents: Sequence[Incident]) -> tuple[str, float | None]:
+    """The quality-gate figure of a pattern model on this evaluation set: ARI against the known labels when the
+    incidents carry them (one-offs left out), else the cosine silhouette of the clustered incidents."""
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    labels, _ = model.assign(X)
+    truth = [inc.pattern for inc in incidents]
+    if sum(t is not None for t in truth) >= 10:
+        sel = [i for i, t in enumerate(truth) if t is not None and t != ONE_OFF]
+        return "gate_ari", float(adjusted_rand_score([truth[i] for i in sel], labels[sel]))
+    mask = labels >= 0
+    if mask.sum() < 3 or len(set(labels[mask].tolist())) < 2:
+        return "gate_silhouette", None
+    return "gate_silhouette", float(silhouette_score(X[mask], labels[mask], metric="cosine"))
+
+
+def _load_champion_model(embedder: Any) -> tuple[Any, str] | None:
+    from ml.patterns import PatternModel
+
+    champ = tracking.alias_version(PATTERNS_MODEL, tracking.CHAMPION)
+    if champ is None:
+        return None
+    root = tracking.download_model_artifacts(f"models:/{PATTERNS_MODEL}/{champ.version}")
+    try:
+        model_dir = next(root.rglob("pattern_model"))
+        return PatternModel.from_dir(model_dir, embedder=embedder), str(champ.version)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _write_outputs(out: Path, model: Any, incidents: Sequence[Incident]) -> list[Path]:
+    from ml.heatmap import heatmap_table, render_csv, render_html, render_png
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with (out / "assignments.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["incident_id", "pattern_id"])
+        for inc in incidents:
+            w.writerow([inc.id, model.assignments_.get(inc.id, -1)])
+    written.append(out / "assignments.csv")
+    patterns = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "keywords": p.keywords,
+            "size": p.size,
+            "representative_ids": p.representative_ids,
+            "trend": p.trend,
+            "first_seen": p.first_seen,
+            "last_seen": p.last_seen,
+        }
+        for p in model.patterns_
+    ]
+    (out / "patterns.json").write_text(
+        json.dumps(patterns, indent=2, sort_keys=True, default=str), encoding="utf-8"
+    )
+    written.append(out / "patterns.json")
+    names = {p.id: p.name for p in model.patterns_}
+    for by in ("service", "team", "month"):
+        table = heatmap_table(list(incidents), model.assignments_, names, by=by)
+        title = f"Incidents per failure pattern and {by}"
+        written += [
+            render_png(table, title, out / f"heatmap_{by}.png"),
+            render_html(table, title, out / f"heatmap_{by}.html"),
+            render_csv(table, out / f"heatmap_{by}.csv"),
+        ]
+    return written
+
+
+def train_patterns(
+    settings: Settings,
+    incidents_paths: Sequence[Path],
+    *,
+    out: Path | None = None,
+    promote: bool = False,
+    strict: bool = False,
+    seed: int = 42,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run the whole job; returns a JSON-able summary (run id, version, metrics, promotion)."""
+    from ml.clustering import PatternClusterer
+    from ml.embedding import Embedder
+    from ml.patterns import PatternModel
+    from ml.similarity import SimilarityIndex
+    from ml.text import DocumentBuilder
+
+    read = read_incidents(list(incidents_paths))
+    if strict and read.quarantined:
+        raise StrictModeError(
+            f"{read.quarantined} incident record(s) rejected (first: {read.rejects[0]})", field="incidents"
+        )
+    incidents = read.records
+    if len(incidents) < 10:
+        raise InputError(
+            f"only {len(incidents)} valid incidents: pattern mining needs at least 10", field="incidents"
+        )
+    tracking.configure(settings)
+    embedder = Embedder(cache_dir=settings.cache_dir / "embeddings", show_progress=show_progress)
+    builder = DocumentBuilder()
+    docs = builder.build_many(incidents)
+    X = embedder.encode(docs)
+    previous = _load_champion_model(embedder)
+    model = PatternModel(
+        embedder=embedder, document_builder=builder, clusterer=PatternClusterer(random_state=seed)
+    ).fit(incidents, embeddings=X, previous=previous[0] if previous else None)
+    names = {p.id: p.name for p in model.patterns_}
+    index = SimilarityIndex.build(
+        incidents, docs, X, pattern_ids=model.assignments_, pattern_names=names, model_id=embedder.model_id
+    )
+    gate_metric, candidate_score = gate_score(model, X, incidents)
+    champion_score = gate_score(previous[0], X, incidents)[1] if previous else None
+
+    metrics = {k: float(v) for k, v in model.metrics_.items() if v is not None and np.isfinite(v)}
+    metrics.update(
+        {
+            "n_patterns": float(len(model.patterns_)),
+            "records_in": float(read.records_in),
+            "records_quarantined": float(read.quarantined),
+            "embedding_cache_hits": float(embedder.stats.get("hits", 0)),
+            "embedding_cache_misses": float(embedder.stats.get("misses", 0)),
+        }
+    )
+    if candidate_score is not None:
+        metrics[gate_metric] = candidate_score
+    if champion_score is not None:
+        metrics[f"champion_{gate_metric}"] = champion_score
+    params = {
+        "incidents": ",".join(str(p) for p in incidents_paths),
+        "seed": seed,
+        "embedding_model": embedder.model_id,
+        "document_fields": ",".join(builder.fields),
+        **{f"clusterer.{k}": v for k, v in model.clusterer.get_params().items()},
+        **{f"labeller.{k}": v for k, v in model.labeller.get_params().items()},
+        **{f"index.{k}": v for k, v in index.get_params().items()},
+        "previous_champion": previous[1] if previous else "none",
+    }
+    with tempfile.TemporaryDirectory(prefix="recur-patterns-") as tmp:
+        tmp_path = Path(tmp)
+        model_dir = write_pattern_artifacts(
+            tmp_path / "model",
+            model=model,
+            index=index,
+            incidents=incidents,
+            config={"embedding_model": embedder.model_id, "metrics": metrics, "seed": seed},
+        )
+        report_dir = tmp_path / "outputs"
+        _write_outputs(report_dir, model, incidents)
+        with tracking.run(
+            EXPERIMENT, settings, run_name="patterns", tags={"recur.job": "train patterns"}
+        ) as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_metrics(metrics)
+            mlflow.log_artifacts(str(report_dir), artifact_path="outputs")
+            if read.rejects:
+                mlflow.log_dict({"rejects": [str(r) for r in read.rejects]}, "quarantine.json")
+            version = tracking.log_pyfunc(
+                model_name=PATTERNS_MODEL,
+                code_file=CODE_DIR / "patterns.py",
+                artifacts={"model_dir": str(model_dir)},
+                signature=PATTERNS_SIGNATURE,
+                metadata={"gate_metric": gate_metric, "n_patterns": len(model.patterns_)},
+            )
+            promotion = None
+            if promote:
+                promotion = tracking.promote(
+                    PATTERNS_MODEL,
+                    version.version,
+                    metric=gate_metric,
+                    new_value=candidate_score,
+                    champion_value=champion_score,
+                    tolerance=0.01,
+                )
+                mlflow.set_tag("recur.promotion", promotion.reason)
+            run_id = run.info.run_id
+        if out is not None:
+            _write_outputs(out, model, incidents)
+    return {
+        "run_id": run_id,
+        "model": PATTERNS_MODEL,
+        "version": version.version,
+        "metrics": metrics,
+        "patterns": [
+            {"id": p.id, "name": p.name, "size": p.size, "trend": p.trend["direction"]}
+            for p in model.patterns_
+        ],
+        "id_changes": model.id_changes_,
+        "quarantined": read.quarantined,
+        "promotion": promotion.to_dict() if promotion else None,
+    }
