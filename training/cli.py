@@ -102,7 +102,9 @@ def validate(
     else:
         table = Table(title="Validation")
         for col in ("source", "kind", "records in", "accepted", "quarantined", "notes"):
-            table.add_column(col, justify="right" if col not in ("source", "kind") else "left")
+            table.add_column(
+                col, justify="right" if col not in ("source", "kind") else "left", overflow="fold"
+            )
         for r in results:
             table.add_row(
                 ", ".join(r.sources),
@@ -216,6 +218,48 @@ def train_patterns_cmd(
         emit_json(result)
     else:
         _print_patterns(result)
+
+
+# ------------------------------------------------------------------------------------------------- similar
+
+
+@app.command()
+def similar(
+    text: Annotated[str, typer.Argument(help="What is happening, in free text.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many past incidents.")] = 5,
+    service: Annotated[str | None, typer.Option(help="Only incidents of this service.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only incidents of this team.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Closest past incidents to TEXT, from the champion pattern model (no server needed)."""
+    from ml.registry_models import PATTERNS_MODEL
+    from training.champions import load_runtime
+
+    try:
+        runtime, version = load_runtime(_settings(), PATTERNS_MODEL)
+        matches, qp = runtime.similar(text, k=k, service=service, team=team)
+    except RecurError as exc:
+        fail(exc.message)
+    if json_out:
+        emit_json(
+            {"model": {"name": PATTERNS_MODEL, "version": version}, "query_pattern": qp, "matches": matches}
+        )
+        return
+    console.print(
+        f"pattern: [bold]{qp['pattern_name']}[/] (id {qp['pattern_id']}, confidence {qp['confidence']:.2f})"
+        f"  [dim]{PATTERNS_MODEL} v{version}[/]"
+    )
+    table = Table(title=f"{len(matches)} closest past incidents")
+    for col in ("id", "date", "service", "title", "pattern", "score", "why"):
+        table.add_column(col, overflow="fold")
+    for m in matches:
+        why = ", ".join(
+            m["reasons"]["shared_keywords"] + [f"same {f}" for f in m["reasons"]["matching_fields"]]
+        )
+        table.add_row(
+            m["id"], m["date"], m["service"] or "", m["title"], m["pattern_name"], f"{m['score']:.4f}", why
+        )
+    console.print(table)
 
 
 # ------------------------------------------------------------------------------------------------- serve

@@ -1,0 +1,106 @@
+"""The API end to end over a real uvicorn process and a real MLflow champion trained on the sample."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE
+from tests.serving.server import Server
+
+pytestmark = pytest.mark.slow
+
+
+def _sample() -> list[dict]:
+    return [json.loads(x) for x in (SAMPLE / "incidents.jsonl").read_text().splitlines()]
+
+
+def test_ready_with_champion(server: Server, store: dict) -> None:
+    r = httpx.get(server.url + "/readyz")
+    assert r.status_code == 200
+    assert r.json()["models"]["incident-patterns"]["version"] == store["result"]["version"]
+
+
+def test_similar_returns_k_matches_with_reasons(server: Server, store: dict) -> None:
+    inc = next(i for i in _sample() if i["pattern"] != "one-off")
+    text = f"{inc['title']}. {inc['summary']}"
+    r = httpx.post(server.url + "/v1/incidents/similar", json={"text": text, "k": 5}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Model-Name"] == "incident-patterns"
+    assert r.headers["X-Model-Version"] == store["result"]["version"]
+    body = r.json()
+    assert len(body["matches"]) == 5
+    top = body["matches"][0]
+    assert top["id"] == inc["id"]  # the incident itself is the closest to its own text
+    assert top["reasons"]["shared_keywords"]
+    scores = [m["score"] for m in body["matches"]]
+    assert scores == sorted(scores, reverse=True)
+    # most neighbours share the query's true pattern
+    truth = {i["id"]: i["pattern"] for i in _sample()}
+    assert sum(truth[m["id"]] == inc["pattern"] for m in body["matches"]) >= 3
+
+
+def test_similar_filters(server: Server) -> None:
+    sample = _sample()
+    service = sample[0]["service"]
+    r = httpx.post(
+        server.url + "/v1/incidents/similar",
+        json={"text": "database connections exhausted", "k": 10, "service": service, "since": "2025-06-01"},
+        timeout=30,
+    )
+    assert r.status_code == 200
+    matches = r.json()["matches"]
+    assert matches and all(m["service"] == service and m["date"] >= "2025-06-01" for m in matches)
+
+
+def test_similar_to_known_incident(server: Server) -> None:
+    iid = _sample()[3]["id"]
+    r = httpx.get(server.url + f"/v1/incidents/{iid}/similar", params={"k": 3})
+    assert r.status_code == 200
+    assert iid not in [m["id"] for m in r.json()["matches"]]
+    r = httpx.get(server.url + "/v1/incidents/NOPE-1/similar")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_classify_and_patterns(server: Server) -> None:
+    patterns = httpx.get(server.url + "/v1/patterns").json()
+    ids = {p["id"] for p in patterns["patterns"]}
+    assert len(ids) >= 5
+    p0 = patterns["patterns"][0]
+    assert p0["keywords"] and p0["representatives"] and p0["trend"] in ("rising", "falling", "flat")
+    rep = httpx.get(server.url + f"/v1/patterns/{p0['id']}").json()
+    assert rep["name"] == p0["name"]
+    assert httpx.get(server.url + "/v1/patterns/99999").status_code == 404
+    inc = next(i for i in _sample() if i["pattern"] != "one-off")
+    r = httpx.post(server.url + "/v1/incidents/classify", json={"incident": {"title": inc["title"], "summary": inc["summary"]}})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["pattern_id"] in ids | {-1} and 0 <= body["confidence"] <= 1.0001
+
+
+def test_heatmaps(server: Server) -> None:
+    n = len(_sample())
+    for by in ("service", "team", "month"):
+        body = httpx.get(server.url + "/v1/heatmap", params={"by": by}).json()
+        assert sum(map(sum, body["values"])) == n
+        assert len(body["values"]) == len(body["rows"]) and len(body["values"][0]) == len(body["columns"])
+    r = httpx.get(server.url + "/v1/heatmap.png", params={"by": "team"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+    r = httpx.get(server.url + "/v1/heatmap.html", params={"by": "month", "period": "quarter"})
+    assert r.status_code == 200 and "<script src=" not in r.text
+
+
+def test_bad_input_is_json(server: Server) -> None:
+    cases = [
+        ({"k": 3}, 422),
+        ({"text": "x", "incident": {"title": "y"}}, 422),
+        ({"text": "x", "k": 0}, 422),
+        ({"text": "x", "service": "a" * 500}, 422),
+        ({"text": "x" * 25_000}, 422),
+    ]
+    for body, status in cases:
+        r = httpx.post(server.url + "/v1/incidents/similar", json=body)
+        assert r.status_code == status, (body, r.text)
+        assert set(r.json()) == {"error", "detail"}
