@@ -220,6 +220,59 @@ def train_patterns_cmd(
         _print_patterns(result)
 
 
+# ------------------------------------------------------------------------------------------------- report
+
+
+@app.command()
+def report(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for index.html, report.json and slides/.")
+    ] = Path("reports"),
+    since: Annotated[
+        str | None, typer.Option(help="Only incidents from this date (YYYY-MM-DD) in the heat maps.")
+    ] = None,
+    incidents: Annotated[
+        list[Path] | None,
+        typer.Option("--incidents", help="Postmortems for learning health (default: the data dir)."),
+    ] = None,
+    experiments: Annotated[
+        list[Path] | None, typer.Option("--experiments", help="Experiment definitions.")
+    ] = None,
+    indicators: Annotated[
+        list[Path] | None, typer.Option("--indicators", help="Indicator observations.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the leadership report (self-contained HTML, JSON and slide PNGs) from the current champions."""
+    import datetime as dt
+
+    from training.report import write_report
+
+    settings = _settings()
+    try:
+        since_d = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        fail(f"--since: {since!r} is not a date (YYYY-MM-DD)")
+    try:
+        result = write_report(
+            settings,
+            out,
+            incidents_paths=incidents or [settings.resolve("incidents")],
+            experiments_paths=experiments or [settings.resolve("experiments")],
+            indicators_paths=indicators or [settings.resolve("indicators")],
+            since=since_d,
+        )
+    except RecurError as exc:
+        fail(exc.message)
+    if json_out:
+        emit_json(result)
+        return
+    for s in result["sections"]:
+        mark = "[green]ok[/]" if s["has_content"] else f"[yellow]empty[/] ({s['empty']})"
+        console.print(f"{s['title']}: {mark}")
+    console.print(f"report written to [bold]{result['index']}[/] ({result['slides']} slide images)")
+
+
 # ------------------------------------------------------------------------------------------------- similar
 
 

@@ -222,7 +222,7 @@ def train_patterns(
     return {
         "run_id": run_id,
         "model": PATTERNS_MODEL,
-        "version": version.version,
+        "version": str(version.version),
         "metrics": metrics,
         "patterns": [
             {"id": p.id, "name": p.name, "size": p.size, "trend": p.trend["direction"]}
