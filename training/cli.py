@@ -151,6 +151,8 @@ def _settings() -> Any:
 
 
 def _run_job(fn: Any, json_out: bool, **kwargs: Any) -> dict[str, Any]:
+    from mlflow.exceptions import MlflowException
+
     from ml.errors import StrictModeError
 
     try:
@@ -159,6 +161,8 @@ def _run_job(fn: Any, json_out: bool, **kwargs: Any) -> dict[str, Any]:
         fail(exc.message, code=2)
     except RecurError as exc:
         fail(exc.message)
+    except MlflowException as exc:
+        fail(f"MLflow ({_settings().tracking_uri}): {exc.message}")
     raise AssertionError("unreachable")
 
 
@@ -218,6 +222,73 @@ def train_patterns_cmd(
         emit_json(result)
     else:
         _print_patterns(result)
+
+
+def _print_indicators(result: dict[str, Any]) -> None:
+    m = result["metrics"]
+    console.print(
+        f"[bold]indicator-forecaster[/] v{result['version']} (run {result['run_id'][:8]}): "
+        f"{int(m['n_series'])} series, mean backtest MASE {m.get('mean_mase_selected', float('nan')):.3f} "
+        f"(seasonal naive {m.get('mean_mase_baseline', float('nan')):.3f}), {int(m['n_signals'])} signals"
+    )
+    table = Table(title="Model chosen per series (by rolling-origin backtest)")
+    for col in ("series", "model", "MASE", "naive MASE", "why"):
+        table.add_column(col, overflow="fold")
+    for r in result["series"]:
+        mase = "" if r["mase"] is None else f"{r['mase']:.3f}"
+        base = "" if r["baseline_mase"] is None else f"{r['baseline_mase']:.3f}"
+        table.add_row(r["series"], str(r["chosen"]), mase, base, str(r["reason"]))
+    console.print(table)
+    _print_promotion(result)
+
+
+@train_app.command("indicators")
+def train_indicators_cmd(
+    indicators: Annotated[
+        list[Path], typer.Option("--indicators", help="Indicator observations: CSV or Parquet.")
+    ],
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Steps to forecast (default 13 weeks / 28 days).")
+    ] = None,
+    out: OutOpt = None,
+    executor: Annotated[
+        str,
+        typer.Option(help="local (processes), serial, dask://local or dask://HOST:PORT (a Dask scheduler)."),
+    ] = "local",
+    thresholds: Annotated[
+        Path | None,
+        typer.Option(help="YAML list of early-warning thresholds {indicator|series, value, direction}."),
+    ] = None,
+    candidates: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--candidate",
+            help="Restrict the candidates (seasonal_naive, auto_ets, auto_theta, auto_arima, prophet).",
+        ),
+    ] = None,
+    promote: PromoteOpt = False,
+    strict: StrictOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Forecast leading indicators, detect shifts; register `indicator-forecaster` in MLflow."""
+    from training.indicators import train_indicators
+
+    result = _run_job(
+        train_indicators,
+        json_out,
+        indicators_paths=indicators,
+        horizon=horizon,
+        out=out,
+        executor=executor,
+        promote=promote,
+        strict=strict,
+        candidates=candidates,
+        thresholds_path=thresholds,
+    )
+    if json_out:
+        emit_json(result)
+    else:
+        _print_indicators(result)
 
 
 # ------------------------------------------------------------------------------------------------- report

@@ -73,7 +73,9 @@ def patterns_section(runtime: Any | None, version: str | None, since: dt.date | 
         ),
         Figure(
             f"Incidents per pattern and month since {two_years.isoformat()}",
-            _png_of_table(by_month, f"Incidents per failure pattern and month (since {two_years.isoformat()})"),
+            _png_of_table(
+                by_month, f"Incidents per failure pattern and month (since {two_years.isoformat()})"
+            ),
             "Heat map of incident counts, failure patterns by month",
             "patterns_by_month",
         ),

@@ -127,31 +127,36 @@ def promote(
     champion_value: float | None,
     higher_is_better: bool = True,
     tolerance: float = 0.0,
+    reference: str | None = None,
 ) -> Promotion:
-    """Move `champion` to `version` when the quality gate passes: no worse than the current champion's value of
-    `metric`, measured on the same evaluation by the caller. Says why when it does not."""
+    """Move `champion` to `version` when the quality gate passes, and say why either way.
+
+    The gate compares the candidate's `metric` with `champion_value`, measured by the caller on the same
+    evaluation: the current champion's figure (default), or, with `reference`, a named yardstick such as the
+    seasonal-naive baseline, which then applies even to the first model."""
     current = alias_version(model_name, CHAMPION)
-    prev = current.version if current is not None else None
-    if current is None:
+    prev = str(current.version) if current is not None else None
+    against = reference or (f"champion v{prev}" if prev else None)
+    word = "higher" if higher_is_better else "lower"
+    if against is None:
         reason = "no champion yet: first model promoted"
     elif new_value is None:
         return Promotion(
             False, f"gate metric {metric} could not be computed for the candidate", version, prev
         )
     elif champion_value is None:
-        reason = f"current champion v{prev} has no {metric} on this evaluation: candidate promoted"
+        reason = f"{against} has no {metric} on this evaluation: candidate promoted"
     else:
         delta = new_value - champion_value if higher_is_better else champion_value - new_value
-        word = "higher" if higher_is_better else "lower"
         if delta < -tolerance:
             return Promotion(
                 False,
-                f"quality gate failed: {metric} {new_value:.4f} vs champion v{prev} {champion_value:.4f} "
+                f"quality gate failed: {metric} {new_value:.4f} vs {against} {champion_value:.4f} "
                 f"({word} is better, tolerance {tolerance})",
                 version,
                 prev,
             )
-        reason = f"quality gate passed: {metric} {new_value:.4f} vs champion v{prev} {champion_value:.4f}"
+        reason = f"quality gate passed: {metric} {new_value:.4f} vs {against} {champion_value:.4f} ({word} is better)"
     MlflowClient().set_registered_model_alias(model_name, CHAMPION, version)
     log.info("Registry - %s v%s is now %s (%s)", model_name, version, CHAMPION, reason)
     return Promotion(True, reason, version, prev)

@@ -1,0 +1,7 @@
+"""MLflow models-from-code entry for the indicator-forecaster model."""
+
+from mlflow.models import set_model
+
+from ml.registry_models import ForecasterPyfunc
+
+set_model(ForecasterPyfunc())
