@@ -114,7 +114,7 @@ class PatternsRuntime:
         self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._cache = _LRU(cache_size)
-        self._heat_cache: dict[tuple[str, str, str], Any] = {}
+        self._heat_cache: dict[tuple[str, ...], Any] = {}
 
     # ------------------------------------------------------------------ embedding
     @property
@@ -267,20 +267,26 @@ class PatternsRuntime:
 
         from ml.heatmap import render_png
 
-        table = self.heatmap_table(by, period, since)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = render_png(table, _heat_title(by, period), Path(tmp) / "heat.png")
-            return path.read_bytes()
+        key = ("png", by, period, since.isoformat() if since else "")
+        if key not in self._heat_cache:
+            table = self.heatmap_table(by, period, since)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = render_png(table, _heat_title(by, period), Path(tmp) / "heat.png")
+                self._heat_cache[key] = path.read_bytes()
+        return self._heat_cache[key]
 
     def heatmap_html(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> str:
         import tempfile
 
         from ml.heatmap import render_html
 
-        table = self.heatmap_table(by, period, since)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = render_html(table, _heat_title(by, period), Path(tmp) / "heat.html")
-            return path.read_text(encoding="utf-8")
+        key = ("html", by, period, since.isoformat() if since else "")
+        if key not in self._heat_cache:
+            table = self.heatmap_table(by, period, since)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = render_html(table, _heat_title(by, period), Path(tmp) / "heat.html")
+                self._heat_cache[key] = path.read_text(encoding="utf-8")
+        return self._heat_cache[key]
 
     # ------------------------------------------------------------------ pyfunc
     def predict_frame(self, frame: Any, k: int = 5) -> Any:
@@ -468,7 +474,13 @@ class ForecasterRuntime:
 
 
 try:  # the pyfunc wrappers need MLflow; the library itself does not
+    import warnings
+
     import mlflow.pyfunc
+
+    # predict() is left untyped on purpose: MLflow would read its hints as an input schema.
+    warnings.filterwarnings("ignore", message=".*type hint.*predict", category=UserWarning)
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*", category=UserWarning)
 
     class PatternsPyfunc(mlflow.pyfunc.PythonModel):
         """pyfunc: input DataFrame with a ``text`` column (and params ``k``); output one row per text with the
