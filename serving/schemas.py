@@ -151,3 +151,81 @@ class Heatmap(BaseModel):
     rows: list[str]
     columns: list[str]
     values: list[list[int]]
+
+
+class SeriesInfo(BaseModel):
+    series: str
+    indicator: str
+    team: str | None
+    service: str | None
+    status: str | None
+    model: str | None = Field(description="The model the backtest chose (or a combination).")
+    reason: str | None = Field(description="Why that model, with the backtest figures.")
+    mase: float | None
+    baseline_mase: float | None
+    n_obs: int | None
+    last_ds: str | None
+    last_y: float | None
+    notes: list[str]
+
+
+class SeriesList(BaseModel):
+    model: ModelRef
+    series: list[SeriesInfo]
+
+
+SeriesId = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[\w .:/=@+-]+$")]
+
+
+class ForecastRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"series": "reopens/team=payments", "horizon": 8}]}
+    )
+    series: SeriesId
+    horizon: Annotated[int, Field(ge=1, le=104)] = 13
+
+
+class ForecastPoint(BaseModel):
+    ds: str
+    yhat: float
+    yhat_lower: float
+    yhat_upper: float
+
+
+class ForecastResponse(BaseModel):
+    model: ModelRef
+    series: str
+    chosen_model: str | None
+    level: int = Field(description="Central prediction interval, percent.")
+    points: list[ForecastPoint]
+
+
+class Signal(BaseModel):
+    rank: int | None = None
+    series: str
+    date: str
+    kind: str = Field(description="shift (a level/trend change) or outlier (an isolated point)")
+    direction: str
+    magnitude: float
+    magnitude_sigma: float | None = None
+    confidence: float
+    outside_interval: float | None = None
+    detail: str | None = None
+
+
+class SignalList(BaseModel):
+    model: ModelRef
+    signals: list[Signal]
+
+
+class EarlyWarning(BaseModel):
+    series: str
+    threshold: float
+    direction: str
+    horizon: int
+    probability: float
+
+
+class WarningList(BaseModel):
+    model: ModelRef
+    warnings: list[EarlyWarning]
