@@ -1,0 +1,266 @@
+"""Retrieval quality of the similar-incident index: dense-only vs lexical-only (BM25) vs fused.
+
+Leave-one-out: every incident queries the index of all the others (``exclude_id``) with its own text and
+embedding. Metrics: precision@5, recall@10 and MRR (over the full ranking), plus a random baseline (expected
+P@5) and a TF-IDF cosine baseline for reference.
+
+Corpora:
+  (a) the sample, ``data/sample/incidents.jsonl``: relevant = same ground-truth ``pattern``; "one-off" incidents
+      stay in the index but do not query;
+  (b) real GitHub status-page incidents, ``../shared/data/github-status/incidents.jsonl`` (HTML stripped, then
+      redacted): relevant = shares an affected component (names normalised: "GitHub Pages" = "Pages", the
+      "Issues, PRs, ..." group = "Issues", the "Visit www.githubstatus.com" placeholder dropped); incidents
+      without a component are left out.
+
+Fusion settings are chosen with held-out evaluation: 2-fold cross-validation over the queries of each corpus
+(choose on one half, score on the other), and across corpora (choose on one, score on the other).
+
+    python bench/bench_retrieval.py [--quick] [--no-tuning]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ml.embedding import Embedder  # noqa: E402
+from ml.schemas import Incident  # noqa: E402
+from ml.similarity import SimilarityIndex  # noqa: E402
+from ml.text import DocumentBuilder, redact, strip_html, tokenize  # noqa: E402
+
+SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
+GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
+CACHE = ROOT / ".cache" / "embeddings"
+COMPONENT_ALIASES = {
+    "GitHub Pages": "Pages",
+    "GitHub Actions": "Actions",
+    "GitHub Packages": "Packages",
+    "Issues, PRs, Dashboard, Projects": "Issues",
+    "Issues, PRs, Projects": "Issues",
+    "Issues, Pull Requests, Projects": "Issues",
+}
+DROP_COMPONENTS = {"Visit www.githubstatus.com for more information"}
+
+
+@dataclass
+class Corpus:
+    name: str
+    incidents: list[Incident]
+    texts: list[str]
+    labels: list[frozenset[str]]  # relevant <=> the label sets intersect
+    queries: np.ndarray  # positions that query
+    embeddings: np.ndarray | None = None
+
+
+def load_sample(limit: int | None) -> Corpus | None:
+    if not SAMPLE.is_file():
+        return None
+    incidents = [
+        Incident.model_validate_json(line) for line in SAMPLE.read_text().splitlines() if line.strip()
+    ]
+    if limit:
+        incidents = incidents[:limit]
+    labels = [frozenset([inc.pattern or "one-off"]) for inc in incidents]
+    queries = np.asarray([i for i, inc in enumerate(incidents) if (inc.pattern or "one-off") != "one-off"])
+    # One-offs have no relevant neighbours: as documents they are distractors only.
+    labels = [lab if "one-off" not in lab else frozenset([f"one-off-{i}"]) for i, lab in enumerate(labels)]
+    texts = DocumentBuilder().build_many(incidents)
+    return Corpus("sample", incidents, texts, labels, queries)
+
+
+def load_github(limit: int | None) -> Corpus | None:
+    if not GITHUB.is_file():
+        return None
+    incidents, texts, labels = [], [], []
+    for line in GITHUB.read_text().splitlines():
+        row = json.loads(line)
+        comps = {COMPONENT_ALIASES.get(c, c) for c in row.get("components") or []} - DROP_COMPONENTS
+        if not comps:
+            continue
+        started = dt.datetime.fromisoformat(row["started_at"].replace("Z", "+00:00"))
+        text = redact(strip_html(row["text"]))
+        incidents.append(
+            Incident(id=row["id"], title=row["name"], summary=text or row["name"], started_at=started)
+        )
+        texts.append(text)
+        labels.append(frozenset(comps))
+    if limit:
+        incidents, texts, labels = incidents[:limit], texts[:limit], labels[:limit]
+    return Corpus("github-status", incidents, texts, labels, np.arange(len(incidents)))
+
+
+def relevance_matrix(labels: list[frozenset[str]]) -> np.ndarray:
+    names = sorted(set().union(*labels))
+    pos = {n: j for j, n in enumerate(names)}
+    onehot = np.zeros((len(labels), len(names)), dtype=np.float32)
+    for i, lab in enumerate(labels):
+        onehot[i, [pos[x] for x in lab]] = 1.0
+    rel = (onehot @ onehot.T) > 0
+    np.fill_diagonal(rel, False)
+    return rel
+
+
+def metrics_from_rankings(
+    rankings: dict[int, np.ndarray], rel: np.ndarray, queries: np.ndarray
+) -> dict[str, float]:
+    p5, r10, rr = [], [], []
+    for q in queries:
+        order = rankings[int(q)]
+        hits = rel[q, order]
+        n_rel = int(rel[q].sum())
+        if n_rel == 0:
+            continue
+        p5.append(hits[:5].mean())
+        r10.append(hits[:10].sum() / n_rel)
+        first = np.flatnonzero(hits)
+        rr.append(1.0 / (first[0] + 1) if first.size else 0.0)
+    return {
+        "P@5": float(np.mean(p5)),
+        "R@10": float(np.mean(r10)),
+        "MRR": float(np.mean(rr)),
+        "queries": len(p5),
+    }
+
+
+def rank_all(index: SimilarityIndex, corpus: Corpus, mode: str) -> dict[int, np.ndarray]:
+    pos = {x: i for i, x in enumerate(index.ids_)}
+    n = len(index)
+    out = {}
+    assert corpus.embeddings is not None
+    for q in corpus.queries:
+        ids, _ = index.rank(
+            corpus.embeddings[q], corpus.texts[q], k=n - 1, exclude_id=corpus.incidents[q].id, mode=mode
+        )
+        out[int(q)] = np.asarray([pos[x] for x in ids])
+    return out
+
+
+def tfidf_rankings(corpus: Corpus) -> dict[int, np.ndarray]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    x = TfidfVectorizer(analyzer=tokenize, sublinear_tf=True).fit_transform(corpus.texts)
+    sims = (x @ x.T).toarray()
+    np.fill_diagonal(sims, -np.inf)
+    return {int(q): np.argsort(-sims[q], kind="stable")[:-1] for q in corpus.queries}
+
+
+def random_p5(rel: np.ndarray, queries: np.ndarray) -> float:
+    n = rel.shape[0]
+    return float(np.mean([rel[q].sum() / (n - 1) for q in queries if rel[q].any()]))
+
+
+GRID = [("rrf", w, 60) for w in (0.3, 0.4, 0.5, 0.6, 0.7)] + [
+    ("zscore", w, 60) for w in (0.3, 0.4, 0.5, 0.6, 0.7)
+]
+
+
+def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) -> None:
+    """Held-out choice of the fusion settings: 2-fold CV within each corpus and across corpora."""
+    results: dict[str, dict[tuple[str, float, int], dict[int, np.ndarray]]] = {}
+    for corpus in corpora:
+        results[corpus.name] = {}
+        for fusion, w, rrf_k in GRID:
+            index = SimilarityIndex.build(
+                corpus.incidents, corpus.texts, corpus.embeddings, fusion=fusion, dense_weight=w, rrf_k=rrf_k
+            )
+            results[corpus.name][(fusion, w, rrf_k)] = rank_all(index, corpus, "fused")
+    print("\nFusion settings, P@5 per corpus (all queries; for reading, not for choosing):")
+    header = f"{'fusion':8s} {'w_dense':>7s} " + " ".join(f"{c.name:>14s}" for c in corpora)
+    print(header)
+    for setting in GRID:
+        row = [
+            metrics_from_rankings(results[c.name][setting], rels[c.name], c.queries)["P@5"] for c in corpora
+        ]
+        print(f"{setting[0]:8s} {setting[1]:7.2f} " + " ".join(f"{v:14.3f}" for v in row))
+    print("\nHeld-out evaluation (choose the setting on one part, report P@5 on the other):")
+    rng = np.random.default_rng(seed)
+    for corpus in corpora:
+        perm = rng.permutation(corpus.queries)
+        folds = [perm[: len(perm) // 2], perm[len(perm) // 2 :]]
+        held = []
+        for a, b in ((0, 1), (1, 0)):
+            best = max(
+                GRID,
+                key=lambda s: metrics_from_rankings(results[corpus.name][s], rels[corpus.name], folds[a])[
+                    "P@5"
+                ],
+            )
+            score = metrics_from_rankings(results[corpus.name][best], rels[corpus.name], folds[b])["P@5"]
+            default = metrics_from_rankings(results[corpus.name][GRID[2]], rels[corpus.name], folds[b])["P@5"]
+            held.append((best, score, default))
+            print(
+                f"  {corpus.name}: fold {a}->{b}: chose {best[0]} w={best[1]:.1f}; held-out P@5 {score:.3f} "
+                f"(default rrf w=0.5: {default:.3f})"
+            )
+    if len(corpora) == 2:
+        for src, dst in ((corpora[0], corpora[1]), (corpora[1], corpora[0])):
+            best = max(
+                GRID,
+                key=lambda s: metrics_from_rankings(results[src.name][s], rels[src.name], src.queries)["P@5"],
+            )
+            score = metrics_from_rankings(results[dst.name][best], rels[dst.name], dst.queries)["P@5"]
+            print(f"  chosen on {src.name} ({best[0]} w={best[1]:.1f}) -> {dst.name} P@5 {score:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="at most 400 incidents per corpus, no tuning grid"
+    )
+    parser.add_argument("--no-tuning", action="store_true", help="skip the fusion-setting grid")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    limit = 400 if args.quick else None
+    corpora = [c for c in (load_sample(limit), load_github(limit)) if c is not None]
+    if not SAMPLE.is_file():
+        print(f"(sample corpus {SAMPLE} not found: skipped)")
+    if not GITHUB.is_file():
+        print(f"(github-status corpus {GITHUB} not found: skipped)")
+    if not corpora:
+        return
+    embedder = Embedder(cache_dir=CACHE)
+    rels = {}
+    print(f"{'corpus':14s} {'method':14s} {'P@5':>6s} {'R@10':>6s} {'MRR':>6s} {'queries':>8s} {'docs':>6s}")
+    for corpus in corpora:
+        t0 = time.perf_counter()
+        corpus.embeddings = embedder.encode(corpus.texts)
+        t_embed = time.perf_counter() - t0
+        rel = relevance_matrix(corpus.labels)
+        rels[corpus.name] = rel
+        n = len(corpus.incidents)
+        print(
+            f"{corpus.name:14s} {'random':14s} {random_p5(rel, corpus.queries):6.3f} {'':>6s} {'':>6s} {len(corpus.queries):8d} {n:6d}"
+        )
+        m = metrics_from_rankings(tfidf_rankings(corpus), rel, corpus.queries)
+        print(
+            f"{corpus.name:14s} {'tfidf-cosine':14s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} {n:6d}"
+        )
+        index = SimilarityIndex.build(corpus.incidents, corpus.texts, corpus.embeddings)
+        for mode, label in (("dense", "dense-only"), ("lexical", "bm25-only"), ("fused", "fused (default)")):
+            t1 = time.perf_counter()
+            m = metrics_from_rankings(rank_all(index, corpus, mode), rel, corpus.queries)
+            per_q = (time.perf_counter() - t1) / max(1, len(corpus.queries)) * 1000
+            print(
+                f"{corpus.name:14s} {label:14s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} "
+                f"{n:6d}   ({per_q:.2f} ms/query, full ranking)"
+            )
+        print(f"{'':14s} (embedding {n} texts: {t_embed:.1f}s, cached in {CACHE.relative_to(ROOT)})")
+    if not args.quick and not args.no_tuning:
+        tuning(corpora, rels)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""Clustering of incident embeddings into failure patterns: UMAP (cosine) then HDBSCAN.
+
+`PatternClusterer` follows the scikit-learn estimator contract. It is seeded and reproducible (UMAP runs
+single-threaded when a seed is set, as umap-learn requires). Points HDBSCAN leaves as noise stay ``-1``
+("unclustered") unless `outlier_threshold` is set, in which case a noise point joins the nearest pattern
+centroid when its cosine similarity to it is at least the threshold; nothing is forced into a pattern.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ml.errors import InputError, NotFittedError
+
+__all__ = [
+    "PatternClusterer",
+    "clustering_metrics",
+    "default_min_cluster_size",
+    "exact_knn",
+    "l2_normalize",
+    "predict_nearest",
+]
+
+logger = logging.getLogger(__name__)
+
+NOISE = -1
+
+
+def l2_normalize(X: np.ndarray) -> np.ndarray:
+    """Rows of `X` scaled to unit length (zero rows stay zero), as float32."""
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def default_min_cluster_size(n: int) -> int:
+    """Smallest pattern for a corpus of `n` incidents: about sqrt(n)/2, between 5 and 100.
+
+    A few hundred postmortems give patterns of 5-10 incidents; tens of thousands give patterns of 50-100,
+    so a pattern is always a recurring failure, not two look-alike reports.
+    """
+    return int(min(100, max(5, round(0.5 * math.sqrt(max(n, 1))))))
+
+
+def _check_matrix(X: Any, name: str = "X") -> np.ndarray:
+    arr = np.asarray(X, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{name} must be a non-empty 2-D array (n, dim), got shape {arr.shape}", field=name)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} contains NaN or infinite values", field=name)
+    return arr
+
+
+class PatternClusterer:
+    """UMAP (cosine) reduction then HDBSCAN, with optional outlier reduction and nearest-centroid predict.
+
+    Parameters
+    ----------
+    n_components, n_neighbors:
+        UMAP output dimension and neighbourhood size.
+    min_cluster_size:
+        HDBSCAN smallest cluster; ``None`` scales it to the corpus (:func:`default_min_cluster_size`).
+    min_samples:
+        HDBSCAN core-distance neighbours; ``None``: a third of `min_cluster_size` (at least 2), which leaves
+        fewer points as noise than HDBSCAN's own default (equal to `min_cluster_size`).
+    random_state:
+        Seed; the same input and seed give the same labels.
+    outlier_threshold:
+        Outlier reduction and the acceptance threshold of :meth:`predict`, as a cosine similarity to the
+        nearest pattern centroid (embedding space):
+
+        - ``None``: no outlier reduction; `predict` accepts a vector when it is at least as close to the
+          centroid as the pattern's least typical members (5th percentile of their similarities);
+        - ``"auto"``: the same per-pattern threshold also attaches HDBSCAN noise points (scale-free: it adapts
+          to how tight each pattern is);
+        - a float: one fixed threshold for both.
+    warm_n_epochs:
+        UMAP epochs when `fit` gets an `init` layout (a retrain warm-started from the previous one).
+    """
+
+    def __init__(
+        self,
+        n_components: int = 5,
+        n_neighbors: int = 15,
+        min_cluster_size: int | None = None,
+        min_samples: int | None = None,
+        random_state: int | None = 42,
+        outlier_threshold: float | str | None = None,
+        warm_n_epochs: int = 60,
+    ) -> None:
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.random_state = random_state
+        self.outlier_threshold = outlier_threshold
+        self.warm_n_epochs = warm_n_epochs
+
+    # -- parameters ------------------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "n_components": self.n_components,
+            "n_neighbors": self.n_neighbors,
+            "min_cluster_size": self.min_cluster_size,
+            "min_samples": self.min_samples,
+            "random_state": self.random_state,
+            "outlier_threshold": self.outlier_threshold,
+            "warm_n_epochs": self.warm_n_epochs,
+        }
+
+    def _validate(self, n: int) -> tuple[int, int]:
+        for name in ("n_components", "n_neighbors", "warm_n_epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (2 if name == "n_neighbors" else 1):
+                raise InputError(f"{name} must be a positive integer, got {v!r}", field=name, value=v)
+        mcs = self.min_cluster_size if self.min_cluster_size is not None else default_min_cluster_size(n)
+        if not isinstance(mcs, int) or mcs < 2:
+            raise InputError(
+                f"min_cluster_size must be an integer >= 2, got {mcs!r}", field="min_cluster_size", value=mcs
+            )
+        ms = self.min_samples if self.min_samples is not None else max(2, mcs // 3)
+        if not isinstance(ms, int) or ms < 1:
+            raise InputError(
+                f"min_samples must be a positive integer, got {ms!r}", field="min_samples", value=ms
+            )
+        t = self.outlier_threshold
+        ok = (
+            t is None
+            or t == "auto"
+            or (isinstance(t, (int, float)) and not isinstance(t, bool) and -1 <= t <= 1)
+        )
+        if not ok:
+            raise InputError(
+                f"outlier_threshold must be None, 'auto' or a cosine similarity in [-1, 1], got {t!r}",
+                field="outlier_threshold",
+                value=t,
+            )
+        need = max(10, 2 * mcs)
+        if n < need:
+            raise InputError(
+                f"X has {n} rows; clustering needs at least {need} (2 x min_cluster_size={mcs}, and 10)",
+                field="X",
+                value=n,
+            )
+        return mcs, ms
+
+    # -- fit -------------------------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: None = None, init: np.ndarray | None = None) -> PatternClusterer:
+        """Cluster the rows of `X` (embeddings, any scale; cosine geometry).
+
+        `init` (n, n_components) starts UMAP from a given layout (e.g. the previous model's for incidents
+        it already knew) and runs `warm_n_epochs` epochs instead of UMAP's default.
+        """
+        X = l2_normalize(_check_matrix(X))
+        n = X.shape[0]
+        mcs, ms = self._validate(n)
+        n_components = min(self.n_components, n - 2)
+        if init is not None:
+            init = np.asarray(init, dtype=np.float32)
+            if init.shape != (n, n_components) or not np.all(np.isfinite(init)):
+                raise InputError(
+                    f"init must be a finite array of shape {(n, n_components)}, got {init.shape}",
+                    field="init",
+                )
+
+        t0 = time.perf_counter()
+        self.reduced_ = self._reduce(X, n_components, init)
+        t1 = time.perf_counter()
+        logger.info(
+            "Dimensionality - UMAP %d x %d -> %d (%s) in %.1fs",
+            n,
+            X.shape[1],
+            n_components,
+            "warm start" if init is not None else "cold",
+            t1 - t0,
+        )
+
+        import hdbscan
+
+        clusterer = hdbscan.HDBSCAN(
+            min_cluster_size=mcs,
+            min_samples=ms,
+            metric="euclidean",
+            cluster_selection_method="eom",
+            core_dist_n_jobs=1,
+        )
+        raw = clusterer.fit_predict(self.reduced_.astype(np.float64))
+        labels = self._relabel_by_size(raw)
+        self.probabilities_ = np.asarray(clusterer.probabilities_, dtype=np.float32)
+        self.min_cluster_size_ = mcs
+        self.min_samples_ = ms
+        n_strays = self._demote_strays(X, labels)
+        self.hdbscan_labels_ = labels.copy()
+        logger.info(
+            "Clustering - HDBSCAN(min_cluster_size=%d, min_samples=%d): %d patterns, %.1f%% noise "
+            "(%d strays demoted) in %.1fs",
+            mcs,
+            ms,
+            int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0,
+            100.0 * float(np.mean(labels == NOISE)),
+            n_strays,
+            time.perf_counter() - t1,
+        )
+
+        self.centroids_ = self._centroids(X, labels)
+        self.thresholds_ = self._thresholds(X, labels)
+        if self.outlier_threshold is not None and self.centroids_.shape[0] and np.any(labels == NOISE):
+            noise = np.flatnonzero(labels == NOISE)
+            sims = X[noise] @ self.centroids_.T
+            best = sims.argmax(axis=1)
+            ok = sims[np.arange(noise.size), best] >= self.thresholds_[best]
+            labels[noise[ok]] = best[ok]
+            self.centroids_ = self._centroids(X, labels)
+            logger.info(
+                "Clustering - outlier reduction (%s) attached %d of %d noise points",
+                "per-pattern threshold"
+                if self.outlier_threshold == "auto"
+                else f"cosine >= {self.outlier_threshold}",
+                int(ok.sum()),
+                noise.size,
+            )
+        self.labels_ = labels
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _reduce(self, X: np.ndarray, n_components: int, init: np.ndarray | None) -> np.ndarray:
+        import umap
+
+        n = X.shape[0]
+        k = min(self.n_neighbors, n - 1)
+        knn_idx, knn_dist = exact_knn(X, k)
+        kwargs: dict[str, Any] = {
+            "n_neighbors": k,
+            "precomputed_knn": (knn_idx, knn_dist),
+            "n_components": n_components,
+            "min_dist": 0.0,
+            "metric": "cosine",
+            "random_state": self.random_state,
+            "n_jobs": 1 if self.random_state is not None else -1,
+            "low_memory": True,
+        }
+        if init is not None:
+            kwargs["init"] = init
+            kwargs["n_epochs"] = self.warm_n_epochs
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
+            warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+            reducer = umap.UMAP(**kwargs)
+            out = reducer.fit_transform(X)
+        return np.asarray(out, dtype=np.float32)
+
+    @staticmethod
+    def _demote_strays(X: np.ndarray, labels: np.ndarray) -> int:
+        """Send back to noise the members that are far out from their pattern in embedding space.
+
+        UMAP connects every point to its nearest neighbours, so an isolated text can be laid out next to a
+        group and join it. A member whose cosine to the centroid is below the group's far-out fence
+        (Q1 - 3 IQR, on cosine similarities) is not like the rest. Changes `labels` in place.
+        """
+        n_demoted = 0
+        k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+        for c in range(k):
+            members = np.flatnonzero(labels == c)
+            centre = X[members].mean(axis=0)
+            centre /= max(float(np.linalg.norm(centre)), 1e-12)
+            sims = X[members] @ centre
+            q1, q3 = np.quantile(sims, [0.25, 0.75])
+            fence = q1 - 3.0 * max(float(q3 - q1), 0.02)
+            out = members[sims < fence]
+            if out.size and out.size < members.size:
+                labels[out] = NOISE
+                n_demoted += int(out.size)
+        return n_demoted
+
+    @staticmethod
+    def _relabel_by_size(raw: np.ndarray) -> np.ndarray:
+        """Labels 0..k-1 by decreasing size (ties: first member first); noise stays -1."""
+        raw = np.asarray(raw)
+        out = np.full(raw.shape, NOISE, dtype=np.int64)
+        ids = [c for c in np.unique(raw) if c != NOISE]
+        order = sorted(ids, key=lambda c: (-int(np.sum(raw == c)), int(np.argmax(raw == c))))
+        for new, old in enumerate(order):
+            out[raw == old] = new
+        return out
+
+    @staticmethod
+    def _centroids(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+        cents = np.zeros((k, X.shape[1]), dtype=np.float32)
+        for c in range(k):
+            cents[c] = X[labels == c].mean(axis=0)
+        return l2_normalize(cents)
+
+    def _thresholds(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        k = self.centroids_.shape[0]
+        th = np.zeros(k, dtype=np.float32)
+        for c in range(k):
+            sims = X[labels == c] @ self.centroids_[c]
+            th[c] = float(np.quantile(sims, 0.05)) if sims.size else 1.0
+        if isinstance(self.outlier_threshold, (int, float)):
+            th[:] = float(self.outlier_threshold)
+        return th
+
+    # -- use -------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "centroids_"):
+            raise NotFittedError("PatternClusterer is not fitted; call fit(X) first")
+
+    @property
+    def n_clusters_(self) -> int:
+        self._check_fitted()
+        return int(self.centroids_.shape[0])
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest pattern centroid (cosine) for new vectors: ``(labels, confidence)``.
+
+        The label is -1 when the similarity is below the pattern's threshold; `confidence` is the cosine
+        similarity to the nearest centroid, clipped to [0, 1].
+        """
+        self._check_fitted()
+        X = l2_normalize(_check_matrix(X))
+        if X.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"X has {X.shape[1]} features, the clusterer was fitted on {self.n_features_in_}",
+                field="X",
+                value=X.shape[1],
+            )
+        return predict_nearest(X, self.centroids_, self.thresholds_)
+
+
+def exact_knn(X: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine k-nearest neighbours of unit-length rows, self first: ``(indices, distances)``.
+
+    Blocked matrix products: for tens of thousands of incidents this is faster on a few cores than UMAP's
+    approximate search, and exact.
+    """
+    n = X.shape[0]
+    idx = np.empty((n, k), dtype=np.int32)
+    dist = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        sims = X[start:stop] @ X.T
+        rows = np.arange(stop - start)
+        sims[rows, rows + start] = np.inf  # self first, even among duplicates
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(sims, part, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        idx[start:stop] = np.take_along_axis(part, order, axis=1)
+        d = 1.0 - np.take_along_axis(top, order, axis=1)
+        d[:, 0] = 0.0
+        dist[start:stop] = np.clip(d, 0.0, 2.0)
+    return idx, dist
+
+
+def predict_nearest(
+    X: np.ndarray, centroids: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid by cosine for unit-length rows of `X`; -1 below that centroid's threshold."""
+    n = X.shape[0]
+    if centroids.shape[0] == 0:
+        return np.full(n, NOISE, dtype=np.int64), np.zeros(n, dtype=np.float32)
+    sims = X @ centroids.T
+    best = sims.argmax(axis=1)
+    conf = sims[np.arange(n), best]
+    labels = np.where(conf >= thresholds[best], best, NOISE).astype(np.int64)
+    return labels, np.clip(conf, 0.0, 1.0).astype(np.float32)
+
+
+def clustering_metrics(
+    labels: np.ndarray,
+    reduced: np.ndarray | None = None,
+    true_labels: np.ndarray | list[Any] | None = None,
+    mask: np.ndarray | None = None,
+    random_state: int = 0,
+    max_points: int = 5000,
+) -> dict[str, float]:
+    """Quality figures of a clustering.
+
+    - ``n_patterns``, ``noise_fraction``;
+    - ``silhouette`` on `reduced` (non-noise points; sampled to `max_points`) and ``dbcv``
+      (``hdbscan.validity.validity_index``, when at most `max_points` points) when `reduced` is given;
+    - ``ari``, ``nmi`` against `true_labels` when given (noise counts as one more label), also restricted
+      to `mask` (e.g. incidents whose truth is a real pattern) as ``ari_masked``/``nmi_masked``.
+    """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    clustered = labels != NOISE
+    out: dict[str, float] = {
+        "n_patterns": float(len(set(labels[clustered].tolist()))),
+        "noise_fraction": float(1.0 - clustered.mean()) if n else 0.0,
+    }
+    if reduced is not None:
+        reduced = np.asarray(reduced, dtype=np.float64)
+        if reduced.shape[0] != n:
+            raise InputError(f"reduced has {reduced.shape[0]} rows, labels {n}", field="reduced")
+        sub = labels[clustered]
+        if len(set(sub.tolist())) >= 2 and sub.size > len(set(sub.tolist())):
+            out["silhouette"] = float(
+                silhouette_score(
+                    reduced[clustered],
+                    sub,
+                    sample_size=min(max_points, int(sub.size)),
+                    random_state=random_state,
+                )
+            )
+            if n <= max_points:
+                from hdbscan.validity import validity_index
+
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        out["dbcv"] = float(validity_index(reduced, labels.astype(np.intp)))
+                except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
+                    logger.warning("Clustering - DBCV not computed: %s", exc)
+    if true_labels is not None:
+        truth = np.asarray([str(t) for t in true_labels])
+        if truth.shape[0] != n:
+            raise InputError(f"true_labels has {truth.shape[0]} items, labels {n}", field="true_labels")
+        out["ari"] = float(adjusted_rand_score(truth, labels))
+        out["nmi"] = float(normalized_mutual_info_score(truth, labels))
+        if mask is not None:
+            m = np.asarray(mask, dtype=bool)
+            if m.shape[0] != n:
+                raise InputError(f"mask has {m.shape[0]} items, labels {n}", field="mask")
+            out["ari_masked"] = float(adjusted_rand_score(truth[m], labels[m]))
+            out["nmi_masked"] = float(normalized_mutual_info_score(truth[m], labels[m]))
+            out["noise_fraction_masked"] = float(np.mean(labels[m] == NOISE)) if m.any() else 0.0
+    return out

@@ -1,0 +1,607 @@
+"""Failure-pattern mining: the pipeline that turns incidents into named, trending, stable patterns.
+
+Stages (each swappable, each a small estimator):
+
+1. `DocumentBuilder` - the redacted text of each incident;
+2. `Embedder` - MiniLM sentence vectors (with an on-disk cache, so a retrain embeds only new texts);
+3. `PatternClusterer` - UMAP (cosine) + HDBSCAN, warm-started from the previous model on a retrain;
+4. `PatternLabeller` - c-TF-IDF keywords, representative incidents, names;
+5. `match_patterns` - ids kept stable across retrains; plus a trend per pattern over the last 6 months.
+
+`PatternModel.to_dir` / `from_dir` save and load it as ``.npy`` arrays and JSON (no pickle).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.clustering import NOISE, PatternClusterer, clustering_metrics, l2_normalize, predict_nearest
+from ml.embedding import DEFAULT_MODEL_ID, Embedder
+from ml.errors import InputError, NotFittedError
+from ml.labelling import PatternLabeller, match_patterns
+from ml.schemas import Incident, to_utc
+from ml.text import DocumentBuilder
+
+__all__ = ["FORMAT", "Pattern", "PatternModel", "Trend", "pattern_trend"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "recur.patterns/1"
+UNCLUSTERED = NOISE
+ONE_OFF_TRUTH = ("one-off",)
+
+
+# --- trend ------------------------------------------------------------------------------------------------
+@dataclass
+class Trend:
+    """Direction of a pattern's incident rate over the last `len(counts)` periods of `period_days` days.
+
+    `slope` is the Poisson-regression log-rate change per period, `monthly_change` the same as a fraction
+    (0.25 = +25% per period), `p_value` that of the likelihood-ratio test of slope = 0 (quasi-Poisson F test
+    when the counts are over-dispersed).
+    """
+
+    direction: str  # "rising" | "falling" | "flat"
+    slope: float
+    monthly_change: float
+    p_value: float
+    counts: list[int]
+    period_days: int
+    as_of: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _poisson_fit(t: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Poisson log-linear fit y ~ exp(a + b t) by Newton's method; returns (a, b, fitted means)."""
+    a, b = math.log(max(y.mean(), 1e-9)), 0.0
+    for _ in range(100):
+        eta = np.clip(a + b * t, -30, 30)
+        mu = np.exp(eta)
+        grad = np.array([np.sum(y - mu), np.sum((y - mu) * t)])
+        hess = np.array([[np.sum(mu), np.sum(mu * t)], [np.sum(mu * t), np.sum(mu * t * t)]])
+        try:
+            step = np.linalg.solve(hess + 1e-9 * np.eye(2), grad)
+        except np.linalg.LinAlgError:
+            break
+        a, b = a + float(step[0]), float(np.clip(b + float(step[1]), -10.0, 10.0))
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    mu = np.exp(np.clip(a + b * t, -30, 30))
+    return a, b, mu
+
+
+def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    return float(2.0 * np.sum(term - (y - mu)))
+
+
+def pattern_trend(
+    dates: list[dt.datetime],
+    as_of: dt.datetime,
+    periods: int = 6,
+    period_days: int = 30,
+    alpha: float = 0.05,
+) -> Trend:
+    """Rising / falling / flat from a Poisson regression of counts per period over the last `periods` periods.
+
+    Periods are `period_days`-day windows ending at `as_of` (so the latest window is complete). Fewer than 3
+    incidents in the window is always "flat".
+    """
+    from scipy import stats
+
+    as_of = to_utc(as_of)
+    edges = [as_of - dt.timedelta(days=period_days * (periods - i)) for i in range(periods + 1)]
+    counts = np.zeros(periods, dtype=np.int64)
+    for d in dates:
+        d = to_utc(d)
+        if edges[0] < d <= edges[-1]:
+            i = min(periods - 1, int((d - edges[0]).total_seconds() // (period_days * 86400)))
+            counts[i] += 1
+    y = counts.astype(np.float64)
+    t = np.arange(periods, dtype=np.float64) - (periods - 1) / 2.0
+    if y.sum() < 3 or periods < 3:
+        return Trend("flat", 0.0, 0.0, 1.0, counts.tolist(), period_days, as_of.isoformat())
+    _, b, mu = _poisson_fit(t, y)
+    mu0 = np.full_like(y, y.mean())
+    lr = max(0.0, _deviance(y, mu0) - _deviance(y, mu))
+    df_resid = periods - 2
+    dispersion = float(np.sum((y - mu) ** 2 / np.maximum(mu, 1e-9)) / df_resid)
+    if dispersion > 1.0:
+        p = float(stats.f.sf(lr / dispersion, 1, df_resid))
+    else:
+        p = float(stats.chi2.sf(lr, 1))
+    direction = "flat"
+    if p < alpha:
+        direction = "rising" if b > 0 else "falling"
+    return Trend(
+        direction, float(b), float(math.expm1(b)), p, counts.tolist(), period_days, as_of.isoformat()
+    )
+
+
+# --- patterns ---------------------------------------------------------------------------------------------
+@dataclass
+class Pattern:
+    """One failure pattern, as shown to people and stored with the model."""
+
+    id: int
+    name: str
+    keywords: list[str]
+    size: int
+    representative_ids: list[str]
+    trend: dict[str, Any]
+    first_seen: str | None = None
+    last_seen: str | None = None
+    keyword_scores: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Pattern:
+        return cls(**d)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _dump(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=True) + "\n")
+
+
+class PatternModel:
+    """Mines failure patterns from incidents.
+
+    Parameters
+    ----------
+    embedder, document_builder, clusterer, labeller:
+        The stages; ``None`` builds the default one when `fit` first needs it.
+    min_similarity:
+        Centroid cosine above which a new pattern keeps the id of an old one (see `match_patterns`).
+    trend_periods, trend_period_days, trend_alpha:
+        Trend window (6 periods of 30 days) and significance level.
+    warm_start_min_overlap:
+        On a retrain, UMAP starts from the previous layout when at least this share of the incidents was
+        in the previous model.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        document_builder: DocumentBuilder | None = None,
+        clusterer: PatternClusterer | None = None,
+        labeller: PatternLabeller | None = None,
+        min_similarity: float = 0.7,
+        trend_periods: int = 6,
+        trend_period_days: int = 30,
+        trend_alpha: float = 0.05,
+        warm_start_min_overlap: float = 0.5,
+    ) -> None:
+        self.embedder = embedder
+        self.document_builder = document_builder
+        self.clusterer = clusterer
+        self.labeller = labeller
+        self.min_similarity = min_similarity
+        self.trend_periods = trend_periods
+        self.trend_period_days = trend_period_days
+        self.trend_alpha = trend_alpha
+        self.warm_start_min_overlap = warm_start_min_overlap
+
+    # -- stages ----------------------------------------------------------------------------------------
+    def _builder(self) -> DocumentBuilder:
+        if self.document_builder is None:
+            self.document_builder = DocumentBuilder(mask_entities=True)
+        return self.document_builder
+
+    def _embedder(self) -> Embedder:
+        if self.embedder is None:
+            self.embedder = Embedder()
+        return self.embedder
+
+    def _clusterer(self) -> PatternClusterer:
+        if self.clusterer is None:
+            self.clusterer = PatternClusterer(outlier_threshold="auto")
+        return self.clusterer
+
+    def _labeller(self) -> PatternLabeller:
+        if self.labeller is None:
+            self.labeller = PatternLabeller()
+        return self.labeller
+
+    # -- fit -------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        incidents: list[Incident],
+        embeddings: np.ndarray | None = None,
+        previous: PatternModel | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> PatternModel:
+        """Mine patterns from `incidents`.
+
+        `embeddings` (n, dim) skips the embedding stage (they must come from the same model as later
+        `assign` calls). `previous` (a fitted model) keeps pattern ids stable and warm-starts UMAP.
+        `as_of` is the end of the trend window (default: the latest incident start).
+        Sets ``patterns_``, ``assignments_`` (incident id -> pattern id or -1), ``metrics_``.
+        """
+        t_start = time.perf_counter()
+        incidents = list(incidents)
+        if not incidents:
+            raise InputError("incidents is empty", field="incidents", value=0)
+        for i, inc in enumerate(incidents):
+            if not isinstance(inc, Incident):
+                raise InputError(
+                    f"incidents[{i}] must be an ml.schemas.Incident, got {type(inc).__name__}",
+                    field=f"incidents[{i}]",
+                )
+        ids = [inc.id for inc in incidents]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise InputError(f"incident id {dup!r} appears more than once", field="id", value=dup)
+        if previous is not None:
+            previous._check_fitted()
+        if not 0.0 <= self.warm_start_min_overlap <= 1.0:
+            raise InputError(
+                f"warm_start_min_overlap must be in [0, 1], got {self.warm_start_min_overlap!r}",
+                field="warm_start_min_overlap",
+                value=self.warm_start_min_overlap,
+            )
+
+        builder = self._builder()
+        if builder.mask_entities:
+            builder.fit(incidents)
+        docs = builder.build_many(incidents)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if embeddings is None:
+            embedder = self._embedder()
+            X = embedder.encode(docs)
+            model_id = embedder.model_id
+            logger.info("Embedding - %d incidents embedded with %s", len(docs), model_id)
+        else:
+            X = np.asarray(embeddings, dtype=np.float32)
+            if X.ndim != 2 or X.shape[0] != len(incidents):
+                raise InputError(
+                    f"embeddings must have shape ({len(incidents)}, dim), got {X.shape}",
+                    field="embeddings",
+                    value=X.shape,
+                )
+            model_id = self.embedder.model_id if self.embedder is not None else DEFAULT_MODEL_ID
+        if previous is not None and previous.n_features_ != X.shape[1]:
+            raise InputError(
+                f"previous model has {previous.n_features_}-d embeddings, these are {X.shape[1]}-d",
+                field="previous",
+            )
+        X = l2_normalize(X)
+        timings["embed_s"] = time.perf_counter() - t0
+
+        clusterer = self._clusterer()
+        init = self._warm_init(X, ids, previous, clusterer) if previous is not None else None
+        t0 = time.perf_counter()
+        clusterer.fit(X, init=init)
+        timings["cluster_s"] = time.perf_counter() - t0
+        labels = clusterer.labels_.copy()
+        centroids = clusterer.centroids_.copy()
+
+        t0 = time.perf_counter()
+        labeller = self._labeller().fit(docs, labels, embeddings=X, centroids=centroids)
+        timings["label_s"] = time.perf_counter() - t0
+
+        if previous is not None and previous.centroids_.shape[0]:
+            match = match_patterns(
+                centroids,
+                previous.centroids_,
+                previous.pattern_ids_.tolist(),
+                min_similarity=self.min_similarity,
+                next_id=previous.next_id_,
+            )
+            pattern_ids = np.asarray(match.ids, dtype=np.int64)
+            id_changes = {
+                "kept": len(match.ids) - len(match.fresh),
+                "fresh": match.fresh,
+                "vanished": match.vanished,
+            }
+            next_id = max(previous.next_id_, match.next_id)
+        else:
+            start = previous.next_id_ if previous is not None else 0
+            pattern_ids = np.arange(start, start + centroids.shape[0], dtype=np.int64)
+            id_changes = {"kept": 0, "fresh": pattern_ids.tolist(), "vanished": []}
+            next_id = int(start + centroids.shape[0])
+
+        starts = [inc.started_at for inc in incidents]
+        as_of_ = to_utc(as_of) if as_of is not None else max(starts)
+        patterns: list[Pattern] = []
+        for c in range(centroids.shape[0]):
+            members = np.flatnonzero(labels == c)
+            member_starts = [starts[i] for i in members]
+            trend = pattern_trend(
+                member_starts, as_of_, self.trend_periods, self.trend_period_days, self.trend_alpha
+            )
+            kw = labeller.keywords_.get(c, [])
+            patterns.append(
+                Pattern(
+                    id=int(pattern_ids[c]),
+                    name=labeller.names_[c],
+                    keywords=[t for t, _ in kw],
+                    keyword_scores=[round(s, 6) for _, s in kw],
+                    size=int(members.size),
+                    representative_ids=[ids[i] for i in labeller.representatives_.get(c, [])],
+                    trend=trend.to_dict(),
+                    first_seen=min(member_starts).isoformat() if member_starts else None,
+                    last_seen=max(member_starts).isoformat() if member_starts else None,
+                )
+            )
+        label_to_id = {c: int(pattern_ids[c]) for c in range(centroids.shape[0])}
+        self.incident_ids_ = ids
+        self.labels_ = np.asarray([label_to_id.get(int(lab), NOISE) for lab in labels], dtype=np.int64)
+        self.assignments_ = dict(zip(ids, self.labels_.tolist(), strict=True))
+        self.patterns_ = sorted(patterns, key=lambda p: (-p.size, p.id))
+        self.centroids_ = centroids
+        self.pattern_ids_ = pattern_ids
+        self.thresholds_ = clusterer.thresholds_.copy()
+        self.reduced_ = clusterer.reduced_.copy()
+        self.n_features_ = int(X.shape[1])
+        self.next_id_ = int(next_id)
+        self.embedding_model_id_ = model_id
+        self.as_of_ = as_of_.isoformat()
+
+        truth = [inc.pattern for inc in incidents]
+        has_truth = [t is not None for t in truth]
+        metrics = clustering_metrics(labels, random_state=0)
+        # silhouette and DBCV describe the density clustering itself (before outlier reduction)
+        dens = clustering_metrics(clusterer.hdbscan_labels_, clusterer.reduced_, random_state=0)
+        metrics["noise_fraction_hdbscan"] = dens["noise_fraction"]
+        metrics.update({k: dens[k] for k in ("silhouette", "dbcv") if k in dens})
+        if any(has_truth):
+            sel = np.asarray(has_truth)
+            t_sel = [t for t in truth if t is not None]
+            m = clustering_metrics(
+                labels[sel],
+                true_labels=t_sel,
+                mask=np.asarray([t not in ONE_OFF_TRUTH for t in t_sel]),
+            )
+            metrics.update(
+                {k: v for k, v in m.items() if k.startswith(("ari", "nmi", "noise_fraction_masked"))}
+            )
+        metrics.update(
+            {
+                "n_incidents": float(len(incidents)),
+                "warm_start": float(init is not None),
+                "ids_kept": float(id_changes["kept"]),
+                "ids_fresh": float(len(id_changes["fresh"])),
+                "ids_vanished": float(len(id_changes["vanished"])),
+                "n_rising": float(sum(p.trend["direction"] == "rising" for p in patterns)),
+                "n_falling": float(sum(p.trend["direction"] == "falling" for p in patterns)),
+                **timings,
+                "total_s": time.perf_counter() - t_start,
+            }
+        )
+        self.metrics_ = metrics
+        self.id_changes_ = id_changes
+        logger.info(
+            "Patterns - %d patterns over %d incidents (%.1f%% unclustered) in %.1fs",
+            len(patterns),
+            len(incidents),
+            100.0 * metrics["noise_fraction"],
+            metrics["total_s"],
+        )
+        return self
+
+    def _warm_init(
+        self, X: np.ndarray, ids: list[str], previous: PatternModel, clusterer: PatternClusterer
+    ) -> np.ndarray | None:
+        """Previous UMAP coordinates for known incidents; new ones at the mean of their 5 nearest known."""
+        prev_pos = {iid: i for i, iid in enumerate(previous.incident_ids_)}
+        known = np.asarray([iid in prev_pos for iid in ids])
+        n_components = min(clusterer.n_components, X.shape[0] - 2)
+        if previous.reduced_.shape[1] != n_components:
+            logger.info("Dimensionality - previous layout has another dimension; cold start")
+            return None
+        share = float(known.mean())
+        if share < self.warm_start_min_overlap:
+            logger.info(
+                "Dimensionality - only %.0f%% of incidents known to the previous model; cold start",
+                100 * share,
+            )
+            return None
+        init = np.zeros((X.shape[0], n_components), dtype=np.float32)
+        k_idx = np.flatnonzero(known)
+        init[k_idx] = previous.reduced_[[prev_pos[ids[i]] for i in k_idx]]
+        new_idx = np.flatnonzero(~known)
+        if new_idx.size:
+            sims = X[new_idx] @ X[k_idx].T
+            k = min(5, k_idx.size)
+            near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            init[new_idx] = init[k_idx[near]].mean(axis=1)
+        logger.info("Dimensionality - warm start from the previous layout (%d new incidents)", new_idx.size)
+        return init
+
+    # -- use -------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "centroids_"):
+            raise NotFittedError(
+                "PatternModel is not fitted; call fit(incidents) or PatternModel.from_dir(path)"
+            )
+
+    @property
+    def patterns(self) -> list[Pattern]:
+        self._check_fitted()
+        return self.patterns_
+
+    def pattern(self, pattern_id: int) -> Pattern:
+        """The pattern with this id (raises NotFoundError)."""
+        from ml.errors import NotFoundError
+
+        self._check_fitted()
+        for p in self.patterns_:
+            if p.id == pattern_id:
+                return p
+        raise NotFoundError(f"no pattern with id {pattern_id!r}", field="pattern_id", value=pattern_id)
+
+    def assign(self, items: list[str] | list[Incident] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pattern ids (-1: unclustered) and confidences (cosine to the pattern centre) for new items.
+
+        `items` is an array of embeddings (n, dim), a list of incidents, or a list of texts (redacted here).
+        """
+        self._check_fitted()
+        if isinstance(items, np.ndarray):
+            X = items
+        else:
+            if isinstance(items, str) or not isinstance(items, (list, tuple)):
+                raise InputError(
+                    f"items must be a list of texts or incidents, or an array, got {type(items).__name__}",
+                    field="items",
+                )
+            if not items:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            if all(isinstance(i, Incident) for i in items):
+                docs = self._builder().build_many(items)  # type: ignore[arg-type]
+            elif all(isinstance(i, str) for i in items):
+                docs = [self._builder().build_text(t) for t in items]  # type: ignore[arg-type]
+            else:
+                raise InputError("items must be all texts or all incidents", field="items")
+            embedder = self._embedder()
+            if embedder.model_id != self.embedding_model_id_:
+                raise InputError(
+                    f"the embedder is {embedder.model_id!r} but the model was fitted with {self.embedding_model_id_!r}",
+                    field="embedder",
+                    value=embedder.model_id,
+                )
+            X = embedder.encode(docs)
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features_:
+            raise InputError(
+                f"embeddings must have shape (n, {self.n_features_}), got {X.shape}",
+                field="items",
+                value=X.shape,
+            )
+        if X.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if not np.all(np.isfinite(X)):
+            raise InputError("embeddings contain NaN or infinite values", field="items")
+        labels, conf = predict_nearest(l2_normalize(X), self.centroids_, self.thresholds_)
+        ids = np.where(labels >= 0, self.pattern_ids_[np.maximum(labels, 0)], NOISE).astype(np.int64)
+        return ids, conf
+
+    # -- persistence ----------------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "min_similarity": self.min_similarity,
+            "trend_periods": self.trend_periods,
+            "trend_period_days": self.trend_period_days,
+            "trend_alpha": self.trend_alpha,
+            "warm_start_min_overlap": self.warm_start_min_overlap,
+        }
+
+    def to_dir(self, path: str | Path) -> Path:
+        """Write the fitted model to folder `path`: ``.npy`` arrays and JSON (no pickle). Returns the path."""
+        self._check_fitted()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "centroids.npy", self.centroids_.astype(np.float32), allow_pickle=False)
+        np.save(out / "pattern_ids.npy", self.pattern_ids_.astype(np.int64), allow_pickle=False)
+        np.save(out / "thresholds.npy", self.thresholds_.astype(np.float32), allow_pickle=False)
+        np.save(out / "reduced.npy", self.reduced_.astype(np.float32), allow_pickle=False)
+        np.save(out / "labels.npy", self.labels_.astype(np.int64), allow_pickle=False)
+        _dump(out / "incident_ids.json", self.incident_ids_)
+        _dump(out / "patterns.json", [p.to_dict() for p in self.patterns_])
+        _dump(out / "assignments.json", self.assignments_)
+        _dump(out / "metrics.json", self.metrics_)
+        builder = self._builder()
+        _dump(
+            out / "model.json",
+            {
+                "format": FORMAT,
+                "embedding_model_id": self.embedding_model_id_,
+                "n_features": self.n_features_,
+                "n_patterns": len(self.patterns_),
+                "next_id": self.next_id_,
+                "as_of": self.as_of_,
+                "id_changes": self.id_changes_,
+                "params": self.get_params(),
+                "document_builder": {
+                    "fields": list(builder.fields),
+                    "strip_html": builder.strip_html,
+                    "mask_entities": builder.mask_entities,
+                },
+                "entities": list(getattr(builder, "entities_", [])),
+                "clusterer": self._clusterer().get_params(),
+                "labeller": self._labeller().get_params(),
+            },
+        )
+        logger.info("Patterns - model written to %s", out)
+        return out
+
+    @classmethod
+    def from_dir(cls, path: str | Path, embedder: Embedder | None = None) -> PatternModel:
+        """Load a model written by :meth:`to_dir`. `embedder` must be the model's embedding model."""
+        src = Path(path)
+        meta_file = src / "model.json"
+        if not meta_file.is_file():
+            raise InputError(
+                f"{src} holds no pattern model (model.json missing)", field="path", value=str(src)
+            )
+        meta = json.loads(meta_file.read_text())
+        if meta.get("format") != FORMAT:
+            raise InputError(
+                f"{meta_file} has format {meta.get('format')!r}, expected {FORMAT!r}",
+                field="format",
+                value=meta.get("format"),
+            )
+        model_id = meta["embedding_model_id"]
+        if embedder is None:
+            embedder = Embedder() if model_id == DEFAULT_MODEL_ID else Embedder(model_path=model_id)
+        lab = dict(meta["labeller"])
+        lab["ngram_range"] = tuple(lab["ngram_range"])
+        builder = DocumentBuilder(**meta["document_builder"]).set_entities(meta.get("entities", []))
+        model = cls(
+            embedder=embedder,
+            document_builder=builder,
+            clusterer=PatternClusterer(**meta["clusterer"]),
+            labeller=PatternLabeller(**lab),
+            **meta["params"],
+        )
+
+        def load(name: str) -> np.ndarray:
+            return np.load(src / name, allow_pickle=False)
+
+        model.centroids_ = load("centroids.npy")
+        model.pattern_ids_ = load("pattern_ids.npy")
+        model.thresholds_ = load("thresholds.npy")
+        model.reduced_ = load("reduced.npy")
+        model.labels_ = load("labels.npy")
+        model.incident_ids_ = json.loads((src / "incident_ids.json").read_text())
+        model.patterns_ = [Pattern.from_dict(d) for d in json.loads((src / "patterns.json").read_text())]
+        model.assignments_ = {
+            k: int(v) for k, v in json.loads((src / "assignments.json").read_text()).items()
+        }
+        model.metrics_ = json.loads((src / "metrics.json").read_text())
+        model.n_features_ = int(meta["n_features"])
+        model.next_id_ = int(meta["next_id"])
+        model.embedding_model_id_ = model_id
+        model.as_of_ = meta["as_of"]
+        model.id_changes_ = meta.get("id_changes", {})
+        if model.centroids_.shape != (len(model.pattern_ids_), model.n_features_):
+            raise InputError(
+                f"{src}: centroids.npy has shape {model.centroids_.shape}, expected "
+                f"({len(model.pattern_ids_)}, {model.n_features_})",
+                field="centroids",
+            )
+        return model

@@ -1,0 +1,548 @@
+"""Signal versus noise: level shifts and outliers that the series' own noise cannot explain.
+
+History (:class:`ChangeDetector`), per series on a regular grid:
+
+1. The series is split into seasonality + a global linear trend + a piecewise-constant level + noise. The three
+   are estimated by alternation (a few rounds): seasonality as a few Fourier harmonics of the nominal period
+   (kept only when a chi-square test against the noise's long-run variance says it is there, and only with two
+   cycles of data), the trend as the common within-segment slope (kept only when significant), the level by
+   PELT (``ruptures``, L2 cost) on what is left.
+2. The noise is modelled as AR(1): phi and the marginal sd come from the residuals (the lag-1 autocorrelation,
+   bias-corrected) and, robustly, from the MADs of lag-1 and lag-2 differences; the larger phi is kept. The
+   PELT penalty and every test use the long-run variance sigma^2 (1 + phi) / (1 - phi), so autocorrelated
+   wandering is not taken for a shift.
+3. Outliers are found first with a Hampel filter (deviation from a running median larger than ``outlier_z``
+   noise sds) and replaced by that median, so one bad week cannot create a shift; runs too long for the filter
+   are level changes, not outliers.
+4. Each change point is tested: the difference of the segment means over its standard error under AR(1) noise
+   (exact variance of a mean of n AR(1) values), two-sided, Bonferroni-corrected for the ~n / min_segment places a
+   change could have been put. The least significant change point is dropped and the rest re-tested until all
+   pass ``min_confidence`` and are at least ``min_shift_sigma`` noise sds; the prediction-interval view is reported
+   beside it (``outside_interval``: the share of the first weeks after the change outside the ``level``%
+   interval of the model before it, on the side of the change).
+
+New observations against a forecast (:func:`monitor`): points outside the forecast's interval, and a two-sided
+CUSUM on the standardised forecast errors; a CUSUM alarm is a shift, an isolated far point an outlier.
+
+Events are dicts with :data:`EVENT_FIELDS`, ranked by confidence then size.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml.errors import InputError, NotFittedError
+from ml.forecasting import NOMINAL_SEASON, fill_gaps, to_grid
+
+logger = logging.getLogger(__name__)
+
+EVENT_FIELDS: tuple[str, ...] = (
+    "rank",
+    "series",
+    "date",
+    "kind",
+    "direction",
+    "magnitude",
+    "magnitude_sigma",
+    "confidence",
+    "outside_interval",
+    "detail",
+)
+
+#: Seasonal harmonics kept for periods above 24 (a smooth yearly profile on weekly data).
+LONG_SEASON_HARMONICS = 3
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Noise model
+# --------------------------------------------------------------------------------------------------------------
+
+
+def ar1_mean_variance(n: int, phi: float, sigma: float) -> float:
+    """Exact variance of the mean of ``n`` consecutive values of a stationary AR(1) with marginal sd ``sigma``."""
+    if n <= 0:
+        return math.inf
+    if phi == 0:
+        return sigma**2 / n
+    k = np.arange(1, n)
+    return float(sigma**2 / n * (1.0 + 2.0 * np.sum((1.0 - k / n) * phi**k)))
+
+
+def _mad_var(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    if len(x) < 3:
+        return 0.0
+    return float((1.4826 * np.median(np.abs(x - np.median(x)))) ** 2)
+
+
+def robust_ar1(z: np.ndarray, max_phi: float = 0.9) -> tuple[float, float]:
+    """(phi, marginal sd) from the MADs of lag-1 and lag-2 differences: robust to level shifts and outliers.
+
+    For AR(1), Var(x_t - x_{t-1}) = 2 s^2 (1 - phi) and Var(x_t - x_{t-2}) = 2 s^2 (1 - phi^2).
+    """
+    v1 = _mad_var(np.diff(z))
+    v2 = _mad_var(z[2:] - z[:-2])
+    if v1 <= 0:
+        return 0.0, math.sqrt(max(v2 / 2, 0.0))
+    phi = float(np.clip(v2 / v1 - 1.0, 0.0, max_phi))
+    return phi, math.sqrt(v1 / (2.0 * (1.0 - phi)))
+
+
+def residual_ar1(r: np.ndarray, max_phi: float = 0.9) -> tuple[float, float]:
+    """(phi, sd) of residuals: lag-1 autocorrelation with the usual small-sample bias correction."""
+    r = r - r.mean()
+    n = len(r)
+    denom = float(np.dot(r, r))
+    if n < 4 or denom <= 0:
+        return 0.0, 0.0
+    rho = float(np.dot(r[:-1], r[1:]) / denom)
+    rho = rho + (1.0 + 4.0 * max(rho, 0.0)) / n
+    return float(np.clip(rho, 0.0, max_phi)), math.sqrt(denom / max(n - 1, 1))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Components
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _fourier(n: int, m: int, k: int) -> np.ndarray:
+    t = np.arange(n)
+    cols = []
+    for j in range(1, k + 1):
+        cols.append(np.cos(2 * np.pi * j * t / m))
+        if 2 * j != m:
+            cols.append(np.sin(2 * np.pi * j * t / m))
+    return np.column_stack(cols)
+
+
+def _hampel(z: np.ndarray, window: int, thresh: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices whose deviation from the centred running median exceeds ``thresh``; and the running median."""
+    med = pd.Series(z).rolling(window, center=True, min_periods=1).median().to_numpy()
+    return np.flatnonzero(np.abs(z - med) > thresh), med
+
+
+def pelt_l2(z: np.ndarray, pen: float, min_size: int) -> list[int]:
+    """Optimal partition of ``z`` into constant-mean segments (L2 cost + ``pen`` per change), by PELT.
+
+    Returns the start index of every segment after the first. Exact (Killick et al., 2012), O(n) to O(n^2).
+    """
+    n = len(z)
+    if n < 2 * min_size:
+        return []
+    cs = np.concatenate([[0.0], np.cumsum(z)])
+    cs2 = np.concatenate([[0.0], np.cumsum(z * z)])
+    best = np.full(n + 1, np.inf)
+    best[0] = -pen
+    prev = np.zeros(n + 1, dtype=int)
+    cand = np.zeros(0, dtype=int)
+    for t in range(min_size, n + 1):
+        cand = np.append(cand, t - min_size)
+        seg = t - cand
+        cost = cs2[t] - cs2[cand] - (cs[t] - cs[cand]) ** 2 / seg
+        total = best[cand] + cost
+        j = int(np.argmin(total))
+        best[t] = total[j] + pen
+        prev[t] = cand[j]
+        cand = cand[total <= best[t]]
+    cps = []
+    t = n
+    while t > 0:
+        t = int(prev[t])
+        if t > 0:
+            cps.append(t)
+    return sorted(cps)
+
+
+def _segment_means(z: np.ndarray, cps: Sequence[int]) -> np.ndarray:
+    level = np.empty_like(z)
+    edges = [0, *cps, len(z)]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        level[a:b] = z[a:b].mean()
+    return level
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The detector
+# --------------------------------------------------------------------------------------------------------------
+
+
+class ChangeDetector:
+    """Level shifts and outliers in one series (see the module docstring).
+
+    Parameters:
+        season_length: nominal seasonal period (1: none; 52 for weekly data, 7 for daily).
+        min_segment: fewest points between two changes (and the shortest run that counts as a level change).
+        penalty: PELT penalty in units of long-run variance x log(n) (a first pass; the tests decide).
+        min_confidence: smallest Bonferroni-corrected confidence for a reported shift.
+        min_shift_sigma: smallest reported shift, in noise sds (practical significance).
+        outlier_z: Hampel threshold in noise sds.
+        level: interval (percent) used for ``outside_interval``.
+        max_iter: rounds of the seasonality/trend/level alternation.
+        max_phi: cap on the AR(1) coefficient.
+
+    Learned attributes: ``change_points_`` (indices of the first point of each new level), ``outliers_``,
+    ``level_``, ``seasonal_``, ``trend_``, ``phi_``, ``sigma_``, ``shifts_`` and ``outlier_events_`` (dicts without
+    the series id), ``notes_``.
+    """
+
+    def __init__(
+        self,
+        season_length: int = 1,
+        min_segment: int = 4,
+        penalty: float = 2.0,
+        min_confidence: float = 0.95,
+        min_shift_sigma: float = 1.0,
+        outlier_z: float = 4.0,
+        level: int = 80,
+        max_iter: int = 4,
+        max_phi: float = 0.9,
+    ) -> None:
+        self.season_length = season_length
+        self.min_segment = min_segment
+        self.penalty = penalty
+        self.min_confidence = min_confidence
+        self.min_shift_sigma = min_shift_sigma
+        self.outlier_z = outlier_z
+        self.level = level
+        self.max_iter = max_iter
+        self.max_phi = max_phi
+
+    def _validate(self) -> None:
+        for name, lo in (("season_length", 1), ("min_segment", 2), ("max_iter", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+                raise InputError(f"{name} must be an integer >= {lo}, got {v!r}", field=name, value=v)
+        for name in ("penalty", "outlier_z", "min_shift_sigma"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise InputError(f"{name} must be a number >= 0, got {v!r}", field=name, value=v)
+        if not 0 < self.min_confidence < 1:
+            raise InputError(f"min_confidence must be in (0, 1), got {self.min_confidence!r}",
+                             field="min_confidence", value=self.min_confidence)  # fmt: skip
+        if not 0 <= self.max_phi < 1:
+            raise InputError(f"max_phi must be in [0, 1), got {self.max_phi!r}", field="max_phi",
+                             value=self.max_phi)  # fmt: skip
+
+    # ---------------------------------------------------------------------------------------------------------
+
+    def fit(self, y: Sequence[float] | np.ndarray, dates: Sequence[Any] | pd.DatetimeIndex | None = None):
+        """Fit on values on a regular grid (NaN for gaps); ``dates`` label the events (default: positions)."""
+        self._validate()
+        y = np.asarray(y, dtype=float)
+        if y.ndim != 1:
+            raise InputError("y must be one-dimensional", field="y", value=list(y.shape))
+        n = len(y)
+        self.dates_ = pd.DatetimeIndex(pd.to_datetime(list(dates))) if dates is not None else None
+        if self.dates_ is not None and len(self.dates_) != n:
+            raise InputError(f"dates and y differ in length ({len(self.dates_)} vs {n})", field="dates")
+        self.notes_: list[str] = []
+        self.n_ = n
+        self.change_points_: list[int] = []
+        self.outliers_: list[int] = []
+        self.shifts_: list[dict[str, Any]] = []
+        self.outlier_events_: list[dict[str, Any]] = []
+        obs = np.isfinite(y)
+        ms = self.min_segment
+        if obs.sum() < 2 * ms + 2 or np.ptp(y[obs]) == 0:
+            self.notes_.append(
+                "too short or constant for change detection" if obs.sum() else "no observed value"
+            )
+            x = fill_gaps(y) if obs.any() else np.zeros(n)
+            self.level_, self.seasonal_, self.trend_ = x, np.zeros(n), np.zeros(n)
+            self.phi_, self.sigma_ = 0.0, 0.0
+            return self
+        x = fill_gaps(y)
+        m = self.season_length
+        use_season = m > 1 and n >= 2 * m
+        k_harm = (LONG_SEASON_HARMONICS if m > 24 else m // 2) if use_season else 0
+        basis = _fourier(n, m, k_harm) if use_season else np.zeros((n, 0))
+        tc = np.arange(n, dtype=float) - (n - 1) / 2
+
+        phi_d, sigma_d = robust_ar1(x, self.max_phi)
+        phi, sigma = phi_d, sigma_d if sigma_d > 0 else max(float(np.std(x)), 1e-12)
+        window = max(7, 2 * ms - 1)
+        # Two starts, because with few seasonal cycles a step and a smooth season can mimic each other:
+        # (a) seasonality and trend from one regression without changes, then changes; (b) changes first.
+        # The alternation from each converges to a local optimum; the one with the lower penalised cost wins.
+        _, med0 = _hampel(x, window, math.inf)
+        out0, _ = _hampel(x, window, self.outlier_z * sigma)
+        xc0 = x.copy()
+        xc0[out0] = med0[out0]
+        xc0[~obs] = med0[~obs]
+        lr0 = sigma**2 * (1 + phi) / (1 - phi)
+        starts = [self._components(xc0, [], tc, basis, phi, sigma), (np.zeros(n), np.zeros(n))]
+        runs = [self._alternate(x, obs, s0, t0, phi, sigma, tc, basis, lr0) for s0, t0 in starts]
+        best = min(runs, key=lambda r: r["cost"])
+        cps = best["cps"]
+        zc = best["xc"] - best["seasonal"] - best["trend"]
+        self.change_points_ = cps
+        self.outliers_ = [int(i) for i in best["outliers"] if obs[i]]
+        self.phi_, self.sigma_ = best["phi"], best["sigma"]
+        self.seasonal_ = best["seasonal"]
+        self.trend_ = best["trend"]
+        self.level_ = _segment_means(zc, cps)
+        self.slope_ = float(self.trend_[1] - self.trend_[0]) if n > 1 else 0.0
+        self._describe(x, zc, obs)
+        return self
+
+    def _alternate(
+        self, x: np.ndarray, obs: np.ndarray, seasonal: np.ndarray, trend: np.ndarray, phi: float, sigma: float,
+        tc: np.ndarray, basis: np.ndarray, lr0: float,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Alternate outliers -> changes (PELT + tests) -> seasonality/trend until the changes settle."""
+        n = len(x)
+        ms = self.min_segment
+        window = max(7, 2 * ms - 1)
+        cps: list[int] = []
+        out_idx = np.zeros(0, dtype=int)
+        xc = x.copy()
+        for it in range(self.max_iter):
+            z = x - seasonal - trend
+            phi_d, sigma_d = robust_ar1(z, self.max_phi)
+            out_idx, med = _hampel(z, window, self.outlier_z * sigma)
+            zc = z.copy()
+            zc[out_idx] = med[out_idx]
+            # gaps carry no information: put them at the running median so they cannot make a change
+            zc[~obs] = med[~obs]
+            lr_var = sigma**2 * (1 + phi) / (1 - phi)
+            new_cps = self._prune(zc, pelt_l2(zc, self.penalty * lr_var * math.log(n), ms), phi, sigma)
+            xc = zc + seasonal + trend
+            seasonal, trend = self._components(xc, new_cps, tc, basis, phi, sigma)
+            resid = xc - seasonal - trend
+            resid = resid - _segment_means(resid, new_cps)
+            phi_r, sigma_r = residual_ar1(resid, self.max_phi)
+            phi, sigma = max(phi_d, phi_r), max(sigma_d, sigma_r)
+            if it > 0 and new_cps == cps:
+                cps = new_cps
+                break
+            cps = new_cps
+        resid = xc - seasonal - trend
+        resid = resid - _segment_means(resid, cps)
+        n_par = (basis.shape[1] if np.any(seasonal) else 0) + (1 if np.any(trend) else 0)
+        cost = float(np.dot(resid, resid)) + lr0 * math.log(n) * (self.penalty * len(cps) + n_par)
+        return {"cps": cps, "outliers": out_idx, "seasonal": seasonal, "trend": trend, "phi": phi, "sigma": sigma,
+                "xc": xc, "cost": cost}  # fmt: skip
+
+    def _components(
+        self, xc: np.ndarray, cps: Sequence[int], tc: np.ndarray, basis: np.ndarray, phi: float, sigma: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Seasonality and trend by one regression on segment dummies + trend + Fourier terms.
+
+        Each is kept only when its Wald test, with the long-run variance of the AR(1) noise, rejects at 1%
+        (seasonality: chi-square over its harmonics; trend: |t| > 3).
+        """
+        n = len(xc)
+        edges = [0, *cps, n]
+        dummies = np.zeros((n, len(edges) - 1))
+        for j, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            dummies[a:b, j] = 1.0
+        design = np.column_stack([dummies, tc, basis])
+        k0 = dummies.shape[1]
+        coef, *_ = np.linalg.lstsq(design, xc, rcond=None)
+        try:
+            cov = np.linalg.pinv(design.T @ design) * sigma**2 * (1 + phi) / (1 - phi)
+        except np.linalg.LinAlgError:
+            return np.zeros(n), np.zeros(n)
+        trend = np.zeros(n)
+        b, vb = coef[k0], cov[k0, k0]
+        if vb > 0 and abs(b) / math.sqrt(vb) > 3.0:
+            trend = b * tc
+        seasonal = np.zeros(n)
+        if basis.shape[1]:
+            cs = coef[k0 + 1 :]
+            vs = cov[k0 + 1 :, k0 + 1 :]
+            try:
+                wald = float(cs @ np.linalg.solve(vs, cs))
+            except np.linalg.LinAlgError:
+                wald = 0.0
+            if stats.chi2.sf(wald, basis.shape[1]) < 0.01:
+                seasonal = basis @ cs
+        return seasonal, trend
+
+    def _test(self, z: np.ndarray, cps: Sequence[int], i: int, phi: float, sigma: float) -> tuple[float, float]:
+        """(confidence, shift) of change point ``cps[i]`` against its neighbouring segments."""
+        edges = [0, *cps, len(z)]
+        a, c, b = edges[i], edges[i + 1], edges[i + 2]
+        left, right = z[a:c], z[c:b]
+        d = float(right.mean() - left.mean())
+        se = math.sqrt(ar1_mean_variance(len(left), phi, sigma) + ar1_mean_variance(len(right), phi, sigma))
+        if se <= 0:
+            return 1.0, d
+        p = 2.0 * stats.norm.sf(abs(d) / se)
+        n_tests = max(1.0, len(z) / self.min_segment)
+        return max(0.0, 1.0 - min(1.0, p * n_tests)), d
+
+    def _prune(self, z: np.ndarray, cps: list[int], phi: float, sigma: float) -> list[int]:
+        """Backward elimination: drop the weakest change point until all pass the test and the size bar."""
+        cps = list(cps)
+        while cps:
+            scored = [self._test(z, cps, i, phi, sigma) for i in range(len(cps))]
+            ok = [c >= self.min_confidence and abs(d) >= self.min_shift_sigma * sigma for c, d in scored]
+            if all(ok):
+                break
+            worst = min(range(len(cps)), key=lambda i: (ok[i], scored[i][0], abs(scored[i][1])))
+            cps.pop(worst)
+        return cps
+
+    def _describe(self, x: np.ndarray, zc: np.ndarray, obs: np.ndarray) -> None:
+        sigma, phi = self.sigma_, self.phi_
+        z_lvl = stats.norm.ppf(0.5 + self.level / 200)
+        shifts = []
+        for i, c in enumerate(self.change_points_):
+            conf, d = self._test(zc, self.change_points_, i, phi, sigma)
+            nxt = self.change_points_[i + 1] if i + 1 < len(self.change_points_) else len(zc)
+            post = slice(c, min(nxt, c + 8))
+            before = self.level_[c - 1] + self.seasonal_[post] + self.trend_[post]
+            xs = x[post]
+            ok = obs[post]
+            if d > 0:
+                outside = (xs > before + z_lvl * sigma)[ok]
+            else:
+                outside = (xs < before - z_lvl * sigma)[ok]
+            shifts.append({
+                "index": int(c), "kind": "shift", "direction": "increase" if d > 0 else "decrease",
+                "magnitude": d, "magnitude_sigma": d / sigma if sigma > 0 else math.inf,
+                "confidence": conf, "outside_interval": float(outside.mean()) if len(outside) else None,
+                "detail": f"level {self.level_[c - 1]:.4g} -> {self.level_[c]:.4g} (noise sd {sigma:.3g}, "
+                          f"AR(1) phi {phi:.2f})",
+            })  # fmt: skip
+        n = len(x)
+        expected = self.level_ + self.seasonal_ + self.trend_
+        outs = []
+        for j in self.outliers_:
+            dev = float(x[j] - expected[j])
+            p = 2.0 * stats.norm.sf(abs(dev) / sigma) if sigma > 0 else 0.0
+            outs.append({
+                "index": int(j), "kind": "outlier", "direction": "increase" if dev > 0 else "decrease",
+                "magnitude": dev, "magnitude_sigma": dev / sigma if sigma > 0 else math.inf,
+                "confidence": max(0.0, 1.0 - min(1.0, p * n)), "outside_interval": 1.0,
+                "detail": f"isolated value {x[j]:.4g} vs expected {expected[j]:.4g}",
+            })  # fmt: skip
+        self.shifts_ = shifts
+        self.outlier_events_ = outs
+
+    def events(self, series_id: str = "series") -> list[dict[str, Any]]:
+        """Ranked events (:data:`EVENT_FIELDS`) for ``series_id``."""
+        if not hasattr(self, "shifts_"):
+            raise NotFittedError("ChangeDetector is not fitted: call fit first", field="detector")
+        out = []
+        for e in [*self.shifts_, *self.outlier_events_]:
+            i = e["index"]
+            date = str(self.dates_[i].date()) if self.dates_ is not None else str(i)
+            out.append({"series": series_id, "date": date, **{k: v for k, v in e.items() if k != "index"}})
+        return rank_events(out)
+
+
+def rank_events(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Sort by confidence, then shifts before outliers, then absolute size; number them from 1."""
+
+    def key(e: Mapping[str, Any]) -> tuple[float, int, float]:
+        ms = e.get("magnitude_sigma")
+        size = abs(ms) if isinstance(ms, int | float) and math.isfinite(ms) else 0.0
+        return (-float(e.get("confidence") or 0.0), 0 if e.get("kind") == "shift" else 1, -size)
+
+    ranked = sorted(events, key=key)
+    out = []
+    for r, e in enumerate(ranked, start=1):
+        row = {f: e.get(f) for f in EVENT_FIELDS}
+        row["rank"] = r
+        out.append(row)
+    return out
+
+
+def detect_signals(
+    series_id: str, ds: Sequence[Any], y: Sequence[float | None], freq: str | None = None, **params: Any
+) -> list[dict[str, Any]]:
+    """Events in one series given as dates and values (gridded like the forecaster: daily or weekly)."""
+    grid = to_grid(ds, y, freq)
+    params.setdefault("season_length", NOMINAL_SEASON[grid.kind])
+    return ChangeDetector(**params).fit(grid.y, grid.dates).events(series_id)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# New observations against a forecast
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """CUSUM on standardised forecast errors: reference ``k`` and decision limit ``h`` (in sds)."""
+
+    k: float = 0.5
+    h: float = 4.0
+    outlier_z: float = 3.0
+    level: int = 80
+
+
+def monitor(
+    series_id: str,
+    forecast: Sequence[Mapping[str, Any]],
+    observed: Sequence[Mapping[str, Any]],
+    config: MonitorConfig | None = None,
+) -> list[dict[str, Any]]:
+    """Compare new observations (``ds``, ``y``) with forecast rows (``ds, yhat, yhat_lower, yhat_upper``).
+
+    The sd of each step comes from the forecast's own ``level``% interval. A two-sided CUSUM alarm (k, h) is a
+    shift dated at the start of its run; a single point beyond ``outlier_z`` sds that raises no alarm is an
+    outlier.
+    """
+    cfg = config or MonitorConfig()
+    z_lvl = stats.norm.ppf(0.5 + cfg.level / 200)
+    fc = {str(pd.Timestamp(r["ds"]).date()): r for r in forecast}
+    rows = []
+    for o in observed:
+        d = str(pd.Timestamp(o["ds"]).date())
+        if d not in fc or o.get("y") is None:
+            continue
+        f = fc[d]
+        sd = (float(f["yhat_upper"]) - float(f["yhat_lower"])) / (2 * z_lvl)
+        if not sd > 0:
+            raise InputError(f"forecast interval on {d} has zero width", field="forecast", value=d)
+        rows.append((d, float(o["y"]), float(f["yhat"]), sd, float(f["yhat_lower"]), float(f["yhat_upper"])))
+    rows.sort()
+    events: list[dict[str, Any]] = []
+    s_hi = s_lo = 0.0
+    start_hi = start_lo = 0
+    alarmed: set[int] = set()
+    for i, (_, yv, yhat, sd, _, _) in enumerate(rows):
+        z = (yv - yhat) / sd
+        if s_hi == 0:
+            start_hi = i
+        if s_lo == 0:
+            start_lo = i
+        s_hi = max(0.0, s_hi + z - cfg.k)
+        s_lo = max(0.0, s_lo - z - cfg.k)
+        for s, start, sign in ((s_hi, start_hi, 1), (s_lo, start_lo, -1)):
+            if s > cfg.h:
+                run = rows[start : i + 1]
+                errs = np.array([r[1] - r[2] for r in run])
+                sds = np.array([r[3] for r in run])
+                outside = np.array([(r[1] > r[5]) if sign > 0 else (r[1] < r[4]) for r in run])
+                zbar = float(errs.sum() / math.sqrt(float(np.sum(sds**2))))
+                events.append({
+                    "series": series_id, "date": run[0][0], "kind": "shift",
+                    "direction": "increase" if sign > 0 else "decrease", "magnitude": float(errs.mean()),
+                    "magnitude_sigma": float((errs / sds).mean()),
+                    "confidence": float(1 - stats.norm.sf(abs(zbar))), "outside_interval": float(outside.mean()),
+                    "detail": f"CUSUM alarm after {len(run)} observations",
+                })  # fmt: skip
+                alarmed.update(range(start, i + 1))
+                s_hi = s_lo = 0.0
+                break
+    for i, (d, yv, yhat, sd, lo, hi) in enumerate(rows):
+        z = (yv - yhat) / sd
+        if i not in alarmed and abs(z) > cfg.outlier_z:
+            events.append({
+                "series": series_id, "date": d, "kind": "outlier", "direction": "increase" if z > 0 else "decrease",
+                "magnitude": yv - yhat, "magnitude_sigma": z, "confidence": float(1 - 2 * stats.norm.sf(abs(z))),
+                "outside_interval": 1.0, "detail": f"outside the forecast interval [{lo:.4g}, {hi:.4g}]",
+            })  # fmt: skip
+    return rank_events(events)

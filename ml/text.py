@@ -1,0 +1,395 @@
+"""Text preparation for pattern mining and search: redaction, HTML stripping, documents, tokens.
+
+Recur is blameless: people are not features. :func:`redact` replaces e-mail addresses, IP addresses, phone
+numbers, secrets and ``@handles`` with placeholders before any text is embedded, stored or shown, and the
+tokenizer drops those placeholders so they never become keywords.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from ml.errors import InputError
+from ml.schemas import Incident
+
+__all__ = [
+    "PLACEHOLDERS",
+    "STOP_WORDS",
+    "DocumentBuilder",
+    "make_analyzer",
+    "redact",
+    "strip_html",
+    "tokenize",
+]
+
+EMAIL = "[EMAIL]"
+IP = "[IP]"
+PHONE = "[PHONE]"
+SECRET = "[SECRET]"
+HANDLE = "[HANDLE]"
+PLACEHOLDERS: tuple[str, ...] = (EMAIL, IP, PHONE, SECRET, HANDLE)
+
+# --- secrets -------------------------------------------------------------------------------------------
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
+)
+# Authorization schemes: the credential must look random (a digit or a symbol), so "basic auth" stays.
+_AUTH_SCHEME = re.compile(
+    r"(?i)\b(bearer|basic)\s+(?=[A-Za-z0-9\-._~+/]*[0-9\-._~+/=])([A-Za-z0-9\-._~+/]{8,}=*)"
+)
+_KNOWN_TOKENS = re.compile(
+    r"(?<![A-Za-z0-9])(?:"
+    r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}"  # AWS access key ids
+    r"|gh[pousr]_[A-Za-z0-9]{30,}"  # GitHub tokens
+    r"|github_pat_[A-Za-z0-9_]{30,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
+    r"|sk-[A-Za-z0-9_-]{20,}"  # API secret keys of the sk- family
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API keys
+    r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"  # JWTs
+    r")(?![A-Za-z0-9])"
+)
+_SECRET_KEYS = (
+    r"password|passwd|passphrase|pwd|secret|client[_-]?secret|secret[_-]?key|api[_-]?key|apikey"
+    r"|access[_-]?key(?:[_-]?id)?|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|private[_-]?key"
+    r"|aws_secret_access_key|credentials?"
+)
+# key=value: whatever follows "=" is the secret.
+_KV_EQUALS = re.compile(
+    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:{_SECRET_KEYS}))(\s*=\s*)"
+    r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+)"
+)
+# key: value: only when the value looks like a credential (quoted, or has a digit or symbol), so that prose
+# such as "root cause: token expiry" is kept.
+_KV_COLON = re.compile(
+    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:{_SECRET_KEYS}))(\s*:\s*)"
+    r"(\"[^\"\n]*\"|'[^'\n]*'|(?=[^\s,;]*[0-9!#$%^&*+/=?~_])[^\s,;\"')\]}]+)"
+)
+_LONG_HEX = re.compile(r"(?<![A-Za-z0-9_])[0-9a-fA-F]{32,}(?![A-Za-z0-9_])")
+# base64/base64url runs with upper case, lower case and digits mixed: random, not words or paths.
+_LONG_B64 = re.compile(
+    r"(?<![A-Za-z0-9+/_-])(?=[A-Za-z0-9+/_-]*[0-9])(?=[A-Za-z0-9+/_-]*[a-z])(?=[A-Za-z0-9+/_-]*[A-Z])"
+    r"[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/=_-])"
+)
+
+# --- e-mail, IP, phone, handles -------------------------------------------------------------------------
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(
+    r"(?:mailto:)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@" + _LABEL + r"(?:\.(?:" + _LABEL + r"))+"
+    r"|(?:mailto:)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@\[[0-9A-Fa-f:.]+\]"
+)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = re.compile(
+    rf"(?<![A-Za-z0-9_.])(?:{_OCTET}\.){{3}}{_OCTET}(?::[0-9]{{1,5}})?(?:/[0-9]{{1,2}})?(?![A-Za-z0-9_]|\.[0-9])"
+)
+# IPv6 candidates are validated with the ipaddress module, so times such as 10:30:00 are kept.
+_IPV6 = re.compile(
+    r"(?<![A-Za-z0-9_:.])\[?"
+    r"(?P<addr>[0-9A-Fa-f:]*:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*)"
+    r"(?P<zone>%[A-Za-z0-9_.-]+)?\]?(?P<tail>(?::[0-9]{1,5})?(?:/[0-9]{1,3})?)"
+    r"(?![A-Za-z0-9_:])"
+)
+_PHONE = re.compile(
+    r"(?<![A-Za-z0-9_+.:/-])(?:"
+    r"\+[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5}"  # international, +CC ...
+    r"|(?:1[ .-])?\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"  # North American 555-123-4567
+    r"|\([0-9]{2,5}\)[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}"  # (020) 7946 0018
+    r")(?![A-Za-z0-9_]|[.:/-][0-9])"
+)
+_HANDLE = re.compile(r"(?<![A-Za-z0-9_.@/\\])@[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+_SLACK_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+_PLACEHOLDER_RE = re.compile(r"\[(?:EMAIL|IP|PHONE|SECRET|HANDLE|SERVICE|REGION)\]")
+
+
+def _ipv6_repl(m: re.Match[str]) -> str:
+    addr = m.group("addr")
+    if addr.count(":") < 2 or not any(c in "0123456789abcdefABCDEF" for c in addr):
+        return m.group(0)
+    # Identifiers such as Foo::Add are valid IPv6 spellings; real addresses carry a digit or are lower case.
+    if not any(c.isdigit() for c in addr) and addr != addr.lower():
+        return m.group(0)
+    tries = [(addr, "")]
+    if addr.endswith(":") and not m.group("zone") and not m.group("tail"):
+        tries.append((addr[:-1], ":"))  # "host ::1: down" - a colon of the sentence, not of the address
+    for candidate, trailing in tries:
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        return IP + trailing
+    return m.group(0)
+
+
+def _phone_repl(m: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in m.group(0))
+    return PHONE if 7 <= digits <= 15 else m.group(0)
+
+
+def redact(text: str) -> str:
+    """Return `text` with personal data and secrets replaced by placeholders.
+
+    Replaced: e-mail addresses (``[EMAIL]``), IPv4/IPv6 addresses with optional port or prefix (``[IP]``),
+    phone numbers (``[PHONE]``), secrets (``[SECRET]``: private keys, bearer/basic tokens, AWS/GitHub/Slack
+    keys, JWTs, ``password=...``-style values, long hex or base64 strings) and ``@handles`` (``[HANDLE]``).
+    Kept: ordinary words, version numbers (1.2.3), dates, times and durations.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
+    if not text:
+        return text
+    out = _PRIVATE_KEY.sub(SECRET, text)
+    out = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {SECRET}", out)
+    out = _KNOWN_TOKENS.sub(SECRET, out)
+    out = _KV_EQUALS.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", out)
+    out = _KV_COLON.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", out)
+    out = _EMAIL.sub(EMAIL, out)
+    out = _SLACK_MENTION.sub(HANDLE, out)
+    out = _IPV6.sub(_ipv6_repl, out)
+    out = _IPV4.sub(IP, out)
+    out = _LONG_HEX.sub(SECRET, out)
+    out = _LONG_B64.sub(SECRET, out)
+    out = _PHONE.sub(_phone_repl, out)
+    out = _HANDLE.sub(HANDLE, out)
+    return out
+
+
+# --- HTML ------------------------------------------------------------------------------------------------
+_HTML_BLOCK = re.compile(r"(?is)<(script|style)\b[^>]*>.*?</\1\s*>")
+_HTML_BREAK = re.compile(
+    r"(?i)</?(?:p|div|li|ul|ol|br|hr|tr|td|th|h[1-6]|table|blockquote|pre|section|article)\b[^<>]*>"
+)
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def strip_html(text: str) -> str:
+    """Remove HTML tags (block tags become line breaks), unescape entities and squeeze whitespace.
+
+    Only real tags are removed (``<p>``, ``</li>``, ``<a href=...>``), so ``a < b`` or ``<@U123>`` stay.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
+    out = _HTML_BLOCK.sub(" ", text)
+    out = _HTML_BREAK.sub("\n", out)
+    out = _HTML_TAG.sub("", out)
+    out = html.unescape(out)
+    out = _SPACES.sub(" ", out)
+    out = _BLANK_LINES.sub("\n", out)
+    return out.strip()
+
+
+# --- documents -----------------------------------------------------------------------------------------
+_TEXT_FIELDS = ("title", "summary", "impact", "timeline", "root_cause", "contributing_factors", "tags")
+
+
+SERVICE = "[SERVICE]"
+REGION = "[REGION]"
+_REGION = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(?:us|eu|ap|sa|ca|me|af|il|mx)-(?:gov-)?"
+    r"(?:east|west|north|south|central|northeast|southeast|northwest|southwest)-[0-9](?![A-Za-z0-9])"
+)
+
+
+def _entity_regex(names: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex for service names in any of their spellings (payments-api, payments api, payments_api),
+    with host-like suffixes (payments-api-7, payments-api.internal)."""
+    alts = []
+    for name in sorted({n.strip() for n in names if n and len(n.strip()) >= 3}, key=len, reverse=True):
+        parts = [re.escape(p) for p in re.split(r"[-_\s.]+", name) if p]
+        if parts:
+            alts.append(r"[-_ .]?".join(parts))
+    if not alts:
+        return None
+    return re.compile(
+        r"(?i)(?<![A-Za-z0-9_-])(?:"
+        + "|".join(alts)
+        + r")(?:-[0-9]+|\.[a-z0-9-]+(?:\.[a-z0-9-]+)*)?(?![A-Za-z0-9_])"
+    )
+
+
+class DocumentBuilder:
+    """Builds the (redacted) text that represents an incident for embedding and keywords.
+
+    Parameters
+    ----------
+    fields:
+        Incident fields to join, in order. List fields (contributing factors, tags) are joined with "; ".
+    strip_html:
+        Remove HTML markup from the fields first.
+    mask_entities:
+        Replace service names with ``[SERVICE]`` and cloud regions (us-east-1) with ``[REGION]``. A failure
+        pattern is *how* things failed, across services; without masking, texts about the same service look
+        alike whatever went wrong. The names are the incident's own ``service`` plus, after :meth:`fit`,
+        every service of the corpus (team names are not masked: they are usually ordinary words such as
+        "data" or "platform"). Off by default (similar-incident search wants the service);
+        :class:`ml.patterns.PatternModel` turns it on.
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[str] = ("title", "summary", "root_cause", "contributing_factors"),
+        strip_html: bool = True,
+        mask_entities: bool = False,
+    ) -> None:
+        self.fields = fields
+        self.strip_html = strip_html
+        self.mask_entities = mask_entities
+
+    def fit(self, incidents: Iterable[Incident], y: None = None) -> DocumentBuilder:
+        """Learn the service names to mask (``entities_``) from the incidents' ``service`` field."""
+        names: set[str] = set()
+        for inc in incidents:
+            if not isinstance(inc, Incident):
+                raise InputError(
+                    f"incidents must be ml.schemas.Incident records, got {type(inc).__name__}",
+                    field="incidents",
+                )
+            if inc.service:
+                names.add(inc.service)
+        return self.set_entities(names)
+
+    def set_entities(self, names: Iterable[str]) -> DocumentBuilder:
+        """Set the learned service names directly (e.g. when loading a saved model)."""
+        self.entities_ = sorted({str(n) for n in names if n})
+        self._entity_re = _entity_regex(self.entities_)
+        return self
+
+    def build_text(self, text: str) -> str:
+        """Prepare a free text (e.g. a query) the way :meth:`build` prepares incident fields."""
+        if not isinstance(text, str):
+            raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
+        out = strip_html(text) if self.strip_html else text
+        out = " ".join(out.split())
+        if self.mask_entities:
+            out = self._mask(out, None)
+        return redact(out)
+
+    def _mask(self, text: str, incident: Incident | None) -> str:
+        own = [incident.service] if incident is not None and incident.service else []
+        learned = getattr(self, "entities_", [])
+        if own and not set(own) <= set(learned):
+            pattern = _entity_regex([*learned, *own])
+        else:
+            pattern = getattr(self, "_entity_re", None)
+        if pattern is not None:
+            text = pattern.sub(SERVICE, text)
+        return _REGION.sub(REGION, text)
+
+    def _check_fields(self) -> tuple[str, ...]:
+        if isinstance(self.fields, str) or not self.fields:
+            raise InputError(
+                f"fields must be a non-empty list of incident fields, got {self.fields!r}",
+                field="fields",
+                value=self.fields,
+            )
+        for f in self.fields:
+            if f not in _TEXT_FIELDS:
+                raise InputError(
+                    f"fields: {f!r} is not a text field of Incident (choose from {', '.join(_TEXT_FIELDS)})",
+                    field="fields",
+                    value=f,
+                )
+        return tuple(self.fields)
+
+    def build(self, incident: Incident) -> str:
+        """The redacted document text of one incident."""
+        fields = self._check_fields()
+        return self._build(incident, fields)
+
+    def build_many(self, incidents: Iterable[Incident]) -> list[str]:
+        """The redacted document texts of several incidents, in order."""
+        fields = self._check_fields()
+        return [self._build(inc, fields) for inc in incidents]
+
+    def _build(self, incident: Incident, fields: tuple[str, ...]) -> str:
+        if not isinstance(incident, Incident):
+            raise InputError(
+                f"incident must be an ml.schemas.Incident, got {type(incident).__name__}",
+                field="incident",
+                value=incident,
+            )
+        parts: list[str] = []
+        for f in fields:
+            value = getattr(incident, f)
+            if value is None:
+                continue
+            if isinstance(value, list):
+                value = "; ".join(str(v) for v in value if str(v).strip())
+            value = str(value)
+            if self.strip_html:
+                value = strip_html(value)
+            value = " ".join(value.split())
+            if not value:
+                continue
+            if value[-1] not in ".!?;:":
+                value += "."
+            parts.append(value)
+        doc = " ".join(parts)
+        if self.mask_entities:
+            doc = self._mask(doc, incident)
+        return redact(doc)
+
+
+# --- tokens --------------------------------------------------------------------------------------------
+# scikit-learn's English list minus words that name failures in incident text ("disk full", "third party",
+# "roll back", "system down"), plus web residue.
+_KEEP_WORDS = frozenset(
+    {"back", "bill", "bottom", "call", "down", "empty", "fill", "fire", "full", "move", "name", "system", "third", "top"}
+)
+STOP_WORDS: frozenset[str] = (frozenset(ENGLISH_STOP_WORDS) - _KEEP_WORDS) | frozenset(
+    {"nbsp", "amp", "quot", "http", "https", "www", "com", "html", "etc", "ie", "eg", "via"}
+)
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+
+
+def tokenize(text: str, stop_words: frozenset[str] | None = STOP_WORDS) -> list[str]:
+    """Lower-case word tokens for TF-IDF/BM25: placeholders, stop words, numbers and 1-letter tokens out."""
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
+    text = _PLACEHOLDER_RE.sub(" ", text).lower()
+    out: list[str] = []
+    for tok in _TOKEN.findall(text):
+        tok = tok.replace("’", "'")
+        if tok.endswith("'s"):
+            tok = tok[:-2]
+        elif "'" in tok:
+            continue  # contractions (don't, we're) carry no topic
+        if len(tok) < 2 or tok.isdigit():
+            continue
+        if stop_words is not None and tok in stop_words:
+            continue
+        out.append(tok)
+    return out
+
+
+def make_analyzer(
+    ngram_range: tuple[int, int] = (1, 1), stop_words: frozenset[str] | None = STOP_WORDS
+) -> Callable[[str], list[str]]:
+    """An analyzer for ``sklearn`` vectorizers (``analyzer=make_analyzer((1, 2))``): :func:`tokenize` + n-grams.
+
+    N-grams are built from the tokens left after stop words are removed.
+    """
+    lo, hi = ngram_range
+    if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+        raise InputError(
+            f"ngram_range must be (min, max) with 1 <= min <= max, got {ngram_range!r}",
+            field="ngram_range",
+            value=ngram_range,
+        )
+
+    def analyze(text: str) -> list[str]:
+        toks = tokenize(text, stop_words)
+        if lo == hi == 1:
+            return toks
+        grams: list[str] = []
+        for n in range(lo, hi + 1):
+            grams.extend(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+        return grams
+
+    return analyze
