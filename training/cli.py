@@ -291,6 +291,173 @@ def train_indicators_cmd(
         _print_indicators(result)
 
 
+# ------------------------------------------------------------------------------------------------- experiment
+
+experiment_app = typer.Typer(help="Score process experiments and list their verdicts.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return ""
+    if pct:
+        return f"{100 * v:+.1f}%"
+    return f"{v:.4g}"
+
+
+@experiment_app.command("score")
+def experiment_score(
+    indicators: Annotated[
+        list[Path], typer.Option("--indicators", help="Indicator observations: CSV or Parquet.")
+    ],
+    experiments: Annotated[
+        list[Path], typer.Option("--experiments", help="Experiment definitions: YAML or JSON.")
+    ],
+    no_record: Annotated[
+        bool, typer.Option("--no-record", help="Do not record the scores as MLflow runs.")
+    ] = False,
+    strict: StrictOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Did each process change move its indicator? Effect, 95% interval, p-value and verdict per experiment."""
+    from training.experiments import SUMMARY_FIELDS, score_experiments
+
+    out = _run_job(
+        score_experiments,
+        json_out,
+        indicators_paths=indicators,
+        experiments_paths=experiments,
+        record=not no_record,
+        strict=strict,
+    )
+    if json_out:
+        emit_json({**out, "summary": [{k: r[k] for k in SUMMARY_FIELDS} for r in out["results"]]})
+        return
+    table = Table(title="Experiments")
+    for col in (
+        "id",
+        "effect",
+        "relative_effect",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "verdict",
+        "mde",
+        "weeks_needed",
+    ):
+        table.add_column(col, justify="left" if col in ("id", "verdict") else "right")
+    colour = {"improved": "green", "worsened": "red", "inconclusive": "yellow"}
+    for r in out["results"]:
+        table.add_row(
+            r["id"],
+            _fmt(r["effect"]),
+            _fmt(r["relative_effect"], pct=True),
+            _fmt(r["ci_low"]),
+            _fmt(r["ci_high"]),
+            f"{r['p_value']:.3f}",
+            f"[{colour[r['verdict']]}]{r['verdict']}[/]",
+            _fmt(r["mde"]),
+            "" if r["weeks_needed"] is None else str(r["weeks_needed"]),
+        )
+    console.print(table)
+    for e in out["errors"]:
+        console.print(f"[red]could not score[/] {e['id']}: {e['error']}")
+    for q in out["quarantined"]:
+        console.print(f"[yellow]quarantined[/] {q}")
+
+
+@experiment_app.command("list")
+def experiment_list(json_out: JsonOpt = False) -> None:
+    """The latest verdict of every experiment recorded in MLflow."""
+    from training.experiments import list_experiments
+
+    rows = _run_job(lambda settings: list_experiments(settings), json_out)
+    if json_out:
+        emit_json(rows)
+        return
+    if not rows:
+        console.print("No experiment recorded yet: run `recur experiment score`.")
+        return
+    table = Table(title="Recorded experiments (latest scoring)")
+    for col in ("id", "name", "treated", "verdict", "effect", "95% CI", "p", "scored at"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["name"],
+            r["treated"] or "",
+            r["verdict"] or "",
+            _fmt(r["effect"]),
+            f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+            _fmt(r["p_value"]),
+            r["scored_at"][:16],
+        )
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------------------- all
+
+
+@train_app.command("all")
+def train_all(
+    data: Annotated[
+        Path, typer.Option("--data", help="A folder with incidents.jsonl, indicators.csv, experiments.yaml.")
+    ] = Path("data/sample"),
+    promote: PromoteOpt = False,
+    executor: Annotated[
+        str, typer.Option(help="Executor for the indicator fits (see `train indicators`).")
+    ] = "local",
+    json_out: JsonOpt = False,
+) -> None:
+    """Train every model on a data folder: patterns, indicators; then score its experiments."""
+    from training.experiments import score_experiments
+    from training.indicators import train_indicators
+    from training.patterns import train_patterns
+
+    incidents = [
+        p for p in (data / "incidents.jsonl", data / "incidents.csv", data / "postmortems") if p.exists()
+    ]
+    indicators = [p for p in (data / "indicators.csv", data / "indicators.parquet") if p.exists()]
+    experiments = [p for p in (data / "experiments.yaml", data / "experiments.json") if p.exists()]
+    thresholds = data / "config" / "thresholds.yaml"
+    results: dict[str, Any] = {}
+    if incidents:
+        results["patterns"] = _run_job(
+            train_patterns, json_out, incidents_paths=incidents, promote=promote, show_progress=not json_out
+        )
+        if not json_out:
+            _print_patterns(results["patterns"])
+    else:
+        console.print(f"[yellow]no incidents in {data}: pattern model not trained[/]")
+    if indicators:
+        results["indicators"] = _run_job(
+            train_indicators,
+            json_out,
+            indicators_paths=indicators,
+            executor=executor,
+            promote=promote,
+            thresholds_path=thresholds if thresholds.exists() else None,
+        )
+        if not json_out:
+            _print_indicators(results["indicators"])
+        if experiments:
+            results["experiments"] = _run_job(
+                score_experiments, json_out, indicators_paths=indicators, experiments_paths=experiments
+            )
+            if not json_out:
+                n = len(results["experiments"]["results"])
+                verdicts = [r["verdict"] for r in results["experiments"]["results"]]
+                console.print(
+                    f"[bold]experiments[/]: {n} scored ("
+                    + ", ".join(f"{verdicts.count(v)} {v}" for v in ("improved", "worsened", "inconclusive"))
+                    + ")"
+                )
+    else:
+        console.print(f"[yellow]no indicators in {data}: forecaster not trained, experiments not scored[/]")
+    if json_out:
+        emit_json(results)
+
+
 # ------------------------------------------------------------------------------------------------- report
 
 

@@ -1,0 +1,192 @@
+"""Process experiments: score each against its indicator and record it as an MLflow run.
+
+Runs live in the MLflow experiment ``process-experiments``: the hypothesis, owner and verdict as tags, the
+figures as metrics, the before/after/counterfactual plot and the full result as artifacts. Re-scoring adds a new
+run with the same ``recur.experiment_id`` tag and a ``recur.previous_run_id`` link to the run before it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from ml.errors import InputError, RecurError, StrictModeError
+from ml.readers import indicators_frame, read_experiments, read_indicators
+from ml.schemas import Experiment
+from ml.settings import Settings
+from training import tracking
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "process-experiments"
+SUMMARY_FIELDS = ("id", "effect", "relative_effect", "ci_low", "ci_high", "p_value", "verdict")
+
+
+def result_row(exp: Experiment, result: Any) -> dict[str, Any]:
+    d = result.model_dump(mode="json", exclude={"series"})
+    return {"id": exp.id, "name": exp.name, **d}
+
+
+def _latest_runs(client: MlflowClient, exp_id: str) -> dict[str, Any]:
+    runs = client.search_runs([exp_id], order_by=["attributes.start_time DESC"], max_results=5000)
+    latest: dict[str, Any] = {}
+    for r in runs:
+        eid = r.data.tags.get("recur.experiment_id")
+        if eid and eid not in latest:
+            latest[eid] = r
+    return latest
+
+
+def _log_run(settings: Settings, exp: Experiment, result: Any, previous: str | None) -> str:
+    from ml.impact import plot_impact
+    from ml.plots import unit_of
+
+    tags = {
+        "recur.experiment_id": exp.id,
+        "recur.job": "experiment score",
+        "hypothesis.problem": exp.hypothesis.problem,
+        "hypothesis.solution": exp.hypothesis.solution,
+        "hypothesis.metric": exp.hypothesis.metric,
+        "owner": exp.owner or "",
+        "indicator": exp.indicator,
+        "treated": exp.treated_series,
+        "verdict": result.verdict,
+    }
+    if previous:
+        tags["recur.previous_run_id"] = previous
+    with tracking.run(EXPERIMENT, settings, run_name=f"{exp.id} {exp.name}"[:250], tags=tags) as run:
+        mlflow.log_params(
+            {
+                "start": exp.start.isoformat(),
+                "end": exp.end.isoformat() if exp.end else "open",
+                "dimension": exp.dimension,
+                "controls": ",".join(exp.controls) or "none",
+                "desired_direction": exp.desired_direction,
+                "min_effect": str(exp.min_effect),
+                "method": result.method[:500],
+            }
+        )
+        figures = {
+            k: getattr(result, k)
+            for k in (
+                "effect",
+                "ci_low",
+                "ci_high",
+                "relative_effect",
+                "cumulative_effect",
+                "p_value",
+                "mde",
+                "weeks_needed",
+                "n_pre",
+                "n_post",
+                "observed_mean",
+                "counterfactual_mean",
+            )
+        }
+        mlflow.log_metrics({k: float(v) for k, v in figures.items() if v is not None})
+        diag = result.diagnostics
+        if diag.did is not None:
+            mlflow.log_metrics({"did_effect": float(diag.did.estimate), "did_p_value": float(diag.did.p_value)})
+        mlflow.log_metric("mann_whitney_p_value", float(diag.mann_whitney.p_value))
+        mlflow.log_dict(
+            {"experiment": exp.model_dump(mode="json"), "result": result.model_dump(mode="json")},
+            "result.json",
+        )
+        fig = plot_impact(result, units=unit_of(exp.indicator))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "impact.png"
+            fig.savefig(path, dpi=110)
+            mlflow.log_artifact(str(path))
+        return run.info.run_id
+
+
+def score_experiments(
+    settings: Settings,
+    indicators_paths: Sequence[Path],
+    experiments_paths: Sequence[Path],
+    *,
+    record: bool = True,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """Score every valid experiment; one bad experiment (missing series, too short) is reported, not fatal."""
+    from ml.impact import ImpactScorer
+
+    exps = read_experiments(list(experiments_paths))
+    inds = read_indicators(list(indicators_paths))
+    rejects = exps.rejects + inds.rejects
+    if strict and rejects:
+        raise StrictModeError(f"{len(rejects)} input record(s) rejected (first: {rejects[0]})", field="input")
+    if not inds.records:
+        raise InputError("no valid indicator observations", field="indicators")
+    data = indicators_frame(inds.records)
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    latest: dict[str, Any] = {}
+    if record:
+        tracking.configure(settings)
+        exp_id = tracking.ensure_experiment(EXPERIMENT, settings)
+        latest = _latest_runs(MlflowClient(), exp_id)
+    for exp in exps.records:
+        try:
+            result = ImpactScorer().score(exp, data[["series", "ds", "y"]])
+        except RecurError as exc:
+            log.warning("Experiments - %s: %s", exp.id, exc.message)
+            errors.append({"id": exp.id, "field": exc.field, "error": exc.message})
+            continue
+        row = result_row(exp, result)
+        if record:
+            prev = latest.get(exp.id)
+            row["run_id"] = _log_run(settings, exp, result, prev.info.run_id if prev else None)
+        results.append(row)
+    return {
+        "results": results,
+        "errors": errors,
+        "quarantined": [str(r) for r in rejects],
+    }
+
+
+def list_experiments(settings: Settings) -> list[dict[str, Any]]:
+    """The latest scoring of every recorded experiment."""
+    tracking.configure(settings)
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return []
+    out = []
+    for eid, run in sorted(_latest_runs(client, exp.experiment_id).items()):
+        m, t = run.data.metrics, run.data.tags
+        out.append(
+            {
+                "id": eid,
+                "name": (run.info.run_name or "").removeprefix(f"{eid} "),
+                "indicator": t.get("indicator"),
+                "treated": t.get("treated"),
+                "owner": t.get("owner") or None,
+                "verdict": t.get("verdict"),
+                "effect": m.get("effect"),
+                "ci_low": m.get("ci_low"),
+                "ci_high": m.get("ci_high"),
+                "relative_effect": m.get("relative_effect"),
+                "p_value": m.get("p_value"),
+                "scored_at": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").isoformat(),
+                "run_id": run.info.run_id,
+                "hypothesis": {
+                    "problem": t.get("hypothesis.problem"),
+                    "solution": t.get("hypothesis.solution"),
+                    "metric": t.get("hypothesis.metric"),
+                },
+            }
+        )
+    return out
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
