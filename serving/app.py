@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     settings = settings or get_settings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     store = ModelStore(settings.tracking_uri)
     metrics = Metrics()
 
@@ -97,15 +98,9 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
 
     app.middleware("http")(metrics.middleware)
 
-    from serving.routes import admin, health, incidents, patterns
+    from serving.routes import admin, experiments, health, incidents, indicators, patterns, report
 
-    for module in (health, admin, incidents, patterns):
-        app.include_router(module.router)
-    for optional in ("indicators", "experiments", "report"):
-        try:
-            module = __import__(f"serving.routes.{optional}", fromlist=["router"])
-        except ModuleNotFoundError:
-            continue
+    for module in (health, admin, incidents, patterns, indicators, experiments, report):
         app.include_router(module.router)
     return app
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -229,3 +229,100 @@ class EarlyWarning(BaseModel):
 class WarningList(BaseModel):
     model: ModelRef
     warnings: list[EarlyWarning]
+
+
+class HypothesisIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    problem: Annotated[str, Field(min_length=1, max_length=2000)]
+    solution: Annotated[str, Field(min_length=1, max_length=2000)]
+    metric: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ExperimentIn(BaseModel):
+    """An experiment definition (as in experiments.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+    hypothesis: HypothesisIn
+    indicator: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
+    dimension: Literal["team", "service"] = "team"
+    treated: FilterValue
+    controls: Annotated[list[FilterValue], Field(max_length=20)] = []
+    start: dt.date
+    end: dt.date | None = None
+    desired_direction: Literal["decrease", "increase"] = "decrease"
+    min_effect: Annotated[float, Field(gt=0, lt=1e12)] | None = None
+    owner: Annotated[str, Field(max_length=100)] | None = None
+
+
+class Observation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    indicator: Annotated[str, Field(min_length=1, max_length=100)]
+    ds: dt.date
+    y: Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+    team: FilterValue | None = None
+    service: FilterValue | None = None
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "experiment": {
+                        "id": "EXP-100",
+                        "name": "Canary gate",
+                        "hypothesis": {
+                            "problem": "Config pushes break production",
+                            "solution": "A canary gate",
+                            "metric": "change failure rate",
+                        },
+                        "indicator": "change_failure_rate",
+                        "treated": "payments",
+                        "controls": ["identity", "storage"],
+                        "start": "2026-03-02",
+                        "desired_direction": "decrease",
+                    }
+                }
+            ]
+        },
+    )
+    experiment: ExperimentIn
+    data: Annotated[list[Observation], Field(max_length=20_000)] | None = Field(
+        None, description="Indicator observations; default: the history held by the forecaster champion."
+    )
+
+
+class ExperimentResult(BaseModel):
+    """The scored experiment (see ml.impact.ImpactResult for every field)."""
+
+    model_config = ConfigDict(extra="allow")
+    experiment_id: str
+    verdict: Literal["improved", "worsened", "inconclusive"]
+    effect: float
+    ci_low: float
+    ci_high: float
+    relative_effect: float | None
+    p_value: float
+    mde: float
+    weeks_needed: int | None
+    method: str
+
+
+class RecordedExperiment(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    verdict: str | None
+    effect: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    run_id: str
+    scored_at: str
+
+
+class RecordedExperimentList(BaseModel):
+    experiments: list[RecordedExperiment]

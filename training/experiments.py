@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from ml.errors import InputError, RecurError, StrictModeError
+from ml.experiment_runs import EXPERIMENT, latest_runs, list_recorded
 from ml.readers import indicators_frame, read_experiments, read_indicators
 from ml.schemas import Experiment
 from ml.settings import Settings
@@ -26,23 +26,12 @@ from training import tracking
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT = "process-experiments"
 SUMMARY_FIELDS = ("id", "effect", "relative_effect", "ci_low", "ci_high", "p_value", "verdict")
 
 
 def result_row(exp: Experiment, result: Any) -> dict[str, Any]:
     d = result.model_dump(mode="json", exclude={"series"})
     return {"id": exp.id, "name": exp.name, **d}
-
-
-def _latest_runs(client: MlflowClient, exp_id: str) -> dict[str, Any]:
-    runs = client.search_runs([exp_id], order_by=["attributes.start_time DESC"], max_results=5000)
-    latest: dict[str, Any] = {}
-    for r in runs:
-        eid = r.data.tags.get("recur.experiment_id")
-        if eid and eid not in latest:
-            latest[eid] = r
-    return latest
 
 
 def _log_run(settings: Settings, exp: Experiment, result: Any, previous: str | None) -> str:
@@ -94,7 +83,9 @@ def _log_run(settings: Settings, exp: Experiment, result: Any, previous: str | N
         mlflow.log_metrics({k: float(v) for k, v in figures.items() if v is not None})
         diag = result.diagnostics
         if diag.did is not None:
-            mlflow.log_metrics({"did_effect": float(diag.did.estimate), "did_p_value": float(diag.did.p_value)})
+            mlflow.log_metrics(
+                {"did_effect": float(diag.did.estimate), "did_p_value": float(diag.did.p_value)}
+            )
         mlflow.log_metric("mann_whitney_p_value", float(diag.mann_whitney.p_value))
         mlflow.log_dict(
             {"experiment": exp.model_dump(mode="json"), "result": result.model_dump(mode="json")},
@@ -133,7 +124,7 @@ def score_experiments(
     if record:
         tracking.configure(settings)
         exp_id = tracking.ensure_experiment(EXPERIMENT, settings)
-        latest = _latest_runs(MlflowClient(), exp_id)
+        latest = latest_runs(MlflowClient(), exp_id)
     for exp in exps.records:
         try:
             result = ImpactScorer().score(exp, data[["series", "ds", "y"]])
@@ -155,37 +146,7 @@ def score_experiments(
 
 def list_experiments(settings: Settings) -> list[dict[str, Any]]:
     """The latest scoring of every recorded experiment."""
-    tracking.configure(settings)
-    client = MlflowClient()
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is None:
-        return []
-    out = []
-    for eid, run in sorted(_latest_runs(client, exp.experiment_id).items()):
-        m, t = run.data.metrics, run.data.tags
-        out.append(
-            {
-                "id": eid,
-                "name": (run.info.run_name or "").removeprefix(f"{eid} "),
-                "indicator": t.get("indicator"),
-                "treated": t.get("treated"),
-                "owner": t.get("owner") or None,
-                "verdict": t.get("verdict"),
-                "effect": m.get("effect"),
-                "ci_low": m.get("ci_low"),
-                "ci_high": m.get("ci_high"),
-                "relative_effect": m.get("relative_effect"),
-                "p_value": m.get("p_value"),
-                "scored_at": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").isoformat(),
-                "run_id": run.info.run_id,
-                "hypothesis": {
-                    "problem": t.get("hypothesis.problem"),
-                    "solution": t.get("hypothesis.solution"),
-                    "metric": t.get("hypothesis.metric"),
-                },
-            }
-        )
-    return out
+    return list_recorded(settings.tracking_uri)
 
 
 def dumps(obj: Any) -> str:

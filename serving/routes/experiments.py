@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ml.experiment_runs import get_recorded, list_recorded, recorded_plot
+from ml.schemas import Experiment
+from serving.deps import ChampionsDep, SettingsDep
+from serving.routes.incidents import ERRORS
+from serving.schemas import ExperimentResult, RecordedExperiment, RecordedExperimentList, ScoreRequest
+from serving.security import ReadScope
+
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+
+ExperimentId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
+
+
+def _score(body: ScoreRequest, champions: ChampionsDep) -> dict[str, Any]:
+    import pandas as pd
+
+    from ml.impact import ImpactScorer
+    from ml.schemas import series_key
+
+    exp = Experiment.model_validate(body.experiment.model_dump())
+    if body.data is not None:
+        data = pd.DataFrame(
+            [
+                {"series": series_key(o.indicator, team=o.team, service=o.service), "ds": o.ds, "y": o.y}
+                for o in body.data
+            ],
+            columns=["series", "ds", "y"],
+        )
+    else:
+        data = champions.forecaster.runtime.history[["series", "ds", "y"]]
+    result = ImpactScorer().score(exp, data)
+    return result.model_dump(mode="json")
+
+
+@router.post(
+    "/score",
+    response_model=ExperimentResult,
+    responses=ERRORS,
+    summary="Score an experiment: effect, 95% interval, p-value and verdict (nothing is recorded).",
+)
+async def score(body: ScoreRequest, champions: ChampionsDep, _: ReadScope) -> dict[str, Any]:
+    return await run_in_threadpool(_score, body, champions)
+
+
+@router.get(
+    "",
+    response_model=RecordedExperimentList,
+    responses=ERRORS,
+    summary="Recorded experiments (latest scoring).",
+)
+async def list_experiments(settings: SettingsDep, _: ReadScope) -> RecordedExperimentList:
+    rows = await run_in_threadpool(list_recorded, settings.tracking_uri)
+    return RecordedExperimentList(experiments=[RecordedExperiment(**r) for r in rows])
+
+
+@router.get(
+    "/{experiment_id}",
+    response_model=RecordedExperiment,
+    responses=ERRORS,
+    summary="One recorded experiment.",
+)
+async def get_experiment(experiment_id: ExperimentId, settings: SettingsDep, _: ReadScope) -> dict[str, Any]:
+    out = await run_in_threadpool(get_recorded, settings.tracking_uri, experiment_id)
+    out["plot"] = f"/v1/experiments/{experiment_id}/plot.png"
+    return out
+
+
+@router.get(
+    "/{experiment_id}/plot.png",
+    response_class=Response,
+    responses={
+        **ERRORS,
+        200: {"content": {"image/png": {}}, "description": "Before/after/counterfactual plot."},
+    },
+    summary="The before/after/counterfactual plot of a recorded experiment.",
+)
+async def plot(experiment_id: ExperimentId, settings: SettingsDep, _: ReadScope) -> Response:
+    png = await run_in_threadpool(recorded_plot, settings.tracking_uri, experiment_id)
+    return Response(png, media_type="image/png")
