@@ -86,7 +86,10 @@ def test_classify_and_patterns(server: Server) -> None:
     assert rep["name"] == p0["name"]
     assert httpx.get(server.url + "/v1/patterns/99999").status_code == 404
     inc = next(i for i in _sample() if i["pattern"] != "one-off")
-    r = httpx.post(server.url + "/v1/incidents/classify", json={"incident": {"title": inc["title"], "summary": inc["summary"]}})
+    r = httpx.post(
+        server.url + "/v1/incidents/classify",
+        json={"incident": {"title": inc["title"], "summary": inc["summary"]}},
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["pattern_id"] in ids | {-1} and 0 <= body["confidence"] <= 1.0001

@@ -38,7 +38,12 @@ def keyed_server(store: dict, tmp_path_factory: pytest.TempPathFactory):
 def test_keys_and_scopes(keyed_server: Server) -> None:
     url = keyed_server.url
     assert httpx.get(url + "/v1/patterns").status_code == 401
-    assert httpx.get(url + "/v1/patterns", headers={"Authorization": "Bearer wrong-key-xxxxxxxxxxxx"}).status_code == 401
+    assert (
+        httpx.get(
+            url + "/v1/patterns", headers={"Authorization": "Bearer wrong-key-xxxxxxxxxxxx"}
+        ).status_code
+        == 401
+    )
     read = {"Authorization": f"Bearer {READ_KEY}"}
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     assert httpx.get(url + "/v1/patterns", headers=read).status_code == 200
@@ -51,11 +56,13 @@ def test_keys_and_scopes(keyed_server: Server) -> None:
 def test_reload_under_load(server: Server, store: dict) -> None:
     """Register a second version, move `champion`, reload while 4 clients hammer the API: no request fails and
     the new version is served afterwards."""
-    from training.patterns import train_patterns
     from tests.conftest import SAMPLE
+    from training.patterns import train_patterns
 
     settings = store["settings"]
-    second = train_patterns(settings, [SAMPLE / "incidents.jsonl"], promote=False, seed=7, show_progress=False)
+    second = train_patterns(
+        settings, [SAMPLE / "incidents.jsonl"], promote=False, seed=7, show_progress=False
+    )
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     client.set_registered_model_alias("incident-patterns", "champion", second["version"])
 
@@ -66,7 +73,9 @@ def test_reload_under_load(server: Server, store: dict) -> None:
     def hammer() -> None:
         with httpx.Client(base_url=server.url, timeout=30) as c:
             while not stop.is_set():
-                r = c.post("/v1/incidents/similar", json={"text": "certificate expired on the load balancer", "k": 5})
+                r = c.post(
+                    "/v1/incidents/similar", json={"text": "certificate expired on the load balancer", "k": 5}
+                )
                 statuses.append(r.status_code)
                 versions.add(r.headers.get("X-Model-Version", "?"))
 

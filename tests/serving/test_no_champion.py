@@ -13,7 +13,10 @@ from tests.serving.server import Server
 @pytest.fixture(scope="module")
 def empty_server(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("empty")
-    env = {"RECUR_MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "RECUR_CACHE_DIR": str(tmp / "cache")}
+    env = {
+        "RECUR_MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+        "RECUR_CACHE_DIR": str(tmp / "cache"),
+    }
     srv = Server(env, log_path=tmp / "server.log")
     srv.start()
     yield srv
@@ -38,11 +41,19 @@ def test_model_endpoints_answer_503_json(empty_server: Server) -> None:
 
 
 def test_errors_are_json_without_traces(empty_server: Server) -> None:
-    r = httpx.post(empty_server.url + "/v1/incidents/similar", content=b"{not json", headers={"content-type": "application/json"})
+    r = httpx.post(
+        empty_server.url + "/v1/incidents/similar",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 422 and r.json()["error"] == "invalid_request"
     r = httpx.post(empty_server.url + "/v1/incidents/similar", json={"text": "x", "k": 500})
     assert r.status_code == 422 and any("k" in d["loc"] for d in r.json()["detail"])
-    r = httpx.post(empty_server.url + "/v1/incidents/similar", content=b"x" * 300_000, headers={"content-type": "application/json"})
+    r = httpx.post(
+        empty_server.url + "/v1/incidents/similar",
+        content=b"x" * 300_000,
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
     r = httpx.get(empty_server.url + "/v1/nope")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
