@@ -497,7 +497,6 @@ def report(
             out,
             incidents_paths=incidents or [settings.resolve("incidents")],
             experiments_paths=experiments or [settings.resolve("experiments")],
-            indicators_paths=indicators or [settings.resolve("indicators")],
             since=since_d,
         )
     except RecurError as exc:

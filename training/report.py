@@ -255,7 +255,6 @@ def build_sections(
     settings: Settings,
     incidents_paths: Sequence[Path],
     experiments_paths: Sequence[Path],
-    indicators_paths: Sequence[Path],
     since: dt.date | None = None,
 ) -> list[Section]:
     from training import report_sections
@@ -274,9 +273,9 @@ def build_sections(
     return [
         patterns_section(patterns_rt, patterns_v, since),
         report_sections.indicators_section(forecaster_rt, forecaster_v),
-        report_sections.experiments_section(settings, experiments, indicators_paths),
+        report_sections.experiments_section(settings, experiments, forecaster_rt),
         learning_section(incidents, assignments),
-        report_sections.suggestions_section(patterns_rt, forecaster_rt, experiments),
+        report_sections.suggestions_section(patterns_rt, forecaster_rt, experiments, incidents),
     ]
 
 
@@ -286,12 +285,11 @@ def write_report(
     *,
     incidents_paths: Sequence[Path],
     experiments_paths: Sequence[Path] = (),
-    indicators_paths: Sequence[Path] = (),
     since: dt.date | None = None,
     log_to_mlflow: bool = True,
 ) -> dict[str, Any]:
     tracking.configure(settings)
-    sections = build_sections(settings, incidents_paths, experiments_paths, indicators_paths, since)
+    sections = build_sections(settings, incidents_paths, experiments_paths, since)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     subtitle = (
         f"Generated {now.strftime('%Y-%m-%d %H:%M UTC')} from the MLflow champions in {settings.tracking_uri}"
