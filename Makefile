@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run train report serve test test-fast lint format bench sample clean
+.PHONY: install browser run train report serve test test-fast lint format bench sample clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install Recur with its test tools.
+
+browser: ## Install Debian's headless Chromium for the report's browser test (needs root or sudo).
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null; }; }
 
 train: install ## Train every model on $(DATA) into the MLflow store and promote champions.
 	$(BIN)/recur validate $(DATA)/*
@@ -33,7 +39,7 @@ serve: install ## Serve the API on $(HOST):$(PORT).
 
 run: train report serve ## Install, train on the sample, write the report, serve the API.
 
-test: install ## Run the whole test suite (slow end-to-end tests included).
+test: install browser ## Run the whole test suite (slow end-to-end tests included).
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

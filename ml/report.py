@@ -141,10 +141,10 @@ def render_html(title: str, subtitle: str, sections: Sequence[Section]) -> str:
         inner = [f"<p>{html.escape(s.summary)}</p>"] if s.summary else []
         if s.empty and not s.has_content:
             inner.append(f'<div class="empty">{html.escape(s.empty)}</div>')
-        inner += [_figure_html(f) for f in s.figures]
-        inner += [_table_html(t) for t in s.tables]
         if s.cards:
             inner.append('<div class="cards">' + "".join(_card_html(c) for c in s.cards) + "</div>")
+        inner += [_figure_html(f) for f in s.figures]
+        inner += [_table_html(t) for t in s.tables]
         parts.append(
             f'<section id="{s.id}" data-section="{s.id}"><h2>{html.escape(s.title)}</h2>{"".join(inner)}</section>'
         )
