@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from ml.settings import Settings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -19,3 +21,23 @@ def sample_dir() -> Path:
     if not (SAMPLE / "incidents.jsonl").exists():
         pytest.fail("data/sample is missing: run `python data/generate.py`")
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Train the pattern model on the sample into a fresh SQLite store (once per session)."""
+    from training.patterns import train_patterns
+
+    root = tmp_path_factory.mktemp("store")
+    env = {
+        "RECUR_MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "RECUR_MLFLOW_ARTIFACT_ROOT": str(root / "artifacts"),
+        "RECUR_CACHE_DIR": str(Path(os.environ.get("RECUR_TEST_CACHE", root / "cache"))),
+    }
+    settings = Settings(
+        mlflow_tracking_uri=env["RECUR_MLFLOW_TRACKING_URI"],
+        mlflow_artifact_root=Path(env["RECUR_MLFLOW_ARTIFACT_ROOT"]),
+        cache_dir=Path(env["RECUR_CACHE_DIR"]),
+    )
+    result = train_patterns(settings, [SAMPLE / "incidents.jsonl"], promote=True, show_progress=False)
+    return {"env": env, "settings": settings, "result": result, "root": root}

@@ -203,6 +203,9 @@ def train_patterns_cmd(
     promote: PromoteOpt = False,
     strict: StrictOpt = False,
     seed: Annotated[int, typer.Option(help="Random seed (same input and seed give the same patterns).")] = 42,
+    min_cluster_size: Annotated[
+        int | None, typer.Option(min=2, help="Smallest pattern (default: scaled to the corpus size).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Mine failure patterns from postmortems; register `incident-patterns` in MLflow."""
@@ -216,6 +219,7 @@ def train_patterns_cmd(
         promote=promote,
         strict=strict,
         seed=seed,
+        min_cluster_size=min_cluster_size,
         show_progress=not json_out,
     )
     if json_out:

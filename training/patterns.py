@@ -120,6 +120,7 @@ def train_patterns(
     promote: bool = False,
     strict: bool = False,
     seed: int = 42,
+    min_cluster_size: int | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run the whole job; returns a JSON-able summary (run id, version, metrics, promotion)."""
@@ -146,7 +147,9 @@ def train_patterns(
     X = embedder.encode(docs)
     previous = _load_champion_model(embedder)
     model = PatternModel(
-        embedder=embedder, document_builder=builder, clusterer=PatternClusterer(random_state=seed)
+        embedder=embedder,
+        document_builder=builder,
+        clusterer=PatternClusterer(random_state=seed, min_cluster_size=min_cluster_size),
     ).fit(incidents, embeddings=X, previous=previous[0] if previous else None)
     names = {p.id: p.name for p in model.patterns_}
     index = SimilarityIndex.build(

@@ -116,9 +116,9 @@ def fitted(corpus: tuple[list[Incident], np.ndarray, Embedder]) -> PatternModel:
 
 
 def _clusterer() -> PatternClusterer:
-    # 20 incidents per mechanism: patterns of at least 10 (the corpus default, 5, would also find
+    # 20-25 incidents per mechanism: patterns of at least 15 (the corpus default, 5, would also find
     # sub-groups of incidents that share the exact same template sentences)
-    return PatternClusterer(min_cluster_size=10, outlier_threshold="auto")
+    return PatternClusterer(min_cluster_size=15, outlier_threshold="auto")
 
 
 # --- labelling ---------------------------------------------------------------------------------------------

@@ -323,6 +323,7 @@ def test_texts_default_to_redacted_documents_and_titles_are_redacted() -> None:
     assert m.pattern_name == "dns" and set(m.reasons.shared_keywords) == {"resolver", "outage"}
 
 
+@pytest.mark.slow
 def test_real_embeddings_end_to_end() -> None:
     """A small corpus through the real MiniLM embedder: the fused search finds the same kind of failure."""
     from ml.embedding import Embedder
