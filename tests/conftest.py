@@ -41,3 +41,24 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     )
     result = train_patterns(settings, [SAMPLE / "incidents.jsonl"], promote=True, show_progress=False)
     return {"env": env, "settings": settings, "result": result, "root": root}
+
+
+@pytest.fixture(scope="session")
+def indicators_store(store: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The sample indicators trained (fast candidates) and its experiments scored into the same store."""
+    from training.experiments import score_experiments
+    from training.indicators import train_indicators
+
+    out = tmp_path_factory.mktemp("indicators")
+    settings = store["settings"]
+    result = train_indicators(
+        settings,
+        [SAMPLE / "indicators.csv"],
+        out=out,
+        executor="local",
+        promote=True,
+        candidates=["auto_ets", "auto_theta"],
+        thresholds_path=SAMPLE / "config" / "thresholds.yaml",
+    )
+    scored = score_experiments(settings, [SAMPLE / "indicators.csv"], [SAMPLE / "experiments.yaml"])
+    return {**store, "indicators": result, "experiments": scored, "out": out}

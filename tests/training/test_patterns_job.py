@@ -74,6 +74,9 @@ def test_retrain_keeps_ids_and_gate_blocks_a_worse_model(store: dict, tmp_path: 
     settings = store["settings"]
     client = _client(store)
     first = store["result"]
+    client.set_registered_model_alias(
+        "incident-patterns", "champion", first["version"]
+    )  # other tests move it
     again = train_patterns(
         settings, [SAMPLE / "incidents.jsonl"], promote=True, out=tmp_path / "out", show_progress=False
     )

@@ -1,0 +1,76 @@
+"""Indicators, experiments and report endpoints on the live server, after a reload picks up the forecaster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE
+from tests.serving.server import Server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def live(server: Server, indicators_store: dict, tmp_path_factory: pytest.TempPathFactory) -> Server:
+    from training.report import write_report
+
+    write_report(
+        indicators_store["settings"],
+        tmp_path_factory.mktemp("report"),
+        incidents_paths=[SAMPLE / "incidents.jsonl"],
+        experiments_paths=[SAMPLE / "experiments.yaml"],
+    )
+    r = httpx.post(server.url + "/v1/admin/reload", timeout=120)
+    assert r.json()["models"]["indicator-forecaster"]["status"] in ("loaded", "unchanged")
+    return server
+
+
+def test_indicators_forecast_signals_plot(live: Server, indicators_store: dict) -> None:
+    body = httpx.get(live.url + "/v1/indicators").json()
+    assert len(body["series"]) == 36 and body["model"]["name"] == "indicator-forecaster"
+    sid = "reopens/team=payments"
+    r = httpx.post(live.url + "/v1/forecast", json={"series": sid, "horizon": 20}, timeout=60)
+    assert r.status_code == 200 and r.headers["X-Model-Name"] == "indicator-forecaster"
+    pts = r.json()["points"]
+    assert len(pts) == 20 and all(p["yhat_lower"] <= p["yhat"] <= p["yhat_upper"] for p in pts)
+    assert httpx.post(live.url + "/v1/forecast", json={"series": "nope", "horizon": 4}).status_code == 404
+    assert httpx.post(live.url + "/v1/forecast", json={"series": sid, "horizon": 0}).status_code == 422
+    sig = httpx.get(live.url + "/v1/signals", params={"since": "2025-01-01", "kind": "shift"}).json()[
+        "signals"
+    ]
+    assert sig and all(s["date"] >= "2025-01-01" and s["kind"] == "shift" for s in sig)
+    png = httpx.get(live.url + f"/v1/indicators/{sid}/plot.png", timeout=60)
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    assert httpx.get(live.url + "/v1/warnings").status_code == 200
+
+
+def test_experiments_endpoints(live: Server) -> None:
+    rows = httpx.get(live.url + "/v1/experiments").json()["experiments"]
+    assert len(rows) == 12
+    one = httpx.get(live.url + "/v1/experiments/EXP-004").json()
+    assert one["verdict"] in ("improved", "worsened", "inconclusive") and "result" in one
+    assert httpx.get(live.url + "/v1/experiments/EXP-004/plot.png").content[:4] == b"\x89PNG"
+    assert httpx.get(live.url + "/v1/experiments/NOPE").status_code == 404
+    import yaml
+
+    exp = yaml.safe_load((SAMPLE / "experiments.yaml").read_text())[3]
+    exp = {k: (str(v) if k in ("start", "end") else v) for k, v in exp.items()}
+    r = httpx.post(live.url + "/v1/experiments/score", json={"experiment": exp}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.json()["verdict"] == one["verdict"]
+
+
+def test_report_endpoints(live: Server, tmp_path: Path) -> None:
+    body = httpx.get(live.url + "/v1/report", timeout=60).json()
+    assert [s["id"] for s in body["sections"]] == [
+        "patterns",
+        "indicators",
+        "experiments",
+        "learning",
+        "suggestions",
+    ]
+    html = httpx.get(live.url + "/v1/report.html", timeout=60)
+    assert html.status_code == 200 and html.text.startswith("<!DOCTYPE html>")

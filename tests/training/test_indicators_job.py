@@ -1,0 +1,62 @@
+"""`recur train indicators` and `recur experiment score` on the sample, into a real MLflow store."""
+
+from __future__ import annotations
+
+import csv
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import SAMPLE
+from training.experiments import score_experiments
+
+pytestmark = pytest.mark.slow
+
+
+def test_outputs_and_registry(indicators_store: dict) -> None:
+    out = indicators_store["out"]
+    res = indicators_store["indicators"]
+    f = pd.read_csv(out / "forecasts.csv")
+    assert list(f.columns) == ["series", "model", "ds", "yhat", "yhat_lower", "yhat_upper"]
+    assert (f["yhat_lower"] <= f["yhat"]).all() and (f["yhat"] <= f["yhat_upper"]).all()
+    b = pd.read_csv(out / "backtest.csv")
+    assert {"series", "model", "mase", "smape", "coverage"} <= set(b.columns)
+    s = pd.read_csv(out / "signals.csv")
+    assert {"series", "date", "direction", "magnitude", "confidence", "kind"} <= set(s.columns)
+    assert f["series"].nunique() == 36
+    m = res["metrics"]
+    assert m["mean_mase_selected"] <= m["mean_mase_baseline"]
+    assert res["promotion"]["promoted"]
+    uri = indicators_store["settings"].tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert client.get_model_version_by_alias("indicator-forecaster", "champion").version == res["version"]
+    names = {a.path for a in client.list_artifacts(res["run_id"], "outputs/plots")}
+    assert "outputs/plots/reopens.png" in names
+
+
+def test_experiment_verdicts_match_the_truth(indicators_store: dict) -> None:
+    truth = {r["id"]: r for r in csv.DictReader((SAMPLE / "truth" / "experiments.csv").open())}
+    results = {r["id"]: r for r in indicators_store["experiments"]["results"]}
+    assert set(results) == set(truth)
+    nulls = [i for i, t in truth.items() if t["is_null"] == "true"]
+    real = [i for i, t in truth.items() if t["is_null"] != "true"]
+    false_calls = [i for i in nulls if results[i]["verdict"] != "inconclusive"]
+    missed = [i for i in real if results[i]["verdict"] == "inconclusive"]
+    assert len(false_calls) <= 1, false_calls
+    assert missed == [], {i: (results[i]["effect"], results[i]["p_value"]) for i in missed}
+    for i in real:  # the interval covers the injected effect
+        r, t = results[i], float(truth[i]["true_effect"])
+        assert r["ci_low"] <= t <= r["ci_high"] or abs(r["effect"] - t) < 0.25 * abs(t), (i, r["effect"], t)
+
+
+def test_rescoring_links_the_previous_run(indicators_store: dict) -> None:
+    settings = indicators_store["settings"]
+    first = {r["id"]: r["run_id"] for r in indicators_store["experiments"]["results"]}
+    again = score_experiments(settings, [SAMPLE / "indicators.csv"], [SAMPLE / "experiments.yaml"])
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    for r in again["results"][:3]:
+        run = client.get_run(r["run_id"])
+        assert run.data.tags["recur.experiment_id"] == r["id"]
+        assert run.data.tags["recur.previous_run_id"] == first[r["id"]]
+        assert {a.path for a in client.list_artifacts(r["run_id"])} >= {"impact.png", "result.json"}

@@ -1,0 +1,99 @@
+"""The leadership report: every section has content on the sample, a readable page on empty input, and it
+renders in a real headless Chromium with no console error."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ml.settings import Settings
+from tests.conftest import SAMPLE
+from training.report import write_report
+
+pytestmark = pytest.mark.slow
+
+SECTIONS = ("patterns", "indicators", "experiments", "learning", "suggestions")
+
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: `make browser` installs Debian's chromium")
+        pytest.skip("chromium is not installed (make browser)")
+    return exe
+
+
+def render(html: Path, out: Path) -> tuple[str, str]:
+    """Screenshot the page and dump its DOM; returns (dom, stderr log)."""
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={out / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,4000",
+    ]
+    shot = subprocess.run(
+        [chromium(), *flags, f"--screenshot={out / 'shot.png'}", html.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    return dom.stdout, shot.stderr + dom.stderr
+
+
+def console_errors(log: str) -> list[str]:
+    return [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+
+
+def test_report_on_the_sample(indicators_store: dict, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = write_report(
+        indicators_store["settings"],
+        out,
+        incidents_paths=[SAMPLE / "incidents.jsonl"],
+        experiments_paths=[SAMPLE / "experiments.yaml"],
+    )
+    by_id = {s["id"]: s for s in result["sections"]}
+    assert [s for s in SECTIONS if not by_id[s]["has_content"]] == []
+    assert result["slides"] >= 5 and len(list((out / "slides").glob("*.png"))) == result["slides"]
+    html = (out / "index.html").read_text()
+    assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
+    dom, log = render(out / "index.html", tmp_path)
+    assert console_errors(log) == []
+    for s in SECTIONS:
+        assert f'data-section="{s}"' in dom
+    assert dom.count("<img") >= result["slides"]
+    assert (tmp_path / "shot.png").stat().st_size > 50_000
+    assert "Maturity rules" in dom and "Top rising patterns" in dom or "largest patterns" in dom
+
+
+def test_report_on_empty_input(tmp_path: Path) -> None:
+    settings = Settings(
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'empty.db'}",
+        mlflow_artifact_root=tmp_path / "artifacts",
+        cache_dir=tmp_path / "cache",
+    )
+    empty = tmp_path / "incidents.jsonl"
+    empty.write_text("")
+    out = tmp_path / "report"
+    result = write_report(settings, out, incidents_paths=[empty], experiments_paths=[])
+    assert all(not s["has_content"] and s["empty"] for s in result["sections"])
+    dom, log = render(out / "index.html", tmp_path)
+    assert console_errors(log) == []
+    assert dom.count('class="empty"') == len(SECTIONS)
+    assert "No pattern model yet" in dom and "No postmortems to measure yet" in dom
