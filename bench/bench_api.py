@@ -1,0 +1,168 @@
+"""Similar-incident API over HTTP: a real uvicorn process serving a champion trained on N synthetic incidents.
+
+Builds N incidents by recombining the sample's sentences within each pattern (so the corpus has real structure),
+trains and registers `incident-patterns` in a temporary MLflow store, starts `recur serve`, and reports:
+
+- start-up time to ready (process start to /readyz 200) with that model;
+- 16 concurrent clients for a bounded time against POST /v1/incidents/similar: p50/p99 latency, requests/s,
+  errors; "warm" queries come from a pool of 300 texts (a live incident's responders and tools repeat
+  themselves, and the server caches query embeddings), "cold" ones are all distinct (every query embedded).
+
+    python bench/bench_api.py [--n 10000] [--clients 16] [--seconds 20] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import httpx  # noqa: E402
+
+from ml.settings import Settings  # noqa: E402
+from tests.serving.server import Server  # noqa: E402
+
+SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
+_SENT = re.compile(r"(?<=[.!?])\s+")
+
+
+def synthesise(n: int, out: Path, seed: int = 0) -> list[dict]:
+    """N incidents recombined from sample incidents of the same pattern (one-offs kept as they are)."""
+    rng = random.Random(seed)
+    rows = [json.loads(x) for x in SAMPLE.read_text().splitlines()]
+    by_pattern: dict[str, list[dict]] = {}
+    for r in rows:
+        by_pattern.setdefault(r["pattern"], []).append(r)
+    made = []
+    for i in range(n):
+        base = rng.choice(rows)
+        peers = by_pattern[base["pattern"]]
+        a, b = rng.choice(peers), rng.choice(peers)
+        summary = " ".join(
+            rng.sample(
+                _SENT.split(a["summary"]) + _SENT.split(b["summary"]),
+                k=min(3, len(_SENT.split(a["summary"]))),
+            )
+        )
+        made.append(
+            {
+                **base,
+                "id": f"SYN-{i:06d}",
+                "title": a["title"],
+                "summary": summary or base["summary"],
+                "root_cause": b.get("root_cause") or base.get("root_cause"),
+                "action_items": [],
+            }
+        )
+    with out.open("w") as fh:
+        for r in made:
+            fh.write(json.dumps(r) + "\n")
+    return made
+
+
+async def load(url: str, texts: list[str], clients: int, seconds: float) -> dict:
+    lat: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(c: httpx.AsyncClient, wid: int) -> None:
+        nonlocal errors
+        i = wid
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            try:
+                r = await c.post("/v1/incidents/similar", json={"text": texts[i % len(texts)], "k": 5})
+                if r.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            lat.append(time.perf_counter() - t0)
+            i += clients
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as c:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(c, w) for w in range(clients)))
+        wall = time.perf_counter() - t0
+    lat.sort()
+    return {
+        "requests": len(lat),
+        "errors": errors,
+        "rps": len(lat) / wall,
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--quick", action="store_true", help="2,000 incidents, 8 s per phase")
+    args = ap.parse_args()
+    if args.quick:
+        args.n, args.seconds = 2000, 8.0
+    from training.patterns import train_patterns
+
+    with tempfile.TemporaryDirectory(prefix="recur-bench-api-") as tmp:
+        root = Path(tmp)
+        corpus = root / "incidents.jsonl"
+        rows = synthesise(args.n, corpus)
+        settings = Settings(
+            mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+            mlflow_artifact_root=root / "artifacts",
+            cache_dir=ROOT / ".cache" / "bench-api",
+        )
+        t0 = time.perf_counter()
+        result = train_patterns(settings, [corpus], promote=True, show_progress=False)
+        train_s = time.perf_counter() - t0
+        env = {
+            "RECUR_MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "RECUR_MLFLOW_ARTIFACT_ROOT": str(settings.mlflow_artifact_root),
+            "RECUR_CACHE_DIR": str(settings.cache_dir),
+            "RECUR_QUERY_CACHE_SIZE": "4096",
+        }
+        srv = Server(env, log_path=root / "server.log")
+        startup = srv.start(timeout=600, ready_path="/readyz")
+        try:
+            rng = random.Random(1)
+            pool = [
+                f"{r['title']}. {r.get('root_cause') or r['summary']}"[:600] for r in rng.sample(rows, 300)
+            ]
+            asyncio.run(load(srv.url, pool, args.clients, 3.0))  # warm the embedding cache and the code paths
+            warm = asyncio.run(load(srv.url, pool, args.clients, args.seconds))
+            cold_texts = [
+                f"{r['title']} {r['summary'][:300]} #{i}"
+                for i, r in enumerate(rng.sample(rows, min(len(rows), 5000)))
+            ]
+            cold = asyncio.run(load(srv.url, cold_texts, args.clients, args.seconds / 2))
+        finally:
+            srv.stop()
+    print(
+        f"\nSimilar-incident API, {args.n:,} indexed incidents, {args.clients} concurrent clients, 2-core machine"
+    )
+    print(f"train + register: {train_s:.1f} s ({result['metrics']['n_patterns']:.0f} patterns)")
+    print(f"start-up to ready with the model: {startup:.1f} s")
+    print(f"{'phase':<8}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, r in (("warm", warm), ("cold", cold)):
+        print(
+            f"{name:<8}{r['requests']:>10}{r['errors']:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+        )
+    print("targets: p99 <= 50 ms and >= 150 req/s (warm), zero errors")
+
+
+if __name__ == "__main__":
+    main()
