@@ -60,3 +60,31 @@ def test_rescoring_links_the_previous_run(indicators_store: dict) -> None:
         assert run.data.tags["recur.experiment_id"] == r["id"]
         assert run.data.tags["recur.previous_run_id"] == first[r["id"]]
         assert {a.path for a in client.list_artifacts(r["run_id"])} >= {"impact.png", "result.json"}
+
+
+def test_dask_executor_gives_the_same_forecasts(tmp_path) -> None:
+    """The same job on a Dask LocalCluster (2 workers) as on local processes: identical selections/forecasts."""
+    from ml.errors import InputError
+    from ml.settings import Settings
+    from training.indicators import executor_map, train_indicators
+
+    data = pd.read_csv(SAMPLE / "indicators.csv")
+    subset = tmp_path / "subset.csv"
+    data[
+        (data["team"] == "payments") & data["indicator"].isin(["reopens", "mttr_hours", "incidents"])
+    ].to_csv(subset, index=False)
+    settings = Settings(
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+        mlflow_artifact_root=tmp_path / "a",
+        cache_dir=tmp_path,
+    )
+    common = {"candidates": ["auto_ets", "auto_theta"], "horizon": 8}
+    local = train_indicators(settings, [subset], executor="local", out=tmp_path / "local", **common)
+    dask = train_indicators(settings, [subset], executor="dask://local", out=tmp_path / "dask", **common)
+    assert [r["chosen"] for r in local["series"]] == [r["chosen"] for r in dask["series"]]
+    a = pd.read_csv(tmp_path / "local" / "forecasts.csv")
+    b = pd.read_csv(tmp_path / "dask" / "forecasts.csv")
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(InputError, match="executor"):
+        with executor_map("spark://x"):
+            pass
