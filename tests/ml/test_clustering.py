@@ -63,9 +63,16 @@ def test_predict_nearest_centroid_with_threshold(
     fitted: tuple[PatternClusterer, np.ndarray, np.ndarray],
 ) -> None:
     c, X, y = fitted
-    labels, conf = c.predict(c.centroids_)
+    group_means = l2_normalize(np.stack([X[c.labels_ == k].mean(axis=0) for k in range(c.n_clusters_)]))
+    labels, conf = c.predict(group_means)
     np.testing.assert_array_equal(labels, np.arange(c.n_clusters_))
-    np.testing.assert_allclose(conf, 1.0, atol=1e-5)
+    assert np.all(conf > 0.95)
+    # centroids_ live in the centred space that transform() maps to: the members' centre there
+    Z = c.transform(X)
+    np.testing.assert_allclose(
+        l2_normalize(Z[c.labels_ == 0].mean(axis=0)[None]), c.centroids_[:1], atol=1e-5
+    )
+    assert abs(float(Z.mean(axis=0) @ Z.mean(axis=0))) < 0.05  # the shared component is gone
     inliers = np.flatnonzero(y >= 0)
     pred, _ = c.predict(X[inliers])
     assert np.mean(pred == c.labels_[inliers]) >= 0.9  # members mostly clear their pattern's threshold

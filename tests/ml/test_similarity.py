@@ -120,7 +120,8 @@ def test_query_returns_matches_with_metadata_and_reasons(index: SimilarityIndex,
     query_words = set(toy["texts"][q].split())
     for m in matches:
         assert set(m.reasons.shared_keywords) <= query_words
-        assert -1.0 <= m.dense_score <= 1.0 and 0.0 <= m.lexical_score <= 1.0
+        assert m.dense_score is not None and abs(m.dense_score) <= 1.0 + 1e-5
+        assert 0.0 <= m.lexical_score <= 1.0
     shared = [m for m in matches if m.reasons.shared_keywords]
     assert shared, "dns texts share dns terms"
     assert any(set(m.reasons.shared_keywords) & set(GROUPS["dns"]) for m in shared)
@@ -203,7 +204,12 @@ def test_modes_and_single_signal_queries(index: SimilarityIndex, toy: dict) -> N
     lexical = index.query(vec, text, k=5, mode="lexical")
     only_text = index.query(None, text, k=5)
     assert [m.score for m in only_text] == [m.score for m in lexical]  # ties may break differently
-    assert np.isnan(only_text[0].dense_score) and only_text[0].lexical_score == pytest.approx(1.0)
+    assert only_text[0].dense_score is None and only_text[0].lexical_score == pytest.approx(1.0)
+    # A text-only query returns only incidents that share a term with it.
+    assert index.query(None, "zebra quantum", k=5) == []
+    assert all(m.lexical_score > 0 for m in index.query(None, "resolver", k=30))
+    # An empty text with a vector is a dense query.
+    assert [m.id for m in index.query(vec, "  ", k=5)] == [m.id for m in dense[:5]]
 
 
 def test_query_incident_equals_query_with_its_own_vector_and_text(index: SimilarityIndex, toy: dict) -> None:

@@ -25,7 +25,8 @@ class Server:
     def __init__(self, env: Mapping[str, str], port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RECUR_"))}
+        self.env = {**inherited, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 

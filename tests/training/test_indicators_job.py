@@ -30,7 +30,9 @@ def test_outputs_and_registry(indicators_store: dict) -> None:
     assert res["promotion"]["promoted"]
     uri = indicators_store["settings"].tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    assert client.get_model_version_by_alias("indicator-forecaster", "champion").version == res["version"]
+    assert (
+        str(client.get_model_version_by_alias("indicator-forecaster", "champion").version) == res["version"]
+    )
     names = {a.path for a in client.list_artifacts(res["run_id"], "outputs/plots")}
     assert "outputs/plots/reopens.png" in names
 

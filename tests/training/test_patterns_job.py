@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -18,6 +19,12 @@ pytestmark = pytest.mark.slow
 def _client(store: dict) -> MlflowClient:
     uri = store["settings"].tracking_uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _assignments(client: MlflowClient, run_id: str, dest: Path) -> dict[str, str]:
+    dest.mkdir(parents=True, exist_ok=True)
+    path = client.download_artifacts(run_id, "outputs/assignments.csv", str(dest))
+    return dict(csv.reader(Path(path).open()))
 
 
 def test_run_logs_metrics_and_artifacts(store: dict) -> None:
@@ -50,7 +57,8 @@ def test_champion_answers_predict_in_a_fresh_process(store: dict) -> None:
         " 'connection pool exhausted on the orders database']}), params={'k': 3})\n"
         "print(json.dumps(out.to_dict(orient='records')))\n"
     )
-    env = {**store["env"], "MLFLOW_TRACKING_URI": store["settings"].tracking_uri, "HF_HUB_OFFLINE": "1"}
+    uri = store["settings"].tracking_uri
+    env = {**store["env"], "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "HF_HUB_OFFLINE": "1"}
     import os
 
     proc = subprocess.run(
@@ -80,9 +88,15 @@ def test_retrain_keeps_ids_and_gate_blocks_a_worse_model(store: dict, tmp_path: 
     again = train_patterns(
         settings, [SAMPLE / "incidents.jsonl"], promote=True, out=tmp_path / "out", show_progress=False
     )
-    # the same data and seed: every pattern keeps its id, and the embedding cache served every text
-    assert again["id_changes"]["fresh"] == [] and again["id_changes"]["kept"] == len(first["patterns"])
-    assert {p["id"]: p["size"] for p in again["patterns"]} == {p["id"]: p["size"] for p in first["patterns"]}
+    # the same data, warm-started from the champion: the patterns keep their ids (most incidents keep theirs),
+    # and the embedding cache served every text
+    assert again["id_changes"]["kept"] >= 0.8 * len(first["patterns"])
+    before = _assignments(client, first["run_id"], tmp_path / "first")
+    after = dict(csv.reader((tmp_path / "out" / "assignments.csv").open()))
+    same = sum(after[i] == p for i, p in before.items() if p != "-1") / sum(
+        p != "-1" for p in before.values()
+    )
+    assert same >= 0.8, same
     assert again["metrics"]["embedding_cache_misses"] == 0
     assert again["promotion"]["promoted"], again["promotion"]
     assert (tmp_path / "out" / "assignments.csv").read_text().startswith("incident_id,pattern_id")
