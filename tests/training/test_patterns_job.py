@@ -24,7 +24,7 @@ def _client(store: dict) -> MlflowClient:
 def _assignments(client: MlflowClient, run_id: str, dest: Path) -> dict[str, str]:
     dest.mkdir(parents=True, exist_ok=True)
     path = client.download_artifacts(run_id, "outputs/assignments.csv", str(dest))
-    return dict(csv.reader(Path(path).open()))
+    return {r["incident_id"]: r["pattern_id"] for r in csv.DictReader(Path(path).open())}
 
 
 def test_run_logs_metrics_and_artifacts(store: dict) -> None:
@@ -92,7 +92,10 @@ def test_retrain_keeps_ids_and_gate_blocks_a_worse_model(store: dict, tmp_path: 
     # and the embedding cache served every text
     assert again["id_changes"]["kept"] >= 0.8 * len(first["patterns"])
     before = _assignments(client, first["run_id"], tmp_path / "first")
-    after = dict(csv.reader((tmp_path / "out" / "assignments.csv").open()))
+    after = {
+        r["incident_id"]: r["pattern_id"]
+        for r in csv.DictReader((tmp_path / "out" / "assignments.csv").open())
+    }
     same = sum(after[i] == p for i, p in before.items() if p != "-1") / sum(
         p != "-1" for p in before.values()
     )
