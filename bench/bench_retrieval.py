@@ -111,6 +111,19 @@ def relevance_matrix(labels: list[frozenset[str]]) -> np.ndarray:
     return rel
 
 
+def per_query_p5(rankings: dict[int, np.ndarray], rel: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    return np.asarray([rel[q, rankings[int(q)][:5]].mean() for q in queries if rel[q].any()])
+
+
+def paired_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b over queries with a 95% paired-bootstrap interval."""
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    boots = diff[rng.integers(0, diff.size, size=(n_boot, diff.size))].mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(diff.mean()), float(lo), float(hi)
+
+
 def metrics_from_rankings(
     rankings: dict[int, np.ndarray], rel: np.ndarray, queries: np.ndarray
 ) -> dict[str, float]:
@@ -160,9 +173,9 @@ def random_p5(rel: np.ndarray, queries: np.ndarray) -> float:
     return float(np.mean([rel[q].sum() / (n - 1) for q in queries if rel[q].any()]))
 
 
-GRID = [("rrf", w, 60) for w in (0.3, 0.4, 0.5, 0.6, 0.7)] + [
-    ("zscore", w, 60) for w in (0.3, 0.4, 0.5, 0.6, 0.7)
-]
+WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+GRID = [("rrf", w, 60) for w in WEIGHTS] + [("zscore", w, 60) for w in WEIGHTS]
+DEFAULT = ("rrf", 0.5, 60)
 
 
 def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) -> None:
@@ -188,7 +201,6 @@ def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) ->
     for corpus in corpora:
         perm = rng.permutation(corpus.queries)
         folds = [perm[: len(perm) // 2], perm[len(perm) // 2 :]]
-        held = []
         for a, b in ((0, 1), (1, 0)):
             best = max(
                 GRID,
@@ -197,8 +209,7 @@ def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) ->
                 ],
             )
             score = metrics_from_rankings(results[corpus.name][best], rels[corpus.name], folds[b])["P@5"]
-            default = metrics_from_rankings(results[corpus.name][GRID[2]], rels[corpus.name], folds[b])["P@5"]
-            held.append((best, score, default))
+            default = metrics_from_rankings(results[corpus.name][DEFAULT], rels[corpus.name], folds[b])["P@5"]
             print(
                 f"  {corpus.name}: fold {a}->{b}: chose {best[0]} w={best[1]:.1f}; held-out P@5 {score:.3f} "
                 f"(default rrf w=0.5: {default:.3f})"
@@ -233,7 +244,7 @@ def main() -> None:
         return
     embedder = Embedder(cache_dir=CACHE)
     rels = {}
-    print(f"{'corpus':14s} {'method':14s} {'P@5':>6s} {'R@10':>6s} {'MRR':>6s} {'queries':>8s} {'docs':>6s}")
+    print(f"{'corpus':14s} {'method':15s} {'P@5':>6s} {'R@10':>6s} {'MRR':>6s} {'queries':>8s} {'docs':>6s}")
     for corpus in corpora:
         t0 = time.perf_counter()
         corpus.embeddings = embedder.encode(corpus.texts)
@@ -242,20 +253,34 @@ def main() -> None:
         rels[corpus.name] = rel
         n = len(corpus.incidents)
         print(
-            f"{corpus.name:14s} {'random':14s} {random_p5(rel, corpus.queries):6.3f} {'':>6s} {'':>6s} {len(corpus.queries):8d} {n:6d}"
+            f"{corpus.name:14s} {'random':15s} {random_p5(rel, corpus.queries):6.3f} {'':>6s} {'':>6s} {len(corpus.queries):8d} {n:6d}"
         )
         m = metrics_from_rankings(tfidf_rankings(corpus), rel, corpus.queries)
         print(
-            f"{corpus.name:14s} {'tfidf-cosine':14s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} {n:6d}"
+            f"{corpus.name:14s} {'tfidf-cosine':15s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} {n:6d}"
         )
         index = SimilarityIndex.build(corpus.incidents, corpus.texts, corpus.embeddings)
-        for mode, label in (("dense", "dense-only"), ("lexical", "bm25-only"), ("fused", "fused (default)")):
+        alt = SimilarityIndex.build(corpus.incidents, corpus.texts, corpus.embeddings, fusion="zscore")
+        p5s = {}
+        for idx, mode, label in (
+            (index, "dense", "dense-only"),
+            (index, "lexical", "bm25-only"),
+            (index, "fused", "fused (default)"),
+            (alt, "fused", "fused (zscore)"),
+        ):
             t1 = time.perf_counter()
-            m = metrics_from_rankings(rank_all(index, corpus, mode), rel, corpus.queries)
+            rankings = rank_all(idx, corpus, mode)
             per_q = (time.perf_counter() - t1) / max(1, len(corpus.queries)) * 1000
+            m = metrics_from_rankings(rankings, rel, corpus.queries)
+            p5s[label] = per_query_p5(rankings, rel, corpus.queries)
             print(
-                f"{corpus.name:14s} {label:14s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} "
+                f"{corpus.name:14s} {label:15s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} "
                 f"{n:6d}   ({per_q:.2f} ms/query, full ranking)"
+            )
+        for single in ("dense-only", "bm25-only"):
+            mean, lo, hi = paired_ci(p5s["fused (default)"], p5s[single])
+            print(
+                f"{'':14s} fused - {single}: P@5 {mean:+.3f} (95% paired bootstrap CI {lo:+.3f} .. {hi:+.3f})"
             )
         print(f"{'':14s} (embedding {n} texts: {t_embed:.1f}s, cached in {CACHE.relative_to(ROOT)})")
     if not args.quick and not args.no_tuning:

@@ -9,15 +9,12 @@ Renders: self-contained interactive HTML (plotly, with plotly.js inlined: no net
 (matplotlib, a colour map that stays readable in greyscale, counts annotated) and CSV; ``heatmap_json`` gives the
 API shape (rows, columns, values).
 
-Trend per pattern over the last months: a Poisson score test for a log-linear trend in the monthly counts (the
-Cochran-Armitage trend test for counts), with exposure for a partial last month and the variance inflated by the
-over-dispersion left after the trend (quasi-Poisson). It needs no model fit, so it stays defined for sparse counts
-such as ``0, 0, 0, 0, 0, 4``; the slope is the maximum-likelihood log-linear rate, clipped for such cases.
+Trend per pattern: :func:`ml.patterns.pattern_trend` (the pattern model's own Poisson-regression trend over the
+last 6 windows of 30 days), so the heat map and the pattern model agree.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import logging
 import math
@@ -27,7 +24,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ml.errors import InputError
 from ml.schemas import Incident, to_utc
@@ -42,7 +38,6 @@ UNCLUSTERED = "unclustered"
 NONE_LABEL = "(none)"
 _BY_VALUES: tuple[str, ...] = ("service", "team", "month")
 _AXIS_LABELS = {"service": "Service", "team": "Team", "month": "Month started (UTC)"}
-_MAX_SLOPE = 3.0  # |log rate change per month| cap for degenerate counts such as 0,0,0,0,0,4
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -300,108 +295,57 @@ def recurrence_table(
 # --------------------------------------------------------------------------------------------- trend
 
 
-def poisson_trend(counts: Sequence[float], exposure: Sequence[float] | None = None) -> tuple[float, float]:
-    """Log-linear trend of Poisson counts over equally spaced periods: ``(slope, p_value)``.
-
-    ``slope`` is the change of the log rate per period (``exp(slope) - 1`` is the relative change), fitted by
-    maximum likelihood and clipped to +/-3 when the counts are degenerate (e.g. all in the last period).
-    ``p_value`` is two-sided, from the score test of slope = 0 given the total (Cochran-Armitage for counts),
-    with the variance inflated by the over-dispersion left after the trend (quasi-Poisson, never deflated).
-    ``exposure`` weights periods of unequal length (e.g. a partial last month). No counts gives ``(0.0, 1.0)``.
-    """
-    y = np.asarray(counts, dtype=float)
-    w = np.ones_like(y) if exposure is None else np.asarray(exposure, dtype=float)
-    if y.ndim != 1 or w.shape != y.shape:
-        raise InputError("counts and exposure must be 1-D and the same length", field="counts", value=y.shape)
-    if np.any(y < 0) or not np.all(np.isfinite(y)):
-        raise InputError("counts must be finite and non-negative", field="counts", value=y.tolist())
-    if np.any(w <= 0) or not np.all(np.isfinite(w)):
-        raise InputError("exposure must be finite and positive", field="exposure", value=w.tolist())
-    m, n = len(y), float(y.sum())
-    if m < 3 or n == 0:
-        return 0.0, 1.0
-    t = np.arange(m, dtype=float)
-    t -= (w * t).sum() / w.sum()
-    share = w / w.sum()
-    expected = n * share
-    score = float((t * (y - expected)).sum())
-    info = n * float((share * t * t).sum())
-    chi2_total = float(((y - expected) ** 2 / expected).sum())
-    chi2_trend = score * score / info
-    dispersion = max(1.0, (chi2_total - chi2_trend) / (m - 2)) if m > 2 else 1.0
-    z = score / math.sqrt(info * dispersion)
-    p_value = float(2.0 * stats.norm.sf(abs(z)))
-    # Maximum likelihood slope of the conditional (multinomial) log-linear model by Newton's method.
-    slope = 0.0
-    for _ in range(50):
-        eta = slope * t + np.log(w)
-        prob = np.exp(eta - eta.max())
-        prob /= prob.sum()
-        mean_t = float((prob * t).sum())
-        grad = float((y * t).sum()) - n * mean_t
-        hess = n * float((prob * (t - mean_t) ** 2).sum())
-        if hess <= 1e-12:
-            break
-        step = grad / hess
-        slope = float(np.clip(slope + step, -_MAX_SLOPE, _MAX_SLOPE))
-        if abs(step) < 1e-9 or abs(slope) >= _MAX_SLOPE:
-            break
-    return slope, p_value
-
-
 def trend_table(
     incidents: Sequence[Incident],
     assignments: Mapping[str, int] | Sequence[int],
     pattern_names: Mapping[int, str] | None = None,
     *,
-    months: int = 6,
+    periods: int = 6,
+    period_days: int = 30,
     as_of: dt.date | dt.datetime | None = None,
     alpha: float = 0.05,
     on_missing: OnMissing = "raise",
 ) -> pd.DataFrame:
-    """Rising / falling / flat per pattern over the last ``months`` calendar months up to ``as_of``.
+    """Rising / falling / flat per pattern over the last ``periods`` windows of ``period_days`` days (6 x 30 by
+    default) ending at ``as_of`` (default: the latest incident start).
 
-    ``as_of`` defaults to the latest incident start; the month holding it counts as a partial month (exposure =
-    days elapsed / days in month). Columns: ``pattern_id, pattern, trend, slope`` (log rate change per month),
-    ``monthly_change`` (relative, ``exp(slope) - 1``), ``p_value, incidents`` (in the window), ``counts`` (list,
-    oldest month first), ``months`` (labels). A trend is called only when ``p_value < alpha``.
+    Uses :func:`ml.patterns.pattern_trend` (Poisson regression of the counts per window, quasi-Poisson when
+    over-dispersed), so the heat map and the pattern model report the same trend. Columns: ``pattern_id,
+    pattern, trend, slope`` (log rate change per window), ``monthly_change`` (``exp(slope) - 1``), ``p_value,
+    incidents`` (in the window), ``counts`` (list, oldest window first). Unclustered incidents have no row.
     """
-    if not isinstance(months, int) or months < 3:
-        raise InputError(f"months must be an int >= 3, got {months!r}", field="months", value=months)
+    from ml.patterns import pattern_trend
+
+    if isinstance(periods, bool) or not isinstance(periods, int) or periods < 3:
+        raise InputError(f"periods must be an int >= 3, got {periods!r}", field="periods", value=periods)
+    if isinstance(period_days, bool) or not isinstance(period_days, int) or period_days < 1:
+        raise InputError(
+            f"period_days must be a positive int, got {period_days!r}", field="period_days", value=period_days
+        )
     if not 0.0 < alpha < 1.0:
         raise InputError(f"alpha must be in (0, 1), got {alpha!r}", field="alpha", value=alpha)
     names = dict(pattern_names or {})
     frame = incident_frame(incidents, assignments, names, on_missing=on_missing)
-    columns = ["pattern_id", "pattern", "trend", "slope", "monthly_change", "p_value", "incidents"]
-    columns += ["counts", "months"]
+    columns = ["pattern_id", "pattern", "trend", "slope", "monthly_change", "p_value", "incidents", "counts"]
     if frame.empty and as_of is None:
         return pd.DataFrame(columns=columns)
     end = _as_utc_datetime(as_of, "as_of") if as_of is not None else frame["started_at"].max().to_pydatetime()
-    last = pd.Period(end.strftime("%Y-%m"), freq="M")
-    labels = [(last - (months - 1 - i)).strftime("%Y-%m") for i in range(months)]
-    days_in_last = calendar.monthrange(end.year, end.month)[1]
-    exposure = np.ones(months)
-    exposure[-1] = end.day / days_in_last
-    window = frame[(frame["month"] >= labels[0]) & (frame["started_at"] <= pd.Timestamp(end))]
     records = []
     for pid, name in _row_index(frame, names):
         if pid == UNCLUSTERED_ID:
             continue
-        per_month = window.loc[window["pattern_id"] == pid, "month"].value_counts()
-        counts = [int(per_month.get(label, 0)) for label in labels]
-        slope, p_value = poisson_trend(counts, exposure)
-        trend = "flat" if p_value >= alpha else ("rising" if slope > 0 else "falling")
+        starts = [ts.to_pydatetime() for ts in frame.loc[frame["pattern_id"] == pid, "started_at"]]
+        trend = pattern_trend(starts, end, periods, period_days, alpha)
         records.append(
             {
                 "pattern_id": int(pid),
                 "pattern": name,
-                "trend": trend,
-                "slope": slope,
-                "monthly_change": math.expm1(slope),
-                "p_value": p_value,
-                "incidents": sum(counts),
-                "counts": counts,
-                "months": labels,
+                "trend": trend.direction,
+                "slope": trend.slope,
+                "monthly_change": trend.monthly_change,
+                "p_value": trend.p_value,
+                "incidents": int(sum(trend.counts)),
+                "counts": list(trend.counts),
             }
         )
     return pd.DataFrame.from_records(records, columns=columns)

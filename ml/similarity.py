@@ -3,17 +3,22 @@
 For N incidents the index holds
 
 - the dense embeddings (float32, rows L2-normalised): cosine similarity is one matrix-vector product;
-- a BM25 index over the redacted documents (tokens from :func:`ml.text.tokenize`): the term counts as a sparse
-  matrix, the vocabulary and the idf; a query gathers the postings of its terms and sums them with ``bincount``;
-- per-incident metadata (id, title, start, service, team, pattern id and name); filters are boolean masks.
+- a BM25 index over the redacted documents (tokens from :func:`ml.text.tokenize`, light inflectional stemming,
+  query term frequencies saturated with ``k3``): the term counts as a sparse matrix, the vocabulary and the
+  idf; a query gathers the postings of its terms and sums them with ``bincount``;
+- per-incident metadata (id, title, start, service, team, pattern id and name); filters are boolean masks, and
+  the top k comes from ``argpartition``.
 
-Ranking fuses the two signals. The default is reciprocal-rank fusion (``1 / (rrf_k + rank)`` summed over the
-dense and the lexical ranking, each over its ``depth`` best candidates): it needs no score calibration, so it
-behaves the same whatever the query length (BM25 scores grow with it) or the embedding model's cosine range.
-``fusion="zscore"`` is the alternative: a weighted sum of the two scores standardised over the candidates.
+Ranking fuses the two signals. The default is reciprocal-rank fusion (``w / (rrf_k + rank)`` summed over the
+dense and the lexical ranking, each over its ``depth`` best candidates, equal weights, ``rrf_k = 60``): it
+needs no score calibration, so it behaves the same whatever the query length (BM25 scores grow with it), the
+embedding model's cosine range, or a heavy-tailed BM25 score from one rare shared term. On real GitHub
+status incidents it is the only setting that is not below either signal alone (``bench/bench_retrieval.py``).
+``fusion="zscore"`` is the alternative: a weighted sum of the two scores standardised over the candidates; it
+leans to whichever signal has the heavier tail (usually BM25).
 Ties are broken by the pattern (same pattern as the query first), then by cosine, then by position.
-``mode="dense"`` and ``mode="lexical"`` rank by one signal only (for benchmarks and for queries with only a
-vector or only a text).
+``mode="dense"`` and ``mode="lexical"`` rank by one signal only (for benchmarks; a query with only a vector or
+only a text uses the one signal it has).
 
 Persistence (``save``/``load``): arrays as ``.npy`` and the metadata, vocabulary and parameters as JSON; no
 pickle. Everything derived (idf, BM25 weights, postings, filter codes) is rebuilt on load.
@@ -67,8 +72,9 @@ class MatchReasons:
 @dataclass(frozen=True)
 class Match:
     """One similar incident. ``score`` ranks the results (its scale depends on the mode and fusion);
-    ``dense_score`` is the cosine similarity and ``lexical_score`` the BM25 score relative to the best lexical
-    match of this query among the candidates (1.0 = best, 0.0 = no shared term)."""
+    ``dense_score`` is the cosine similarity (``None`` for a text-only query) and ``lexical_score`` the BM25
+    score relative to the best lexical match of this query among the candidates (1.0 = best, 0.0 = no shared
+    term)."""
 
     id: str
     title: str
@@ -79,7 +85,7 @@ class Match:
     pattern_id: int
     pattern_name: str
     reasons: MatchReasons
-    dense_score: float
+    dense_score: float | None
     lexical_score: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,11 +327,12 @@ class SimilarityIndex:
     ) -> SimilarityIndex:
         """Index ``incidents``.
 
-        ``texts`` are the documents for BM25, aligned with the incidents (already redacted, e.g. from
-        :class:`ml.text.DocumentBuilder`; ``None`` builds them with the default builder). ``embeddings`` is
-        ``(n, dim)`` (rows are normalised here). ``pattern_ids`` is aligned with the incidents or maps incident
-        id to pattern id (-1 or missing = unclustered); ``pattern_names`` maps pattern id to name.
-        ``model_id`` names the embedding model, so a caller can check a query vector comes from the same one.
+        ``texts`` are the documents for BM25, aligned with the incidents, and must already be redacted (as
+        :class:`ml.text.DocumentBuilder` makes them; ``None`` builds them so): their words become the stored
+        vocabulary. ``embeddings`` is ``(n, dim)`` (rows are normalised here). ``pattern_ids`` is aligned with
+        the incidents or maps incident id to pattern id (-1 or missing = unclustered); ``pattern_names`` maps
+        pattern id to name. ``model_id`` names the embedding model, so a caller can check that query vectors
+        come from the same one.
         """
         t0 = time.perf_counter()
         self._check_params()
@@ -339,11 +346,13 @@ class SimilarityIndex:
                 )
         n = len(incidents)
         ids = [inc.id for inc in incidents]
-        if len(set(ids)) != n:
-            dup = next(x for i, x in enumerate(ids) if x in ids[:i])
-            raise InputError(
-                f"incident ids must be unique, {dup!r} appears twice", field="incidents", value=dup
-            )
+        seen_ids: set[str] = set()
+        for dup in ids:
+            if dup in seen_ids:
+                raise InputError(
+                    f"incident ids must be unique, {dup!r} appears twice", field="incidents", value=dup
+                )
+            seen_ids.add(dup)
         if texts is None:
             texts = DocumentBuilder().build_many(incidents)
         texts = list(texts)
@@ -602,19 +611,7 @@ class SimilarityIndex:
         those of ``exclude_id`` when it is indexed. A query with only a vector ranks by cosine, with only a text
         by BM25. Fewer than ``k`` matches come back when fewer incidents pass the filters.
         """
-        self._check_fitted()
-        vec = self._check_query_vec(query_vec)
-        if query_text is not None and not isinstance(query_text, str):
-            raise InputError(
-                f"query_text must be a string, got {type(query_text).__name__}",
-                field="query_text",
-                value=None,
-            )
-        terms = self._query_terms(query_text) if query_text else None
-        if vec is None and terms is None:
-            raise InputError(
-                "give a query vector, a query text, or both", field="query_text", value=query_text
-            )
+        vec, terms = self._prepare(query_vec, query_text)
         context = self._position_or_none(exclude_id)
         if context is not None:
             query_service = query_service if query_service is not None else self.services_[context]
@@ -668,13 +665,7 @@ class SimilarityIndex:
         mode: Mode = "fused",
     ) -> tuple[list[str], np.ndarray]:
         """Lightweight ranking for evaluation: the ``k`` best ids and their scores, no match objects."""
-        self._check_fitted()
-        vec = self._check_query_vec(query_vec)
-        terms = self._query_terms(query_text) if query_text else None
-        if vec is None and terms is None:
-            raise InputError(
-                "give a query vector, a query text, or both", field="query_text", value=query_text
-            )
+        vec, terms = self._prepare(query_vec, query_text)
         context = self._position_or_none(exclude_id)
         pid = None
         if context is not None and self.pattern_ids_[context] != UNCLUSTERED_ID:
@@ -682,6 +673,24 @@ class SimilarityIndex:
         allowed = self._mask(None, None, None, exclude_id)
         ranking = self._ranked(vec, terms, self._check_k(k), allowed, mode, pid)
         return [self.ids_[i] for i in ranking.top.tolist()], ranking.scores
+
+    def _prepare(
+        self, query_vec: np.ndarray | Sequence[float] | None, query_text: str | None
+    ) -> tuple[np.ndarray | None, _Terms | None]:
+        self._check_fitted()
+        vec = self._check_query_vec(query_vec)
+        if query_text is not None and not isinstance(query_text, str):
+            raise InputError(
+                f"query_text must be a string, got {type(query_text).__name__}",
+                field="query_text",
+                value=None,
+            )
+        terms = self._query_terms(query_text) if query_text and query_text.strip() else None
+        if vec is None and terms is None:
+            raise InputError(
+                "give a query vector, a query text, or both", field="query_text", value=query_text
+            )
+        return vec, terms
 
     def _position_or_none(self, incident_id: str | None) -> int | None:
         if incident_id is None:
@@ -825,6 +834,11 @@ class SimilarityIndex:
         has_dense = mode != "lexical"
         dense = self._cosine(vec) if has_dense else np.zeros(0, dtype=np.float32)
         lex = self._lexical_scores(terms) if terms is not None else np.zeros(n, dtype=np.float64)
+        if vec is None:  # a text-only query: an incident without a shared term is no match
+            candidates = candidates[lex[candidates] > 0]
+            if candidates.size == 0:
+                empty = np.zeros(0)
+                return _Ranking(candidates, empty, empty, empty)
         if mode == "dense":
             score = dense.astype(np.float64)
         elif mode == "lexical":
@@ -913,7 +927,7 @@ class SimilarityIndex:
                     pattern_id=pid,
                     pattern_name=self._pattern_name(pid),
                     reasons=MatchReasons(shared_keywords=keywords[r], matching_fields=tuple(fields)),
-                    dense_score=float(ranking.cosine[r]),
+                    dense_score=float(ranking.cosine[r]) if vec is not None else None,
                     lexical_score=float(ranking.lexical[r]),
                 )
             )
