@@ -176,7 +176,7 @@ class PatternsRuntime:
     def _match_dict(m: Any) -> dict[str, Any]:
         d = m.to_dict()
         d["score"] = round(float(d["score"]), 6)
-        d["dense_score"] = round(float(d["dense_score"]), 4)
+        d["dense_score"] = None if d["dense_score"] is None else round(float(d["dense_score"]), 4)
         d["lexical_score"] = round(float(d["lexical_score"]), 4)
         return d
 

@@ -100,7 +100,7 @@ class Match(BaseModel):
     service: str | None
     team: str | None
     score: float = Field(description="Fused rank score (higher is closer).")
-    dense_score: float = Field(description="Cosine similarity of the embeddings.")
+    dense_score: float | None = Field(description="Cosine similarity of the embeddings (null for text-only).")
     lexical_score: float = Field(description="BM25 score relative to the best lexical match (0..1).")
     pattern_id: int = Field(description="-1 when unclustered")
     pattern_name: str
