@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser run train report serve test test-fast lint format bench sample clean
+.PHONY: install browser run train report serve mlflow-ui test test-fast lint format bench sample clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ report: install ## Write the leadership report to reports/.
 
 serve: install ## Serve the API on $(HOST):$(PORT).
 	$(BIN)/recur serve --host $(HOST) --port $(PORT)
+
+mlflow-ui: install ## Browse runs and the registry of the embedded store on 127.0.0.1:5000.
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
 run: train report serve ## Install, train on the sample, write the report, serve the API.
 
