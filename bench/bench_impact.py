@@ -13,7 +13,7 @@ pre- vs post-period values, both treating weeks as independent):
   on the pre-period only, so for an additive effect coverage equals 1 - FPR on the same draws.
 * Power on AR(1) phi = 0.5 noise, 8 post weeks, level shifts of 0.5, 1, 2 and 3 SDs (target >= 0.80 at 2 SDs),
   for 30 and 52 pre weeks.
-* Placebo interventions (no effect) in real data: 200 windows of 30 pre + 8 post weeks cut at random from
+* Placebo interventions (no effect) in real data: 200 windows of 30 pre + 8 post weeks spread evenly over
   ``../shared/data/github-status/weekly_counts.csv`` (column ``total``), and windows with 104 weeks of history
   (fitted on the last 52, older weeks used for placebo calibration). Skipped when the file is absent.
 * The sample data (``data/sample/indicators.csv``) when present: placebo windows free of known shifts (30 pre +
@@ -219,7 +219,14 @@ def section_simulated(rng: np.random.Generator, n_sims: int) -> list[Row]:
     rows.append(fpr_row("A/A FPR", "all simulated (pooled)", pooled["ours"], pooled["welch"], pooled["mw"]))
     cov = float(np.mean(pooled["cover"]))
     cover_rows.append(
-        Row("95% CI coverage", "all simulated (pooled)", len(pooled["cover"]), cov, target=">= 0.93", ok=cov >= 0.93)
+        Row(
+            "95% CI coverage",
+            "all simulated (pooled)",
+            len(pooled["cover"]),
+            cov,
+            target=">= 0.93",
+            ok=cov >= 0.93,
+        )
     )
     return rows + cover_rows
 
@@ -233,7 +240,18 @@ def section_power(rng: np.random.Generator, n_sims: int) -> list[Row]:
         for shift in (0.5, 1.0, 2.0, 3.0):
             power = float(np.mean([rejects_at(e, shift) for e in ests]))
             target, ok = (">= 0.80", power >= 0.80) if shift == 2.0 else ("", None)
-            rows.append(Row(f"power, {shift:g} SD shift", f"AR(1) phi=0.5, {n} pre / 8 post", n_sims, power, None, None, target, ok))
+            rows.append(
+                Row(
+                    f"power, {shift:g} SD shift",
+                    f"AR(1) phi=0.5, {n} pre / 8 post",
+                    n_sims,
+                    power,
+                    None,
+                    None,
+                    target,
+                    ok,
+                )
+            )
     return rows
 
 
@@ -249,20 +267,23 @@ def placebo_rows(
     return fpr_row("placebo FPR", label, p_ours, p_w, p_mw)
 
 
-def section_github(rng: np.random.Generator, n_windows: int) -> list[Row]:
+def section_github(n_windows: int) -> list[Row]:
+    """Placebo dates spread evenly over the series (random starts clump; evenly spread ones vary less)."""
     if not GITHUB.exists():
         print(f"(skipping real GitHub placebos: {GITHUB} not found)")
         return []
     y = pd.read_csv(GITHUB)["total"].to_numpy(dtype=float)
     rows = []
-    for pre_len, label in ((30, "GitHub weekly total, 30 pre / 8 post"), (104, "GitHub total, 104 weeks history / 8 post")):
+    for pre_len, label in (
+        (30, "GitHub weekly total, 30 pre / 8 post"),
+        (104, "GitHub total, 104 weeks history / 8 post"),
+    ):
+        starts = np.unique(np.linspace(0, len(y) - pre_len - 8, n_windows).round().astype(int))
         windows = []
-        while len(windows) < n_windows:
-            s = int(rng.integers(0, len(y) - pre_len - 8 + 1))
+        for s in starts:
             pre, post = y[s : s + pre_len], y[s + pre_len : s + pre_len + 8]
-            if np.ptp(pre[-30:]) == 0:
-                continue
-            windows.append((pre, post, None, None))
+            if np.ptp(pre[-30:]) > 0:
+                windows.append((pre, post, None, None))
         rows.append(placebo_rows(label, windows))
     return rows
 
@@ -276,7 +297,9 @@ def load_sample() -> tuple[pd.DataFrame, pd.DataFrame] | None:
     return pd.read_csv(path, parse_dates=["ds"]), pd.read_csv(shifts_path, parse_dates=["date"])
 
 
-def section_sample_placebos(rng: np.random.Generator, n_windows: int, data: pd.DataFrame, shifts: pd.DataFrame) -> list[Row]:
+def section_sample_placebos(
+    rng: np.random.Generator, n_windows: int, data: pd.DataFrame, shifts: pd.DataFrame
+) -> list[Row]:
     data = data.assign(series=data["indicator"] + "/team=" + data["team"])
     wide = data.pivot(index="ds", columns="series", values="y").sort_index()
     dates = wide.index
@@ -323,8 +346,10 @@ def section_sample_experiments(data: pd.DataFrame) -> list[Row]:
         r = ImpactScorer(alpha=ALPHA).score(ex, data)
         true = float(truth.loc[ex.id, "true_effect"])
         is_null = str(truth.loc[ex.id, "is_null"]).lower() == "true"
-        want = "inconclusive" if is_null else (
-            "improved" if (true < 0) == (ex.desired_direction == "decrease") else "worsened"
+        want = (
+            "inconclusive"
+            if is_null
+            else ("improved" if (true < 0) == (ex.desired_direction == "decrease") else "worsened")
         )
         covered.append(r.ci_low <= true <= r.ci_high)
         correct.append(r.verdict == want)
@@ -356,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     sections: list[tuple[str, Callable[[], list[Row]]]] = [
         ("simulated", lambda: section_simulated(rng, n_sims)),
         ("power", lambda: section_power(rng, n_power)),
-        ("github", lambda: section_github(rng, n_windows)),
+        ("github", lambda: section_github(n_windows)),
     ]
     sample = load_sample()
     if sample is not None:
@@ -367,7 +392,9 @@ def main(argv: list[str] | None = None) -> None:
         rows += run()
         print(f"[{name}: {time.perf_counter() - t:.1f} s]", file=sys.stderr)
     print_table(rows)
-    print(f"\nalpha = {ALPHA}; 'ours' = ml.impact.estimate_effect (p-value, or coverage / power as the check says).")
+    print(
+        f"\nalpha = {ALPHA}; 'ours' = ml.impact.estimate_effect (p-value, or coverage / power as the check says)."
+    )
     print(f"total time {time.perf_counter() - t0:.0f} s")
 
 

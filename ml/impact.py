@@ -59,9 +59,9 @@ ControlMode = Literal["auto", "each", "mean"]
 #: AR(1) coefficients of the noise integrated over (uniform prior).
 DEFAULT_PHI_GRID: tuple[float, ...] = (-0.3, 0.0, 0.2, 0.4, 0.55, 0.7, 0.8)
 #: Weekly random-walk variance of the level, relative to the AR(1) noise variance (0: a stable level).
-DEFAULT_Q_GRID: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+DEFAULT_Q_GRID: tuple[float, ...] = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: Prior probability of a stable level (q = 0); the rest is spread evenly over the positive q values.
-DEFAULT_Q_ZERO_PRIOR = 0.5
+DEFAULT_Q_ZERO_PRIOR = 0.65
 
 _Z_POWER = float(stats.norm.ppf(0.80))
 
@@ -119,7 +119,9 @@ class TMixture:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _as_times(t: np.ndarray | Sequence[float] | None, n: int, name: str, default_start: float = 0.0) -> np.ndarray:
+def _as_times(
+    t: np.ndarray | Sequence[float] | None, n: int, name: str, default_start: float = 0.0
+) -> np.ndarray:
     if t is None:
         return default_start + np.arange(n, dtype=float)
     arr = np.asarray(t, dtype=float)
@@ -185,7 +187,9 @@ class CounterfactualModel:
         phi = np.asarray(self.phi_grid, dtype=float)
         q = np.asarray(self.q_grid, dtype=float)
         if phi.ndim != 1 or phi.size == 0 or np.any(np.abs(phi) >= 1):
-            raise InputError("phi_grid needs values strictly between -1 and 1", field="phi_grid", value=self.phi_grid)
+            raise InputError(
+                "phi_grid needs values strictly between -1 and 1", field="phi_grid", value=self.phi_grid
+            )
         if q.ndim != 1 or q.size == 0 or np.any(q < 0):
             raise InputError("q_grid needs non-negative values", field="q_grid", value=self.q_grid)
         if not 0.0 <= self.q_zero_prior <= 1.0:
@@ -207,7 +211,9 @@ class CounterfactualModel:
         rw = self.q_[:, None, None] * np.minimum(a[:, None], b[None, :])[None]
         return ar + rw
 
-    def fit(self, y: np.ndarray, X: np.ndarray | None = None, t: np.ndarray | None = None) -> CounterfactualModel:
+    def fit(
+        self, y: np.ndarray, X: np.ndarray | None = None, t: np.ndarray | None = None
+    ) -> CounterfactualModel:
         """Fit on the pre-period: `y` (n,), optional regressors `X` (n, c), optional whole-period times `t` (n,)."""
         phis, qs, prior = self._validate_params()
         y = np.asarray(y, dtype=float)
@@ -237,9 +243,9 @@ class CounterfactualModel:
 
         S = self._cov(tt, tt)
         S[:, np.arange(n), np.arange(n)] += 1e-9
-        try:
+        try:  # positive definite by construction; this guards against degenerate grids
             L = np.linalg.cholesky(S)
-        except np.linalg.LinAlgError as exc:  # pragma: no cover - covariance is positive definite by construction
+        except np.linalg.LinAlgError as exc:
             raise InputError("noise covariance is not positive definite", field="t", value=None) from exc
         rhs = np.concatenate([ys[:, None], D], axis=1)
         W = np.linalg.solve(L, np.broadcast_to(rhs, (G, n, k + 1)))
@@ -280,7 +286,9 @@ class CounterfactualModel:
         h = tn.shape[0] if tn.ndim == 1 else -1
         tn = _as_times(tn, h, "t_new") - self.t0_
         if tn[0] <= tt[-1]:
-            raise InputError("t_new must come after the fitted period", field="t_new", value=float(tn[0] + self.t0_))
+            raise InputError(
+                "t_new must come after the fitted period", field="t_new", value=float(tn[0] + self.t0_)
+            )
         D_new = _design(X_new, h, "X_new")
         if D_new.shape[1] != self.k_:
             raise InputError(
@@ -293,7 +301,9 @@ class CounterfactualModel:
         R = D_new[None] - np.einsum("gnh,gnk->ghk", A, Dw)  # (G, h, k)
         return tn, A, mean, R
 
-    def predict_points(self, t_new: np.ndarray | Sequence[float], X_new: np.ndarray | None = None) -> TMixture:
+    def predict_points(
+        self, t_new: np.ndarray | Sequence[float], X_new: np.ndarray | None = None
+    ) -> TMixture:
         """Pointwise predictive distribution of each new observation (arrays of shape (G, h))."""
         tn, A, mean, R = self._conditional(t_new, X_new)
         _, _, _, _, DtD_inv, _, s2 = self._fit_state
@@ -440,12 +450,16 @@ def estimate_effect(
     y_pre = np.asarray(y_pre, dtype=float)
     y_post = np.asarray(y_post, dtype=float)
     n, h = y_pre.shape[0], y_post.shape[0]
+    if n < 4:
+        raise InputError(
+            f"the pre-period has {n} observations; at least 4 are needed", field="y_pre", value=n
+        )
     if h == 0:
         raise InputError("the post-period has no observations", field="y_post", value=0)
     if not np.all(np.isfinite(y_post)):
         raise InputError("y_post has missing or infinite values", field="y_post", value=None)
     t_pre = _as_times(t_pre, n, "t_pre")
-    t_post = _as_times(t_post, h, "t_post", default_start=float(t_pre[-1] + 1) if n else 0.0)
+    t_post = _as_times(t_post, h, "t_post", default_start=float(t_pre[-1] + 1))
     Xp = None if X_pre is None else np.asarray(X_pre, dtype=float).reshape(n, -1)
     Xo = None if X_post is None else np.asarray(X_post, dtype=float).reshape(h, -1)
     if (Xp is None) != (Xo is None):
@@ -622,7 +636,9 @@ def _series_id_column(data: pd.DataFrame) -> pd.Series:
     if "series" in data.columns:
         return data["series"].astype(str)
     if "indicator" not in data.columns:
-        raise InputError("data needs a 'series' column (or 'indicator' plus team/service)", field="data", value=None)
+        raise InputError(
+            "data needs a 'series' column (or 'indicator' plus team/service)", field="data", value=None
+        )
 
     def key(row: pd.Series) -> str:
         team = row.get("team")
@@ -659,13 +675,17 @@ def _wide(data: pd.DataFrame, treated: str, controls: list[str]) -> pd.DataFrame
     y = pd.to_numeric(df["y"], errors="coerce").astype(float)
     if np.isinf(y).any():
         raise InputError("y has infinite values", field="y", value=float(y[np.isinf(y)].iloc[0]))
-    df = pd.DataFrame({"series": df["series"].to_numpy(), "ds": ds.dt.normalize().to_numpy(), "y": y.to_numpy()})
+    df = pd.DataFrame(
+        {"series": df["series"].to_numpy(), "ds": ds.dt.normalize().to_numpy(), "y": y.to_numpy()}
+    )
     df = df.dropna(subset=["y"])
     dup = df.duplicated(subset=["series", "ds"])
     if dup.any():
         row = df[dup].iloc[0]
         raise InputError(
-            f"series {row['series']!r} has more than one value on {row['ds'].date()}", field="ds", value=str(row["ds"])
+            f"series {row['series']!r} has more than one value on {row['ds'].date()}",
+            field="ds",
+            value=str(row["ds"]),
         )
     wide = df.pivot(index="ds", columns="series", values="y").sort_index()
     return wide[[treated, *controls]].dropna()
@@ -722,10 +742,14 @@ class ImpactScorer:
         if not 0.0 < self.alpha < 1.0:
             raise InputError("alpha must be between 0 and 1", field="alpha", value=self.alpha)
         if self.min_pre_weeks < 6:
-            raise InputError("min_pre_weeks must be at least 6", field="min_pre_weeks", value=self.min_pre_weeks)
+            raise InputError(
+                "min_pre_weeks must be at least 6", field="min_pre_weeks", value=self.min_pre_weeks
+            )
         if self.max_pre_weeks < self.min_pre_weeks:
             raise InputError(
-                "max_pre_weeks must be at least min_pre_weeks", field="max_pre_weeks", value=self.max_pre_weeks
+                "max_pre_weeks must be at least min_pre_weeks",
+                field="max_pre_weeks",
+                value=self.max_pre_weeks,
             )
         if self.control_mode not in ("auto", "each", "mean"):
             raise InputError(
@@ -765,6 +789,13 @@ class ImpactScorer:
         y_post = wide.loc[post_mask, treated].to_numpy()
         t_pre, t_post = t_all[pre_mask], t_all[post_mask]
         m_used = min(n_pre, self.max_pre_weeks)
+        if np.ptp(y_pre[-m_used:]) == 0:
+            raise InputError(
+                f"{treated!r} is constant ({y_pre[-1]:g}) over the {m_used} weeks before start: no noise to compare"
+                " the change with",
+                field="treated",
+                value=treated,
+            )
         notes: list[str] = []
 
         # controls: drop those constant over the fitting window, then each or their mean
@@ -820,7 +851,9 @@ class ImpactScorer:
         verdict = verdict_for(est.effect, est.p_value, self.alpha, experiment.desired_direction)
 
         # plot series: pre-period observed (fitted window), post-period observed + counterfactual band
-        points = est.model.predict_points(t_post, None if X_post is None else np.asarray(X_post).reshape(h, -1))
+        points = est.model.predict_points(
+            t_post, None if X_post is None else np.asarray(X_post).reshape(h, -1)
+        )
         points = points.inflate(est.inflation)
         cf_pts = points.mean()
         lo_pts, hi_pts = points.ppf(self.alpha / 2), points.ppf(1 - self.alpha / 2)
@@ -842,6 +875,12 @@ class ImpactScorer:
                 wide.loc[post_mask, used].to_numpy(),
                 self.alpha,
             )
+        if did is not None and (did.ci_low > est.ci_high or did.ci_high < est.ci_low):
+            notes.append(
+                f"difference-in-differences ({did.estimate:.3g} [{did.ci_low:.3g}, {did.ci_high:.3g}]) disagrees with"
+                " the regression estimate: the controls may move with the treated series on another scale"
+                " (regression is right) or noisy controls may understate a shared change (DiD is right)"
+            )
         diagnostics = ImpactDiagnostics(
             did=did,
             mann_whitney=mann_whitney_check(y_pre[-m_used:], y_post),
@@ -854,9 +893,19 @@ class ImpactScorer:
         )
         method = (
             "counterfactual regression"
-            + (f" on {len(used)} control(s)" if mode == "each" else " on the mean of the controls" if used else "")
+            + (
+                f" on {len(used)} control(s)"
+                if mode == "each"
+                else " on the mean of the controls"
+                if used
+                else ""
+            )
             + " with random-walk level + AR(1) noise, integrated over (phi, q); "
-            + ("placebo-calibrated interval" if est.n_placebos else "model interval (history too short for placebos)")
+            + (
+                "placebo-calibrated interval"
+                if est.n_placebos
+                else "model interval (history too short for placebos)"
+            )
         )
         self.estimate_ = est
         self.result_ = ImpactResult(
@@ -903,7 +952,12 @@ class ImpactScorer:
         return self
 
     def _weeks_needed(
-        self, est: EffectEstimate, X_post: np.ndarray | None, t_post: np.ndarray, min_effect: float, z_crit: float
+        self,
+        est: EffectEstimate,
+        X_post: np.ndarray | None,
+        t_post: np.ndarray,
+        min_effect: float,
+        z_crit: float,
     ) -> int | None:
         """Extra post weeks until the MDE (80% power) falls to `min_effect`; None when not within max_extra_weeks."""
         h = t_post.shape[0]
@@ -964,7 +1018,9 @@ def plot_impact(result: ImpactResult, *, units: str | None = None) -> Figure:
         a.axvline(start, color="0.35", linestyle=":", linewidth=1.2)
         a.grid(True, color="0.9", linewidth=0.6)
     ax.fill_between(ds[post], lo[post], hi[post], color="0.85", label=f"{level}% interval", linewidth=0)
-    ax.plot(ds[post], cf[post], color="0.35", linestyle="--", linewidth=1.6, label="counterfactual (no change)")
+    ax.plot(
+        ds[post], cf[post], color="0.35", linestyle="--", linewidth=1.6, label="counterfactual (no change)"
+    )
     ax.plot(ds, obs, color="black", marker="o", markersize=3, linewidth=1.3, label="observed")
     ax.set_ylabel(unit_label)
     ax.legend(loc="best", fontsize=8, frameon=False)
@@ -983,7 +1039,12 @@ def plot_impact(result: ImpactResult, *, units: str | None = None) -> Figure:
     )
     ax.text(0.0, 1.02, "before", transform=ax.transAxes, fontsize=8, color="0.3")
     ax.annotate(
-        "after", xy=(start, 1.02), xycoords=("data", "axes fraction"), fontsize=8, color="0.3", xytext=(4, 0),
+        "after",
+        xy=(start, 1.02),
+        xycoords=("data", "axes fraction"),
+        fontsize=8,
+        color="0.3",
+        xytext=(4, 0),
         textcoords="offset points",
     )
     return fig
