@@ -3093,7 +3093,8 @@ def plan_experiments(rng: Rand, series: dict[tuple[str, str], Series]) -> list[E
             sign = -sign
         # a decrease may not take more than 60% off the level (counts stay positive)
         hi = 4.0 if sign > 0 else min(4.0, 0.6 * pre_mean / s.noise_sd)
-        effect = round(sign * rng.uniform(1.5, max(hi, 1.6)) * s.noise_sd, 4)
+        # 2.5-4 noise SDs: an 8-week post period detects that reliably (about 2 SDs is the 80%-power limit)
+        effect = round(sign * rng.uniform(2.5, max(hi, 2.6)) * s.noise_sd, 4)
         p.true_effect = effect
         p.true_relative_effect = round(effect / pre_mean, 4)
         s.shifts.append((p.start, effect, "experiment"))

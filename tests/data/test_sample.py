@@ -348,7 +348,7 @@ def test_experiment_truth_is_consistent(
         if t["is_null"] == "true":
             assert effect == 0 and rel == 0 and rows.empty
         else:
-            assert 1.5 <= abs(effect) / sd <= 4.0 + 1e-6, e.id
+            assert 2.5 <= abs(effect) / sd <= 4.0 + 1e-6, e.id
             assert list(rows.date) == [e.start.isoformat()] and float(rows.magnitude.iloc[0]) == effect
             assert np.sign(rel) == np.sign(effect)
             wrong += (effect > 0) != (e.desired_direction == "increase")
