@@ -23,6 +23,7 @@ __all__ = [
     "clustering_metrics",
     "default_min_cluster_size",
     "exact_knn",
+    "isotropic_transform",
     "l2_normalize",
     "predict_nearest",
 ]
@@ -67,19 +68,29 @@ class PatternClusterer:
     min_cluster_size:
         HDBSCAN smallest cluster; ``None`` scales it to the corpus (:func:`default_min_cluster_size`).
     min_samples:
-        HDBSCAN core-distance neighbours; ``None``: a third of `min_cluster_size` (at least 2), which leaves
-        fewer points as noise than HDBSCAN's own default (equal to `min_cluster_size`).
+        HDBSCAN core-distance neighbours; ``None``: HDBSCAN's own default, `min_cluster_size` (a smooth
+        density estimate, so one mechanism is not split into look-alike sub-groups).
     random_state:
         Seed; the same input and seed give the same labels.
     outlier_threshold:
         Outlier reduction and the acceptance threshold of :meth:`predict`, as a cosine similarity to the
         nearest pattern centroid (embedding space):
 
-        - ``None``: no outlier reduction; `predict` accepts a vector when it is at least as close to the
-          centroid as the pattern's least typical members (5th percentile of their similarities);
-        - ``"auto"``: the same per-pattern threshold also attaches HDBSCAN noise points (scale-free: it adapts
-          to how tight each pattern is);
-        - a float: one fixed threshold for both.
+        - ``None``: no outlier reduction;
+        - ``"auto"``: a noise point joins its nearest pattern when it is at least as close to the centroid
+          as the pattern's least typical members (5th percentile of theirs); scale-free, it adapts to how
+          tight each pattern is;
+        - a float: one fixed threshold, for outlier reduction and for `predict`.
+
+        Unless a float is given, `predict` accepts a new vector for its nearest pattern when it is closer
+        than halfway between the pattern's least typical members and the closest outsiders
+        (``thresholds_``).
+    center, n_remove_components:
+        Before clustering, subtract the corpus mean from the unit vectors (and project out the top
+        `n_remove_components` principal directions), then re-normalise. Sentence embeddings of one genre
+        (postmortems) share a large common component that makes every pair look similar; removing it
+        ("all-but-the-top", Mu & Viswanath 2018) lets cosine compare what differs. ``predict`` applies the
+        same transform (``mean_``, ``components_``); ``centroids_`` live in that space.
     warm_n_epochs:
         UMAP epochs when `fit` gets an `init` layout (a retrain warm-started from the previous one).
     """
@@ -92,6 +103,8 @@ class PatternClusterer:
         min_samples: int | None = None,
         random_state: int | None = 42,
         outlier_threshold: float | str | None = None,
+        center: bool = True,
+        n_remove_components: int = 0,
         warm_n_epochs: int = 60,
     ) -> None:
         self.n_components = n_components
@@ -100,6 +113,8 @@ class PatternClusterer:
         self.min_samples = min_samples
         self.random_state = random_state
         self.outlier_threshold = outlier_threshold
+        self.center = center
+        self.n_remove_components = n_remove_components
         self.warm_n_epochs = warm_n_epochs
 
     # -- parameters ------------------------------------------------------------------------------------
@@ -111,6 +126,8 @@ class PatternClusterer:
             "min_samples": self.min_samples,
             "random_state": self.random_state,
             "outlier_threshold": self.outlier_threshold,
+            "center": self.center,
+            "n_remove_components": self.n_remove_components,
             "warm_n_epochs": self.warm_n_epochs,
         }
 
@@ -124,7 +141,7 @@ class PatternClusterer:
             raise InputError(
                 f"min_cluster_size must be an integer >= 2, got {mcs!r}", field="min_cluster_size", value=mcs
             )
-        ms = self.min_samples if self.min_samples is not None else max(2, mcs // 3)
+        ms = self.min_samples if self.min_samples is not None else mcs
         if not isinstance(ms, int) or ms < 1:
             raise InputError(
                 f"min_samples must be a positive integer, got {ms!r}", field="min_samples", value=ms
@@ -160,6 +177,20 @@ class PatternClusterer:
         X = l2_normalize(_check_matrix(X))
         n = X.shape[0]
         mcs, ms = self._validate(n)
+        d = self.n_remove_components
+        if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d < min(n, X.shape[1]):
+            raise InputError(
+                f"n_remove_components must be an integer in [0, {min(n, X.shape[1])}), got {d!r}",
+                field="n_remove_components",
+                value=d,
+            )
+        self.mean_ = X.mean(axis=0) if self.center else np.zeros(X.shape[1], dtype=np.float32)
+        if d:
+            _, _, vt = np.linalg.svd(X - self.mean_, full_matrices=False)
+            self.components_ = vt[:d].astype(np.float32)
+        else:
+            self.components_ = np.zeros((0, X.shape[1]), dtype=np.float32)
+        X = self._apply(X)
         n_components = min(self.n_components, n - 2)
         if init is not None:
             init = np.asarray(init, dtype=np.float32)
@@ -209,12 +240,12 @@ class PatternClusterer:
         )
 
         self.centroids_ = self._centroids(X, labels)
-        self.thresholds_ = self._thresholds(X, labels)
         if self.outlier_threshold is not None and self.centroids_.shape[0] and np.any(labels == NOISE):
+            floors = self._member_floors(X, labels)
             noise = np.flatnonzero(labels == NOISE)
             sims = X[noise] @ self.centroids_.T
             best = sims.argmax(axis=1)
-            ok = sims[np.arange(noise.size), best] >= self.thresholds_[best]
+            ok = sims[np.arange(noise.size), best] >= floors[best]
             labels[noise[ok]] = best[ok]
             self.centroids_ = self._centroids(X, labels)
             logger.info(
@@ -226,6 +257,7 @@ class PatternClusterer:
                 noise.size,
             )
         self.labels_ = labels
+        self.thresholds_ = self._predict_thresholds(X, labels)
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -297,14 +329,34 @@ class PatternClusterer:
             cents[c] = X[labels == c].mean(axis=0)
         return l2_normalize(cents)
 
-    def _thresholds(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def _member_floors(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Per pattern: the 5th percentile of its members' cosine to the centroid (the least typical)."""
         k = self.centroids_.shape[0]
-        th = np.zeros(k, dtype=np.float32)
+        floors = np.ones(k, dtype=np.float32)
         for c in range(k):
             sims = X[labels == c] @ self.centroids_[c]
-            th[c] = float(np.quantile(sims, 0.05)) if sims.size else 1.0
+            if sims.size:
+                floors[c] = float(np.quantile(sims, 0.05))
         if isinstance(self.outlier_threshold, (int, float)):
-            th[:] = float(self.outlier_threshold)
+            floors[:] = float(self.outlier_threshold)
+        return floors
+
+    def _predict_thresholds(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Per pattern: halfway between its least typical members (5th percentile of their similarity) and
+        the most similar outsiders (95th percentile of the other points' similarity), or the members' 5th
+        percentile when the two overlap. A new text is rarely phrased like the training texts, so requiring
+        it to be as close as the members would reject most of them."""
+        if isinstance(self.outlier_threshold, (int, float)):
+            return np.full(self.centroids_.shape[0], float(self.outlier_threshold), dtype=np.float32)
+        floors = self._member_floors(X, labels)
+        sims = X @ self.centroids_.T
+        th = floors.copy()
+        for c in range(self.centroids_.shape[0]):
+            outside = sims[labels != c, c]
+            if outside.size:
+                hi_out = float(np.quantile(outside, 0.95))
+                if hi_out < floors[c]:
+                    th[c] = 0.5 * (hi_out + floors[c])
         return th
 
     # -- use -------------------------------------------------------------------------------------------
@@ -323,6 +375,10 @@ class PatternClusterer:
         The label is -1 when the similarity is below the pattern's threshold; `confidence` is the cosine
         similarity to the nearest centroid, clipped to [0, 1].
         """
+        return predict_nearest(self.transform(X), self.centroids_, self.thresholds_)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Vectors in the clustering space: unit length, centred (and top directions removed), unit length."""
         self._check_fitted()
         X = l2_normalize(_check_matrix(X))
         if X.shape[1] != self.n_features_in_:
@@ -331,7 +387,18 @@ class PatternClusterer:
                 field="X",
                 value=X.shape[1],
             )
-        return predict_nearest(X, self.centroids_, self.thresholds_)
+        return self._apply(X)
+
+    def _apply(self, X: np.ndarray) -> np.ndarray:
+        return isotropic_transform(X, self.mean_, self.components_)
+
+
+def isotropic_transform(X: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Unit rows of `X` minus `mean`, with the `components` directions projected out, re-normalised."""
+    Z = np.asarray(X, dtype=np.float32) - mean
+    if components.shape[0]:
+        Z = Z - (Z @ components.T) @ components
+    return l2_normalize(Z)
 
 
 def exact_knn(X: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from ml.clustering import NOISE, PatternClusterer, clustering_metrics, l2_normalize, predict_nearest
+from ml.clustering import (
+    NOISE,
+    PatternClusterer,
+    clustering_metrics,
+    isotropic_transform,
+    l2_normalize,
+    predict_nearest,
+)
 from ml.embedding import DEFAULT_MODEL_ID, Embedder
 from ml.errors import InputError, NotFittedError
 from ml.labelling import PatternLabeller, match_patterns
@@ -175,7 +182,8 @@ class PatternModel:
     embedder, document_builder, clusterer, labeller:
         The stages; ``None`` builds the default one when `fit` first needs it.
     min_similarity:
-        Centroid cosine above which a new pattern keeps the id of an old one (see `match_patterns`).
+        Cosine between pattern centres (in the new model's centred space) at or above which a new pattern
+        keeps the id of an old one (see `match_patterns`).
     trend_periods, trend_period_days, trend_alpha:
         Trend window (6 periods of 30 days) and significance level.
     warm_start_min_overlap:
@@ -299,15 +307,20 @@ class PatternModel:
         timings["cluster_s"] = time.perf_counter() - t0
         labels = clusterer.labels_.copy()
         centroids = clusterer.centroids_.copy()
+        # centres in the plain embedding space, kept so that a later retrain (whose centring differs a
+        # little) can map them into its own space to match pattern ids
+        embedding_centroids = PatternClusterer._centroids(X, labels)
 
         t0 = time.perf_counter()
-        labeller = self._labeller().fit(docs, labels, embeddings=X, centroids=centroids)
+        labeller = self._labeller().fit(docs, labels, embeddings=clusterer.transform(X), centroids=centroids)
         timings["label_s"] = time.perf_counter() - t0
 
-        if previous is not None and previous.centroids_.shape[0]:
+        if previous is not None and previous.embedding_centroids_.shape[0]:
+            # compare old and new pattern centres in this model's centred space: there, different patterns
+            # are far apart (raw MiniLM cosines between unrelated postmortem topics are often above 0.8)
             match = match_patterns(
-                centroids,
-                previous.centroids_,
+                clusterer.transform(embedding_centroids),
+                clusterer.transform(previous.embedding_centroids_),
                 previous.pattern_ids_.tolist(),
                 min_similarity=self.min_similarity,
                 next_id=previous.next_id_,
@@ -354,6 +367,9 @@ class PatternModel:
         self.assignments_ = dict(zip(ids, self.labels_.tolist(), strict=True))
         self.patterns_ = sorted(patterns, key=lambda p: (-p.size, p.id))
         self.centroids_ = centroids
+        self.embedding_centroids_ = embedding_centroids
+        self.mean_ = clusterer.mean_.copy()
+        self.components_ = clusterer.components_.copy()
         self.pattern_ids_ = pattern_ids
         self.thresholds_ = clusterer.thresholds_.copy()
         self.reduced_ = clusterer.reduced_.copy()
@@ -496,7 +512,8 @@ class PatternModel:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if not np.all(np.isfinite(X)):
             raise InputError("embeddings contain NaN or infinite values", field="items")
-        labels, conf = predict_nearest(l2_normalize(X), self.centroids_, self.thresholds_)
+        Z = isotropic_transform(l2_normalize(X), self.mean_, self.components_)
+        labels, conf = predict_nearest(Z, self.centroids_, self.thresholds_)
         ids = np.where(labels >= 0, self.pattern_ids_[np.maximum(labels, 0)], NOISE).astype(np.int64)
         return ids, conf
 
@@ -516,6 +533,11 @@ class PatternModel:
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         np.save(out / "centroids.npy", self.centroids_.astype(np.float32), allow_pickle=False)
+        np.save(
+            out / "embedding_centroids.npy", self.embedding_centroids_.astype(np.float32), allow_pickle=False
+        )
+        np.save(out / "mean.npy", self.mean_.astype(np.float32), allow_pickle=False)
+        np.save(out / "components.npy", self.components_.astype(np.float32), allow_pickle=False)
         np.save(out / "pattern_ids.npy", self.pattern_ids_.astype(np.int64), allow_pickle=False)
         np.save(out / "thresholds.npy", self.thresholds_.astype(np.float32), allow_pickle=False)
         np.save(out / "reduced.npy", self.reduced_.astype(np.float32), allow_pickle=False)
@@ -583,6 +605,9 @@ class PatternModel:
             return np.load(src / name, allow_pickle=False)
 
         model.centroids_ = load("centroids.npy")
+        model.embedding_centroids_ = load("embedding_centroids.npy")
+        model.mean_ = load("mean.npy")
+        model.components_ = load("components.npy")
         model.pattern_ids_ = load("pattern_ids.npy")
         model.thresholds_ = load("thresholds.npy")
         model.reduced_ = load("reduced.npy")

@@ -128,9 +128,8 @@ class PatternsRuntime:
         return self._embedder
 
     def embed(self, text: str) -> np.ndarray:
-        from ml.text import redact
-
-        clean = redact(text)
+        """The query's vector, prepared like the model's documents (redacted, service names masked)."""
+        clean = self.model.document_builder.build_text(text)
         vec = self._cache.get(clean)
         if vec is None:
             vec = self.embedder.encode([clean])[0]
@@ -480,7 +479,9 @@ try:  # the pyfunc wrappers need MLflow; the library itself does not
 
     # predict() is left untyped on purpose: MLflow would read its hints as an input schema.
     warnings.filterwarnings("ignore", message=".*type hint.*predict", category=UserWarning)
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*", category=UserWarning)
+    warnings.filterwarnings(
+        "ignore", message=".*Add type hints to the `predict` method.*", category=UserWarning
+    )
 
     class PatternsPyfunc(mlflow.pyfunc.PythonModel):
         """pyfunc: input DataFrame with a ``text`` column (and params ``k``); output one row per text with the

@@ -60,13 +60,13 @@ _SECRET_KEYS = (
 )
 # key=value: whatever follows "=" is the secret.
 _KV_EQUALS = re.compile(
-    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:{_SECRET_KEYS}))(\s*=\s*)"
+    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]{{1,32}}[_-]){{0,4}}(?:{_SECRET_KEYS}))(\s*=\s*)"
     r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+)"
 )
 # key: value: only when the value looks like a credential (quoted, or has a digit or symbol), so that prose
 # such as "root cause: token expiry" is kept.
 _KV_COLON = re.compile(
-    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:{_SECRET_KEYS}))(\s*:\s*)"
+    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]{{1,32}}[_-]){{0,4}}(?:{_SECRET_KEYS}))(\s*:\s*)"
     r"(\"[^\"\n]*\"|'[^'\n]*'|(?=[^\s,;]*[0-9!#$%^&*+/=?~_])[^\s,;\"')\]}]+)"
 )
 _LONG_HEX = re.compile(r"(?<![A-Za-z0-9_])[0-9a-fA-F]{32,}(?![A-Za-z0-9_])")
@@ -78,9 +78,11 @@ _LONG_B64 = re.compile(
 
 # --- e-mail, IP, phone, handles -------------------------------------------------------------------------
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# Matches start where a run of local-part characters starts (linear time on long tokens).
+_LOCAL = r"(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@"
 _EMAIL = re.compile(
-    r"(?:mailto:)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@" + _LABEL + r"(?:\.(?:" + _LABEL + r"))+"
-    r"|(?:mailto:)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@\[[0-9A-Fa-f:.]+\]"
+    r"(?:mailto:)?" + _LOCAL + _LABEL + r"(?:\.(?:" + _LABEL + r"))+"
+    r"|(?:mailto:)?" + _LOCAL + r"\[[0-9A-Fa-f:.]+\]"
 )
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4 = re.compile(
@@ -340,7 +342,22 @@ class DocumentBuilder:
 # scikit-learn's English list minus words that name failures in incident text ("disk full", "third party",
 # "roll back", "system down"), plus web residue.
 _KEEP_WORDS = frozenset(
-    {"back", "bill", "bottom", "call", "down", "empty", "fill", "fire", "full", "move", "name", "system", "third", "top"}
+    {
+        "back",
+        "bill",
+        "bottom",
+        "call",
+        "down",
+        "empty",
+        "fill",
+        "fire",
+        "full",
+        "move",
+        "name",
+        "system",
+        "third",
+        "top",
+    }
 )
 STOP_WORDS: frozenset[str] = (frozenset(ENGLISH_STOP_WORDS) - _KEEP_WORDS) | frozenset(
     {"nbsp", "amp", "quot", "http", "https", "www", "com", "html", "etc", "ie", "eg", "via"}

@@ -142,15 +142,16 @@ def train_patterns(
         )
     tracking.configure(settings)
     embedder = Embedder(cache_dir=settings.cache_dir / "embeddings", show_progress=show_progress)
-    builder = DocumentBuilder()
-    docs = builder.build_many(incidents)
-    X = embedder.encode(docs)
     previous = _load_champion_model(embedder)
+    # The pattern model embeds documents with service names masked (a pattern is how things failed, across
+    # services); the similarity index keeps the full text for its lexical side, where the service matters.
     model = PatternModel(
-        embedder=embedder,
-        document_builder=builder,
-        clusterer=PatternClusterer(random_state=seed, min_cluster_size=min_cluster_size),
-    ).fit(incidents, embeddings=X, previous=previous[0] if previous else None)
+        embedder=embedder, clusterer=PatternClusterer(random_state=seed, min_cluster_size=min_cluster_size)
+    )
+    model.fit(incidents, previous=previous[0] if previous else None)
+    builder = model.document_builder
+    X = embedder.encode(builder.build_many(incidents))  # served by the embedding cache
+    docs = DocumentBuilder().build_many(incidents)
     names = {p.id: p.name for p in model.patterns_}
     index = SimilarityIndex.build(
         incidents, docs, X, pattern_ids=model.assignments_, pattern_names=names, model_id=embedder.model_id
@@ -177,6 +178,7 @@ def train_patterns(
         "seed": seed,
         "embedding_model": embedder.model_id,
         "document_fields": ",".join(builder.fields),
+        "mask_entities": builder.mask_entities,
         **{f"clusterer.{k}": v for k, v in model.clusterer.get_params().items()},
         **{f"labeller.{k}": v for k, v in model.labeller.get_params().items()},
         **{f"index.{k}": v for k, v in index.get_params().items()},
@@ -212,7 +214,7 @@ def train_patterns(
             if promote:
                 promotion = tracking.promote(
                     PATTERNS_MODEL,
-                    version.version,
+                    str(version.version),
                     metric=gate_metric,
                     new_value=candidate_score,
                     champion_value=champion_score,
