@@ -317,6 +317,7 @@ def _pattern_view(p: dict[str, Any], titles: Mapping[str, str]) -> dict[str, Any
         "size": int(p["size"]),
         "trend": str(trend.get("direction", "flat")),
         "trend_slope": trend.get("slope"),
+        "recent": int(sum(trend.get("counts") or [])),
         "representatives": [{"id": i, "title": titles.get(i, i)} for i in p.get("representative_ids", [])],
         "first_seen": p.get("first_seen"),
         "last_seen": p.get("last_seen"),

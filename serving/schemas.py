@@ -133,6 +133,9 @@ class Pattern(BaseModel):
     size: int
     trend: str
     trend_slope: float | None = None
+    recent: int | None = Field(
+        None, description="Incidents in the trend window (the last 6 periods of 30 days)."
+    )
     representatives: list[Representative]
     first_seen: str | None = None
     last_seen: str | None = None

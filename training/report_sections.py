@@ -291,8 +291,8 @@ def suggestions_section(
         )
         sec.cards.append(
             {
-                "title": f"Pattern {p['id']}: {p['name']} (rising)",
-                "problem": f"{p['size']} incidents of this pattern, mostly {service or 'across services'} / team "
+                "title": f"Pattern {p['id']}: {p['name']} ({label})",
+                "problem": f"{p['size']} incidents of this pattern ({p.get('recent', 0)} in the last 6 months), mostly {service or 'across services'} / team "
                 f"{team or 'several'}; e.g. {p['representatives'][0]['title'] if p['representatives'] else ''}",
                 "solution": solution,
                 "metric": f"weekly incidents of team {team}" if team else "weekly incidents",

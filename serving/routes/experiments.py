@@ -4,8 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from ml.errors import InputError
 from ml.experiment_runs import get_recorded, list_recorded, recorded_plot
 from ml.schemas import Experiment
 from serving.deps import ChampionsDep, SettingsDep
@@ -24,7 +26,12 @@ def _score(body: ScoreRequest, champions: ChampionsDep) -> dict[str, Any]:
     from ml.impact import ImpactScorer
     from ml.schemas import series_key
 
-    exp = Experiment.model_validate(body.experiment.model_dump())
+    try:
+        exp = Experiment.model_validate(body.experiment.model_dump())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ())) or "experiment"
+        raise InputError(f"experiment: {field}: {err.get('msg')}", field=field) from None
     if body.data is not None:
         data = pd.DataFrame(
             [
@@ -74,7 +81,6 @@ async def get_experiment(experiment_id: ExperimentId, settings: SettingsDep, _: 
 
 @router.get(
     "/{experiment_id}/plot.png",
-    response_class=Response,
     responses={
         **ERRORS,
         200: {"content": {"image/png": {}}, "description": "Before/after/counterfactual plot."},

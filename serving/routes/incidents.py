@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +22,8 @@ from serving.security import ReadScope
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed request body."},
     401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     404: {"model": ErrorBody, "description": "Unknown incident."},
     413: {"model": ErrorBody, "description": "Request body too large."},

@@ -92,7 +92,6 @@ def warnings(champions: ChampionsDep, _: ReadScope) -> WarningList:
 
 @router.get(
     "/indicators/{series:path}/plot.png",
-    response_class=Response,
     responses={
         **ERRORS,
         200: {"content": {"image/png": {}}, "description": "History, forecast, interval, shifts."},

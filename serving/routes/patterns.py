@@ -64,7 +64,6 @@ def heatmap(
 
 @router.get(
     "/heatmap.png",
-    response_class=Response,
     responses={**ERRORS, 200: {"content": {"image/png": {}}, "description": "The heat map as a PNG."}},
     summary="The heat map as a PNG for slides.",
 )
@@ -82,7 +81,6 @@ async def heatmap_png(
 
 @router.get(
     "/heatmap.html",
-    response_class=HTMLResponse,
     responses={**ERRORS, 200: {"content": {"text/html": {}}, "description": "An interactive heat map."}},
     summary="The heat map as a self-contained interactive HTML page.",
 )

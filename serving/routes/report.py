@@ -49,7 +49,6 @@ async def report(settings: SettingsDep, _: ReadScope) -> dict[str, Any]:
 
 @router.get(
     "/report.html",
-    response_class=HTMLResponse,
     responses={
         **ERRORS,
         200: {"content": {"text/html": {}}, "description": "The self-contained report page."},

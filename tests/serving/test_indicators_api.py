@@ -13,21 +13,6 @@ from tests.serving.server import Server
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def live(server: Server, indicators_store: dict, tmp_path_factory: pytest.TempPathFactory) -> Server:
-    from training.report import write_report
-
-    write_report(
-        indicators_store["settings"],
-        tmp_path_factory.mktemp("report"),
-        incidents_paths=[SAMPLE / "incidents.jsonl"],
-        experiments_paths=[SAMPLE / "experiments.yaml"],
-    )
-    r = httpx.post(server.url + "/v1/admin/reload", timeout=120)
-    assert r.json()["models"]["indicator-forecaster"]["status"] in ("loaded", "unchanged")
-    return server
-
-
 def test_indicators_forecast_signals_plot(live: Server, indicators_store: dict) -> None:
     body = httpx.get(live.url + "/v1/indicators").json()
     assert len(body["series"]) == 36 and body["model"]["name"] == "indicator-forecaster"

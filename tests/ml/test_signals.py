@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.errors import InputError, NotFittedError
+from ml.signals import (
+    EVENT_FIELDS,
+    ChangeDetector,
+    ar1_mean_variance,
+    detect_signals,
+    monitor,
+    pelt_l2,
+    rank_events,
+    robust_ar1,
+)
+
+WEEKS = 156  # three years of weekly data
+
+
+def ar1(rng: np.random.Generator, n: int, phi: float, sd: float = 1.0) -> np.ndarray:
+    """Stationary AR(1) with marginal sd ``sd``."""
+    e = np.empty(n)
+    e[0] = rng.normal(0, sd)
+    innov = sd * math.sqrt(1 - phi**2)
+    for i in range(1, n):
+        e[i] = phi * e[i - 1] + rng.normal(0, innov)
+    return e
+
+
+def weekly(rng: np.random.Generator, phi: float, n: int = WEEKS, season: float = 1.0) -> np.ndarray:
+    """Level 20 + yearly seasonality (amplitude ``season`` noise sds) + AR(1) noise with sd 1."""
+    t = np.arange(n)
+    return 20 + season * np.sin(2 * np.pi * t / 52 + rng.uniform(0, 6)) + ar1(rng, n, phi)
+
+
+def dates(n: int, freq: str = "W-MON") -> list[str]:
+    return [str(d.date()) for d in pd.date_range("2022-01-03", periods=n, freq=freq)]
+
+
+def naive_detector(y: np.ndarray) -> list[int]:
+    """What a detector that ignores autocorrelation does: PELT with a BIC penalty on the raw variance."""
+    sd = math.sqrt(np.median((np.diff(y) - np.median(np.diff(y))) ** 2) * 1.4826**2 / 2)
+    return pelt_l2(y - np.mean(y), 2 * sd**2 * math.log(len(y)), 4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shifts on AR(1) + seasonal noise, and (almost) nothing on pure noise
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phi", [0.3, 0.6])
+def test_finds_planted_shifts_on_ar1_seasonal_noise(phi: float) -> None:
+    found, correct_sign, seeds = 0, 0, range(12)
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        y = weekly(rng, phi)
+        at = int(rng.integers(30, WEEKS - 30))
+        size = 3.0 * rng.choice([-1.0, 1.0])
+        y[at:] += size
+        events = detect_signals("s", dates(WEEKS), y.tolist())
+        near = [e for e in events if e["kind"] == "shift" and abs(pd.Timestamp(e["date"]) - pd.Timestamp(dates(WEEKS)[at])) <= pd.Timedelta(days=14)]  # fmt: skip
+        found += bool(near)
+        correct_sign += bool(near) and (near[0]["direction"] == ("increase" if size > 0 else "decrease"))
+    # a 3-sd shift is found within two weeks of its date in nearly every series, with the right direction
+    assert found >= 10
+    assert correct_sign == found
+
+
+def test_almost_nothing_on_autocorrelated_seasonal_noise() -> None:
+    n_series, ours, naive = 20, 0, 0
+    for seed in range(n_series):
+        rng = np.random.default_rng(100 + seed)
+        y = weekly(rng, 0.6)
+        det = ChangeDetector(season_length=52).fit(y)
+        ours += len(det.change_points_)
+        naive += len(naive_detector(y))
+    years = n_series * WEEKS / 52
+    # at most ~0.1 false shifts per series-year, where ignoring the autocorrelation gives many times more
+    assert ours <= 0.1 * years
+    assert naive > 3 * max(ours, 1)
+
+
+def test_white_noise_and_daily_data_stay_quiet() -> None:
+    quiet = 0
+    for seed in range(8):
+        rng = np.random.default_rng(200 + seed)
+        n = 365
+        t = np.arange(n)
+        y = 50 + 3 * np.sin(2 * np.pi * t / 7) + ar1(rng, n, 0.3, 2.0)
+        events = detect_signals("d", dates(n, "D"), y.tolist())
+        quiet += not [e for e in events if e["kind"] == "shift"]
+    assert quiet >= 7
+
+
+def test_a_steady_trend_is_not_a_staircase_of_shifts() -> None:
+    shifts = 0
+    for seed in range(8):
+        rng = np.random.default_rng(300 + seed)
+        y = weekly(rng, 0.4, season=0.0) + np.linspace(0, 4, WEEKS)  # 4 noise sds over three years
+        det = ChangeDetector(season_length=52).fit(y)
+        shifts += len(det.change_points_)
+    assert shifts <= 2
+
+
+def test_isolated_outlier_is_an_outlier_not_a_shift() -> None:
+    rng = np.random.default_rng(7)
+    y = weekly(rng, 0.3)
+    y[80] += 7.0
+    events = detect_signals("s", dates(WEEKS), y.tolist())
+    at = dates(WEEKS)[80]
+    kinds = {e["kind"] for e in events if abs(pd.Timestamp(e["date"]) - pd.Timestamp(at)).days <= 14}
+    assert kinds == {"outlier"}
+    top = next(e for e in events if e["date"] == at)
+    assert top["direction"] == "increase" and top["magnitude_sigma"] > 4
+
+
+def test_shift_event_fields_and_ranking() -> None:
+    rng = np.random.default_rng(11)
+    y = weekly(rng, 0.2)
+    y[60:] -= 4.0
+    y[120] += 8.0
+    events = detect_signals("incidents/team=a", dates(WEEKS), y.tolist())
+    assert [e["rank"] for e in events] == list(range(1, len(events) + 1))
+    assert all(set(e) == set(EVENT_FIELDS) for e in events)
+    shift = next(e for e in events if e["kind"] == "shift")
+    assert shift["series"] == "incidents/team=a"
+    assert shift["direction"] == "decrease"
+    assert -5.0 < shift["magnitude"] < -3.0
+    assert shift["confidence"] > 0.99
+    assert shift["outside_interval"] >= 0.5
+    confs = [e["confidence"] for e in events]
+    assert confs == sorted(confs, reverse=True)
+
+
+def test_gaps_and_short_series() -> None:
+    rng = np.random.default_rng(3)
+    y = weekly(rng, 0.3)
+    y[70:] += 4.0
+    ds = dates(WEEKS)
+    keep = [i for i in range(WEEKS) if i % 9 != 4]  # drop every 9th week
+    events = detect_signals("s", [ds[i] for i in keep], [float(y[i]) for i in keep])
+    assert any(
+        e["kind"] == "shift" and abs(pd.Timestamp(e["date"]) - pd.Timestamp(ds[70])).days <= 14
+        for e in events
+    )
+    det = ChangeDetector().fit([1.0, 2.0, 1.5, 3.0, 2.0])
+    assert det.events() == [] and det.notes_
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_pelt_matches_ruptures() -> None:
+    ruptures = pytest.importorskip("ruptures")
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        z = rng.normal(size=120)
+        z[40:] += rng.normal(0, 2)
+        z[85:] -= 1.5
+        pen = rng.uniform(1, 4) * math.log(120)
+        ours = pelt_l2(z, pen, 4)
+        theirs = [b for b in ruptures.Pelt(model="l2", min_size=4, jump=1).fit(z).predict(pen=pen) if b < 120]
+        assert ours == theirs
+
+
+def test_ar1_mean_variance_and_robust_estimate() -> None:
+    assert ar1_mean_variance(10, 0.0, 2.0) == pytest.approx(0.4)
+    # long-run limit: n * var(mean) -> s^2 (1 + phi) / (1 - phi)
+    assert 1000 * ar1_mean_variance(1000, 0.5, 1.0) == pytest.approx(3.0, rel=0.01)
+    rng = np.random.default_rng(1)
+    phis = []
+    for _ in range(30):
+        z = ar1(rng, 300, 0.5)
+        z[150:] += 3.0  # the shift barely moves the robust estimate
+        phis.append(robust_ar1(z)[0])
+    assert 0.35 < float(np.mean(phis)) < 0.65
+
+
+def test_monitor_flags_a_run_as_shift_and_a_spike_as_outlier() -> None:
+    ds = dates(13)
+    forecast = [{"ds": d, "yhat": 10.0, "yhat_lower": 10 - 1.2816, "yhat_upper": 10 + 1.2816} for d in ds]
+    quiet = [{"ds": d, "y": 10.0 + 0.3 * (-1) ** i} for i, d in enumerate(ds)]
+    assert monitor("s", forecast, quiet) == []
+    shifted = [{"ds": d, "y": 10.0 + (2.5 if i >= 6 else 0.0)} for i, d in enumerate(ds)]
+    ev = monitor("s", forecast, shifted)
+    assert ev[0]["kind"] == "shift" and ev[0]["direction"] == "increase" and ev[0]["date"] == ds[6]
+    spike = [{"ds": d, "y": 10.0 - (5.0 if i == 3 else 0.0)} for i, d in enumerate(ds)]
+    ev = monitor("s", forecast, spike)
+    assert [(e["kind"], e["date"], e["direction"]) for e in ev] == [("outlier", ds[3], "decrease")]
+
+
+def test_rank_events_orders_by_confidence_then_kind_then_size() -> None:
+    ev = rank_events([
+        {"series": "a", "kind": "outlier", "confidence": 0.99, "magnitude_sigma": 9.0},
+        {"series": "b", "kind": "shift", "confidence": 0.99, "magnitude_sigma": 2.0},
+        {"series": "c", "kind": "shift", "confidence": 0.999, "magnitude_sigma": -1.0},
+    ])  # fmt: skip
+    assert [e["series"] for e in ev] == ["c", "b", "a"]
+
+
+def test_bad_parameters_and_not_fitted() -> None:
+    with pytest.raises(InputError) as exc:
+        ChangeDetector(min_confidence=1.5).fit(np.arange(30.0))
+    assert exc.value.field == "min_confidence"
+    with pytest.raises(InputError):
+        ChangeDetector(season_length=0).fit(np.arange(30.0))
+    with pytest.raises(NotFittedError):
+        ChangeDetector().events()
+    with pytest.raises(InputError) as exc:
+        detect_signals("s", ["2024-01-01", "2024-02-01", "2024-03-01"], [1.0, 2.0, 3.0])
+    assert exc.value.field == "ds"
