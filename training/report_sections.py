@@ -256,13 +256,22 @@ def suggestions_section(
     if patterns_rt is None:
         sec.empty = "No pattern model yet, so no rising pattern to suggest an experiment for."
         return sec
-    rising = [p for p in patterns_rt.patterns() if p["trend"] == "rising"]
-    open_ = [p for p in rising if not any(_mentions(e, p["keywords"]) for e in experiments)]
+    patterns = patterns_rt.patterns()
+    rising = [p for p in patterns if p["trend"] == "rising"]
+    label = "rising"
+    candidates = rising
+    if not rising:  # nothing rises significantly: suggest for the patterns that recur most right now
+        label = "recurring, not rising"
+        candidates = sorted((p for p in patterns if p.get("recent")), key=lambda p: -p["recent"])[:3]
+        sec.summary += (
+            " No pattern is rising significantly, so these are the most frequent of the last 6 months."
+        )
+    open_ = [p for p in candidates if not any(_mentions(e, p["keywords"]) for e in experiments)]
     if not open_:
         sec.empty = (
-            "No pattern is rising significantly."
-            if not rising
-            else "Every rising pattern already has an experiment."
+            "Every rising pattern already has an experiment."
+            if rising
+            else "No recurring pattern without an experiment in the last 6 months."
         )
         return sec
     by_id = {i.id: i for i in incidents}
