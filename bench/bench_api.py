@@ -142,7 +142,9 @@ def main() -> None:
             pool = [
                 f"{r['title']}. {r.get('root_cause') or r['summary']}"[:600] for r in rng.sample(rows, 300)
             ]
-            asyncio.run(load(srv.url, pool, args.clients, 3.0))  # warm the embedding cache and the code paths
+            with httpx.Client(base_url=srv.url, timeout=60) as c:  # every pool text once: the cache is warm
+                for text in pool:
+                    c.post("/v1/incidents/similar", json={"text": text, "k": 5})
             warm = asyncio.run(load(srv.url, pool, args.clients, args.seconds))
             cold_texts = [
                 f"{r['title']} {r['summary'][:300]} #{i}"
