@@ -1,9 +1,12 @@
 """Clustering of incident embeddings into failure patterns: UMAP (cosine) then HDBSCAN.
 
-`PatternClusterer` follows the scikit-learn estimator contract. It is seeded and reproducible (UMAP runs
-single-threaded when a seed is set, as umap-learn requires). Points HDBSCAN leaves as noise stay ``-1``
-("unclustered") unless `outlier_threshold` is set, in which case a noise point joins the nearest pattern
-centroid when its cosine similarity to it is at least the threshold; nothing is forced into a pattern.
+`PatternClusterer` follows the scikit-learn estimator contract. Steps: unit vectors, centred on the corpus
+mean (the genre component shared by every postmortem removed); exact cosine k-nearest neighbours; UMAP from
+that graph; HDBSCAN; members far out from their pattern's centre sent back to noise; optional outlier
+reduction. It is seeded and reproducible (UMAP runs single-threaded when a seed is set, as umap-learn
+requires). Points HDBSCAN leaves as noise stay ``-1`` ("unclustered") unless `outlier_threshold` is set, in
+which case a noise point joins the nearest pattern centroid when it is close enough; nothing is forced into a
+pattern.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ml.errors import InputError, NotFittedError
 
 __all__ = [
     "PatternClusterer",
+    "centroids_of",
     "clustering_metrics",
     "default_min_cluster_size",
     "exact_knn",
@@ -47,6 +51,16 @@ def default_min_cluster_size(n: int) -> int:
     so a pattern is always a recurring failure, not two look-alike reports.
     """
     return int(min(100, max(5, round(0.5 * math.sqrt(max(n, 1))))))
+
+
+def centroids_of(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Unit-length mean of the rows of `X` for each label 0..k-1 (noise, -1, is left out)."""
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    cents = np.zeros((k, X.shape[1]), dtype=np.float32)
+    for c in range(k):
+        cents[c] = X[labels == c].mean(axis=0)
+    return l2_normalize(cents)
 
 
 def _check_matrix(X: Any, name: str = "X") -> np.ndarray:
@@ -323,11 +337,7 @@ class PatternClusterer:
 
     @staticmethod
     def _centroids(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
-        cents = np.zeros((k, X.shape[1]), dtype=np.float32)
-        for c in range(k):
-            cents[c] = X[labels == c].mean(axis=0)
-        return l2_normalize(cents)
+        return centroids_of(X, labels)
 
     def _member_floors(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Per pattern: the 5th percentile of its members' cosine to the centroid (the least typical)."""
@@ -380,6 +390,13 @@ class PatternClusterer:
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Vectors in the clustering space: unit length, centred (and top directions removed), unit length."""
         self._check_fitted()
+        if (
+            isinstance(X, np.ndarray)
+            and X.ndim == 2
+            and X.shape[0] == 0
+            and X.shape[1] == self.n_features_in_
+        ):
+            return np.zeros((0, self.n_features_in_), dtype=np.float32)
         X = l2_normalize(_check_matrix(X))
         if X.shape[1] != self.n_features_in_:
             raise InputError(

@@ -186,8 +186,8 @@ class PatternLabeller:
 
 def _stem(word: str) -> str:
     """A crude English stem, only to tell that "retry", "retries" and "retried" are one word in a name."""
-    for suffix, repl in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
             return word[: -len(suffix)] + repl
     return word
 

@@ -27,6 +27,7 @@ import numpy as np
 from ml.clustering import (
     NOISE,
     PatternClusterer,
+    centroids_of,
     clustering_metrics,
     isotropic_transform,
     l2_normalize,
@@ -309,13 +310,13 @@ class PatternModel:
         centroids = clusterer.centroids_.copy()
         # centres in the plain embedding space, kept so that a later retrain (whose centring differs a
         # little) can map them into its own space to match pattern ids
-        embedding_centroids = PatternClusterer._centroids(X, labels)
+        embedding_centroids = centroids_of(X, labels)
 
         t0 = time.perf_counter()
         labeller = self._labeller().fit(docs, labels, embeddings=clusterer.transform(X), centroids=centroids)
         timings["label_s"] = time.perf_counter() - t0
 
-        if previous is not None and previous.embedding_centroids_.shape[0]:
+        if previous is not None and previous.embedding_centroids_.shape[0] and centroids.shape[0]:
             # compare old and new pattern centres in this model's centred space: there, different patterns
             # are far apart (raw MiniLM cosines between unrelated postmortem topics are often above 0.8)
             match = match_patterns(
@@ -335,7 +336,8 @@ class PatternModel:
         else:
             start = previous.next_id_ if previous is not None else 0
             pattern_ids = np.arange(start, start + centroids.shape[0], dtype=np.int64)
-            id_changes = {"kept": 0, "fresh": pattern_ids.tolist(), "vanished": []}
+            vanished = previous.pattern_ids_.tolist() if previous is not None else []
+            id_changes = {"kept": 0, "fresh": pattern_ids.tolist(), "vanished": vanished}
             next_id = int(start + centroids.shape[0])
 
         starts = [inc.started_at for inc in incidents]
@@ -514,6 +516,8 @@ class PatternModel:
             raise InputError("embeddings contain NaN or infinite values", field="items")
         Z = isotropic_transform(l2_normalize(X), self.mean_, self.components_)
         labels, conf = predict_nearest(Z, self.centroids_, self.thresholds_)
+        if self.pattern_ids_.size == 0:
+            return np.full(labels.shape, NOISE, dtype=np.int64), conf
         ids = np.where(labels >= 0, self.pattern_ids_[np.maximum(labels, 0)], NOISE).astype(np.int64)
         return ids, conf
 

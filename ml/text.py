@@ -340,7 +340,8 @@ class DocumentBuilder:
 
 # --- tokens --------------------------------------------------------------------------------------------
 # scikit-learn's English list minus words that name failures in incident text ("disk full", "third party",
-# "roll back", "system down"), plus web residue.
+# "roll back", "system down"), plus web residue, time-zone abbreviations and status-page workflow words
+# that every incident carries ("investigating", "resolved").
 _KEEP_WORDS = frozenset(
     {
         "back",
@@ -361,6 +362,8 @@ _KEEP_WORDS = frozenset(
 )
 STOP_WORDS: frozenset[str] = (frozenset(ENGLISH_STOP_WORDS) - _KEEP_WORDS) | frozenset(
     {"nbsp", "amp", "quot", "http", "https", "www", "com", "html", "etc", "ie", "eg", "via"}
+    | {"utc", "gmt", "pst", "pdt", "est", "edt", "cet", "cest", "pm"}
+    | {"incident", "incidents", "investigating", "resolved", "identified", "update", "updates"}
 )
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 

@@ -146,7 +146,10 @@ def train_patterns(
     # The pattern model embeds documents with service names masked (a pattern is how things failed, across
     # services); the similarity index keeps the full text for its lexical side, where the service matters.
     model = PatternModel(
-        embedder=embedder, clusterer=PatternClusterer(random_state=seed, min_cluster_size=min_cluster_size)
+        embedder=embedder,
+        clusterer=PatternClusterer(
+            random_state=seed, min_cluster_size=min_cluster_size, outlier_threshold="auto"
+        ),
     )
     model.fit(incidents, previous=previous[0] if previous else None)
     builder = model.document_builder

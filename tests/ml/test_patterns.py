@@ -317,3 +317,17 @@ def test_fit_rejects_bad_input(corpus: tuple) -> None:
     assert exc.value.field == "embeddings"
     with pytest.raises(InputError):
         PatternModel().fit([])
+
+
+@pytest.mark.slow
+def test_no_pattern_found_is_not_an_error(fitted: PatternModel, corpus: tuple) -> None:
+    incidents, X, embedder = corpus
+    coarse = PatternClusterer(min_cluster_size=45)  # no group of 45 similar incidents in 90
+    model = PatternModel(embedder=embedder, clusterer=coarse).fit(
+        incidents[:90], embeddings=X[:90], previous=fitted
+    )
+    assert model.patterns_ == [] and set(model.assignments_.values()) == {-1}
+    assert sorted(model.id_changes_["vanished"]) == sorted(p.id for p in fitted.patterns_)
+    assert model.next_id_ == fitted.next_id_  # retired ids are not reused later
+    ids, conf = model.assign(X[:3])
+    assert list(ids) == [-1, -1, -1] and np.all(conf == 0)

@@ -105,12 +105,14 @@ def test_retrain_keeps_ids_and_gate_blocks_a_worse_model(store: dict, tmp_path: 
     assert (tmp_path / "out" / "assignments.csv").read_text().startswith("incident_id,pattern_id")
     patterns_json = json.loads((tmp_path / "out" / "patterns.json").read_text())
     assert {"id", "name", "keywords", "size", "representative_ids", "trend"} <= set(patterns_json[0])
-    champion = client.get_model_version_by_alias("incident-patterns", "champion").version
+    champion = str(client.get_model_version_by_alias("incident-patterns", "champion").version)
 
     worse = train_patterns(
         settings, [SAMPLE / "incidents.jsonl"], promote=True, min_cluster_size=150, show_progress=False
     )
     assert not worse["promotion"]["promoted"]
     assert "quality gate failed" in worse["promotion"]["reason"]
-    assert client.get_model_version_by_alias("incident-patterns", "champion").version == champion
-    assert client.get_model_version_by_alias("incident-patterns", "candidate").version == worse["version"]
+    assert str(client.get_model_version_by_alias("incident-patterns", "champion").version) == champion
+    assert (
+        str(client.get_model_version_by_alias("incident-patterns", "candidate").version) == worse["version"]
+    )
