@@ -113,6 +113,7 @@ class PatternsRuntime:
             self._incidents.append(Incident.model_validate({**row, "summary": row["title"]}))
         self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
         self._by_id = {int(p["id"]): p for p in self._patterns}
+        self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
         self._cache = _LRU(cache_size)
         self._heat_cache: dict[tuple[str, ...], Any] = {}
 
@@ -230,6 +231,13 @@ class PatternsRuntime:
     def incidents(self) -> list[Incident]:
         return self._incidents
 
+    def _clamp(self, since: dt.date | None) -> dt.date | None:
+        """None for a start on or before the first incident: an earlier start only adds empty months (and a
+        start in year 0231 would add 21,000 of them)."""
+        if since is not None and self._first_day is not None and since <= self._first_day:
+            return None
+        return since
+
     def heatmap_table(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> Any:
         from ml.heatmap import heatmap_table
 
@@ -239,6 +247,7 @@ class PatternsRuntime:
             raise InputError(
                 f"period must be month, quarter or year, got {period!r}", field="period", value=period
             )
+        since = self._clamp(since)
         key = (by, period, since.isoformat() if since else "")
         if key not in self._heat_cache:
             names = {int(p["id"]): str(p["name"]) for p in self._patterns}
@@ -266,6 +275,7 @@ class PatternsRuntime:
 
         from ml.heatmap import render_png
 
+        since = self._clamp(since)
         key = ("png", by, period, since.isoformat() if since else "")
         if key not in self._heat_cache:
             table = self.heatmap_table(by, period, since)
@@ -279,6 +289,7 @@ class PatternsRuntime:
 
         from ml.heatmap import render_html
 
+        since = self._clamp(since)
         key = ("html", by, period, since.isoformat() if since else "")
         if key not in self._heat_cache:
             table = self.heatmap_table(by, period, since)
