@@ -199,6 +199,7 @@ def run_speed(n_series: int, executors: list[str]) -> None:
             t2 = time.perf_counter()
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        else:
             from dask.distributed import Client, LocalCluster
 
             with warnings.catch_warnings():
