@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.deps import ChampionsDep, SettingsDep
 from serving.errors import ErrorBody
+from serving.models import LoadedModel
 from serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -40,6 +41,16 @@ def _limit_text(text: str, limit: int) -> str:
     return text
 
 
+def _response(
+    model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, Any] | None
+) -> SimilarResponse:
+    return SimilarResponse(
+        model=ModelRef(name=model.name, version=model.version),
+        query_pattern=PatternRef(**qp) if qp else None,
+        matches=[Match(**m) for m in matches],
+    )
+
+
 @router.post(
     "/similar",
     response_model=SimilarResponse,
@@ -55,11 +66,7 @@ async def similar(
     matches, qp = await run_in_threadpool(
         rt.similar, text, k=body.k, service=body.service, team=body.team, since=body.since
     )
-    return SimilarResponse(
-        model=ModelRef(name=model.name, version=model.version),
-        query_pattern=PatternRef(**qp) if qp else None,
-        matches=[Match(**m) for m in matches],
-    )
+    return _response(model, matches, qp)
 
 
 @router.get(
@@ -81,11 +88,7 @@ async def similar_to(
     matches, qp = await run_in_threadpool(
         model.runtime.similar_to, incident_id, k=k, service=service, team=team, since=since
     )
-    return SimilarResponse(
-        model=ModelRef(name=model.name, version=model.version),
-        query_pattern=PatternRef(**qp) if qp else None,
-        matches=[Match(**m) for m in matches],
-    )
+    return _response(model, matches, qp)
 
 
 @router.post(
