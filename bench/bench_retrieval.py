@@ -1,8 +1,11 @@
 """Retrieval quality of the similar-incident index: dense-only vs lexical-only (BM25) vs fused.
 
-Leave-one-out: every incident queries the index of all the others (``exclude_id``) with its own text and
-embedding. Metrics: precision@5, recall@10 and MRR (over the full ranking), plus a random baseline (expected
-P@5) and a TF-IDF cosine baseline for reference.
+The index is built the way ``recur train patterns`` builds it: a ``PatternModel`` is fitted on the corpus
+and ``PatternModel.similarity_index`` indexes it (dense vectors of the service-masked documents, BM25 over the
+full redacted text, the model's pattern ids). Leave-one-out: every incident queries the index of all the
+others (``exclude_id``) with its own vector and text, as ``GET /v1/incidents/{id}/similar`` does. Metrics:
+precision@5, recall@10 and MRR (over the full ranking), plus a random baseline (expected P@5) and a TF-IDF
+cosine baseline for reference. "fused, no pattern" is the fusion of the two signals without the pattern vote.
 
 Corpora:
   (a) the sample, ``data/sample/incidents.jsonl``: relevant = same ground-truth ``pattern``; "one-off" incidents
@@ -12,7 +15,7 @@ Corpora:
       "Issues, PRs, ..." group = "Issues", the "Visit www.githubstatus.com" placeholder dropped); incidents
       without a component are left out.
 
-Fusion settings are chosen with held-out evaluation: 2-fold cross-validation over the queries of each corpus
+Fusion settings (dense weight, pattern weight) are checked with held-out evaluation: 2-fold cross-validation over the queries of each corpus
 (choose on one half, score on the other), and across corpora (choose on one, score on the other).
 
     python bench/bench_retrieval.py [--quick] [--no-tuning]
@@ -35,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml.embedding import Embedder  # noqa: E402
+from ml.patterns import PatternModel  # noqa: E402
 from ml.schemas import Incident  # noqa: E402
 from ml.similarity import SimilarityIndex  # noqa: E402
 from ml.text import DocumentBuilder, redact, strip_html, tokenize  # noqa: E402
@@ -61,6 +65,11 @@ class Corpus:
     labels: list[frozenset[str]]  # relevant <=> the label sets intersect
     queries: np.ndarray  # positions that query
     embeddings: np.ndarray | None = None
+    model: PatternModel | None = None
+
+    def index(self, **params: object) -> SimilarityIndex:
+        assert self.model is not None
+        return self.model.similarity_index(self.incidents, embeddings=self.embeddings, **params)
 
 
 def load_sample(limit: int | None) -> Corpus | None:
@@ -82,7 +91,7 @@ def load_sample(limit: int | None) -> Corpus | None:
 def load_github(limit: int | None) -> Corpus | None:
     if not GITHUB.is_file():
         return None
-    incidents, texts, labels = [], [], []
+    incidents, labels = [], []
     for line in GITHUB.read_text().splitlines():
         row = json.loads(line)
         comps = {COMPONENT_ALIASES.get(c, c) for c in row.get("components") or []} - DROP_COMPONENTS
@@ -93,10 +102,10 @@ def load_github(limit: int | None) -> Corpus | None:
         incidents.append(
             Incident(id=row["id"], title=row["name"], summary=text or row["name"], started_at=started)
         )
-        texts.append(text)
         labels.append(frozenset(comps))
     if limit:
-        incidents, texts, labels = incidents[:limit], texts[:limit], labels[:limit]
+        incidents, labels = incidents[:limit], labels[:limit]
+    texts = DocumentBuilder().build_many(incidents)  # title + text, as the index holds them
     return Corpus("github-status", incidents, texts, labels, np.arange(len(incidents)))
 
 
@@ -173,9 +182,11 @@ def random_p5(rel: np.ndarray, queries: np.ndarray) -> float:
     return float(np.mean([rel[q].sum() / (n - 1) for q in queries if rel[q].any()]))
 
 
-WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-GRID = [("rrf", w, 60) for w in WEIGHTS] + [("zscore", w, 60) for w in WEIGHTS]
-DEFAULT = ("rrf", 0.5, 60)
+WEIGHTS = (0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7)
+PATTERN_WEIGHTS = (0.0, 0.1, 0.2, 0.3)
+GRID = [("rrf", w, p) for w in WEIGHTS for p in PATTERN_WEIGHTS] + [("zscore", w, 0.0) for w in WEIGHTS]
+_DEFAULTS = SimilarityIndex().get_params()
+DEFAULT = (_DEFAULTS["fusion"], _DEFAULTS["dense_weight"], _DEFAULTS["pattern_weight"])
 
 
 def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) -> None:
@@ -183,19 +194,17 @@ def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) ->
     results: dict[str, dict[tuple[str, float, int], dict[int, np.ndarray]]] = {}
     for corpus in corpora:
         results[corpus.name] = {}
-        for fusion, w, rrf_k in GRID:
-            index = SimilarityIndex.build(
-                corpus.incidents, corpus.texts, corpus.embeddings, fusion=fusion, dense_weight=w, rrf_k=rrf_k
-            )
-            results[corpus.name][(fusion, w, rrf_k)] = rank_all(index, corpus, "fused")
+        for fusion, w, wp in GRID:
+            index = corpus.index(fusion=fusion, dense_weight=w, pattern_weight=wp)
+            results[corpus.name][(fusion, w, wp)] = rank_all(index, corpus, "fused")
     print("\nFusion settings, P@5 per corpus (all queries; for reading, not for choosing):")
-    header = f"{'fusion':8s} {'w_dense':>7s} " + " ".join(f"{c.name:>14s}" for c in corpora)
+    header = f"{'fusion':8s} {'w_dense':>7s} {'w_pat':>5s} " + " ".join(f"{c.name:>14s}" for c in corpora)
     print(header)
     for setting in GRID:
         row = [
             metrics_from_rankings(results[c.name][setting], rels[c.name], c.queries)["P@5"] for c in corpora
         ]
-        print(f"{setting[0]:8s} {setting[1]:7.2f} " + " ".join(f"{v:14.3f}" for v in row))
+        print(f"{setting[0]:8s} {setting[1]:7.2f} {setting[2]:5.2f} " + " ".join(f"{v:14.3f}" for v in row))
     print("\nHeld-out evaluation (choose the setting on one part, report P@5 on the other):")
     rng = np.random.default_rng(seed)
     for corpus in corpora:
@@ -211,8 +220,8 @@ def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) ->
             score = metrics_from_rankings(results[corpus.name][best], rels[corpus.name], folds[b])["P@5"]
             default = metrics_from_rankings(results[corpus.name][DEFAULT], rels[corpus.name], folds[b])["P@5"]
             print(
-                f"  {corpus.name}: fold {a}->{b}: chose {best[0]} w={best[1]:.1f}; held-out P@5 {score:.3f} "
-                f"(default rrf w=0.5: {default:.3f})"
+                f"  {corpus.name}: fold {a}->{b}: chose {best[0]} w={best[1]:.2f} w_pat={best[2]:.1f}; "
+                f"held-out P@5 {score:.3f} (default: {default:.3f})"
             )
     if len(corpora) == 2:
         for src, dst in ((corpora[0], corpora[1]), (corpora[1], corpora[0])):
@@ -221,7 +230,10 @@ def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) ->
                 key=lambda s: metrics_from_rankings(results[src.name][s], rels[src.name], src.queries)["P@5"],
             )
             score = metrics_from_rankings(results[dst.name][best], rels[dst.name], dst.queries)["P@5"]
-            print(f"  chosen on {src.name} ({best[0]} w={best[1]:.1f}) -> {dst.name} P@5 {score:.3f}")
+            print(
+                f"  chosen on {src.name} ({best[0]} w={best[1]:.2f} w_pat={best[2]:.1f}) -> {dst.name} "
+                f"P@5 {score:.3f}"
+            )
 
 
 def main() -> None:
@@ -243,12 +255,17 @@ def main() -> None:
     if not corpora:
         return
     embedder = Embedder(cache_dir=CACHE)
+    print(
+        f"defaults: fusion={DEFAULT[0]} dense_weight={DEFAULT[1]} pattern_weight={DEFAULT[2]} "
+        f"rrf_k={_DEFAULTS['rrf_k']}"
+    )
     rels = {}
     print(f"{'corpus':14s} {'method':15s} {'P@5':>6s} {'R@10':>6s} {'MRR':>6s} {'queries':>8s} {'docs':>6s}")
     for corpus in corpora:
         t0 = time.perf_counter()
-        corpus.embeddings = embedder.encode(corpus.texts)
-        t_embed = time.perf_counter() - t0
+        corpus.model = PatternModel(embedder=embedder).fit(corpus.incidents)
+        corpus.embeddings = embedder.encode(corpus.model.document_builder.build_many(corpus.incidents))
+        t_fit = time.perf_counter() - t0
         rel = relevance_matrix(corpus.labels)
         rels[corpus.name] = rel
         n = len(corpus.incidents)
@@ -259,14 +276,14 @@ def main() -> None:
         print(
             f"{corpus.name:14s} {'tfidf-cosine':15s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} {n:6d}"
         )
-        index = SimilarityIndex.build(corpus.incidents, corpus.texts, corpus.embeddings)
-        alt = SimilarityIndex.build(corpus.incidents, corpus.texts, corpus.embeddings, fusion="zscore")
+        index = corpus.index()
         p5s = {}
         for idx, mode, label in (
             (index, "dense", "dense-only"),
             (index, "lexical", "bm25-only"),
             (index, "fused", "fused (default)"),
-            (alt, "fused", "fused (zscore)"),
+            (corpus.index(pattern_weight=0.0), "fused", "fused, no pattern"),
+            (corpus.index(fusion="zscore"), "fused", "fused (zscore)"),
         ):
             t1 = time.perf_counter()
             rankings = rank_all(idx, corpus, mode)
@@ -282,7 +299,10 @@ def main() -> None:
             print(
                 f"{'':14s} fused - {single}: P@5 {mean:+.3f} (95% paired bootstrap CI {lo:+.3f} .. {hi:+.3f})"
             )
-        print(f"{'':14s} (embedding {n} texts: {t_embed:.1f}s, cached in {CACHE.relative_to(ROOT)})")
+        n_pat = len(corpus.model.patterns_)
+        print(
+            f"{'':14s} (pattern model: {n_pat} patterns, fitted in {t_fit:.1f}s; embeddings cached in .cache)"
+        )
     if not args.quick and not args.no_tuning:
         tuning(corpora, rels)
 

@@ -37,6 +37,7 @@ from ml.embedding import DEFAULT_MODEL_ID, Embedder
 from ml.errors import InputError, NotFittedError
 from ml.labelling import PatternLabeller, match_patterns
 from ml.schemas import Incident, to_utc
+from ml.similarity import SimilarityIndex
 from ml.text import DocumentBuilder
 
 __all__ = ["FORMAT", "Pattern", "PatternModel", "Trend", "pattern_trend"]
@@ -522,6 +523,30 @@ class PatternModel:
         return ids, conf
 
     # -- persistence ----------------------------------------------------------------------------------
+    def similarity_index(
+        self, incidents: list[Incident], embeddings: np.ndarray | None = None, **params: Any
+    ) -> SimilarityIndex:
+        """The similar-incident index over the incidents this model was fitted on.
+
+        Dense side: the model's own document vectors (service names masked, as a query is prepared by
+        :meth:`DocumentBuilder.build_text`; ``embeddings`` when given, else from the embedding cache).
+        Lexical side: BM25 over the full redacted text, service names kept (they matter to a responder).
+        Pattern ids and names come from the model. ``params`` go to :class:`SimilarityIndex`.
+        """
+        self._check_fitted()
+        builder = self._builder()
+        embedder = self._embedder()
+        X = embeddings if embeddings is not None else embedder.encode(builder.build_many(incidents))
+        return SimilarityIndex.build(
+            incidents,
+            DocumentBuilder(fields=builder.fields, strip_html=builder.strip_html).build_many(incidents),
+            X,
+            pattern_ids=self.assignments_,
+            pattern_names={p.id: p.name for p in self.patterns_},
+            model_id=embedder.model_id,
+            **params,
+        )
+
     def get_params(self) -> dict[str, Any]:
         return {
             "min_similarity": self.min_similarity,

@@ -127,8 +127,6 @@ def train_patterns(
     from ml.clustering import PatternClusterer
     from ml.embedding import Embedder
     from ml.patterns import PatternModel
-    from ml.similarity import SimilarityIndex
-    from ml.text import DocumentBuilder
 
     read = read_incidents(list(incidents_paths))
     if strict and read.quarantined:
@@ -154,11 +152,7 @@ def train_patterns(
     model.fit(incidents, previous=previous[0] if previous else None)
     builder = model.document_builder
     X = embedder.encode(builder.build_many(incidents))  # served by the embedding cache
-    docs = DocumentBuilder().build_many(incidents)
-    names = {p.id: p.name for p in model.patterns_}
-    index = SimilarityIndex.build(
-        incidents, docs, X, pattern_ids=model.assignments_, pattern_names=names, model_id=embedder.model_id
-    )
+    index = model.similarity_index(incidents, embeddings=X)
     gate_metric, candidate_score = gate_score(model, X, incidents)
     champion_score = gate_score(previous[0], X, incidents)[1] if previous else None
 

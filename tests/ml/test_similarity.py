@@ -233,6 +233,36 @@ def test_pattern_breaks_ties() -> None:
     assert b[0].id == "INC-001"
 
 
+def test_pattern_vote_helps_with_noisy_patterns_and_cannot_outvote_both_signals() -> None:
+    toy = make_toy(5)
+    rng = np.random.default_rng(0)
+    truth = np.asarray([list(GROUPS).index(g) for g in toy["labels"]])
+    noisy = np.where(rng.random(truth.size) < 0.2, rng.integers(0, 3, truth.size), truth)  # 20% reassigned
+    args = (toy["incidents"], toy["texts"], toy["vecs"], noisy.tolist())
+    without = _precision_at(SimilarityIndex.build(*args, pattern_weight=0.0), toy, "fused")
+    with_vote = _precision_at(SimilarityIndex.build(*args), toy, "fused")
+    assert with_vote > without
+
+    # The vote reorders close calls only. Both signals rank incident i i-th; incident 1 is of another pattern
+    # than the query. With the defaults the pattern's incidents ranked 2nd..13th by both overtake it
+    # (2 / (60 + i) + 0.4 / (59 + i) > 2 / 61), the ones ranked 14th or lower do not.
+    n = 20
+    incidents = [_incident(i) for i in range(n)]
+    base = _unit(np.arange(1, DIM + 1, dtype=float))
+    noise = np.ones(DIM) - np.arange(DIM) % 2 * 2
+    noise = _unit(noise - (noise @ base) * base)  # orthogonal to base: the cosine falls with i
+    vecs = np.asarray([_unit(base + 0.05 * i * noise) for i in range(n)], dtype=np.float32)
+    words = [f"term{j}" for j in range(n)]
+    texts = [" ".join(words[: n - i]) for i in range(n)]  # incident i shares n - i terms with incident 0
+    pids = [1] * n
+    pids[1] = 2  # the best match is of another pattern than the query
+    index = SimilarityIndex.build(incidents, texts, vecs, pattern_ids=pids)
+    top = index.query(vecs[0], texts[0], k=n - 1, exclude_id="INC-000")
+    order = [m.id for m in top]
+    assert order.index("INC-001") == 12
+    assert order[13:] == [f"INC-{i:03d}" for i in range(14, n)]
+
+
 def test_save_load_round_trip_gives_identical_results(index: SimilarityIndex, toy: dict, tmp_path) -> None:
     folder = index.save(tmp_path / "idx")
     files = sorted(p.name for p in folder.iterdir())
