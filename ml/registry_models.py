@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -65,22 +65,27 @@ def write_pattern_artifacts(
     return out
 
 
+class _Prepared(NamedTuple):
+    vector: np.ndarray  # embedding of the masked, redacted text
+    lexical_text: str  # the redacted text, for BM25
+
+
 class _LRU:
-    """A small thread-safe LRU cache of query embeddings."""
+    """A small thread-safe LRU cache of prepared queries, by their raw text."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._data: OrderedDict[str, _Prepared] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str) -> _Prepared | None:
         with self._lock:
             v = self._data.get(key)
             if v is not None:
                 self._data.move_to_end(key)
             return v
 
-    def put(self, key: str, value: np.ndarray) -> None:
+    def put(self, key: str, value: _Prepared) -> None:
         if self.size <= 0:
             return
         with self._lock:
@@ -129,13 +134,22 @@ class PatternsRuntime:
         return self._embedder
 
     def embed(self, text: str) -> np.ndarray:
-        """The query's vector, prepared like the model's documents (redacted, service names masked)."""
-        clean = self.model.document_builder.build_text(text)
-        vec = self._cache.get(clean)
-        if vec is None:
-            vec = self.embedder.encode([clean])[0]
-            self._cache.put(clean, vec)
+        """The query's vector, prepared like the model's documents (redacted, service names masked). Cached
+        (LRU, by the raw text) with the redacted text, so a repeated query costs neither the model nor the
+        redaction."""
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit.vector
+        from ml.text import redact
+
+        vec = self.embedder.encode([self.model.document_builder.build_text(text)])[0]
+        self._cache.put(text, _Prepared(vec, redact(text)))
         return vec
+
+    def cached_embedding(self, text: str) -> np.ndarray | None:
+        """The query's vector if it is in the LRU cache (no model call), else ``None``."""
+        hit = self._cache.get(text)
+        return None if hit is None else hit.vector
 
     def warm_up(self) -> None:
         """Load the embedding model now rather than on the first request."""
@@ -187,14 +201,18 @@ class PatternsRuntime:
         service: str | None = None,
         team: str | None = None,
         since: dt.date | None = None,
+        vec: np.ndarray | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Similar incidents to a free text; ``vec`` is its vector when the caller has it (:meth:`embed`)."""
         from ml.text import redact
 
-        vec = self.embed(text)
+        vec = self.embed(text) if vec is None else vec
+        hit = self._cache.get(text)
+        lexical_text = hit.lexical_text if hit is not None else redact(text)
         qp = self.classify_vec(vec)
         matches = self.index.query(
             vec,
-            redact(text),
+            lexical_text,
             k=k,
             service=service,
             team=team,
@@ -224,6 +242,7 @@ class PatternsRuntime:
         return [self._match_dict(m) for m in matches], {
             "pattern_id": pid,
             "pattern_name": self.pattern_name(pid),
+            "confidence": None,  # its own pattern, not a classification
         }
 
     # ------------------------------------------------------------------ heat maps

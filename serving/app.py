@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from starlette.responses import Response
+from fastapi import FastAPI
+from threadpoolctl import threadpool_limits
 
 from ml.settings import Settings, get_settings
 from serving import errors
 from serving.metrics import Metrics
+from serving.middleware import LimitsAndModelHeaders, PrometheusMiddleware
 from serving.models import ModelStore, Poller
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # One BLAS thread: a search is one matrix-vector product at a time on the event loop; more threads only
+    # spin against each other and the clients (server CPU per request doubled with two).
+    threadpool_limits(1, user_api="blas")
     store = ModelStore(settings.tracking_uri)
     metrics = Metrics()
 
@@ -64,39 +68,9 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.state.key_scopes = settings.key_scopes()
     errors.install(app)
 
-    @app.middleware("http")
-    async def headers_and_limits(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > settings.max_body_bytes
-            except ValueError:
-                return errors.error_response(400, "bad_request", "invalid Content-Length header")
-            if too_big:
-                return errors.error_response(
-                    413, "payload_too_large", f"request body is over {settings.max_body_bytes} bytes"
-                )
-        elif request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()  # chunked upload: starlette caches it for the handler
-            if len(body) > settings.max_body_bytes:
-                return errors.error_response(
-                    413, "payload_too_large", f"request body is over {settings.max_body_bytes} bytes"
-                )
-        response = await call_next(request)
-        loaded = store.loaded()
-        response.headers["X-Recur-Models"] = (
-            ",".join(f"{n}@{m.version}" for n, m in sorted(loaded.items())) or "none"
-        )
-        if "X-Model-Name" not in response.headers:
-            response.headers["X-Model-Name"] = ",".join(sorted(loaded)) or "none"
-            response.headers["X-Model-Version"] = (
-                ",".join(m.version for _, m in sorted(loaded.items())) or "none"
-            )
-        return response
-
-    app.middleware("http")(metrics.middleware)
+    # The last added is the outermost: metrics see every response, the limits' 413s included.
+    app.add_middleware(LimitsAndModelHeaders, store=store, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(PrometheusMiddleware, metrics=metrics)
 
     from serving.routes import admin, experiments, health, incidents, indicators, patterns, report
 

@@ -10,11 +10,13 @@ from ml.settings import Settings
 from serving.models import FORECASTER, PATTERNS, LoadedModel, ModelStore
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop
+# per dependency per request for what is an attribute lookup.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> ModelStore:
+async def get_store(request: Request) -> ModelStore:
     return request.app.state.store
 
 
@@ -45,4 +47,8 @@ class Champions:
         return self.get(FORECASTER)
 
 
-ChampionsDep = Annotated[Champions, Depends(Champions)]
+async def get_champions(store: StoreDep, response: Response) -> Champions:
+    return Champions(store, response)
+
+
+ChampionsDep = Annotated[Champions, Depends(get_champions)]

@@ -27,13 +27,13 @@ def _scope_for(request: Request, creds: HTTPAuthorizationCredentials | None) -> 
     raise HTTPException(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
 
 
-def require_read(
+async def require_read(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
     return _scope_for(request, creds)
 
 
-def require_admin(
+async def require_admin(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
     scope = _scope_for(request, creds)

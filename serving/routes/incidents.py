@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import ChampionsDep, SettingsDep
@@ -13,9 +15,7 @@ from serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
     FilterValue,
-    Match,
     ModelRef,
-    PatternRef,
     SimilarRequest,
     SimilarResponse,
 )
@@ -41,14 +41,25 @@ def _limit_text(text: str, limit: int) -> str:
     return text
 
 
-def _response(
-    model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, Any] | None
-) -> SimilarResponse:
-    return SimilarResponse(
-        model=ModelRef(name=model.name, version=model.version),
-        query_pattern=PatternRef(**qp) if qp else None,
-        matches=[Match(**m) for m in matches],
-    )
+def _response(model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, Any] | None) -> Response:
+    # Serialised here, not by FastAPI: the match dicts already have the SimilarResponse shape (a test checks
+    # them against it, schemathesis against the OpenAPI schema), and validating them again per request cost
+    # more than the search.
+    body = {
+        "model": {"name": model.name, "version": model.version},
+        "query_pattern": qp,
+        "matches": matches,
+    }
+    return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
+
+
+async def _vector(rt: Any, text: str) -> Any:
+    """The query vector: from the LRU cache inline, else embedded in a worker thread (torch releases the GIL,
+    so other requests are served meanwhile)."""
+    vec = rt.cached_embedding(text)
+    if vec is None:
+        vec = await run_in_threadpool(rt.embed, text)
+    return vec
 
 
 @router.post(
@@ -59,13 +70,13 @@ def _response(
 )
 async def similar(
     body: SimilarRequest, champions: ChampionsDep, settings: SettingsDep, _: ReadScope
-) -> SimilarResponse:
+) -> Response:
     model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
     rt = model.runtime
-    matches, qp = await run_in_threadpool(
-        rt.similar, text, k=body.k, service=body.service, team=body.team, since=body.since
-    )
+    vec = await _vector(rt, text)
+    # The search itself is a few milliseconds of numpy over the index: run inline, no thread hop.
+    matches, qp = rt.similar(text, k=body.k, service=body.service, team=body.team, since=body.since, vec=vec)
     return _response(model, matches, qp)
 
 
@@ -83,11 +94,9 @@ async def similar_to(
     service: Annotated[FilterValue | None, Query()] = None,
     team: Annotated[FilterValue | None, Query()] = None,
     since: Annotated[dt.date | None, Query()] = None,
-) -> SimilarResponse:
+) -> Response:
     model = champions.patterns
-    matches, qp = await run_in_threadpool(
-        model.runtime.similar_to, incident_id, k=k, service=service, team=team, since=since
-    )
+    matches, qp = model.runtime.similar_to(incident_id, k=k, service=service, team=team, since=since)
     return _response(model, matches, qp)
 
 
@@ -102,5 +111,5 @@ async def classify(
 ) -> ClassifyResponse:
     model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
-    out = await run_in_threadpool(model.runtime.classify, text)
+    out = model.runtime.classify_vec(await _vector(model.runtime, text))
     return ClassifyResponse(model=ModelRef(name=model.name, version=model.version), **out)

@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from serving.schemas import SimilarResponse
 from tests.conftest import SAMPLE
 from tests.serving.server import Server
 
@@ -31,6 +32,8 @@ def test_similar_returns_k_matches_with_reasons(server: Server, store: dict) -> 
     assert r.headers["X-Model-Name"] == "incident-patterns"
     assert r.headers["X-Model-Version"] == store["result"]["version"]
     body = r.json()
+    # The route serialises its own JSON: it must have exactly the documented shape.
+    assert SimilarResponse.model_validate(body).model_dump(mode="json") == body
     assert len(body["matches"]) == 5
     top = body["matches"][0]
     assert top["id"] == inc["id"]  # the incident itself is the closest to its own text
@@ -72,6 +75,7 @@ def test_similar_to_known_incident(server: Server) -> None:
     r = httpx.get(server.url + f"/v1/incidents/{iid}/similar", params={"k": 3})
     assert r.status_code == 200
     assert iid not in [m["id"] for m in r.json()["matches"]]
+    assert SimilarResponse.model_validate(r.json()).model_dump(mode="json") == r.json()
     r = httpx.get(server.url + "/v1/incidents/NOPE-1/similar")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
 
