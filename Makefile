@@ -57,6 +57,7 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install ## Run every benchmark (prints figures; several minutes).
+	$(BIN)/pip install -q -e '.[test,bench]'
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 sample: install ## Regenerate data/sample from its seeded generator.

@@ -192,7 +192,8 @@ def main() -> None:
     print(
         f"\nSimilar-incident API, {args.n:,} indexed incidents, {args.clients} concurrent clients, 2-core machine"
     )
-    print(f"train + register: {train_s:.1f} s ({result['metrics']['n_patterns']:.0f} patterns)")
+    trained_how = f"{train_s:.1f} s" if train_s == train_s else "reused from --workdir"
+    print(f"train + register: {trained_how} ({result['metrics']['n_patterns']:.0f} patterns)")
     print(f"start-up to ready with the model: {startup:.1f} s")
     print(f"{'phase':<14}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for name, r in phases.items():
