@@ -96,13 +96,16 @@ class Match:
 
     def to_dict(self) -> dict[str, Any]:
         # built field by field: dataclasses.asdict deep-copies and was most of a query's time
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {name: getattr(self, name) for name in _MATCH_FIELDS}
         out["date"] = self.date.isoformat()
         out["reasons"] = {
             "shared_keywords": list(self.reasons.shared_keywords),
             "matching_fields": list(self.reasons.matching_fields),
         }
         return out
+
+
+_MATCH_FIELDS = tuple(f.name for f in fields(Match))
 
 
 @dataclass(frozen=True)
