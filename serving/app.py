@@ -34,14 +34,14 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # One BLAS thread: a search is one matrix-vector product at a time on the event loop; more threads only
-    # spin against each other and the clients (server CPU per request doubled with two).
-    threadpool_limits(1, user_api="blas")
     store = ModelStore(settings.tracking_uri)
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One BLAS thread while serving: a search is one matrix-vector product at a time on the event loop;
+        # more threads only spin against each other and the clients (server CPU per request doubled with two).
+        blas = threadpool_limits(1, user_api="blas")
         if load_models:
             result = store.reload()
             for name, info in result.items():
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             log.warning("Serving - no API keys configured: listening on loopback only, every caller is admin")
         yield
         poller.stop()
+        blas.restore_original_limits()
 
     app = FastAPI(
         title="Recur API",
