@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 
 from ml.settings import Settings
 from serving.models import FORECASTER, PATTERNS, LoadedModel, ModelStore
@@ -26,16 +26,17 @@ StoreDep = Annotated[ModelStore, Depends(get_store)]
 
 class Champions:
     """Access to the loaded champions from a route. Routes ask for a model only after the request validated,
-    so a bad request is a 422 even while no model is loaded (then 503)."""
+    so a bad request is a 422 even while no model is loaded (then 503). The model a route takes is recorded
+    in the request's state; the ``LimitsAndModelHeaders`` middleware names it in ``X-Model-Name`` /
+    ``X-Model-Version`` whatever kind of response the route returns."""
 
-    def __init__(self, store: StoreDep, response: Response) -> None:
+    def __init__(self, store: ModelStore, request: Request) -> None:
         self.store = store
-        self.response = response
+        self.request = request
 
     def get(self, name: str) -> LoadedModel:
         model = self.store.get(name)
-        self.response.headers["X-Model-Name"] = model.name
-        self.response.headers["X-Model-Version"] = model.version
+        self.request.state.recur_model = (model.name, model.version)
         return model
 
     @property
@@ -47,8 +48,8 @@ class Champions:
         return self.get(FORECASTER)
 
 
-async def get_champions(store: StoreDep, response: Response) -> Champions:
-    return Champions(store, response)
+async def get_champions(store: StoreDep, request: Request) -> Champions:
+    return Champions(store, request)
 
 
 ChampionsDep = Annotated[Champions, Depends(get_champions)]

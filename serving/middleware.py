@@ -25,8 +25,9 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 class LimitsAndModelHeaders:
     """413 for a body over ``max_body_bytes`` (declared or, when chunked, counted), 400 for a bad
-    Content-Length; every response gets ``X-Recur-Models`` and, unless the route set them, ``X-Model-Name`` /
-    ``X-Model-Version`` for all loaded champions."""
+    Content-Length; every response gets ``X-Recur-Models`` (all loaded champions) and ``X-Model-Name`` /
+    ``X-Model-Version``: the model the route used (``request.state.recur_model``, set by
+    :class:`serving.deps.Champions`), else all loaded champions."""
 
     def __init__(self, app: ASGIApp, store: ModelStore, max_body_bytes: int) -> None:
         self.app = app
@@ -37,7 +38,7 @@ class LimitsAndModelHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = self._with_headers(send)
+        send = self._with_headers(scope, send)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None:
             try:
@@ -72,22 +73,25 @@ class LimitsAndModelHeaders:
             413, "payload_too_large", f"request body is over {self.max_body_bytes} bytes"
         )(scope, receive, send)
 
-    def _with_headers(self, send: Send) -> Send:
+    def _with_headers(self, scope: Scope, send: Send) -> Send:
         store = self.store
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 loaded = sorted(store.loaded().items())
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                headers.append(
-                    (b"x-recur-models", (",".join(f"{n}@{m.version}" for n, m in loaded) or "none").encode())
-                )
-                if b"x-model-name" not in names:
-                    headers.append((b"x-model-name", (",".join(n for n, _ in loaded) or "none").encode()))
-                    headers.append(
-                        (b"x-model-version", (",".join(m.version for _, m in loaded) or "none").encode())
-                    )
+                used = scope.get("state", {}).get("recur_model")
+                if used is not None:
+                    name, version = used
+                else:
+                    name = ",".join(n for n, _ in loaded) or "none"
+                    version = ",".join(m.version for _, m in loaded) or "none"
+                drop = {b"x-recur-models", b"x-model-name", b"x-model-version"}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in drop]
+                headers += [
+                    (b"x-recur-models", (",".join(f"{n}@{m.version}" for n, m in loaded) or "none").encode()),
+                    (b"x-model-name", name.encode()),
+                    (b"x-model-version", version.encode()),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 

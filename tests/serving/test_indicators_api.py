@@ -32,6 +32,35 @@ def test_indicators_forecast_signals_plot(live: Server, indicators_store: dict) 
     assert httpx.get(live.url + "/v1/warnings").status_code == 200
 
 
+def test_each_model_endpoint_names_its_own_model(live: Server) -> None:
+    """With both champions loaded, a response names the model that answered it, not every loaded one."""
+    iid = next(iter((SAMPLE / "incidents.jsonl").read_text().splitlines())).split('"id": "')[1].split('"')[0]
+    text = {"text": "TLS handshakes failed: the edge certificate expired overnight"}
+    calls = {
+        "incident-patterns": [
+            ("POST", "/v1/incidents/similar", text),
+            ("GET", f"/v1/incidents/{iid}/similar", None),
+            ("POST", "/v1/incidents/classify", text),
+            ("GET", "/v1/patterns", None),
+            ("GET", "/v1/heatmap", None),
+            ("GET", "/v1/heatmap.png", None),
+            ("GET", "/v1/heatmap.html", None),
+        ],
+        "indicator-forecaster": [
+            ("GET", "/v1/indicators", None),
+            ("GET", "/v1/warnings", None),
+            ("GET", "/v1/indicators/reopens/team=payments/plot.png", None),
+        ],
+    }
+    with httpx.Client(base_url=live.url, timeout=60) as c:
+        for name, routes in calls.items():
+            for method, path, body in routes:
+                r = c.request(method, path, json=body)
+                assert r.status_code == 200, (path, r.text[:200])
+                assert r.headers["X-Model-Name"] == name, path
+                assert r.headers["X-Model-Version"].isdigit(), path
+
+
 def test_experiments_endpoints(live: Server) -> None:
     rows = httpx.get(live.url + "/v1/experiments").json()["experiments"]
     assert len(rows) == 12
