@@ -160,5 +160,12 @@ def test_batcher_hands_an_encoding_error_to_its_callers() -> None:
     with pytest.raises(ValueError, match="model failed"):
         batcher("bad")
     assert batcher("good").shape == (4,)  # the worker survives a failed batch
+    idle = EmbeddingBatcher(encode, idle_s=0.05)
+    assert idle("a").shape == (4,)
+    deadline = time.monotonic() + 5
+    while idle._queue is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert idle._queue is None  # the idle worker is gone (a replaced model is not kept alive by it)
+    assert idle("b").shape == (4,)  # and a new one starts on the next request
     with pytest.raises(InputError):
         EmbeddingBatcher(encode, max_batch=0)
