@@ -136,23 +136,26 @@ class PatternsRuntime:
                     self._embedder = Embedder(batch_size=32)  # loads lazily, on the first encode
         return self._embedder
 
-    def embed(self, text: str) -> np.ndarray:
-        """The query's vector, prepared like the model's documents (redacted, service names masked). Cached
-        (LRU, by the raw text) with the redacted text, so a repeated query costs neither the model nor the
-        redaction."""
+    def prepare(self, text: str) -> _Prepared:
+        """The query prepared for search: its vector (from the text prepared like the model's documents:
+        redacted, service names masked) and its redacted text for BM25. Cached (LRU, by the raw text), so a
+        repeated query costs neither the model nor the redaction."""
         hit = self._cache.get(text)
         if hit is not None:
-            return hit.vector
+            return hit
         from ml.text import redact
 
-        vec = self._batcher(self.model.document_builder.build_text(text))
-        self._cache.put(text, _Prepared(vec, redact(text)))
-        return vec
+        prepared = _Prepared(self._batcher(self.model.document_builder.build_text(text)), redact(text))
+        self._cache.put(text, prepared)
+        return prepared
 
-    def cached_embedding(self, text: str) -> np.ndarray | None:
-        """The query's vector if it is in the LRU cache (no model call), else ``None``."""
-        hit = self._cache.get(text)
-        return None if hit is None else hit.vector
+    def cached(self, text: str) -> _Prepared | None:
+        """The prepared query if it is in the LRU cache (no model call), else ``None``."""
+        return self._cache.get(text)
+
+    def embed(self, text: str) -> np.ndarray:
+        """The query's vector (see :meth:`prepare`)."""
+        return self.prepare(text).vector
 
     def warm_up(self) -> None:
         """Load the embedding model now rather than on the first request."""
@@ -204,18 +207,15 @@ class PatternsRuntime:
         service: str | None = None,
         team: str | None = None,
         since: dt.date | None = None,
-        vec: np.ndarray | None = None,
+        prepared: _Prepared | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Similar incidents to a free text; ``vec`` is its vector when the caller has it (:meth:`embed`)."""
-        from ml.text import redact
-
-        vec = self.embed(text) if vec is None else vec
-        hit = self._cache.get(text)
-        lexical_text = hit.lexical_text if hit is not None else redact(text)
+        """Similar incidents to a free text; ``prepared`` is the text's :meth:`prepare` when the caller has it."""
+        prepared = self.prepare(text) if prepared is None else prepared
+        vec = prepared.vector
         qp = self.classify_vec(vec)
         matches = self.index.query(
             vec,
-            lexical_text,
+            prepared.lexical_text,
             k=k,
             service=service,
             team=team,

@@ -53,13 +53,13 @@ def _response(model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, A
     return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
 
 
-async def _vector(rt: Any, text: str) -> Any:
-    """The query vector: from the LRU cache inline, else embedded in a worker thread (torch releases the GIL,
-    so other requests are served meanwhile)."""
-    vec = rt.cached_embedding(text)
-    if vec is None:
-        vec = await run_in_threadpool(rt.embed, text)
-    return vec
+async def _prepared(rt: Any, text: str) -> Any:
+    """The prepared query: from the LRU cache inline, else embedded in a worker thread (torch releases the
+    GIL, so other requests are served meanwhile)."""
+    prepared = rt.cached(text)
+    if prepared is None:
+        prepared = await run_in_threadpool(rt.prepare, text)
+    return prepared
 
 
 @router.post(
@@ -74,9 +74,11 @@ async def similar(
     model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
     rt = model.runtime
-    vec = await _vector(rt, text)
+    prepared = await _prepared(rt, text)
     # The search itself is a few milliseconds of numpy over the index: run inline, no thread hop.
-    matches, qp = rt.similar(text, k=body.k, service=body.service, team=body.team, since=body.since, vec=vec)
+    matches, qp = rt.similar(
+        text, k=body.k, service=body.service, team=body.team, since=body.since, prepared=prepared
+    )
     return _response(model, matches, qp)
 
 
@@ -111,5 +113,5 @@ async def classify(
 ) -> ClassifyResponse:
     model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
-    out = model.runtime.classify_vec(await _vector(model.runtime, text))
+    out = model.runtime.classify_vec((await _prepared(model.runtime, text)).vector)
     return ClassifyResponse(model=ModelRef(name=model.name, version=model.version), **out)
