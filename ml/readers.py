@@ -176,6 +176,9 @@ class _Validator(Generic[T]):
         self.result.records.append(rec)
 
 
+_BLANK = " \t\r\n\x0b\x0c"
+
+
 def _decode_lines(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, str | None]]:
     """Yield (line number, text) per line; a line that is not UTF-8 yields None and is quarantined by the caller."""
     with path.open("rb") as fh:
@@ -216,7 +219,9 @@ def _parse_json_field(value: str, name: str) -> Any:
 
 def _read_incidents_jsonl(path: Path, v: _Validator[Incident]) -> None:
     for no, text in _decode_lines(path, v.result):
-        if text is None or not text.strip():
+        # Blank means ASCII whitespace only: str.strip() would also drop a line of, say, U+001C or U+0085,
+        # which is not a record but must be reported, not skipped.
+        if text is None or not text.strip(_BLANK):
             continue
         try:
             raw = json.loads(text)

@@ -321,3 +321,11 @@ def test_indicator_no_loss_property(tmp_path: Path, rows: list[tuple[str, str, s
         w.writerows(rows)
     res = read_indicators(path)
     assert res.records_in == res.accepted + res.quarantined
+
+
+def test_a_line_of_only_unicode_separators_is_reported_not_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\x1c\n   \n\xc2\x85\n")  # U+001C, a blank line, U+0085
+    res = read_incidents(path)
+    assert res.records_in == 2 and res.quarantined == 2
+    assert [r.line for r in res.rejects] == [1, 3] and all("invalid JSON" in r.reason for r in res.rejects)
