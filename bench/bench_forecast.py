@@ -32,14 +32,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.forecasting import (  # noqa: E402
+from ml.indicators.forecasting import (  # noqa: E402
     ALL_CANDIDATES,
     BASELINE,
     FAST_CANDIDATES,
     evaluate_selection,
     fit_many,
 )
-from ml.schemas import series_key  # noqa: E402
+from ml.io.schemas import series_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "indicators.csv"

@@ -1,4 +1,4 @@
-"""Calibration harness for experiment impact scoring (``ml.impact``).
+"""Calibration harness for experiment impact scoring (``ml.experiments.impact``).
 
 Measures, for our counterfactual method and for two naive baselines (Welch t-test and Mann-Whitney U on the
 pre- vs post-period values, both treating weeks as independent):
@@ -40,8 +40,8 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml.impact import EffectEstimate, ImpactScorer, estimate_effect  # noqa: E402
-from ml.schemas import Experiment  # noqa: E402
+from ml.experiments.impact import EffectEstimate, ImpactScorer, estimate_effect  # noqa: E402
+from ml.io.schemas import Experiment  # noqa: E402
 
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "weekly_counts.csv"
 SAMPLE = ROOT / "data" / "sample"

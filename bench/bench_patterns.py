@@ -42,16 +42,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml.clustering import PatternClusterer, clustering_metrics  # noqa: E402
-from ml.embedding import Embedder  # noqa: E402
-from ml.patterns import PatternModel  # noqa: E402
-from ml.schemas import Incident  # noqa: E402
-from ml.text import DocumentBuilder, strip_html  # noqa: E402
+from ml.io.schemas import Incident  # noqa: E402
+from ml.patterns.clustering import PatternClusterer, clustering_metrics  # noqa: E402
+from ml.patterns.ids import ONE_OFF  # noqa: E402
+from ml.patterns.model import PatternModel  # noqa: E402
+from ml.text.documents import DocumentBuilder, strip_html  # noqa: E402
+from ml.text.embedding import Embedder  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
 CACHE = ROOT / ".cache" / "embeddings"
-ONE_OFF = "one-off"
 
 
 # --- helpers -----------------------------------------------------------------------------------------------

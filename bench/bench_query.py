@@ -30,9 +30,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml.schemas import Incident  # noqa: E402
-from ml.similarity import SimilarityIndex  # noqa: E402
-from ml.text import DocumentBuilder, redact, strip_html  # noqa: E402
+from ml.io.schemas import Incident  # noqa: E402
+from ml.patterns.similarity import SimilarityIndex  # noqa: E402
+from ml.text.documents import DocumentBuilder, redact, strip_html  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
@@ -170,7 +170,7 @@ def main() -> None:
 
     if args.no_embedder:
         return
-    from ml.embedding import Embedder
+    from ml.text.embedding import Embedder
 
     embedder = Embedder()
     t0 = time.perf_counter()

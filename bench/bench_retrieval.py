@@ -37,11 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml.embedding import Embedder  # noqa: E402
-from ml.patterns import PatternModel  # noqa: E402
-from ml.schemas import Incident  # noqa: E402
-from ml.similarity import SimilarityIndex  # noqa: E402
-from ml.text import DocumentBuilder, redact, strip_html, tokenize  # noqa: E402
+from ml.io.schemas import Incident  # noqa: E402
+from ml.patterns.model import PatternModel  # noqa: E402
+from ml.patterns.similarity import SimilarityIndex  # noqa: E402
+from ml.text.documents import DocumentBuilder, redact, strip_html, tokenize  # noqa: E402
+from ml.text.embedding import Embedder  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"

@@ -25,8 +25,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.schemas import series_key  # noqa: E402
-from ml.signals import detect_signals  # noqa: E402
+from ml.indicators.signals import detect_signals  # noqa: E402
+from ml.io.schemas import series_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ml.registry.names import FORECASTER_MODEL as FORECASTER
+from ml.registry.names import PATTERNS_MODEL as PATTERNS
 from ml.settings import Settings
-from serving.models import FORECASTER, PATTERNS, LoadedModel, ModelStore
+from serving.models import LoadedModel, ModelStore
 
 
 # Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop

@@ -13,13 +13,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ml.errors import ModelUnavailableError
+from ml.registry.names import CHAMPION as ALIAS
+from ml.registry.names import MODEL_NAMES
 
 log = logging.getLogger(__name__)
 
-PATTERNS = "incident-patterns"
-FORECASTER = "indicator-forecaster"
-MODEL_NAMES = (PATTERNS, FORECASTER)
-ALIAS = "champion"
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class LoadedModel:
     name: str
     version: str
     run_id: str | None
-    runtime: Any  # the unwrapped python model (ml.registry_models)
+    runtime: Any  # the unwrapped python model (ml.registry.runtimes)
     loaded_at: float = field(default_factory=time.time)
 
 

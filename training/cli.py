@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ml.errors import RecurError
-from ml.readers import ReadResult, detect_kind, read_path
+from ml.io.readers import ReadResult, detect_kind, read_path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -526,7 +526,7 @@ def similar(
     json_out: JsonOpt = False,
 ) -> None:
     """Closest past incidents to TEXT, from the champion pattern model (no server needed)."""
-    from ml.registry_models import PATTERNS_MODEL
+    from ml.registry.names import PATTERNS_MODEL
     from training.champions import load_runtime
 
     try:

@@ -18,9 +18,10 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ml.errors import InputError, RecurError, StrictModeError
-from ml.experiment_runs import EXPERIMENT, latest_runs, list_recorded
-from ml.readers import indicators_frame, read_experiments, read_indicators
-from ml.schemas import Experiment
+from ml.io.readers import indicators_frame, read_experiments, read_indicators
+from ml.io.schemas import Experiment
+from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
+from ml.registry.runs import latest_runs, list_recorded
 from ml.settings import Settings
 from training import tracking
 
@@ -35,8 +36,8 @@ def result_row(exp: Experiment, result: Any) -> dict[str, Any]:
 
 
 def _log_run(settings: Settings, exp: Experiment, result: Any, previous: str | None) -> str:
-    from ml.impact import plot_impact
-    from ml.plots import unit_of
+    from ml.experiments.impact import plot_impact
+    from ml.reporting.plots import unit_of
 
     tags = {
         "recur.experiment_id": exp.id,
@@ -108,7 +109,7 @@ def score_experiments(
     strict: bool = False,
 ) -> dict[str, Any]:
     """Score every valid experiment; one bad experiment (missing series, too short) is reported, not fatal."""
-    from ml.impact import ImpactScorer
+    from ml.experiments.impact import ImpactScorer
 
     exps = read_experiments(list(experiments_paths))
     inds = read_indicators(list(indicators_paths))

@@ -24,8 +24,9 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from ml.errors import InputError, StrictModeError
-from ml.readers import indicators_frame, read_indicators
-from ml.registry_models import CODE_DIR, FORECASTER_MODEL, write_forecaster_artifacts
+from ml.io.readers import indicators_frame, read_indicators
+from ml.registry.names import FORECASTER_MODEL
+from ml.registry.runtimes import CODE_DIR, write_forecaster_artifacts
 from ml.settings import Settings
 from training import tracking
 
@@ -108,8 +109,8 @@ def read_thresholds(path: Path | None) -> list[dict[str, Any]]:
 
 
 def _plots(bundle: Any, history: pd.DataFrame, out: Path) -> list[Path]:
-    from ml.plots import small_multiples_png, unit_of
-    from ml.schemas import parse_series_key
+    from ml.io.schemas import parse_series_key
+    from ml.reporting.plots import small_multiples_png, unit_of
 
     out.mkdir(parents=True, exist_ok=True)
     signals = bundle.signals()
@@ -176,7 +177,7 @@ def train_indicators(
     candidates: Sequence[str] | None = None,
     thresholds_path: Path | None = None,
 ) -> dict[str, Any]:
-    from ml.forecasting import fit_many
+    from ml.indicators.forecasting import fit_many
 
     read = read_indicators(list(indicators_paths))
     if strict and read.quarantined:

@@ -18,9 +18,11 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from ml.errors import InputError, StrictModeError
-from ml.readers import read_incidents
-from ml.registry_models import CODE_DIR, PATTERNS_MODEL, write_pattern_artifacts
-from ml.schemas import Incident
+from ml.io.readers import read_incidents
+from ml.io.schemas import Incident
+from ml.patterns.ids import ONE_OFF
+from ml.registry.names import PATTERNS_MODEL
+from ml.registry.runtimes import CODE_DIR, write_pattern_artifacts
 from ml.settings import Settings
 from training import tracking
 
@@ -39,7 +41,6 @@ PATTERNS_SIGNATURE = ModelSignature(
     ),
     params=ParamSchema([ParamSpec("k", "long", 5)]),
 )
-ONE_OFF = "one-off"
 
 
 def gate_score(model: Any, X: np.ndarray, incidents: Sequence[Incident]) -> tuple[str, float | None]:
@@ -59,7 +60,7 @@ def gate_score(model: Any, X: np.ndarray, incidents: Sequence[Incident]) -> tupl
 
 
 def _load_champion_model(embedder: Any) -> tuple[Any, str] | None:
-    from ml.patterns import PatternModel
+    from ml.patterns.model import PatternModel
 
     champ = tracking.alias_version(PATTERNS_MODEL, tracking.CHAMPION)
     if champ is None:
@@ -73,7 +74,7 @@ def _load_champion_model(embedder: Any) -> tuple[Any, str] | None:
 
 
 def _write_outputs(out: Path, model: Any, incidents: Sequence[Incident]) -> list[Path]:
-    from ml.heatmap import heatmap_table, render_csv, render_html, render_png
+    from ml.patterns.heatmap import heatmap_table, render_csv, render_html, render_png
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -124,9 +125,9 @@ def train_patterns(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run the whole job; returns a JSON-able summary (run id, version, metrics, promotion)."""
-    from ml.clustering import PatternClusterer
-    from ml.embedding import Embedder
-    from ml.patterns import PatternModel
+    from ml.patterns.clustering import PatternClusterer
+    from ml.patterns.model import PatternModel
+    from ml.text.embedding import Embedder
 
     read = read_incidents(list(incidents_paths))
     if strict and read.quarantined:

@@ -17,11 +17,11 @@ from typing import Any
 import mlflow
 
 from ml.errors import ModelUnavailableError
-from ml.learning import learning_health
-from ml.readers import read_experiments, read_incidents
-from ml.registry_models import FORECASTER_MODEL, PATTERNS_MODEL
-from ml.report import Figure, Section, Table, fig_to_png, render_html, report_json
-from ml.schemas import Incident
+from ml.io.readers import read_experiments, read_incidents
+from ml.io.schemas import Incident
+from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
+from ml.reporting.learning import learning_health
+from ml.reporting.page import Figure, Section, Table, fig_to_png, render_html, report_json
 from ml.settings import Settings
 from training import tracking
 from training.champions import load_runtime
@@ -38,7 +38,7 @@ TITLE = "Recur: what keeps failing, and is it getting better?"
 def _png_of_table(table: Any, title: str) -> bytes:
     import tempfile
 
-    from ml.heatmap import render_png
+    from ml.patterns.heatmap import render_png
 
     with tempfile.TemporaryDirectory() as tmp:
         return render_png(table, title, Path(tmp) / "h.png", dpi=110).read_bytes()

@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 
 from ml.errors import RecurError
-from ml.experiment_runs import list_recorded, recorded_plot
-from ml.report import Figure, Section, Table
-from ml.schemas import Experiment, Incident, parse_series_key
+from ml.io.schemas import Experiment, Incident, parse_series_key
+from ml.registry.runs import list_recorded, recorded_plot
+from ml.reporting.page import Figure, Section, Table
 from ml.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ WINDOW = 13  # weeks: a quarter
 
 
 def indicators_section(runtime: Any | None, version: str | None) -> Section:
-    from ml.plots import small_multiples_png, unit_of
+    from ml.reporting.plots import small_multiples_png, unit_of
 
     sec = Section(
         id="indicators",
@@ -219,7 +219,7 @@ def _mde(forecaster: Any | None, series_id: str) -> tuple[float | None, str]:
     if forecaster is None:
         return None, "no forecaster: noise unknown"
     try:
-        from ml.impact import ImpactScorer
+        from ml.experiments.impact import ImpactScorer
 
         hist = forecaster.series_history(series_id)
         start = pd.Timestamp(hist["ds"].iloc[-8]).date()

@@ -16,11 +16,11 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ml.registry.names import CHAMPION
 from ml.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHAMPION = "champion"
 CANDIDATE = "candidate"
 
 # Requirements written into each registered model: the project package provides the code it loads.

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ml.errors import InputError
-from ml.experiment_runs import get_recorded, list_recorded, recorded_plot
-from ml.schemas import Experiment
+from ml.io.schemas import Experiment
+from ml.registry.runs import get_recorded, list_recorded, recorded_plot
 from serving.deps import ChampionsDep, SettingsDep
 from serving.routes.incidents import ERRORS
 from serving.schemas import ExperimentResult, RecordedExperiment, RecordedExperimentList, ScoreRequest
@@ -23,8 +23,8 @@ ExperimentId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.
 def _score(body: ScoreRequest, champions: ChampionsDep) -> dict[str, Any]:
     import pandas as pd
 
-    from ml.impact import ImpactScorer
-    from ml.schemas import series_key
+    from ml.experiments.impact import ImpactScorer
+    from ml.io.schemas import series_key
 
     try:
         exp = Experiment.model_validate(body.experiment.model_dump())

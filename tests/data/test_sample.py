@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ml.schemas import Experiment, Incident, series_key
+from ml.io.schemas import Experiment, Incident, series_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"

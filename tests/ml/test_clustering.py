@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ml.clustering import (
+from ml.errors import InputError, NotFittedError
+from ml.patterns.clustering import (
     PatternClusterer,
     clustering_metrics,
     default_min_cluster_size,
     exact_knn,
     l2_normalize,
 )
-from ml.errors import InputError, NotFittedError
 
 DIM = 64
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.embedding import Embedder, EmbeddingBatcher, default_model_path
 from ml.errors import InputError
+from ml.text.embedding import Embedder, EmbeddingBatcher, default_model_path
 
 LONG = " ".join(
     f"Step {i}: the deploy pipeline rolled the payments service to the canary pool and the health checks passed."

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ml.errors import InputError, NotFittedError, NotFoundError
-from ml.forecasting import (
+from ml.indicators.forecasting import (
     ForecastBundle,
     ForecastConfig,
     SeriesModel,
@@ -17,12 +17,11 @@ from ml.forecasting import (
     evaluate_selection,
     fit_many,
     fit_series,
-    infer_frequency,
     load_model,
     mase,
     smape,
-    to_grid,
 )
+from ml.indicators.grid import infer_frequency, to_grid
 
 FAST = {"candidates": ["seasonal_naive", "auto_ets"], "signals": False}
 

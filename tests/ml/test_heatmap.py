@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import heatmap as hm
 from ml.errors import InputError
-from ml.schemas import Incident
+from ml.io.schemas import Incident
+from ml.patterns import heatmap as hm
 
 NAMES = {0: "dns change", 1: "certificate expiry", 2: "disk full"}
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ml.errors import InputError, NotFittedError, NotFoundError
-from ml.impact import (
+from ml.experiments.impact import (
     CounterfactualModel,
     ImpactResult,
     ImpactScorer,
@@ -18,7 +18,7 @@ from ml.impact import (
     plot_impact,
     verdict_for,
 )
-from ml.schemas import Experiment, series_key
+from ml.io.schemas import Experiment, series_key
 
 START = dt.date(2025, 1, 6)  # a Monday
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ml.learning import MATURITY_RULES, learning_health, maturity_level, repeat_incidents
-from ml.schemas import ActionItem, Incident
+from ml.io.schemas import ActionItem, Incident
+from ml.reporting.learning import MATURITY_RULES, learning_health, maturity_level, repeat_incidents
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ml.clustering import PatternClusterer
-from ml.embedding import Embedder
 from ml.errors import InputError, NotFittedError
-from ml.labelling import PatternLabeller, c_tf_idf, match_patterns
-from ml.patterns import PatternModel, pattern_trend
-from ml.schemas import Incident
+from ml.io.schemas import Incident
+from ml.patterns.clustering import PatternClusterer
+from ml.patterns.labelling import PatternLabeller, c_tf_idf, match_patterns
+from ml.patterns.model import PatternModel, pattern_trend
+from ml.text.embedding import Embedder
 
 # --- a small corpus with known mechanisms (texts vary; services are shared across mechanisms) ----------
 MECHANISMS: dict[str, dict[str, list[str]]] = {

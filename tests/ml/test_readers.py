@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml.errors import InputError
-from ml.readers import (
+from ml.io.readers import (
     detect_kind,
     indicators_frame,
     parse_markdown_postmortem,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ml.errors import InputError, NotFittedError
-from ml.signals import (
+from ml.indicators.signals import (
     EVENT_FIELDS,
     ChangeDetector,
     ar1_mean_variance,

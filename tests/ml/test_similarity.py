@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ml.errors import InputError, NotFittedError, NotFoundError
-from ml.schemas import Incident
-from ml.similarity import Match, SimilarityIndex
+from ml.io.schemas import Incident
+from ml.patterns.similarity import Match, SimilarityIndex
 
 DIM = 16
 GROUPS = {
@@ -362,8 +362,8 @@ def test_texts_default_to_redacted_documents_and_titles_are_redacted() -> None:
 @pytest.mark.slow
 def test_real_embeddings_end_to_end() -> None:
     """A small corpus through the real MiniLM embedder: the fused search finds the same kind of failure."""
-    from ml.embedding import Embedder
-    from ml.text import DocumentBuilder
+    from ml.text.documents import DocumentBuilder
+    from ml.text.embedding import Embedder
 
     docs = [
         (

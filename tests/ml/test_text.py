@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ml.errors import InputError
-from ml.schemas import Incident
-from ml.text import DocumentBuilder, make_analyzer, redact, strip_html, tokenize
+from ml.io.schemas import Incident
+from ml.text.documents import DocumentBuilder, make_analyzer, redact, strip_html, tokenize
 
 REDACTED = [
     ("mail jane.doe+ops@example.co.uk now", "mail [EMAIL] now"),

@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ml.errors import InputError
-from ml.schemas import Experiment, Incident, IndicatorObservation, series_key
+from ml.io.schemas import Experiment, Incident, IndicatorObservation, series_key
 
 log = logging.getLogger(__name__)
 

@@ -26,15 +26,14 @@ import numpy as np
 import pandas as pd
 
 from ml.errors import InputError
-from ml.schemas import Incident, to_utc
+from ml.io.schemas import Incident, to_utc
+from ml.patterns.ids import UNCLUSTERED, UNCLUSTERED_ID
 
 log = logging.getLogger(__name__)
 
 By = Literal["service", "team", "month"]
 OnMissing = Literal["raise", "unclustered"]
 
-UNCLUSTERED_ID = -1
-UNCLUSTERED = "unclustered"
 NONE_LABEL = "(none)"
 _BY_VALUES: tuple[str, ...] = ("service", "team", "month")
 _AXIS_LABELS = {"service": "Service", "team": "Team", "month": "Month started (UTC)"}
@@ -314,7 +313,7 @@ def trend_table(
     pattern, trend, slope`` (log rate change per window), ``monthly_change`` (``exp(slope) - 1``), ``p_value,
     incidents`` (in the window), ``counts`` (list, oldest window first). Unclustered incidents have no row.
     """
-    from ml.patterns import pattern_trend
+    from ml.patterns.model import pattern_trend
 
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 3:
         raise InputError(f"periods must be an int >= 3, got {periods!r}", field="periods", value=periods)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ml.errors import InputError, NotFittedError
+from ml.patterns.ids import NOISE
 
 __all__ = [
     "PatternClusterer",
@@ -34,7 +35,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-NOISE = -1
 
 
 def l2_normalize(X: np.ndarray) -> np.ndarray:

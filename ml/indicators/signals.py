@@ -47,7 +47,7 @@ import pandas as pd
 from scipy import stats
 
 from ml.errors import InputError, NotFittedError
-from ml.forecasting import NOMINAL_SEASON, fill_gaps, to_grid
+from ml.indicators.grid import NOMINAL_SEASON, fill_gaps, to_grid
 
 logger = logging.getLogger(__name__)
 

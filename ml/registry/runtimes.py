@@ -27,14 +27,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ml.embedding import EmbeddingBatcher
 from ml.errors import InputError, NotFoundError
-from ml.schemas import Incident
+from ml.io.schemas import Incident
+from ml.text.embedding import EmbeddingBatcher
 
 log = logging.getLogger(__name__)
 
-PATTERNS_MODEL = "incident-patterns"
-FORECASTER_MODEL = "indicator-forecaster"
 CODE_DIR = Path(__file__).resolve().parent / "model_code"
 
 
@@ -100,8 +98,8 @@ class PatternsRuntime:
     """A loaded pattern model: similar incidents, classification, patterns and heat maps."""
 
     def __init__(self, root: Path, embedder: Any | None = None, cache_size: int = 2048) -> None:
-        from ml.patterns import PatternModel
-        from ml.similarity import SimilarityIndex
+        from ml.patterns.model import PatternModel
+        from ml.patterns.similarity import SimilarityIndex
 
         self.root = Path(root)
         self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
@@ -131,7 +129,7 @@ class PatternsRuntime:
         if self._embedder is None:
             with self._embedder_lock:
                 if self._embedder is None:
-                    from ml.embedding import Embedder
+                    from ml.text.embedding import Embedder
 
                     self._embedder = Embedder(batch_size=32)  # loads lazily, on the first encode
         return self._embedder
@@ -143,7 +141,7 @@ class PatternsRuntime:
         hit = self._cache.get(text)
         if hit is not None:
             return hit
-        from ml.text import redact
+        from ml.text.documents import redact
 
         prepared = _Prepared(self._batcher(self.model.document_builder.build_text(text)), redact(text))
         self._cache.put(text, prepared)
@@ -261,7 +259,7 @@ class PatternsRuntime:
         return since
 
     def heatmap_table(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> Any:
-        from ml.heatmap import heatmap_table
+        from ml.patterns.heatmap import heatmap_table
 
         if by not in ("service", "team", "month"):
             raise InputError(f"by must be service, team or month, got {by!r}", field="by", value=by)
@@ -295,7 +293,7 @@ class PatternsRuntime:
     def heatmap_png(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> bytes:
         import tempfile
 
-        from ml.heatmap import render_png
+        from ml.patterns.heatmap import render_png
 
         since = self._clamp(since)
         key = ("png", by, period, since.isoformat() if since else "")
@@ -309,7 +307,7 @@ class PatternsRuntime:
     def heatmap_html(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> str:
         import tempfile
 
-        from ml.heatmap import render_html
+        from ml.patterns.heatmap import render_html
 
         since = self._clamp(since)
         key = ("html", by, period, since.isoformat() if since else "")
@@ -387,7 +385,7 @@ class ForecasterRuntime:
     def __init__(self, root: Path) -> None:
         import pandas as pd
 
-        from ml.forecasting import ForecastBundle
+        from ml.indicators.forecasting import ForecastBundle
 
         self.root = Path(root)
         self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
@@ -416,7 +414,7 @@ class ForecasterRuntime:
         return self.history[self.history["series"] == series][["ds", "y"]]
 
     def series(self) -> list[dict[str, Any]]:
-        from ml.schemas import parse_series_key
+        from ml.io.schemas import parse_series_key
 
         out = []
         for sid in self.bundle.series:
@@ -479,8 +477,8 @@ class ForecasterRuntime:
         return json.loads(self.bundle.warnings().to_json(orient="records"))
 
     def plot_png(self, series: str) -> bytes:
-        from ml.plots import forecast_png, unit_of
-        from ml.schemas import parse_series_key
+        from ml.io.schemas import parse_series_key
+        from ml.reporting.plots import forecast_png, unit_of
 
         res = self._result(series)
         hist = self.series_history(series)

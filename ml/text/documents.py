@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from ml.errors import InputError
-from ml.schemas import Incident
+from ml.io.schemas import Incident
 
 __all__ = [
     "PLACEHOLDERS",

@@ -13,8 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ml.errors import NotFoundError
-
-EXPERIMENT = "process-experiments"
+from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
 
 
 def _client(tracking_uri: str) -> Any:

@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from ml.registry_models import ForecasterPyfunc
+from ml.registry.runtimes import ForecasterPyfunc
 
 set_model(ForecasterPyfunc())

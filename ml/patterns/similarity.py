@@ -46,8 +46,9 @@ import numpy as np
 from scipy import sparse
 
 from ml.errors import InputError, NotFittedError, NotFoundError
-from ml.schemas import Incident, to_utc
-from ml.text import DocumentBuilder, redact, tokenize
+from ml.io.schemas import Incident, to_utc
+from ml.patterns.ids import UNCLUSTERED, UNCLUSTERED_ID
+from ml.text.documents import DocumentBuilder, redact, tokenize
 
 __all__ = ["FORMAT", "IndexedIncident", "Match", "MatchReasons", "SimilarityIndex", "stem"]
 
@@ -58,8 +59,6 @@ Fusion = Literal["rrf", "zscore"]
 _Terms = tuple[np.ndarray, np.ndarray]  # query term ids (sorted) and their counts in the query
 
 FORMAT = "recur.similarity-index/1"
-UNCLUSTERED_ID = -1
-UNCLUSTERED = "unclustered"
 _MODES: tuple[str, ...] = ("fused", "dense", "lexical")
 _FUSIONS: tuple[str, ...] = ("rrf", "zscore")
 _ARRAYS = ("embeddings", "tf_data", "tf_indices", "tf_indptr", "pattern_ids", "started_at")

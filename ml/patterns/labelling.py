@@ -18,13 +18,13 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 
 from ml.errors import InputError, NotFittedError
-from ml.text import STOP_WORDS, make_analyzer
+from ml.patterns.ids import NOISE
+from ml.text.documents import STOP_WORDS, make_analyzer
 
 __all__ = ["PatternLabeller", "PatternMatch", "c_tf_idf", "match_patterns"]
 
 logger = logging.getLogger(__name__)
 
-NOISE = -1
 
 
 def c_tf_idf(class_counts: sparse.csr_matrix) -> sparse.csr_matrix:

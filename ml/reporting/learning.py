@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.schemas import Incident
+from ml.io.schemas import Incident
 
 log = logging.getLogger(__name__)
 

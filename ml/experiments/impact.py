@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import special, stats
 
 from ml.errors import InputError, NotFittedError, NotFoundError
-from ml.schemas import Direction, Experiment, series_key
+from ml.io.schemas import Direction, Experiment, series_key
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

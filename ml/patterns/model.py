@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ml.clustering import (
+from ml.errors import InputError, NotFittedError
+from ml.io.schemas import Incident, to_utc
+from ml.patterns.clustering import (
     NOISE,
     PatternClusterer,
     centroids_of,
@@ -33,20 +35,17 @@ from ml.clustering import (
     l2_normalize,
     predict_nearest,
 )
-from ml.embedding import DEFAULT_MODEL_ID, Embedder
-from ml.errors import InputError, NotFittedError
-from ml.labelling import PatternLabeller, match_patterns
-from ml.schemas import Incident, to_utc
-from ml.similarity import SimilarityIndex
-from ml.text import DocumentBuilder
+from ml.patterns.ids import ONE_OFF
+from ml.patterns.labelling import PatternLabeller, match_patterns
+from ml.patterns.similarity import SimilarityIndex
+from ml.text.documents import DocumentBuilder
+from ml.text.embedding import DEFAULT_MODEL_ID, Embedder
 
 __all__ = ["FORMAT", "Pattern", "PatternModel", "Trend", "pattern_trend"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "recur.patterns/1"
-UNCLUSTERED = NOISE
-ONE_OFF_TRUTH = ("one-off",)
 
 
 # --- trend ------------------------------------------------------------------------------------------------
@@ -394,7 +393,7 @@ class PatternModel:
             m = clustering_metrics(
                 labels[sel],
                 true_labels=t_sel,
-                mask=np.asarray([t not in ONE_OFF_TRUTH for t in t_sel]),
+                mask=np.asarray([t != ONE_OFF for t in t_sel]),
             )
             metrics.update(
                 {k: v for k, v in m.items() if k.startswith(("ari", "nmi", "noise_fraction_masked"))}

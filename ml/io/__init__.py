@@ -1,0 +1,25 @@
+"""Incident, indicator and experiment records: the pydantic schemas and the validating readers (with quarantine)."""
+
+from ml._exports import lazy_exports
+
+_NAMES = {
+    "to_utc": "schemas",
+    "ActionItem": "schemas",
+    "Incident": "schemas",
+    "IndicatorObservation": "schemas",
+    "series_key": "schemas",
+    "parse_series_key": "schemas",
+    "Hypothesis": "schemas",
+    "Experiment": "schemas",
+    "Reject": "readers",
+    "ReadResult": "readers",
+    "parse_markdown_postmortem": "readers",
+    "read_incidents": "readers",
+    "read_indicators": "readers",
+    "indicators_frame": "readers",
+    "read_experiments": "readers",
+    "detect_kind": "readers",
+    "read_path": "readers",
+}
+
+__getattr__, __all__ = lazy_exports(__name__, _NAMES)

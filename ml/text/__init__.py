@@ -1,0 +1,19 @@
+"""Incident text: redaction, the documents built from incidents, tokenising, and MiniLM sentence embeddings."""
+
+from ml._exports import lazy_exports
+
+_NAMES = {
+    "redact": "documents",
+    "strip_html": "documents",
+    "DocumentBuilder": "documents",
+    "STOP_WORDS": "documents",
+    "tokenize": "documents",
+    "make_analyzer": "documents",
+    "DEFAULT_MODEL_ID": "embedding",
+    "default_model_path": "embedding",
+    "EmbeddingCache": "embedding",
+    "Embedder": "embedding",
+    "EmbeddingBatcher": "embedding",
+}
+
+__getattr__, __all__ = lazy_exports(__name__, _NAMES)
