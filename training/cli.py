@@ -7,10 +7,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ml.errors import RecurError
@@ -26,9 +27,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click usage errors and help: an error is one line, never boxed or wrapped
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+def _console(stream: TextIO) -> Console:
+    """Messages are never wrapped (scripts grep them): soft wrap always, and when the stream is not a terminal a
+    width no table row reaches, whatever COLUMNS says."""
+    return Console(file=stream, soft_wrap=True, width=None if stream.isatty() else _PIPE_WIDTH)
+
+
+_PIPE_WIDTH = 100_000
+console = _console(sys.stdout)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
@@ -37,17 +47,32 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress (INFO) to stderr.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     for noisy in ("cmdstanpy", "prophet", "mlflow", "urllib3", "alembic", "numba", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class OneLineFormatter(logging.Formatter):
+    """Every log record is exactly one line: line breaks in the message (or a traceback) are escaped as ``\\n``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
+
+
+def one_line(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").replace("\n", "\\n")
+
+
+def say_error(message: str, label: str = "error") -> None:
+    """One plain line on stderr: no markup (a path may hold brackets), no wrapping."""
+    sys.stderr.write(f"{label}: {one_line(message)}\n")
+    sys.stderr.flush()
+
+
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    say_error(message)
     raise typer.Exit(code)
 
 
@@ -65,7 +90,16 @@ def _rejects_table(results: list[ReadResult[Any]]) -> Table:
     for res in results:
         for r in res.rejects:
             table.add_row(
-                r.file, "" if r.line is None else str(r.line), r.record or "", r.field or "", r.reason
+                *(
+                    escape(c)
+                    for c in (
+                        r.file,
+                        "" if r.line is None else str(r.line),
+                        r.record or "",
+                        r.field or "",
+                        r.reason,
+                    )
+                )
             )
     return table
 
@@ -107,7 +141,7 @@ def validate(
             )
         for r in results:
             table.add_row(
-                ", ".join(r.sources),
+                escape(", ".join(r.sources)),
                 r.kind,
                 str(r.records_in),
                 str(r.accepted),
@@ -128,7 +162,9 @@ def validate(
 # ------------------------------------------------------------------------------------------------- train
 
 train_app = typer.Typer(
-    help="Train models on your data, log them to MLflow and register them.", no_args_is_help=True
+    help="Train models on your data, log them to MLflow and register them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(train_app, name="train")
 
@@ -178,7 +214,7 @@ def _print_patterns(result: dict[str, Any]) -> None:
     for col in ("id", "name", "size", "trend"):
         table.add_column(col)
     for p in result["patterns"]:
-        table.add_row(str(p["id"]), p["name"], str(p["size"]), p["trend"])
+        table.add_row(str(p["id"]), escape(p["name"]), str(p["size"]), p["trend"])
     console.print(table)
     _print_promotion(result)
 
@@ -188,9 +224,9 @@ def _print_promotion(result: dict[str, Any]) -> None:
     if promo is None:
         console.print("registered as [cyan]candidate[/]; not promoted (use --promote)")
     elif promo["promoted"]:
-        console.print(f"[green]promoted to champion[/]: {promo['reason']}")
+        console.print(f"[green]promoted to champion[/]: {escape(promo['reason'])}")
     else:
-        console.print(f"[yellow]not promoted[/]: {promo['reason']}")
+        console.print(f"[yellow]not promoted[/]: {escape(promo['reason'])}")
 
 
 @train_app.command("patterns")
@@ -241,7 +277,7 @@ def _print_indicators(result: dict[str, Any]) -> None:
     for r in result["series"]:
         mase = "" if r["mase"] is None else f"{r['mase']:.3f}"
         base = "" if r["baseline_mase"] is None else f"{r['baseline_mase']:.3f}"
-        table.add_row(r["series"], str(r["chosen"]), mase, base, str(r["reason"]))
+        table.add_row(escape(r["series"]), str(r["chosen"]), mase, base, escape(str(r["reason"])))
     console.print(table)
     _print_promotion(result)
 
@@ -297,7 +333,9 @@ def train_indicators_cmd(
 
 # ------------------------------------------------------------------------------------------------- experiment
 
-experiment_app = typer.Typer(help="Score process experiments and list their verdicts.", no_args_is_help=True)
+experiment_app = typer.Typer(
+    help="Score process experiments and list their verdicts.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(experiment_app, name="experiment")
 
 
@@ -365,9 +403,9 @@ def experiment_score(
         )
     console.print(table)
     for e in out["errors"]:
-        console.print(f"[red]could not score[/] {e['id']}: {e['error']}")
+        console.print(f"[red]could not score[/] {escape(str(e['id']))}: {escape(str(e['error']))}")
     for q in out["quarantined"]:
-        console.print(f"[yellow]quarantined[/] {q}")
+        console.print(f"[yellow]quarantined[/] {escape(str(q))}")
 
 
 @experiment_app.command("list")
@@ -432,7 +470,7 @@ def train_all(
         if not json_out:
             _print_patterns(results["patterns"])
     else:
-        console.print(f"[yellow]no incidents in {data}: pattern model not trained[/]")
+        console.print(f"[yellow]no incidents in {escape(str(data))}: pattern model not trained[/]")
     if indicators:
         results["indicators"] = _run_job(
             train_indicators,
@@ -457,7 +495,9 @@ def train_all(
                     + ")"
                 )
     else:
-        console.print(f"[yellow]no indicators in {data}: forecaster not trained, experiments not scored[/]")
+        console.print(
+            f"[yellow]no indicators in {escape(str(data))}: forecaster not trained, experiments not scored[/]"
+        )
     if json_out:
         emit_json(results)
 
@@ -511,7 +551,9 @@ def report(
     for s in result["sections"]:
         mark = "[green]ok[/]" if s["has_content"] else f"[yellow]empty[/] ({s['empty']})"
         console.print(f"{s['title']}: {mark}")
-    console.print(f"report written to [bold]{result['index']}[/] ({result['slides']} slide images)")
+    console.print(
+        f"report written to [bold]{escape(str(result['index']))}[/] ({result['slides']} slide images)"
+    )
 
 
 # ------------------------------------------------------------------------------------------------- similar
@@ -540,7 +582,7 @@ def similar(
         )
         return
     console.print(
-        f"pattern: [bold]{qp['pattern_name']}[/] (id {qp['pattern_id']}, confidence {qp['confidence']:.2f})"
+        f"pattern: [bold]{escape(qp['pattern_name'])}[/] (id {qp['pattern_id']}, confidence {qp['confidence']:.2f})"
         f"  [dim]{PATTERNS_MODEL} v{version}[/]"
     )
     table = Table(title=f"{len(matches)} closest past incidents")
@@ -551,7 +593,12 @@ def similar(
             m["reasons"]["shared_keywords"] + [f"same {f}" for f in m["reasons"]["matching_fields"]]
         )
         table.add_row(
-            m["id"], m["date"], m["service"] or "", m["title"], m["pattern_name"], f"{m['score']:.4f}", why
+            *(
+                escape(str(c))
+                for c in (m["id"], m["date"], m["service"] or "", m["title"], m["pattern_name"])
+            ),
+            f"{m['score']:.4f}",
+            escape(why),
         )
     console.print(table)
 
@@ -585,8 +632,9 @@ def serve(
     settings = settings.model_copy(update=updates)
     bind = settings.api_host
     if not settings.key_scopes() and bind not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(
-            f"[yellow]warning:[/] no API keys configured (RECUR_API_KEYS): binding to 127.0.0.1 instead of {bind}"
+        say_error(
+            f"no API keys configured (RECUR_API_KEYS): binding to 127.0.0.1 instead of {bind}",
+            label="warning",
         )
         bind = "127.0.0.1"
     from serving.app import create_app

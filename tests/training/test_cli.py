@@ -61,3 +61,52 @@ def test_help_lists_every_command() -> None:
     sub = recur("train", "--help")
     for cmd in ("patterns", "indicators", "all"):
         assert cmd in sub.stdout
+
+
+def _deep_dir(root: Path, depth: int = 150) -> Path:
+    """A folder whose path is at least `depth` characters long (like a CI runner's nested TMPDIR)."""
+    path = root
+    while len(str(path)) < depth:
+        path = path / ("d" * 40)
+    path.mkdir(parents=True)
+    return path
+
+
+def test_error_line_is_never_wrapped_whatever_the_width(tmp_path: Path) -> None:
+    missing = _deep_dir(tmp_path) / "[red]nope[/].csv"
+    out = recur("validate", str(missing), env={"COLUMNS": "40", "TERMINAL_WIDTH": "40"})
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines == [f"error: {missing}: no such file or folder"], out.stderr
+
+
+def test_usage_errors_are_one_line_at_40_columns() -> None:
+    out = recur("train", "patterns", env={"COLUMNS": "40"})
+    assert out.returncode == 2
+    assert "Error: Missing option '--incidents'." in out.stderr.splitlines(), out.stderr
+    assert "╭" not in out.stderr
+
+
+def test_rejects_table_rows_are_not_folded_when_piped(tmp_path: Path) -> None:
+    bad = _deep_dir(tmp_path) / "incidents.jsonl"
+    reason_field = "x" * 120
+    bad.write_text(json.dumps({"id": "X-1", "title": reason_field, "summary": " "}) + "\n")
+    out = recur("validate", str(bad), env={"COLUMNS": "40"})
+    assert out.returncode == 0, out.stderr
+    row = [ln for ln in out.stdout.splitlines() if "X-1" in ln]
+    assert len(row) == 1 and str(bad) in row[0] and "summary" in row[0], out.stdout
+
+
+def test_log_lines_are_one_line_each(tmp_path: Path) -> None:
+    bad = tmp_path / "e.yaml"
+    bad.write_text("- id: E1\n  name: [unclosed\n")
+    out = recur("-v", "validate", str(bad), env={"COLUMNS": "40"})
+    logged = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert any("quarantined" in ln and f"{bad}:" in ln and "invalid YAML" in ln for ln in logged), out.stderr
+    assert all(" INFO " in ln or " WARNING " in ln for ln in logged), out.stderr
+
+
+def test_help_is_readable_at_40_columns() -> None:
+    out = recur("train", "--help", env={"COLUMNS": "40"})
+    assert out.returncode == 0
+    assert "╭" not in out.stdout and "patterns" in out.stdout
