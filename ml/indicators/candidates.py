@@ -1,0 +1,375 @@
+"""Forecasting candidates: the baseline, statsforecast's automatic models and Prophet."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml.errors import InputError, NotFittedError, RecurError
+from ml.indicators.config import ForecastConfig, _check_int
+from ml.indicators.grid import _freq_kind, _future_dates
+from ml.indicators.seasonality import _Prepared
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """Point forecast and central interval, one value per step."""
+
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+@runtime_checkable
+class ForecastingCandidate(Protocol):
+    """What the backtest and :class:`~ml.indicators.series_model.SeriesModel` need from a forecasting method.
+
+    ``fit`` learns ``*_`` attributes and returns the candidate; ``to_dict``/``candidate_from_dict`` record which
+    method (and which parameters) a saved model used.
+    """
+
+    name: str
+
+    def fit(self, prep: _Prepared, cfg: ForecastConfig) -> ForecastingCandidate: ...
+
+    def predict(self, h: int, level: int) -> Prediction: ...
+
+    def simulate(self, h: int, n: int, seed: int) -> np.ndarray: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Candidate:
+    """Base of the forecasting methods: validates once, then calls ``_fit``/``_predict``/``_simulate``.
+
+    ``__init__`` stores parameters only (none for most candidates); ``fit`` returns self; ``predict``/``simulate``
+    need a fitted candidate. A bad horizon, level or path count is an :class:`InputError` naming the value.
+    """
+
+    name = "candidate"
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters (what :meth:`to_dict` records)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": self.get_params()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
+        return candidate_from_dict(data)
+
+    def fit(self, prep: _Prepared, cfg: ForecastConfig) -> Candidate:
+        if not isinstance(prep, _Prepared):
+            raise InputError(
+                f"{self.name}: fit needs a prepared training window, got {type(prep).__name__}",
+                field="prep", value=type(prep).__name__,
+            )  # fmt: skip
+        if not isinstance(cfg, ForecastConfig):
+            raise InputError(
+                f"{self.name}: fit needs a ForecastConfig, got {type(cfg).__name__}", field="config",
+                value=type(cfg).__name__,
+            )  # fmt: skip
+        if len(prep.y) == 0:
+            raise InputError(f"{self.name}: the training window is empty", field="y", value=0)
+        return self._fit(prep, cfg)
+
+    def predict(self, h: int, level: int) -> Prediction:
+        _check_int("horizon", h, 1)
+        _check_int("level", level, 1, upper=99)
+        return self._predict(h, level)
+
+    def simulate(self, h: int, n: int, seed: int) -> np.ndarray:
+        """Predictive sample paths, shape (n, h)."""
+        _check_int("horizon", h, 1)
+        _check_int("n_samples", n, 1)
+        _check_int("seed", seed, 0)
+        return self._simulate(h, n, seed)
+
+    def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> Candidate:
+        raise NotImplementedError
+
+    def _predict(self, h: int, level: int) -> Prediction:
+        raise NotImplementedError
+
+    def _simulate(self, h: int, n: int, seed: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """What to store in JSON besides the history (empty: refit on the history at load time)."""
+        return {}
+
+    def _check(self) -> _Prepared:
+        prep = getattr(self, "prep_", None)
+        if prep is None:
+            raise NotFittedError(f"candidate {self.name} is not fitted: call fit first", field="model")
+        return prep
+
+
+class SeasonalNaive(Candidate):
+    """Last value of the same season (the last value when there is no seasonality); Gaussian intervals."""
+
+    name = "seasonal_naive"
+
+    def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> SeasonalNaive:
+        m = prep.season if len(prep.y) > prep.season else 1
+        y = prep.y
+        resid = y[m:] - y[:-m] if len(y) > m else np.zeros(0)
+        self.m_ = m
+        self.sigma_ = float(np.sqrt(np.mean(resid**2))) if len(resid) else 0.0
+        self.last_ = y[-m:].copy()
+        self.prep_ = prep
+        return self
+
+    def _sd(self, h: int) -> np.ndarray:
+        k = np.arange(h) // self.m_
+        return self.sigma_ * np.sqrt(k + 1.0)
+
+    def _predict(self, h: int, level: int) -> Prediction:
+        self._check()
+        mean = self.last_[np.arange(h) % self.m_]
+        z = stats.norm.ppf(0.5 + level / 200)
+        sd = self._sd(h)
+        return Prediction(mean, mean - z * sd, mean + z * sd)
+
+    def _simulate(self, h: int, n: int, seed: int) -> np.ndarray:
+        self._check()
+        rng = np.random.default_rng(seed)
+        cycles = -(-h // self.m_)
+        steps = rng.normal(0.0, self.sigma_, size=(n, cycles, self.m_)).cumsum(axis=1).reshape(n, -1)[:, :h]
+        return self.last_[np.arange(h) % self.m_] + steps
+
+
+class _StatsForecast(Candidate):
+    """Adapter for statsforecast's automatic models (fitted on the deseasonalised series for long periods)."""
+
+    def _model(self, season_length: int) -> Any:
+        raise NotImplementedError
+
+    def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> _StatsForecast:
+        model = self._model(prep.model_season)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(prep.adjusted.astype(float))
+        self.model_ = model
+        self.prep_ = prep
+        return self
+
+    def _predict(self, h: int, level: int) -> Prediction:
+        prep = self._check()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self.model_.predict(h=h, level=[level])
+        season = prep.future_seasonal(h)
+        mean = np.asarray(out["mean"], dtype=float) + season
+        lower = np.asarray(out[f"lo-{level}"], dtype=float) + season
+        upper = np.asarray(out[f"hi-{level}"], dtype=float) + season
+        if not (np.isfinite(mean).all() and np.isfinite(lower).all() and np.isfinite(upper).all()):
+            raise RecurError(f"{self.name} produced a non-finite forecast")
+        return Prediction(mean, lower, upper)
+
+    def _simulate(self, h: int, n: int, seed: int) -> np.ndarray:
+        prep = self._check()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            paths = np.asarray(self.model_.simulate(h=h, n_paths=n, seed=seed), dtype=float)
+        return paths.reshape(n, h) + prep.future_seasonal(h)
+
+
+class AutoETS(_StatsForecast):
+    name = "auto_ets"
+
+    def _model(self, season_length: int) -> Any:
+        from statsforecast.models import AutoETS as _AutoETS
+
+        return _AutoETS(season_length=season_length)
+
+
+class AutoTheta(_StatsForecast):
+    name = "auto_theta"
+
+    def _model(self, season_length: int) -> Any:
+        from statsforecast.models import AutoTheta as _AutoTheta
+
+        return _AutoTheta(season_length=season_length)
+
+
+class AutoARIMA(_StatsForecast):
+    name = "auto_arima"
+
+    def _model(self, season_length: int) -> Any:
+        from statsforecast.models import AutoARIMA as _AutoARIMA
+
+        return _AutoARIMA(season_length=season_length)
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Silence chatty third-party loggers (cmdstanpy resets its level on first use, so disable it instead)."""
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before, strict=True):
+            lg.disabled = was
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Prophet draws its intervals from numpy's global generator: seed it here and restore it afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+class ProphetCandidate(Candidate):
+    """Prophet with yearly (>= 2 years) and weekly (daily data, >= 2 weeks) seasonality and optional holidays."""
+
+    name = "prophet"
+    uncertainty_samples = 300
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+    def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> ProphetCandidate:
+        from prophet import Prophet
+
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0)
+        seed = cfg.seed if self.seed is None else self.seed
+        span_days = (prep.dates[-1] - prep.dates[0]).days
+        daily = _freq_kind(prep.freq) == "D"
+        holidays = None
+        if cfg.holidays:
+            holidays = pd.DataFrame([dict(h) for h in cfg.holidays])
+            if not {"holiday", "ds"} <= set(holidays.columns):
+                raise InputError(
+                    "holidays need 'holiday' and 'ds' keys", field="holidays", value=cfg.holidays[0]
+                )
+            holidays["ds"] = pd.to_datetime(holidays["ds"])
+        model = Prophet(
+            yearly_seasonality=span_days >= 730,
+            weekly_seasonality=daily and span_days >= 14,
+            daily_seasonality=False,
+            holidays=holidays,
+            interval_width=cfg.level / 100,
+            uncertainty_samples=self.uncertainty_samples,
+        )
+        if cfg.country_holidays:
+            model.add_country_holidays(country_name=cfg.country_holidays)
+        df = pd.DataFrame({"ds": prep.dates, "y": np.where(np.isfinite(prep.y_raw), prep.clean, np.nan)})
+        with _quiet("cmdstanpy", "prophet"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(df.dropna())
+        self.model_ = model
+        self.seed_ = seed
+        self.prep_ = prep
+        return self
+
+    def _future(self, h: int) -> pd.DataFrame:
+        prep = self._check()
+        return pd.DataFrame({"ds": _future_dates(prep.dates[-1], prep.freq, h)})
+
+    def _predict(self, h: int, level: int) -> Prediction:
+        future = self._future(h)
+        self.model_.interval_width = level / 100
+        with _seeded(self.seed_), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self.model_.predict(future)
+        return Prediction(out["yhat"].to_numpy(float), out["yhat_lower"].to_numpy(float),
+                          out["yhat_upper"].to_numpy(float))  # fmt: skip
+
+    def _simulate(self, h: int, n: int, seed: int) -> np.ndarray:
+        future = self._future(h)
+        model = self.model_
+        keep = model.uncertainty_samples
+        model.uncertainty_samples = n
+        try:
+            with _seeded(seed), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                samples = model.predictive_samples(model.setup_dataframe(future.copy()))["yhat"]
+        finally:
+            model.uncertainty_samples = keep
+        return np.asarray(samples, dtype=float).T.reshape(n, h)
+
+    def state(self) -> dict[str, Any]:
+        from prophet.serialize import model_to_json
+
+        self._check()
+        return {"prophet_json": model_to_json(self.model_), "seed": self.seed_}
+
+    def load_state(self, prep: _Prepared, state: Mapping[str, Any]) -> ProphetCandidate:
+        from prophet.serialize import model_from_json
+
+        self.model_ = model_from_json(state["prophet_json"])
+        self.seed_ = int(state.get("seed", 0))
+        self.prep_ = prep
+        return self
+
+
+_CANDIDATE_TYPES: dict[str, type[Candidate]] = {
+    "seasonal_naive": SeasonalNaive,
+    "auto_ets": AutoETS,
+    "auto_theta": AutoTheta,
+    "auto_arima": AutoARIMA,
+    "prophet": ProphetCandidate,
+}
+
+
+def make_candidate(name: str, **params: Any) -> Candidate:
+    """A new, unfitted candidate by name (see :data:`~ml.indicators.config.ALL_CANDIDATES`)."""
+    try:
+        kind = _CANDIDATE_TYPES[name]
+    except (KeyError, TypeError):
+        raise InputError(f"unknown candidate {name!r}", field="candidates", value=name) from None
+    try:
+        return kind(**params)
+    except TypeError as exc:
+        raise InputError(f"invalid parameters for candidate {name!r}: {exc}", field="params", value=params) from exc
+
+
+def candidate_from_dict(data: Mapping[str, Any]) -> Candidate:
+    """The unfitted candidate a :meth:`Candidate.to_dict` entry describes."""
+    if not isinstance(data, Mapping) or "name" not in data:
+        raise InputError("a candidate entry needs a 'name'", field="candidate", value=data)
+    params = data.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise InputError("candidate 'params' must be a mapping", field="params", value=params)
+    return make_candidate(data["name"], **params)
+
+
+def _clip(pred: Prediction, nonneg: bool) -> Prediction:
+    if not nonneg:
+        return pred
+    return Prediction(np.maximum(pred.mean, 0), np.maximum(pred.lower, 0), np.maximum(pred.upper, 0))
+
+
+def _combine(preds: Sequence[Prediction], how: str = "median") -> Prediction:
+    """Step-wise median (or mean) of the members' point forecasts and of each interval bound."""
+    if len(preds) == 1:
+        return preds[0]
+    f = np.median if how == "median" else np.mean
+    return Prediction(
+        f([p.mean for p in preds], axis=0),
+        f([p.lower for p in preds], axis=0),
+        f([p.upper for p in preds], axis=0),
+    )
