@@ -226,14 +226,39 @@ def test_prophet_round_trips_through_model_to_json() -> None:
 
 
 def test_fit_series_result_round_trips_and_reloads() -> None:
-    r = fit_series("incidents/team=a", weekly_dates(60), noisy(60, seed=9), {**FAST, "signals": True})
+    # level 20 for 40 weeks, then 30: one upward shift, found at week 40, of about 10
+    rng = np.random.default_rng(0)
+    y = np.r_[20 + rng.normal(0, 1, 40), 30 + rng.normal(0, 1, 20)].round(2).tolist()
+    ds = weekly_dates(60)
+    r = fit_series("incidents/team=a", ds, y, {**FAST, "signals": True})
     text = json.dumps(r)
     again = json.loads(text)
     model = load_model(again)
     f = model.predict(r["horizon"])
     assert f["yhat"].tolist() == pytest.approx([row["yhat"] for row in r["forecast"]])
     assert f["yhat_upper"].tolist() == pytest.approx([row["yhat_upper"] for row in r["forecast"]])
-    assert isinstance(r["signals"], list)
+    assert [(e["date"], e["kind"], e["direction"]) for e in r["signals"]] == [(ds[40], "shift", "increase")]
+    assert r["signals"][0]["magnitude"] == pytest.approx(10.0, abs=1.0)
+    assert again["signals"] == r["signals"]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "max_error"),
+    [("seasonal_naive", None), ("auto_ets", 1e-3), ("auto_arima", 1e-3), ("auto_theta", 0.05)],
+)
+def test_forecasts_of_a_straight_line(candidate: str, max_error: float | None) -> None:
+    """A line rising 2 a week: the naive baseline repeats the last value with sigma 2 random-walk intervals;
+    the trend models continue the line."""
+    grid = to_grid(weekly_dates(60), [10.0 + 2 * i for i in range(60)])
+    f = SeriesModel([candidate], level=80).fit(grid).predict(5)
+    if max_error is None:
+        assert f["yhat"].tolist() == [128.0] * 5
+        z = 1.2815515655446004  # norm.ppf(0.9)
+        half = [z * 2.0 * math.sqrt(k) for k in range(1, 6)]
+        assert (f["yhat_upper"] - f["yhat"]).tolist() == pytest.approx(half, rel=1e-9)
+        assert (f["yhat"] - f["yhat_lower"]).tolist() == pytest.approx(half, rel=1e-9)
+    else:
+        assert np.abs(f["yhat"].to_numpy() - [130.0, 132.0, 134.0, 136.0, 138.0]).max() < max_error
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -265,7 +290,20 @@ def test_thresholds_in_config_give_warnings_for_matching_series() -> None:
     r = fit_series("incidents/team=a", weekly_dates(60), noisy(60, seed=11), cfg)
     assert len(r["warnings"]) == 1
     w = r["warnings"][0]
-    assert w["threshold"] == 25 and w["direction"] == "above" and 0.0 <= w["probability"] <= 1.0
+    assert w["threshold"] == 25 and w["direction"] == "above" and w["horizon"] == 13
+    # the probability is the share of the stored model's own sample paths (same seed) that cross 25
+    paths = load_model(r).sample_paths(13, 1000, seed=0)
+    assert w["probability"] == crossing_probability(paths, 25, "above")
+    assert 0.0 < w["probability"] < 1.0
+
+
+def test_warnings_on_a_constant_series_are_certain() -> None:
+    """A constant 5 has zero-width paths: strictly above 4 is certain, above 5 or 6 impossible, below 6 certain."""
+    cfg = {**FAST, "thresholds": [{"value": 4}, {"value": 5}, {"value": 6}, {"value": 6, "direction": "below"}]}
+    r = fit_series("flat", weekly_dates(40), [5.0] * 40, cfg)
+    assert [(w["threshold"], w["direction"], w["probability"]) for w in r["warnings"]] == [
+        (4, "above", 1.0), (5, "above", 0.0), (6, "above", 0.0), (6, "below", 1.0),
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------
