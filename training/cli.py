@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -15,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ml.errors import RecurError
-from ml.io.readers import ReadResult, detect_kind, read_path
+from ml.io.readers import ReadResult, Reject, detect_kind, read_path, unrecognised
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -83,11 +84,11 @@ def emit_json(data: Any) -> None:
 # ------------------------------------------------------------------------------------------------- validate
 
 
-def _rejects_table(results: list[ReadResult[Any]]) -> Table:
+def _rejects_table(results: list[ReadResult[Any]], unknown: list[Reject]) -> Table:
     table = Table(title="Quarantined records", show_lines=False)
     for col in ("file", "line", "record", "field", "reason"):
         table.add_column(col, overflow="fold")
-    for res in results:
+    for res in [*results, ReadResult(kind="incidents", rejects=unknown)]:
         for r in res.rejects:
             table.add_row(
                 *(
@@ -116,22 +117,26 @@ def validate(
 ) -> None:
     """Validate data files: counts per file and a table of every quarantined record (file, line, field, reason)."""
     results: list[ReadResult[Any]] = []
-    skipped: list[str] = []
+    unknown: list[Reject] = []  # files no reader recognises: quarantined by name, so --strict fails on them
     for p in paths:
         if not p.exists():
             fail(f"{p}: no such file or folder")
         kind = detect_kind(p)
         if kind is None:
-            skipped.append(str(p))
+            unknown.append(unrecognised(p))
             continue
         try:
             results.append(read_path(p, kind))
         except RecurError as exc:
             fail(exc.message)
-    total_rejects = sum(r.quarantined for r in results)
+    total_rejects = sum(r.quarantined for r in results) + len(unknown)
     if json_out:
         emit_json(
-            {"results": [r.summary() for r in results], "skipped": skipped, "quarantined": total_rejects}
+            {
+                "results": [r.summary() for r in results],
+                "unrecognised": [asdict(u) for u in unknown],
+                "quarantined": total_rejects,
+            }
         )
     else:
         table = Table(title="Validation")
@@ -149,10 +154,8 @@ def validate(
                 str(len(r.notes)),
             )
         console.print(table)
-        for s in skipped:
-            console.print(f"[yellow]skipped[/] {s}: not a Recur data file")
         if total_rejects:
-            console.print(_rejects_table(results))
+            console.print(_rejects_table(results, unknown))
         else:
             console.print("[green]No rejects.[/]")
     if strict and total_rejects:

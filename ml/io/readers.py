@@ -3,6 +3,9 @@ experiments (YAML, JSON).
 
 Every reader validates every record. A bad record never stops the good ones: it goes to the quarantine list with
 the file, line (or record index), field and reason, and ``records in == accepted + quarantined`` always holds.
+Nothing is skipped without a word: a file no reader recognises is itself a quarantined entry naming it, a UTF-8
+byte-order mark (what spreadsheet tools write) is accepted, a CSV field over ``CSV_FIELD_LIMIT`` quarantines its
+row only, and YAML aliases (which can expand exponentially) are refused with the line of the first one.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ _DATETIME_FIELDS = {
     "experiments": (),
 }
 _NAIVE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_BOM = b"\xef\xbb\xbf"
+CSV_FIELD_LIMIT = 1024 * 1024  # characters in one CSV field; a row with a longer one is quarantined
+INCIDENT_SUFFIXES = (".jsonl", ".json", ".csv", ".md", ".markdown")
+INDICATOR_SUFFIXES = (".csv", ".parquet", ".pq")
+EXPERIMENT_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,10 @@ class Reject:
     field: str | None
     reason: str
     record: str | None = None  # the record id when known
+
+    def __post_init__(self) -> None:
+        # A reason is one line (log lines and the CLI table are grepped): YAML and JSON errors span several.
+        object.__setattr__(self, "reason", " ".join(self.reason.split()))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -183,6 +195,8 @@ def _decode_lines(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, st
     """Yield (line number, text) per line; a line that is not UTF-8 yields None and is quarantined by the caller."""
     with path.open("rb") as fh:
         for no, raw in enumerate(fh, start=1):
+            if no == 1:
+                raw = raw.removeprefix(_BOM)
             try:
                 yield no, raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -217,6 +231,41 @@ def _parse_json_field(value: str, name: str) -> Any:
     return value
 
 
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _decode_file(path: Path, result: ReadResult[Any]) -> str | None:
+    """The whole file as text (a byte-order mark dropped); None, after quarantining it, when it is not UTF-8."""
+    data = path.read_bytes().removeprefix(_BOM)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        result.records_in += 1
+        result.rejects.append(
+            Reject(
+                str(path),
+                _line_of(data, exc.start),
+                None,
+                f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte offset {exc.start})",
+            )
+        )
+        return None
+
+
+def _unrecognised(path: Path, result: ReadResult[Any], why: str) -> None:
+    """A file no reader takes is quarantined by name, never skipped."""
+    result.records_in += 1
+    result.rejects.append(Reject(str(path), None, "path", why))
+
+
+def unrecognised(path: str | Path) -> Reject:
+    """The quarantine entry for a path that is not a Recur data file (``detect_kind`` gave None)."""
+    p = Path(path)
+    what = "folder without Markdown postmortems" if p.is_dir() else f"file type {p.suffix or '(none)'!r}"
+    return Reject(str(p), None, "path", f"not a Recur data file: unrecognised {what}")
+
+
 def _read_incidents_jsonl(path: Path, v: _Validator[Incident]) -> None:
     for no, text in _decode_lines(path, v.result):
         # Blank means ASCII whitespace only: str.strip() would also drop a line of, say, U+001C or U+0085,
@@ -231,6 +280,10 @@ def _read_incidents_jsonl(path: Path, v: _Validator[Incident]) -> None:
                 Reject(str(path), no, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
             )
             continue
+        except RecursionError:
+            v.result.records_in += 1
+            v.result.rejects.append(Reject(str(path), no, None, "invalid JSON: nested too deeply"))
+            continue
         v.add(raw, str(path), no)
 
 
@@ -240,27 +293,44 @@ def _read_incidents_json(path: Path, v: _Validator[Incident]) -> None:
         return
     if isinstance(data, dict):
         data = data.get("incidents", [data])
+    if not isinstance(data, list):
+        _unrecognised(path, v.result, f"'incidents' is a {type(data).__name__}, expected a list")
+        return
     for i, raw in enumerate(data):
         v.add(raw, str(path), i + 1)
 
 
 def _load_json_file(path: Path, result: ReadResult[Any]) -> Any:
+    text = _decode_file(path, result)
+    if text is None:
+        return None
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        result.records_in += 1
-        result.rejects.append(Reject(str(path), None, None, f"not valid UTF-8 (byte offset {exc.start})"))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         result.records_in += 1
-        result.rejects.append(Reject(str(path), exc.lineno, None, f"invalid JSON: {exc.msg}"))
-    return None
+        result.rejects.append(
+            Reject(str(path), exc.lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        )
+        return None
+    except RecursionError:
+        result.records_in += 1
+        result.rejects.append(Reject(str(path), 1, None, "invalid JSON: nested too deeply"))
+        return None
+    if not isinstance(data, dict | list):
+        result.records_in += 1
+        result.rejects.append(
+            Reject(str(path), 1, None, f"expected a list or an object, got {type(data).__name__}")
+        )
+        return None
+    return data
 
 
 _LIST_COLUMNS = ("contributing_factors", "tags")
 
 
 def _csv_rows(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV as dicts with their physical line number; undecodable lines are quarantined."""
+    """Rows of a CSV as dicts with the physical line each starts on; undecodable lines, rows with the wrong
+    number of columns and rows with a field over ``CSV_FIELD_LIMIT`` characters are quarantined."""
     good: list[str] = []
     numbers: list[int] = []
     for no, text in _decode_lines(path, result):
@@ -269,19 +339,52 @@ def _csv_rows(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, dict[s
             numbers.append(no)
     if not good:
         return
-    reader = csv.reader(io.StringIO("".join(good)))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        return
-    for row in reader:
-        line = numbers[min(reader.line_num - 1, len(numbers) - 1)]
+    data = "".join(good)
+    # The csv module's own limit (128 KiB) raises mid-row and loses its place in a quoted multi-line field: lift
+    # it to the file's size (which bounds every field) and apply CSV_FIELD_LIMIT per row instead.
+    csv.field_size_limit(max(csv.field_size_limit(), len(data) + 1))
+    reader = csv.reader(io.StringIO(data))
+
+    def physical(n: int) -> int:
+        return numbers[min(max(n, 1), len(numbers)) - 1]
+
+    header: list[str] | None = None
+    done = 0  # lines of `data` consumed so far
+    while True:
+        start = done + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # defensive: the csv module resynchronises at the next line
+            done = reader.line_num
+            result.records_in += 1
+            result.rejects.append(Reject(str(path), physical(start), None, f"invalid CSV: {exc}"))
+            continue
+        done = reader.line_num
+        line, last = physical(start), physical(done)
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
         if not any(c.strip() for c in row):
+            continue
+        span = f" (the row spans lines {line}-{last}: an unclosed quote?)" if last - line > 0 else ""
+        longest = max(len(c) for c in row)
+        if longest > CSV_FIELD_LIMIT:
+            result.records_in += 1
+            result.rejects.append(
+                Reject(
+                    str(path),
+                    line,
+                    None,
+                    f"a field of {longest} characters is over the limit of {CSV_FIELD_LIMIT}{span}",
+                )
+            )
             continue
         if len(row) != len(header):
             result.records_in += 1
             result.rejects.append(
-                Reject(str(path), line, None, f"expected {len(header)} columns, got {len(row)}")
+                Reject(str(path), line, None, f"expected {len(header)} columns, got {len(row)}{span}")
             )
             continue
         yield line, dict(zip(header, row, strict=True))
@@ -319,6 +422,46 @@ _ACTION_RE = re.compile(
 _META_RE = re.compile(r"(created|closed)\s*:?\s*(\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+Z?)?)", re.I)
 
 
+class NoAliasLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses aliases (``*name``): nested aliases expand exponentially downstream."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML once, without aliases: the data and its node tree (for line numbers)."""
+    loader = NoAliasLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+        return data, node
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(exc: Exception) -> tuple[int | None, str]:
+    """(0-based line, one-line reason) of a YAML error; RecursionError for absurdly deep nesting."""
+    if isinstance(exc, RecursionError):
+        return None, "nested too deeply"
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    return (mark.line if mark is not None else None), str(problem or exc)
+
+
+class FrontMatterError(InputError):
+    """A Markdown postmortem's front matter is unusable; ``line`` is the line in the file."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message, field="front_matter")
+        self.line = line
+
+
 def _parse_action_items(body: str, incident_id: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for i, line in enumerate(ln.strip() for ln in body.splitlines()):
@@ -353,17 +496,22 @@ def _bullets(body: str) -> list[str]:
 def parse_markdown_postmortem(text: str) -> dict[str, Any]:
     """Turn a Markdown postmortem (YAML front matter + sections by heading) into a raw incident dict."""
     raw: dict[str, Any] = {}
+    text = text.removeprefix("\ufeff")
     body = text
     if text.startswith("---"):
         end = text.find("\n---", 3)
         if end == -1:
-            raise InputError("front matter is not closed by a '---' line", field="front_matter")
+            raise FrontMatterError("front matter is not closed by a '---' line", 1)
         try:
-            front = yaml.safe_load(text[3:end]) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"front matter is not valid YAML: {exc}", field="front_matter") from exc
+            front = load_yaml(text[3:end])[0] or {}
+        except (yaml.YAMLError, RecursionError) as exc:
+            line, problem = _yaml_problem(exc)
+            # text[3:] starts on the file's first line, so YAML line 0 is line 1
+            raise FrontMatterError(
+                f"front matter is not valid YAML: {problem}", 1 if line is None else line + 1
+            ) from exc
         if not isinstance(front, dict):
-            raise InputError("front matter is not a mapping", field="front_matter")
+            raise FrontMatterError("front matter is not a mapping", 2)
         raw.update(front)
         body = text[end + 4 :]
     sections: dict[str, list[str]] = {}
@@ -405,25 +553,37 @@ def parse_markdown_postmortem(text: str) -> dict[str, Any]:
 
 
 def _read_markdown_folder(path: Path, v: _Validator[Incident]) -> None:
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".md", ".markdown"))
-    for f in files:
-        if f.name.lower() in ("readme.md",):
+    """Every Markdown file under `path` is a postmortem, except README.md; any other file is quarantined by
+    name. Hidden files and folders (``.git``, ``.DS_Store``) are left out, with a log line saying how many."""
+    hidden = 0
+    for f in sorted(path.rglob("*")):
+        rel = f.relative_to(path).parts
+        if any(part.startswith(".") for part in rel):
+            hidden += not f.is_dir()
             continue
-        _read_markdown_file(f, v)
+        if f.is_dir() or f.name.lower() == "readme.md":
+            continue
+        if f.suffix.lower() in (".md", ".markdown"):
+            _read_markdown_file(f, v)
+        else:
+            _unrecognised(
+                f,
+                v.result,
+                f"not a postmortem: only .md and .markdown files are read in a folder, got {f.name!r}",
+            )
+    if hidden:
+        log.warning("Reading - %s: %d hidden files (names starting with '.') left out", path, hidden)
 
 
 def _read_markdown_file(f: Path, v: _Validator[Incident]) -> None:
-    try:
-        text = f.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        v.result.records_in += 1
-        v.result.rejects.append(Reject(str(f), None, None, f"not valid UTF-8 (byte offset {exc.start})"))
+    text = _decode_file(f, v.result)
+    if text is None:
         return
     try:
         raw = parse_markdown_postmortem(text)
     except InputError as exc:
         v.result.records_in += 1
-        v.result.rejects.append(Reject(str(f), 1, exc.field, exc.message))
+        v.result.rejects.append(Reject(str(f), getattr(exc, "line", 1), exc.field, exc.message))
         return
     v.add(raw, str(f), 1)
 
@@ -445,12 +605,16 @@ def read_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incid
         elif p.suffix.lower() in (".md", ".markdown"):
             _read_markdown_file(p, v)
         else:
-            raise InputError(f"{p}: unsupported incident file type {p.suffix!r}", field="path", value=str(p))
+            _unrecognised(p, result, _unsupported("incident", p, INCIDENT_SUFFIXES))
     _log_result(result)
     return result
 
 
 # ---------------------------------------------------------------------------------------------- indicators
+
+
+def _unsupported(kind: str, p: Path, suffixes: tuple[str, ...]) -> str:
+    return f"unsupported {kind} file type {p.suffix or '(none)'!r} (expected {', '.join(suffixes)})"
 
 
 def _indicator_key(rec: IndicatorObservation) -> tuple[str, dt.date]:
@@ -472,11 +636,12 @@ def read_indicators(paths: str | Path | Iterable[str | Path]) -> ReadResult[Indi
             try:
                 frame = pd.read_parquet(p)
             except Exception as exc:  # pyarrow raises many types for a broken file
-                raise InputError(f"{p}: cannot read Parquet: {exc}", field="path", value=str(p)) from exc
+                _unrecognised(p, result, f"cannot read Parquet: {exc}")
+                continue
             for i, row in enumerate(frame.to_dict(orient="records")):
                 v.add(row, str(p), i + 1)
         else:
-            raise InputError(f"{p}: unsupported indicator file type {p.suffix!r}", field="path", value=str(p))
+            _unrecognised(p, result, _unsupported("indicator", p, INDICATOR_SUFFIXES))
     _log_result(result)
     return result
 
@@ -505,8 +670,7 @@ def indicators_frame(records: Iterable[IndicatorObservation]):  # -> pd.DataFram
 
 def _yaml_items_with_lines(text: str) -> list[tuple[Any, int | None]]:
     """Items of a YAML list (top level or under ``experiments:``) with the line where each starts."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    data = yaml.safe_load(text)
+    data, node = load_yaml(text)
     if node is None:
         return []
     if isinstance(node, yaml.MappingNode) and isinstance(data, dict) and "experiments" in data:
@@ -528,20 +692,16 @@ def read_experiments(paths: str | Path | Iterable[str | Path]) -> ReadResult[Exp
         result.sources.append(str(p))
         suffix = p.suffix.lower()
         if suffix in (".yaml", ".yml"):
-            try:
-                text = p.read_bytes().decode("utf-8")
-                items = _yaml_items_with_lines(text)
-            except UnicodeDecodeError as exc:
-                result.records_in += 1
-                result.rejects.append(
-                    Reject(str(p), None, None, f"not valid UTF-8 (byte offset {exc.start})")
-                )
+            text = _decode_file(p, result)
+            if text is None:
                 continue
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
+            try:
+                items = _yaml_items_with_lines(text)
+            except (yaml.YAMLError, RecursionError) as exc:
+                line, problem = _yaml_problem(exc)
                 result.records_in += 1
                 result.rejects.append(
-                    Reject(str(p), mark.line + 1 if mark else None, None, f"invalid YAML: {exc}")
+                    Reject(str(p), 1 if line is None else line + 1, None, f"invalid YAML: {problem}")
                 )
                 continue
             for raw, line in items:
@@ -552,12 +712,13 @@ def read_experiments(paths: str | Path | Iterable[str | Path]) -> ReadResult[Exp
                 continue
             if isinstance(data, dict):
                 data = data.get("experiments", [data])
+            if not isinstance(data, list):
+                _unrecognised(p, result, f"'experiments' is a {type(data).__name__}, expected a list")
+                continue
             for i, raw in enumerate(data):
                 v.add(raw, str(p), i + 1)
         else:
-            raise InputError(
-                f"{p}: unsupported experiment file type {p.suffix!r}", field="path", value=str(p)
-            )
+            _unrecognised(p, result, _unsupported("experiment", p, EXPERIMENT_SUFFIXES))
     _log_result(result)
     return result
 
@@ -590,8 +751,8 @@ def detect_kind(path: str | Path) -> Kind | None:
         return "indicators"
     if suffix == ".csv":
         with p.open("rb") as fh:
-            head = fh.readline().decode("utf-8", errors="replace").lower()
-        cols = {c.strip() for c in head.split(",")}
+            head = fh.readline().removeprefix(_BOM).decode("utf-8", errors="replace").lower()
+        cols = {c.strip().strip('"') for c in head.split(",")}
         if {"indicator", "ds", "y"} <= cols:
             return "indicators"
         if {"id", "title"} <= cols:

@@ -329,3 +329,164 @@ def test_a_line_of_only_unicode_separators_is_reported_not_skipped(tmp_path: Pat
     res = read_incidents(path)
     assert res.records_in == 2 and res.quarantined == 2
     assert [r.line for r in res.rejects] == [1, 3] and all("invalid JSON" in r.reason for r in res.rejects)
+
+
+# ---------------------------------------------------------------------------------------------- issue #12 item 8
+
+BOM = "\ufeff"
+CSV_HEADER = "id,title,summary,started_at\n"
+
+
+def _csv_row(rid: str, summary: str = "Disk filled up") -> str:
+    return f'{rid},Disk full,"{summary}",2025-02-01T00:00:00Z\n'
+
+
+def test_bom_csv_is_read_and_recognised(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(BOM + CSV_HEADER + _csv_row("A") + _csv_row("B"), encoding="utf-8")
+    assert detect_kind(path) == "incidents"
+    res = read_incidents(path)
+    assert [r.id for r in res.records] == ["A", "B"] and res.quarantined == 0
+
+
+def test_bom_indicators_csv_is_recognised(tmp_path: Path) -> None:
+    path = tmp_path / "ind.csv"
+    path.write_text(BOM + "indicator,ds,y\nreopens,2025-01-06,3\n", encoding="utf-8")
+    assert detect_kind(path) == "indicators"
+    assert read_indicators(path).accepted == 1
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "json"])
+def test_bom_json_files_are_read(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"i.{suffix}"
+    body = json.dumps(GOOD) if suffix == "jsonl" else json.dumps([GOOD])
+    path.write_text(BOM + body + "\n", encoding="utf-8")
+    res = read_incidents(path)
+    assert res.accepted == 1 and res.quarantined == 0, res.rejects
+
+
+def test_bom_markdown_and_yaml_are_read(tmp_path: Path) -> None:
+    md = tmp_path / "pm.md"
+    md.write_text(BOM + MD, encoding="utf-8")
+    res = read_incidents(md)
+    assert [r.id for r in res.records] == ["PM-1"], res.rejects
+    exp = tmp_path / "e.yaml"
+    exp.write_text(BOM + EXP, encoding="utf-8")
+    assert read_experiments(exp).accepted == 1
+
+
+def test_csv_field_over_128_kib_is_read_and_one_over_the_limit_is_quarantined(tmp_path: Path) -> None:
+    from ml.io.readers import CSV_FIELD_LIMIT
+
+    path = tmp_path / "big.csv"
+    big = "x" * (200 * 1024)
+    huge = "y" * (CSV_FIELD_LIMIT + 10)
+    path.write_text(
+        CSV_HEADER + _csv_row("A") + _csv_row("B", big) + _csv_row("C", huge) + _csv_row("D"),
+        encoding="utf-8",
+    )
+    res = read_incidents(path)
+    assert [r.id for r in res.records] == ["A", "B", "D"]
+    assert res.records_in == 4 and res.quarantined == 1
+    rej = res.rejects[0]
+    assert rej.file == str(path) and rej.line == 4 and "limit" in rej.reason
+
+
+def test_csv_unclosed_quote_is_one_reject_that_names_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text(
+        CSV_HEADER + _csv_row("A") + 'B,"unclosed,x,2025-02-01\n' + _csv_row("C"), encoding="utf-8"
+    )
+    res = read_incidents(path)
+    assert [r.id for r in res.records] == ["A"] and res.records_in == 2
+    assert res.rejects[0].line == 3 and "lines 3-4" in res.rejects[0].reason
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+
+def test_yaml_aliases_in_front_matter_are_quarantined_fast(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "bomb.md"
+    path.write_text("---\nid: PM-9\ntitle: t\nsummary: s\nstarted_at: 2025-01-01\n" + BOMB + "---\n")
+    t0 = time.perf_counter()
+    res = read_incidents(path)
+    assert time.perf_counter() - t0 < 2.0
+    assert res.records_in == 1 and res.quarantined == 1
+    rej = res.rejects[0]
+    assert rej.field == "front_matter" and "alias" in rej.reason and rej.line == 7 and rej.file == str(path)
+
+
+def test_yaml_aliases_in_experiments_are_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text(BOMB)
+    res = read_experiments(path)
+    assert res.records_in == 1 and res.accepted == 0 and "alias" in res.rejects[0].reason
+    assert res.rejects[0].line == 2
+
+
+def test_unknown_file_is_quarantined_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    res = read_incidents(path)
+    assert res.records_in == 1 and res.quarantined == 1
+    assert res.rejects[0].file == str(path) and ".txt" in res.rejects[0].reason
+
+
+def test_unknown_file_in_a_postmortem_folder_is_quarantined(tmp_path: Path) -> None:
+    folder = tmp_path / "pm"
+    folder.mkdir()
+    (folder / "a.md").write_text(MD, encoding="utf-8")
+    (folder / "b.txt").write_text("a postmortem saved as text\n")
+    (folder / "README.md").write_text("# How to write a postmortem\n")
+    res = read_incidents(folder)
+    assert res.accepted == 1 and res.quarantined == 1 and res.records_in == 2
+    assert res.rejects[0].file == str(folder / "b.txt")
+
+
+def test_every_file_level_error_has_a_line(tmp_path: Path) -> None:
+    j = tmp_path / "i.json"
+    j.write_bytes(b'[\n{"id": "A",\n "title": "caf\xe9"}]\n')
+    md = tmp_path / "x.md"
+    md.write_bytes(b"---\nid: A\n---\n\n## Summary\nbad \xff byte\n")
+    res = read_incidents([j, md])
+    assert res.quarantined == 2 and [r.line for r in res.rejects] == [3, 6]
+
+
+def test_reject_reasons_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("experiments: [\n  - id: x\n")
+    res = read_experiments(bad)
+    assert "\n" not in res.rejects[0].reason and "\n" not in str(res.rejects[0])
+
+
+cells = st.text(alphabet=st.characters(codec="utf-8"), max_size=10) | st.sampled_from(
+    ["", '"', "2025-01-01", "SEV2"]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    bom=st.booleans(),
+    rows=st.lists(st.lists(cells, min_size=0, max_size=6), max_size=10),
+    raw_tail=st.binary(max_size=20),
+)
+def test_csv_incidents_no_loss_property(
+    tmp_path: Path, bom: bool, rows: list[list[str]], raw_tail: bytes
+) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["id", "title", "summary", "started_at", "severity"])
+    w.writerows(rows)
+    path = tmp_path / "p.csv"
+    path.write_bytes((BOM if bom else "").encode() + buf.getvalue().encode() + raw_tail)
+    res = read_incidents(path)
+    assert res.records_in == res.accepted + res.quarantined
+    for rej in res.rejects:
+        assert rej.file == str(path) and rej.line is not None and rej.reason and "\n" not in rej.reason

@@ -24,11 +24,16 @@ def recur(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_validate_sample_has_zero_rejects() -> None:
-    paths = sorted(str(p) for p in SAMPLE.iterdir())
-    out = recur("validate", *paths, "--json", "--strict")
+    data_paths = [SAMPLE / n for n in ("experiments.yaml", "incidents.jsonl", "indicators.csv", "postmortems")]
+    out = recur("validate", *map(str, data_paths), "--json", "--strict")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["quarantined"] == 0
+    # config/ and truth/ hold no data a reader takes: named as unrecognised, not skipped in silence
+    every = recur("validate", *sorted(str(p) for p in SAMPLE.iterdir()), "--json")
+    assert every.returncode == 0, every.stderr
+    unknown = {Path(u["file"]).name for u in json.loads(every.stdout)["unrecognised"]}
+    assert unknown == {"config", "truth"}
     kinds = {r["kind"]: r["accepted"] for r in data["results"]}
     assert kinds["experiments"] == 12 and kinds["indicators"] > 3000
     assert sum(r["accepted"] for r in data["results"] if r["kind"] == "incidents") == 612
@@ -110,3 +115,26 @@ def test_help_is_readable_at_40_columns() -> None:
     out = recur("train", "--help", env={"COLUMNS": "40"})
     assert out.returncode == 0
     assert "╭" not in out.stdout and "patterns" in out.stdout
+
+
+def test_unrecognised_file_is_a_named_reject_and_fails_strict(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not data\n")
+    out = recur("validate", str(notes), "--json", "--strict")
+    assert out.returncode == 2, out.stdout + out.stderr
+    data = json.loads(out.stdout)
+    assert data["quarantined"] == 1 and data["unrecognised"][0]["file"] == str(notes)
+    plain = recur("validate", str(notes))
+    assert plain.returncode == 0 and str(notes) in plain.stdout and "not a Recur data file" in plain.stdout
+
+
+def test_bom_csv_export_is_validated_not_skipped(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "\ufeffid,title,summary,started_at\nA,Disk full,The log disk filled,2025-02-01T00:00:00Z\n",
+        encoding="utf-8",
+    )
+    out = recur("validate", str(export), "--json", "--strict")
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads(out.stdout)
+    assert [(r["kind"], r["accepted"]) for r in data["results"]] == [("incidents", 1)]
