@@ -30,10 +30,10 @@ _NAMES = {
     "coverage": "metrics",
     "crossing_probability": "metrics",
     "ChangeDetector": "signals",
-    "MonitorConfig": "signals",
+    "MonitorConfig": "monitoring",
     "detect_signals": "signals",
-    "monitor": "signals",
-    "rank_events": "signals",
+    "monitor": "monitoring",
+    "rank_events": "events",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _NAMES)

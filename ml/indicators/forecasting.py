@@ -75,11 +75,12 @@ from ml.indicators.config import (
     Threshold,
     _jsonable,
 )
+from ml.indicators.events import EVENT_FIELDS, rank_events
 from ml.indicators.grid import NOMINAL_SEASON, to_grid
 from ml.indicators.metrics import coverage, crossing_probability, mase, mase_scale, smape
 from ml.indicators.seasonality import clean_outliers, seasonality_supported
 from ml.indicators.series_model import SeriesModel
-from ml.indicators.signals import EVENT_FIELDS, make_detector, rank_events
+from ml.indicators.signals import make_detector
 
 __all__ = [
     "ALL_CANDIDATES",

@@ -32,6 +32,10 @@ robust CUSUM on the standardised forecast errors; a CUSUM alarm is a shift, an i
 Events are dicts with :data:`EVENT_FIELDS`, ranked by confidence, then shifts before outliers, then size.
 Calibration (bench/bench_signals.py): on simulated weekly series with AR(1) phi 0-0.6 and seasonality, about 0.05
 false shifts per series-year on pure noise.
+
+Layout: the noise model and PELT are in :mod:`ml.indicators.changepoints`, the event fields and ranking in
+:mod:`~ml.indicators.events`, :func:`monitor` in :mod:`~ml.indicators.monitoring`; this module holds the detector
+and re-exports the others' public names.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,151 +50,40 @@ import pandas as pd
 from scipy import stats
 
 from ml.errors import InputError, NotFittedError
+from ml.indicators.changepoints import (
+    _fourier,
+    _hampel,
+    _mad_var,
+    _segment_means,
+    ar1_mean_variance,
+    pelt_l2,
+    residual_ar1,
+    robust_ar1,
+)
+from ml.indicators.events import EVENT_FIELDS, rank_events
 from ml.indicators.grid import NOMINAL_SEASON, fill_gaps, to_grid
+from ml.indicators.monitoring import MonitorConfig, monitor
+
+__all__ = [
+    "EVENT_FIELDS",
+    "ChangeDetector",
+    "MonitorConfig",
+    "ar1_mean_variance",
+    "detect_signals",
+    "make_detector",
+    "monitor",
+    "pelt_l2",
+    "rank_events",
+    "residual_ar1",
+    "robust_ar1",
+]
 
 logger = logging.getLogger(__name__)
-
-EVENT_FIELDS: tuple[str, ...] = (
-    "rank",
-    "series",
-    "date",
-    "kind",
-    "direction",
-    "magnitude",
-    "magnitude_sigma",
-    "confidence",
-    "outside_interval",
-    "detail",
-)
 
 #: Seasonal harmonics kept for periods above 24 (a smooth yearly profile on weekly data).
 LONG_SEASON_HARMONICS = 3
 #: Parameters charged per change point when the starts are compared (BIC on the AR(1) innovations).
 CP_PARAMS = 3.0
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Noise model
-# --------------------------------------------------------------------------------------------------------------
-
-
-def ar1_mean_variance(n: int, phi: float, sigma: float) -> float:
-    """Exact variance of the mean of ``n`` consecutive values of a stationary AR(1) with marginal sd ``sigma``."""
-    if n <= 0:
-        return math.inf
-    if phi == 0:
-        return sigma**2 / n
-    k = np.arange(1, n)
-    return float(sigma**2 / n * (1.0 + 2.0 * np.sum((1.0 - k / n) * phi**k)))
-
-
-def _mad_var(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    if len(x) < 3:
-        return 0.0
-    return float((1.4826 * np.median(np.abs(x - np.median(x)))) ** 2)
-
-
-def robust_ar1(z: np.ndarray, max_phi: float = 0.9, max_lag: int = 8) -> tuple[float, float]:
-    """(phi, marginal sd) of AR(1) noise from a robust variogram: little affected by level shifts and outliers.
-
-    For AR(1), Var(x_{t+k} - x_t) = 2 s^2 (1 - phi^k). Each lag's variance is estimated by the MAD of the lag-k
-    differences (a shift or an outlier spoils only k of them) and (phi, s) fitted on the log scale over
-    k = 1..max_lag, phi on a 0.01 grid (the idea of Chakar et al. 2017, over several lags for stability).
-    """
-    n = len(z)
-    lags = np.arange(1, max(2, min(max_lag, n // 4)) + 1)
-    v = np.array([_mad_var(z[k:] - z[:-k]) for k in lags])
-    if not (v > 0).all():
-        sd = float(np.std(z))
-        return 0.0, sd
-    grid = np.arange(0.0, max_phi + 1e-9, 0.01)
-    a = np.log(2.0 * (1.0 - grid[:, None] ** lags[None, :]))
-    resid = np.log(v)[None, :] - a
-    level = resid.mean(axis=1)
-    err = ((resid - level[:, None]) ** 2).sum(axis=1)
-    j = int(np.argmin(err))
-    return float(grid[j]), float(math.exp(level[j] / 2))
-
-
-def residual_ar1(r: np.ndarray, n_segments: int = 1, max_phi: float = 0.9) -> tuple[float, float]:
-    """(phi, sd) of residuals around ``n_segments`` fitted means: lag-1 autocorrelation, bias-corrected.
-
-    Removing a mean from each segment biases the autocorrelation down by about (1 + 4 phi) / n per segment.
-    """
-    n = len(r)
-    denom = float(np.dot(r, r))
-    if n < 4 or denom <= 0:
-        return 0.0, 0.0
-    rho = float(np.dot(r[:-1], r[1:]) / denom)
-    rho = rho + n_segments * (1.0 + 4.0 * max(rho, 0.0)) / n
-    return float(np.clip(rho, 0.0, max_phi)), math.sqrt(denom / max(n - n_segments, 1))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Components
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _fourier(n: int, m: int, k: int) -> np.ndarray:
-    t = np.arange(n)
-    cols = []
-    for j in range(1, k + 1):
-        cols.append(np.cos(2 * np.pi * j * t / m))
-        if 2 * j != m:
-            cols.append(np.sin(2 * np.pi * j * t / m))
-    return np.column_stack(cols)
-
-
-def _hampel(z: np.ndarray, window: int, thresh: float) -> tuple[np.ndarray, np.ndarray]:
-    """Indices whose deviation from the centred running median exceeds ``thresh``; and the running median."""
-    med = pd.Series(z).rolling(window, center=True, min_periods=1).median().to_numpy()
-    return np.flatnonzero(np.abs(z - med) > thresh), med
-
-
-def pelt_l2(z: np.ndarray, pen: float, min_size: int) -> list[int]:
-    """Optimal partition of ``z`` into constant-mean segments (L2 cost + ``pen`` per change), by PELT.
-
-    Returns the start index of every segment after the first. Exact (Killick et al., 2012), O(n) to O(n^2).
-    """
-    n = len(z)
-    if n < 2 * min_size:
-        return []
-    cs = np.concatenate([[0.0], np.cumsum(z)])
-    cs2 = np.concatenate([[0.0], np.cumsum(z * z)])
-    best = np.full(n + 1, np.inf)
-    best[0] = -pen
-    prev = np.zeros(n + 1, dtype=int)
-    buf = np.empty(n + 1, dtype=int)  # candidate last changes, kept in buf[:k]
-    k = 0
-    for t in range(min_size, n + 1):
-        buf[k] = t - min_size
-        k += 1
-        cand = buf[:k]
-        seg = t - cand
-        cost = cs2[t] - cs2[cand] - (cs[t] - cs[cand]) ** 2 / seg
-        total = best[cand] + cost
-        j = int(np.argmin(total))
-        best[t] = total[j] + pen
-        prev[t] = cand[j]
-        keep = cand[total <= best[t]]
-        k = len(keep)
-        buf[:k] = keep
-    cps = []
-    t = n
-    while t > 0:
-        t = int(prev[t])
-        if t > 0:
-            cps.append(t)
-    return sorted(cps)
-
-
-def _segment_means(z: np.ndarray, cps: Sequence[int]) -> np.ndarray:
-    level = np.empty_like(z)
-    edges = [0, *cps, len(z)]
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        level[a:b] = z[a:b].mean()
-    return level
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -568,23 +460,6 @@ class ChangeDetector:
         return rank_events(out)
 
 
-def rank_events(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Sort by confidence, then shifts before outliers, then absolute size; number them from 1."""
-
-    def key(e: Mapping[str, Any]) -> tuple[float, int, float]:
-        ms = e.get("magnitude_sigma")
-        size = abs(ms) if isinstance(ms, int | float) and math.isfinite(ms) else 0.0
-        return (-float(e.get("confidence") or 0.0), 0 if e.get("kind") == "shift" else 1, -size)
-
-    ranked = sorted(events, key=key)
-    out = []
-    for r, e in enumerate(ranked, start=1):
-        row = {f: e.get(f) for f in EVENT_FIELDS}
-        row["rank"] = r
-        out.append(row)
-    return out
-
-
 def detect_signals(
     series_id: str, ds: Sequence[Any], y: Sequence[float | None], freq: str | None = None, **params: Any
 ) -> list[dict[str, Any]]:
@@ -602,85 +477,3 @@ def make_detector(params: Mapping[str, Any]) -> ChangeDetector:
         raise InputError(
             f"invalid signal parameters: {exc}", field="signal_params", value=dict(params)
         ) from exc
-
-
-# --------------------------------------------------------------------------------------------------------------
-# New observations against a forecast
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
-    """CUSUM on standardised forecast errors: reference ``k`` and decision limit ``h`` (in sds)."""
-
-    k: float = 0.5
-    h: float = 4.0
-    outlier_z: float = 3.0
-    level: int = 80
-
-
-def monitor(
-    series_id: str,
-    forecast: Sequence[Mapping[str, Any]],
-    observed: Sequence[Mapping[str, Any]],
-    config: MonitorConfig | None = None,
-) -> list[dict[str, Any]]:
-    """Compare new observations (``ds``, ``y``) with forecast rows (``ds, yhat, yhat_lower, yhat_upper``).
-
-    The sd of each step comes from the forecast's own ``level``% interval. A two-sided CUSUM (k, h) on the
-    standardised errors, each clipped at ``outlier_z``, raises a shift dated at the start of its run; a point
-    beyond ``outlier_z`` sds that is not part of such a run is an outlier.
-    """
-    cfg = config or MonitorConfig()
-    z_lvl = stats.norm.ppf(0.5 + cfg.level / 200)
-    fc = {str(pd.Timestamp(r["ds"]).date()): r for r in forecast}
-    rows = []
-    for o in observed:
-        d = str(pd.Timestamp(o["ds"]).date())
-        if d not in fc or o.get("y") is None:
-            continue
-        f = fc[d]
-        sd = (float(f["yhat_upper"]) - float(f["yhat_lower"])) / (2 * z_lvl)
-        if not sd > 0:
-            raise InputError(f"forecast interval on {d} has zero width", field="forecast", value=d)
-        rows.append((d, float(o["y"]), float(f["yhat"]), sd, float(f["yhat_lower"]), float(f["yhat_upper"])))
-    rows.sort()
-    events: list[dict[str, Any]] = []
-    s_hi = s_lo = 0.0
-    start_hi = start_lo = 0
-    alarmed: set[int] = set()
-    for i, (_, yv, yhat, sd, _, _) in enumerate(rows):
-        # robust CUSUM: one far point adds at most outlier_z, so a lone spike is an outlier, not a shift
-        z = float(np.clip((yv - yhat) / sd, -cfg.outlier_z, cfg.outlier_z))
-        if s_hi == 0:
-            start_hi = i
-        if s_lo == 0:
-            start_lo = i
-        s_hi = max(0.0, s_hi + z - cfg.k)
-        s_lo = max(0.0, s_lo - z - cfg.k)
-        for s, start, sign in ((s_hi, start_hi, 1), (s_lo, start_lo, -1)):
-            if s > cfg.h:
-                run = rows[start : i + 1]
-                errs = np.array([r[1] - r[2] for r in run])
-                sds = np.array([r[3] for r in run])
-                outside = np.array([(r[1] > r[5]) if sign > 0 else (r[1] < r[4]) for r in run])
-                zbar = float(errs.sum() / math.sqrt(float(np.sum(sds**2))))
-                events.append({
-                    "series": series_id, "date": run[0][0], "kind": "shift",
-                    "direction": "increase" if sign > 0 else "decrease", "magnitude": float(errs.mean()),
-                    "magnitude_sigma": float((errs / sds).mean()),
-                    "confidence": float(1 - stats.norm.sf(abs(zbar))), "outside_interval": float(outside.mean()),
-                    "detail": f"CUSUM alarm after {len(run)} observations",
-                })  # fmt: skip
-                alarmed.update(range(start, i + 1))
-                s_hi = s_lo = 0.0
-                break
-    for i, (d, yv, yhat, sd, lo, hi) in enumerate(rows):
-        z = (yv - yhat) / sd
-        if i not in alarmed and abs(z) > cfg.outlier_z:
-            events.append({
-                "series": series_id, "date": d, "kind": "outlier", "direction": "increase" if z > 0 else "decrease",
-                "magnitude": yv - yhat, "magnitude_sigma": z, "confidence": float(1 - 2 * stats.norm.sf(abs(z))),
-                "outside_interval": 1.0, "detail": f"outside the forecast interval [{lo:.4g}, {hi:.4g}]",
-            })  # fmt: skip
-    return rank_events(events)

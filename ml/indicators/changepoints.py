@@ -1,0 +1,136 @@
+"""Change-point building blocks: the AR(1) noise model, PELT with an L2 cost, the Hampel filter and Fourier terms."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Noise model
+# --------------------------------------------------------------------------------------------------------------
+
+
+def ar1_mean_variance(n: int, phi: float, sigma: float) -> float:
+    """Exact variance of the mean of ``n`` consecutive values of a stationary AR(1) with marginal sd ``sigma``."""
+    if n <= 0:
+        return math.inf
+    if phi == 0:
+        return sigma**2 / n
+    k = np.arange(1, n)
+    return float(sigma**2 / n * (1.0 + 2.0 * np.sum((1.0 - k / n) * phi**k)))
+
+
+def _mad_var(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    if len(x) < 3:
+        return 0.0
+    return float((1.4826 * np.median(np.abs(x - np.median(x)))) ** 2)
+
+
+def robust_ar1(z: np.ndarray, max_phi: float = 0.9, max_lag: int = 8) -> tuple[float, float]:
+    """(phi, marginal sd) of AR(1) noise from a robust variogram: little affected by level shifts and outliers.
+
+    For AR(1), Var(x_{t+k} - x_t) = 2 s^2 (1 - phi^k). Each lag's variance is estimated by the MAD of the lag-k
+    differences (a shift or an outlier spoils only k of them) and (phi, s) fitted on the log scale over
+    k = 1..max_lag, phi on a 0.01 grid (the idea of Chakar et al. 2017, over several lags for stability).
+    """
+    n = len(z)
+    lags = np.arange(1, max(2, min(max_lag, n // 4)) + 1)
+    v = np.array([_mad_var(z[k:] - z[:-k]) for k in lags])
+    if not (v > 0).all():
+        sd = float(np.std(z))
+        return 0.0, sd
+    grid = np.arange(0.0, max_phi + 1e-9, 0.01)
+    a = np.log(2.0 * (1.0 - grid[:, None] ** lags[None, :]))
+    resid = np.log(v)[None, :] - a
+    level = resid.mean(axis=1)
+    err = ((resid - level[:, None]) ** 2).sum(axis=1)
+    j = int(np.argmin(err))
+    return float(grid[j]), float(math.exp(level[j] / 2))
+
+
+def residual_ar1(r: np.ndarray, n_segments: int = 1, max_phi: float = 0.9) -> tuple[float, float]:
+    """(phi, sd) of residuals around ``n_segments`` fitted means: lag-1 autocorrelation, bias-corrected.
+
+    Removing a mean from each segment biases the autocorrelation down by about (1 + 4 phi) / n per segment.
+    """
+    n = len(r)
+    denom = float(np.dot(r, r))
+    if n < 4 or denom <= 0:
+        return 0.0, 0.0
+    rho = float(np.dot(r[:-1], r[1:]) / denom)
+    rho = rho + n_segments * (1.0 + 4.0 * max(rho, 0.0)) / n
+    return float(np.clip(rho, 0.0, max_phi)), math.sqrt(denom / max(n - n_segments, 1))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Components
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _fourier(n: int, m: int, k: int) -> np.ndarray:
+    t = np.arange(n)
+    cols = []
+    for j in range(1, k + 1):
+        cols.append(np.cos(2 * np.pi * j * t / m))
+        if 2 * j != m:
+            cols.append(np.sin(2 * np.pi * j * t / m))
+    return np.column_stack(cols)
+
+
+def _hampel(z: np.ndarray, window: int, thresh: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices whose deviation from the centred running median exceeds ``thresh``; and the running median."""
+    med = pd.Series(z).rolling(window, center=True, min_periods=1).median().to_numpy()
+    return np.flatnonzero(np.abs(z - med) > thresh), med
+
+
+def pelt_l2(z: np.ndarray, pen: float, min_size: int) -> list[int]:
+    """Optimal partition of ``z`` into constant-mean segments (L2 cost + ``pen`` per change), by PELT.
+
+    Returns the start index of every segment after the first. Exact (Killick et al., 2012), O(n) to O(n^2).
+    """
+    n = len(z)
+    if n < 2 * min_size:
+        return []
+    cs = np.concatenate([[0.0], np.cumsum(z)])
+    cs2 = np.concatenate([[0.0], np.cumsum(z * z)])
+    best = np.full(n + 1, np.inf)
+    best[0] = -pen
+    prev = np.zeros(n + 1, dtype=int)
+    buf = np.empty(n + 1, dtype=int)  # candidate last changes, kept in buf[:k]
+    k = 0
+    for t in range(min_size, n + 1):
+        buf[k] = t - min_size
+        k += 1
+        cand = buf[:k]
+        seg = t - cand
+        cost = cs2[t] - cs2[cand] - (cs[t] - cs[cand]) ** 2 / seg
+        total = best[cand] + cost
+        j = int(np.argmin(total))
+        best[t] = total[j] + pen
+        prev[t] = cand[j]
+        keep = cand[total <= best[t]]
+        k = len(keep)
+        buf[:k] = keep
+    cps = []
+    t = n
+    while t > 0:
+        t = int(prev[t])
+        if t > 0:
+            cps.append(t)
+    return sorted(cps)
+
+
+def _segment_means(z: np.ndarray, cps: Sequence[int]) -> np.ndarray:
+    level = np.empty_like(z)
+    edges = [0, *cps, len(z)]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        level[a:b] = z[a:b].mean()
+    return level
