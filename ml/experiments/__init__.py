@@ -3,13 +3,16 @@
 from ml._exports import lazy_exports
 
 _NAMES = {
-    "CounterfactualModel": "impact",
-    "EffectEstimate": "impact",
-    "ImpactResult": "impact",
+    "CounterfactualModel": "counterfactual",
+    "EffectEstimate": "counterfactual",
+    "estimate_effect": "counterfactual",
+    "placebo_inflation": "counterfactual",
+    "DiDCheck": "checks",
+    "MannWhitneyCheck": "checks",
+    "ImpactResult": "results",
+    "verdict_for": "results",
     "ImpactScorer": "impact",
-    "estimate_effect": "impact",
-    "plot_impact": "impact",
-    "verdict_for": "impact",
+    "plot_impact": "plots",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _NAMES)

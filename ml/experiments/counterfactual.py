@@ -1,0 +1,451 @@
+"""The counterfactual model (local level + AR(1) noise, integrated over a grid) and the effect estimate on arrays.
+
+See :mod:`ml.experiments.impact` for the method."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from ml.errors import InputError, NotFittedError
+
+logger = logging.getLogger(__name__)
+
+#: AR(1) coefficients of the noise integrated over (uniform prior).
+DEFAULT_PHI_GRID: tuple[float, ...] = (-0.3, 0.0, 0.2, 0.4, 0.55, 0.7, 0.8)
+#: Weekly random-walk variance of the level, relative to the AR(1) noise variance (0: a stable level).
+DEFAULT_Q_GRID: tuple[float, ...] = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+#: Prior probability of a stable level (q = 0); the rest is spread evenly over the positive q values.
+DEFAULT_Q_ZERO_PRIOR = 0.65
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Predictive distributions: a mixture of Student-t
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TMixture:
+    """Mixture of location-scale Student-t sharing `df`; `loc`/`scale` are (G,) or (G, h), `weights` (G,)."""
+
+    weights: np.ndarray
+    loc: np.ndarray
+    scale: np.ndarray
+    df: float
+
+    def _w(self) -> np.ndarray:
+        return self.weights.reshape((-1,) + (1,) * (self.loc.ndim - 1))
+
+    def mean(self) -> np.ndarray:
+        return np.sum(self._w() * self.loc, axis=0)
+
+    def sd(self) -> np.ndarray:
+        """Standard deviation (the spread between components included)."""
+        var_factor = self.df / (self.df - 2.0) if self.df > 2 else 3.0
+        m = self.mean()
+        second = np.sum(self._w() * (self.scale**2 * var_factor + self.loc**2), axis=0)
+        return np.sqrt(np.maximum(second - m**2, 0.0))
+
+    def cdf(self, x: np.ndarray | float) -> np.ndarray:
+        z = (np.asarray(x, dtype=float) - self.loc) / self.scale
+        return np.sum(self._w() * special.stdtr(self.df, z), axis=0)
+
+    def ppf(self, p: float) -> np.ndarray:
+        """Quantile, by vectorised bisection between bounds that hold every component's quantile."""
+        reach = float(stats.t.ppf(1.0 - 1e-10, self.df))
+        lo = np.min(self.loc - reach * self.scale, axis=0)
+        hi = np.max(self.loc + reach * self.scale, axis=0)
+        for _ in range(48):
+            mid = 0.5 * (lo + hi)
+            below = self.cdf(mid) < p
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
+    def inflate(self, factor: float) -> TMixture:
+        """The same mixture with every component's scale multiplied by `factor`."""
+        return TMixture(self.weights, self.loc, self.scale * factor, self.df)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Counterfactual model (arrays)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _as_times(
+    t: np.ndarray | Sequence[float] | None, n: int, name: str, default_start: float = 0.0
+) -> np.ndarray:
+    if t is None:
+        return default_start + np.arange(n, dtype=float)
+    arr = np.asarray(t, dtype=float)
+    if arr.shape != (n,):
+        raise InputError(f"{name} has shape {arr.shape}, expected ({n},)", field=name, value=arr.shape)
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise InputError(f"{name} must hold whole period numbers (e.g. week indices)", field=name, value=None)
+    if n > 1 and np.any(np.diff(arr) <= 0):
+        raise InputError(f"{name} must be strictly increasing", field=name, value=None)
+    return arr
+
+
+def _design(X: np.ndarray | None, n: int, name: str) -> np.ndarray:
+    """Intercept column followed by the regressors (the controls)."""
+    ones = np.ones((n, 1))
+    if X is None:
+        return ones
+    arr = np.asarray(X, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise InputError(f"{name} has shape {arr.shape}, expected ({n}, k)", field=name, value=arr.shape)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} has missing or infinite values", field=name, value=None)
+    return np.hstack([ones, arr])
+
+
+class CounterfactualModel:
+    """Regression on controls + random-walk level + AR(1) noise, with (phi, q) integrated over a grid.
+
+    Parameters
+    ----------
+    phi_grid:
+        AR(1) coefficients of the noise to integrate over.
+    q_grid:
+        Weekly random-walk variance of the level relative to the noise variance; 0 means a stable level.
+    q_zero_prior:
+        Prior probability of q = 0 (a stable level); the rest is spread evenly over the positive values of
+        `q_grid`. The prior over `phi_grid` is uniform.
+
+    Learned attributes: ``weights_`` (posterior weight of each grid point), ``phi_`` and ``q_`` (the grid points),
+    ``s2_`` (noise variance per grid point, data units squared), ``df_`` (degrees of freedom of the predictions),
+    ``n_`` (observations) and ``k_`` (coefficients, intercept included).
+    """
+
+    def __init__(
+        self,
+        phi_grid: Sequence[float] = DEFAULT_PHI_GRID,
+        q_grid: Sequence[float] = DEFAULT_Q_GRID,
+        q_zero_prior: float = DEFAULT_Q_ZERO_PRIOR,
+    ) -> None:
+        self.phi_grid = phi_grid
+        self.q_grid = q_grid
+        self.q_zero_prior = q_zero_prior
+
+    def clone(self) -> CounterfactualModel:
+        """An unfitted copy with the same parameters."""
+        return CounterfactualModel(self.phi_grid, self.q_grid, self.q_zero_prior)
+
+    # ---- fitting ----------------------------------------------------------------------------------------------
+
+    def _validate_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        phi = np.asarray(self.phi_grid, dtype=float)
+        q = np.asarray(self.q_grid, dtype=float)
+        if phi.ndim != 1 or phi.size == 0 or np.any(np.abs(phi) >= 1):
+            raise InputError(
+                "phi_grid needs values strictly between -1 and 1", field="phi_grid", value=self.phi_grid
+            )
+        if q.ndim != 1 or q.size == 0 or np.any(q < 0):
+            raise InputError("q_grid needs non-negative values", field="q_grid", value=self.q_grid)
+        if not 0.0 <= self.q_zero_prior <= 1.0:
+            raise InputError("q_zero_prior must be in [0, 1]", field="q_zero_prior", value=self.q_zero_prior)
+        n_zero, n_pos = int(np.sum(q == 0)), int(np.sum(q > 0))
+        if n_zero and n_pos:
+            q_prior = np.where(q == 0, self.q_zero_prior / n_zero, (1.0 - self.q_zero_prior) / n_pos)
+        else:
+            q_prior = np.full(q.size, 1.0 / q.size)
+        phis, qs = np.meshgrid(phi, q, indexing="ij")
+        prior = np.broadcast_to(q_prior[None, :], phis.shape).ravel() / phi.size
+        return phis.ravel(), qs.ravel(), prior
+
+    def _cov(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Noise covariance (unit AR variance) between times `a` and `b` (both >= 1), shape (G, len a, len b)."""
+        lag = np.abs(a[:, None] - b[None, :]).astype(np.intp)
+        powers = self.phi_[:, None] ** np.arange(int(lag.max()) + 1)[None, :]  # (G, max lag + 1)
+        ar = powers[:, lag]
+        rw = self.q_[:, None, None] * np.minimum(a[:, None], b[None, :])[None]
+        return ar + rw
+
+    def fit(
+        self, y: np.ndarray, X: np.ndarray | None = None, t: np.ndarray | None = None
+    ) -> CounterfactualModel:
+        """Fit on the pre-period: `y` (n,), optional regressors `X` (n, c), optional whole-period times `t` (n,)."""
+        phis, qs, prior = self._validate_params()
+        y = np.asarray(y, dtype=float)
+        if y.ndim != 1:
+            raise InputError(f"y must be one-dimensional, got shape {y.shape}", field="y", value=y.shape)
+        if not np.all(np.isfinite(y)):
+            raise InputError("y has missing or infinite values", field="y", value=None)
+        n = y.shape[0]
+        D = _design(X, n, "X")
+        k = D.shape[1]
+        if n - k < 3:
+            raise InputError(f"{n} observations are too few for {k} coefficients", field="y", value=n)
+        times = _as_times(t, n, "t")
+        self.phi_, self.q_ = phis, qs
+        G = phis.size
+        # the random walk starts just before the first observation; with a flat prior on the intercept this
+        # is the same as a diffuse initial level
+        self.t0_ = float(times[0] - 1.0)
+        tt = times - self.t0_
+        # work on a standardised y (the model is equivariant under affine changes of y)
+        self.y_shift_ = float(np.mean(y))
+        self.y_scale_ = float(np.std(y)) or 1.0
+        ys = (y - self.y_shift_) / self.y_scale_
+        x_sd = D[:, 1:].std(axis=0)
+        if np.any(x_sd == 0):
+            raise InputError("a regressor is constant over the fitting period", field="X", value=None)
+
+        S = self._cov(tt, tt)
+        S[:, np.arange(n), np.arange(n)] += 1e-9
+        try:  # positive definite by construction; this guards against degenerate grids
+            L = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError as exc:
+            raise InputError("noise covariance is not positive definite", field="t", value=None) from exc
+        rhs = np.concatenate([ys[:, None], D], axis=1)
+        W = np.linalg.solve(L, np.broadcast_to(rhs, (G, n, k + 1)))
+        yw, Dw = W[:, :, 0], W[:, :, 1:]
+        DtD = np.einsum("gni,gnj->gij", Dw, Dw)
+        sign, logdet_DtD = np.linalg.slogdet(DtD)
+        if np.any(sign <= 0) or np.any(np.linalg.cond(DtD) > 1e12):
+            raise InputError("the regressors are collinear over the fitting period", field="X", value=None)
+        DtD_inv = np.linalg.inv(DtD)
+        beta = np.einsum("gij,gnj,gn->gi", DtD_inv, Dw, yw)
+        rw = yw - np.einsum("gnk,gk->gn", Dw, beta)
+        rss = np.maximum(np.einsum("gn,gn->g", rw, rw), 1e-12)
+        logdet_S = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
+        # restricted (integrated) likelihood: beta flat and s2 Jeffreys, both integrated out
+        loglik = -0.5 * logdet_S - 0.5 * logdet_DtD - 0.5 * (n - k) * np.log(rss)
+        logpost = loglik + np.log(np.maximum(prior, 1e-300))
+        w = np.exp(logpost - logpost.max())
+        self.weights_ = w / w.sum()
+        self.s2_ = rss / (n - k) * self.y_scale_**2
+        self.df_ = float(n - k)
+        self.n_, self.k_ = n, k
+        self._fit_state = (tt, L, Dw, rw, DtD_inv, beta, rss / (n - k))
+        return self
+
+    # ---- prediction -------------------------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("CounterfactualModel is not fitted; call fit() first")
+
+    def _conditional(
+        self, t_new: np.ndarray | Sequence[float], X_new: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pieces of the predictive distribution at `t_new`: times from origin, cross term A, mean, R."""
+        self._check_fitted()
+        tt, L, Dw, rw, _, beta, _ = self._fit_state
+        tn = np.asarray(t_new, dtype=float)
+        h = tn.shape[0] if tn.ndim == 1 else -1
+        tn = _as_times(tn, h, "t_new") - self.t0_
+        if tn[0] <= tt[-1]:
+            raise InputError(
+                "t_new must come after the fitted period", field="t_new", value=float(tn[0] + self.t0_)
+            )
+        D_new = _design(X_new, h, "X_new")
+        if D_new.shape[1] != self.k_:
+            raise InputError(
+                f"X_new has {D_new.shape[1] - 1} regressors, the model was fitted with {self.k_ - 1}",
+                field="X_new",
+                value=D_new.shape[1] - 1,
+            )
+        A = np.linalg.solve(L, self._cov(tt, tn))  # (G, n, h)
+        mean = np.einsum("hk,gk->gh", D_new, beta) + np.einsum("gnh,gn->gh", A, rw)
+        R = D_new[None] - np.einsum("gnh,gnk->ghk", A, Dw)  # (G, h, k)
+        return tn, A, mean, R
+
+    def predict_points(
+        self, t_new: np.ndarray | Sequence[float], X_new: np.ndarray | None = None
+    ) -> TMixture:
+        """Pointwise predictive distribution of each new observation (arrays of shape (G, h))."""
+        tn, A, mean, R = self._conditional(t_new, X_new)
+        _, _, _, _, DtD_inv, _, s2 = self._fit_state
+        prior_var = 1.0 + self.q_[:, None] * tn[None]
+        var = prior_var - np.einsum("gnh,gnh->gh", A, A) + np.einsum("ghk,gkl,ghl->gh", R, DtD_inv, R)
+        scale = np.sqrt(np.maximum(var, 1e-12) * s2[:, None]) * self.y_scale_
+        return TMixture(self.weights_, mean * self.y_scale_ + self.y_shift_, scale, self.df_)
+
+    def predict_mean(self, t_new: np.ndarray | Sequence[float], X_new: np.ndarray | None = None) -> TMixture:
+        """Predictive distribution of the mean of the new observations (arrays of shape (G,))."""
+        tn, A, mean, R = self._conditional(t_new, X_new)
+        _, _, _, _, DtD_inv, _, s2 = self._fit_state
+        h = tn.shape[0]
+        a = A.sum(axis=2) / h
+        r = R.sum(axis=1) / h
+        var = (
+            self._cov(tn, tn).sum(axis=(1, 2)) / h**2
+            - np.einsum("gn,gn->g", a, a)
+            + np.einsum("gk,gkl,gl->g", r, DtD_inv, r)
+        )
+        scale = np.sqrt(np.maximum(var, 1e-12) * s2) * self.y_scale_
+        return TMixture(self.weights_, mean.mean(axis=1) * self.y_scale_ + self.y_shift_, scale, self.df_)
+
+    def predict_mean_by_horizon(
+        self, t_new: np.ndarray | Sequence[float], X_new: np.ndarray | None = None
+    ) -> TMixture:
+        """Predictive distribution of the mean of the first j new observations, j = 1..h (arrays (G, h))."""
+        tn, A, mean, R = self._conditional(t_new, X_new)
+        _, _, _, _, DtD_inv, _, s2 = self._fit_state
+        j = np.arange(1, tn.shape[0] + 1, dtype=float)
+        S_cum = np.cumsum(np.cumsum(self._cov(tn, tn), axis=1), axis=2)
+        prior = np.diagonal(S_cum, axis1=1, axis2=2) / j**2  # (G, h)
+        a = np.cumsum(A, axis=2) / j  # (G, n, h)
+        r = np.cumsum(R, axis=1) / j[None, :, None]  # (G, h, k)
+        var = prior - np.einsum("gnh,gnh->gh", a, a) + np.einsum("ghk,gkl,ghl->gh", r, DtD_inv, r)
+        scale = np.sqrt(np.maximum(var, 1e-12) * s2[:, None]) * self.y_scale_
+        loc = np.cumsum(mean, axis=1) / j * self.y_scale_ + self.y_shift_
+        return TMixture(self.weights_, loc, scale, self.df_)
+
+    def noise_summary(self) -> dict[str, float]:
+        """Posterior summaries of the noise structure: phi, q, P(level wanders), residual sd."""
+        self._check_fitted()
+        w = self.weights_
+        return {
+            "phi": float(w @ self.phi_),
+            "q": float(w @ self.q_),
+            "p_level_wander": float(w @ (self.q_ > 0)),
+            "noise_sd": float(math.sqrt(w @ self.s2_)),
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Effect estimate on arrays (used by the scorer and by the calibration harness)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EffectEstimate:
+    """Average effect over the post-period, its interval and p-value, with the fitted model behind it."""
+
+    observed_mean: float
+    counterfactual_mean: float
+    effect: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    se: float
+    inflation: float
+    n_placebos: int
+    n_pre: int
+    n_post: int
+    model: CounterfactualModel
+    mixture: TMixture
+
+
+def _two_sided_p(mix: TMixture, x: float) -> float:
+    F = float(mix.cdf(x))
+    return float(min(1.0, 2.0 * min(F, 1.0 - F)))
+
+
+def placebo_inflation(
+    y: np.ndarray,
+    X: np.ndarray | None,
+    t: np.ndarray,
+    *,
+    train: int,
+    horizon: int,
+    model: CounterfactualModel,
+    max_placebos: int = 8,
+    min_placebos: int = 4,
+    prior_strength: float = 4.0,
+) -> tuple[float, int]:
+    """Variance inflation of the model's interval, measured at fake intervention dates inside `y`.
+
+    Each placebo refits `model` on `train` observations and predicts the mean of the next `horizon` ones,
+    stepping back by half a horizon from the end of `y`. The squared normal scores of the placebo outcomes
+    estimate the ratio of real to predicted variance; the estimate is shrunk towards 1 with `prior_strength`
+    pseudo-placebos and never goes below 1. Returns (factor on the scale, number of placebos); (1.0, 0) when
+    `y` is too short for `min_placebos` placebos.
+    """
+    n = y.shape[0]
+    step = max(1, horizon // 2)
+    ends = [n - horizon - i * step for i in range(max_placebos)]
+    ends = [e for e in ends if e >= train]
+    if len(ends) < min_placebos:
+        return 1.0, 0
+    z2 = []
+    for e in ends:
+        Xtr = None if X is None else X[e - train : e]
+        Xte = None if X is None else X[e : e + horizon]
+        try:
+            m = model.clone().fit(y[e - train : e], Xtr, t[e - train : e])
+        except InputError:  # e.g. a control constant over this window: skip the placebo
+            continue
+        mix = m.predict_mean(t[e : e + horizon], Xte)
+        pit = float(np.clip(mix.cdf(float(np.mean(y[e : e + horizon]))), 1e-6, 1 - 1e-6))
+        z2.append(min(float(stats.norm.ppf(pit)) ** 2, 16.0))
+    if len(z2) < min_placebos:
+        return 1.0, 0
+    ratio = (prior_strength + float(np.sum(z2))) / (prior_strength + len(z2))
+    return max(1.0, math.sqrt(ratio)), len(z2)
+
+
+def estimate_effect(
+    y_pre: np.ndarray,
+    y_post: np.ndarray,
+    X_pre: np.ndarray | None = None,
+    X_post: np.ndarray | None = None,
+    t_pre: np.ndarray | None = None,
+    t_post: np.ndarray | None = None,
+    *,
+    alpha: float = 0.05,
+    max_pre_weeks: int = 52,
+    calibrate: bool = True,
+    model: CounterfactualModel | None = None,
+) -> EffectEstimate:
+    """Average effect of the change (observed minus counterfactual over the post-period) with its interval.
+
+    The model is fitted on the last `max_pre_weeks` pre-period observations; older history, when there is
+    enough, serves for placebo calibration (see :func:`placebo_inflation`). Times default to consecutive weeks.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise InputError("alpha must be between 0 and 1", field="alpha", value=alpha)
+    y_pre = np.asarray(y_pre, dtype=float)
+    y_post = np.asarray(y_post, dtype=float)
+    n, h = y_pre.shape[0], y_post.shape[0]
+    if n < 4:
+        raise InputError(
+            f"the pre-period has {n} observations; at least 4 are needed", field="y_pre", value=n
+        )
+    if h == 0:
+        raise InputError("the post-period has no observations", field="y_post", value=0)
+    if not np.all(np.isfinite(y_post)):
+        raise InputError("y_post has missing or infinite values", field="y_post", value=None)
+    t_pre = _as_times(t_pre, n, "t_pre")
+    t_post = _as_times(t_post, h, "t_post", default_start=float(t_pre[-1] + 1))
+    Xp = None if X_pre is None else np.asarray(X_pre, dtype=float).reshape(n, -1)
+    Xo = None if X_post is None else np.asarray(X_post, dtype=float).reshape(h, -1)
+    if (Xp is None) != (Xo is None):
+        raise InputError("give controls for both periods or for neither", field="X_post", value=None)
+    template = model if model is not None else CounterfactualModel()
+    m_used = min(n, max_pre_weeks)
+    lo = n - m_used
+    fitted = template.clone().fit(y_pre[lo:], None if Xp is None else Xp[lo:], t_pre[lo:])
+    mix = fitted.predict_mean(t_post, Xo)
+    inflation, n_placebos = 1.0, 0
+    if calibrate:
+        inflation, n_placebos = placebo_inflation(y_pre, Xp, t_pre, train=m_used, horizon=h, model=template)
+        mix = mix.inflate(inflation)
+    observed = float(np.mean(y_post))
+    q_lo, q_hi = float(mix.ppf(alpha / 2)), float(mix.ppf(1 - alpha / 2))
+    cf = float(mix.mean())
+    return EffectEstimate(
+        observed_mean=observed,
+        counterfactual_mean=cf,
+        effect=observed - cf,
+        ci_low=observed - q_hi,
+        ci_high=observed - q_lo,
+        p_value=_two_sided_p(mix, observed),
+        se=(q_hi - q_lo) / (2.0 * float(stats.norm.ppf(1 - alpha / 2))),
+        inflation=inflation,
+        n_placebos=n_placebos,
+        n_pre=m_used,
+        n_post=h,
+        model=fitted,
+        mixture=mix,
+    )
