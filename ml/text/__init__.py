@@ -3,7 +3,8 @@
 from ml._exports import lazy_exports
 
 _NAMES = {
-    "redact": "documents",
+    "redact": "redaction",
+    "redact_incident": "redaction",
     "strip_html": "documents",
     "DocumentBuilder": "documents",
     "STOP_WORDS": "documents",

@@ -1,14 +1,13 @@
 """Text preparation for pattern mining and search: redaction, HTML stripping, documents, tokens.
 
-Recur is blameless: people are not features. :func:`redact` replaces e-mail addresses, IP addresses, phone
-numbers, secrets and ``@handles`` with placeholders before any text is embedded, stored or shown, and the
-tokenizer drops those placeholders so they never become keywords.
+Redaction lives in :mod:`ml.text.redaction` (re-exported here as :func:`redact`): incidents are redacted once,
+when a job reads them. The builder redacts again (it is idempotent and cheap), but no path depends on it; the
+tokenizer drops the placeholders so they never become keywords.
 """
 
 from __future__ import annotations
 
 import html
-import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -16,6 +15,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from ml.errors import InputError
 from ml.io.schemas import Incident
+from ml.text.redaction import PLACEHOLDERS, redact, redact_incident
 
 __all__ = [
     "PLACEHOLDERS",
@@ -23,142 +23,10 @@ __all__ = [
     "DocumentBuilder",
     "make_analyzer",
     "redact",
+    "redact_incident",
     "strip_html",
     "tokenize",
 ]
-
-EMAIL = "[EMAIL]"
-IP = "[IP]"
-PHONE = "[PHONE]"
-SECRET = "[SECRET]"
-HANDLE = "[HANDLE]"
-PLACEHOLDERS: tuple[str, ...] = (EMAIL, IP, PHONE, SECRET, HANDLE)
-
-# --- secrets -------------------------------------------------------------------------------------------
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
-)
-# Authorization schemes: the credential must look random (a digit or a symbol), so "basic auth" stays.
-_AUTH_SCHEME = re.compile(
-    r"(?i)\b(bearer|basic)\s+(?=[A-Za-z0-9\-._~+/]*[0-9\-._~+/=])([A-Za-z0-9\-._~+/]{8,}=*)"
-)
-_KNOWN_TOKENS = re.compile(
-    r"(?<![A-Za-z0-9])(?:"
-    r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}"  # AWS access key ids
-    r"|gh[pousr]_[A-Za-z0-9]{30,}"  # GitHub tokens
-    r"|github_pat_[A-Za-z0-9_]{30,}"
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
-    r"|sk-[A-Za-z0-9_-]{20,}"  # API secret keys of the sk- family
-    r"|AIza[0-9A-Za-z_-]{35}"  # Google API keys
-    r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"  # JWTs
-    r")(?![A-Za-z0-9])"
-)
-_SECRET_KEYS = (
-    r"password|passwd|passphrase|pwd|secret|client[_-]?secret|secret[_-]?key|api[_-]?key|apikey"
-    r"|access[_-]?key(?:[_-]?id)?|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|private[_-]?key"
-    r"|aws_secret_access_key|credentials?"
-)
-# key=value: whatever follows "=" is the secret.
-_KV_EQUALS = re.compile(
-    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]{{1,32}}[_-]){{0,4}}(?:{_SECRET_KEYS}))(\s*=\s*)"
-    r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"')\]}]+)"
-)
-# key: value: only when the value looks like a credential (quoted, or has a digit or symbol), so that prose
-# such as "root cause: token expiry" is kept.
-_KV_COLON = re.compile(
-    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]{{1,32}}[_-]){{0,4}}(?:{_SECRET_KEYS}))(\s*:\s*)"
-    r"(\"[^\"\n]*\"|'[^'\n]*'|(?=[^\s,;]*[0-9!#$%^&*+/=?~_])[^\s,;\"')\]}]+)"
-)
-_LONG_HEX = re.compile(r"(?<![A-Za-z0-9_])[0-9a-fA-F]{32,}(?![A-Za-z0-9_])")
-# base64/base64url runs with upper case, lower case and digits mixed: random, not words or paths.
-_LONG_B64 = re.compile(
-    r"(?<![A-Za-z0-9+/_-])(?=[A-Za-z0-9+/_-]*[0-9])(?=[A-Za-z0-9+/_-]*[a-z])(?=[A-Za-z0-9+/_-]*[A-Z])"
-    r"[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/=_-])"
-)
-
-# --- e-mail, IP, phone, handles -------------------------------------------------------------------------
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-# Matches start where a run of local-part characters starts (linear time on long tokens).
-_LOCAL = r"(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@"
-_EMAIL = re.compile(
-    r"(?:mailto:)?" + _LOCAL + _LABEL + r"(?:\.(?:" + _LABEL + r"))+"
-    r"|(?:mailto:)?" + _LOCAL + r"\[[0-9A-Fa-f:.]+\]"
-)
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_IPV4 = re.compile(
-    rf"(?<![A-Za-z0-9_.])(?:{_OCTET}\.){{3}}{_OCTET}(?::[0-9]{{1,5}})?(?:/[0-9]{{1,2}})?(?![A-Za-z0-9_]|\.[0-9])"
-)
-# IPv6 candidates are validated with the ipaddress module, so times such as 10:30:00 are kept.
-_IPV6 = re.compile(
-    r"(?<![A-Za-z0-9_:.])\[?"
-    r"(?P<addr>[0-9A-Fa-f:]*:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:]*)"
-    r"(?P<zone>%[A-Za-z0-9_.-]+)?\]?(?P<tail>(?::[0-9]{1,5})?(?:/[0-9]{1,3})?)"
-    r"(?![A-Za-z0-9_:])"
-)
-_PHONE = re.compile(
-    r"(?<![A-Za-z0-9_+.:/-])(?:"
-    r"\+[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5}"  # international, +CC ...
-    r"|(?:1[ .-])?\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"  # North American 555-123-4567
-    r"|\([0-9]{2,5}\)[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}"  # (020) 7946 0018
-    r")(?![A-Za-z0-9_]|[.:/-][0-9])"
-)
-_HANDLE = re.compile(r"(?<![A-Za-z0-9_.@/\\])@[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
-_SLACK_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
-
-_PLACEHOLDER_RE = re.compile(r"\[(?:EMAIL|IP|PHONE|SECRET|HANDLE|SERVICE|REGION)\]")
-
-
-def _ipv6_repl(m: re.Match[str]) -> str:
-    addr = m.group("addr")
-    if addr.count(":") < 2 or not any(c in "0123456789abcdefABCDEF" for c in addr):
-        return m.group(0)
-    # Identifiers such as Foo::Add are valid IPv6 spellings; real addresses carry a digit or are lower case.
-    if not any(c.isdigit() for c in addr) and addr != addr.lower():
-        return m.group(0)
-    tries = [(addr, "")]
-    if addr.endswith(":") and not m.group("zone") and not m.group("tail"):
-        tries.append((addr[:-1], ":"))  # "host ::1: down" - a colon of the sentence, not of the address
-    for candidate, trailing in tries:
-        try:
-            ipaddress.IPv6Address(candidate)
-        except ValueError:
-            continue
-        return IP + trailing
-    return m.group(0)
-
-
-def _phone_repl(m: re.Match[str]) -> str:
-    digits = sum(c.isdigit() for c in m.group(0))
-    return PHONE if 7 <= digits <= 15 else m.group(0)
-
-
-def redact(text: str) -> str:
-    """Return `text` with personal data and secrets replaced by placeholders.
-
-    Replaced: e-mail addresses (``[EMAIL]``), IPv4/IPv6 addresses with optional port or prefix (``[IP]``),
-    phone numbers (``[PHONE]``), secrets (``[SECRET]``: private keys, bearer/basic tokens, AWS/GitHub/Slack
-    keys, JWTs, ``password=...``-style values, long hex or base64 strings) and ``@handles`` (``[HANDLE]``).
-    Kept: ordinary words, version numbers (1.2.3), dates, times and durations.
-    """
-    if not isinstance(text, str):
-        raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
-    if not text:
-        return text
-    out = _PRIVATE_KEY.sub(SECRET, text)
-    out = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {SECRET}", out)
-    out = _KNOWN_TOKENS.sub(SECRET, out)
-    out = _KV_EQUALS.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", out)
-    out = _KV_COLON.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", out)
-    out = _EMAIL.sub(EMAIL, out)
-    out = _SLACK_MENTION.sub(HANDLE, out)
-    out = _IPV6.sub(_ipv6_repl, out)
-    out = _IPV4.sub(IP, out)
-    out = _LONG_HEX.sub(SECRET, out)
-    out = _LONG_B64.sub(SECRET, out)
-    out = _PHONE.sub(_phone_repl, out)
-    out = _HANDLE.sub(HANDLE, out)
-    return out
-
 
 # --- HTML ------------------------------------------------------------------------------------------------
 _HTML_BLOCK = re.compile(r"(?is)<(script|style)\b[^>]*>.*?</\1\s*>")
@@ -365,6 +233,7 @@ STOP_WORDS: frozenset[str] = (frozenset(ENGLISH_STOP_WORDS) - _KEEP_WORDS) | fro
     | {"utc", "gmt", "pst", "pdt", "est", "edt", "cet", "cest", "pm"}
     | {"incident", "incidents", "investigating", "resolved", "identified", "update", "updates"}
 )
+_PLACEHOLDER_RE = re.compile(r"\[(?:EMAIL|IP|PHONE|SECRET|HANDLE|SERVICE|REGION)\]")
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 
 
