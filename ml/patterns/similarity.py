@@ -33,12 +33,11 @@ pickle. Everything derived (idf, BM25 weights, postings, filter codes) is rebuil
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,80 +47,22 @@ from scipy import sparse
 from ml.errors import InputError, NotFittedError, NotFoundError
 from ml.io.schemas import Incident, to_utc
 from ml.patterns.ids import UNCLUSTERED, UNCLUSTERED_ID
-from ml.text.documents import DocumentBuilder, redact, tokenize
+from ml.patterns.lexical import STEMMER, BM25Index, Terms, restem
+from ml.patterns.matches import IndexedIncident, Match, MatchReasons
+from ml.text.documents import DocumentBuilder, redact
 
-__all__ = ["FORMAT", "IndexedIncident", "Match", "MatchReasons", "SimilarityIndex", "stem"]
+__all__ = ["FORMAT", "IndexedIncident", "Match", "MatchReasons", "SimilarityIndex"]
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["fused", "dense", "lexical"]
 Fusion = Literal["rrf", "zscore"]
-_Terms = tuple[np.ndarray, np.ndarray]  # query term ids (sorted) and their counts in the query
+_Terms = Terms
 
 FORMAT = "recur.similarity-index/1"
 _MODES: tuple[str, ...] = ("fused", "dense", "lexical")
 _FUSIONS: tuple[str, ...] = ("rrf", "zscore")
 _ARRAYS = ("embeddings", "tf_data", "tf_indices", "tf_indptr", "pattern_ids", "started_at")
-_MAX_DF_KEYWORD = 0.5  # a term in more than half of the incidents is not a reason
-
-
-@dataclass(frozen=True)
-class MatchReasons:
-    """Why a match was returned: informative terms shared with the query (most telling first) and the fields
-    it has in common with the query incident (``service``, ``team``, ``pattern``)."""
-
-    shared_keywords: tuple[str, ...]
-    matching_fields: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Match:
-    """One similar incident. ``score`` ranks the results (its scale depends on the mode and fusion);
-    ``dense_score`` is the cosine similarity (``None`` for a text-only query) and ``lexical_score`` the BM25
-    score relative to the best lexical match of this query among the candidates (1.0 = best, 0.0 = no shared
-    term)."""
-
-    id: str
-    title: str
-    date: dt.date
-    service: str | None
-    team: str | None
-    score: float
-    pattern_id: int
-    pattern_name: str
-    reasons: MatchReasons
-    dense_score: float | None
-    lexical_score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        # built field by field: dataclasses.asdict deep-copies and was most of a query's time
-        out = {name: getattr(self, name) for name in _MATCH_FIELDS}
-        out["date"] = self.date.isoformat()
-        out["reasons"] = {
-            "shared_keywords": list(self.reasons.shared_keywords),
-            "matching_fields": list(self.reasons.matching_fields),
-        }
-        return out
-
-
-_MATCH_FIELDS = tuple(f.name for f in fields(Match))
-
-
-@dataclass(frozen=True)
-class IndexedIncident:
-    """The metadata the index keeps for one incident."""
-
-    id: str
-    title: str
-    started_at: dt.datetime
-    service: str | None
-    team: str | None
-    pattern_id: int
-    pattern_name: str
-
-    @property
-    def date(self) -> dt.date:
-        return self.started_at.date()
 
 
 def _as_str_list(value: str | Sequence[str] | None, name: str) -> list[str] | None:
@@ -140,77 +81,6 @@ def _epoch_seconds(value: dt.date | dt.datetime, name: str) -> int:
     if isinstance(value, dt.date):
         return int(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp())
     raise InputError(f"{name} must be a date or datetime, got {value!r}", field=name, value=value)
-
-
-def _consonant(word: str, i: int) -> bool:
-    c = word[i]
-    if c in "aeiou":
-        return False
-    if c == "y":
-        return i == 0 or not _consonant(word, i - 1)
-    return True
-
-
-def _measure(stem: str) -> int:
-    """Porter's m: the number of vowel-consonant sequences."""
-    m, prev_vowel = 0, False
-    for i in range(len(stem)):
-        vowel = not _consonant(stem, i)
-        if prev_vowel and not vowel:
-            m += 1
-        prev_vowel = vowel
-    return m
-
-
-def _has_vowel(stem: str) -> bool:
-    return any(not _consonant(stem, i) for i in range(len(stem)))
-
-
-def _cvc(word: str) -> bool:
-    n = len(word)
-    return (
-        n >= 3
-        and _consonant(word, n - 3)
-        and not _consonant(word, n - 2)
-        and _consonant(word, n - 1)
-        and word[-1] not in "wxy"
-    )
-
-
-@functools.lru_cache(maxsize=100_000)
-def stem(word: str) -> str:
-    """Light English stemming for BM25: Porter's inflectional steps (1a plurals, 1b -ed/-ing, 1c -y) and 5a
-    (final -e), so "delays", "delayed" and "delay" or "expired" and "expire" meet. Derivational suffixes
-    ("-ation", "-ness") are left alone, and tokens with a digit or of 3 letters or fewer are kept as they are."""
-    w = word
-    if len(w) <= 3 or not w.isalpha():
-        return w
-    if w.endswith("sses") or w.endswith("ies"):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    suffix_removed = False
-    if w.endswith("eed"):
-        if _measure(w[:-3]) > 0:
-            w = w[:-1]
-    elif w.endswith("ed") and _has_vowel(w[:-2]):
-        w, suffix_removed = w[:-2], True
-    elif w.endswith("ing") and _has_vowel(w[:-3]):
-        w, suffix_removed = w[:-3], True
-    if suffix_removed:
-        if w.endswith(("at", "bl", "iz")):
-            w += "e"
-        elif len(w) >= 2 and w[-1] == w[-2] and _consonant(w, len(w) - 1) and w[-1] not in "lsz":
-            w = w[:-1]
-        elif _measure(w) == 1 and _cvc(w):
-            w += "e"
-    if w.endswith("y") and len(w) > 1 and _has_vowel(w[:-1]):
-        w = w[:-1] + "i"
-    if w.endswith("e"):
-        m = _measure(w[:-1])
-        if m > 1 or (m == 1 and not _cvc(w[:-1])):
-            w = w[:-1]
-    return w
 
 
 @dataclass(frozen=True)
@@ -392,26 +262,7 @@ class SimilarityIndex:
         pids = self._check_pattern_ids(pattern_ids, ids)
         names = self._check_pattern_names(pattern_names)
 
-        vocab: dict[str, int] = {}
-        spellings: dict[int, dict[str, int]] = {}
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        cols: list[int] = []
-        vals: list[int] = []
-        for i, text in enumerate(texts):
-            counts: dict[int, int] = {}
-            for tok in tokenize(text):
-                j = vocab.setdefault(self._term(tok), len(vocab))
-                counts[j] = counts.get(j, 0) + 1
-                seen = spellings.setdefault(j, {})
-                seen[tok] = seen.get(tok, 0) + 1
-            for j in sorted(counts):
-                cols.append(j)
-                vals.append(counts[j])
-            indptr[i + 1] = len(cols)
-        tf = sparse.csr_matrix(
-            (np.asarray(vals, dtype=np.int32), np.asarray(cols, dtype=np.int32), indptr),
-            shape=(n, len(vocab)),
-        )
+        lexical = BM25Index(self.k1, self.b, self.k3, self.stemming).fit(texts)
         self._set_state(
             ids=ids,
             titles=[redact(inc.title) for inc in incidents],
@@ -419,9 +270,7 @@ class SimilarityIndex:
             teams=[inc.team for inc in incidents],
             started=np.asarray([int(inc.started_at.timestamp()) for inc in incidents], dtype=np.int64),
             embeddings=emb,
-            tf=tf,
-            vocabulary=list(vocab),
-            display=[max(sorted(spellings[j]), key=spellings[j].__getitem__) for j in range(len(vocab))],
+            lexical=lexical,
             pattern_ids=pids,
             pattern_names=names,
             model_id=model_id,
@@ -429,8 +278,8 @@ class SimilarityIndex:
         log.info(
             "Similarity - indexed %d incidents (%d terms, %d postings, dim %s) in %.2fs",
             n,
-            len(vocab),
-            tf.nnz,
+            len(lexical.vocabulary_),
+            lexical.term_counts_.nnz,
             self.dim_,
             time.perf_counter() - t0,
         )
@@ -508,14 +357,11 @@ class SimilarityIndex:
         teams: list[str | None],
         started: np.ndarray,
         embeddings: np.ndarray,
-        tf: sparse.csr_matrix,
-        vocabulary: list[str],
-        display: list[str],
+        lexical: BM25Index,
         pattern_ids: np.ndarray,
         pattern_names: dict[int, str],
         model_id: str | None,
     ) -> None:
-        n = len(ids)
         self.ids_ = ids
         self.titles_ = titles
         self.services_ = services
@@ -525,29 +371,13 @@ class SimilarityIndex:
         # E @ q on one BLAS thread. ``embeddings_`` is the (n, dim) view of it.
         self._embeddings_t = np.ascontiguousarray(embeddings.T)
         self.dim_ = int(embeddings.shape[1]) if embeddings.ndim == 2 else 0
-        self.term_counts_ = tf
-        self.vocabulary_ = vocabulary
-        self.display_ = display
+        self.lexical_ = lexical
         self.pattern_ids_ = pattern_ids
         self.pattern_names_ = pattern_names
         self.model_id_ = model_id
         # Derived state.
         self._pos = {x: i for i, x in enumerate(ids)}
-        self._term_index = {t: j for j, t in enumerate(vocabulary)}
-        df = np.bincount(tf.indices, minlength=len(vocabulary)).astype(np.float64)
-        self.df_ = df
-        self._informative = df <= max(1.0, _MAX_DF_KEYWORD * n)
         self.dates_ = [dt.datetime.fromtimestamp(int(t), tz=dt.UTC).date() for t in started.tolist()]
-        self.idf_ = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float64)
-        lengths = np.asarray(tf.sum(axis=1), dtype=np.float64).ravel()
-        avgdl = float(lengths.mean()) if n and lengths.mean() > 0 else 1.0
-        norm = self.k1 * (1.0 - self.b + self.b * lengths / avgdl)
-        row_of = np.repeat(np.arange(n), np.diff(tf.indptr))
-        counts = tf.data.astype(np.float64)
-        weights = self.idf_[tf.indices] * counts * (self.k1 + 1.0) / (counts + norm[row_of])
-        self._weights = sparse.csr_matrix((weights.astype(np.float32), tf.indices, tf.indptr), shape=tf.shape)
-        self._postings = self._weights.T.tocsr()
-        self._postings.sort_indices()
         self._service_vocab, self._service_codes = self._codes(services)
         self._team_vocab, self._team_codes = self._codes(teams)
 
@@ -560,8 +390,26 @@ class SimilarityIndex:
                 codes[i] = vocab.setdefault(v, len(vocab))
         return vocab, codes
 
-    def _term(self, token: str) -> str:
-        return stem(token) if self.stemming else token
+    # Lexical state, kept by the BM25 index (names of the attributes the index had before it was split out).
+    @property
+    def term_counts_(self) -> sparse.csr_matrix:
+        return self.lexical_.term_counts_
+
+    @property
+    def vocabulary_(self) -> list[str]:
+        return self.lexical_.vocabulary_
+
+    @property
+    def display_(self) -> list[str]:
+        return self.lexical_.display_
+
+    @property
+    def df_(self) -> np.ndarray:
+        return self.lexical_.df_
+
+    @property
+    def idf_(self) -> np.ndarray:
+        return self.lexical_.idf_
 
     # ----------------------------------------------------------------------------------------- access
 
@@ -667,11 +515,7 @@ class SimilarityIndex:
     ) -> list[Match]:
         """Incidents most similar to an indexed one (itself excluded), from its stored vector and terms."""
         i = self._position(incident_id)
-        lo, hi = self.term_counts_.indptr[i], self.term_counts_.indptr[i + 1]
-        terms = (
-            self.term_counts_.indices[lo:hi].astype(np.int64),
-            self.term_counts_.data[lo:hi].astype(np.float64),
-        )
+        terms = self.lexical_.document_terms(i)
         pid = int(self.pattern_ids_[i])
         allowed = self._mask(service, team, since, incident_id)
         return self._search(
@@ -759,13 +603,7 @@ class SimilarityIndex:
         return int(k)
 
     def _query_terms(self, text: str) -> _Terms:
-        counts: dict[int, int] = {}
-        for tok in tokenize(text):
-            j = self._term_index.get(self._term(tok))
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        ids = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
-        return ids, np.asarray([counts[j] for j in ids.tolist()], dtype=np.float64)
+        return self.lexical_.query_terms(text)
 
     def _mask(
         self,
@@ -800,20 +638,7 @@ class SimilarityIndex:
         return mask
 
     def _lexical_scores(self, query: _Terms) -> np.ndarray:
-        n = len(self.ids_)
-        terms, qtf = query
-        if terms.size == 0 or n == 0:
-            return np.zeros(n, dtype=np.float64)
-        indptr = self._postings.indptr
-        starts = indptr[terms]
-        lengths = indptr[terms + 1] - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(n, dtype=np.float64)
-        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-        query_weight = qtf * (self.k3 + 1.0) / (qtf + self.k3)
-        weights = self._postings.data[offsets] * np.repeat(query_weight, lengths)
-        return np.bincount(self._postings.indices[offsets], weights=weights, minlength=n)
+        return self.lexical_.scores(query)
 
     @staticmethod
     def _top(values: np.ndarray, candidates: np.ndarray, m: int) -> np.ndarray:
@@ -967,25 +792,7 @@ class SimilarityIndex:
         return out
 
     def _shared_keywords(self, rows: np.ndarray, query: _Terms) -> list[tuple[str, ...]]:
-        """For each row, the informative query terms it contains, by their BM25 weight in it (all rows at once)."""
-        terms = query[0]
-        if self.max_keywords == 0 or terms.size == 0:
-            return [()] * rows.size
-        indptr = self._weights.indptr
-        starts = indptr[rows]
-        lengths = indptr[rows + 1] - starts
-        total = int(lengths.sum())
-        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-        owner = np.repeat(np.arange(rows.size), lengths)
-        row_terms = self._weights.indices[offsets]
-        at = np.minimum(np.searchsorted(terms, row_terms), terms.size - 1)
-        keep = np.flatnonzero((terms[at] == row_terms) & self._informative[row_terms])
-        keep = keep[np.lexsort((row_terms[keep], -self._weights.data[offsets[keep]], owner[keep]))]
-        out: list[list[str]] = [[] for _ in range(rows.size)]
-        for o, t in zip(owner[keep].tolist(), row_terms[keep].tolist(), strict=True):
-            if len(out[o]) < self.max_keywords:
-                out[o].append(self.display_[t])
-        return [tuple(words) for words in out]
+        return self.lexical_.shared_keywords(rows, query, self.max_keywords)
 
     # ----------------------------------------------------------------------------------------- persistence
 
@@ -1018,6 +825,7 @@ class SimilarityIndex:
             "pattern_names": {str(k): v for k, v in sorted(self.pattern_names_.items())},
             "vocabulary": self.vocabulary_,
             "display": self.display_,
+            "stemmer": STEMMER if self.stemming else None,
         }
         (out / "index.json").write_text(
             json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
@@ -1076,6 +884,10 @@ class SimilarityIndex:
         )
         index = cls(**meta["params"])
         index._check_params()
+        display = list(meta["display"])
+        if index.stemming and meta.get("stemmer") != STEMMER:
+            tf, vocabulary, display = restem(tf, vocabulary, display)
+        lexical = BM25Index(index.k1, index.b, index.k3, index.stemming).set_state(tf, vocabulary, display)
         index._set_state(
             ids=[r["id"] for r in records],
             titles=[r["title"] for r in records],
@@ -1083,9 +895,7 @@ class SimilarityIndex:
             teams=[r["team"] for r in records],
             started=arrays["started_at"].astype(np.int64),
             embeddings=np.ascontiguousarray(emb),
-            tf=tf,
-            vocabulary=vocabulary,
-            display=list(meta["display"]),
+            lexical=lexical,
             pattern_ids=arrays["pattern_ids"].astype(np.int64),
             pattern_names={int(k): v for k, v in meta["pattern_names"].items()},
             model_id=meta.get("model_id"),

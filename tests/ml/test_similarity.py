@@ -354,7 +354,9 @@ def test_texts_default_to_redacted_documents_and_titles_are_redacted() -> None:
     )
     index = SimilarityIndex.build([inc], None, np.ones((1, DIM), dtype=np.float32), {"INC-1": 2}, {2: "dns"})
     assert "@alice" not in index.get("INC-1").title
-    assert "example" not in index.vocabulary_ and "resolver" in index.vocabulary_
+    # stems in the vocabulary (Snowball: "resolver" -> "resolv"), words as written in the reasons
+    assert "example" not in index.display_ and "resolver" in index.display_
+    assert not any("exampl" in t for t in index.vocabulary_) and "resolv" in index.vocabulary_
     m = index.query(None, "resolver outage", k=1)[0]
     assert m.pattern_name == "dns" and set(m.reasons.shared_keywords) == {"resolver", "outage"}
 
@@ -394,3 +396,46 @@ def test_real_embeddings_end_to_end() -> None:
     assert {m.id for m in top} == {"E-0", "E-1"}
     for i in range(0, 6, 2):
         assert index.query_incident(f"E-{i}", k=1)[0].id == f"E-{i + 1}"
+
+
+def _texts_index(texts: list[str]) -> SimilarityIndex:
+    incidents = [_incident(i, title=f"incident {i}") for i in range(len(texts))]
+    vecs = np.eye(len(texts), DIM, dtype=np.float32) + 0.01
+    return SimilarityIndex.build(incidents, texts, vecs)
+
+
+def test_stemming_is_the_library_snowball_stemmer() -> None:
+    """One stemmer for the library: "connecting" meets "connections" and "retried" meets "retries"."""
+    from ml.text.stemming import stem
+
+    index = _texts_index(["retries exhausted on payment connections", "disk quota reached", "cache warmed"])
+    matches = index.query(None, "retried connecting", k=3)
+    assert [m.id for m in matches] == ["INC-000"]
+    assert sorted(matches[0].reasons.shared_keywords) == ["connections", "retries"]
+    assert {stem("connections"), stem("retries")} <= set(index.vocabulary_)
+
+
+def test_index_saved_with_the_previous_stemmer_is_restemmed_on_load(tmp_path) -> None:
+    """An index written before the Snowball stemmer ("delays" stored as "delai") still finds "delay"."""
+    index = _texts_index(["payment delays", "payment delayed twice", "disk quota reached"])
+    folder = index.save(tmp_path / "idx")
+    meta = json.loads((folder / "index.json").read_text())
+    assert meta["stemmer"] == "snowball-english"
+    del meta["stemmer"]
+    meta["vocabulary"] = ["delai" if t == "delay" else t for t in meta["vocabulary"]]
+    (folder / "index.json").write_text(json.dumps(meta))
+    loaded = SimilarityIndex.load(folder)
+    assert "delay" in loaded.vocabulary_ and "delai" not in loaded.vocabulary_
+    assert [m.id for m in loaded.query(None, "delay", k=3)] == ["INC-000", "INC-001"]
+
+
+def test_restem_merges_terms_that_now_share_a_stem() -> None:
+    from scipy import sparse
+
+    from ml.patterns.lexical import restem
+
+    tf = sparse.csr_matrix(np.array([[2, 0, 1], [0, 1, 0]], dtype=np.int32))
+    new_tf, vocab, display = restem(tf, ["connection", "connect", "disk"], ["connections", "connecting", "disk"])
+    assert vocab == ["connect", "disk"]
+    assert display == ["connections", "disk"]  # the spelling of the more frequent part
+    assert new_tf.toarray().tolist() == [[2, 1], [1, 0]]
