@@ -160,11 +160,15 @@ def restem(
     of its most frequent part.
     """
     if len(display) != len(vocabulary):
-        raise InputError("index vocabulary and spellings differ in length", field="display", value=len(display))
+        raise InputError(
+            "index vocabulary and spellings differ in length", field="display", value=len(display)
+        )
     new_vocab: dict[str, int] = {}
     target = np.asarray([new_vocab.setdefault(stem(w), len(new_vocab)) for w in display], dtype=np.int64)
     v_old, v_new = len(vocabulary), len(new_vocab)
-    remap = sparse.csr_matrix((np.ones(v_old, dtype=np.int32), (np.arange(v_old), target)), shape=(v_old, v_new))
+    remap = sparse.csr_matrix(
+        (np.ones(v_old, dtype=np.int32), (np.arange(v_old), target)), shape=(v_old, v_new)
+    )
     new_tf = sparse.csr_matrix(tf @ remap, dtype=np.int32)
     new_tf.sort_indices()
     totals = np.asarray(tf.sum(axis=0)).ravel()
@@ -172,5 +176,7 @@ def restem(
     for j in np.argsort(-totals, kind="stable").tolist():
         if best[target[j]] < 0:
             best[target[j]] = j
-    log.warning("Similarity - index saved with another stemmer: vocabulary re-stemmed (%d -> %d terms)", v_old, v_new)
+    log.warning(
+        "Similarity - index saved with another stemmer: vocabulary re-stemmed (%d -> %d terms)", v_old, v_new
+    )
     return new_tf, list(new_vocab), [display[j] for j in best.tolist()]

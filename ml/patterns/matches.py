@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml.patterns.fusion import Ranking
+    from ml.patterns.similarity import SimilarityIndex
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,44 @@ class IndexedIncident:
     @property
     def date(self) -> dt.date:
         return self.started_at.date()
+
+
+def matches_for(
+    index: SimilarityIndex,
+    ranking: Ranking,
+    keywords: list[tuple[str, ...]],
+    context: tuple[str | None, str | None, int | None],
+    *,
+    with_vector: bool,
+    explain: bool,
+) -> list[Match]:
+    """The :class:`Match` objects of a ranking; ``context`` is the query's (service, team, pattern id)."""
+    query_service, query_team, query_pattern_id = context
+    rows = ranking.top.tolist()
+    out: list[Match] = []
+    for r, i in enumerate(rows):
+        pid = int(index.pattern_ids_[i])
+        matching: list[str] = []
+        if explain:
+            if query_service is not None and index.services_[i] == query_service:
+                matching.append("service")
+            if query_team is not None and index.teams_[i] == query_team:
+                matching.append("team")
+            if query_pattern_id is not None and pid == query_pattern_id:
+                matching.append("pattern")
+        out.append(
+            Match(
+                id=index.ids_[i],
+                title=index.titles_[i],
+                date=index.dates_[i],
+                service=index.services_[i],
+                team=index.teams_[i],
+                score=float(ranking.scores[r]),
+                pattern_id=pid,
+                pattern_name=index._pattern_name(pid),
+                reasons=MatchReasons(shared_keywords=keywords[r], matching_fields=tuple(matching)),
+                dense_score=float(ranking.cosine[r]) if with_vector else None,
+                lexical_score=float(ranking.lexical[r]),
+            )
+        )
+    return out

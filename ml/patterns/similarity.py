@@ -3,7 +3,7 @@
 For N incidents the index holds
 
 - the dense embeddings (float32, rows L2-normalised): cosine similarity is one matrix-vector product;
-- a BM25 index over the redacted documents (tokens from :func:`ml.text.tokenize`, light inflectional stemming,
+- a BM25 index over the redacted documents (tokens from :func:`ml.text.tokenize`, Snowball stemming,
   query term frequencies saturated with ``k3``): the term counts as a sparse matrix, the vocabulary and the
   idf; a query gathers the postings of its terms and sums them with ``bincount``;
 - per-incident metadata (id, title, start, service, team, pattern id and name); filters are boolean masks, and
@@ -28,16 +28,18 @@ only a text uses the one signal it has).
 
 Persistence (``save``/``load``): arrays as ``.npy`` and the metadata, vocabulary and parameters as JSON; no
 pickle. Everything derived (idf, BM25 weights, postings, filter codes) is rebuilt on load.
+
+Layout: :mod:`ml.patterns.lexical` (BM25), :mod:`~ml.patterns.fusion` (RRF, z-scores, tie-break),
+:mod:`~ml.patterns.matches` (what a query returns), :mod:`~ml.patterns.index_inputs` (input checks, filters),
+:mod:`~ml.patterns.index_files` (save/load); this module holds :class:`SimilarityIndex`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,11 +47,24 @@ import numpy as np
 from scipy import sparse
 
 from ml.errors import InputError, NotFittedError, NotFoundError
-from ml.io.schemas import Incident, to_utc
+from ml.io.schemas import Incident
+from ml.patterns.fusion import Ranking, rrf_scores, top_with_ties, zscore_scores
 from ml.patterns.ids import UNCLUSTERED, UNCLUSTERED_ID
-from ml.patterns.lexical import STEMMER, BM25Index, Terms, restem
-from ml.patterns.matches import IndexedIncident, Match, MatchReasons
-from ml.text.documents import DocumentBuilder, redact
+from ml.patterns.index_files import FORMAT, load_index, save_index
+from ml.patterns.index_inputs import (
+    check_corpus,
+    check_embeddings,
+    check_k,
+    check_params,
+    check_pattern_ids,
+    check_pattern_names,
+    check_query_vec,
+    field_codes,
+    filter_mask,
+)
+from ml.patterns.lexical import BM25Index, Terms
+from ml.patterns.matches import IndexedIncident, Match, MatchReasons, matches_for
+from ml.text.documents import redact
 
 __all__ = ["FORMAT", "IndexedIncident", "Match", "MatchReasons", "SimilarityIndex"]
 
@@ -59,36 +74,7 @@ Mode = Literal["fused", "dense", "lexical"]
 Fusion = Literal["rrf", "zscore"]
 _Terms = Terms
 
-FORMAT = "recur.similarity-index/1"
 _MODES: tuple[str, ...] = ("fused", "dense", "lexical")
-_FUSIONS: tuple[str, ...] = ("rrf", "zscore")
-_ARRAYS = ("embeddings", "tf_data", "tf_indices", "tf_indptr", "pattern_ids", "started_at")
-
-
-def _as_str_list(value: str | Sequence[str] | None, name: str) -> list[str] | None:
-    if value is None:
-        return None
-    values = [value] if isinstance(value, str) else list(value)
-    for v in values:
-        if not isinstance(v, str):
-            raise InputError(f"{name} must be a string or a list of strings, got {v!r}", field=name, value=v)
-    return values
-
-
-def _epoch_seconds(value: dt.date | dt.datetime, name: str) -> int:
-    if isinstance(value, dt.datetime):
-        return int(to_utc(value).timestamp())
-    if isinstance(value, dt.date):
-        return int(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp())
-    raise InputError(f"{name} must be a date or datetime, got {value!r}", field=name, value=value)
-
-
-@dataclass(frozen=True)
-class _Ranking:
-    top: np.ndarray  # positions, best first
-    scores: np.ndarray
-    cosine: np.ndarray  # nan without a query vector
-    lexical: np.ndarray  # BM25 relative to the best candidate's
 
 
 class SimilarityIndex:
@@ -113,7 +99,8 @@ class SimilarityIndex:
         BM25 saturation of term frequencies in the query (a query may be a whole postmortem: a term it
         repeats weighs more, up to ``k3 + 1`` times).
     stemming:
-        Conflate inflections ("delays", "delayed", "delay") with :func:`stem` before BM25; reasons still show
+        Conflate word forms ("retries", "retried", "retry") with :func:`ml.text.stemming.stem` (Snowball
+        English, the library's one stemmer) before BM25; reasons still show
         a word as written (the most frequent spelling of the stem in the corpus).
     max_keywords:
         Shared keywords listed per match.
@@ -160,36 +147,7 @@ class SimilarityIndex:
         }
 
     def _check_params(self) -> None:
-        if self.fusion not in _FUSIONS:
-            raise InputError(
-                f"fusion must be one of {_FUSIONS}, got {self.fusion!r}", field="fusion", value=self.fusion
-            )
-        checks: list[tuple[str, Any, bool]] = [
-            (
-                "dense_weight",
-                self.dense_weight,
-                isinstance(self.dense_weight, int | float) and 0 <= self.dense_weight <= 1,
-            ),
-            (
-                "pattern_weight",
-                self.pattern_weight,
-                isinstance(self.pattern_weight, int | float) and 0 <= self.pattern_weight <= 1,
-            ),
-            ("rrf_k", self.rrf_k, isinstance(self.rrf_k, int | float) and self.rrf_k >= 0),
-            ("depth", self.depth, isinstance(self.depth, int) and self.depth >= 1),
-            ("k1", self.k1, isinstance(self.k1, int | float) and self.k1 >= 0),
-            ("b", self.b, isinstance(self.b, int | float) and 0 <= self.b <= 1),
-            ("k3", self.k3, isinstance(self.k3, int | float) and self.k3 > 0),
-            ("stemming", self.stemming, isinstance(self.stemming, bool)),
-            (
-                "max_keywords",
-                self.max_keywords,
-                isinstance(self.max_keywords, int) and self.max_keywords >= 0,
-            ),
-        ]
-        for name, value, ok in checks:
-            if not ok or (isinstance(value, bool) and name != "stemming"):
-                raise InputError(f"{name} has an invalid value {value!r}", field=name, value=value)
+        check_params(self)
 
     # ----------------------------------------------------------------------------------------- build
 
@@ -228,39 +186,12 @@ class SimilarityIndex:
         come from the same one.
         """
         t0 = time.perf_counter()
-        self._check_params()
-        incidents = list(incidents)
-        for i, inc in enumerate(incidents):
-            if not isinstance(inc, Incident):
-                raise InputError(
-                    f"incidents[{i}] must be an ml.schemas.Incident, got {type(inc).__name__}",
-                    field=f"incidents[{i}]",
-                    value=None,
-                )
+        check_params(self)
+        incidents, ids, texts = check_corpus(incidents, texts)
         n = len(incidents)
-        ids = [inc.id for inc in incidents]
-        seen_ids: set[str] = set()
-        for dup in ids:
-            if dup in seen_ids:
-                raise InputError(
-                    f"incident ids must be unique, {dup!r} appears twice", field="incidents", value=dup
-                )
-            seen_ids.add(dup)
-        if texts is None:
-            texts = DocumentBuilder().build_many(incidents)
-        texts = list(texts)
-        if len(texts) != n:
-            raise InputError(
-                f"texts has {len(texts)} entries for {n} incidents", field="texts", value=len(texts)
-            )
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InputError(
-                    f"texts[{i}] must be a string, got {type(t).__name__}", field=f"texts[{i}]", value=None
-                )
-        emb = self._check_embeddings(embeddings, n)
-        pids = self._check_pattern_ids(pattern_ids, ids)
-        names = self._check_pattern_names(pattern_names)
+        emb = check_embeddings(embeddings, n)
+        pids = check_pattern_ids(pattern_ids, ids)
+        names = check_pattern_names(pattern_names)
 
         lexical = BM25Index(self.k1, self.b, self.k3, self.stemming).fit(texts)
         self._set_state(
@@ -284,69 +215,6 @@ class SimilarityIndex:
             time.perf_counter() - t0,
         )
         return self
-
-    @staticmethod
-    def _check_embeddings(embeddings: np.ndarray, n: int) -> np.ndarray:
-        emb = np.asarray(embeddings, dtype=np.float32)
-        if n == 0 and emb.size == 0:
-            dim = emb.shape[1] if emb.ndim == 2 else 0
-            return np.zeros((0, dim), dtype=np.float32)
-        if emb.ndim != 2 or emb.shape[0] != n or emb.shape[1] == 0:
-            raise InputError(
-                f"embeddings must have shape (n_incidents={n}, dim), got {emb.shape}",
-                field="embeddings",
-                value=emb.shape,
-            )
-        if not np.all(np.isfinite(emb)):
-            row = int(np.flatnonzero(~np.all(np.isfinite(emb), axis=1))[0])
-            raise InputError(f"embeddings row {row} has a non-finite value", field="embeddings", value=row)
-        norms = np.linalg.norm(emb, axis=1)
-        if np.any(norms == 0):
-            row = int(np.flatnonzero(norms == 0)[0])
-            raise InputError(f"embeddings row {row} is all zeros", field="embeddings", value=row)
-        return np.ascontiguousarray(emb / norms[:, None], dtype=np.float32)
-
-    @staticmethod
-    def _check_pattern_ids(
-        pattern_ids: Sequence[int] | Mapping[str, int] | None, ids: list[str]
-    ) -> np.ndarray:
-        if pattern_ids is None:
-            return np.full(len(ids), UNCLUSTERED_ID, dtype=np.int64)
-        if isinstance(pattern_ids, Mapping):
-            raw = [pattern_ids.get(i, UNCLUSTERED_ID) for i in ids]
-        else:
-            raw = (
-                list(np.asarray(pattern_ids).tolist())
-                if isinstance(pattern_ids, np.ndarray)
-                else list(pattern_ids)
-            )
-            if len(raw) != len(ids):
-                raise InputError(
-                    f"pattern_ids has {len(raw)} entries for {len(ids)} incidents",
-                    field="pattern_ids",
-                    value=len(raw),
-                )
-        for v in raw:
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < UNCLUSTERED_ID:
-                raise InputError(f"pattern ids must be ints >= -1, got {v!r}", field="pattern_ids", value=v)
-        return np.asarray(raw, dtype=np.int64).reshape(len(ids))
-
-    @staticmethod
-    def _check_pattern_names(pattern_names: Mapping[int, str] | None) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for key, name in (pattern_names or {}).items():
-            try:
-                pid = int(key)
-            except (TypeError, ValueError):
-                raise InputError(
-                    f"pattern_names keys must be ints, got {key!r}", field="pattern_names", value=key
-                ) from None
-            if not isinstance(name, str):
-                raise InputError(
-                    f"pattern name of {pid} must be a string, got {name!r}", field="pattern_names", value=name
-                )
-            out[pid] = name
-        return out
 
     def _set_state(
         self,
@@ -378,17 +246,8 @@ class SimilarityIndex:
         # Derived state.
         self._pos = {x: i for i, x in enumerate(ids)}
         self.dates_ = [dt.datetime.fromtimestamp(int(t), tz=dt.UTC).date() for t in started.tolist()]
-        self._service_vocab, self._service_codes = self._codes(services)
-        self._team_vocab, self._team_codes = self._codes(teams)
-
-    @staticmethod
-    def _codes(values: list[str | None]) -> tuple[dict[str, int], np.ndarray]:
-        vocab: dict[str, int] = {}
-        codes = np.full(len(values), -1, dtype=np.int32)
-        for i, v in enumerate(values):
-            if v is not None:
-                codes[i] = vocab.setdefault(v, len(vocab))
-        return vocab, codes
+        self._service_vocab, self._service_codes = field_codes(services)
+        self._team_vocab, self._team_codes = field_codes(teams)
 
     # Lexical state, kept by the BM25 index (names of the attributes the index had before it was split out).
     @property
@@ -546,14 +405,14 @@ class SimilarityIndex:
         if context is not None and self.pattern_ids_[context] != UNCLUSTERED_ID:
             pid = int(self.pattern_ids_[context])
         allowed = self._mask(None, None, None, exclude_id)
-        ranking = self._ranked(vec, terms, self._check_k(k), allowed, mode, pid)
+        ranking = self._ranked(vec, terms, check_k(k), allowed, mode, pid)
         return [self.ids_[i] for i in ranking.top.tolist()], ranking.scores
 
     def _prepare(
         self, query_vec: np.ndarray | Sequence[float] | None, query_text: str | None
     ) -> tuple[np.ndarray | None, _Terms | None]:
         self._check_fitted()
-        vec = self._check_query_vec(query_vec)
+        vec = check_query_vec(query_vec, len(self.ids_), self.dim_)
         if query_text is not None and not isinstance(query_text, str):
             raise InputError(
                 f"query_text must be a string, got {type(query_text).__name__}",
@@ -576,32 +435,6 @@ class SimilarityIndex:
             )
         return self._pos.get(incident_id)
 
-    def _check_query_vec(self, query_vec: np.ndarray | Sequence[float] | None) -> np.ndarray | None:
-        if query_vec is None:
-            return None
-        try:
-            vec = np.asarray(query_vec, dtype=np.float32).reshape(-1)
-        except (TypeError, ValueError):
-            raise InputError("query_vec must be a vector of numbers", field="query_vec", value=None) from None
-        if len(self.ids_) and vec.shape[0] != self.dim_:
-            raise InputError(
-                f"query_vec has {vec.shape[0]} dimensions, the index has {self.dim_}",
-                field="query_vec",
-                value=vec.shape[0],
-            )
-        if not np.all(np.isfinite(vec)):
-            raise InputError("query_vec has a non-finite value", field="query_vec", value=None)
-        norm = float(np.linalg.norm(vec))
-        if norm == 0.0:
-            raise InputError("query_vec is all zeros", field="query_vec", value=None)
-        return vec / norm
-
-    @staticmethod
-    def _check_k(k: int) -> int:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}", field="k", value=k)
-        return int(k)
-
     def _query_terms(self, text: str) -> _Terms:
         return self.lexical_.query_terms(text)
 
@@ -612,49 +445,14 @@ class SimilarityIndex:
         since: dt.date | dt.datetime | None,
         exclude_id: str | None,
     ) -> np.ndarray | None:
-        mask: np.ndarray | None = None
-        for name, value, vocab, codes in (
+        fields = (
             ("service", service, self._service_vocab, self._service_codes),
             ("team", team, self._team_vocab, self._team_codes),
-        ):
-            values = _as_str_list(value, name)
-            if values is None:
-                continue
-            wanted = [vocab[v] for v in values if v in vocab]
-            m = (
-                np.isin(codes, np.asarray(wanted, dtype=np.int32))
-                if wanted
-                else np.zeros(len(codes), dtype=bool)
-            )
-            mask = m if mask is None else mask & m
-        if since is not None:
-            m = self.started_at_ >= _epoch_seconds(since, "since")
-            mask = m if mask is None else mask & m
-        pos = self._position_or_none(exclude_id)
-        if pos is not None:
-            if mask is None:
-                mask = np.ones(len(self.ids_), dtype=bool)
-            mask[pos] = False
-        return mask
+        )
+        return filter_mask(fields, self.started_at_, since, self._position_or_none(exclude_id))
 
     def _lexical_scores(self, query: _Terms) -> np.ndarray:
         return self.lexical_.scores(query)
-
-    @staticmethod
-    def _top(values: np.ndarray, candidates: np.ndarray, m: int) -> np.ndarray:
-        """The ``m`` candidates with the highest values, best first."""
-        if m <= 0 or candidates.size == 0:
-            return candidates[:0]
-        if m < candidates.size:
-            part = np.argpartition(-values[candidates], m - 1)[:m]
-            candidates = candidates[part]
-        return candidates[np.argsort(-values[candidates], kind="stable")]
-
-    @staticmethod
-    def _ranks(sorted_values: np.ndarray) -> np.ndarray:
-        """1-based competition ranks of values sorted best first: equal values share the best rank."""
-        neg = -sorted_values.astype(np.float64)
-        return np.searchsorted(neg, neg, side="left").astype(np.float64) + 1.0
 
     def _cosine(self, vec: np.ndarray | None, rows: np.ndarray | None = None) -> np.ndarray:
         """Cosine of the query with every incident (or with ``rows``); zeros without a query vector."""
@@ -675,7 +473,7 @@ class SimilarityIndex:
         allowed: np.ndarray | None,
         mode: Mode,
         query_pattern_id: int | None,
-    ) -> _Ranking:
+    ) -> Ranking:
         """The top ``k`` positions (best first) with their scores, cosines and relative BM25 scores."""
         if mode not in _MODES:
             raise InputError(f"mode must be one of {_MODES}, got {mode!r}", field="mode", value=mode)
@@ -686,60 +484,33 @@ class SimilarityIndex:
         elif terms is None:
             mode = "dense"
         if candidates.size == 0:
-            empty = np.zeros(0)
-            return _Ranking(candidates, empty, empty, empty)
+            return Ranking.empty(candidates)
         has_dense = mode != "lexical"
         dense = self._cosine(vec) if has_dense else np.zeros(0, dtype=np.float32)
         lex = self._lexical_scores(terms) if terms is not None else np.zeros(n, dtype=np.float64)
         if vec is None:  # a text-only query: an incident without a shared term is no match
             candidates = candidates[lex[candidates] > 0]
             if candidates.size == 0:
-                empty = np.zeros(0)
-                return _Ranking(candidates, empty, empty, empty)
+                return Ranking.empty(candidates)
         if mode == "dense":
             score = dense.astype(np.float64)
         elif mode == "lexical":
             score = lex
         elif self.fusion == "rrf":
-            depth = max(self.depth, k)
-            score = np.zeros(n, dtype=np.float64)
-            w_dense, w_lex = 2.0 * self.dense_weight, 2.0 * (1.0 - self.dense_weight)
-            lists = [(w_dense, dense, candidates), (w_lex, lex, candidates[lex[candidates] > 0])]
-            if query_pattern_id is not None and self.pattern_weight > 0:
+            same = None
+            if query_pattern_id is not None:
                 same = candidates[self.pattern_ids_[candidates] == query_pattern_id]
-                lists.append((2.0 * self.pattern_weight, dense, same))
-            for weight, values, pool in lists:
-                top = self._top(values, pool, depth)
-                score[top] += weight / (self.rrf_k + self._ranks(values[top]))
-            # Candidates beyond both depths keep 0 and are ordered by the tie-break (cosine), below the others.
+            score = rrf_scores(dense, lex, candidates, same, dense_weight=self.dense_weight,
+                               pattern_weight=self.pattern_weight, rrf_k=self.rrf_k,
+                               depth=max(self.depth, k))  # fmt: skip
         else:
-            score = np.zeros(n, dtype=np.float64)
-            for weight, values in ((self.dense_weight, dense), (1.0 - self.dense_weight, lex)):
-                v = values[candidates].astype(np.float64)
-                sd = float(v.std())
-                if sd > 0:
-                    score[candidates] += weight * (v - v.mean()) / sd
-        top = self._top(score, candidates, min(k, candidates.size))
-        # Ties (equal rounded score) at the cut: take every candidate tied with the k-th, then break the ties.
-        cut = np.round(score[top[-1]], 12)
-        tied = candidates[np.round(score[candidates], 12) >= cut]
-        if tied.size > top.size:
-            top = tied
-        if query_pattern_id is None:
-            lead = top[np.argmax(score[top])]
-            pid = int(self.pattern_ids_[lead])
-            query_pattern_id = pid if pid != UNCLUSTERED_ID else None
-        if query_pattern_id is not None:
-            same = (self.pattern_ids_[top] == query_pattern_id).astype(np.int8)
-        else:
-            same = np.zeros(top.size, dtype=np.int8)
-        cosine = dense[top] if has_dense else self._cosine(vec, top)
-        order = np.lexsort((top, -cosine, -same, -np.round(score[top], 12)))[:k]
-        top = top[order]
+            score = zscore_scores(dense, lex, candidates, self.dense_weight)
+        top, cosine = top_with_ties(score, candidates, k, self.pattern_ids_, query_pattern_id, UNCLUSTERED_ID,
+                                    lambda rows: dense[rows] if has_dense else self._cosine(vec, rows))  # fmt: skip
         best_lex = float(lex[candidates].max())
         relative = lex[top] / best_lex if best_lex > 0 else np.zeros(top.size)
-        cosine = cosine[order] if vec is not None else np.full(top.size, np.nan)
-        return _Ranking(top, score[top], cosine, relative)
+        cosine = cosine if vec is not None else np.full(top.size, np.nan)
+        return Ranking(top, score[top], cosine, relative)
 
     def _search(
         self,
@@ -754,7 +525,7 @@ class SimilarityIndex:
         *,
         explain: bool,
     ) -> list[Match]:
-        k = self._check_k(k)
+        k = check_k(k)
         ranking = self._ranked(vec, terms, k, allowed, mode, query_pattern_id)
         if ranking.top.size == 0:
             return []
@@ -763,142 +534,21 @@ class SimilarityIndex:
             keywords = self._shared_keywords(ranking.top, terms)
         else:
             keywords = [()] * len(rows)
-        out: list[Match] = []
-        for r, i in enumerate(rows):
-            pid = int(self.pattern_ids_[i])
-            fields: list[str] = []
-            if explain:
-                if query_service is not None and self.services_[i] == query_service:
-                    fields.append("service")
-                if query_team is not None and self.teams_[i] == query_team:
-                    fields.append("team")
-                if query_pattern_id is not None and pid == query_pattern_id:
-                    fields.append("pattern")
-            out.append(
-                Match(
-                    id=self.ids_[i],
-                    title=self.titles_[i],
-                    date=self.dates_[i],
-                    service=self.services_[i],
-                    team=self.teams_[i],
-                    score=float(ranking.scores[r]),
-                    pattern_id=pid,
-                    pattern_name=self._pattern_name(pid),
-                    reasons=MatchReasons(shared_keywords=keywords[r], matching_fields=tuple(fields)),
-                    dense_score=float(ranking.cosine[r]) if vec is not None else None,
-                    lexical_score=float(ranking.lexical[r]),
-                )
-            )
-        return out
+        context = (query_service, query_team, query_pattern_id)
+        return matches_for(self, ranking, keywords, context, with_vector=vec is not None, explain=explain)
 
     def _shared_keywords(self, rows: np.ndarray, query: _Terms) -> list[tuple[str, ...]]:
         return self.lexical_.shared_keywords(rows, query, self.max_keywords)
 
     # ----------------------------------------------------------------------------------------- persistence
 
+    # ----------------------------------------------------------------------------------------- persistence
+
     def save(self, path: str | Path) -> Path:
         """Write the index to folder ``path``: ``.npy`` arrays plus ``index.json``. Returns the folder."""
-        self._check_fitted()
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        tf = self.term_counts_
-        arrays = {
-            "embeddings": np.ascontiguousarray(self.embeddings_),
-            "tf_data": tf.data.astype(np.int32),
-            "tf_indices": tf.indices.astype(np.int32),
-            "tf_indptr": tf.indptr.astype(np.int64),
-            "pattern_ids": self.pattern_ids_.astype(np.int64),
-            "started_at": self.started_at_.astype(np.int64),
-        }
-        for name, arr in arrays.items():
-            np.save(out / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-        meta = {
-            "format": FORMAT,
-            "params": self.get_params(),
-            "n_incidents": len(self.ids_),
-            "dim": self.dim_,
-            "model_id": self.model_id_,
-            "incidents": [
-                {"id": i, "title": t, "service": s, "team": m}
-                for i, t, s, m in zip(self.ids_, self.titles_, self.services_, self.teams_, strict=True)
-            ],
-            "pattern_names": {str(k): v for k, v in sorted(self.pattern_names_.items())},
-            "vocabulary": self.vocabulary_,
-            "display": self.display_,
-            "stemmer": STEMMER if self.stemming else None,
-        }
-        (out / "index.json").write_text(
-            json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-        )
-        log.info("Similarity - saved %d incidents to %s", len(self.ids_), out)
-        return out
+        return save_index(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> SimilarityIndex:
         """Read an index written by :meth:`save`."""
-        folder = Path(path)
-        meta_file = folder / "index.json"
-        if not meta_file.is_file():
-            raise InputError(
-                f"no similarity index in {folder} (index.json missing)", field="path", value=str(folder)
-            )
-        try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{meta_file} is not valid JSON: {exc}", field="path", value=str(meta_file)
-            ) from None
-        if meta.get("format") != FORMAT:
-            raise InputError(
-                f"{meta_file} has format {meta.get('format')!r}, expected {FORMAT!r}",
-                field="format",
-                value=meta.get("format"),
-            )
-        arrays: dict[str, np.ndarray] = {}
-        for name in _ARRAYS:
-            f = folder / f"{name}.npy"
-            if not f.is_file():
-                raise InputError(f"similarity index file {f} is missing", field="path", value=str(f))
-            arrays[name] = np.load(f, allow_pickle=False)
-        n = int(meta["n_incidents"])
-        records = meta["incidents"]
-        vocabulary = list(meta["vocabulary"])
-        emb = arrays["embeddings"].astype(np.float32, copy=False)
-        consistent = (
-            len(records) == n
-            and emb.shape == (n, int(meta["dim"]))
-            and arrays["tf_indptr"].shape == (n + 1,)
-            and arrays["pattern_ids"].shape == (n,)
-            and arrays["started_at"].shape == (n,)
-            and arrays["tf_data"].shape == arrays["tf_indices"].shape
-            and len(meta.get("display", ())) == len(vocabulary)
-        )
-        if not consistent:
-            raise InputError(
-                f"similarity index in {folder} is inconsistent (array shapes)",
-                field="path",
-                value=str(folder),
-            )
-        tf = sparse.csr_matrix(
-            (arrays["tf_data"], arrays["tf_indices"], arrays["tf_indptr"]), shape=(n, len(vocabulary))
-        )
-        index = cls(**meta["params"])
-        index._check_params()
-        display = list(meta["display"])
-        if index.stemming and meta.get("stemmer") != STEMMER:
-            tf, vocabulary, display = restem(tf, vocabulary, display)
-        lexical = BM25Index(index.k1, index.b, index.k3, index.stemming).set_state(tf, vocabulary, display)
-        index._set_state(
-            ids=[r["id"] for r in records],
-            titles=[r["title"] for r in records],
-            services=[r["service"] for r in records],
-            teams=[r["team"] for r in records],
-            started=arrays["started_at"].astype(np.int64),
-            embeddings=np.ascontiguousarray(emb),
-            lexical=lexical,
-            pattern_ids=arrays["pattern_ids"].astype(np.int64),
-            pattern_names={int(k): v for k, v in meta["pattern_names"].items()},
-            model_id=meta.get("model_id"),
-        )
-        log.info("Similarity - loaded %d incidents from %s", n, folder)
-        return index
+        return load_index(cls, path)
