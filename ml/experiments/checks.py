@@ -11,6 +11,7 @@ from scipy import stats
 
 logger = logging.getLogger(__name__)
 
+
 class DiDCheck(BaseModel):
     """Difference-in-differences of the treated series against the mean of the controls."""
 

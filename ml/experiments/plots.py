@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 def plot_impact(result: ImpactResult, *, units: str | None = None) -> Figure:
     """Before/after plot with the counterfactual and its band (top) and the weekly effect (bottom).
 

@@ -21,6 +21,7 @@ from ml.indicators.seasonality import _prepare
 
 logger = logging.getLogger(__name__)
 
+
 def _min_train(cfg: ForecastConfig, horizon: int) -> int:
     """Shortest training window of a backtest: ``min_points`` and at least one horizon."""
     return max(cfg.min_points, horizon)

@@ -344,7 +344,9 @@ def make_candidate(name: str, **params: Any) -> Candidate:
     try:
         return kind(**params)
     except TypeError as exc:
-        raise InputError(f"invalid parameters for candidate {name!r}: {exc}", field="params", value=params) from exc
+        raise InputError(
+            f"invalid parameters for candidate {name!r}: {exc}", field="params", value=params
+        ) from exc
 
 
 def candidate_from_dict(data: Mapping[str, Any]) -> Candidate:

@@ -11,6 +11,7 @@ from ml.errors import InputError
 
 logger = logging.getLogger(__name__)
 
+
 def mase_scale(y_train: np.ndarray) -> float:
     """In-sample MAE of the one-step naive forecast (observed consecutive pairs only); 0 when constant."""
     d = np.abs(np.diff(np.asarray(y_train, dtype=float)))

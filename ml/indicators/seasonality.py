@@ -14,6 +14,7 @@ from ml.indicators.grid import NOMINAL_SEASON, _freq_kind, fill_gaps
 
 logger = logging.getLogger(__name__)
 
+
 def _acf(x: np.ndarray, nlags: int) -> np.ndarray:
     x = x - x.mean()
     denom = float(np.dot(x, x))

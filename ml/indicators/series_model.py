@@ -21,6 +21,7 @@ from ml.indicators.seasonality import _prepare
 
 logger = logging.getLogger(__name__)
 
+
 class SeriesModel:
     """The chosen model (one candidate or a median/mean combination) fitted on the whole history.
 
