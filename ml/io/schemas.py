@@ -2,6 +2,10 @@
 
 Datetimes are always normalised to timezone-aware UTC. A naive datetime is taken as UTC and the reader
 records a note about it; dates (indicators, experiments) are plain calendar dates.
+
+Every datetime and date must lie in the supported range ``EARLIEST_DATE`` .. ``LATEST_DATE`` (1900-01-01 to
+2199-12-31, UTC): inside it every job (pandas timestamps hold 1677-09-22 to 2262-04-11, heat maps, trends, the
+report) works; outside it the record is a validation error naming the field, so readers quarantine it.
 """
 
 from __future__ import annotations
@@ -19,12 +23,33 @@ Dimension = Literal["team", "service"]
 
 NonBlank = Annotated[str, Field(min_length=1)]
 
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2199, 12, 31)
+_RANGE = f"{EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}"
+
 
 def to_utc(value: dt.datetime) -> dt.datetime:
     """Return `value` as an aware UTC datetime (a naive value is taken as UTC)."""
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
+
+
+def utc_in_range(value: dt.datetime) -> dt.datetime:
+    """`value` as aware UTC, or ValueError when its UTC date is outside EARLIEST_DATE..LATEST_DATE."""
+    if not EARLIEST_DATE.year - 1 <= value.year <= LATEST_DATE.year + 1:  # before converting: 0001 or 9999
+        raise ValueError(f"{value.date().isoformat()} is outside the supported date range {_RANGE}")
+    value = to_utc(value)
+    if not EARLIEST_DATE <= value.date() <= LATEST_DATE:
+        raise ValueError(f"{value.date().isoformat()} is outside the supported date range {_RANGE}")
+    return value
+
+
+def date_in_range(value: dt.date) -> dt.date:
+    """`value`, or ValueError when it is outside EARLIEST_DATE..LATEST_DATE."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"{value.isoformat()} is outside the supported date range {_RANGE}")
+    return value
 
 
 def _strip_nonblank(value: str, field: str) -> str:
@@ -48,7 +73,7 @@ class ActionItem(_Strict):
     @field_validator("created_at", "closed_at")
     @classmethod
     def _utc(cls, v: dt.datetime | None) -> dt.datetime | None:
-        return None if v is None else to_utc(v)
+        return None if v is None else utc_in_range(v)
 
     @model_validator(mode="after")
     def _closed_after_created(self) -> ActionItem:
@@ -93,7 +118,7 @@ class Incident(_Strict):
     @field_validator("started_at", "detected_at", "resolved_at")
     @classmethod
     def _utc(cls, v: dt.datetime | None) -> dt.datetime | None:
-        return None if v is None else to_utc(v)
+        return None if v is None else utc_in_range(v)
 
     @field_validator("contributing_factors", "tags", mode="before")
     @classmethod
@@ -139,10 +164,15 @@ class IndicatorObservation(_Strict):
     @classmethod
     def _date(cls, v: object) -> object:
         if isinstance(v, dt.datetime):
-            return to_utc(v).date()
+            return utc_in_range(v).date()
         if isinstance(v, str) and ("T" in v or " " in v.strip()):
-            return to_utc(dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))).date()
+            return utc_in_range(dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))).date()
         return v
+
+    @field_validator("ds")
+    @classmethod
+    def _in_range(cls, v: dt.date) -> dt.date:
+        return date_in_range(v)
 
     @field_validator("y")
     @classmethod
@@ -212,8 +242,13 @@ class Experiment(_Strict):
     @classmethod
     def _date(cls, v: object) -> object:
         if isinstance(v, dt.datetime):
-            return to_utc(v).date()
+            return utc_in_range(v).date()
         return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_range(cls, v: dt.date | None) -> dt.date | None:
+        return None if v is None else date_in_range(v)
 
     @model_validator(mode="after")
     def _check(self) -> Experiment:
