@@ -18,13 +18,13 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from ml.errors import InputError, StrictModeError
-from ml.io.readers import read_incidents
 from ml.io.schemas import Incident
 from ml.patterns.ids import ONE_OFF
 from ml.registry.names import PATTERNS_MODEL
 from ml.registry.runtimes import CODE_DIR, write_pattern_artifacts
 from ml.settings import Settings
 from training import tracking
+from training.ingest import load_incidents
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def train_patterns(
     from ml.patterns.model import PatternModel
     from ml.text.embedding import Embedder
 
-    read = read_incidents(list(incidents_paths))
+    read = load_incidents(list(incidents_paths))  # redacted, once, here
     if strict and read.quarantined:
         raise StrictModeError(
             f"{read.quarantined} incident record(s) rejected (first: {read.rejects[0]})", field="incidents"

@@ -141,9 +141,12 @@ class PatternsRuntime:
         hit = self._cache.get(text)
         if hit is not None:
             return hit
-        from ml.text.documents import redact
+        from ml.text.redaction import redact
 
-        prepared = _Prepared(self._batcher(self.model.document_builder.build_text(text)), redact(text))
+        # Redacted once, here: the BM25 text, and what the embedding text is built from (the builder's own
+        # redaction then finds nothing left to replace).
+        redacted = redact(text)
+        prepared = _Prepared(self._batcher(self.model.document_builder.build_text(redacted)), redacted)
         self._cache.put(text, prepared)
         return prepared
 

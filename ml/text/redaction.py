@@ -150,7 +150,9 @@ _PRIVATE_KEY = re.compile(
     re.S,
 )
 # scheme://user:password@host - user and password both go.
-_URL_USERINFO = re.compile(r"(?i)(?<![A-Za-z0-9+.-])([a-z][a-z0-9+.-]{0,20}://)[^\s/@:]{1,256}:[^\s/@]{1,256}@")
+_URL_USERINFO = re.compile(
+    r"(?i)(?<![A-Za-z0-9+.-])([a-z][a-z0-9+.-]{0,20}://)[^\s/@:]{1,256}:[^\s/@]{1,256}@"
+)
 # Authorization schemes: the credential must look random (a digit or a symbol), so "basic auth" stays.
 _AUTH_SCHEME = re.compile(
     r"(?i)\b(bearer|basic)[ \t]{1,4}(?=[A-Za-z0-9\-._~+/]{0,512}[0-9\-._~+/=])([A-Za-z0-9\-._~+/]{8,}=*)"
@@ -342,9 +344,7 @@ def redact_incident(incident: Incident) -> Incident:
             "timeline": _redact_optional(incident.timeline),
             "root_cause": _redact_optional(incident.root_cause),
             "contributing_factors": [redact(f) for f in incident.contributing_factors],
-            "action_items": [
-                a.model_copy(update={"title": redact(a.title)}) for a in incident.action_items
-            ],
+            "action_items": [a.model_copy(update={"title": redact(a.title)}) for a in incident.action_items],
             "tags": [redact(t) for t in incident.tags],
         }
     )

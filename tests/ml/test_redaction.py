@@ -101,7 +101,9 @@ def test_time_grows_linearly_with_length() -> None:
         return min(times)
 
     small, large = best_of_3(MAX_FIELD // 4), best_of_3(MAX_FIELD)
-    assert large < 8 * small + 0.01, f"{MAX_FIELD // 4} chars: {small:.4f} s, {MAX_FIELD} chars: {large:.4f} s"
+    assert large < 8 * small + 0.01, (
+        f"{MAX_FIELD // 4} chars: {small:.4f} s, {MAX_FIELD} chars: {large:.4f} s"
+    )
 
 
 # ----------------------------------------------------------------------------------------- correctness
@@ -156,7 +158,10 @@ REDACTED = [
     # AWS
     ("key AKIAIOSFODNN7EXAMPLE leaked", "key [SECRET] leaked"),
     ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key=[SECRET]"),
-    ("aws secret key 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' rotated", "aws secret key '[SECRET]' rotated"),
+    (
+        "aws secret key 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' rotated",
+        "aws secret key '[SECRET]' rotated",
+    ),
     # GitHub
     ("tok ghp_abcdefghijklmnopqrstuvwxyz0123456789 x", "tok [SECRET] x"),
     ("tok github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz x", "tok [SECRET] x"),
