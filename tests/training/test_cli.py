@@ -138,3 +138,16 @@ def test_bom_csv_export_is_validated_not_skipped(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     data = json.loads(out.stdout)
     assert [(r["kind"], r["accepted"]) for r in data["results"]] == [("incidents", 1)]
+
+
+def test_train_strict_fails_on_an_unrecognised_file(tmp_path: Path) -> None:
+    notes = tmp_path / "postmortems.txt"
+    notes.write_text("a postmortem saved as text\n")
+    env = {
+        "RECUR_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "RECUR_MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+    }
+    out = recur("train", "patterns", "--incidents", str(notes), "--strict", env=env)
+    assert out.returncode == 2, out.stderr[-2000:]
+    (line,) = out.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: ") and str(notes) in line and ".txt" in line
