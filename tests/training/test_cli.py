@@ -24,7 +24,9 @@ def recur(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_validate_sample_has_zero_rejects() -> None:
-    data_paths = [SAMPLE / n for n in ("experiments.yaml", "incidents.jsonl", "indicators.csv", "postmortems")]
+    data_paths = [
+        SAMPLE / n for n in ("experiments.yaml", "incidents.jsonl", "indicators.csv", "postmortems")
+    ]
     out = recur("validate", *map(str, data_paths), "--json", "--strict")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -70,7 +72,7 @@ def test_help_lists_every_command() -> None:
 
 def _deep_dir(root: Path, depth: int = 150) -> Path:
     """A folder whose path is at least `depth` characters long (like a CI runner's nested TMPDIR)."""
-    path = root
+    path = root / "deep"
     while len(str(path)) < depth:
         path = path / ("d" * 40)
     path.mkdir(parents=True)
