@@ -34,8 +34,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import httpx  # noqa: E402
 
-from ml.settings import Settings  # noqa: E402
 from tests.serving.server import Server  # noqa: E402
+from training.settings import Settings  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
 _SENT = re.compile(r"(?<=[.!?])\s+")

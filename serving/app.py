@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
-from ml.settings import Settings, get_settings
 from serving import errors
 from serving.metrics import Metrics
-from serving.middleware import LimitsAndModelHeaders, PrometheusMiddleware
+from serving.middleware import LimitsAndModelHeaders, LoopbackAndHostGuard, PrometheusMiddleware
 from serving.models import ModelStore, Poller
+from serving.settings import ServingSettings, SettingsError, load_serving_settings
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +26,22 @@ and experiment verdicts. Models are the MLflow champions (`models:/<name>@champi
 model and version it used in `X-Model-Name` / `X-Model-Version`.
 
 Authentication: `Authorization: Bearer <key>` with scope `read` (queries) or `admin` (reload). With no keys
-configured the server listens on 127.0.0.1 only.
+configured the API answers loopback callers only (403 for any other peer) and only to a loopback `Host`
+(400 otherwise, against DNS rebinding). `POST /v1/admin/reload` takes a JSON body (`{}`), so a cross-site form
+cannot trigger it.
 """
 
 
-def create_app(settings: Settings | None = None, *, load_models: bool = True) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: ServingSettings | None = None, *, load_models: bool = True) -> FastAPI:
+    """The API over ``settings`` (read from the environment when not given; :class:`SettingsError` if bad)."""
+    settings = settings or load_serving_settings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    store = ModelStore(settings.tracking_uri)
+    store = ModelStore(
+        settings.tracking_uri,
+        cache_sizes={"query": settings.query_cache_size, "heatmap": settings.heatmap_cache_size},
+    )
     metrics = Metrics()
 
     @asynccontextmanager
@@ -51,7 +58,9 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         poller = Poller(store, settings.reload_interval_s)
         poller.start()
         if not app.state.key_scopes:
-            log.warning("Serving - no API keys configured: listening on loopback only, every caller is admin")
+            log.warning(
+                "Serving - no API keys configured: answering loopback callers only, and every one is admin"
+            )
         yield
         poller.stop()
         blas.restore_original_limits()
@@ -69,8 +78,14 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.state.key_scopes = settings.key_scopes()
     errors.install(app)
 
-    # The last added is the outermost: metrics see every response, the limits' 413s included.
+    # The last added is the outermost: metrics see every response, the guard's 403/400 and the limits' 413s
+    # included; the guard refuses a foreign caller before its body is read.
     app.add_middleware(LimitsAndModelHeaders, store=store, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        LoopbackAndHostGuard,
+        loopback_only=not app.state.key_scopes,
+        allowed_hosts=settings.allowed_hosts,
+    )
     app.add_middleware(PrometheusMiddleware, metrics=metrics)
 
     from serving.routes import admin, experiments, health, incidents, indicators, patterns, report
@@ -81,5 +96,11 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
 
 
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory serving.app:app_factory`."""
-    return create_app()
+    """Entry point for `uvicorn --factory serving.app:app_factory`. A bad setting is one line on stderr and exit
+    code 2, not a traceback."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        log.error("error: %s", exc)
+        sys.stderr.flush()
+        raise SystemExit(2) from None

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Request
 
+from ml.errors import ModelUnavailableError
 from ml.registry.names import FORECASTER_MODEL as FORECASTER
 from ml.registry.names import PATTERNS_MODEL as PATTERNS
-from ml.settings import Settings
+from serving.errors import ModelNotLoaded
 from serving.models import LoadedModel, ModelStore
+from serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
 
 
 # Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop
 # per dependency per request for what is an attribute lookup.
-async def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> ServingSettings:
     return request.app.state.settings
 
 
@@ -22,7 +27,7 @@ async def get_store(request: Request) -> ModelStore:
     return request.app.state.store
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 
 
@@ -37,7 +42,10 @@ class Champions:
         self.request = request
 
     def get(self, name: str) -> LoadedModel:
-        model = self.store.get(name)
+        try:
+            model = self.store.get(name)
+        except ModelUnavailableError as exc:
+            _not_loaded(name, exc)
         self.request.state.recur_model = (model.name, model.version)
         return model
 
@@ -48,6 +56,17 @@ class Champions:
     @property
     def forecaster(self) -> LoadedModel:
         return self.get(FORECASTER)
+
+
+def _not_loaded(name: str, exc: ModelUnavailableError) -> NoReturn:
+    """A generic 503 for the client; why (paths, URIs, exception text) goes to the log only."""
+    log.info("Serving - %s unavailable: %s", name, exc.message)
+    raise ModelNotLoaded(
+        f"model {name} is not loaded. Train and promote it (`recur train ... --promote`), "
+        "then POST /v1/admin/reload.",
+        field="model",
+        value=name,
+    ) from None
 
 
 async def get_champions(store: StoreDep, request: Request) -> Champions:

@@ -1,4 +1,9 @@
-"""Every error leaves the API as JSON ``{"error": ..., "detail": ...}`` with the right status; never a stack trace."""
+"""Every error leaves the API as JSON ``{"error": ..., "detail": ...}`` with the right status; never a stack trace.
+
+Client errors (4xx) say what to change. Server-side failures (5xx) never carry internals: a model that failed
+to load, an embedding model missing from disk or a store that is down is a generic reason for the client and
+the details (paths, URIs, exception text) in the server log under a reference.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,10 @@ _HTTP_CODES = {
 }
 
 
+class ModelNotLoaded(ModelUnavailableError):
+    """A champion is not loaded: its message is generic and safe to show (see ``serving.deps.Champions``)."""
+
+
 class ErrorBody(BaseModel):
     """The shape of every error response."""
 
@@ -54,8 +63,23 @@ def error_response(
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RecurError)
-    async def _recur(_: Request, exc: RecurError) -> JSONResponse:
+    async def _recur(request: Request, exc: RecurError) -> JSONResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        if status >= 500 and not isinstance(exc, ModelNotLoaded):
+            ref = uuid.uuid4().hex[:12]
+            log.warning(
+                "Serving - %s on %s %s (ref %s): %s",
+                exc.code,
+                request.method,
+                request.url.path,
+                ref,
+                exc.message,
+            )
+            return error_response(
+                status,
+                exc.code,
+                f"a model this request needs is unavailable; reference {ref} in the server log",
+            )
         return error_response(status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -85,4 +109,4 @@ def install(app: FastAPI) -> None:
         return error_response(500, "internal_error", f"internal error; reference {ref} in the server log")
 
 
-__all__ = ["ErrorBody", "HTTPException", "error_response", "install"]
+__all__ = ["ErrorBody", "HTTPException", "ModelNotLoaded", "error_response", "install"]

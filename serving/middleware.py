@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: body-size limits, model headers, Prometheus metrics.
+"""Pure ASGI middleware: the loopback/Host guard, body-size limits, model headers, Prometheus metrics.
 
 Plain ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs every request
 through an extra task and memory stream, which cost more than the similarity search itself at load.
@@ -6,8 +6,10 @@ through an extra task and memory stream, which cost more than the similarity sea
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from serving import errors
@@ -21,6 +23,99 @@ Send = Callable[[Message], Any]
 ASGIApp = Callable[[Scope, Receive, Send], Any]
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
+def is_loopback_address(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.0.0.1); False for names and junk."""
+    if not host:
+        return False
+    try:
+        addr = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
+
+
+def host_name(header: str) -> str:
+    """The name part of a Host header, lower-case: ``[::1]:8000`` -> ``::1``, ``Example.COM.:80`` -> ``example.com``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    if header.count(":") == 1:
+        header = header.split(":", 1)[0]
+    return header.rstrip(".")
+
+
+class LoopbackAndHostGuard:
+    """The API's own guard, whoever started it (``recur serve`` or ``uvicorn --factory``).
+
+    - ``loopback_only`` (no API keys configured, so every caller is admin): a request from a peer that is not a
+      loopback address gets 403 JSON.
+    - The Host header must name a loopback host (``localhost``, ``127.x.x.x``, ``[::1]``) or one of
+      ``allowed_hosts`` (``RECUR_ALLOWED_HOSTS``), else 400 JSON: a web page cannot rebind its own DNS name to
+      127.0.0.1 and drive the API from a browser. Checked always in keyless mode; with keys, only when
+      ``allowed_hosts`` is set (a Bearer key is not something a browser sends by itself).
+    """
+
+    def __init__(self, app: ASGIApp, loopback_only: bool, allowed_hosts: Iterable[str] = ()) -> None:
+        self.app = app
+        self.loopback_only = loopback_only
+        self.allowed_hosts = frozenset(h.lower().rstrip(".") for h in allowed_hosts)
+        self.check_host = loopback_only or bool(self.allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        peer = client[0] if client else None
+        if self.loopback_only and not is_loopback_address(peer):
+            log.warning(
+                "Serving - refused %s %s from %s: no API keys configured",
+                scope.get("method"),
+                scope.get("path"),
+                peer,
+            )
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                403,
+                "forbidden",
+                "no API keys are configured: this server answers loopback callers only",
+            )
+            return
+        if self.check_host:
+            raw = next((v for k, v in scope.get("headers", []) if k == b"host"), None)
+            if raw is not None:
+                name = host_name(raw.decode("latin-1"))
+                if not (name in LOOPBACK_NAMES or is_loopback_address(name) or name in self.allowed_hosts):
+                    log.warning("Serving - refused Host %r from %s", name[:100], peer)
+                    await self._refuse(
+                        scope,
+                        receive,
+                        send,
+                        400,
+                        "bad_request",
+                        "Host header is not a loopback name or one of RECUR_ALLOWED_HOSTS",
+                    )
+                    return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, status: int, error: str, detail: str
+    ) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await errors.error_response(status, error, detail)(scope, receive, send)
 
 
 class LimitsAndModelHeaders:

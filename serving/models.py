@@ -33,8 +33,15 @@ class ModelStore:
     """Holds one loaded champion per model name. Readers take a reference; a reload builds the new model fully
     before swapping the reference, so requests in flight keep the model they started with."""
 
-    def __init__(self, tracking_uri: str, names: tuple[str, ...] = MODEL_NAMES, alias: str = ALIAS) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        names: tuple[str, ...] = MODEL_NAMES,
+        alias: str = ALIAS,
+        cache_sizes: dict[str, int] | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri
+        self.cache_sizes = dict(cache_sizes or {})  # runtime LRU sizes, e.g. {"query": 2048, "heatmap": 64}
         self.names = names
         self.alias = alias
         self._models: dict[str, LoadedModel] = {}
@@ -58,6 +65,8 @@ class ModelStore:
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         runtime = pyfunc.unwrap_python_model()
         runtime = getattr(runtime, "runtime", None) or runtime
+        if self.cache_sizes and hasattr(runtime, "configure_caches"):
+            runtime.configure_caches(**self.cache_sizes)
         if hasattr(runtime, "warm_up"):
             runtime.warm_up()
         log.info("Serving - loaded %s v%s in %.1fs", name, version, time.perf_counter() - started)
@@ -82,7 +91,7 @@ class ModelStore:
                     loaded = self._load(name, version, run_id)
                 except Exception as exc:  # a broken model must not take the service down
                     log.exception("Serving - could not load %s v%s", name, version)
-                    self._errors[name] = f"could not load {name} v{version}: {type(exc).__name__}: {exc}"
+                    self._errors[name] = f"could not load {name} v{version} ({type(exc).__name__}); see log"
                     out[name] = {"status": "error", "version": current.version if current else None}
                     continue
                 self._models = {**self._models, name: loaded}  # atomic swap of the reference

@@ -15,7 +15,7 @@ _bearer = HTTPBearer(auto_error=False, description="API key, sent as `Authorizat
 def _scope_for(request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
     keys: dict[str, str] = request.app.state.key_scopes
     if not keys:
-        return "admin"  # no keys configured: the server only listens on loopback (see serving.app)
+        return "admin"  # no keys configured: LoopbackAndHostGuard lets only loopback callers this far
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise HTTPException(
             401, "missing API key: send Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"}

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.settings import Settings
+from training.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

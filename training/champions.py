@@ -7,8 +7,8 @@ from typing import Any
 import mlflow
 
 from ml.errors import ModelUnavailableError
-from ml.settings import Settings
 from training import tracking
+from training.settings import Settings
 
 
 def load_runtime(settings: Settings, model_name: str, alias: str = tracking.CHAMPION) -> tuple[Any, str]:

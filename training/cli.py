@@ -184,9 +184,12 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail (exit 2) if any 
 
 
 def _settings() -> Any:
-    from ml.settings import get_settings
+    from training.settings import SettingsError, get_settings
 
-    return get_settings()
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), code=2)
 
 
 def _run_job(fn: Any, json_out: bool, **kwargs: Any) -> dict[str, Any]:
@@ -622,9 +625,8 @@ def serve(
     """Serve the API with uvicorn over the MLflow champions."""
     import uvicorn
 
-    from ml.settings import get_settings
+    from serving.settings import SettingsError, load_serving_settings
 
-    settings = get_settings()
     updates: dict[str, Any] = {}
     if host is not None:
         updates["api_host"] = host
@@ -632,7 +634,10 @@ def serve(
         updates["api_port"] = port
     if reload_interval is not None:
         updates["reload_interval_s"] = reload_interval
-    settings = settings.model_copy(update=updates)
+    try:
+        settings = load_serving_settings(**updates)
+    except SettingsError as exc:
+        fail(str(exc), code=2)
     bind = settings.api_host
     if not settings.key_scopes() and bind not in ("127.0.0.1", "localhost", "::1"):
         say_error(

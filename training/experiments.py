@@ -22,8 +22,8 @@ from ml.io.readers import indicators_frame, read_experiments, read_indicators
 from ml.io.schemas import Experiment
 from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
 from ml.registry.runs import latest_runs, list_recorded
-from ml.settings import Settings
 from training import tracking
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from ml.errors import InputError, StrictModeError
 from ml.io.readers import indicators_frame, read_indicators
 from ml.registry.names import FORECASTER_MODEL
 from ml.registry.runtimes import CODE_DIR, write_forecaster_artifacts
-from ml.settings import Settings
 from training import tracking
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from ml.io.schemas import Incident
 from ml.patterns.ids import ONE_OFF
 from ml.registry.names import PATTERNS_MODEL
 from ml.registry.runtimes import CODE_DIR, write_pattern_artifacts
-from ml.settings import Settings
 from training import tracking
 from training.ingest import load_incidents
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from ml.io.schemas import Incident
 from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
 from ml.reporting.learning import learning_health
 from ml.reporting.page import Figure, Section, Table, fig_to_png, render_html, report_json
-from ml.settings import Settings
 from training import tracking
 from training.champions import load_runtime
 from training.ingest import load_incidents
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from ml.errors import RecurError
 from ml.io.schemas import Experiment, Incident, parse_series_key
 from ml.registry.runs import list_recorded, recorded_plot
 from ml.reporting.page import Figure, Section, Table
-from ml.settings import Settings
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ml.registry.names import CHAMPION
-from ml.settings import Settings
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -69,22 +69,29 @@ class _Prepared(NamedTuple):
     lexical_text: str  # the redacted text, for BM25
 
 
-class _LRU:
-    """A small thread-safe LRU cache of prepared queries, by their raw text."""
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _LRU(Generic[K, V]):
+    """A small thread-safe LRU cache (prepared queries by their raw text; heat maps by normalised arguments)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._data: OrderedDict[str, _Prepared] = OrderedDict()
+        self._data: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> _Prepared | None:
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: K) -> V | None:
         with self._lock:
             v = self._data.get(key)
             if v is not None:
                 self._data.move_to_end(key)
             return v
 
-    def put(self, key: str, value: _Prepared) -> None:
+    def put(self, key: K, value: V) -> None:
         if self.size <= 0:
             return
         with self._lock:
@@ -93,11 +100,19 @@ class _LRU:
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
 
+    def resize(self, size: int) -> None:
+        with self._lock:
+            self.size = size
+            while len(self._data) > max(size, 0):
+                self._data.popitem(last=False)
+
 
 class PatternsRuntime:
     """A loaded pattern model: similar incidents, classification, patterns and heat maps."""
 
-    def __init__(self, root: Path, embedder: Any | None = None, cache_size: int = 2048) -> None:
+    def __init__(
+        self, root: Path, embedder: Any | None = None, cache_size: int = 2048, heatmap_cache_size: int = 64
+    ) -> None:
         from ml.patterns.model import PatternModel
         from ml.patterns.similarity import SimilarityIndex
 
@@ -118,10 +133,18 @@ class PatternsRuntime:
         self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
-        self._cache = _LRU(cache_size)
+        self._cache: _LRU[str, _Prepared] = _LRU(cache_size)
         # Concurrent uncached queries share model calls (one worker thread owns the embedder).
         self._batcher = EmbeddingBatcher(lambda texts: self.embedder.encode(texts))
-        self._heat_cache: dict[tuple[str, ...], Any] = {}
+        # Heat maps (tables, PNGs, HTML pages of up to a few MB) by normalised arguments, bounded.
+        self._heat_cache: _LRU[tuple[str, ...], Any] = _LRU(heatmap_cache_size)
+
+    def configure_caches(self, query: int | None = None, heatmap: int | None = None) -> None:
+        """Resize the LRU caches: prepared queries and heat maps (0 turns one off)."""
+        if query is not None:
+            self._cache.resize(query)
+        if heatmap is not None:
+            self._heat_cache.resize(heatmap)
 
     # ------------------------------------------------------------------ embedding
     @property
@@ -261,26 +284,46 @@ class PatternsRuntime:
             return None
         return since
 
-    def heatmap_table(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> Any:
-        from ml.patterns.heatmap import heatmap_table
-
+    def _heat_args(
+        self, by: str, period: str, since: dt.date | str | None
+    ) -> tuple[str, str, dt.date | None]:
+        """Validated, normalised heat-map arguments, so equal requests share one cache entry: ``by`` and
+        ``period`` lower-case (``period`` only matters for ``by=month``), ``since`` a date, clamped."""
+        by, period = str(by).strip().lower(), str(period).strip().lower()
         if by not in ("service", "team", "month"):
             raise InputError(f"by must be service, team or month, got {by!r}", field="by", value=by)
         if period not in ("month", "quarter", "year"):
             raise InputError(
                 f"period must be month, quarter or year, got {period!r}", field="period", value=period
             )
-        since = self._clamp(since)
-        key = (by, period, since.isoformat() if since else "")
-        if key not in self._heat_cache:
+        if by != "month":
+            period = "month"
+        if isinstance(since, dt.datetime):
+            since = since.date()
+        elif isinstance(since, str):
+            try:
+                since = dt.date.fromisoformat(since.strip())
+            except ValueError:
+                raise InputError(f"since must be a date (YYYY-MM-DD), got {since!r}", field="since") from None
+        return by, period, self._clamp(since)
+
+    def heatmap_table(
+        self, by: str = "service", period: str = "month", since: dt.date | str | None = None
+    ) -> Any:
+        from ml.patterns.heatmap import heatmap_table
+
+        by, period, since = self._heat_args(by, period, since)
+        key = ("table", by, period, since.isoformat() if since else "")
+        table = self._heat_cache.get(key)
+        if table is None:
             names = {int(p["id"]): str(p["name"]) for p in self._patterns}
             table = heatmap_table(self._incidents, self.assignments, names, by=by, since=since)  # type: ignore[arg-type]
             if by == "month" and period != "month":
                 buckets = [_bucket(c, period) for c in table.columns]
                 table = table.T.groupby(buckets, sort=True).sum().T
                 table.columns.name = period
-            self._heat_cache[key] = table
-        return self._heat_cache[key]
+            self._heat_cache.put(key, table)
+        return table
 
     def heatmap(
         self, by: str = "service", period: str = "month", since: dt.date | None = None
@@ -298,28 +341,32 @@ class PatternsRuntime:
 
         from ml.patterns.heatmap import render_png
 
-        since = self._clamp(since)
+        by, period, since = self._heat_args(by, period, since)
         key = ("png", by, period, since.isoformat() if since else "")
-        if key not in self._heat_cache:
+        png = self._heat_cache.get(key)
+        if png is None:
             table = self.heatmap_table(by, period, since)
             with tempfile.TemporaryDirectory() as tmp:
-                path = render_png(table, _heat_title(by, period), Path(tmp) / "heat.png")
-                self._heat_cache[key] = path.read_bytes()
-        return self._heat_cache[key]
+                png = render_png(table, _heat_title(by, period), Path(tmp) / "heat.png").read_bytes()
+            self._heat_cache.put(key, png)
+        return png
 
     def heatmap_html(self, by: str = "service", period: str = "month", since: dt.date | None = None) -> str:
         import tempfile
 
         from ml.patterns.heatmap import render_html
 
-        since = self._clamp(since)
+        by, period, since = self._heat_args(by, period, since)
         key = ("html", by, period, since.isoformat() if since else "")
-        if key not in self._heat_cache:
+        html = self._heat_cache.get(key)
+        if html is None:
             table = self.heatmap_table(by, period, since)
             with tempfile.TemporaryDirectory() as tmp:
-                path = render_html(table, _heat_title(by, period), Path(tmp) / "heat.html")
-                self._heat_cache[key] = path.read_text(encoding="utf-8")
-        return self._heat_cache[key]
+                html = render_html(table, _heat_title(by, period), Path(tmp) / "heat.html").read_text(
+                    encoding="utf-8"
+                )
+            self._heat_cache.put(key, html)
+        return html
 
     # ------------------------------------------------------------------ pyfunc
     def predict_frame(self, frame: Any, k: int = 5) -> Any:

@@ -30,6 +30,6 @@ def live(server: Server, indicators_store: dict, tmp_path_factory: pytest.TempPa
         incidents_paths=[SAMPLE / "incidents.jsonl"],
         experiments_paths=[SAMPLE / "experiments.yaml"],
     )
-    r = httpx.post(server.url + "/v1/admin/reload", timeout=120)
+    r = httpx.post(server.url + "/v1/admin/reload", json={}, timeout=120)
     assert r.json()["models"]["indicator-forecaster"]["status"] in ("loaded", "unchanged")
     return server

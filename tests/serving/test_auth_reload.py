@@ -47,9 +47,9 @@ def test_keys_and_scopes(keyed_server: Server) -> None:
     read = {"Authorization": f"Bearer {READ_KEY}"}
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     assert httpx.get(url + "/v1/patterns", headers=read).status_code == 200
-    r = httpx.post(url + "/v1/admin/reload", headers=read)
+    r = httpx.post(url + "/v1/admin/reload", headers=read, json={})
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
-    assert httpx.post(url + "/v1/admin/reload", headers=admin).status_code == 200
+    assert httpx.post(url + "/v1/admin/reload", headers=admin, json={}).status_code == 200
     assert httpx.get(url + "/healthz").status_code == 200  # probes need no key
 
 
@@ -82,7 +82,7 @@ def test_reload_under_load(server: Server, store: dict) -> None:
     with cf.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(hammer) for _ in range(4)]
         time.sleep(1.0)
-        r = httpx.post(server.url + "/v1/admin/reload", timeout=120)
+        r = httpx.post(server.url + "/v1/admin/reload", json={}, timeout=120)
         time.sleep(1.0)
         stop.set()
         for f in futures:

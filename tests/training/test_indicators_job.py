@@ -67,8 +67,8 @@ def test_rescoring_links_the_previous_run(indicators_store: dict) -> None:
 def test_dask_executor_gives_the_same_forecasts(tmp_path) -> None:
     """The same job on a Dask LocalCluster (2 workers) as on local processes: identical selections/forecasts."""
     from ml.errors import InputError
-    from ml.settings import Settings
     from training.indicators import executor_map, train_indicators
+    from training.settings import Settings
 
     data = pd.read_csv(SAMPLE / "indicators.csv")
     subset = tmp_path / "subset.csv"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ml.settings import Settings
 from tests.conftest import SAMPLE
 from training.report import write_report
+from training.settings import Settings
 
 pytestmark = pytest.mark.slow
 
