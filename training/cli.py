@@ -50,7 +50,8 @@ def main(
 ) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+    logging.captureWarnings(True)  # library warnings too go through the one-line formatter
     for noisy in ("cmdstanpy", "prophet", "mlflow", "urllib3", "alembic", "numba", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -397,7 +398,7 @@ def experiment_score(
     colour = {"improved": "green", "worsened": "red", "inconclusive": "yellow"}
     for r in out["results"]:
         table.add_row(
-            r["id"],
+            escape(str(r["id"])),
             _fmt(r["effect"]),
             _fmt(r["relative_effect"], pct=True),
             _fmt(r["ci_low"]),
@@ -431,9 +432,9 @@ def experiment_list(json_out: JsonOpt = False) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            r["id"],
-            r["name"],
-            r["treated"] or "",
+            escape(str(r["id"])),
+            escape(str(r["name"])),
+            escape(r["treated"] or ""),
             r["verdict"] or "",
             _fmt(r["effect"]),
             f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
