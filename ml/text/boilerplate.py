@@ -10,7 +10,8 @@ into sentences (:func:`split_sentences`, one linear-time regex), each sentence i
 (:func:`sentence_key`: lower case, dates, times, numbers, ids, capitalised names and placeholders masked,
 whitespace folded, a leading time stamp dropped), and a key is boilerplate when it occurs in more than
 ``max_doc_share`` of the documents and in at least ``min_docs`` of them. :meth:`BoilerplateFilter.transform`
-removes those sentences; a document that is nothing but boilerplate is kept whole (never emptied).
+removes those sentences; a document that is nothing but boilerplate is kept whole for embedding (never
+emptied), or emptied with ``keep_whole=False`` for naming and keywords (a template is no cause).
 
 Defaults (``max_doc_share=0.02``, ``min_docs=5``): on the GitHub status corpus (1,282 real incidents)
 the sentence document frequencies fall into two groups: status-page templates in 26 to 700 documents
@@ -36,9 +37,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "recur-boilerplate/1"
 
-# A sentence ends at a run of ., ! or ? followed by white space, or at a line break. Each alternative is a
-# single character class run, so the scan is linear in the length of the text.
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s)|\n")
+# A sentence ends at a run of ., ! or ? followed by white space, or at a line break. A run is only tried from
+# its first character (the lookbehind), so a long run of dots costs its length once, not its square: linear.
+_SENTENCE_END = re.compile(r"(?<![.!?])[.!?]+(?=\s)|\n")
 _WS = re.compile(r"\s+")
 # Tokens of a sentence key, left to right: placeholders, dates, times, then words/numbers, then punctuation.
 _KEY_TOKEN = re.compile(
@@ -249,21 +250,25 @@ class BoilerplateFilter:
         key = self._key(sentence)
         return bool(key) and key in self._keys
 
-    def transform_one(self, text: str) -> str:
-        """`text` without its template sentences (the original text when nothing else would be left)."""
+    def transform_one(self, text: str, keep_whole: bool = True) -> str:
+        """`text` without its template sentences.
+
+        When nothing else would be left, the original text with `keep_whole` (what to embed: an incident
+        needs a vector), else ``""`` (what to name and describe patterns with: a template is no cause).
+        """
         self._check_fitted()
         if not isinstance(text, str):
             raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
         kept = [s for s in split_sentences(text) if self._key(s) not in self._keys]
         out = "".join(kept).strip()
         if not any(ch.isalnum() for ch in out):
-            return text
+            return text if keep_whole else ""
         return _WS.sub(" ", out) if "\n" not in text else out
 
-    def transform(self, texts: Sequence[str]) -> list[str]:
-        """The documents without their template sentences, in order."""
+    def transform(self, texts: Sequence[str], keep_whole: bool = True) -> list[str]:
+        """The documents without their template sentences, in order (see :meth:`transform_one`)."""
         self._check_fitted()
-        return [self.transform_one(t) for t in self._check_texts(texts)]
+        return [self.transform_one(t, keep_whole) for t in self._check_texts(texts)]
 
     def fit_transform(
         self, texts: Sequence[str], y: None = None, names: Iterable[str | None] = ()
