@@ -31,7 +31,8 @@ pickle. Everything derived (idf, BM25 weights, postings, filter codes) is rebuil
 
 Layout: :mod:`ml.patterns.lexical` (BM25), :mod:`~ml.patterns.fusion` (RRF, z-scores, tie-break),
 :mod:`~ml.patterns.matches` (what a query returns), :mod:`~ml.patterns.index_inputs` (input checks, filters),
-:mod:`~ml.patterns.index_files` (save/load); this module holds :class:`SimilarityIndex`.
+:mod:`~ml.patterns.index_files` (save/load); this module holds :class:`SimilarityIndex`. Why the BM25 is
+ours and not ``bm25s``: see :mod:`ml.patterns.lexical` (figures from ``bench/bench_lexical.py``).
 """
 
 from __future__ import annotations
