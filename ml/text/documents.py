@@ -29,13 +29,38 @@ __all__ = [
 ]
 
 # --- HTML ------------------------------------------------------------------------------------------------
-_HTML_BLOCK = re.compile(r"(?is)<(script|style)\b[^>]*>.*?</\1\s*>")
+# Script and style blocks are dropped by _drop_blocks: an open tag, then a search for its close tag that
+# starts where the open tag ends (a regex ".*?</script>" would rescan the rest of the text from every unclosed
+# "<script>": quadratic).
+_HTML_BLOCK_OPEN = re.compile(r"(?i)<(script|style)\b[^<>]{0,1024}>")
+_HTML_BLOCK_CLOSE = {
+    "script": re.compile(r"(?i)</script\s{0,16}>"),
+    "style": re.compile(r"(?i)</style\s{0,16}>"),
+}
 _HTML_BREAK = re.compile(
     r"(?i)</?(?:p|div|li|ul|ol|br|hr|tr|td|th|h[1-6]|table|blockquote|pre|section|article)\b[^<>]*>"
 )
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def _drop_blocks(text: str) -> str:
+    """Replace each closed ``<script>``/``<style>`` block with a space, in one pass (linear time)."""
+    parts: list[str] = []
+    pos = search = 0
+    unclosed: set[str] = set()  # a kind with no close tag after some point has none after any later point
+    while (m := _HTML_BLOCK_OPEN.search(text, search)) is not None:
+        kind = m.group(1).lower()
+        close = None if kind in unclosed else _HTML_BLOCK_CLOSE[kind].search(text, m.end())
+        if close is None:
+            unclosed.add(kind)
+            search = m.end()
+            continue
+        parts += [text[pos : m.start()], " "]
+        pos = search = close.end()
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def strip_html(text: str) -> str:
@@ -45,7 +70,7 @@ def strip_html(text: str) -> str:
     """
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
-    out = _HTML_BLOCK.sub(" ", text)
+    out = _drop_blocks(text)
     out = _HTML_BREAK.sub("\n", out)
     out = _HTML_TAG.sub("", out)
     out = html.unescape(out)

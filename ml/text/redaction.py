@@ -174,7 +174,9 @@ _SECRET_KEYS = (
     r"|access[_-]?key(?:[_-]?id)?|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|private[_-]?key"
     r"|aws_secret_access_key|credentials?|account[_-]?key|shared[_-]?access[_-]?(?:key|signature)|sig"
 )
-_KEY = rf"(?<![A-Za-z0-9])((?:[A-Za-z0-9]{{1,32}}[_-]){{0,4}}(?:{_SECRET_KEYS}))"
+# A key name starts where its run of name characters starts (not at every "a" of "a_a_a_..."): DB_PASSWORD,
+# x-api-key, --password.
+_KEY = rf"(?<![A-Za-z0-9_-])(?=[A-Za-z_-])((?:[A-Za-z0-9]{{0,32}}+[_-]){{0,4}}(?:{_SECRET_KEYS}))"
 # key=value: whatever follows "=" is the secret.
 _KV_EQUALS = re.compile(
     rf"(?i){_KEY}([ \t]{{0,8}}=[ \t]{{0,8}}){_NOT_PLACEHOLDER}"
@@ -217,9 +219,10 @@ _IPV4 = re.compile(
 )
 # IPv6: a bounded token of hex digits, colons and dots that starts where such a run starts, validated with
 # the ipaddress module (so times such as 10:30:00 and scopes such as std::io are kept). An address is at most
-# 45 characters (IPv4-mapped); a longer run of these characters is not an address and costs 45 steps.
+# 45 characters (IPv4-mapped) and has a colon within its first five; a longer run of these characters is not an
+# address and costs 45 steps.
 _IPV6 = re.compile(
-    r"(?<![A-Za-z0-9_:.\[])(?P<open>\[?)(?P<addr>[0-9A-Fa-f:.]{2,45})"
+    r"(?<![A-Za-z0-9_:.\[])(?P<open>\[?)(?=[0-9A-Fa-f]{0,4}:)(?P<addr>[0-9A-Fa-f:.]{2,45})"
     r"(?P<zone>%[A-Za-z0-9_.-]{1,32})?(?P<close>\]?)(?P<tail>(?::[0-9]{1,5})?(?:/[0-9]{1,3})?)"
     r"(?![A-Za-z0-9_:.])"
 )

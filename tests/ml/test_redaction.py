@@ -20,7 +20,9 @@ from ml.text.redaction import redact, redact_incident
 
 MAX_TEXT = 20_000  # the API's max_text_chars default
 MAX_FIELD = 128 * 1024  # the largest ingestion field
-BOUND_S = 0.5  # generous: linear code takes milliseconds, the old quadratic IPv6 regex took seconds
+BOUND_S = 0.5  # generous: linear code takes ~0.1 s at 128 KiB, the old IPv6 regex took >10 s at 20,000 chars
+# CPU time of this process, not wall time: on a shared, loaded machine wall time measures the neighbours.
+_clock = time.process_time
 
 
 def _fill(unit: str, n: int, tail: str = "") -> str:
@@ -83,9 +85,9 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
 def test_redact_is_fast_on_adversarial_text(name: str, size: int) -> None:
     text = ADVERSARIAL[name](size)
     assert len(text) == size
-    start = time.perf_counter()
+    start = _clock()
     redact(text)
-    elapsed = time.perf_counter() - start
+    elapsed = _clock() - start
     assert elapsed < BOUND_S, f"redact took {elapsed:.2f} s on {size} characters of {name!r}"
 
 
@@ -95,9 +97,9 @@ def test_time_grows_linearly_with_length() -> None:
         text = ADVERSARIAL["colons+letter"](n)
         times = []
         for _ in range(3):
-            t = time.perf_counter()
+            t = _clock()
             redact(text)
-            times.append(time.perf_counter() - t)
+            times.append(_clock() - t)
         return min(times)
 
     small, large = best_of_3(MAX_FIELD // 4), best_of_3(MAX_FIELD)

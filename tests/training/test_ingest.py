@@ -1,0 +1,45 @@
+"""Ingestion (training/ingest.py): incidents come back redacted, with the reader's counts unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ml.io.readers import read_incidents
+from training.ingest import load_incidents
+
+
+def _write(path: Path) -> None:
+    rows = [
+        {
+            "id": "INC-1",
+            "title": "DB 10.1.2.3 down",
+            "summary": "paged @alice via alice@example.com",
+            "root_cause": "password is hunter2x",
+            "action_items": [{"id": "A1", "title": "rotate ghp_abcdefghijklmnopqrstuvwxyz0123456789"}],
+            "tags": ["db"],
+            "started_at": "2024-01-01T10:00:00Z",
+        },
+        # Rejected: the reason quotes the bad value, which carries an e-mail address.
+        {"id": "INC-2", "title": "x", "summary": "y", "started_at": "bob@example.com"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n", encoding="utf-8")
+
+
+def test_load_incidents_redacts_records_and_reasons(tmp_path: Path) -> None:
+    path = tmp_path / "incidents.jsonl"
+    _write(path)
+    raw, read = read_incidents(path), load_incidents(path)
+    assert (read.records_in, read.accepted, read.quarantined) == (
+        raw.records_in,
+        raw.accepted,
+        raw.quarantined,
+    )
+    assert read.records_in == read.accepted + read.quarantined == 3
+    (inc,) = read.records
+    assert inc.title == "DB [IP] down"
+    assert inc.summary == "paged [HANDLE] via [EMAIL]"
+    assert inc.root_cause == "password is [SECRET]"
+    assert inc.action_items[0].title == "rotate [SECRET]"
+    assert "bob@example.com" in " ".join(r.reason for r in raw.rejects)  # the reader quotes it ...
+    assert "bob@example.com" not in " ".join(r.reason for r in read.rejects)  # ... ingestion does not
