@@ -13,7 +13,14 @@ import pandas as pd
 
 from ml.errors import InputError, NotFittedError
 from ml.indicators.backtest import combo_name
-from ml.indicators.candidates import Candidate, ProphetCandidate, _clip, _combine, make_candidate
+from ml.indicators.candidates import (
+    Candidate,
+    ProphetCandidate,
+    _clip,
+    _combine,
+    candidate_from_dict,
+    make_candidate,
+)
 from ml.indicators.config import DEFAULT_HORIZON, Combination, ForecastConfig, _check_int
 from ml.indicators.grid import Grid, _future_dates
 from ml.indicators.metrics import crossing_probability
@@ -117,6 +124,7 @@ class SeriesModel:
                 "ds": [str(d.date()) for d in g.dates],
                 "y": [None if not math.isfinite(v) else float(v) for v in g.y],
             },
+            "candidates": [c.to_dict() for c in fitted],
             "states": [c.state() for c in fitted],
         }
 
@@ -132,6 +140,13 @@ class SeriesModel:
                 notes=[],
             )
             states = list(data.get("states") or [{} for _ in members])
+            entries = list(data.get("candidates") or [{"name": m} for m in members])
+            names = [e.get("name") if isinstance(e, Mapping) else e for e in entries]
+            if names != members or len(states) != len(members):
+                raise InputError(
+                    f"model candidates {names} and {len(states)} states do not match its members {members}",
+                    field="model.candidates", value=names,
+                )  # fmt: skip
             model = cls(members, int(data.get("level", 80)), bool(data.get("nonnegative", False)),
                         int(data.get("seed", 0)), data.get("combination", "median"),
                         bool(data.get("clean_outliers", False)))  # fmt: skip
@@ -141,8 +156,8 @@ class SeriesModel:
         model.grid_ = grid
         model.prep_ = _prepare(grid.y, grid.dates, grid.freq, model.clean)
         fitted: list[Candidate] = []
-        for name, state in zip(members, states, strict=True):
-            cand = make_candidate(name)
+        for entry, state in zip(entries, states, strict=True):
+            cand = candidate_from_dict(entry)
             if isinstance(cand, ProphetCandidate) and state.get("prophet_json"):
                 fitted.append(cand.load_state(model.prep_, state))
             else:

@@ -216,6 +216,19 @@ def test_json_round_trip_gives_the_same_forecast(members: list[str]) -> None:
     assert np.allclose(model.sample_paths(13, 50, seed=1), loaded.sample_paths(13, 50, seed=1))
 
 
+def test_saved_model_records_its_candidates_and_rejects_a_mismatch() -> None:
+    grid = to_grid(weekly_dates(60), noisy(60, seed=7))
+    data = SeriesModel(["auto_ets", "seasonal_naive"]).fit(grid).to_dict()
+    assert data["candidates"] == [{"name": "auto_ets", "params": {}}, {"name": "seasonal_naive", "params": {}}]
+    bad = {**data, "candidates": [{"name": "auto_theta", "params": {}}, {"name": "seasonal_naive", "params": {}}]}
+    with pytest.raises(InputError) as exc:
+        SeriesModel.from_dict(bad)
+    assert exc.value.field == "model.candidates" and exc.value.value == ["auto_theta", "seasonal_naive"]
+    with pytest.raises(InputError) as exc:
+        SeriesModel.from_dict({**data, "states": [{}]})
+    assert exc.value.field == "model.candidates"
+
+
 def test_prophet_round_trips_through_model_to_json() -> None:
     grid = to_grid(weekly_dates(60), noisy(60, seed=8))
     model = SeriesModel(["prophet"]).fit(grid)
