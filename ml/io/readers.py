@@ -262,8 +262,13 @@ def _unrecognised(path: Path, result: ReadResult[Any], why: str) -> None:
 def unrecognised(path: str | Path) -> Reject:
     """The quarantine entry for a path that is not a Recur data file (``detect_kind`` gave None)."""
     p = Path(path)
-    what = "folder without Markdown postmortems" if p.is_dir() else f"file type {p.suffix or '(none)'!r}"
-    return Reject(str(p), None, "path", f"not a Recur data file: unrecognised {what}")
+    if p.is_dir():
+        what = "a folder without Markdown postmortems"
+    elif p.suffix.lower() == ".csv":
+        what = "a CSV whose header has neither indicator,ds,y (indicators) nor id,title (incidents)"
+    else:
+        what = f"unrecognised file type {p.suffix or '(none)'!r}"
+    return Reject(str(p), None, "path", f"not a Recur data file: {what}")
 
 
 def _read_incidents_jsonl(path: Path, v: _Validator[Incident]) -> None:

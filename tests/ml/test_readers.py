@@ -492,3 +492,13 @@ def test_csv_incidents_no_loss_property(
     assert res.records_in == res.accepted + res.quarantined
     for rej in res.rejects:
         assert rej.file == str(path) and rej.line is not None and rej.reason and "\n" not in rej.reason
+
+
+def test_unrecognised_csv_names_what_its_header_lacks(tmp_path: Path) -> None:
+    from ml.io.readers import unrecognised
+
+    path = tmp_path / "export.csv"
+    path.write_text("ticket,text\n1,hello\n")
+    assert detect_kind(path) is None
+    rej = unrecognised(path)
+    assert rej.file == str(path) and "indicator,ds,y" in rej.reason and "id,title" in rej.reason
