@@ -38,6 +38,7 @@ Layout: :mod:`ml.experiments.counterfactual` (the model and :func:`estimate_effe
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -160,6 +161,30 @@ def _period_index(ds: pd.DatetimeIndex) -> np.ndarray:
     return idx
 
 
+@dataclass(frozen=True)
+class _Periods:
+    """The treated series split at the experiment's start (and end): weekly table, masks, values, times."""
+
+    treated: str
+    wide: pd.DataFrame
+    pre: np.ndarray
+    post: np.ndarray
+    y_pre: np.ndarray
+    y_post: np.ndarray
+    t_pre: np.ndarray
+    t_post: np.ndarray
+    m_used: int  # pre-period weeks the model is fitted on (the most recent, at most max_pre_weeks)
+
+
+def _method(used: list[str], mode: str, n_placebos: int) -> str:
+    """The method in words, as reported with the result."""
+    on = f" on {len(used)} control(s)" if mode == "each" else " on the mean of the controls" if used else ""
+    interval = (
+        "placebo-calibrated interval" if n_placebos else "model interval (history too short for placebos)"
+    )
+    return f"counterfactual regression{on} with random-walk level + AR(1) noise, integrated over (phi, q); {interval}"
+
+
 class ImpactScorer:
     """Scores an experiment: counterfactual, effect with interval and p-value, cross-checks, verdict, power.
 
@@ -216,6 +241,82 @@ class ImpactScorer:
     def fit(self, experiment: Experiment, data: pd.DataFrame) -> ImpactScorer:
         """Score `experiment` on `data` (long format: series, ds, y; or indicator, ds, y, team/service)."""
         self._check_params()
+        p = self._periods(experiment, data)
+        notes: list[str] = []
+        used, mode, X_pre, X_post = self._controls(p, experiment.control_series, notes)
+        est = estimate_effect(
+            p.y_pre,
+            p.y_post,
+            X_pre,
+            X_post,
+            p.t_pre,
+            p.t_post,
+            alpha=self.alpha,
+            max_pre_weeks=self.max_pre_weeks,
+            calibrate=self.calibrate,
+            model=self.model if self.model is not None else CounterfactualModel(),
+        )
+        if est.inflation > 1.0:
+            notes.append(
+                f"placebo windows before the pre-period showed the model's interval too narrow; widened x{est.inflation:.2f}"
+            )
+        h = len(p.y_post)
+        cf = est.counterfactual_mean
+        rel, rel_lo, rel_hi = self._relative(est, notes)
+        z_crit = float(stats.norm.ppf(1 - self.alpha / 2))
+        mde = (z_crit + _Z_POWER) * est.se
+        weeks_needed = None
+        if experiment.min_effect is not None:
+            weeks_needed = self._weeks_needed(est, X_post, p.t_post, experiment.min_effect, z_crit)
+        verdict = verdict_for(est.effect, est.p_value, self.alpha, experiment.desired_direction)
+        series = self._plot_series(est, p, X_post)
+        diagnostics = self._diagnostics(est, p, used, mode, notes)
+        self.estimate_ = est
+        self.result_ = ImpactResult(
+            experiment_id=experiment.id,
+            indicator=experiment.indicator,
+            treated_series=p.treated,
+            desired_direction=experiment.desired_direction,
+            start=experiment.start,
+            n_pre=est.n_pre,
+            n_post=h,
+            alpha=self.alpha,
+            observed_mean=est.observed_mean,
+            counterfactual_mean=cf,
+            effect=est.effect,
+            ci_low=est.ci_low,
+            ci_high=est.ci_high,
+            relative_effect=rel,
+            relative_ci_low=rel_lo,
+            relative_ci_high=rel_hi,
+            cumulative_effect=est.effect * h,
+            cumulative_ci_low=est.ci_low * h,
+            cumulative_ci_high=est.ci_high * h,
+            p_value=est.p_value,
+            verdict=verdict,
+            mde=mde,
+            mde_relative=None if rel is None else mde / abs(cf),
+            min_effect=experiment.min_effect,
+            weeks_needed=weeks_needed,
+            method=_method(used, mode, est.n_placebos),
+            diagnostics=diagnostics,
+            series=series,
+        )
+        logger.info(
+            "Impact - %s: effect %.4g [%.4g, %.4g], p=%.3g, %s (%d pre, %d post weeks)",
+            experiment.id,
+            est.effect,
+            est.ci_low,
+            est.ci_high,
+            est.p_value,
+            verdict,
+            est.n_pre,
+            h,
+        )
+        return self
+
+    def _periods(self, experiment: Experiment, data: pd.DataFrame) -> _Periods:
+        """The weekly table of the treated series and its controls, split at the start (and end) and checked."""
         treated, controls = experiment.treated_series, experiment.control_series
         wide = _wide(data, treated, controls)
         start = pd.Timestamp(experiment.start)
@@ -243,8 +344,6 @@ class ImpactScorer:
                 value=experiment.start.isoformat() if end is None else experiment.end.isoformat(),
             )
         y_pre = wide.loc[pre_mask, treated].to_numpy()
-        y_post = wide.loc[post_mask, treated].to_numpy()
-        t_pre, t_post = t_all[pre_mask], t_all[post_mask]
         m_used = min(n_pre, self.max_pre_weeks)
         if np.ptp(y_pre[-m_used:]) == 0:
             raise InputError(
@@ -253,10 +352,24 @@ class ImpactScorer:
                 field="treated",
                 value=treated,
             )
-        notes: list[str] = []
+        return _Periods(
+            treated=treated,
+            wide=wide,
+            pre=pre_mask,
+            post=post_mask,
+            y_pre=y_pre,
+            y_post=wide.loc[post_mask, treated].to_numpy(),
+            t_pre=t_all[pre_mask],
+            t_post=t_all[post_mask],
+            m_used=m_used,
+        )
 
-        # controls: drop those constant over the fitting window, then each or their mean
-        used = [c for c in controls if np.ptp(wide.loc[pre_mask, c].to_numpy()[-m_used:]) > 0]
+    def _controls(
+        self, p: _Periods, controls: list[str], notes: list[str]
+    ) -> tuple[list[str], Literal["none", "each", "mean"], np.ndarray | None, np.ndarray | None]:
+        """Controls used (constant ones over the fitting window dropped), the mode, and their pre/post values."""
+        m_used = p.m_used
+        used = [c for c in controls if np.ptp(p.wide.loc[p.pre, c].to_numpy()[-m_used:]) > 0]
         for c in controls:
             if c not in used:
                 notes.append(f"control {c!r} is constant before start and was left out")
@@ -266,70 +379,53 @@ class ImpactScorer:
             mode = self.control_mode if self.control_mode != "auto" else "each"
             if self.control_mode == "auto" and m_used < 10 * (len(used) + 1):
                 mode = "mean"
-            C_pre, C_post = wide.loc[pre_mask, used].to_numpy(), wide.loc[post_mask, used].to_numpy()
+            C_pre, C_post = p.wide.loc[p.pre, used].to_numpy(), p.wide.loc[p.post, used].to_numpy()
             X_pre, X_post = (C_pre, C_post) if mode == "each" else (C_pre.mean(1), C_post.mean(1))
             if mode == "mean" and np.ptp(X_pre[-m_used:]) == 0:
                 notes.append("the mean of the controls is constant before start; controls left out")
                 mode, X_pre, X_post = "none", None, None
+        return used, mode, X_pre, X_post
 
-        template = self.model if self.model is not None else CounterfactualModel()
-        est = estimate_effect(
-            y_pre,
-            y_post,
-            X_pre,
-            X_post,
-            t_pre,
-            t_post,
-            alpha=self.alpha,
-            max_pre_weeks=self.max_pre_weeks,
-            calibrate=self.calibrate,
-            model=template,
-        )
-        if est.inflation > 1.0:
-            notes.append(
-                f"placebo windows before the pre-period showed the model's interval too narrow; widened x{est.inflation:.2f}"
-            )
-
-        # effect figures
-        h = n_post
-        cf = est.counterfactual_mean
+    def _relative(
+        self, est: EffectEstimate, notes: list[str]
+    ) -> tuple[float | None, float | None, float | None]:
+        """Effect relative to the counterfactual, with its interval, when the counterfactual is clearly not 0."""
         q_lo, q_hi = float(est.mixture.ppf(self.alpha / 2)), float(est.mixture.ppf(1 - self.alpha / 2))
-        rel = rel_lo = rel_hi = None
-        if q_lo > 0 or q_hi < 0:  # counterfactual clearly away from zero: relative figures are meaningful
-            rel = est.effect / cf
+        if q_lo > 0 or q_hi < 0:
             rel_lo, rel_hi = sorted((est.observed_mean / q_hi - 1.0, est.observed_mean / q_lo - 1.0))
-        else:
-            notes.append("the counterfactual interval contains 0: relative effects are not reported")
-        z_crit = float(stats.norm.ppf(1 - self.alpha / 2))
-        mde = (z_crit + _Z_POWER) * est.se
-        weeks_needed = None
-        if experiment.min_effect is not None:
-            weeks_needed = self._weeks_needed(est, X_post, t_post, experiment.min_effect, z_crit)
-        verdict = verdict_for(est.effect, est.p_value, self.alpha, experiment.desired_direction)
+            return est.effect / est.counterfactual_mean, rel_lo, rel_hi
+        notes.append("the counterfactual interval contains 0: relative effects are not reported")
+        return None, None, None
 
-        # plot series: pre-period observed (fitted window), post-period observed + counterfactual band
+    def _plot_series(self, est: EffectEstimate, p: _Periods, X_post: np.ndarray | None) -> ImpactSeries:
+        """Pre-period observed (the fitted window), post-period observed with the counterfactual band."""
+        h, m_used = len(p.y_post), p.m_used
         points = est.model.predict_points(
-            t_post, None if X_post is None else np.asarray(X_post).reshape(h, -1)
+            p.t_post, None if X_post is None else np.asarray(X_post).reshape(h, -1)
         )
         points = points.inflate(est.inflation)
         cf_pts = points.mean()
         lo_pts, hi_pts = points.ppf(self.alpha / 2), points.ppf(1 - self.alpha / 2)
-        pre_ds = list(wide.index[pre_mask][-m_used:].date)
-        series = ImpactSeries(
-            ds=pre_ds + list(wide.index[post_mask].date),
-            observed=[float(v) for v in y_pre[-m_used:]] + [float(v) for v in y_post],
+        return ImpactSeries(
+            ds=list(p.wide.index[p.pre][-m_used:].date) + list(p.wide.index[p.post].date),
+            observed=[float(v) for v in p.y_pre[-m_used:]] + [float(v) for v in p.y_post],
             counterfactual=[None] * m_used + [float(v) for v in cf_pts],
             lower=[None] * m_used + [float(v) for v in lo_pts],
             upper=[None] * m_used + [float(v) for v in hi_pts],
         )
 
+    def _diagnostics(
+        self, est: EffectEstimate, p: _Periods, used: list[str], mode: str, notes: list[str]
+    ) -> ImpactDiagnostics:
+        """Cross-checks beside the estimate (DiD against the controls, Mann-Whitney) and the noise model."""
+        m_used = p.m_used
         did = None
         if used:
             did = did_check(
-                y_pre[-m_used:],
-                y_post,
-                wide.loc[pre_mask, used].to_numpy()[-m_used:],
-                wide.loc[post_mask, used].to_numpy(),
+                p.y_pre[-m_used:],
+                p.y_post,
+                p.wide.loc[p.pre, used].to_numpy()[-m_used:],
+                p.wide.loc[p.post, used].to_numpy(),
                 self.alpha,
             )
         if did is not None and (did.ci_low > est.ci_high or did.ci_high < est.ci_low):
@@ -338,9 +434,9 @@ class ImpactScorer:
                 " the regression estimate: the controls may move with the treated series on another scale"
                 " (regression is right) or noisy controls may understate a shared change (DiD is right)"
             )
-        diagnostics = ImpactDiagnostics(
+        return ImpactDiagnostics(
             did=did,
-            mann_whitney=mann_whitney_check(y_pre[-m_used:], y_post),
+            mann_whitney=mann_whitney_check(p.y_pre[-m_used:], p.y_post),
             noise=est.model.noise_summary(),
             inflation=est.inflation,
             n_placebos=est.n_placebos,
@@ -348,65 +444,6 @@ class ImpactScorer:
             control_mode=mode,
             notes=notes,
         )
-        method = (
-            "counterfactual regression"
-            + (
-                f" on {len(used)} control(s)"
-                if mode == "each"
-                else " on the mean of the controls"
-                if used
-                else ""
-            )
-            + " with random-walk level + AR(1) noise, integrated over (phi, q); "
-            + (
-                "placebo-calibrated interval"
-                if est.n_placebos
-                else "model interval (history too short for placebos)"
-            )
-        )
-        self.estimate_ = est
-        self.result_ = ImpactResult(
-            experiment_id=experiment.id,
-            indicator=experiment.indicator,
-            treated_series=treated,
-            desired_direction=experiment.desired_direction,
-            start=experiment.start,
-            n_pre=est.n_pre,
-            n_post=h,
-            alpha=self.alpha,
-            observed_mean=est.observed_mean,
-            counterfactual_mean=cf,
-            effect=est.effect,
-            ci_low=est.ci_low,
-            ci_high=est.ci_high,
-            relative_effect=rel,
-            relative_ci_low=rel_lo,
-            relative_ci_high=rel_hi,
-            cumulative_effect=est.effect * h,
-            cumulative_ci_low=est.ci_low * h,
-            cumulative_ci_high=est.ci_high * h,
-            p_value=est.p_value,
-            verdict=verdict,
-            mde=mde,
-            mde_relative=None if rel is None else mde / abs(cf),
-            min_effect=experiment.min_effect,
-            weeks_needed=weeks_needed,
-            method=method,
-            diagnostics=diagnostics,
-            series=series,
-        )
-        logger.info(
-            "Impact - %s: effect %.4g [%.4g, %.4g], p=%.3g, %s (%d pre, %d post weeks)",
-            experiment.id,
-            est.effect,
-            est.ci_low,
-            est.ci_high,
-            est.p_value,
-            verdict,
-            est.n_pre,
-            h,
-        )
-        return self
 
     def _weeks_needed(
         self,
