@@ -1,30 +1,57 @@
-"""Describing failure patterns: class-based TF-IDF keywords, representative incidents, short names, stable ids.
+"""Describing failure patterns: readable names, class-based TF-IDF keywords, representative incidents, stable ids.
 
-- `PatternLabeller`: c-TF-IDF (as in BERTopic: term frequency per pattern, L1-normalised, times
-  ``log(1 + mean words per class / term frequency over all classes)``) on uni- and bi-grams with stop words
-  and redaction placeholders out; the incidents closest to each pattern's centroid; and a short name built
-  from the top keywords ("certificate expiry / tls").
+- `PatternLabeller`:
+  - a *name* per pattern, a short root-cause phrase ("Expired TLS certificate", "Connection pool
+    exhaustion") picked by c-TF-IDF among the phrases of the members' root-cause texts (their summaries
+    when a root cause is missing): a phrase is 1 to ``max_name_words`` contiguous words of one sentence
+    that starts and ends with a content word (stop words only inside: "config push without canary"), with
+    no number, placeholder or name in it. Service, team, vendor, product and people names never appear in
+    names or keywords (`ml.text.entities.EntityMasker`). Names are unique: patterns that would share one
+    are told apart by their next best distinct phrase, and ``duplicate_names_`` reports them.
+  - *keywords*, a secondary field: c-TF-IDF (as in BERTopic: term frequency per pattern, L1-normalised,
+    times ``log(1 + mean words per class / term frequency over all classes)``) on uni- and bi-grams of the
+    documents with stop words, placeholders and names out;
+  - the incidents closest to each pattern's centroid.
 - `match_patterns`: keeps pattern ids stable across retrains by matching centroids (cosine) with an optimal
   one-to-one assignment (Hungarian method).
+
+Template sentences (status-page updates, report boilerplate) are removed before labelling by
+`ml.text.boilerplate.BoilerplateFilter`; see `PatternLabeller.fit` for the order of the stages.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 
 from ml.errors import InputError, NotFittedError
+from ml.io.schemas import Incident
 from ml.patterns.ids import NOISE
-from ml.text.documents import STOP_WORDS, make_analyzer
+from ml.text.boilerplate import BoilerplateFilter
+from ml.text.documents import STOP_WORDS, make_analyzer, redact, strip_html
+from ml.text.entities import EntityMasker
+from ml.text.stemming import stem
 
-__all__ = ["PatternLabeller", "PatternMatch", "c_tf_idf", "match_patterns"]
+__all__ = ["PatternLabeller", "PatternMatch", "c_tf_idf", "match_patterns", "name_texts"]
 
 logger = logging.getLogger(__name__)
 
+FORMAT = "recur-labeller/1"
+
+# Phrase tokens, left to right: placeholders ([SERVICE]), words (with an apostrophe suffix), any other
+# visible character. One pass, no nested repetition.
+_PHRASE_TOKEN = re.compile(r"\[[A-Z_]{1,20}\]|[A-Za-z0-9]+(?:['’][A-Za-z]+)?|[^\sA-Za-z0-9]")
+# Words that never start or end a name even though they are not stop words: status-page workflow and
+# report vocabulary (the rest comes from the data through c-TF-IDF).
+_EDGE_WORDS = frozenset({"caused", "cause", "root", "due", "issue", "issues", "problem", "problems"})
 
 
 def c_tf_idf(class_counts: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -38,8 +65,152 @@ def c_tf_idf(class_counts: sparse.csr_matrix) -> sparse.csr_matrix:
     return sparse.csr_matrix(tf @ sparse.diags(idf))
 
 
+def name_texts(incidents: Iterable[Incident], prepare: Any = None) -> list[str]:
+    """The text each incident's pattern name is drawn from: its root cause, or its summary when empty.
+
+    `prepare` turns a raw text into the redacted, masked one (``DocumentBuilder.build_text`` of the
+    pipeline's builder, so that services are masked the same way); by default HTML is stripped and the
+    text redacted.
+    """
+    out: list[str] = []
+    for i, inc in enumerate(incidents):
+        if not isinstance(inc, Incident):
+            raise InputError(
+                f"incidents[{i}] must be an ml.schemas.Incident, got {type(inc).__name__}",
+                field=f"incidents[{i}]",
+            )
+        raw = inc.root_cause if inc.root_cause and inc.root_cause.strip() else inc.summary
+        out.append(prepare(raw) if prepare is not None else redact(strip_html(raw)))
+    return out
+
+
+@dataclass
+class _Phrases:
+    """Candidate name phrases of a corpus: a (documents x phrases) 0/1 matrix and how each phrase reads."""
+
+    counts: sparse.csr_matrix
+    keys: list[tuple[str, ...]]
+    surface: list[str]
+
+
+def _display_word(word: str) -> str:
+    # acronyms (TLS, DNS, IPs) keep their capitals, other words are lower case
+    if len(word) > 1 and (word.isupper() or (word[-1] == "s" and word[:-1].isupper() and len(word) > 2)):
+        return word
+    return word.lower()
+
+
+def _segments(text: str, stop_words: frozenset[str]) -> list[list[tuple[str, int, int]]]:
+    """Runs of words (lower-case word, start, end) that a name may span: no punctuation (bar a hyphen
+    inside a word), placeholder, number or contraction between them."""
+    segs: list[list[tuple[str, int, int]]] = []
+    cur: list[tuple[str, int, int]] = []
+    prev_end = -1
+    for m in _PHRASE_TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok in ("-", "/") and m.start() == prev_end and m.end() < len(text) and text[m.end()].isalnum():
+            prev_end = m.end()  # "feature-flag", "read/write": one name word continues
+            continue
+        word = tok.lower()
+        if not tok[0].isalpha() or "'" in word or "’" in word or any(c.isdigit() for c in tok):
+            if cur:
+                segs.append(cur)
+            cur = []
+            prev_end = m.end()
+            continue
+        cur.append((word, m.start(), m.end()))
+        prev_end = m.end()
+    if cur:
+        segs.append(cur)
+    return segs
+
+
+# Inside a name, only prepositions may stand between content words ("config push without canary"), and an
+# article only right after one ("timeout of the pool").
+_INSIDE = frozenset(
+    "of without on in for from to after at under over between per across with behind before during into".split()
+)
+_ARTICLES = frozenset({"a", "an", "the"})
+_LONGER_SHARE = 0.4
+# Past tenses say what happened, not what it was: one may open a name ("expired certificate", "cached
+# answers") but not end it ("CPU stayed low", "secret scanning flagged").
+_IRREGULAR_PAST = frozenset(
+    "ran kept held did went came took got made left sent began grew saw told found lost put set shut hit"
+    " became brought caught fell felt gave knew led meant paid read rose said sold spent stood stuck threw"
+    " thought understood won wrote broke spoke woke froze chose drove rode wore tore hid bit fed fought"
+    " sought bought dug hung slid spun struck swung wound dealt built bent lent burnt overran overflowed"
+    " forgot withheld".split()
+)
+
+
+def _word_role(word: str, stop_words: frozenset[str]) -> str:
+    """'content', 'past' (may only open a name), 'inside' (a preposition or article) or 'break'."""
+    if len(word) < 2 or word in _EDGE_WORDS or (word.endswith("ly") and len(word) > 4):
+        return "break"  # adverbs ("directly", "quickly") do not belong in a name
+    if word in _INSIDE or word in _ARTICLES:
+        return "inside"
+    if word in stop_words:
+        return "break"
+    if word in _IRREGULAR_PAST or (word.endswith("ed") and len(word) > 4):
+        return "past"
+    return "content"
+
+
+def _phrases_of(
+    text: str, max_words: int, stop_words: frozenset[str]
+) -> Iterable[tuple[tuple[str, ...], str]]:
+    """(stem key, surface) of every candidate name phrase of one text."""
+    for seg in _segments(text, stop_words):
+        roles = [_word_role(w, stop_words) for w, _, _ in seg]
+        for i in range(len(seg)):
+            if roles[i] not in ("content", "past"):
+                continue
+            for j in range(i, min(i + max_words, len(seg))):
+                role = roles[j]
+                if role == "break" or (j > i and role == "past"):
+                    break
+                if role == "inside" and seg[j][0] in _ARTICLES and (j == i or roles[j - 1] != "inside"):
+                    break
+                if role != "content" or (j == i and roles[i] == "past"):
+                    continue  # a name ends on a content word; a past tense alone is no name
+                words = seg[i : j + 1]
+                key = tuple(stem(w) for w, _, _ in words)
+                raw = text[words[0][1] : words[-1][2]]
+                surface = " ".join(
+                    "-".join(_display_word(p) for p in part.split("-")) for part in raw.split()
+                )
+                yield key, surface
+
+
+def _collect_phrases(texts: Sequence[str], max_words: int, stop_words: frozenset[str]) -> _Phrases:
+    index: dict[tuple[str, ...], int] = {}
+    forms: list[Counter[str]] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    for d, text in enumerate(texts):
+        seen: set[int] = set()
+        for key, surface in _phrases_of(text, max_words, stop_words):
+            j = index.setdefault(key, len(index))
+            if j == len(forms):
+                forms.append(Counter())
+            forms[j][surface] += 1
+            seen.add(j)
+        rows.extend([d] * len(seen))
+        cols.extend(sorted(seen))
+    counts = sparse.csr_matrix(
+        (np.ones(len(rows)), (rows, cols)), shape=(len(texts), len(index)), dtype=np.float64
+    )
+    keys = sorted(index, key=index.__getitem__)
+    surface = [f.most_common(1)[0][0] for f in forms]
+    return _Phrases(counts=counts, keys=keys, surface=surface)
+
+
+def _title(phrase: str) -> str:
+    return phrase[:1].upper() + phrase[1:]
+
+
 class PatternLabeller:
-    """Keywords, representative incidents and names for each pattern.
+    """Names, keywords and representative incidents for each pattern.
 
     Parameters
     ----------
@@ -50,9 +221,20 @@ class PatternLabeller:
     n_representatives:
         Incidents closest to the pattern centre to show as examples.
     n_name_terms:
-        Keywords in a name (more are added when two patterns would otherwise share a name).
+        Next best phrases tried, in order, to tell apart patterns that would share a name.
     min_df:
-        A term must appear in at least this many incidents (lowered to 1 for tiny corpora).
+        A keyword must appear in at least this many incidents (lowered to 1 for tiny corpora).
+    max_name_words:
+        Longest name phrase, in words.
+    min_name_share:
+        A name phrase must appear in at least this share of the pattern's incidents (at least 2 of them when
+        the pattern has 2 or more), so a name describes the pattern, not one incident.
+    mask_entities:
+        Keep service, team, vendor, product and people names out of names and keywords; without a fitted
+        `EntityMasker` passed to `fit`, one is learned from the texts alone.
+    template_pattern_share:
+        A template sentence with at least this share of its incidents in one pattern is kept for labelling
+        (see `fit`).
     """
 
     def __init__(
@@ -63,6 +245,10 @@ class PatternLabeller:
         n_name_terms: int = 2,
         min_df: int = 2,
         stop_words: frozenset[str] | None = STOP_WORDS,
+        max_name_words: int = 4,
+        min_name_share: float = 0.1,
+        mask_entities: bool = True,
+        template_pattern_share: float = 0.8,
     ) -> None:
         self.n_keywords = n_keywords
         self.ngram_range = ngram_range
@@ -70,6 +256,10 @@ class PatternLabeller:
         self.n_name_terms = n_name_terms
         self.min_df = min_df
         self.stop_words = stop_words
+        self.max_name_words = max_name_words
+        self.min_name_share = min_name_share
+        self.mask_entities = mask_entities
+        self.template_pattern_share = template_pattern_share
 
     def get_params(self) -> dict[str, object]:
         return {
@@ -78,66 +268,175 @@ class PatternLabeller:
             "n_representatives": self.n_representatives,
             "n_name_terms": self.n_name_terms,
             "min_df": self.min_df,
+            "max_name_words": self.max_name_words,
+            "min_name_share": self.min_name_share,
+            "mask_entities": self.mask_entities,
+            "template_pattern_share": self.template_pattern_share,
         }
 
-    def fit(
-        self,
-        docs: list[str],
-        labels: np.ndarray,
-        embeddings: np.ndarray | None = None,
-        centroids: np.ndarray | None = None,
-    ) -> PatternLabeller:
-        """Label the patterns 0..k-1 of `labels` (-1 is noise) using the texts `docs`.
-
-        With `embeddings` and `centroids` (unit rows), representatives are the members closest to the
-        centroid; otherwise the members whose TF-IDF vector is closest to the pattern's keyword vector.
-        """
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        for name in ("n_keywords", "n_representatives", "n_name_terms", "min_df"):
+    def _validate(self) -> None:
+        for name in ("n_keywords", "n_representatives", "n_name_terms", "min_df", "max_name_words"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}", field=name, value=v)
+        for name in ("min_name_share", "template_pattern_share"):
+            share = getattr(self, name)
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
+                raise InputError(f"{name} must be a number in [0, 1], got {share!r}", field=name, value=share)
+
+    @staticmethod
+    def _check_texts(texts: Sequence[str], name: str, n: int | None = None) -> list[str]:
+        if isinstance(texts, str):
+            raise InputError(f"{name} must be a list of strings, got a single string", field=name)
+        out = list(texts)
+        for i, t in enumerate(out):
+            if not isinstance(t, str):
+                raise InputError(
+                    f"{name}[{i}] must be a string, got {type(t).__name__}", field=f"{name}[{i}]", value=t
+                )
+        if n is not None and len(out) != n:
+            raise InputError(
+                f"{name} must have one text per document ({n}), got {len(out)}", field=name, value=len(out)
+            )
+        return out
+
+    def fit(
+        self,
+        docs: Sequence[str],
+        labels: np.ndarray,
+        embeddings: np.ndarray | None = None,
+        centroids: np.ndarray | None = None,
+        name_texts: Sequence[str] | None = None,
+        entities: EntityMasker | None = None,
+        boilerplate: BoilerplateFilter | None = None,
+    ) -> PatternLabeller:
+        """Label the patterns 0..k-1 of `labels` (-1 is noise) using the texts `docs`.
+
+        `docs` are the documents the patterns were mined from (redacted); they give the keywords.
+        `name_texts`, one per document, give the names: the root causes (`name_texts` of this module);
+        `docs` when omitted. `entities`: a fitted `EntityMasker` (names of the corpus' services, teams and
+        vendors); learned from the texts when omitted and `mask_entities` is on. `boilerplate`: the fitted
+        `BoilerplateFilter` of the pipeline; its template sentences are removed from both texts here (a
+        text of nothing but templates becomes empty: no cause stated), except those that turn out to lie
+        mostly within one pattern (``within_patterns``: a cause written the same way each time), kept in
+        ``kept_sentences_``.
+        With `embeddings` and `centroids` (unit rows), representatives are the members closest to the
+        centroid; otherwise the members whose TF-IDF vector is closest to the pattern's keyword vector.
+        """
+        self._validate()
+        docs = self._check_texts(docs, "docs")
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.shape[0] != len(docs):
             raise InputError(
                 f"labels must be 1-D with one label per document ({len(docs)}), got shape {labels.shape}",
                 field="labels",
             )
+        if labels.size and not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(
+                f"labels must be integers, got {labels.dtype}", field="labels", value=str(labels.dtype)
+            )
+        if labels.size and labels.min() < NOISE:
+            raise InputError(
+                f"labels must be pattern numbers 0..k-1 or {NOISE} (noise), got {int(labels.min())}",
+                field="labels",
+                value=int(labels.min()),
+            )
+        texts = docs if name_texts is None else self._check_texts(name_texts, "name_texts", len(docs))
+        if entities is not None and not isinstance(entities, EntityMasker):
+            raise InputError(
+                f"entities must be a fitted EntityMasker, got {type(entities).__name__}", field="entities"
+            )
+        if boilerplate is not None:
+            if not isinstance(boilerplate, BoilerplateFilter):
+                raise InputError(
+                    f"boilerplate must be a fitted BoilerplateFilter, got {type(boilerplate).__name__}",
+                    field="boilerplate",
+                )
+            share = self.template_pattern_share
+            keep = set(boilerplate.within_patterns(docs, labels.tolist(), share))
+            if texts is not docs:
+                keep |= set(boilerplate.within_patterns(texts, labels.tolist(), share))
+            same = texts is docs
+            docs = boilerplate.transform(docs, keep_whole=False, keep=keep)
+            texts = docs if same else boilerplate.transform(texts, keep_whole=False, keep=keep)
+            self.kept_sentences_: list[str] = sorted(keep)
+        else:
+            self.kept_sentences_ = []
+        if self.mask_entities:
+            masker = (
+                entities
+                if entities is not None
+                else EntityMasker().fit(docs if texts is docs else [*docs, *texts])
+            )
+            masker._check_fitted()
+            docs = [masker.mask(d) for d in docs]
+            texts = [masker.mask(t) for t in texts]
+            self.entities_: EntityMasker | None = masker
+        else:
+            self.entities_ = None
         k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+        classes = list(range(k)) + ([NOISE] if np.any(labels == NOISE) else [])
+        order = np.array(sorted(classes))
+        membership = sparse.csr_matrix(
+            (np.ones(labels.size), (np.searchsorted(order, labels), np.arange(labels.size))),
+            shape=(len(classes), labels.size),
+        )
+        offset = (
+            1 if NOISE in classes else 0
+        )  # rows in sorted class order: -1 (if present) first, then 0..k-1
+
+        counts, scores = self._fit_keywords(docs, membership, k, offset)
+        self._fit_representatives(labels, k, offset, counts, scores, embeddings, centroids)
+        self._fit_names(texts, labels, membership, k, offset)
+        logger.info(
+            "Labelling - %d patterns named from root-cause phrases (%d names shared before telling apart)",
+            k,
+            len(self.duplicate_names_),
+        )
+        return self
+
+    # -- keywords --------------------------------------------------------------------------------------
+    def _fit_keywords(
+        self, docs: list[str], membership: sparse.csr_matrix, k: int, offset: int
+    ) -> tuple[sparse.csr_matrix | None, sparse.csr_matrix | None]:
+        from sklearn.feature_extraction.text import CountVectorizer
+
         analyzer = make_analyzer(tuple(self.ngram_range), self.stop_words)  # type: ignore[arg-type]
         min_df = self.min_df if len(docs) >= 10 * self.min_df else 1
-        try:
-            vec = CountVectorizer(analyzer=analyzer, min_df=min_df)
-            counts = vec.fit_transform(docs)
-        except ValueError:  # empty vocabulary (e.g. only stop words)
-            vec = CountVectorizer(analyzer=analyzer, min_df=1)
+        counts: sparse.csr_matrix | None = None
+        vec: CountVectorizer | None = None
+        for df in dict.fromkeys((min_df, 1)):
             try:
+                vec = CountVectorizer(analyzer=analyzer, min_df=df)
                 counts = vec.fit_transform(docs)
-            except ValueError:
+                break
+            except ValueError:  # empty vocabulary (e.g. only stop words)
                 counts, vec = None, None
         self.keywords_: dict[int, list[tuple[str, float]]] = {c: [] for c in range(k)}
-        self.representatives_: dict[int, list[int]] = {c: [] for c in range(k)}
-        scores = None
-        offset = 0
-        if counts is not None and vec is not None:
-            classes = list(range(k)) + ([NOISE] if np.any(labels == NOISE) else [])
-            membership = sparse.csr_matrix(
-                (
-                    np.ones(labels.size),
-                    (np.searchsorted(np.array(sorted(classes)), labels), np.arange(labels.size)),
-                ),
-                shape=(len(classes), labels.size),
-            )
-            # rows in sorted class order: -1 (if present) first, then 0..k-1
-            scores = c_tf_idf(membership @ counts)
-            offset = 1 if NOISE in classes else 0
-            terms = vec.get_feature_names_out()
-            for c in range(k):
-                row = scores.getrow(c + offset).toarray().ravel()
-                top = np.argsort(-row, kind="stable")[: self.n_keywords]
-                self.keywords_[c] = [(str(terms[j]), float(row[j])) for j in top if row[j] > 0]
+        if counts is None or vec is None:
+            return None, None
+        scores = c_tf_idf(membership @ counts)
+        terms = vec.get_feature_names_out()
+        masker = self.entities_
+        allowed = np.array([masker is None or not masker.term_has_entity(str(t)) for t in terms], dtype=bool)
+        for c in range(k):
+            row = scores.getrow(c + offset).toarray().ravel()
+            row = np.where(allowed, row, 0.0)
+            top = np.argsort(-row, kind="stable")[: self.n_keywords]
+            self.keywords_[c] = [(str(terms[j]), float(row[j])) for j in top if row[j] > 0]
+        return counts, scores
 
+    def _fit_representatives(
+        self,
+        labels: np.ndarray,
+        k: int,
+        offset: int,
+        counts: sparse.csr_matrix | None,
+        scores: sparse.csr_matrix | None,
+        embeddings: np.ndarray | None,
+        centroids: np.ndarray | None,
+    ) -> None:
+        self.representatives_: dict[int, list[int]] = {c: [] for c in range(k)}
         for c in range(k):
             members = np.flatnonzero(labels == c)
             if members.size == 0:
@@ -151,29 +450,81 @@ class PatternLabeller:
             order = np.argsort(-sims, kind="stable")[: self.n_representatives]
             self.representatives_[c] = [int(members[i]) for i in order]
 
-        self.names_ = self._names(k)
-        logger.info("Labelling - %d patterns named from c-TF-IDF keywords", k)
-        return self
-
-    def _names(self, k: int) -> dict[int, str]:
-        names: dict[int, str] = {}
-        used: set[str] = set()
+    # -- names -----------------------------------------------------------------------------------------
+    def _fit_names(
+        self, texts: list[str], labels: np.ndarray, membership: sparse.csr_matrix, k: int, offset: int
+    ) -> None:
+        stop = self.stop_words if self.stop_words is not None else frozenset()
+        phrases = _collect_phrases(texts, self.max_name_words, stop)
+        ranked: dict[int, list[int]] = {c: [] for c in range(k)}
+        if phrases.keys:
+            class_docs = membership @ phrases.counts  # documents of each class holding each phrase
+            scores = c_tf_idf(class_docs).tocsr()
+            sizes = np.asarray(membership.sum(axis=1)).ravel()
+            class_docs = class_docs.tocsr()
+            for c in range(k):
+                row = scores.getrow(c + offset).toarray().ravel()
+                have = class_docs.getrow(c + offset).toarray().ravel()
+                need = max(min(2.0, sizes[c + offset]), self.min_name_share * sizes[c + offset])
+                row = np.where(have >= need, row, 0.0)
+                ranked[c] = self._rank_phrases(row, phrases)
+        base: dict[int, str] = {}
+        base_key: dict[int, tuple[str, ...]] = {}
         for c in range(k):
-            terms = self.keywords_[c]
-            chosen: list[str] = []
-            want = self.n_name_terms
-            name = ""
-            for _ in range(2):
-                chosen = _pick_terms(terms, want)
-                name = " / ".join(chosen) if chosen else f"pattern {c}"
-                if name not in used:
+            if ranked[c]:
+                j = ranked[c][0]
+                base[c], base_key[c] = _title(phrases.surface[j]), phrases.keys[j]
+            elif self.keywords_.get(c):
+                top = self.keywords_[c][0][0]
+                base[c], base_key[c] = _title(top), tuple(stem(w) for w in top.split())
+            else:  # every member's text was a template (or empty): say so rather than invent a cause
+                base[c], base_key[c] = "No cause stated", ("no cause stated",)
+        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for c in range(k):
+            groups[base_key[c]].append(c)
+        self.duplicate_names_: dict[str, list[int]] = {
+            base[cs[0]]: cs for cs in groups.values() if len(cs) > 1
+        }
+        names = dict(base)
+        for cs in groups.values():
+            if len(cs) < 2:
+                continue
+            for c in cs:
+                used = set(base_key[c])
+                # distinct: not among the leading phrases of the patterns it would share the name with
+                others = {j for o in cs if o != c for j in ranked[o][: 5 * self.n_name_terms]}
+                for j in ranked[c][1 : 1 + 10 * self.n_name_terms]:
+                    if used & set(phrases.keys[j]) or j in others:
+                        continue
+                    names[c] = f"{base[c]} ({phrases.surface[j]})"
                     break
-                want += 1
-            if name in used:
-                name = f"{name} ({c})"
-            used.add(name)
-            names[c] = name
-        return names
+        seen: Counter[str] = Counter()
+        for c in range(k):
+            if seen[names[c].lower()]:
+                names[c] = f"{names[c]} ({c})"  # still the same after the next best phrase: number it
+            seen[names[c].lower()] += 1
+        self.names_ = names
+
+    def _rank_phrases(self, row: np.ndarray, phrases: _Phrases) -> list[int]:
+        """Phrase indices best first. A phrase of several words takes the place of a shorter one it
+        contains when it scores at least half as much ("certificate" -> "expired TLS certificate")."""
+        cand = [int(j) for j in np.argsort(-row, kind="stable") if row[j] > 0][:200]
+        if not cand:
+            return []
+        out: list[int] = []
+        for j in cand:
+            key = phrases.keys[j]
+            if any(_contains(phrases.keys[i], key) for i in out):
+                continue  # a part of a phrase already ranked higher
+            best = j
+            for i in cand:
+                longer = phrases.keys[i]
+                if len(longer) > len(phrases.keys[best]) and _contains(longer, phrases.keys[best]):
+                    if row[i] >= _LONGER_SHARE * row[best]:
+                        best = i
+            if best not in out:
+                out.append(best)
+        return out
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "names_"):
@@ -183,42 +534,54 @@ class PatternLabeller:
         self._check_fitted()
         return [t for t, _ in self.keywords_.get(label, [])]
 
+    # -- persistence -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and what `fit` learned, as a JSON-ready dict (no pickle)."""
+        self._check_fitted()
+        return {
+            "format": FORMAT,
+            "params": self.get_params(),
+            "names": {str(c): n for c, n in sorted(self.names_.items())},
+            "keywords": {str(c): [[t, s] for t, s in kw] for c, kw in sorted(self.keywords_.items())},
+            "representatives": {str(c): r for c, r in sorted(self.representatives_.items())},
+            "duplicate_names": {n: cs for n, cs in sorted(self.duplicate_names_.items())},
+            "kept_sentences": list(self.kept_sentences_),
+            "entities": self.entities_.to_dict() if self.entities_ is not None else None,
+        }
 
-def _stem(word: str) -> str:
-    """A crude English stem, only to tell that "retry", "retries" and "retried" are one word in a name."""
-    for suffix, repl in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: -len(suffix)] + repl
-    return word
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PatternLabeller:
+        """Rebuild a fitted labeller from :meth:`to_dict` output."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise InputError(
+                f"labeller data has format {got!r}, expected {FORMAT!r}", field="format", value=got
+            )
+        params = dict(data.get("params", {}))
+        if "ngram_range" in params:
+            params["ngram_range"] = tuple(params["ngram_range"])
+        out = cls(**params)
+        out._validate()
+        out.names_ = {int(c): str(n) for c, n in data.get("names", {}).items()}
+        out.keywords_ = {
+            int(c): [(str(t), float(s)) for t, s in kw] for c, kw in data.get("keywords", {}).items()
+        }
+        out.representatives_ = {
+            int(c): [int(i) for i in r] for c, r in data.get("representatives", {}).items()
+        }
+        out.duplicate_names_ = {
+            str(n): [int(c) for c in cs] for n, cs in data.get("duplicate_names", {}).items()
+        }
+        out.kept_sentences_ = [str(k) for k in data.get("kept_sentences", [])]
+        ent = data.get("entities")
+        out.entities_ = EntityMasker.from_dict(ent) if ent is not None else None
+        return out
 
 
-def _stems(term: str) -> set[str]:
-    return {_stem(w) for w in term.split()}
-
-
-def _pick_terms(terms: list[tuple[str, float]], want: int) -> list[str]:
-    """Top terms without repeats.
-
-    A longer term replaces the chosen ones it contains when it scores at least 80% as much ("certificate"
-    -> "certificate expiry", but not "tls" -> "broke tls"); other terms sharing a word are skipped.
-    """
-    chosen: list[tuple[str, float]] = []
-    for term, score in terms:
-        words = _stems(term)
-        clash = [i for i, (c, _) in enumerate(chosen) if words & _stems(c)]
-        if not clash:
-            if len(chosen) < want:
-                chosen.append((term, score))
-            continue
-        contained = all(_stems(chosen[i][0]) < words for i in clash)
-        if contained and score >= 0.8 * max(chosen[i][1] for i in clash):
-            # "certificate" -> "certificate expiry"; "disk" + "full" -> "disk full"
-            first = clash[0]
-            chosen = [c for i, c in enumerate(chosen) if i not in clash[1:]]
-            chosen[first] = (term, score)
-        if len(chosen) >= want and all(" " in c for c, _ in chosen):
-            break
-    return [c for c, _ in chosen]
+def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    """Whether `shorter` is a contiguous part of `longer` (as stem tuples)."""
+    n = len(shorter)
+    return any(longer[i : i + n] == shorter for i in range(len(longer) - n + 1))
 
 
 @dataclass

@@ -250,7 +250,38 @@ class BoilerplateFilter:
         key = self._key(sentence)
         return bool(key) and key in self._keys
 
-    def transform_one(self, text: str, keep_whole: bool = True) -> str:
+    def within_patterns(
+        self, texts: Sequence[str], labels: Sequence[int], min_share: float = 0.8
+    ) -> list[str]:
+        """Learned keys that, in `texts` grouped by `labels`, are mostly inside one pattern.
+
+        A template recurs across unrelated incidents; a sentence that recurs within one pattern (a cause
+        written the same way each time) describes that pattern. Once patterns are known, a labeller can keep
+        such sentences (``transform(..., keep=...)``): those with at least `min_share` of their documents in
+        one pattern (label >= 0; noise, -1, counts against).
+        """
+        self._check_fitted()
+        docs = self._check_texts(texts)
+        labs = list(labels)
+        if len(labs) != len(docs):
+            raise InputError(
+                f"labels must have one label per text ({len(docs)}), got {len(labs)}",
+                field="labels",
+                value=len(labs),
+            )
+        per_key: dict[str, Counter[int]] = {}
+        for doc, lab in zip(docs, labs, strict=True):
+            for k in {self._key(s) for s in split_sentences(doc)} & self._keys:
+                per_key.setdefault(k, Counter())[int(lab)] += 1
+        out = []
+        for k, counts in per_key.items():
+            total = sum(counts.values())
+            top = max((n for lab, n in counts.items() if lab >= 0), default=0)
+            if total and top >= min_share * total:
+                out.append(k)
+        return sorted(out)
+
+    def transform_one(self, text: str, keep_whole: bool = True, keep: frozenset[str] = frozenset()) -> str:
         """`text` without its template sentences.
 
         When nothing else would be left, the original text with `keep_whole` (what to embed: an incident
@@ -259,16 +290,18 @@ class BoilerplateFilter:
         self._check_fitted()
         if not isinstance(text, str):
             raise InputError(f"text must be a string, got {type(text).__name__}", field="text", value=text)
-        kept = [s for s in split_sentences(text) if self._key(s) not in self._keys]
+        kept = [s for s in split_sentences(text) if (k := self._key(s)) not in self._keys or k in keep]
         out = "".join(kept).strip()
         if not any(ch.isalnum() for ch in out):
             return text if keep_whole else ""
         return _WS.sub(" ", out) if "\n" not in text else out
 
-    def transform(self, texts: Sequence[str], keep_whole: bool = True) -> list[str]:
-        """The documents without their template sentences, in order (see :meth:`transform_one`)."""
+    def transform(self, texts: Sequence[str], keep_whole: bool = True, keep: Iterable[str] = ()) -> list[str]:
+        """The documents without their template sentences, in order (see :meth:`transform_one`); the keys
+        in `keep` (from :meth:`within_patterns`) stay."""
         self._check_fitted()
-        return [self.transform_one(t, keep_whole) for t in self._check_texts(texts)]
+        kept = frozenset(keep)
+        return [self.transform_one(t, keep_whole, kept) for t in self._check_texts(texts)]
 
     def fit_transform(
         self, texts: Sequence[str], y: None = None, names: Iterable[str | None] = ()

@@ -15,7 +15,7 @@ so that labelling can keep them out of pattern names and keywords. It is data-dr
    (80%), over at least ``min_mentions`` uses (``min_mentions_word`` for an English word): proper nouns ("Kafka", "Stripe", "Elena") are capitalised
    wherever they stand, ordinary words only at the start of a sentence. Words in capitals (TLS, DNS, SEV2)
    are acronyms of technical terms and are kept;
-5. it is only ever seen capitalised at the start of a sentence, at least ``min_mentions`` times, and is not a
+5. it is only ever seen capitalised at the start of a sentence, at least ``min_mentions_word`` times, and is not a
    word of the embedding model's English vocabulary (the MiniLM WordPiece list) nor an inflection of one
    (same Snowball stem): "Kafka lag grew.";
 6. @handles are redacted to ``[HANDLE]`` before any of this (``ml.text.documents.redact``).
@@ -109,7 +109,8 @@ class EntityMasker:
         Uses a word needs before rules 4 and 5 may call it a name.
     min_mentions_word:
         Uses away from a sentence start an English word of the vocabulary needs for rule 4 ("Vault",
-        "Stripe" are names, a heading's "Pending" is not).
+        "Stripe" are names, a heading's "Pending" is not), and uses at sentence starts a word outside the
+        vocabulary needs for rule 5.
     min_capitalised_share:
         Share of a word's uses away from a sentence start that must be capitalised (rule 4).
     use_vocabulary:
@@ -201,7 +202,7 @@ class EntityMasker:
                 self.use_vocabulary
                 and vocab
                 and mid[w] == 0
-                and n >= self.min_mentions
+                and n >= max(self.min_mentions, self.min_mentions_word)
                 and start_cap[w] == n
                 and not _in_vocabulary(w, vocab)
             ):
