@@ -1,12 +1,16 @@
-"""Load a registered champion's runtime in this process (for the CLI and the report)."""
+"""Load a registered champion's runtime in this process (for the CLI and the report), from its data files."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
-import mlflow
-
 from ml.errors import ModelUnavailableError
+from ml.registry.artifacts import fetch_version
+from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
+from ml.registry.runtimes import open_runtime
 from training import tracking
 from training.settings import Settings
 
@@ -22,6 +26,11 @@ def load_runtime(settings: Settings, model_name: str, alias: str = tracking.CHAM
             field="model",
             value=model_name,
         )
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{mv.version}")
-    wrapper = model.unwrap_python_model()
-    return getattr(wrapper, "runtime", None) or wrapper, str(mv.version)
+    # Built by the installed code from the version's data files; code stored in the registry is never run.
+    kind = {PATTERNS_MODEL: "patterns", FORECASTER_MODEL: "forecaster"}.get(model_name)
+    tmp = Path(tempfile.mkdtemp(prefix="recur-champion-"))
+    try:
+        runtime = open_runtime(fetch_version(settings.tracking_uri, model_name, str(mv.version), dest=tmp), kind)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return runtime, str(mv.version)

@@ -20,6 +20,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from ml.errors import InputError, StrictModeError
 from ml.io.schemas import Incident
 from ml.patterns.ids import ONE_OFF
+from ml.registry.artifacts import ArtifactError, check_artifacts, fetch_version
 from ml.registry.names import PATTERNS_MODEL
 from ml.registry.runtimes import CODE_DIR, write_pattern_artifacts
 from training import tracking
@@ -65,12 +66,16 @@ def _load_champion_model(embedder: Any) -> tuple[Any, str] | None:
     champ = tracking.alias_version(PATTERNS_MODEL, tracking.CHAMPION)
     if champ is None:
         return None
-    root = tracking.download_model_artifacts(f"models:/{PATTERNS_MODEL}/{champ.version}")
+    tmp = Path(tempfile.mkdtemp(prefix="recur-champion-"))
     try:
-        model_dir = next(root.rglob("pattern_model"))
-        return PatternModel.from_dir(model_dir, embedder=embedder), str(champ.version)
+        root = fetch_version(mlflow.get_tracking_uri(), PATTERNS_MODEL, str(champ.version), dest=tmp)
+        check_artifacts(root, "patterns")  # validated before anything is built from it
+        return PatternModel.from_dir(root / "pattern_model", embedder=embedder), str(champ.version)
+    except ArtifactError as exc:
+        log.warning("Patterns - champion v%s is unusable, training from scratch: %s", champ.version, exc)
+        return None
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_outputs(out: Path, model: Any, incidents: Sequence[Incident]) -> list[Path]:

@@ -1,9 +1,11 @@
 """What the MLflow registry holds for Recur, and how a registered model answers once loaded.
 
-Each registered model is an MLflow pyfunc built from code (``ml/model_code/*.py``): the code is this module,
-the artifacts are plain files (``.npy`` arrays, JSON metadata, Prophet JSON), never pickles. A runtime class
-loads its artifacts once in ``load_context`` and then answers both the generic pyfunc ``predict`` and the richer
-calls the API makes (``similar``, ``classify``, ``heatmap`` ...).
+Each registered version's artifact is data: plain files (``.npy`` arrays, JSON metadata, Prophet JSON, never
+pickles) with a manifest (:mod:`ml.registry.artifacts`). The API and the CLI build a runtime from those files
+with the installed code (:func:`open_runtime`), after validating every array; they never import code stored in
+the registry. The version also carries an MLflow pyfunc flavour built from code (``model_code/*.py``) so that
+MLflow tools can load it; only those tools ever run it. A runtime loads its files once and then answers both
+the generic pyfunc ``predict`` and the richer calls the API makes (``similar``, ``classify``, ``heatmap`` ...).
 
 Pattern model artifact folder (written by :func:`write_pattern_artifacts`):
 
@@ -27,8 +29,15 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
-from ml.errors import InputError, NotFoundError
+from ml.errors import InputError, NotFoundError, RecurError
 from ml.io.schemas import Incident
+from ml.registry.artifacts import (
+    ArtifactError,
+    check_forecaster_artifacts,
+    check_pattern_artifacts,
+    read_manifest,
+    write_manifest,
+)
 from ml.text.embedding import EmbeddingBatcher
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,7 @@ def write_pattern_artifacts(
             row["pattern_id"] = int(model.assignments_.get(inc.id, -1))
             fh.write(json.dumps(row, sort_keys=True) + "\n")
     _write_json(out / "config.json", dict(config))
+    write_manifest(out, "patterns")
     return out
 
 
@@ -117,6 +127,7 @@ class PatternsRuntime:
         from ml.patterns.similarity import SimilarityIndex
 
         self.root = Path(root)
+        check_pattern_artifacts(self.root)  # every array validated before anything is built from it
         self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
         self.index = SimilarityIndex.load(self.root / "index")
         self._embedder = embedder
@@ -426,6 +437,7 @@ def write_forecaster_artifacts(out: Path, *, bundle: Any, history: Any, config: 
     frame["ds"] = frame["ds"].astype(str).str[:10]
     frame.to_csv(out / "history.csv", index=False)
     _write_json(out / "config.json", dict(config))
+    write_manifest(out, "forecaster")
     return out
 
 
@@ -438,6 +450,7 @@ class ForecasterRuntime:
         from ml.indicators.forecasting import ForecastBundle
 
         self.root = Path(root)
+        check_forecaster_artifacts(self.root)
         self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
         self.bundle = ForecastBundle.from_json((self.root / "bundle.json").read_text(encoding="utf-8"))
         hist = pd.read_csv(self.root / "history.csv", dtype={"series": str, "ds": str})
@@ -552,6 +565,29 @@ class ForecasterRuntime:
             out = self.forecast(str(rec["series"]), h)
             rows += [{"series": out["series"], "model": out["model"], **p} for p in out["points"]]
         return pd.DataFrame(rows, columns=["series", "model", "ds", "yhat", "yhat_lower", "yhat_upper"])
+
+
+def open_runtime(root: Path, kind: str | None = None, **options: Any) -> PatternsRuntime | ForecasterRuntime:
+    """Build the runtime of the artifact folder `root` with the installed code, from its data files only (its
+    manifest says which kind; `kind`, when given, must match). `options` go to the runtime's constructor.
+    Raises :class:`ArtifactError` naming the file for anything invalid; nothing in the folder is imported."""
+    root = Path(root)
+    found = read_manifest(root)["kind"]
+    if kind is not None and found != kind:
+        raise ArtifactError(
+            f"model artifact {root}: holds a {found} model, expected {kind}", field="artifact", value=str(root)
+        )
+    cls = PatternsRuntime if found == "patterns" else ForecasterRuntime
+    try:
+        return cls(root, **options)
+    except RecurError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, OSError, UnicodeDecodeError) as exc:
+        # The checks passed but the installed code still could not read a value: refuse the artifact.
+        log.warning("Registry - artifact %s could not be built: %s: %s", root, type(exc).__name__, exc)
+        raise ArtifactError(
+            f"model artifact {root}: could not be built ({type(exc).__name__})", field="artifact", value=str(root)
+        ) from exc
 
 
 try:  # the pyfunc wrappers need MLflow; the library itself does not
