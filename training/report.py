@@ -63,24 +63,18 @@ def patterns_section(runtime: Any | None, version: str | None, since: dt.date | 
     by_service = _nonzero_rows(runtime.heatmap_table("service", "month", year_ago))
     two_years = since or (last - dt.timedelta(days=730))
     by_month = _nonzero_rows(runtime.heatmap_table("month", "month", two_years))
-    sec.figures += [
-        Figure(
-            f"Incidents per pattern and service since {year_ago.isoformat()}",
-            _png_of_table(
-                by_service, f"Incidents per failure pattern and service (since {year_ago.isoformat()})"
-            ),
-            "Heat map of incident counts, failure patterns by service",
-            "patterns_by_service",
-        ),
-        Figure(
-            f"Incidents per pattern and month since {two_years.isoformat()}",
-            _png_of_table(
-                by_month, f"Incidents per failure pattern and month (since {two_years.isoformat()})"
-            ),
-            "Heat map of incident counts, failure patterns by month",
-            "patterns_by_month",
-        ),
-    ]
+    for table, what, start in ((by_service, "service", year_ago), (by_month, "month", two_years)):
+        if table.shape[1] == 0:  # no incident since `start` (e.g. --since after the latest one)
+            sec.summary += f" No incident since {start.isoformat()}: no heat map by {what}."
+            continue
+        sec.figures.append(
+            Figure(
+                f"Incidents per pattern and {what} since {start.isoformat()}",
+                _png_of_table(table, f"Incidents per failure pattern and {what} (since {start.isoformat()})"),
+                f"Heat map of incident counts, failure patterns by {what}",
+                f"patterns_by_{what}",
+            )
+        )
     patterns = runtime.patterns()
     rising = sorted((p for p in patterns if p["trend"] == "rising"), key=lambda p: -(p["trend_slope"] or 0))
     rows = [

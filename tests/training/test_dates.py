@@ -131,3 +131,8 @@ def test_historical_and_future_incidents_train_and_report(tmp_path: Path) -> Non
     assert report.returncode == 0, report.stderr[-3000:]
     sections = {s["id"]: s for s in json.loads(report.stdout)["sections"]}
     assert sections["patterns"]["has_content"]
+    for since in ("2300-01-01", "0001-01-01"):  # after every incident (no heat map), before every one
+        late = _recur(
+            ["report", "--out", str(tmp_path / since), "--incidents", str(path), "--since", since], env
+        )
+        assert late.returncode == 0, late.stderr[-3000:]
