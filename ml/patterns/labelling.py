@@ -132,8 +132,9 @@ _INSIDE = frozenset(
 )
 _ARTICLES = frozenset({"a", "an", "the"})
 _LONGER_SHARE = 0.4
-# Past tenses say what happened, not what it was: one may open a name ("expired certificate", "cached
-# answers") but not end it ("CPU stayed low", "secret scanning flagged").
+# Past tenses say what happened, not what it was: a regular one may open a name ("expired certificate",
+# "cached answers") but not end it ("CPU stayed low", "secret scanning flagged"); irregular ones ("kept",
+# "broke") are verbs, not adjectives, and stay out.
 _IRREGULAR_PAST = frozenset(
     "ran kept held did went came took got made left sent began grew saw told found lost put set shut hit"
     " became brought caught fell felt gave knew led meant paid read rose said sold spent stood stuck threw"
@@ -143,25 +144,53 @@ _IRREGULAR_PAST = frozenset(
 )
 
 
-def _word_role(word: str, stop_words: frozenset[str]) -> str:
+# Words a verb takes as its object's first word; a noun is rarely followed by one ("needs the", "handles a").
+_DETERMINERS = frozenset(
+    "the a an its their his her our your them it this these those every all each".split()
+)
+
+
+def _verb_like(texts: Sequence[str], min_share: float = 0.3, min_uses: int = 2) -> frozenset[str]:
+    """Words of the corpus that read as verbs: followed by a determiner in at least `min_share` of their
+    uses ("needs the", "handles a", "orders the"). Data-driven, so "hosts" the noun stays a noun where the
+    corpus uses it as one."""
+    uses: Counter[str] = Counter()
+    before_det: Counter[str] = Counter()
+    for text in texts:
+        prev = ""
+        for m in _PHRASE_TOKEN.finditer(text):
+            word = m.group(0).lower()
+            if word in _DETERMINERS and prev:
+                before_det[prev] += 1
+            if word[0].isalpha():
+                uses[word] += 1
+                prev = word
+            else:
+                prev = ""
+    return frozenset(w for w, n in before_det.items() if uses[w] >= min_uses and n >= min_share * uses[w])
+
+
+def _word_role(word: str, stop_words: frozenset[str], verbs: frozenset[str] = frozenset()) -> str:
     """'content', 'past' (may only open a name), 'inside' (a preposition or article) or 'break'."""
     if len(word) < 2 or word in _EDGE_WORDS or (word.endswith("ly") and len(word) > 4):
         return "break"  # adverbs ("directly", "quickly") do not belong in a name
     if word in _INSIDE or word in _ARTICLES:
         return "inside"
-    if word in stop_words:
+    if word in stop_words or word in _IRREGULAR_PAST:
         return "break"
-    if word in _IRREGULAR_PAST or (word.endswith("ed") and len(word) > 4):
+    if word.endswith("ed") and len(word) > 4:
         return "past"
+    if word in verbs:
+        return "break"
     return "content"
 
 
 def _phrases_of(
-    text: str, max_words: int, stop_words: frozenset[str]
+    text: str, max_words: int, stop_words: frozenset[str], verbs: frozenset[str] = frozenset()
 ) -> Iterable[tuple[tuple[str, ...], str]]:
     """(stem key, surface) of every candidate name phrase of one text."""
     for seg in _segments(text, stop_words):
-        roles = [_word_role(w, stop_words) for w, _, _ in seg]
+        roles = [_word_role(w, stop_words, verbs) for w, _, _ in seg]
         for i in range(len(seg)):
             if roles[i] not in ("content", "past"):
                 continue
@@ -187,9 +216,10 @@ def _collect_phrases(texts: Sequence[str], max_words: int, stop_words: frozenset
     forms: list[Counter[str]] = []
     rows: list[int] = []
     cols: list[int] = []
+    verbs = _verb_like(texts)
     for d, text in enumerate(texts):
         seen: set[int] = set()
-        for key, surface in _phrases_of(text, max_words, stop_words):
+        for key, surface in _phrases_of(text, max_words, stop_words, verbs):
             j = index.setdefault(key, len(index))
             if j == len(forms):
                 forms.append(Counter())
