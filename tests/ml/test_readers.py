@@ -502,3 +502,18 @@ def test_unrecognised_csv_names_what_its_header_lacks(tmp_path: Path) -> None:
     assert detect_kind(path) is None
     rej = unrecognised(path)
     assert rej.file == str(path) and "indicator,ds,y" in rej.reason and "id,title" in rej.reason
+
+
+def test_broken_parquet_and_unknown_types_are_quarantined_for_every_kind(tmp_path: Path) -> None:
+    broken = tmp_path / "ind.parquet"
+    broken.write_bytes(b"PAR1 not really parquet")
+    odd = tmp_path / "ind.tsv"
+    odd.write_text("indicator\tds\ty\n")
+    res = read_indicators([broken, odd])
+    assert res.records_in == 2 and res.quarantined == 2
+    assert [r.file for r in res.rejects] == [str(broken), str(odd)]
+    assert "Parquet" in res.rejects[0].reason and ".tsv" in res.rejects[1].reason
+    exp = tmp_path / "e.toml"
+    exp.write_text("x = 1\n")
+    res_e = read_experiments(exp)
+    assert res_e.quarantined == 1 and ".toml" in res_e.rejects[0].reason
