@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,7 @@ def c_tf_idf(class_counts: sparse.csr_matrix) -> sparse.csr_matrix:
     return sparse.csr_matrix(tf @ sparse.diags(idf))
 
 
-def name_texts(incidents: Iterable[Incident], prepare: Any = None) -> list[str]:
+def name_texts(incidents: Iterable[Incident], prepare: Callable[[str], str] | None = None) -> list[str]:
     """The text each incident's pattern name is drawn from: its root cause, or its summary when empty.
 
     `prepare` turns a raw text into the redacted, masked one (``DocumentBuilder.build_text`` of the
@@ -100,7 +100,7 @@ def _display_word(word: str) -> str:
     return word.lower()
 
 
-def _segments(text: str, stop_words: frozenset[str]) -> list[list[tuple[str, int, int]]]:
+def _segments(text: str) -> list[list[tuple[str, int, int]]]:
     """Runs of words (lower-case word, start, end) that a name may span: no punctuation (bar a hyphen
     inside a word), placeholder, number or contraction between them."""
     segs: list[list[tuple[str, int, int]]] = []
@@ -189,7 +189,7 @@ def _phrases_of(
     text: str, max_words: int, stop_words: frozenset[str], verbs: frozenset[str] = frozenset()
 ) -> Iterable[tuple[tuple[str, ...], str]]:
     """(stem key, surface) of every candidate name phrase of one text."""
-    for seg in _segments(text, stop_words):
+    for seg in _segments(text):
         roles = [_word_role(w, stop_words, verbs) for w, _, _ in seg]
         for i in range(len(seg)):
             if roles[i] not in ("content", "past"):
