@@ -247,7 +247,8 @@ def train_patterns_cmd(
     strict: StrictOpt = False,
     seed: Annotated[int, typer.Option(help="Random seed (same input and seed give the same patterns).")] = 42,
     min_cluster_size: Annotated[
-        int | None, typer.Option(min=2, help="Smallest pattern (default: scaled to the corpus size).")
+        int | None,
+        typer.Option(min=2, help="Smallest pattern (default: chosen from the data by a bounded granularity search)."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -44,12 +44,25 @@ PATTERNS_SIGNATURE = ModelSignature(
 )
 
 
-def gate_score(model: Any, X: np.ndarray, incidents: Sequence[Incident]) -> tuple[str, float | None]:
-    """The quality-gate figure of a pattern model on this evaluation set: ARI against the known labels when the
-    incidents carry them (one-offs left out), else the cosine silhouette of the clustered incidents."""
+def gate_score(
+    model: Any,
+    X: np.ndarray,
+    docs: Sequence[str],
+    incidents: Sequence[Incident],
+    held_out: Sequence[Incident] = (),
+) -> tuple[str, float | None]:
+    """The quality-gate figure of a pattern model on this evaluation set (`X`: the model's vectors of `docs`):
+    ARI against the analyst labels of the held-out incidents (never shown to the fit) when there are at least
+    10; else ARI against the known pattern labels when the incidents carry them (one-offs left out); else the
+    cosine silhouette of the clustered incidents."""
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-    labels, _ = model.assign(X)
+    labels, _ = model.assign(X, docs=list(docs))
+    if len(held_out) >= 10:
+        pos = {inc.id: i for i, inc in enumerate(incidents)}
+        idx = [pos[inc.id] for inc in held_out]
+        truth_held = [inc.root_cause_category for inc in held_out]
+        return "gate_ari_held_out", float(adjusted_rand_score(truth_held, labels[idx]))
     truth = [inc.pattern for inc in incidents]
     if sum(t is not None for t in truth) >= 10:
         sel = [i for i, t in enumerate(truth) if t is not None and t != ONE_OFF]
@@ -131,7 +144,7 @@ def train_patterns(
 ) -> dict[str, Any]:
     """Run the whole job; returns a JSON-able summary (run id, version, metrics, promotion)."""
     from ml.patterns.clustering import PatternClusterer
-    from ml.patterns.model import PatternModel
+    from ml.patterns.model import PatternModel, split_labels
     from ml.text.embedding import Embedder
 
     read = load_incidents(list(incidents_paths))  # redacted, once, here
@@ -147,20 +160,26 @@ def train_patterns(
     tracking.configure(settings)
     embedder = Embedder(cache_dir=settings.cache_dir / "embeddings", show_progress=show_progress)
     previous = _load_champion_model(embedder)
-    # The pattern model embeds documents with service names masked (a pattern is how things failed, across
-    # services); the similarity index keeps the full text for its lexical side, where the service matters.
+    # The pattern model clusters the root-cause view with service names masked (a pattern is how things
+    # failed, across services); the similarity index embeds the whole text, and keeps the full text for its
+    # lexical side, where the service matters. Analyst labels of a held-out share are hidden from the fit and
+    # score the model instead.
     model = PatternModel(
         embedder=embedder,
         clusterer=PatternClusterer(
-            random_state=seed, min_cluster_size=min_cluster_size, outlier_threshold="auto"
+            random_state=seed, min_cluster_size=min_cluster_size or "auto", outlier_threshold="auto"
         ),
     )
-    model.fit(incidents, previous=previous[0] if previous else None)
-    builder = model.document_builder
-    X = embedder.encode(builder.build_many(incidents))  # served by the embedding cache
-    index = model.similarity_index(incidents, embeddings=X)
-    gate_metric, candidate_score = gate_score(model, X, incidents)
-    champion_score = gate_score(previous[0], X, incidents)[1] if previous else None
+    for_fit, held_out = split_labels(incidents, held_out=0.3, seed=seed)
+    model.fit(for_fit, previous=previous[0] if previous else None)
+    docs = model.documents(incidents)
+    X = embedder.encode(docs)  # served by the embedding cache
+    index_builder = model.index_builder(incidents)
+    index = model.similarity_index(incidents, embeddings=embedder.encode(index_builder.build_many(incidents)))
+    gate_metric, candidate_score = gate_score(model, X, docs, incidents, held_out)
+    champion_score = (
+        gate_score(previous[0], X, previous[0].documents(incidents), incidents, held_out)[1] if previous else None
+    )
 
     metrics = {k: float(v) for k, v in model.metrics_.items() if v is not None and np.isfinite(v)}
     metrics.update(
@@ -180,10 +199,18 @@ def train_patterns(
         "incidents": ",".join(str(p) for p in incidents_paths),
         "seed": seed,
         "embedding_model": embedder.model_id,
-        "document_fields": ",".join(builder.fields),
-        "mask_entities": builder.mask_entities,
-        **{f"clusterer.{k}": v for k, v in model.clusterer.get_params().items()},
-        **{f"labeller.{k}": v for k, v in model.labeller.get_params().items()},
+        "document_view": type(model.builder_).__name__,
+        "document_fields": ",".join(model.builder_.fields),
+        "index_fields": ",".join(index_builder.fields),
+        "mask_entities": model.builder_.mask_entities,
+        "lexical_weight": model.features_.lexical_weight,
+        "labels_guiding": int(model.metrics_.get("n_labelled", 0)),
+        "labels_held_out": len(held_out),
+        **{f"clusterer.{k}": v for k, v in model.clusterer_.get_params().items()},
+        "clusterer.chosen_min_cluster_size": model.clusterer_.min_cluster_size_,
+        "clusterer.chosen_min_samples": model.clusterer_.min_samples_,
+        "clusterer.chosen_method": model.clusterer_.cluster_selection_method_,
+        **{f"labeller.{k}": v for k, v in model.labeller_.get_params().items()},
         **{f"index.{k}": v for k, v in index.get_params().items()},
         "previous_champion": previous[1] if previous else "none",
     }
@@ -203,6 +230,11 @@ def train_patterns(
         ) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(metrics)
+            # the granularity search: every candidate tried, the one chosen, and any warning
+            mlflow.log_dict(
+                {"candidates": model.granularity_, "warnings": model.warnings_}, "granularity/search.json"
+            )
+            mlflow.set_tag("recur.pattern_warnings", "; ".join(model.warnings_)[:4000] or "none")
             mlflow.log_artifacts(str(report_dir), artifact_path="outputs")
             if read.rejects:
                 mlflow.log_dict({"rejects": [str(r) for r in read.rejects]}, "quarantine.json")

@@ -102,6 +102,9 @@ class Incident(_Strict):
     reopened: int = Field(default=0, ge=0)
     tags: list[str] = Field(default_factory=list)
     pattern: str | None = None
+    #: The root-cause category an analyst assigned (free text, e.g. "certificate expiry"); optional. When some
+    #: incidents carry one, training uses them to guide the pattern model and scores it on held-out ones.
+    root_cause_category: str | None = Field(default=None, max_length=200)
 
     @field_validator("severity", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ml.errors import InputError, NotFittedError
+from ml.patterns.granularity import GranularitySearch
 from ml.patterns.ids import NOISE
 
 __all__ = [
@@ -80,7 +81,9 @@ class PatternClusterer:
     n_components, n_neighbors:
         UMAP output dimension and neighbourhood size.
     min_cluster_size:
-        HDBSCAN smallest cluster; ``None`` scales it to the corpus (:func:`default_min_cluster_size`).
+        HDBSCAN smallest cluster; ``None`` scales it to the corpus (:func:`default_min_cluster_size`);
+        ``"auto"`` chooses it, with `min_samples` and the selection method, by the `granularity` search
+        (:class:`~ml.patterns.granularity.GranularitySearch`) on the UMAP layout.
     min_samples:
         HDBSCAN core-distance neighbours; ``None``: HDBSCAN's own default, `min_cluster_size` (a smooth
         density estimate, so one mechanism is not split into look-alike sub-groups).
@@ -107,6 +110,13 @@ class PatternClusterer:
         same transform (``mean_``, ``components_``); ``centroids_`` live in that space.
     warm_n_epochs:
         UMAP epochs when `fit` gets an `init` layout (a retrain warm-started from the previous one).
+    cluster_selection_method:
+        HDBSCAN's ``"eom"`` or ``"leaf"`` (with ``"auto"`` sizes the search chooses it).
+    granularity:
+        The search used when `min_cluster_size` is ``"auto"`` (default: its defaults).
+    target_weight:
+        With analyst labels (``y`` in `fit`), how much they shape the UMAP layout (UMAP's ``target_weight``:
+        0 ignores them, 1 separates labelled classes fully).
     """
 
     def __init__(
@@ -120,6 +130,9 @@ class PatternClusterer:
         center: bool = True,
         n_remove_components: int = 0,
         warm_n_epochs: int = 60,
+        cluster_selection_method: str = "eom",
+        granularity: GranularitySearch | None = None,
+        target_weight: float = 0.5,
     ) -> None:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -130,6 +143,9 @@ class PatternClusterer:
         self.center = center
         self.n_remove_components = n_remove_components
         self.warm_n_epochs = warm_n_epochs
+        self.cluster_selection_method = cluster_selection_method
+        self.granularity = granularity
+        self.target_weight = target_weight
 
     # -- parameters ------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -143,15 +159,33 @@ class PatternClusterer:
             "center": self.center,
             "n_remove_components": self.n_remove_components,
             "warm_n_epochs": self.warm_n_epochs,
+            "cluster_selection_method": self.cluster_selection_method,
+            "granularity": self.granularity.get_params() if self.granularity is not None else None,
+            "target_weight": self.target_weight,
         }
 
     def _validate(self, n: int) -> tuple[int, int]:
+        """(min_cluster_size, min_samples) to use; (0, 0) when they are searched (``"auto"``)."""
         for name in ("n_components", "n_neighbors", "warm_n_epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < (2 if name == "n_neighbors" else 1):
                 raise InputError(f"{name} must be a positive integer, got {v!r}", field=name, value=v)
+        if self.cluster_selection_method not in ("eom", "leaf"):
+            raise InputError(
+                f"cluster_selection_method must be 'eom' or 'leaf', got {self.cluster_selection_method!r}",
+                field="cluster_selection_method",
+                value=self.cluster_selection_method,
+            )
+        tw = self.target_weight
+        if not isinstance(tw, int | float) or isinstance(tw, bool) or not 0.0 <= tw <= 1.0:
+            raise InputError(f"target_weight must be in [0, 1], got {tw!r}", field="target_weight", value=tw)
+        if self.min_cluster_size == "auto":
+            if n < 10:
+                raise InputError(f"X has {n} rows; clustering needs at least 10", field="X", value=n)
+            self._validate_threshold()
+            return 0, 0
         mcs = self.min_cluster_size if self.min_cluster_size is not None else default_min_cluster_size(n)
-        if not isinstance(mcs, int) or mcs < 2:
+        if not isinstance(mcs, int) or isinstance(mcs, bool) or mcs < 2:
             raise InputError(
                 f"min_cluster_size must be an integer >= 2, got {mcs!r}", field="min_cluster_size", value=mcs
             )
@@ -160,6 +194,17 @@ class PatternClusterer:
             raise InputError(
                 f"min_samples must be a positive integer, got {ms!r}", field="min_samples", value=ms
             )
+        self._validate_threshold()
+        need = max(10, 2 * mcs)
+        if n < need:
+            raise InputError(
+                f"X has {n} rows; clustering needs at least {need} (2 x min_cluster_size={mcs}, and 10)",
+                field="X",
+                value=n,
+            )
+        return mcs, ms
+
+    def _validate_threshold(self) -> None:
         t = self.outlier_threshold
         ok = (
             t is None
@@ -172,25 +217,27 @@ class PatternClusterer:
                 field="outlier_threshold",
                 value=t,
             )
-        need = max(10, 2 * mcs)
-        if n < need:
-            raise InputError(
-                f"X has {n} rows; clustering needs at least {need} (2 x min_cluster_size={mcs}, and 10)",
-                field="X",
-                value=n,
-            )
-        return mcs, ms
 
     # -- fit -------------------------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: None = None, init: np.ndarray | None = None) -> PatternClusterer:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray | None = None, init: np.ndarray | None = None
+    ) -> PatternClusterer:
         """Cluster the rows of `X` (embeddings, any scale; cosine geometry).
 
+        `y` (n,) optional analyst labels as integers, -1 where unlabelled: they guide the UMAP layout
+        (semi-supervised, `target_weight`) and, with ``min_cluster_size="auto"``, the granularity choice.
         `init` (n, n_components) starts UMAP from a given layout (e.g. the previous model's for incidents
         it already knew) and runs `warm_n_epochs` epochs instead of UMAP's default.
         """
         X = l2_normalize(_check_matrix(X))
         n = X.shape[0]
         mcs, ms = self._validate(n)
+        if y is not None:
+            y = np.asarray(y, dtype=np.int64)
+            if y.shape != (n,):
+                raise InputError(f"y must have shape ({n},), got {y.shape}", field="y", value=y.shape)
+            if not np.any(y >= 0):
+                y = None
         d = self.n_remove_components
         if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d < min(n, X.shape[1]):
             raise InputError(
@@ -215,7 +262,7 @@ class PatternClusterer:
                 )
 
         t0 = time.perf_counter()
-        self.reduced_ = self._reduce(X, n_components, init)
+        self.reduced_ = self._reduce(X, n_components, init, y)
         t1 = time.perf_counter()
         logger.info(
             "Dimensionality - UMAP %d x %d -> %d (%s) in %.1fs",
@@ -228,18 +275,29 @@ class PatternClusterer:
 
         import hdbscan
 
+        method = self.cluster_selection_method
+        self.search_ = None
+        if mcs == 0:
+            search = GranularitySearch(**(self.granularity.get_params() if self.granularity else {}))
+            if self.granularity is not None and self.granularity.k_range is not None:
+                search.k_range = tuple(self.granularity.k_range)  # type: ignore[assignment]
+            best = search.fit(self.reduced_, y).best
+            mcs, ms, method = best.min_cluster_size, best.min_samples, best.method
+            self.search_ = search
         clusterer = hdbscan.HDBSCAN(
             min_cluster_size=mcs,
             min_samples=ms,
             metric="euclidean",
-            cluster_selection_method="eom",
+            cluster_selection_method=method,
             core_dist_n_jobs=1,
         )
         raw = clusterer.fit_predict(self.reduced_.astype(np.float64))
+        self.merged_by_labels_ = self._merge_by_labels(raw, y) if y is not None else 0
         labels = self._relabel_by_size(raw)
         self.probabilities_ = np.asarray(clusterer.probabilities_, dtype=np.float32)
         self.min_cluster_size_ = mcs
         self.min_samples_ = ms
+        self.cluster_selection_method_ = method
         n_strays = self._demote_strays(X, labels)
         self.hdbscan_labels_ = labels.copy()
         logger.info(
@@ -275,7 +333,9 @@ class PatternClusterer:
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _reduce(self, X: np.ndarray, n_components: int, init: np.ndarray | None) -> np.ndarray:
+    def _reduce(
+        self, X: np.ndarray, n_components: int, init: np.ndarray | None, y: np.ndarray | None = None
+    ) -> np.ndarray:
         import umap
 
         n = X.shape[0]
@@ -297,9 +357,39 @@ class PatternClusterer:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
             warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+            if y is not None:
+                kwargs["target_metric"] = "categorical"
+                kwargs["target_weight"] = float(self.target_weight)
             reducer = umap.UMAP(**kwargs)
-            out = reducer.fit_transform(X)
+            out = reducer.fit_transform(X, y=y)
         return np.asarray(out, dtype=np.float32)
+
+    @staticmethod
+    def _merge_by_labels(raw: np.ndarray, y: np.ndarray, agree: float = 0.7) -> int:
+        """Join the clusters whose analyst-labelled members mostly (`agree`) carry the same label.
+
+        A layout cannot join two far-apart groups that analysts call one cause (UMAP's supervision only
+        reweights existing neighbours), so the labels join them here. Needs two labelled members per
+        cluster. Changes `raw` in place; returns how many clusters were merged away.
+        """
+        owner: dict[int, int] = {}
+        for c in np.unique(raw[raw >= 0]):
+            known = y[(raw == c) & (y >= 0)]
+            if known.size >= 2:
+                values, counts = np.unique(known, return_counts=True)
+                if counts.max() >= agree * known.size:
+                    owner[int(c)] = int(values[counts.argmax()])
+        merged = 0
+        first: dict[int, int] = {}
+        for c, label in sorted(owner.items()):
+            if label in first:
+                raw[raw == c] = first[label]
+                merged += 1
+            else:
+                first[label] = c
+        if merged:
+            logger.info("Clustering - %d patterns joined to others with the same analyst label", merged)
+        return merged
 
     @staticmethod
     def _demote_strays(X: np.ndarray, labels: np.ndarray) -> int:

@@ -13,6 +13,7 @@ Stages (each swappable, each a small estimator):
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.errors import InputError, NotFittedError
+from ml.errors import InputError, NotFittedError, NotFoundError
 from ml.io.schemas import Incident, to_utc
 from ml.patterns.clustering import (
     NOISE,
@@ -35,17 +36,20 @@ from ml.patterns.clustering import (
     l2_normalize,
     predict_nearest,
 )
+from ml.patterns.features import HybridFeatures
+from ml.patterns.granularity import GranularitySearch
 from ml.patterns.ids import ONE_OFF
 from ml.patterns.labelling import PatternLabeller, match_patterns
 from ml.patterns.similarity import SimilarityIndex
+from ml.patterns.views import RootCauseView
 from ml.text.documents import DocumentBuilder
 from ml.text.embedding import DEFAULT_MODEL_ID, Embedder
 
-__all__ = ["FORMAT", "Pattern", "PatternModel", "Trend", "pattern_trend"]
+__all__ = ["FORMAT", "Pattern", "PatternModel", "Trend", "pattern_trend", "split_labels"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "recur.patterns/1"
+FORMAT = "recur.patterns/2"
 
 
 # --- trend ------------------------------------------------------------------------------------------------
@@ -180,60 +184,75 @@ class PatternModel:
 
     Parameters
     ----------
-    embedder, document_builder, clusterer, labeller:
-        The stages; ``None`` builds the default one when `fit` first needs it.
+    embedder, document_builder, features, clusterer, labeller:
+        The stages; ``None`` uses the default one. The default document is the root-cause view
+        (:class:`~ml.patterns.views.RootCauseView`), the default features join MiniLM vectors with a reduced
+        TF-IDF (:class:`~ml.patterns.features.HybridFeatures`), the default clusterer chooses its granularity
+        from the data (``min_cluster_size="auto"``). Stages passed in are copied before fitting, never
+        changed.
     min_similarity:
-        Cosine between pattern centres (in the new model's centred space) at or above which a new pattern
-        keeps the id of an old one (see `match_patterns`).
+        Cosine between pattern centres (sentence vectors, centred) at or above which a new pattern keeps the
+        id of an old one (see `match_patterns`).
     trend_periods, trend_period_days, trend_alpha:
         Trend window (6 periods of 30 days) and significance level.
     warm_start_min_overlap:
         On a retrain, UMAP starts from the previous layout when at least this share of the incidents was
         in the previous model.
+    use_labels:
+        Use the analyst labels (``root_cause_category``) that incidents carry to guide the layout and the
+        choice of granularity. Labels meant for evaluation must be removed from the incidents passed to
+        `fit` (see :func:`split_labels`).
     """
 
     def __init__(
         self,
         embedder: Embedder | None = None,
-        document_builder: DocumentBuilder | None = None,
+        document_builder: Any | None = None,
         clusterer: PatternClusterer | None = None,
         labeller: PatternLabeller | None = None,
+        features: HybridFeatures | None = None,
         min_similarity: float = 0.7,
         trend_periods: int = 6,
         trend_period_days: int = 30,
         trend_alpha: float = 0.05,
         warm_start_min_overlap: float = 0.5,
+        use_labels: bool = True,
     ) -> None:
         self.embedder = embedder
         self.document_builder = document_builder
         self.clusterer = clusterer
         self.labeller = labeller
+        self.features = features
         self.min_similarity = min_similarity
         self.trend_periods = trend_periods
         self.trend_period_days = trend_period_days
         self.trend_alpha = trend_alpha
         self.warm_start_min_overlap = warm_start_min_overlap
+        self.use_labels = use_labels
 
-    # -- stages ----------------------------------------------------------------------------------------
-    def _builder(self) -> DocumentBuilder:
-        if self.document_builder is None:
-            self.document_builder = DocumentBuilder(mask_entities=True)
-        return self.document_builder
+    # -- stages (copies of the parameters, or the defaults) ----------------------------------------------
+    def _new_builder(self) -> Any:
+        return copy.deepcopy(self.document_builder) if self.document_builder is not None else RootCauseView()
 
-    def _embedder(self) -> Embedder:
-        if self.embedder is None:
-            self.embedder = Embedder()
-        return self.embedder
+    def _new_clusterer(self) -> PatternClusterer:
+        if self.clusterer is not None:
+            return copy.deepcopy(self.clusterer)
+        return PatternClusterer(min_cluster_size="auto", outlier_threshold="auto")
 
-    def _clusterer(self) -> PatternClusterer:
-        if self.clusterer is None:
-            self.clusterer = PatternClusterer(outlier_threshold="auto")
-        return self.clusterer
+    def _new_labeller(self) -> PatternLabeller:
+        return copy.deepcopy(self.labeller) if self.labeller is not None else PatternLabeller()
 
-    def _labeller(self) -> PatternLabeller:
-        if self.labeller is None:
-            self.labeller = PatternLabeller()
-        return self.labeller
+    def _new_features(self) -> HybridFeatures:
+        return copy.deepcopy(self.features) if self.features is not None else HybridFeatures()
+
+    @property
+    def embedder_(self) -> Embedder:
+        """The embedding stage in use (the parameter, or the default model loaded once)."""
+        if self.embedder is not None:
+            return self.embedder
+        if getattr(self, "_default_embedder", None) is None:
+            self._default_embedder = Embedder()
+        return self._default_embedder
 
     # -- fit -------------------------------------------------------------------------------------------
     def fit(
@@ -245,19 +264,101 @@ class PatternModel:
     ) -> PatternModel:
         """Mine patterns from `incidents`.
 
-        `embeddings` (n, dim) skips the embedding stage (they must come from the same model as later
-        `assign` calls). `previous` (a fitted model) keeps pattern ids stable and warm-starts UMAP.
-        `as_of` is the end of the trend window (default: the latest incident start).
+        `embeddings` (n, dim) skips the embedding stage: the vectors of this model's documents (the
+        root-cause view by default; :meth:`documents` gives them), from the same model as later `assign`
+        calls. `previous` (a fitted model) keeps pattern ids stable and warm-starts UMAP. `as_of` is the end
+        of the trend window (default: the latest incident start). Analyst labels (``root_cause_category``)
+        guide the layout when `use_labels` is on.
         Sets ``patterns_``, ``assignments_`` (incident id -> pattern id or -1), ``metrics_``.
         """
         t_start = time.perf_counter()
+        incidents = self._check_incidents(incidents, previous)
+        ids = [inc.id for inc in incidents]
+        timings: dict[str, float] = {}
+
+        t0 = time.perf_counter()
+        self.builder_ = self._new_builder().fit(incidents)
+        docs = self.builder_.build_many(incidents)
+        dense, model_id = self._dense(docs, embeddings)
+        if previous is not None and previous.n_features_ != dense.shape[1]:
+            raise InputError(
+                f"previous model has {previous.n_features_}-d embeddings, these are {dense.shape[1]}-d",
+                field="previous",
+            )
+        self.features_ = self._new_features().fit(docs, dense)
+        Z = self.features_.transform(docs, dense)
+        timings["embed_s"] = time.perf_counter() - t0
+
+        y, self.label_classes_ = self._guidance(incidents)
+        clusterer = self._new_clusterer()
+        init = self._warm_init(Z, ids, previous, clusterer) if previous is not None else None
+        t0 = time.perf_counter()
+        clusterer.fit(Z, y=y, init=init)
+        self.clusterer_ = clusterer
+        timings["cluster_s"] = time.perf_counter() - t0
+        labels = clusterer.labels_.copy()
+        centroids = clusterer.centroids_.copy()
+        # sentence-vector centres, kept so that a later retrain (whose lexical basis and centring differ)
+        # can match pattern ids in a space that does not change between retrains
+        embedding_centroids = centroids_of(dense, labels)
+
+        t0 = time.perf_counter()
+        self.labeller_ = self._new_labeller().fit(
+            docs, labels, embeddings=clusterer.transform(Z), centroids=centroids
+        )
+        timings["label_s"] = time.perf_counter() - t0
+
+        pattern_ids, id_changes, next_id = self._stable_ids(dense, embedding_centroids, previous)
+        starts = [inc.started_at for inc in incidents]
+        as_of_ = to_utc(as_of) if as_of is not None else max(starts)
+        patterns = self._describe(labels, pattern_ids, ids, starts, as_of_)
+
+        label_to_id = {c: int(pattern_ids[c]) for c in range(centroids.shape[0])}
+        self.incident_ids_ = ids
+        self.labels_ = np.asarray([label_to_id.get(int(lab), NOISE) for lab in labels], dtype=np.int64)
+        self.assignments_ = dict(zip(ids, self.labels_.tolist(), strict=True))
+        self.patterns_ = sorted(patterns, key=lambda p: (-p.size, p.id))
+        self.centroids_ = centroids
+        self.embedding_centroids_ = embedding_centroids
+        self.mean_ = clusterer.mean_.copy()
+        self.components_ = clusterer.components_.copy()
+        self.pattern_ids_ = pattern_ids
+        self.thresholds_ = clusterer.thresholds_.copy()
+        self.reduced_ = clusterer.reduced_.copy()
+        self.n_features_ = int(dense.shape[1])
+        self.next_id_ = int(next_id)
+        self.embedding_model_id_ = model_id
+        self.as_of_ = as_of_.isoformat()
+        self.granularity_ = [c.to_dict() for c in clusterer.search_.candidates_] if clusterer.search_ else []
+        self.warnings_ = list(clusterer.search_.warnings_) if clusterer.search_ else []
+        self.id_changes_ = id_changes
+        self.metrics_ = self._metrics(incidents, labels, clusterer, init is not None, id_changes, patterns)
+        self.metrics_.update({**timings, "total_s": time.perf_counter() - t_start})
+        for w in self.warnings_:
+            logger.warning("Patterns - %s", w)
+        logger.info(
+            "Patterns - %d patterns over %d incidents (%.1f%% unclustered) in %.1fs",
+            len(patterns),
+            len(incidents),
+            100.0 * self.metrics_["noise_fraction"],
+            self.metrics_["total_s"],
+        )
+        return self
+
+    def documents(self, incidents: list[Incident]) -> list[str]:
+        """The documents this model embeds for `incidents`: built by the fitted view once the model is
+        fitted (as :meth:`assign` builds them), else by a view fitted on `incidents` (as :meth:`fit` will)."""
+        builder = self.builder_ if hasattr(self, "builder_") else self._new_builder().fit(incidents)
+        return list(builder.build_many(incidents))
+
+    def _check_incidents(self, incidents: list[Incident], previous: PatternModel | None) -> list[Incident]:
         incidents = list(incidents)
         if not incidents:
             raise InputError("incidents is empty", field="incidents", value=0)
         for i, inc in enumerate(incidents):
             if not isinstance(inc, Incident):
                 raise InputError(
-                    f"incidents[{i}] must be an ml.schemas.Incident, got {type(inc).__name__}",
+                    f"incidents[{i}] must be an ml.io.schemas.Incident, got {type(inc).__name__}",
                     field=f"incidents[{i}]",
                 )
         ids = [inc.id for inc in incidents]
@@ -272,83 +373,73 @@ class PatternModel:
                 field="warm_start_min_overlap",
                 value=self.warm_start_min_overlap,
             )
+        return incidents
 
-        builder = self._builder()
-        if builder.mask_entities:
-            builder.fit(incidents)
-        docs = builder.build_many(incidents)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
+    def _dense(self, docs: list[str], embeddings: np.ndarray | None) -> tuple[np.ndarray, str]:
         if embeddings is None:
-            embedder = self._embedder()
+            embedder = self.embedder_
             X = embedder.encode(docs)
-            model_id = embedder.model_id
-            logger.info("Embedding - %d incidents embedded with %s", len(docs), model_id)
-        else:
-            X = np.asarray(embeddings, dtype=np.float32)
-            if X.ndim != 2 or X.shape[0] != len(incidents):
-                raise InputError(
-                    f"embeddings must have shape ({len(incidents)}, dim), got {X.shape}",
-                    field="embeddings",
-                    value=X.shape,
-                )
-            model_id = self.embedder.model_id if self.embedder is not None else DEFAULT_MODEL_ID
-        if previous is not None and previous.n_features_ != X.shape[1]:
+            logger.info("Embedding - %d incidents embedded with %s", len(docs), embedder.model_id)
+            return l2_normalize(X), embedder.model_id
+        X = np.asarray(embeddings, dtype=np.float32)
+        if X.ndim != 2 or X.shape[0] != len(docs) or not np.all(np.isfinite(X)):
             raise InputError(
-                f"previous model has {previous.n_features_}-d embeddings, these are {X.shape[1]}-d",
-                field="previous",
+                f"embeddings must be a finite array of shape ({len(docs)}, dim), got {X.shape}",
+                field="embeddings",
+                value=X.shape,
             )
-        X = l2_normalize(X)
-        timings["embed_s"] = time.perf_counter() - t0
+        model_id = self.embedder.model_id if self.embedder is not None else DEFAULT_MODEL_ID
+        return l2_normalize(X), model_id
 
-        clusterer = self._clusterer()
-        init = self._warm_init(X, ids, previous, clusterer) if previous is not None else None
-        t0 = time.perf_counter()
-        clusterer.fit(X, init=init)
-        timings["cluster_s"] = time.perf_counter() - t0
-        labels = clusterer.labels_.copy()
-        centroids = clusterer.centroids_.copy()
-        # centres in the plain embedding space, kept so that a later retrain (whose centring differs a
-        # little) can map them into its own space to match pattern ids
-        embedding_centroids = centroids_of(X, labels)
+    def _guidance(self, incidents: list[Incident]) -> tuple[np.ndarray | None, list[str]]:
+        """Analyst labels as integers (-1: none), when `use_labels` and at least two classes are given."""
+        cats = [getattr(inc, "root_cause_category", None) for inc in incidents]
+        classes = sorted({c for c in cats if c and c != ONE_OFF})
+        if not self.use_labels or len(classes) < 2:
+            return None, []
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.asarray([index.get(c, -1) if c else -1 for c in cats], dtype=np.int64)
+        logger.info("Patterns - %d incidents carry analyst labels (%d classes)", int((y >= 0).sum()), len(classes))
+        return y, classes
 
-        t0 = time.perf_counter()
-        labeller = self._labeller().fit(docs, labels, embeddings=clusterer.transform(X), centroids=centroids)
-        timings["label_s"] = time.perf_counter() - t0
-
-        if previous is not None and previous.embedding_centroids_.shape[0] and centroids.shape[0]:
-            # compare old and new pattern centres in this model's centred space: there, different patterns
-            # are far apart (raw MiniLM cosines between unrelated postmortem topics are often above 0.8)
+    def _stable_ids(
+        self, dense: np.ndarray, embedding_centroids: np.ndarray, previous: PatternModel | None
+    ) -> tuple[np.ndarray, dict[str, Any], int]:
+        """Pattern ids: matched to the previous model's when their centres agree, fresh ones otherwise."""
+        k = embedding_centroids.shape[0]
+        if previous is not None and previous.embedding_centroids_.shape[0] and k:
+            # compare centres with the genre component removed: raw MiniLM cosines between unrelated
+            # postmortem topics are often above 0.8
+            mean = dense.mean(axis=0)
+            empty = np.zeros((0, dense.shape[1]), dtype=np.float32)
             match = match_patterns(
-                clusterer.transform(embedding_centroids),
-                clusterer.transform(previous.embedding_centroids_),
+                isotropic_transform(embedding_centroids, mean, empty),
+                isotropic_transform(previous.embedding_centroids_, mean, empty),
                 previous.pattern_ids_.tolist(),
                 min_similarity=self.min_similarity,
                 next_id=previous.next_id_,
             )
-            pattern_ids = np.asarray(match.ids, dtype=np.int64)
-            id_changes = {
-                "kept": len(match.ids) - len(match.fresh),
-                "fresh": match.fresh,
-                "vanished": match.vanished,
-            }
-            next_id = max(previous.next_id_, match.next_id)
-        else:
-            start = previous.next_id_ if previous is not None else 0
-            pattern_ids = np.arange(start, start + centroids.shape[0], dtype=np.int64)
-            vanished = previous.pattern_ids_.tolist() if previous is not None else []
-            id_changes = {"kept": 0, "fresh": pattern_ids.tolist(), "vanished": vanished}
-            next_id = int(start + centroids.shape[0])
+            changes = {"kept": len(match.ids) - len(match.fresh), "fresh": match.fresh, "vanished": match.vanished}
+            return np.asarray(match.ids, dtype=np.int64), changes, max(previous.next_id_, match.next_id)
+        start = previous.next_id_ if previous is not None else 0
+        pattern_ids = np.arange(start, start + k, dtype=np.int64)
+        vanished = previous.pattern_ids_.tolist() if previous is not None else []
+        return pattern_ids, {"kept": 0, "fresh": pattern_ids.tolist(), "vanished": vanished}, int(start + k)
 
-        starts = [inc.started_at for inc in incidents]
-        as_of_ = to_utc(as_of) if as_of is not None else max(starts)
+    def _describe(
+        self,
+        labels: np.ndarray,
+        pattern_ids: np.ndarray,
+        ids: list[str],
+        starts: list[dt.datetime],
+        as_of: dt.datetime,
+    ) -> list[Pattern]:
+        labeller = self.labeller_
         patterns: list[Pattern] = []
-        for c in range(centroids.shape[0]):
+        for c in range(pattern_ids.size):
             members = np.flatnonzero(labels == c)
             member_starts = [starts[i] for i in members]
-            trend = pattern_trend(
-                member_starts, as_of_, self.trend_periods, self.trend_period_days, self.trend_alpha
-            )
+            trend = pattern_trend(member_starts, as_of, self.trend_periods, self.trend_period_days, self.trend_alpha)
             kw = labeller.keywords_.get(c, [])
             patterns.append(
                 Pattern(
@@ -363,64 +454,46 @@ class PatternModel:
                     last_seen=max(member_starts).isoformat() if member_starts else None,
                 )
             )
-        label_to_id = {c: int(pattern_ids[c]) for c in range(centroids.shape[0])}
-        self.incident_ids_ = ids
-        self.labels_ = np.asarray([label_to_id.get(int(lab), NOISE) for lab in labels], dtype=np.int64)
-        self.assignments_ = dict(zip(ids, self.labels_.tolist(), strict=True))
-        self.patterns_ = sorted(patterns, key=lambda p: (-p.size, p.id))
-        self.centroids_ = centroids
-        self.embedding_centroids_ = embedding_centroids
-        self.mean_ = clusterer.mean_.copy()
-        self.components_ = clusterer.components_.copy()
-        self.pattern_ids_ = pattern_ids
-        self.thresholds_ = clusterer.thresholds_.copy()
-        self.reduced_ = clusterer.reduced_.copy()
-        self.n_features_ = int(X.shape[1])
-        self.next_id_ = int(next_id)
-        self.embedding_model_id_ = model_id
-        self.as_of_ = as_of_.isoformat()
+        return patterns
 
+    def _metrics(
+        self,
+        incidents: list[Incident],
+        labels: np.ndarray,
+        clusterer: PatternClusterer,
+        warm: bool,
+        id_changes: dict[str, Any],
+        patterns: list[Pattern],
+    ) -> dict[str, float]:
         truth = [inc.pattern for inc in incidents]
-        has_truth = [t is not None for t in truth]
         metrics = clustering_metrics(labels, random_state=0)
         # silhouette and DBCV describe the density clustering itself (before outlier reduction)
         dens = clustering_metrics(clusterer.hdbscan_labels_, clusterer.reduced_, random_state=0)
         metrics["noise_fraction_hdbscan"] = dens["noise_fraction"]
         metrics.update({k: dens[k] for k in ("silhouette", "dbcv") if k in dens})
-        if any(has_truth):
-            sel = np.asarray(has_truth)
+        sizes = np.bincount(labels[labels >= 0]) if np.any(labels >= 0) else np.zeros(1)
+        metrics["largest_share"] = float(sizes.max() / max(len(labels), 1))
+        if any(t is not None for t in truth):
+            sel = np.asarray([t is not None for t in truth])
             t_sel = [t for t in truth if t is not None]
-            m = clustering_metrics(
-                labels[sel],
-                true_labels=t_sel,
-                mask=np.asarray([t != ONE_OFF for t in t_sel]),
-            )
-            metrics.update(
-                {k: v for k, v in m.items() if k.startswith(("ari", "nmi", "noise_fraction_masked"))}
-            )
+            m = clustering_metrics(labels[sel], true_labels=t_sel, mask=np.asarray([t != ONE_OFF for t in t_sel]))
+            metrics.update({k: v for k, v in m.items() if k.startswith(("ari", "nmi", "noise_fraction_masked"))})
         metrics.update(
             {
                 "n_incidents": float(len(incidents)),
-                "warm_start": float(init is not None),
+                "warm_start": float(warm),
                 "ids_kept": float(id_changes["kept"]),
                 "ids_fresh": float(len(id_changes["fresh"])),
                 "ids_vanished": float(len(id_changes["vanished"])),
                 "n_rising": float(sum(p.trend["direction"] == "rising" for p in patterns)),
                 "n_falling": float(sum(p.trend["direction"] == "falling" for p in patterns)),
-                **timings,
-                "total_s": time.perf_counter() - t_start,
+                "min_cluster_size": float(clusterer.min_cluster_size_),
+                "min_samples": float(clusterer.min_samples_),
+                "leaf_selection": float(clusterer.cluster_selection_method_ == "leaf"),
+                "n_labelled": float(sum(1 for inc in incidents if getattr(inc, "root_cause_category", None))),
             }
         )
-        self.metrics_ = metrics
-        self.id_changes_ = id_changes
-        logger.info(
-            "Patterns - %d patterns over %d incidents (%.1f%% unclustered) in %.1fs",
-            len(patterns),
-            len(incidents),
-            100.0 * metrics["noise_fraction"],
-            metrics["total_s"],
-        )
-        return self
+        return metrics
 
     def _warm_init(
         self, X: np.ndarray, ids: list[str], previous: PatternModel, clusterer: PatternClusterer
@@ -465,22 +538,38 @@ class PatternModel:
 
     def pattern(self, pattern_id: int) -> Pattern:
         """The pattern with this id (raises NotFoundError)."""
-        from ml.errors import NotFoundError
-
         self._check_fitted()
         for p in self.patterns_:
             if p.id == pattern_id:
                 return p
         raise NotFoundError(f"no pattern with id {pattern_id!r}", field="pattern_id", value=pattern_id)
 
-    def assign(self, items: list[str] | list[Incident] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def prepare_text(self, text: str) -> str:
+        """A free text (a responder's query) prepared as the model's documents are (redacted, names masked)."""
+        self._check_fitted()
+        return str(self.builder_.build_text(text))
+
+    def assign(
+        self, items: list[str] | list[Incident] | np.ndarray, docs: list[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Pattern ids (-1: unclustered) and confidences (cosine to the pattern centre) for new items.
 
-        `items` is an array of embeddings (n, dim), a list of incidents, or a list of texts (redacted here).
+        `items` is a list of incidents, a list of texts (prepared here), or an array of sentence vectors
+        (n, dim) of prepared documents `docs` (needed for the lexical side; without them it counts as
+        empty, and the vectors alone decide).
         """
         self._check_fitted()
         if isinstance(items, np.ndarray):
-            X = items
+            X = np.asarray(items, dtype=np.float32)
+            if X.ndim != 2 or X.shape[1] != self.n_features_:
+                raise InputError(
+                    f"embeddings must have shape (n, {self.n_features_}), got {X.shape}",
+                    field="items",
+                    value=X.shape,
+                )
+            if docs is not None and len(docs) != X.shape[0]:
+                raise InputError(f"docs must have {X.shape[0]} texts, got {len(docs)}", field="docs")
+            texts = list(docs) if docs is not None else [""] * X.shape[0]
         else:
             if isinstance(items, str) or not isinstance(items, (list, tuple)):
                 raise InputError(
@@ -490,51 +579,50 @@ class PatternModel:
             if not items:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             if all(isinstance(i, Incident) for i in items):
-                docs = self._builder().build_many(items)  # type: ignore[arg-type]
+                texts = self.builder_.build_many(items)
             elif all(isinstance(i, str) for i in items):
-                docs = [self._builder().build_text(t) for t in items]  # type: ignore[arg-type]
+                texts = [self.builder_.build_text(t) for t in items]  # type: ignore[arg-type]
             else:
                 raise InputError("items must be all texts or all incidents", field="items")
-            embedder = self._embedder()
+            embedder = self.embedder_
             if embedder.model_id != self.embedding_model_id_:
                 raise InputError(
                     f"the embedder is {embedder.model_id!r} but the model was fitted with {self.embedding_model_id_!r}",
                     field="embedder",
                     value=embedder.model_id,
                 )
-            X = embedder.encode(docs)
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.n_features_:
-            raise InputError(
-                f"embeddings must have shape (n, {self.n_features_}), got {X.shape}",
-                field="items",
-                value=X.shape,
-            )
+            X = embedder.encode(texts)
         if X.shape[0] == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if not np.all(np.isfinite(X)):
             raise InputError("embeddings contain NaN or infinite values", field="items")
-        Z = isotropic_transform(l2_normalize(X), self.mean_, self.components_)
+        Z = self.features_.transform(texts, l2_normalize(X))
+        Z = isotropic_transform(Z, self.mean_, self.components_)
         labels, conf = predict_nearest(Z, self.centroids_, self.thresholds_)
         if self.pattern_ids_.size == 0:
             return np.full(labels.shape, NOISE, dtype=np.int64), conf
         ids = np.where(labels >= 0, self.pattern_ids_[np.maximum(labels, 0)], NOISE).astype(np.int64)
         return ids, conf
 
-    # -- persistence ----------------------------------------------------------------------------------
+    # -- similar incidents ------------------------------------------------------------------------------
+    def index_builder(self, incidents: list[Incident]) -> DocumentBuilder:
+        """The document builder of the similar-incident index's dense side: the whole text (title, summary,
+        root cause, factors) with service names masked, fitted on `incidents`."""
+        return DocumentBuilder(mask_entities=True).fit(incidents)
+
     def similarity_index(
         self, incidents: list[Incident], embeddings: np.ndarray | None = None, **params: Any
     ) -> SimilarityIndex:
         """The similar-incident index over the incidents this model was fitted on.
 
-        Dense side: the model's own document vectors (service names masked, as a query is prepared by
-        :meth:`DocumentBuilder.build_text`; ``embeddings`` when given, else from the embedding cache).
-        Lexical side: BM25 over the full redacted text, service names kept (they matter to a responder).
-        Pattern ids and names come from the model. ``params`` go to :class:`SimilarityIndex`.
+        Dense side: sentence vectors of the whole text with service names masked (:meth:`index_builder`;
+        ``embeddings`` when given, else from the embedder and its cache). Lexical side: BM25 over the full
+        redacted text, service names kept (they matter to a responder). Pattern ids and names come from the
+        model. ``params`` go to :class:`SimilarityIndex`.
         """
         self._check_fitted()
-        builder = self._builder()
-        embedder = self._embedder()
+        builder = self.index_builder(incidents)
+        embedder = self.embedder_
         X = embeddings if embeddings is not None else embedder.encode(builder.build_many(incidents))
         return SimilarityIndex.build(
             incidents,
@@ -546,6 +634,7 @@ class PatternModel:
             **params,
         )
 
+    # -- persistence ----------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         return {
             "min_similarity": self.min_similarity,
@@ -553,6 +642,7 @@ class PatternModel:
             "trend_period_days": self.trend_period_days,
             "trend_alpha": self.trend_alpha,
             "warm_start_min_overlap": self.warm_start_min_overlap,
+            "use_labels": self.use_labels,
         }
 
     def to_dir(self, path: str | Path) -> Path:
@@ -560,21 +650,25 @@ class PatternModel:
         self._check_fitted()
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "centroids.npy", self.centroids_.astype(np.float32), allow_pickle=False)
-        np.save(
-            out / "embedding_centroids.npy", self.embedding_centroids_.astype(np.float32), allow_pickle=False
-        )
-        np.save(out / "mean.npy", self.mean_.astype(np.float32), allow_pickle=False)
-        np.save(out / "components.npy", self.components_.astype(np.float32), allow_pickle=False)
-        np.save(out / "pattern_ids.npy", self.pattern_ids_.astype(np.int64), allow_pickle=False)
-        np.save(out / "thresholds.npy", self.thresholds_.astype(np.float32), allow_pickle=False)
-        np.save(out / "reduced.npy", self.reduced_.astype(np.float32), allow_pickle=False)
-        np.save(out / "labels.npy", self.labels_.astype(np.int64), allow_pickle=False)
+        arrays = {
+            "centroids": self.centroids_.astype(np.float32),
+            "embedding_centroids": self.embedding_centroids_.astype(np.float32),
+            "mean": self.mean_.astype(np.float32),
+            "components": self.components_.astype(np.float32),
+            "pattern_ids": self.pattern_ids_.astype(np.int64),
+            "thresholds": self.thresholds_.astype(np.float32),
+            "reduced": self.reduced_.astype(np.float32),
+            "labels": self.labels_.astype(np.int64),
+        }
+        for name, arr in arrays.items():
+            np.save(out / f"{name}.npy", arr, allow_pickle=False)
+        self.features_.to_dir(out / "features")
         _dump(out / "incident_ids.json", self.incident_ids_)
         _dump(out / "patterns.json", [p.to_dict() for p in self.patterns_])
         _dump(out / "assignments.json", self.assignments_)
         _dump(out / "metrics.json", self.metrics_)
-        builder = self._builder()
+        _dump(out / "granularity.json", {"candidates": self.granularity_, "warnings": self.warnings_})
+        builder = self.builder_
         _dump(
             out / "model.json",
             {
@@ -586,14 +680,11 @@ class PatternModel:
                 "as_of": self.as_of_,
                 "id_changes": self.id_changes_,
                 "params": self.get_params(),
-                "document_builder": {
-                    "fields": list(builder.fields),
-                    "strip_html": builder.strip_html,
-                    "mask_entities": builder.mask_entities,
-                },
+                "view": {"kind": type(builder).__name__, "params": _builder_params(builder)},
                 "entities": list(getattr(builder, "entities_", [])),
-                "clusterer": self._clusterer().get_params(),
-                "labeller": self._labeller().get_params(),
+                "label_classes": self.label_classes_,
+                "clusterer": self.clusterer_.get_params(),
+                "labeller": self.labeller_.get_params(),
             },
         )
         logger.info("Patterns - model written to %s", out)
@@ -605,9 +696,7 @@ class PatternModel:
         src = Path(path)
         meta_file = src / "model.json"
         if not meta_file.is_file():
-            raise InputError(
-                f"{src} holds no pattern model (model.json missing)", field="path", value=str(src)
-            )
+            raise InputError(f"{src} holds no pattern model (model.json missing)", field="path", value=str(src))
         meta = json.loads(meta_file.read_text())
         if meta.get("format") != FORMAT:
             raise InputError(
@@ -620,14 +709,24 @@ class PatternModel:
             embedder = Embedder() if model_id == DEFAULT_MODEL_ID else Embedder(model_path=model_id)
         lab = dict(meta["labeller"])
         lab["ngram_range"] = tuple(lab["ngram_range"])
-        builder = DocumentBuilder(**meta["document_builder"]).set_entities(meta.get("entities", []))
+        view = meta["view"]
+        builder_cls = RootCauseView if view["kind"] == "RootCauseView" else DocumentBuilder
+        builder = builder_cls(**view["params"]).set_entities(meta.get("entities", []))
+        clu = dict(meta["clusterer"])
+        gran = clu.pop("granularity", None)
+        if gran is not None:
+            gran["k_range"] = tuple(gran["k_range"]) if gran.get("k_range") else None
         model = cls(
             embedder=embedder,
             document_builder=builder,
-            clusterer=PatternClusterer(**meta["clusterer"]),
+            clusterer=PatternClusterer(**clu, granularity=GranularitySearch(**gran) if gran else None),
             labeller=PatternLabeller(**lab),
             **meta["params"],
         )
+        model.builder_ = builder
+        model.clusterer_ = model.clusterer  # type: ignore[assignment]
+        model.labeller_ = model.labeller  # type: ignore[assignment]
+        model.features_ = HybridFeatures.from_dir(src / "features")
 
         def load(name: str) -> np.ndarray:
             return np.load(src / name, allow_pickle=False)
@@ -642,19 +741,51 @@ class PatternModel:
         model.labels_ = load("labels.npy")
         model.incident_ids_ = json.loads((src / "incident_ids.json").read_text())
         model.patterns_ = [Pattern.from_dict(d) for d in json.loads((src / "patterns.json").read_text())]
-        model.assignments_ = {
-            k: int(v) for k, v in json.loads((src / "assignments.json").read_text()).items()
-        }
+        model.assignments_ = {k: int(v) for k, v in json.loads((src / "assignments.json").read_text()).items()}
         model.metrics_ = json.loads((src / "metrics.json").read_text())
+        gran_file = src / "granularity.json"
+        gran_meta = json.loads(gran_file.read_text()) if gran_file.is_file() else {}
+        model.granularity_ = gran_meta.get("candidates", [])
+        model.warnings_ = gran_meta.get("warnings", [])
+        model.label_classes_ = list(meta.get("label_classes", []))
         model.n_features_ = int(meta["n_features"])
         model.next_id_ = int(meta["next_id"])
         model.embedding_model_id_ = model_id
         model.as_of_ = meta["as_of"]
         model.id_changes_ = meta.get("id_changes", {})
-        if model.centroids_.shape != (len(model.pattern_ids_), model.n_features_):
+        k, dim = len(model.pattern_ids_), model.features_.n_dense_ + (
+            model.features_.lexical_.dim if model.features_.lexical_ is not None else 0
+        )
+        if model.centroids_.shape != (k, dim) or model.embedding_centroids_.shape != (k, model.n_features_):
             raise InputError(
-                f"{src}: centroids.npy has shape {model.centroids_.shape}, expected "
-                f"({len(model.pattern_ids_)}, {model.n_features_})",
+                f"{src}: centroids.npy has shape {model.centroids_.shape}, expected ({k}, {dim})",
                 field="centroids",
             )
         return model
+
+
+def _builder_params(builder: Any) -> dict[str, Any]:
+    if isinstance(builder, RootCauseView):
+        return builder.get_params()
+    return {"fields": list(builder.fields), "strip_html": builder.strip_html, "mask_entities": builder.mask_entities}
+
+
+def split_labels(
+    incidents: list[Incident], held_out: float = 0.3, seed: int = 0
+) -> tuple[list[Incident], list[Incident]]:
+    """Hide the analyst labels of a seeded `held_out` share of the labelled incidents, for an honest score.
+
+    Returns ``(for_fit, held)``: every incident, with the held-out ones' ``root_cause_category`` removed
+    (fit on these), and the held-out incidents with their labels (score on these only).
+    """
+    if not 0.0 < held_out < 1.0:
+        raise InputError(f"held_out must be in (0, 1), got {held_out!r}", field="held_out", value=held_out)
+    labelled = [i for i, inc in enumerate(incidents) if getattr(inc, "root_cause_category", None)]
+    rng = np.random.default_rng(seed)
+    n_held = int(round(held_out * len(labelled)))
+    held_idx = set(rng.choice(labelled, n_held, replace=False).tolist()) if n_held else set()
+    for_fit = [
+        inc.model_copy(update={"root_cause_category": None}) if i in held_idx else inc
+        for i, inc in enumerate(incidents)
+    ]
+    return for_fit, [incidents[i] for i in sorted(held_idx)]

@@ -77,6 +77,7 @@ def write_pattern_artifacts(
 class _Prepared(NamedTuple):
     vector: np.ndarray  # embedding of the masked, redacted text
     lexical_text: str  # the redacted text, for BM25
+    document: str = ""  # the masked, redacted text, for the pattern model's lexical features
 
 
 K = TypeVar("K")
@@ -180,7 +181,8 @@ class PatternsRuntime:
         # Redacted once, here: the BM25 text, and what the embedding text is built from (the builder's own
         # redaction then finds nothing left to replace).
         redacted = redact(text)
-        prepared = _Prepared(self._batcher(self.model.document_builder.build_text(redacted)), redacted)
+        document = self.model.prepare_text(redacted)
+        prepared = _Prepared(self._batcher(document), redacted, document)
         self._cache.put(text, prepared)
         return prepared
 
@@ -200,8 +202,9 @@ class PatternsRuntime:
     def pattern_name(self, pid: int) -> str:
         return "unclustered" if pid < 0 else str(self._by_id.get(pid, {}).get("name", f"pattern {pid}"))
 
-    def classify_vec(self, vec: np.ndarray) -> dict[str, Any]:
-        ids, conf = self.model.assign(np.asarray(vec, dtype=np.float32)[None, :])
+    def classify_vec(self, vec: np.ndarray, document: str = "") -> dict[str, Any]:
+        """The pattern of a prepared query: its vector and its prepared text (:meth:`prepare`)."""
+        ids, conf = self.model.assign(np.asarray(vec, dtype=np.float32)[None, :], docs=[document])
         pid, c = int(ids[0]), round(float(conf[0]), 4)
         return {
             "pattern_id": pid,
@@ -211,7 +214,8 @@ class PatternsRuntime:
         }
 
     def classify(self, text: str) -> dict[str, Any]:
-        return self.classify_vec(self.embed(text))
+        prepared = self.prepare(text)
+        return self.classify_vec(prepared.vector, prepared.document)
 
     def patterns(self) -> list[dict[str, Any]]:
         return self._patterns
@@ -247,7 +251,7 @@ class PatternsRuntime:
         """Similar incidents to a free text; ``prepared`` is the text's :meth:`prepare` when the caller has it."""
         prepared = self.prepare(text) if prepared is None else prepared
         vec = prepared.vector
-        qp = self.classify_vec(vec)
+        qp = self.classify_vec(vec, prepared.document)
         matches = self.index.query(
             vec,
             prepared.lexical_text,

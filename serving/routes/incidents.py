@@ -113,5 +113,6 @@ async def classify(
 ) -> ClassifyResponse:
     model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
-    out = model.runtime.classify_vec((await _prepared(model.runtime, text)).vector)
+    prepared = await _prepared(model.runtime, text)
+    out = model.runtime.classify_vec(prepared.vector, prepared.document)
     return ClassifyResponse(model=ModelRef(name=model.name, version=model.version), **out)

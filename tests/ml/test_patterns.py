@@ -103,9 +103,7 @@ def corpus() -> tuple[list[Incident], np.ndarray, Embedder]:
     """100 incidents (4 x 20 base + 20 extra for retrains) and their embeddings, embedded once."""
     incidents = make_incidents(20, seed=0) + make_incidents(5, seed=1, prefix="NEW")
     embedder = Embedder()
-    model = PatternModel()
-    builder = model._builder().fit(incidents)
-    X = embedder.encode(builder.build_many(incidents))
+    X = embedder.encode(PatternModel().documents(incidents))
     return incidents, X, embedder
 
 
@@ -244,7 +242,7 @@ def test_assign_texts_incidents_and_vectors(fitted: PatternModel, corpus: tuple)
     cert = next(p.id for p in fitted.patterns_ if "certificate" in p.name.lower())
     assert ids[0] == cert and 0 < conf[0] <= 1
     new = incidents[80:]
-    by_vectors, _ = fitted.assign(X[80:])
+    by_vectors, _ = fitted.assign(X[80:], docs=fitted.documents(new))
     by_incidents, _ = fitted.assign(new)
     np.testing.assert_array_equal(by_vectors, by_incidents)
     truth = [inc.pattern for inc in new]
@@ -259,12 +257,12 @@ def test_assign_texts_incidents_and_vectors(fitted: PatternModel, corpus: tuple)
 def test_round_trip_to_dir(fitted: PatternModel, corpus: tuple, tmp_path: Path) -> None:
     incidents, X, embedder = corpus
     out = fitted.to_dir(tmp_path / "model")
-    names = sorted(p.name for p in out.iterdir())
-    assert all(n.endswith((".npy", ".json")) for n in names)
-    for f in out.glob("*.npy"):
+    names = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert names and all(n.endswith((".npy", ".json")) for n in names)
+    for f in out.rglob("*.npy"):
         np.load(f, allow_pickle=False)  # plain arrays, no objects
     meta = json.loads((out / "model.json").read_text())
-    assert meta["format"] == "recur.patterns/1" and "checkout-api" in meta["entities"]
+    assert meta["format"] == "recur.patterns/2" and "checkout-api" in meta["entities"]
 
     loaded = PatternModel.from_dir(out, embedder=embedder)
     assert loaded.assignments_ == fitted.assignments_

@@ -1,0 +1,278 @@
+"""How many failure patterns a corpus holds: HDBSCAN's granularity chosen from the data.
+
+No fixed ``min_cluster_size`` suits every corpus: on real postmortems a corpus-size rule gave 2 giant patterns
+where a smaller value gave 16. `GranularitySearch` runs HDBSCAN over a bounded grid on the reduced (UMAP)
+layout, which does not depend on the granularity and is computed once, and scores every candidate by an
+internal criterion, with no labels:
+
+- **stability**: the mean adjusted Rand index between the labels of the whole corpus and the labels of
+  bootstrap subsamples (80%, on the incidents they share). A granularity the data supports comes back when a
+  fifth of the corpus is left out; an arbitrary split of a dense region does not.
+- **DBCV** (HDBSCAN's relative validity), **noise** and the **largest pattern's share** are recorded too.
+
+Candidates are first kept to a readable range of pattern counts (``k_range``; for a few hundred postmortems
+about 4 to 22) and to no pattern above ``max_share`` of the incidents (a pattern holding 40% of everything
+is under-segmentation). Among those, the coarsest candidate whose stability is within `tolerance` of the most
+stable one wins (the parsimony of the "one standard error" rule: finer splits must earn their place; ties:
+less noise). When no candidate
+satisfies the limits, the one that breaks them least is taken and ``warnings_`` says so. Every candidate's
+figures stay in ``candidates_`` so that a training run can log the search.
+
+With analyst labels (``y``, -1 for unlabelled), the score is the adjusted Rand index against those labels
+instead (a supervised choice on the guidance labels; held-out labels are never passed here).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ml.errors import InputError, NotFittedError
+from ml.patterns.ids import NOISE
+
+__all__ = ["GranularityCandidate", "GranularitySearch", "pattern_count_range"]
+
+logger = logging.getLogger(__name__)
+
+
+def pattern_count_range(n: int) -> tuple[int, int]:
+    """A readable range of pattern counts for `n` incidents: about 0.25 to 1.25 x sqrt(n) (4-22 for 300)."""
+    lo = max(3, round(0.25 * math.sqrt(max(n, 1))))
+    return lo, max(lo + 3, round(1.25 * math.sqrt(max(n, 1))))
+
+
+@dataclass
+class GranularityCandidate:
+    """One HDBSCAN setting and what it gave on the corpus."""
+
+    min_cluster_size: int
+    min_samples: int
+    method: str
+    n_patterns: int
+    noise: float
+    largest_share: float
+    stability: float
+    dbcv: float
+    label_ari: float | None = None
+    violation: float = 0.0
+    chosen: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _hdbscan(Z: np.ndarray, mcs: int, ms: int, method: str, validity: bool = False) -> tuple[np.ndarray, float]:
+    import hdbscan
+
+    model = hdbscan.HDBSCAN(
+        min_cluster_size=mcs,
+        min_samples=ms,
+        metric="euclidean",
+        cluster_selection_method=method,
+        core_dist_n_jobs=1,
+        gen_min_span_tree=validity,
+    )
+    labels = model.fit_predict(Z.astype(np.float64))
+    dbcv = float(model.relative_validity_) if validity and labels.max() >= 0 else float("nan")
+    return labels.astype(np.int64), dbcv
+
+
+def _ari(a: np.ndarray, b: np.ndarray) -> float:
+    from sklearn.metrics import adjusted_rand_score
+
+    return float(adjusted_rand_score(a, b))
+
+
+class GranularitySearch:
+    """Bounded search of HDBSCAN's ``min_cluster_size``, ``min_samples`` and selection method.
+
+    Parameters
+    ----------
+    k_range:
+        Readable range of pattern counts; ``None``: :func:`pattern_count_range` of the corpus size.
+    max_share:
+        Largest share of all incidents one pattern may hold before the candidate counts as
+        under-segmented.
+    max_noise:
+        Largest share of unclustered incidents (before outlier reduction) a candidate may leave.
+    n_bootstrap, subsample:
+        Bootstrap subsamples per candidate and their size (share of the corpus).
+    max_points:
+        The search runs on at most this many incidents (a seeded subsample; sizes scaled back), so its cost
+        stays bounded on large corpora.
+    random_state:
+        Seed of the subsamples.
+    tolerance:
+        Stability a coarser candidate may give up against the most stable one and still be preferred.
+    """
+
+    def __init__(
+        self,
+        k_range: tuple[int, int] | None = None,
+        max_share: float = 0.4,
+        max_noise: float = 0.5,
+        n_bootstrap: int = 4,
+        subsample: float = 0.8,
+        max_points: int = 3000,
+        random_state: int = 0,
+        tolerance: float = 0.05,
+    ) -> None:
+        self.k_range = k_range
+        self.max_share = max_share
+        self.max_noise = max_noise
+        self.n_bootstrap = n_bootstrap
+        self.subsample = subsample
+        self.max_points = max_points
+        self.random_state = random_state
+        self.tolerance = tolerance
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "k_range": list(self.k_range) if self.k_range is not None else None,
+            "max_share": self.max_share,
+            "max_noise": self.max_noise,
+            "n_bootstrap": self.n_bootstrap,
+            "subsample": self.subsample,
+            "max_points": self.max_points,
+            "random_state": self.random_state,
+            "tolerance": self.tolerance,
+        }
+
+    @staticmethod
+    def grid(n: int) -> list[tuple[int, int, str]]:
+        """(min_cluster_size, min_samples, method) candidates for `n` points."""
+        top = max(4, min(n // 6, 200))
+        sizes = sorted({int(round(v)) for v in np.geomspace(3, top, num=10)} | {3, 5})
+        out: list[tuple[int, int, str]] = []
+        for mcs in sizes:
+            if 2 * mcs > n:
+                continue
+            for ms in sorted({1, max(1, mcs // 2), mcs}):
+                for method in ("eom", "leaf"):
+                    out.append((mcs, ms, method))
+        return out
+
+    def fit(self, Z: np.ndarray, y: np.ndarray | None = None) -> GranularitySearch:
+        """Search on the reduced layout `Z` (n, d); `y` optional guidance labels (-1: unlabelled)."""
+        Z = np.asarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or Z.shape[0] < 10 or not np.all(np.isfinite(Z)):
+            raise InputError(
+                f"Z must be a finite (n >= 10, d) array, got shape {Z.shape}", field="Z", value=Z.shape
+            )
+        if not 0 < self.max_share <= 1 or not 0 < self.subsample < 1 or self.n_bootstrap < 1:
+            raise InputError(
+                "max_share must be in (0, 1], subsample in (0, 1) and n_bootstrap >= 1",
+                field="granularity",
+                value=self.get_params(),
+            )
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(self.random_state)
+        n_all = Z.shape[0]
+        sel = np.sort(rng.choice(n_all, self.max_points, replace=False)) if n_all > self.max_points else None
+        Zs = Z[sel] if sel is not None else Z
+        ys = None
+        if y is not None:
+            y = np.asarray(y, dtype=np.int64)
+            if y.shape != (n_all,):
+                raise InputError(f"y must have shape ({n_all},), got {y.shape}", field="y", value=y.shape)
+            ys = y[sel] if sel is not None else y
+            if int((ys >= 0).sum()) < 10 or np.unique(ys[ys >= 0]).size < 2:
+                ys = None
+        n = Zs.shape[0]
+        scale = n_all / n
+        lo, hi = self.k_range if self.k_range is not None else pattern_count_range(n_all)
+        boots = [np.sort(rng.choice(n, int(self.subsample * n), replace=False)) for _ in range(self.n_bootstrap)]
+        cands: list[GranularityCandidate] = []
+        for mcs, ms, method in self.grid(n):
+            labels, dbcv = _hdbscan(Zs, mcs, ms, method, validity=True)
+            k = int(labels.max()) + 1
+            sizes = np.bincount(labels[labels >= 0], minlength=max(k, 1))
+            cand = GranularityCandidate(
+                min_cluster_size=max(2, int(round(mcs * scale))),
+                min_samples=max(1, int(round(ms * scale))) if ms > 1 else 1,
+                method=method,
+                n_patterns=k,
+                noise=float(np.mean(labels == NOISE)),
+                largest_share=float(sizes.max() / n) if k else 0.0,
+                stability=float("nan"),
+                dbcv=dbcv,
+            )
+            cand.violation = self._violation(cand, lo, hi)
+            if k >= 2 and cand.violation < 1.0:
+                cand.stability = float(
+                    np.mean([_ari(labels[b], _hdbscan(Zs[b], mcs, ms, method)[0]) for b in boots])
+                )
+            if ys is not None and k >= 1:
+                known = ys >= 0
+                cand.label_ari = _ari(ys[known], labels[known])
+            cands.append(cand)
+        self.candidates_ = cands
+        self.k_range_ = (int(lo), int(hi))
+        self.best_ = self._choose(cands)
+        self.best_.chosen = True
+        self.warnings_ = self._warnings(self.best_, lo, hi)
+        self.seconds_ = time.perf_counter() - t0
+        logger.info(
+            "Granularity - %d candidates in %.1fs; chose min_cluster_size=%d, min_samples=%d, %s: %d patterns, "
+            "%.0f%% noise, largest %.0f%%, stability %.2f%s",
+            len(cands),
+            self.seconds_,
+            self.best_.min_cluster_size,
+            self.best_.min_samples,
+            self.best_.method,
+            self.best_.n_patterns,
+            100 * self.best_.noise,
+            100 * self.best_.largest_share,
+            self.best_.stability,
+            "".join(f"; {w}" for w in self.warnings_),
+        )
+        return self
+
+    def _violation(self, c: GranularityCandidate, lo: int, hi: int) -> float:
+        """0 when the candidate is within every limit; else how far outside (relative)."""
+        v = 0.0
+        if c.n_patterns < lo:
+            v += (lo - c.n_patterns) / lo
+        if c.n_patterns > hi:
+            v += (c.n_patterns - hi) / hi
+        if c.largest_share > self.max_share:
+            v += (c.largest_share - self.max_share) / self.max_share
+        if c.noise > self.max_noise:
+            v += (c.noise - self.max_noise) / self.max_noise
+        return v
+
+    def _choose(self, cands: list[GranularityCandidate]) -> GranularityCandidate:
+        if not cands:
+            raise InputError("no HDBSCAN setting fits this corpus (too few incidents)", field="incidents")
+        ok = [c for c in cands if c.violation == 0.0]
+        if ok:
+            if any(c.label_ari is not None for c in ok):
+                return max(ok, key=lambda c: (c.label_ari or 0.0, -c.noise))
+            top = max(np.nan_to_num(c.stability, nan=-1.0) for c in ok)
+            near = [c for c in ok if np.nan_to_num(c.stability, nan=-1.0) >= top - self.tolerance]
+            return min(near, key=lambda c: (c.n_patterns, c.noise, -c.stability))
+        return min(cands, key=lambda c: (c.violation, c.noise))
+
+    def _warnings(self, c: GranularityCandidate, lo: int, hi: int) -> list[str]:
+        out = []
+        if c.largest_share > self.max_share:
+            out.append(
+                f"the largest pattern holds {c.largest_share:.0%} of the incidents at every granularity tried "
+                "(under-segmented: the texts may not tell their causes apart)"
+            )
+        if not lo <= c.n_patterns <= hi:
+            out.append(f"{c.n_patterns} patterns, outside the readable range {lo}-{hi}")
+        if c.noise > self.max_noise:
+            out.append(f"{c.noise:.0%} of the incidents are unclustered before outlier reduction")
+        return out
+
+    @property
+    def best(self) -> GranularityCandidate:
+        if not hasattr(self, "best_"):
+            raise NotFittedError("GranularitySearch is not fitted; call fit(Z) first")
+        return self.best_
