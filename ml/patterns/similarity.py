@@ -263,14 +263,6 @@ class SimilarityIndex:
     def display_(self) -> list[str]:
         return self.lexical_.display_
 
-    @property
-    def df_(self) -> np.ndarray:
-        return self.lexical_.df_
-
-    @property
-    def idf_(self) -> np.ndarray:
-        return self.lexical_.idf_
-
     # ----------------------------------------------------------------------------------------- access
 
     def _check_fitted(self) -> None:
