@@ -51,7 +51,10 @@ FORMAT = "recur-labeller/1"
 _PHRASE_TOKEN = re.compile(r"\[[A-Z_]{1,20}\]|[A-Za-z0-9]+(?:['’][A-Za-z]+)?|[^\sA-Za-z0-9]")
 # Words that never start or end a name even though they are not stop words: status-page workflow and
 # report vocabulary (the rest comes from the data through c-TF-IDF).
-_EDGE_WORDS = frozenset({"caused", "cause", "root", "due", "issue", "issues", "problem", "problems"})
+_EDGE_WORDS = frozenset(
+    {"caused", "cause", "root", "due", "issue", "issues", "problem", "problems"}
+    | {"reports", "reported", "experiencing", "seeing", "continuing", "normal", "back", "currently"}
+)
 
 
 def c_tf_idf(class_counts: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -200,8 +203,8 @@ def _phrases_of(
                     break
                 if role == "inside" and seg[j][0] in _ARTICLES and (j == i or roles[j - 1] != "inside"):
                     break
-                if role != "content" or (j == i and roles[i] == "past"):
-                    continue  # a name ends on a content word; a past tense alone is no name
+                if role != "content" or (j == i and (roles[i] == "past" or seg[i][0].endswith("ing"))):
+                    continue  # a name ends on a content word; a past tense or an -ing form alone is no name
                 words = seg[i : j + 1]
                 key = tuple(stem(w) for w, _, _ in words)
                 raw = text[words[0][1] : words[-1][2]]

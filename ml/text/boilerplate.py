@@ -13,11 +13,18 @@ whitespace folded, a leading time stamp dropped), and a key is boilerplate when 
 removes those sentences; a document that is nothing but boilerplate is kept whole for embedding (never
 emptied), or emptied with ``keep_whole=False`` for naming and keywords (a template is no cause).
 
-Defaults (``max_doc_share=0.02``, ``min_docs=5``): on the GitHub status corpus (1,282 real incidents)
-the sentence document frequencies fall into two groups: status-page templates in 26 to 700 documents
-and specific sentences in at most 4 or 5; 2% of 1,282 is 25.6, inside the gap. The bar of 5 documents keeps a
-small corpus (under 250 documents, where 2% is under 5) from treating a sentence shared by a handful of
-incidents as a template. The fitted model is saved as its sorted sentence keys (readable JSON, no pickle).
+Defaults (``max_doc_share=0.02``, ``min_docs=5``, as issue #11 suggested; not tuned): on the GitHub status
+corpus (1,282 real incidents, components masked) they learn the 14 status-page templates in 26 to 969
+documents ("We are investigating reports of degraded performance for <component>.", "<component> is
+operating normally.", "This incident has been resolved."); the next keys, in 25 documents and fewer, are
+component-specific updates ("... degraded availability for <component>") and stay. On the generated sample
+(600) 40 keys are learned, 37 of them spread over the known patterns (distractor sentences such as "Log
+timestamps from two hosts disagreed"); on the hard sample (460) 78, of which 64 are spread and 14 are
+cause sentences written the same way in one mechanism. Those are removed before embedding too; the
+labeller keeps them (:meth:`BoilerplateFilter.within_patterns`). The bar of 5 documents keeps a small
+corpus (under 250 documents, where 2% is under 5) from treating a sentence shared by a handful of
+incidents as a template. The fitted filter is saved as its sorted sentence keys with their document
+counts (readable JSON, no pickle).
 """
 
 from __future__ import annotations

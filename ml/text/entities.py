@@ -5,10 +5,9 @@ vendor or service was involved, not how things failed. :class:`EntityMasker` lea
 so that labelling can keep them out of pattern names and keywords. It is data-driven; a word is a name when
 
 1. it is (part of) a name given to :meth:`EntityMasker.fit`: the incidents' own ``service`` and ``team``
-   fields (status-page components, for a status corpus). Names with an upper-case letter ("Git
-   Operations", "Pages") match with that case only, so "pages" the ordinary word stays; slug-like names
-   ("payments-api", "payments") match in any case and in any spelling (payments-api, payments api,
-   payments_api);
+   fields (status-page components, for a status corpus). A one-word name with a capital ("Pages")
+   matches with that capital only, so "pages" the ordinary word stays; other names ("Git Operations",
+   "payments-api", "payments") match in any case and spelling (payments-api, payments api, payments_api);
 2. it is written in CamelCase ("IdentiKit", "TaxCalc", "PagerDuty", "HAProxy"): a brand, not a word;
 3. it starts with a capital and contains a digit ("EC2", "Route53"): a product or model name;
 4. away from the start of a sentence it is capitalised in at least ``min_capitalised_share`` of its uses
@@ -52,8 +51,9 @@ _SPLIT = re.compile(r"[-_\s.]+")
 def names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
     """One regex for the given names in any spelling (``payments-api``, ``payments api``, ``payments_api``).
 
-    Names with an upper-case letter match case-sensitively (``Pages`` but not ``pages``); lower-case names
-    match in any case. Longest names first, whole words only; ``None`` for no names.
+    One-word names with an upper-case letter match case-sensitively (``Pages`` but not ``pages``); other
+    names match in any case, a plural last word also in the singular (``Pull Requests``, ``pull request``).
+    Longest names first, whole words only; ``None`` for no names.
     """
     sensitive: list[str] = []
     insensitive: list[str] = []
@@ -62,8 +62,12 @@ def names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
         parts = [re.escape(p) for p in _SPLIT.split(name) if p]
         if not parts or len(name) < 2:
             continue
+        if len(parts) > 1 and parts[-1].endswith("s") and len(parts[-1]) > 3:
+            parts[-1] = parts[-1][:-1] + "s?"  # "Pull Requests" also names "pull request"
         alt = r"[-_ .]?".join(parts)
-        (sensitive if name != name.lower() else insensitive).append(alt)
+        # one capitalised word ("Pages") is matched with its capital only; names of several words are
+        # distinctive in any case ("Git Operations", "git operations")
+        (sensitive if name != name.lower() and len(parts) == 1 else insensitive).append(alt)
     alts = [*(f"(?:{a})" for a in sensitive), *(f"(?i:{a})" for a in insensitive)]
     if not alts:
         return None

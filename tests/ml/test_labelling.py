@@ -245,16 +245,17 @@ def test_entity_masker_learns_names_from_the_text() -> None:
         "Certificate expired. Disk full on payments-api. Payments were slow.",
         "Stripe webhooks to payments-api failed. Kafka lag grew once more.",
     ]
-    m = EntityMasker(min_mentions=2, min_mentions_word=3).fit(texts, names=["payments-api", "Git Operations"])
+    m = EntityMasker(min_mentions=2, min_mentions_word=3).fit(
+        texts, names=["payments-api", "Git Operations", "Pages"]
+    )
     words = set(m.words_)
     assert {"stripe", "identikit", "kafka", "elena", "petrova"} <= words
     assert not words & {"tls", "dns", "ips", "certificate", "disk", "calls", "retries", "payments"}
     assert m.mask("payments api and payments_api via IdentiKit") == "[SERVICE] and [SERVICE] via [SERVICE]"
-    # a name given with capitals matches with them only: the ordinary words stay
-    assert (
-        m.mask("Git Operations degraded; git operations were slow")
-        == "[SERVICE] degraded; git operations were slow"
-    )
+    # a one-word name given with a capital matches with it only: the ordinary word stays
+    assert m.mask("Pages degraded; the pages were slow") == "[SERVICE] degraded; the pages were slow"
+    # names of several words match in any case, their plural also in the singular
+    assert m.mask("Git Operations and a git operation failed") == "[SERVICE] and a [SERVICE] failed"
     assert m.term_has_entity("stripe outage") and not m.term_has_entity("certificate expiry")
     again = EntityMasker.from_dict(json.loads(json.dumps(m.to_dict())))
     assert again.words_ == m.words_ and again.names_ == m.names_
