@@ -18,11 +18,7 @@ from ml.registry.artifacts import MANIFEST, ArtifactError, check_artifacts, fetc
 from ml.registry.names import CHAMPION, PATTERNS_MODEL
 from ml.registry.runtimes import open_runtime
 from tests.conftest import SAMPLE
-
-try:
-    from training.settings import Settings
-except ImportError:  # pragma: no cover - before the settings move
-    from ml.settings import Settings  # type: ignore[no-redef]
+from training.settings import Settings
 
 
 @pytest.fixture(scope="module")
