@@ -6,6 +6,7 @@ through an extra task and memory stream, which cost more than the similarity sea
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
+@functools.lru_cache(maxsize=4096)  # parsing an address costs more than the rest of the guard together
 def is_loopback_address(host: str | None) -> bool:
     """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.0.0.1); False for names and junk."""
     if not host:
