@@ -115,7 +115,7 @@ class GranularitySearch:
         self,
         k_range: tuple[int, int] | None = None,
         max_share: float = 0.4,
-        max_noise: float = 0.5,
+        max_noise: float = 0.3,
         n_bootstrap: int = 4,
         subsample: float = 0.8,
         max_points: int = 3000,

@@ -39,9 +39,10 @@ from ml.patterns.clustering import (
 from ml.patterns.features import HybridFeatures
 from ml.patterns.granularity import GranularitySearch
 from ml.patterns.ids import ONE_OFF
-from ml.patterns.labelling import PatternLabeller, match_patterns
+from ml.patterns.labelling import PatternLabeller, match_patterns, name_texts
 from ml.patterns.similarity import SimilarityIndex
 from ml.patterns.views import RootCauseView
+from ml.text.boilerplate import BoilerplateFilter
 from ml.text.documents import DocumentBuilder
 from ml.text.embedding import DEFAULT_MODEL_ID, Embedder
 
@@ -184,9 +185,10 @@ class PatternModel:
 
     Parameters
     ----------
-    embedder, document_builder, features, clusterer, labeller:
+    embedder, document_builder, boilerplate, features, clusterer, labeller:
         The stages; ``None`` uses the default one. The default document is the root-cause view
-        (:class:`~ml.patterns.views.RootCauseView`), the default features join MiniLM vectors with a reduced
+        (:class:`~ml.patterns.views.RootCauseView`) without its template sentences
+        (:class:`~ml.text.boilerplate.BoilerplateFilter`), the default features join MiniLM vectors with a reduced
         TF-IDF (:class:`~ml.patterns.features.HybridFeatures`), the default clusterer chooses its granularity
         from the data (``min_cluster_size="auto"``). Stages passed in are copied before fitting, never
         changed.
@@ -211,6 +213,7 @@ class PatternModel:
         clusterer: PatternClusterer | None = None,
         labeller: PatternLabeller | None = None,
         features: HybridFeatures | None = None,
+        boilerplate: BoilerplateFilter | None = None,
         min_similarity: float = 0.7,
         trend_periods: int = 6,
         trend_period_days: int = 30,
@@ -223,6 +226,7 @@ class PatternModel:
         self.clusterer = clusterer
         self.labeller = labeller
         self.features = features
+        self.boilerplate = boilerplate
         self.min_similarity = min_similarity
         self.trend_periods = trend_periods
         self.trend_period_days = trend_period_days
@@ -241,6 +245,9 @@ class PatternModel:
 
     def _new_labeller(self) -> PatternLabeller:
         return copy.deepcopy(self.labeller) if self.labeller is not None else PatternLabeller()
+
+    def _new_boilerplate(self) -> BoilerplateFilter:
+        return copy.deepcopy(self.boilerplate) if self.boilerplate is not None else BoilerplateFilter()
 
     def _new_features(self) -> HybridFeatures:
         return copy.deepcopy(self.features) if self.features is not None else HybridFeatures()
@@ -278,7 +285,8 @@ class PatternModel:
 
         t0 = time.perf_counter()
         self.builder_ = self._new_builder().fit(incidents)
-        docs = self.builder_.build_many(incidents)
+        self.boilerplate_ = self._new_boilerplate().fit(self.builder_.build_many(incidents), names=_names(incidents))
+        docs = self.documents(incidents)
         dense, model_id = self._dense(docs, embeddings)
         if previous is not None and previous.n_features_ != dense.shape[1]:
             raise InputError(
@@ -304,7 +312,12 @@ class PatternModel:
 
         t0 = time.perf_counter()
         self.labeller_ = self._new_labeller().fit(
-            docs, labels, embeddings=clusterer.transform(Z), centroids=centroids
+            self.builder_.build_many(incidents),
+            labels,
+            embeddings=clusterer.transform(Z),
+            centroids=centroids,
+            name_texts=name_texts(incidents, prepare=self.builder_.build_text),
+            boilerplate=self.boilerplate_,
         )
         timings["label_s"] = time.perf_counter() - t0
 
@@ -346,10 +359,13 @@ class PatternModel:
         return self
 
     def documents(self, incidents: list[Incident]) -> list[str]:
-        """The documents this model embeds for `incidents`: built by the fitted view once the model is
-        fitted (as :meth:`assign` builds them), else by a view fitted on `incidents` (as :meth:`fit` will)."""
-        builder = self.builder_ if hasattr(self, "builder_") else self._new_builder().fit(incidents)
-        return list(builder.build_many(incidents))
+        """The documents this model embeds for `incidents` (the view, template sentences removed): built by
+        the fitted stages once the model is fitted (as :meth:`assign` builds them), else by stages fitted on
+        `incidents` (as :meth:`fit` will)."""
+        if hasattr(self, "builder_") and hasattr(self, "boilerplate_"):
+            return self.boilerplate_.transform(self.builder_.build_many(incidents))
+        raw = self._new_builder().fit(incidents).build_many(incidents)
+        return self._new_boilerplate().fit(raw, names=_names(incidents)).transform(raw)
 
     def _check_incidents(self, incidents: list[Incident], previous: PatternModel | None) -> list[Incident]:
         incidents = list(incidents)
@@ -545,9 +561,10 @@ class PatternModel:
         raise NotFoundError(f"no pattern with id {pattern_id!r}", field="pattern_id", value=pattern_id)
 
     def prepare_text(self, text: str) -> str:
-        """A free text (a responder's query) prepared as the model's documents are (redacted, names masked)."""
+        """A free text (a responder's query) prepared as the model's documents are (redacted, names masked,
+        template sentences removed)."""
         self._check_fitted()
-        return str(self.builder_.build_text(text))
+        return self.boilerplate_.transform_one(str(self.builder_.build_text(text)))
 
     def assign(
         self, items: list[str] | list[Incident] | np.ndarray, docs: list[str] | None = None
@@ -579,9 +596,9 @@ class PatternModel:
             if not items:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             if all(isinstance(i, Incident) for i in items):
-                texts = self.builder_.build_many(items)
+                texts = self.documents(items)  # type: ignore[arg-type]
             elif all(isinstance(i, str) for i in items):
-                texts = [self.builder_.build_text(t) for t in items]  # type: ignore[arg-type]
+                texts = [self.prepare_text(t) for t in items]  # type: ignore[arg-type]
             else:
                 raise InputError("items must be all texts or all incidents", field="items")
             embedder = self.embedder_
@@ -683,6 +700,7 @@ class PatternModel:
                 "view": {"kind": type(builder).__name__, "params": _builder_params(builder)},
                 "entities": list(getattr(builder, "entities_", [])),
                 "label_classes": self.label_classes_,
+                "boilerplate": self.boilerplate_.to_dict(),
                 "clusterer": self.clusterer_.get_params(),
                 "labeller": self.labeller_.get_params(),
             },
@@ -724,6 +742,7 @@ class PatternModel:
             **meta["params"],
         )
         model.builder_ = builder
+        model.boilerplate_ = BoilerplateFilter.from_dict(meta["boilerplate"])
         model.clusterer_ = model.clusterer  # type: ignore[assignment]
         model.labeller_ = model.labeller  # type: ignore[assignment]
         model.features_ = HybridFeatures.from_dir(src / "features")
@@ -762,6 +781,11 @@ class PatternModel:
                 field="centroids",
             )
         return model
+
+
+def _names(incidents: list[Incident]) -> list[str]:
+    """Service, team and tag names of the incidents (masked in template-sentence keys)."""
+    return sorted({n for inc in incidents for n in (inc.service, inc.team, *inc.tags) if n})
 
 
 def _builder_params(builder: Any) -> dict[str, Any]:

@@ -53,6 +53,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "pattern_model/patterns.json",
         "pattern_model/assignments.json",
         "pattern_model/metrics.json",
+        "pattern_model/features/hybrid.json",
         "index/index.json",
         "index/embeddings.npy",
         "index/tf_data.npy",
@@ -246,6 +247,30 @@ def _int(path: Path, meta: Mapping[str, Any], key: str, minimum: int = 0) -> int
 # ------------------------------------------------------------------------------------------------ patterns
 
 
+def _lexical_dim(folder: Path, n_dense: int) -> int:
+    """Dimensions the hybrid features add to the sentence vectors (0 without a lexical side)."""
+    meta = _json(folder / "hybrid.json")
+    if not isinstance(meta, dict) or meta.get("n_dense") != n_dense:
+        raise _fail(folder / "hybrid.json", f"must be a JSON object with n_dense = {n_dense}")
+    weight = meta.get("lexical_weight")
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight < 1:
+        raise _fail(folder / "hybrid.json", "lexical_weight must be a number in [0, 1)")
+    if weight == 0:
+        return 0
+    lexical = _json(folder / "lexical" / "lexical.json")
+    vocab = lexical.get("vocabulary") if isinstance(lexical, dict) else None
+    if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+        raise _fail(folder / "lexical" / "lexical.json", "must hold the vocabulary as term -> column")
+    v = len(vocab)
+    if v and (min(vocab.values()) < 0 or max(vocab.values()) >= v or len(set(vocab.values())) != v):
+        raise _fail(folder / "lexical" / "lexical.json", "vocabulary columns must be 0..n-1, each once")
+    idf = load_array(folder / "lexical" / "idf.npy", "float32", 1, finite=True)
+    _shape(folder / "lexical" / "idf.npy", idf, (v,))
+    basis = load_array(folder / "lexical" / "components.npy", "float32", 2, finite=True)
+    _shape(folder / "lexical" / "components.npy", basis, (None, v))
+    return int(basis.shape[0])
+
+
 def _check_pattern_model(folder: Path) -> tuple[int, list[str]]:
     """Arrays and JSON of a :class:`ml.patterns.PatternModel` folder; returns (n_features, incident ids)."""
     meta = _json(folder / "model.json")
@@ -258,14 +283,15 @@ def _check_pattern_model(folder: Path) -> tuple[int, list[str]]:
     if n_patterns and pattern_ids.min() < 0:
         raise _fail(folder / "pattern_ids.npy", "holds a negative pattern id")
     _unique(folder / "pattern_ids.npy", pattern_ids.tolist(), "pattern id")
+    space = n_features + _lexical_dim(folder / "features", n_features)  # the clustering space
     centroids = load_array(folder / "centroids.npy", f32, 2, finite=True)
-    _shape(folder / "centroids.npy", centroids, (n_patterns, n_features))
+    _shape(folder / "centroids.npy", centroids, (n_patterns, space))
     emb_centroids = load_array(folder / "embedding_centroids.npy", f32, 2, finite=True)
-    _shape(folder / "embedding_centroids.npy", emb_centroids, (n_patterns, None))
+    _shape(folder / "embedding_centroids.npy", emb_centroids, (n_patterns, n_features))
     mean = load_array(folder / "mean.npy", f32, 1, finite=True)
-    _shape(folder / "mean.npy", mean, (n_features,))
+    _shape(folder / "mean.npy", mean, (space,))
     components = load_array(folder / "components.npy", f32, 2, finite=True)
-    _shape(folder / "components.npy", components, (None, n_features))
+    _shape(folder / "components.npy", components, (None, space))
     thresholds = load_array(folder / "thresholds.npy", f32, 1, finite=True)
     _shape(folder / "thresholds.npy", thresholds, (n_patterns,))
     ids = _json(folder / "incident_ids.json")
