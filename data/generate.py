@@ -3327,9 +3327,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7, the committed sample)")
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parent / "sample", help="output folder"
+        "--out", type=Path, default=None, help="output folder (default data/sample, or data/sample-hard)"
     )
+    parser.add_argument("--hard", action="store_true", help="write the hard sample (data/hard.py) instead")
     args = parser.parse_args(argv)
+    if args.hard:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from hard import generate_hard  # data/hard.py
+
+        out = args.out or Path(__file__).resolve().parent / "sample-hard"
+        counts = generate_hard(out, args.seed)
+        print(", ".join(f"{v} {k}" for k, v in counts.items()), f"written to {out}")
+        return 0
+    args.out = args.out or Path(__file__).resolve().parent / "sample"
     counts = generate(args.out, args.seed)
     print(", ".join(f"{v} {k}" for k, v in counts.items()), f"written to {args.out}")
     return 0
