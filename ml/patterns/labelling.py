@@ -54,6 +54,8 @@ _PHRASE_TOKEN = re.compile(r"\[[A-Z_]{1,20}\]|[A-Za-z0-9]+(?:['’][A-Za-z]+)?|[
 _EDGE_WORDS = frozenset(
     {"caused", "cause", "root", "due", "issue", "issues", "problem", "problems"}
     | {"reports", "reported", "experiencing", "seeing", "continuing", "normal", "back", "currently"}
+    | {"ms", "sec", "secs", "seconds", "minute", "minutes", "hour", "hours", "gb", "mb", "kb", "percent"}
+    | {"instead", "impact", "impacted", "visible"}
 )
 
 
@@ -197,6 +199,8 @@ def _phrases_of(
         for i in range(len(seg)):
             if roles[i] not in ("content", "past"):
                 continue
+            if roles[i] == "past" and (i + 1 == len(seg) or roles[i + 1] != "content"):
+                continue  # "changed to point", "failed over": a verb, not an adjective
             for j in range(i, min(i + max_words, len(seg))):
                 role = roles[j]
                 if role == "break" or (j > i and role == "past"):
@@ -262,6 +266,9 @@ class PatternLabeller:
     min_name_share:
         A name phrase must appear in at least this share of the pattern's incidents (at least 2 of them when
         the pattern has 2 or more), so a name describes the pattern, not one incident.
+    max_name_pattern_share:
+        A phrase common (``min_name_share``) in more than this share of the patterns, and in 3 or more, is
+        the corpus' own vocabulary ("customers", "errors") and names none of them.
     mask_entities:
         Keep service, team, vendor, product and people names out of names and keywords; without a fitted
         `EntityMasker` passed to `fit`, one is learned from the texts alone.
@@ -280,6 +287,7 @@ class PatternLabeller:
         stop_words: frozenset[str] | None = STOP_WORDS,
         max_name_words: int = 4,
         min_name_share: float = 0.1,
+        max_name_pattern_share: float = 0.5,
         mask_entities: bool = True,
         template_pattern_share: float = 0.8,
     ) -> None:
@@ -291,6 +299,7 @@ class PatternLabeller:
         self.stop_words = stop_words
         self.max_name_words = max_name_words
         self.min_name_share = min_name_share
+        self.max_name_pattern_share = max_name_pattern_share
         self.mask_entities = mask_entities
         self.template_pattern_share = template_pattern_share
 
@@ -303,6 +312,7 @@ class PatternLabeller:
             "min_df": self.min_df,
             "max_name_words": self.max_name_words,
             "min_name_share": self.min_name_share,
+            "max_name_pattern_share": self.max_name_pattern_share,
             "mask_entities": self.mask_entities,
             "template_pattern_share": self.template_pattern_share,
         }
@@ -312,7 +322,7 @@ class PatternLabeller:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}", field=name, value=v)
-        for name in ("min_name_share", "template_pattern_share"):
+        for name in ("min_name_share", "max_name_pattern_share", "template_pattern_share"):
             share = getattr(self, name)
             if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
                 raise InputError(f"{name} must be a number in [0, 1], got {share!r}", field=name, value=share)
@@ -495,11 +505,15 @@ class PatternLabeller:
             scores = c_tf_idf(class_docs).tocsr()
             sizes = np.asarray(membership.sum(axis=1)).ravel()
             class_docs = class_docs.tocsr()
+            need = np.maximum(np.minimum(2.0, sizes), self.min_name_share * sizes)
+            present = class_docs.toarray()[offset:] >= need[offset:, None]  # (patterns, phrases)
+            # the genre's own vocabulary ("customers", "errors", "customer request"), common in most
+            # patterns, names none of them
+            n_present = present.sum(axis=0)
+            specific = (n_present < 3) | (n_present <= self.max_name_pattern_share * k)
             for c in range(k):
                 row = scores.getrow(c + offset).toarray().ravel()
-                have = class_docs.getrow(c + offset).toarray().ravel()
-                need = max(min(2.0, sizes[c + offset]), self.min_name_share * sizes[c + offset])
-                row = np.where(have >= need, row, 0.0)
+                row = np.where(present[c] & specific, row, 0.0)
                 ranked[c] = self._rank_phrases(row, phrases)
         base: dict[int, str] = {}
         base_key: dict[int, tuple[str, ...]] = {}
@@ -529,7 +543,11 @@ class PatternLabeller:
                 for j in ranked[c][1 : 1 + 10 * self.n_name_terms]:
                     if used & set(phrases.keys[j]) or j in others:
                         continue
-                    names[c] = f"{base[c]} ({phrases.surface[j]})"
+                    # two patterns: "Expired TLS certificate (renewal job)"; a name three or more patterns
+                    # would share is no name: the distinct phrase is
+                    names[c] = (
+                        f"{base[c]} ({phrases.surface[j]})" if len(cs) == 2 else _title(phrases.surface[j])
+                    )
                     break
         seen: Counter[str] = Counter()
         for c in range(k):

@@ -17,7 +17,11 @@ so that labelling can keep them out of pattern names and keywords. It is data-dr
 5. it is only ever seen capitalised at the start of a sentence, at least ``min_mentions_word`` times, and is not a
    word of the embedding model's English vocabulary (the MiniLM WordPiece list) nor an inflection of one
    (same Snowball stem): "Kafka lag grew.";
-6. @handles are redacted to ``[HANDLE]`` before any of this (``ml.text.documents.redact``).
+6. it is a lower-case hyphenated identifier ("events-pg", "tenant-registry", "checkout-api") that ends
+   like a service: with the last part of a given name ("-api" from "payments-api") or an infrastructure
+   suffix (``SERVICE_SUFFIXES``: -pg, -db, -api, -service, -proxy, -registry...), seen ``min_mentions``
+   times: the services an incident calls are named in its text, not in its ``service`` field;
+7. @handles are redacted to ``[HANDLE]`` before any of this (``ml.text.documents.redact``).
 
 The fitted masker is saved as JSON (`to_dict`): its names and the learned words.
 """
@@ -44,6 +48,12 @@ ENTITY = "[SERVICE]"  # a placeholder the tokenizer already drops (ml.text.docum
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’][A-Za-z]+)?")
 # Sentence starts: the start of the text, or after . ! ? : ; a line break, a bullet or an opening bracket
 # (only white space, quotes and brackets between). Decided per word by looking back at one character run.
+# How service identifiers end (rule 6), besides the last parts of the given names.
+SERVICE_SUFFIXES = frozenset(
+    "api apis svc service services pg db dbs sql redis cache proxy gateway gw registry store worker workers"
+    " queue bff web frontend backend server cluster".split()
+)
+_SLUG = re.compile(r"(?<![A-Za-z0-9_.-])[a-z][a-z0-9]{0,30}(?:-[a-z0-9]{1,30}){1,4}(?![A-Za-z0-9_-])")
 _CAMEL = re.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]{2}")
 _SPLIT = re.compile(r"[-_\s.]+")
 
@@ -121,7 +131,8 @@ class EntityMasker:
         Rule 5: a word only seen at sentence starts is a name unless it is an English word of the MiniLM
         vocabulary.
 
-    Fitted attributes: ``names_`` (the given names), ``words_`` (learned lower-case name words).
+    Fitted attributes: ``names_`` (the given names), ``slugs_`` (learned service identifiers, rule 6),
+    ``words_`` (learned lower-case name words).
     """
 
     def __init__(
@@ -211,6 +222,15 @@ class EntityMasker:
                 and not _in_vocabulary(w, vocab)
             ):
                 words.add(w)
+        suffixes = set(SERVICE_SUFFIXES) | {
+            parts[-1].lower() for n in given if len(parts := [p for p in _SPLIT.split(n) if p]) > 1
+        }
+        slug_uses: Counter[str] = Counter()
+        for doc in docs:
+            slug_uses.update(m.group(0) for m in _SLUG.finditer(doc))
+        self.slugs_ = sorted(
+            w for w, n in slug_uses.items() if n >= self.min_mentions and w.rsplit("-", 1)[-1] in suffixes
+        )
         self.names_ = given
         self.words_ = sorted(words)
         self._compile()
@@ -223,7 +243,7 @@ class EntityMasker:
         return self
 
     def _compile(self) -> None:
-        self._names_re = names_pattern(self.names_)
+        self._names_re = names_pattern([*self.names_, *getattr(self, "slugs_", [])])
         self._words = frozenset(self.words_)
         name_tokens: set[str] = set()
         for n in self.names_:
@@ -261,7 +281,13 @@ class EntityMasker:
     # -- persistence -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {"format": FORMAT, "params": self.get_params(), "names": self.names_, "words": self.words_}
+        return {
+            "format": FORMAT,
+            "params": self.get_params(),
+            "names": self.names_,
+            "slugs": self.slugs_,
+            "words": self.words_,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EntityMasker:
@@ -273,6 +299,7 @@ class EntityMasker:
         out = cls(**data.get("params", {}))
         out._validate()
         out.names_ = sorted(str(n) for n in data.get("names", []))
+        out.slugs_ = sorted(str(n) for n in data.get("slugs", []))
         out.words_ = sorted(str(w) for w in data.get("words", []))
         out._compile()
         return out
