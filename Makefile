@@ -34,13 +34,14 @@ train: install ## Train every model on $(DATA) into the MLflow store and promote
 report: install ## Write the leadership report to reports/.
 	$(BIN)/recur report --out reports
 
-serve: install ## Serve the API on $(HOST):$(PORT).
+serve: install ## Serve the API and the web page on $(HOST):$(PORT).
+	@echo "Recur API: http://$(HOST):$(PORT)/v1 (docs: http://$(HOST):$(PORT)/docs)   Web page: http://$(HOST):$(PORT)/ui"
 	$(BIN)/recur serve --host $(HOST) --port $(PORT)
 
 mlflow-ui: install ## Browse runs and the registry of the embedded store on 127.0.0.1:5000.
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
-run: train report serve ## Install, train on the sample, write the report, serve the API.
+run: train report serve ## Install, train on the sample, write the report, serve the API and the web page.
 
 test: install browser ## Run the whole test suite (slow end-to-end tests included).
 	$(BIN)/ruff check .

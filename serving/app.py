@@ -92,6 +92,13 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
 
     for module in (health, admin, incidents, patterns, indicators, experiments, report):
         app.include_router(module.router)
+
+    from fastapi.staticfiles import StaticFiles
+
+    from serving.ui import routes as ui  # the web page (/ui), behind the same guard and keys as the API
+
+    app.include_router(ui.router)
+    app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
     return app
 
 
