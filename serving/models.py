@@ -22,15 +22,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ml.errors import ModelUnavailableError
-from ml.registry.artifacts import ArtifactError, fetch_version
+from ml.registry.artifacts import MODEL_KINDS, ArtifactError, fetch_version
 from ml.registry.names import CHAMPION as ALIAS
-from ml.registry.names import FORECASTER_MODEL, MODEL_NAMES, PATTERNS_MODEL
+from ml.registry.names import MODEL_NAMES
 from ml.registry.runtimes import open_runtime
 
 log = logging.getLogger(__name__)
 
-#: The artifact kind each registered model must hold.
-KINDS = {PATTERNS_MODEL: "patterns", FORECASTER_MODEL: "forecaster"}
 #: MLflow error codes that mean "no such model or alias" rather than "the registry did not answer".
 _ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
 
@@ -100,7 +98,7 @@ class ModelStore:
         tmp = Path(tempfile.mkdtemp(prefix="recur-serve-"))
         try:
             root = fetch_version(self.tracking_uri, name, version, dest=tmp)
-            runtime = open_runtime(root, KINDS.get(name))  # data files only; the artifact's code is never run
+            runtime = open_runtime(root, MODEL_KINDS.get(name))  # data files only; the artifact's code is never run
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # the runtime holds everything in memory
         if self.cache_sizes and hasattr(runtime, "configure_caches"):

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.errors import ModelUnavailableError
-from ml.registry.artifacts import fetch_version
-from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
+from ml.registry.artifacts import MODEL_KINDS, fetch_version
 from ml.registry.runtimes import open_runtime
 from training import tracking
 from training.settings import Settings
@@ -27,7 +26,7 @@ def load_runtime(settings: Settings, model_name: str, alias: str = tracking.CHAM
             value=model_name,
         )
     # Built by the installed code from the version's data files; code stored in the registry is never run.
-    kind = {PATTERNS_MODEL: "patterns", FORECASTER_MODEL: "forecaster"}.get(model_name)
+    kind = MODEL_KINDS.get(model_name)
     tmp = Path(tempfile.mkdtemp(prefix="recur-champion-"))
     try:
         runtime = open_runtime(fetch_version(settings.tracking_uri, model_name, str(mv.version), dest=tmp), kind)

@@ -28,12 +28,15 @@ from typing import Any
 import numpy as np
 
 from ml.errors import InputError
+from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
 
 log = logging.getLogger(__name__)
 
 FORMAT = "recur.artifact/1"
 MANIFEST = "recur-artifact.json"
 KINDS = ("patterns", "forecaster")
+#: The artifact kind each registered model holds.
+MODEL_KINDS = {PATTERNS_MODEL: "patterns", FORECASTER_MODEL: "forecaster"}
 
 #: Files every artifact of a kind must list in its manifest.
 REQUIRED: dict[str, tuple[str, ...]] = {
