@@ -198,7 +198,7 @@ async def incident(
 # ---------------------------------------------------------------------------------------------- patterns
 
 
-def _heat_grid(table: Any, link: str) -> dict[str, Any]:
+def _heat_grid(table: Any, link: str, since: dt.date | None = None) -> dict[str, Any]:
     """A heat-map table as rows of linked cells, with a shade 0..5 per cell (relative to the largest)."""
     keep = table.sum(axis=1) > 0
     if keep.any():
@@ -214,7 +214,8 @@ def _heat_grid(table: Any, link: str) -> dict[str, Any]:
                 "shade": 0
                 if n == 0
                 else 1 + min(HEAT_LEVELS - 2, int((HEAT_LEVELS - 1) * (n - 1) / max(top, 1))),
-                "href": f"/ui/patterns/{int(pid)}?{link}={quote(str(col), safe='')}",
+                "href": f"/ui/patterns/{int(pid)}?{link}={quote(str(col), safe='')}"
+                + (f"&since={since.isoformat()}" if since else ""),
             }
             for col, n in zip(table.columns, counts, strict=True)
         ]
@@ -240,7 +241,7 @@ async def patterns(request: Request, champions: ChampionsDep) -> Response:
         return _page(
             request,
             "patterns.html",
-            by_service=_heat_grid(by_service, "service"),
+            by_service=_heat_grid(by_service, "service", year_ago),
             by_month=_heat_grid(by_month, "month"),
             year_ago=year_ago,
             two_years=two_years,
@@ -259,6 +260,7 @@ async def pattern(
     pattern_id: Annotated[int, Path(ge=-1, le=1_000_000)],
     service: Filter = None,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    since: Annotated[dt.date | None, Query()] = None,
 ) -> Response:
     async def build() -> Response:
         model, rt = _patterns_rt(champions)
@@ -267,8 +269,9 @@ async def pattern(
             i
             for i in rt.incidents
             if rt.assignments.get(i.id, -1) == pattern_id
-            and (not service or i.service == service)
+            and (not service or (i.service or "(none)") == service)  # the heat map's name for no service
             and (not month or i.started_at.strftime("%Y-%m") == month)
+            and (not since or i.started_at.date() >= since)
         ]
         members.sort(key=lambda i: i.started_at, reverse=True)
         return _page(
@@ -281,6 +284,7 @@ async def pattern(
             incidents=members,
             service=service,
             month=month,
+            since=since,
             model=model,
         )
 
