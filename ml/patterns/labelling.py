@@ -183,7 +183,7 @@ def _word_role(word: str, stop_words: frozenset[str], verbs: frozenset[str] = fr
         return "inside"
     if word in stop_words or word in _IRREGULAR_PAST:
         return "break"
-    if word.endswith("ed") and len(word) > 4:
+    if word.endswith("ed") and not word.endswith("eed") and len(word) > 3:  # "used", not "speed"
         return "past"
     if word in verbs:
         return "break"
@@ -513,7 +513,7 @@ class PatternLabeller:
             specific = (n_present < 3) | (n_present <= self.max_name_pattern_share * k)
             for c in range(k):
                 row = scores.getrow(c + offset).toarray().ravel()
-                row = np.where(present[c] & specific, row, 0.0)
+                row = np.where(present[c] & specific, row, 0.0) * self._keyword_boost(c, phrases)
                 ranked[c] = self._rank_phrases(row, phrases)
         base: dict[int, str] = {}
         base_key: dict[int, tuple[str, ...]] = {}
@@ -555,6 +555,23 @@ class PatternLabeller:
                 names[c] = f"{names[c]} ({c})"  # still the same after the next best phrase: number it
             seen[names[c].lower()] += 1
         self.names_ = names
+
+    def _keyword_boost(self, c: int, phrases: _Phrases) -> np.ndarray:
+        """1 plus the pattern's keyword weight of a phrase's words (the best keyword counts 1): the most
+        representative phrase is made of the pattern's own keywords ("disk" in "temporary files filled the
+        disk" and in titles such as "Disk full" makes "disk" outrank "data volume")."""
+        weights: dict[str, float] = {}
+        for term, score in self.keywords_.get(c, []):
+            if " " not in term:
+                weights[stem(term)] = max(weights.get(stem(term), 0.0), score)
+        top = max(weights.values(), default=0.0)
+        if top <= 0:
+            return np.ones(len(phrases.keys))
+        return np.fromiter(
+            (1.0 + max((weights.get(w, 0.0) for w in key), default=0.0) / top for key in phrases.keys),
+            dtype=np.float64,
+            count=len(phrases.keys),
+        )
 
     def _rank_phrases(self, row: np.ndarray, phrases: _Phrases) -> list[int]:
         """Phrase indices best first. A phrase of several words takes the place of a shorter one it
