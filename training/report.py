@@ -21,7 +21,7 @@ from ml.io.readers import read_experiments
 from ml.io.schemas import Incident
 from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
 from ml.reporting.learning import learning_health
-from ml.reporting.page import Figure, Section, Table, fig_to_png, render_html, report_json
+from ml.reporting.page import Figure, Finding, Section, Table, fig_to_png, render_html, report_json
 from training import tracking
 from training.champions import load_runtime
 from training.ingest import load_incidents
@@ -246,16 +246,54 @@ def _try_runtime(settings: Settings, name: str) -> tuple[Any | None, str | None]
         return None, None
 
 
+def _last_report_at(settings: Settings) -> dt.datetime | None:
+    """When the previous report was logged (the start of the newest ``leadership-report`` run), or ``None``."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        exp = client.get_experiment_by_name(EXPERIMENT)
+        if exp is None:
+            return None
+        runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+    except Exception as exc:  # a store that is down leaves the summary without "since the last report"
+        log.warning("Report - cannot read the previous report's date: %s", type(exc).__name__)
+        return None
+    return dt.datetime.fromtimestamp(runs[0].info.start_time / 1000, tz=dt.UTC) if runs else None
+
+
+def build_report(
+    settings: Settings,
+    incidents_paths: Sequence[Path],
+    experiments_paths: Sequence[Path],
+    since: dt.date | None = None,
+) -> tuple[list[Section], list[Finding]]:
+    """The sections and, first, the executive summary's findings that link to them."""
+    from training import report_sections
+
+    last = _last_report_at(settings)
+    patterns_rt, _v = _try_runtime(settings, PATTERNS_MODEL)
+    forecaster_rt, _fv = _try_runtime(settings, FORECASTER_MODEL)
+    sections = build_sections(
+        settings, incidents_paths, experiments_paths, since, runtimes=(patterns_rt, _v, forecaster_rt, _fv)
+    )
+    return sections, report_sections.executive_summary(patterns_rt, forecaster_rt, sections, last)
+
+
 def build_sections(
     settings: Settings,
     incidents_paths: Sequence[Path],
     experiments_paths: Sequence[Path],
     since: dt.date | None = None,
+    runtimes: tuple[Any, str | None, Any, str | None] | None = None,
 ) -> list[Section]:
     from training import report_sections
 
-    patterns_rt, patterns_v = _try_runtime(settings, PATTERNS_MODEL)
-    forecaster_rt, forecaster_v = _try_runtime(settings, FORECASTER_MODEL)
+    if runtimes is None:
+        patterns_rt, patterns_v = _try_runtime(settings, PATTERNS_MODEL)
+        forecaster_rt, forecaster_v = _try_runtime(settings, FORECASTER_MODEL)
+    else:
+        patterns_rt, patterns_v, forecaster_rt, forecaster_v = runtimes
     incidents: list[Incident] = []
     for p in incidents_paths:
         if p.exists():
@@ -284,18 +322,17 @@ def write_report(
     log_to_mlflow: bool = True,
 ) -> dict[str, Any]:
     tracking.configure(settings)
-    sections = build_sections(settings, incidents_paths, experiments_paths, since)
+    sections, findings = build_report(settings, incidents_paths, experiments_paths, since)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    subtitle = (
-        f"Generated {now.strftime('%Y-%m-%d %H:%M UTC')} from the MLflow champions in {settings.tracking_uri}"
-    )
+    # The store's location (a file path, a server URI) is for operators, never for the readers of the page.
+    subtitle = f"Generated {now.strftime('%Y-%m-%d %H:%M UTC')} from the current champion models"
     out.mkdir(parents=True, exist_ok=True)
     slides = out / "slides"
     slides.mkdir(exist_ok=True)
     for old in slides.glob("*.png"):
         old.unlink()
-    html_text = render_html(TITLE, subtitle, sections)
-    data = report_json(TITLE, now, sections)
+    html_text = render_html(TITLE, subtitle, sections, findings)
+    data = report_json(TITLE, now, sections, findings)
     (out / "index.html").write_text(html_text, encoding="utf-8")
     (out / "report.json").write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     n = 0
@@ -318,4 +355,5 @@ def write_report(
             {"id": s.id, "title": s.title, "has_content": s.has_content, "empty": s.empty} for s in sections
         ],
         "slides": n,
+        "summary": [f.headline for f in findings],
     }

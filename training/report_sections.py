@@ -14,7 +14,8 @@ import pandas as pd
 from ml.errors import RecurError
 from ml.io.schemas import Experiment, Incident, parse_series_key
 from ml.registry.runs import list_recorded, recorded_plot
-from ml.reporting.page import Figure, Section, Table
+from ml.reporting.learning import MATURITY_RULES, maturity_level
+from ml.reporting.page import Figure, Finding, Section, Table
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,24 @@ def indicators_section(runtime: Any | None, version: str | None) -> Section:
         sec.empty = "The forecaster holds no usable series."
         return sec
     signals = runtime.signals()
+    warnings = runtime.warnings()
     by_team: dict[str, list[dict[str, Any]]] = {}
     for s in series:
         by_team.setdefault(s["team"] or s["service"] or "all", []).append(s)
-    for team, items in sorted(by_team.items()):
+    risk = {w["series"]: float(w["probability"]) for w in warnings}
+    shifts = Counter(e["series"] for e in signals if e.get("kind") == "shift")
+
+    def worst(item: tuple[str, list[dict[str, Any]]]) -> tuple[float, int, str]:
+        team, items = item
+        return (
+            -max(risk.get(s["series"], 0.0) for s in items),
+            -sum(shifts[s["series"]] for s in items),
+            team,
+        )
+
+    for team, items in sorted(
+        by_team.items(), key=worst
+    ):  # worst first: highest chance of crossing, then shifts
         panels = []
         for s in sorted(items, key=lambda s: s["indicator"]):
             hist = runtime.series_history(s["series"]).tail(52)
@@ -57,6 +72,8 @@ def indicators_section(runtime: Any | None, version: str | None) -> Section:
                 small_multiples_png(panels, f"Team {team}: leading indicators", "value"),
                 f"Charts of the leading indicators of team {team}",
                 f"indicators_{re.sub(r'[^A-Za-z0-9_-]', '_', team)}",
+                collapsed=True,
+                badge=_team_badge(items, risk, shifts),
             )
         )
     last = max(pd.Timestamp(s["last_ds"]) for s in series if s["last_ds"])
@@ -85,7 +102,6 @@ def indicators_section(runtime: Any | None, version: str | None) -> Section:
             else "Isolated outliers are not listed: they are noise, not shifts.",
         )
     )
-    warnings = runtime.warnings()
     if warnings:
         sec.tables.append(
             Table(
@@ -107,6 +123,17 @@ def indicators_section(runtime: Any | None, version: str | None) -> Section:
     )
     sec.data = {"model_version": version, "signals": recent, "warnings": warnings}
     return sec
+
+
+def _team_badge(items: Sequence[dict[str, Any]], risk: dict[str, float], shifts: Counter[str]) -> str:
+    top = max(items, key=lambda s: risk.get(s["series"], 0.0))
+    parts = []
+    if risk.get(top["series"]):
+        parts.append(f"{100 * risk[top['series']]:.0f}% chance {top['indicator']} crosses its threshold")
+    n = sum(shifts[s["series"]] for s in items)
+    if n:
+        parts.append(f"{n} shift{'s' if n > 1 else ''}")
+    return ": " + ", ".join(parts) if parts else ""
 
 
 # ---------------------------------------------------------------------------------------------- experiments
@@ -164,6 +191,8 @@ def experiments_section(
     if not recorded:
         sec.empty = "No experiment recorded yet: describe one in YAML and run `recur experiment score`."
         return sec
+    order = {"worsened": 0, "improved": 1, "inconclusive": 2}
+    recorded = sorted(recorded, key=lambda r: (order.get(str(r["verdict"]), 3), str(r["id"])))  # worst first
     for r in recorded:
         rel = "" if r["relative_effect"] is None else f" ({100 * r['relative_effect']:+.0f}%)"
         sec.cards.append(
@@ -188,6 +217,8 @@ def experiments_section(
                 png,
                 f"Impact plot of {r['id']}",
                 f"experiment_{r['id']}",
+                collapsed=True,
+                badge=f": {r['verdict'] or 'not scored'}",
             )
         )
     history = forecaster.history if forecaster is not None else None
@@ -312,3 +343,174 @@ def suggestions_section(
         )
     sec.data = {"suggestions": sec.cards}
     return sec
+
+
+# ---------------------------------------------------------------------------------------------- executive summary
+
+QUARTER = dt.timedelta(days=91)
+
+
+def pattern_growth_finding(patterns_rt: Any | None) -> Finding | None:
+    """The patterns that grew most this quarter (the 91 days up to the latest incident) against the quarter
+    before, and the service most of this quarter's incidents hit."""
+    if patterns_rt is None or not patterns_rt.incidents:
+        return None
+    last = max(i.started_at for i in patterns_rt.incidents)
+    start, before = last - QUARTER, last - 2 * QUARTER
+    now: Counter[int] = Counter()
+    prev: Counter[int] = Counter()
+    where: dict[int, Counter[str]] = {}
+    for inc in patterns_rt.incidents:
+        pid = patterns_rt.assignments.get(inc.id, -1)
+        if pid < 0:
+            continue
+        if inc.started_at > start:
+            now[pid] += 1
+            where.setdefault(pid, Counter())[inc.service or "unknown service"] += 1
+        elif inc.started_at > before:
+            prev[pid] += 1
+    grown = sorted(((now[p] - prev[p], now[p], p) for p in now if now[p] > prev[p]), reverse=True)[:2]
+    if not grown:
+        top = now.most_common(1)
+        text = (
+            f"No failure pattern grew this quarter; the most frequent was {patterns_rt.pattern_name(top[0][0])!r} "
+            f"({top[0][1]} incidents)"
+            if top
+            else "No clustered incident this quarter"
+        )
+        return Finding(
+            text, f"Quarter {start.date()} to {last.date()} against the quarter before.", "patterns", "good"
+        )
+    parts = []
+    for delta, n, pid in grown:
+        service, hits = where[pid].most_common(1)[0]
+        pct = f", {100 * delta / prev[pid]:+.0f}%" if prev[pid] else ""
+        parts.append(
+            f"{patterns_rt.pattern_name(pid)!r} grew to {n} incidents from {prev[pid]}{pct}, most in {service} ({hits})"
+        )
+    return Finding(
+        "Fastest growing this quarter: " + "; ".join(parts),
+        f"Quarter {start.date()} to {last.date()} against the quarter before.",
+        "patterns",
+        "bad",
+    )
+
+
+def indicator_risk_finding(forecaster: Any | None) -> Finding | None:
+    if forecaster is None:
+        return None
+    warnings = sorted(forecaster.warnings(), key=lambda w: -float(w["probability"]))
+    if not warnings:
+        return None
+    at_risk = [w for w in warnings if float(w["probability"]) >= 0.5]
+    top = warnings[0]
+    words = "above" if top["direction"] in ("above", "up", "upper") else "below"
+    head = (
+        f"{len(at_risk)} indicator{'s are' if len(at_risk) != 1 else ' is'} likely to cross {'their thresholds' if len(at_risk) != 1 else 'its threshold'}; "
+        if at_risk
+        else "No indicator is more likely than not to cross its threshold; "
+    )
+    return Finding(
+        head
+        + f"highest: {top['series']} has a {100 * float(top['probability']):.0f}% chance of going {words} "
+        f"{top['threshold']:g} within {top['horizon']} weeks",
+        "Chance from the forecast distribution of the chosen model per series.",
+        "indicators",
+        "bad" if at_risk else "good",
+    )
+
+
+def experiments_finding(recorded: Sequence[dict[str, Any]], since: dt.datetime | None) -> Finding | None:
+    """Experiments scored since the last report (all of them when there is none) that worked or failed."""
+    if not recorded:
+        return None
+    new = [r for r in recorded if since is None or pd.Timestamp(r["scored_at"]) > pd.Timestamp(since)]
+    when = "since the last report" if since is not None else "so far"
+    if not new:
+        return Finding(
+            f"No experiment was scored {when}",
+            f"{len(recorded)} experiments are recorded; see their latest verdicts.",
+            "experiments",
+            "info",
+        )
+    counts = Counter(str(r["verdict"]) for r in new)
+
+    def named(verdict: str) -> str:
+        rows = [r for r in new if r["verdict"] == verdict]
+        shown = ", ".join(
+            f"{r['id']}" + ("" if r["relative_effect"] is None else f" ({100 * r['relative_effect']:+.0f}%)")
+            for r in rows[:3]
+        )
+        return f"{len(rows)} {'worked' if verdict == 'improved' else 'made things worse'} ({shown})"
+
+    parts = [named(v) for v in ("improved", "worsened") if counts[v]]
+    if counts["inconclusive"]:
+        parts.append(f"{counts['inconclusive']} inconclusive")
+    return Finding(
+        f"Experiments {when}: " + "; ".join(parts),
+        "Effects against a counterfactual from the pre-period and control teams, 95% intervals.",
+        "experiments",
+        "bad" if counts["worsened"] else ("good" if counts["improved"] else "info"),
+    )
+
+
+def learning_finding(health: dict[str, Any] | None) -> Finding | None:
+    """The overall learning-health level and the one rule that would raise it."""
+    if not health:
+        return None
+    overall = health["overall"]
+    level = maturity_level(overall)
+    nxt = next((r for r in MATURITY_RULES if r.level == level + 1), None)
+    if nxt is None:
+        return Finding(
+            f"Learning health is at level {level} of 5, the top",
+            "Every maturity rule is met.",
+            "learning",
+            "good",
+        )
+    value = overall.get(nxt.measure)
+    shown = (
+        "no data"
+        if value is None
+        else (
+            f"{100 * value:.0f}%"
+            if nxt.measure.endswith("rate") or nxt.measure.startswith("postmortems")
+            else f"{value:.0f}"
+        )
+    )
+    return Finding(
+        f"Learning health is at level {level} of 5; to reach {nxt.level}: {nxt.meaning}",
+        f"{nxt.measure.replace('_', ' ')} is {shown} now; the rule is {nxt.op} {nxt.threshold:g}.",
+        "learning",
+        "info" if level >= 3 else "bad",
+    )
+
+
+def executive_summary(
+    patterns_rt: Any | None,
+    forecaster: Any | None,
+    sections: Sequence[Section],
+    last_report_at: dt.datetime | None,
+) -> list[Finding]:
+    """3-5 headline findings with numbers, in the order of the sections they link to."""
+    by_id = {s.id: s for s in sections}
+    recorded = by_id["experiments"].data.get("experiments", []) if "experiments" in by_id else []
+    health = by_id["learning"].data if "learning" in by_id else None
+    findings = [
+        pattern_growth_finding(patterns_rt),
+        indicator_risk_finding(forecaster),
+        experiments_finding(recorded, last_report_at),
+        learning_finding(health or None),
+    ]
+    out = [f for f in findings if f is not None]
+    if "suggestions" in by_id and by_id["suggestions"].cards:
+        n = len(by_id["suggestions"].cards)
+        out.append(
+            Finding(
+                f"{n} pattern{'s' if n > 1 else ''} worth an experiment",
+                "Recurring patterns with no experiment on them, with a candidate fix from past action items.",
+                "suggestions",
+                "info",
+            )
+        )
+    return out[:5]

@@ -3,6 +3,10 @@
 The page needs no network: charts are inline PNG images (matplotlib), styles are inline, and there is no
 script, so it opens the same in a mail client, a browser or a PDF printer. Each section says plainly when its
 data is thin or missing instead of breaking.
+
+The first screen is an executive summary: a few headline :class:`Finding` s with numbers, each linking to its
+section. Small multiples are collapsed (``<details>``) in the order the section gives them (worst first), and
+each section prints on its own page.
 """
 
 from __future__ import annotations
@@ -15,7 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Figure", "Section", "Table", "fig_to_png", "render_html", "report_json", "round_for_people"]
+__all__ = [
+    "Figure",
+    "Finding",
+    "Section",
+    "Table",
+    "fig_to_png",
+    "render_html",
+    "report_json",
+    "round_for_people",
+]
 
 
 @dataclass
@@ -24,6 +37,18 @@ class Figure:
     png: bytes
     alt: str
     name: str  # file name stem for the slide PNG
+    collapsed: bool = False  # a small multiple: shown folded in a <details>, its title as the summary
+    badge: str = ""  # a short status beside a collapsed title ("72% chance of crossing", "worsened")
+
+
+@dataclass
+class Finding:
+    """One headline of the executive summary: a sentence with its numbers and the section it comes from."""
+
+    headline: str
+    detail: str
+    section: str  # the id of the section it links to
+    severity: str = "info"  # "bad", "good" or "info": the mark beside it (with words, never colour alone)
 
 
 @dataclass
@@ -101,6 +126,23 @@ th{background:#eef1f4} td.num{text-align:right;font-variant-numeric:tabular-nums
 .card{border:1px solid #cfd6de;border-radius:6px;padding:10px 14px;width:340px;background:#fcfcfd;font-size:13px}
 .card h4{margin:0 0 6px;font-size:14px}
 .note{font-size:12px;color:#555}
+.summary{background:#fff;border:2px solid #1f2d3d;border-radius:6px;margin:20px 0;padding:12px 24px}
+.summary h2{border:0;margin-bottom:4px}
+.summary ol{margin:6px 0;padding-left:22px} .summary li{margin:8px 0;font-size:15px}
+.summary .mark{font-weight:bold;margin-right:6px}
+.summary .bad .mark{color:#a4161a} .summary .good .mark{color:#2f6b1f} .summary .info .mark{color:#1f2d3d}
+.summary .detail{display:block;color:#333;font-size:13px}
+details.multiple{border:1px solid #dde3ea;border-radius:4px;margin:6px 0;padding:4px 10px}
+details.multiple summary{cursor:pointer;font-size:14px;padding:4px 0}
+details.multiple .badge{font-weight:bold;margin-left:6px}
+@media print{
+  body{background:#fff} nav{display:none} header{background:#fff;color:#000;padding:0}
+  header p{color:#333}
+  section{border:0;break-before:page;margin:0;padding:0}
+  .summary{break-after:page;border:0}
+  details.multiple::details-content{content-visibility:visible;display:block}
+  figure,table{break-inside:avoid}
+}
 """
 
 
@@ -119,9 +161,30 @@ def _table_html(t: Table) -> str:
 
 def _figure_html(f: Figure) -> str:
     b64 = base64.b64encode(f.png).decode("ascii")
+    img = f'<img alt="{html.escape(f.alt)}" src="data:image/png;base64,{b64}"/>'
+    if f.collapsed:
+        badge = f'<span class="badge">{html.escape(f.badge)}</span>' if f.badge else ""
+        return (
+            f'<details class="multiple"><summary>{html.escape(f.title)}{badge}</summary>'
+            f"<figure>{img}</figure></details>"
+        )
+    return f"<figure>{img}<figcaption>{html.escape(f.title)}</figcaption></figure>"
+
+
+_MARKS = {"bad": "Attention:", "good": "Good news:", "info": "Note:"}
+
+
+def _summary_html(findings: Sequence[Finding], sections: Sequence[Section]) -> str:
+    titles = {s.id: s.title for s in sections}
+    items = "".join(
+        f'<li class="{html.escape(f.severity)}"><span class="mark">{_MARKS.get(f.severity, "Note:")}</span>'
+        f'<a href="#{html.escape(f.section)}">{html.escape(f.headline)}</a>'
+        f'<span class="detail">{html.escape(f.detail)} (see {html.escape(titles.get(f.section, f.section))})</span></li>'
+        for f in findings
+    )
     return (
-        f'<figure><img alt="{html.escape(f.alt)}" src="data:image/png;base64,{b64}"/>'
-        f"<figcaption>{html.escape(f.title)}</figcaption></figure>"
+        '<section id="summary" class="summary" data-section="summary" aria-labelledby="summary-title">'
+        f'<h2 id="summary-title">What matters this week</h2><ol>{items}</ol></section>'
     )
 
 
@@ -134,9 +197,11 @@ def _card_html(c: dict[str, Any]) -> str:
     return f'<div class="card"><h4>{html.escape(str(c.get("title", "")))}</h4>{rows}</div>'
 
 
-def render_html(title: str, subtitle: str, sections: Sequence[Section]) -> str:
+def render_html(
+    title: str, subtitle: str, sections: Sequence[Section], findings: Sequence[Finding] = ()
+) -> str:
     nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
-    parts = []
+    parts = [_summary_html(findings, sections)] if findings else []
     for s in sections:
         inner = [f"<p>{html.escape(s.summary)}</p>"] if s.summary else []
         if s.empty and not s.has_content:
@@ -153,14 +218,20 @@ def render_html(title: str, subtitle: str, sections: Sequence[Section]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
-        f"<nav>{nav}</nav><main>{''.join(parts)}</main></body></html>"
+        f'<nav aria-label="Sections">{nav}</nav><main>{"".join(parts)}</main></body></html>'
     )
 
 
-def report_json(title: str, generated_at: dt.datetime, sections: Sequence[Section]) -> dict[str, Any]:
+def report_json(
+    title: str, generated_at: dt.datetime, sections: Sequence[Section], findings: Sequence[Finding] = ()
+) -> dict[str, Any]:
     return {
         "title": title,
         "generated_at": generated_at.isoformat(),
+        "summary": [
+            {"headline": f.headline, "detail": f.detail, "section": f.section, "severity": f.severity}
+            for f in findings
+        ],
         "sections": [
             {
                 "id": s.id,

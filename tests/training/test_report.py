@@ -3,7 +3,9 @@ renders in a real headless Chromium with no console error."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -80,6 +82,47 @@ def test_report_on_the_sample(indicators_store: dict, tmp_path: Path) -> None:
     assert dom.count("<img") >= result["slides"]
     assert (tmp_path / "shot.png").stat().st_size > 50_000
     assert "Maturity rules" in dom and "Top rising patterns" in dom or "largest patterns" in dom
+
+
+def test_report_opens_on_what_matters(indicators_store: dict, tmp_path: Path) -> None:
+    """First screen: 3-5 headline findings with numbers, each linking to its section; small multiples folded,
+    worst first; the store's location nowhere on the page; one printed page per section."""
+    settings = indicators_store["settings"]
+    out = tmp_path / "report"
+    write_report(
+        settings,
+        out,
+        incidents_paths=[SAMPLE / "incidents.jsonl"],
+        experiments_paths=[SAMPLE / "experiments.yaml"],
+    )
+    html = (out / "index.html").read_text()
+    data = json.loads((out / "report.json").read_text())
+    findings = data["summary"]
+    assert 3 <= len(findings) <= 5
+    assert {f["section"] for f in findings} <= set(SECTIONS)
+    assert {"patterns", "indicators", "learning"} <= {f["section"] for f in findings}
+    assert all(re.search(r"\d", f["headline"] + f["detail"]) for f in findings)  # every finding has a number
+    # The summary comes before every section, and each finding links to its section.
+    assert html.index('data-section="summary"') < min(html.index(f'data-section="{s}"') for s in SECTIONS)
+    summary = html.split('data-section="summary"', 1)[1].split("</section>", 1)[0]
+    assert [m for m in re.findall(r'href="#(\w+)"', summary)] == [f["section"] for f in findings]
+    learning = next(f for f in findings if f["section"] == "learning")
+    assert re.search(r"level [1-5] of 5", learning["headline"])
+    # Small multiples are collapsed (<details> without open), worst first (highest chance of crossing first).
+    indicators = html.split('data-section="indicators"', 1)[1].split("</section>", 1)[0]
+    folded = re.findall(
+        r'<details class="multiple"><summary>([^<]*)<span class="badge">([^<]*)</span>', indicators
+    )
+    assert folded and '<details class="multiple" open' not in html
+    chances = [float(m.group(1)) if (m := re.search(r"(\d+)% chance", b)) else 0.0 for _t, b in folded]
+    assert chances == sorted(chances, reverse=True)
+    # Never the store's location; one printed page per section.
+    for secret in (settings.tracking_uri, str(indicators_store["root"]), "sqlite", "mlflow.db"):
+        assert secret not in html
+    assert "@media print" in html and "break-before:page" in html
+    dom, log = render(out / "index.html", tmp_path)
+    assert console_errors(log) == []
+    assert 'id="summary"' in dom
 
 
 def test_report_on_empty_input(tmp_path: Path) -> None:
