@@ -57,6 +57,7 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
                     log.warning("Serving - %s: %s", name, store.status()[name].get("reason"))
         poller = Poller(store, settings.reload_interval_s)
         poller.start()
+        log.info("Serving - the API is under /v1 (docs at /docs), the web page at /ui")
         if not app.state.key_scopes:
             log.warning(
                 "Serving - no API keys configured: answering loopback callers only, and every one is admin"
