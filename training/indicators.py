@@ -162,6 +162,10 @@ def aggregate_metrics(bundle: Any) -> dict[str, float]:
         cov = bt["coverage"].dropna()
         if len(cov):
             out["mean_coverage80_backtest"] = float(cov.mean())
+    for row in bundle.candidate_usage().itertuples():
+        out[_metric_key(f"seconds_candidate.{row.candidate}")] = float(row.seconds)
+        out[_metric_key(f"n_selected_candidate.{row.candidate}")] = float(row.selected)
+        out[_metric_key(f"n_pruned_candidate.{row.candidate}")] = float(row.pruned)
     return out
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,17 @@ import pandas as pd
 
 from ml.errors import InputError
 from ml.indicators.candidates import Prediction, _clip, _combine, make_candidate
-from ml.indicators.config import BASELINE, DEFAULT_HORIZON, ForecastConfig, _check_int, _jsonable
+from ml.indicators.config import (
+    BASELINE,
+    DEFAULT_HORIZON,
+    SLOW_CANDIDATES,
+    ForecastConfig,
+    _check_int,
+    _jsonable,
+)
 from ml.indicators.grid import Grid, to_grid
 from ml.indicators.metrics import coverage, mase, mase_scale, smape
-from ml.indicators.seasonality import _prepare
+from ml.indicators.seasonality import _prepare, _Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -41,33 +49,114 @@ class _WindowForecasts:
     preds: dict[str, Prediction]
 
 
+@dataclass
+class BacktestLog:
+    """What a backtest spent, dropped and found: seconds per candidate (fit + predict), the pruned candidates and
+    the model forms the automatic searches chose on the oldest window (constructor parameters, for reuse)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    pruned: list[str] = field(default_factory=list)
+    forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+
+def _fit_predict(name: str, params: dict[str, Any], prep: _Prepared, cfg: ForecastConfig, horizon: int,
+                 nonneg: bool, log: BacktestLog) -> tuple[Prediction, dict[str, Any]]:  # fmt: skip
+    """One candidate fitted on one training window: its clipped forecast and the form it chose."""
+    t0 = time.perf_counter()
+    try:
+        cand = make_candidate(name, **params).fit(prep, cfg)
+        pred = _clip(cand.predict(horizon, cfg.level), nonneg)
+        return pred, cand.structure()
+    finally:
+        log.add(name, time.perf_counter() - t0)
+
+
+def windowed(prep_full: _Prepared, y: np.ndarray, dates: pd.DatetimeIndex, freq: str, window: int,
+             clean: bool) -> _Prepared:  # fmt: skip
+    """The training window the slow candidates see: the last ``window`` points of a longer history."""
+    if window <= 0 or len(y) <= window:
+        return prep_full
+    return _prepare(y[-window:], dates[-window:], freq, clean)
+
+
+def _prune(w: _WindowForecasts, names: Sequence[str], cfg: ForecastConfig) -> list[str]:
+    """Candidates that cannot win judged on the oldest window: error above ``prune_ratio`` x the k-th best.
+
+    k is ``top_k`` for ``combine`` (1 for ``best``); the window's MASE scale is shared by every candidate, so the
+    mean absolute error ranks them the same way. The baseline is never pruned.
+    """
+    ok = np.isfinite(w.actual)
+    if cfg.prune_ratio <= 0 or not ok.any():
+        return []
+    err = {n: float(np.mean(np.abs(w.actual[ok] - w.preds[n].mean[ok]))) for n in names if n in w.preds}
+    k = cfg.top_k if cfg.selection == "combine" else 1
+    if len(err) <= k + 1:
+        return []
+    kth = sorted(err.values())[k - 1]
+    return [n for n, e in err.items() if n != BASELINE and e > cfg.prune_ratio * kth]
+
+
 def _run_backtest(
-    grid: Grid, cfg: ForecastConfig, names: Sequence[str], horizon: int, nonneg: bool, notes: list[str]
-) -> list[_WindowForecasts]:
+    grid: Grid, cfg: ForecastConfig, names: Sequence[str], horizon: int, nonneg: bool, notes: list[str],
+    log: BacktestLog | None = None, prune: bool = True,
+) -> list[_WindowForecasts]:  # fmt: skip
+    """Fit every candidate on each rolling origin, oldest first.
+
+    Long histories: the slow candidates see only the last ``fit_window`` points of each training window. After the
+    oldest window, candidates that cannot win are pruned (``prune``), and the automatic searches' forms are
+    reused on the later windows (``reuse_structure``).
+    """
+    log = log if log is not None else BacktestLog()
     n = len(grid.y)
     step = cfg.step or horizon
     cuts = backtest_cutoffs(n, horizon, cfg.n_windows, step, _min_train(cfg, horizon))
+    window = cfg.window_for(grid.kind)
     windows: list[_WindowForecasts] = []
     failures: dict[str, str] = {}
-    for c in cuts:
+    forms = log.forms
+    active = list(names)
+    for i, c in enumerate(cuts):
         prep = _prepare(grid.y[:c], grid.dates[:c], grid.freq, cfg.clean_outliers)
+        slow_prep = prep
+        if any(name in SLOW_CANDIDATES for name in active):
+            slow_prep = windowed(prep, grid.y[:c], grid.dates[:c], grid.freq, window, cfg.clean_outliers)
         actual = grid.y[c : c + horizon]
         preds: dict[str, Prediction] = {}
-        for name in names:
+        for name in active:
             if name in failures:
                 continue
             try:
-                preds[name] = _clip(make_candidate(name).fit(prep, cfg).predict(horizon, cfg.level), nonneg)
+                preds[name], form = _fit_predict(
+                    name, forms.get(name, {}), slow_prep if name in SLOW_CANDIDATES else prep, cfg, horizon,
+                    nonneg, log,
+                )  # fmt: skip
             except InputError:
                 raise
             except Exception as exc:  # a third-party fit failing on this window: the candidate drops out
                 failures[name] = f"{type(exc).__name__}: {exc}"[:200]
                 logger.debug("Forecasting - %s failed at cutoff %d: %s", name, c, exc)
+                continue
+            if cfg.reuse_structure and i == 0:
+                forms[name] = form
         windows.append(_WindowForecasts(c, mase_scale(grid.y[:c]), actual, preds))
+        if i == 0 and prune and len(cuts) > 1:
+            dropped = _prune(windows[0], [a for a in active if a not in failures], cfg)
+            if dropped:
+                log.pruned.extend(dropped)
+                active = [a for a in active if a not in dropped]
     for name, why in failures.items():
         notes.append(f"{name} failed in a backtest window and was dropped ({why})")
         for w in windows:
             w.preds.pop(name, None)
+    if log.pruned:
+        notes.append(f"pruned after the oldest backtest window (error above {cfg.prune_ratio:g} x the "
+                     f"{cfg.top_k if cfg.selection == 'combine' else 1}-th best): {', '.join(log.pruned)}")  # fmt: skip
+        for w in windows:
+            for name in log.pruned:
+                w.preds.pop(name, None)
     if any(w.scale <= 0 for w in windows):
         notes.append(
             "a backtest window has a constant training history: MASE is undefined there and left out"
@@ -178,7 +267,7 @@ def evaluate_selection(
     nonneg = bool((obs >= 0).all()) if cfg.nonnegative is None else cfg.nonnegative
     names = list(dict.fromkeys([BASELINE, *cfg.candidates]))
     wide = dataclasses.replace(cfg, n_windows=cfg.n_windows + n_outer)
-    windows = _run_backtest(grid, wide, names, horizon, nonneg, [])
+    windows = _run_backtest(grid, wide, names, horizon, nonneg, [], prune=False)
     rows: list[dict[str, Any]] = []
     for k in range(cfg.n_windows, len(windows)):
         inner, w = windows[k - cfg.n_windows : k], windows[k]

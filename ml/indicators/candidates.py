@@ -109,6 +109,10 @@ class Candidate:
         """What to store in JSON besides the history (empty: refit on the history at load time)."""
         return {}
 
+    def structure(self) -> dict[str, Any]:
+        """Constructor parameters fixing the form a fit chose, to refit it without searching (empty: none)."""
+        return {}
+
     def _check(self) -> _Prepared:
         prep = getattr(self, "prep_", None)
         if prep is None:
@@ -151,7 +155,12 @@ class SeasonalNaive(Candidate):
 
 
 class _StatsForecast(Candidate):
-    """Adapter for statsforecast's automatic models (fitted on the deseasonalised series for long periods)."""
+    """Adapter for statsforecast's automatic models (fitted on the deseasonalised series for long periods).
+
+    ``structure()`` after a fit gives the parameters that rebuild the same model form (ARIMA orders, ETS
+    components, Theta variant) without the automatic search: the backtest searches once, at its oldest window, and
+    refits that form on the later windows.
+    """
 
     def _model(self, season_length: int) -> Any:
         raise NotImplementedError
@@ -187,30 +196,94 @@ class _StatsForecast(Candidate):
 
 
 class AutoETS(_StatsForecast):
+    """statsforecast's AutoETS; ``model`` (e.g. ``"AAN"``) and ``damped`` fix the form instead of searching it."""
+
     name = "auto_ets"
+
+    def __init__(self, model: str | None = None, damped: bool | None = None) -> None:
+        self.model = model
+        self.damped = damped
+
+    def get_params(self) -> dict[str, Any]:
+        return {"model": self.model, "damped": self.damped} if self.model is not None else {}
 
     def _model(self, season_length: int) -> Any:
         from statsforecast.models import AutoETS as _AutoETS
 
-        return _AutoETS(season_length=season_length)
+        if self.model is None:
+            return _AutoETS(season_length=season_length)
+        if not isinstance(self.model, str) or len(self.model) != 3:
+            raise InputError(f"auto_ets model must be 3 letters like 'AAN', got {self.model!r}", field="model",
+                             value=self.model)  # fmt: skip
+        return _AutoETS(season_length=season_length, model=self.model, damped=self.damped)
+
+    def structure(self) -> dict[str, Any]:
+        comp = str(self.model_.model_["components"])
+        return {"model": comp[:3], "damped": comp[3] != "N"}
 
 
 class AutoTheta(_StatsForecast):
+    """statsforecast's AutoTheta; ``model`` (``STM``, ``OTM``, ``DSTM`` or ``DOTM``) fixes the variant."""
+
     name = "auto_theta"
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model
+
+    def get_params(self) -> dict[str, Any]:
+        return {"model": self.model} if self.model is not None else {}
 
     def _model(self, season_length: int) -> Any:
         from statsforecast.models import AutoTheta as _AutoTheta
 
-        return _AutoTheta(season_length=season_length)
+        if self.model is not None and self.model not in ("STM", "OTM", "DSTM", "DOTM"):
+            raise InputError(f"auto_theta model must be STM, OTM, DSTM or DOTM, got {self.model!r}",
+                             field="model", value=self.model)  # fmt: skip
+        return _AutoTheta(season_length=season_length, model=self.model)
+
+    def structure(self) -> dict[str, Any]:
+        return {"model": str(self.model_.model_["modeltype"])}
 
 
 class AutoARIMA(_StatsForecast):
+    """statsforecast's AutoARIMA; ``order`` (p, d, q) with ``seasonal_order`` fixes the orders (no stepwise search)."""
+
     name = "auto_arima"
 
+    def __init__(
+        self, order: Sequence[int] | None = None, seasonal_order: Sequence[int] | None = None,
+        include_mean: bool = True, include_drift: bool = False,
+    ) -> None:  # fmt: skip
+        self.order = order
+        self.seasonal_order = seasonal_order
+        self.include_mean = include_mean
+        self.include_drift = include_drift
+
+    def get_params(self) -> dict[str, Any]:
+        if self.order is None:
+            return {}
+        return {"order": list(self.order), "seasonal_order": list(self.seasonal_order or (0, 0, 0)),
+                "include_mean": self.include_mean, "include_drift": self.include_drift}  # fmt: skip
+
     def _model(self, season_length: int) -> Any:
+        from statsforecast.models import ARIMA as _ARIMA
         from statsforecast.models import AutoARIMA as _AutoARIMA
 
-        return _AutoARIMA(season_length=season_length)
+        if self.order is None:
+            return _AutoARIMA(season_length=season_length)
+        order = tuple(int(v) for v in self.order)
+        seasonal = tuple(int(v) for v in (self.seasonal_order or (0, 0, 0)))
+        if len(order) != 3 or len(seasonal) != 3 or min(order + seasonal) < 0:
+            raise InputError(f"auto_arima orders must be three non-negative integers, got {self.order!r} and "
+                             f"{self.seasonal_order!r}", field="order", value=self.order)  # fmt: skip
+        return _ARIMA(order=order, season_length=season_length, seasonal_order=seasonal,
+                      include_mean=bool(self.include_mean), include_drift=bool(self.include_drift))  # fmt: skip
+
+    def structure(self) -> dict[str, Any]:
+        p, q, sp, sq, _m, d, sd = (int(v) for v in self.model_.model_["arma"])
+        coef = self.model_.model_.get("coef") or {}
+        return {"order": [p, d, q], "seasonal_order": [sp, sd, sq], "include_mean": "intercept" in coef,
+                "include_drift": "drift" in coef}  # fmt: skip
 
 
 @contextlib.contextmanager

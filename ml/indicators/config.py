@@ -27,6 +27,10 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ALL_CANDIDATES
 #: left out; with 4 fits per series (3 backtest windows + the final fit) they dominate the time.
 FAST_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "auto_ets", "auto_theta")
 BASELINE = "seasonal_naive"
+#: Candidates whose fit time grows fast with the history: fitted on a bounded recent window of long histories.
+SLOW_CANDIDATES: tuple[str, ...] = ("auto_theta", "auto_arima", "prophet")
+#: Default ``fit_window`` per frequency kind: six years of weekly points, three years of daily points.
+DEFAULT_FIT_WINDOW = {"D": 1096, "W": 313}
 
 DEFAULT_HORIZON = {"D": 28, "W": 13}
 #: Seasonal periods above this are removed by decomposition before the statistical models (AutoETS caps at 24).
@@ -84,6 +88,15 @@ class ForecastConfig:
         seed: seed for every random draw (sample paths, Prophet's interval sampling).
         signals: run the signal-vs-noise detector on the history.
         signal_params: keyword arguments for :class:`ml.signals.ChangeDetector`.
+        fit_window: the slow candidates (:data:`SLOW_CANDIDATES`) are fitted on the last ``fit_window`` points of
+            a longer training history, in the backtest and for the final model; ``None`` (default) takes
+            :data:`DEFAULT_FIT_WINDOW` for the frequency, ``0`` the whole history.
+        prune_ratio: after the oldest backtest window, a candidate whose error there is above ``prune_ratio``
+            times the ``top_k``-th best error is not fitted on the later windows (the baseline always is);
+            ``0`` turns pruning off. 2.5 by default: on known series (lines, seasonal cycles, random walks, shifts,
+            counts, damped trends) the eventual members scored at most 2.0 x the ``top_k``-th best there.
+        reuse_structure: the automatic searches (ARIMA orders, ETS components, Theta variant) run on the oldest
+            backtest window only; the later windows refit the form found there (the final model searches again).
         errors: ``raise`` (default) or ``record``: with ``record`` a bad series gives a result with status
             ``error`` instead of an exception (what :func:`fit_many` uses so one bad series does not stop a batch).
     """
@@ -107,9 +120,21 @@ class ForecastConfig:
     seed: int = 0
     signals: bool = True
     signal_params: dict[str, Any] = field(default_factory=dict)
+    fit_window: int | None = None
+    prune_ratio: float = 2.5
+    reuse_structure: bool = True
     errors: Literal["raise", "record"] = "raise"
 
     def __post_init__(self) -> None:
+        _check_int("fit_window", self.fit_window, 0, allow_none=True)
+        if isinstance(self.prune_ratio, bool) or not isinstance(self.prune_ratio, int | float) or not (
+            self.prune_ratio == 0 or 1 <= self.prune_ratio < math.inf
+        ):
+            raise InputError(f"prune_ratio must be 0 (off) or a number >= 1, got {self.prune_ratio!r}",
+                             field="prune_ratio", value=self.prune_ratio)  # fmt: skip
+        if not isinstance(self.reuse_structure, bool):
+            raise InputError(f"reuse_structure must be true or false, got {self.reuse_structure!r}",
+                             field="reuse_structure", value=self.reuse_structure)  # fmt: skip
         _check_int("horizon", self.horizon, 1, allow_none=True)
         _check_int("n_windows", self.n_windows, 0)
         _check_int("step", self.step, 1, allow_none=True)
@@ -182,6 +207,10 @@ class ForecastConfig:
             return cls(**kw)
         except TypeError as exc:  # a wrongly typed value (e.g. a list for an int)
             raise InputError(f"invalid config: {exc}", field="config", value=data) from exc
+
+    def window_for(self, kind: str) -> int:
+        """Points the slow candidates are fitted on for frequency kind ``D``/``W`` (0: the whole history)."""
+        return DEFAULT_FIT_WINDOW[kind] if self.fit_window is None else self.fit_window
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

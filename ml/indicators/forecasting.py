@@ -31,16 +31,28 @@ Nothing is pickled: :class:`SeriesModel` round-trips through JSON (Prophet throu
 ``prophet.serialize.model_to_json``; statsforecast models are refitted on the stored history at load time, which
 is deterministic and takes milliseconds).
 
-Parallelism: :func:`fit_series` is a pure top-level function of JSON-able arguments, so :func:`fit_many` can map it
-with the builtin ``map``, ``ProcessPoolExecutor.map`` or a Dask ``Client.map`` wrapper. Each call caps BLAS/numba
-threads at o"""
+Speed without losing accuracy (``fit_window``, ``prune_ratio``, ``reuse_structure``): on long histories the slow
+candidates (Theta, ARIMA, Prophet) are fitted on the last six years of weekly points (three years of daily points),
+in the backtest and for the final model; after the oldest backtest window, candidates whose error there is far
+above the ``top_k``-th best are not fitted again (the baseline always is); the automatic searches (ARIMA orders,
+ETS components, Theta variant) run once, on the oldest window, and the later windows refit that form. Each result
+records the wall seconds per candidate (``seconds``) and the pruned candidates (``pruned``).
+
+Parallelism: :func:`fit_series` is a pure top-level function of JSON-able arguments; :func:`fit_many` runs it over
+batches of series (:func:`fit_batch`) on local processes by default, or through any ``map``-like callable such as
+a Dask ``Client.map`` wrapper. Each call caps BLAS/numba threads at one (the parallelism is across series), so the
+results do not depend on the number of workers.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import multiprocessing as mp
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +61,7 @@ import pandas as pd
 
 from ml.errors import InputError, NotFittedError, NotFoundError, RecurError
 from ml.indicators.backtest import (
+    BacktestLog,
     _min_train,
     _run_backtest,
     _select,
@@ -73,6 +86,7 @@ from ml.indicators.config import (
     FAST_CANDIDATES,
     ForecastConfig,
     Threshold,
+    _check_int,
     _jsonable,
 )
 from ml.indicators.events import EVENT_FIELDS, rank_events
@@ -104,6 +118,7 @@ __all__ = [
     "coverage",
     "crossing_probability",
     "evaluate_selection",
+    "fit_batch",
     "fit_many",
     "fit_series",
     "load_model",
@@ -123,7 +138,8 @@ class SeriesForecaster:
 
     Learned attributes (after ``fit``): ``grid_``, ``horizon_``, ``status_`` (``ok`` or ``baseline``),
     ``members_``, ``reason_``, ``backtest_`` (rows per candidate and window), ``backtest_summary_``,
-    ``model_`` (:class:`SeriesModel`), ``forecast_`` (DataFrame), ``notes_``, ``signals_``, ``warnings_``.
+    ``model_`` (:class:`SeriesModel`), ``forecast_`` (DataFrame), ``notes_``, ``signals_``, ``warnings_``,
+    ``seconds_`` (wall seconds per candidate, backtest and final fit) and ``pruned_`` (candidates pruned early).
     """
 
     def __init__(self, config: ForecastConfig | Mapping[str, Any] | None = None) -> None:
@@ -155,6 +171,8 @@ class SeriesForecaster:
         horizon = cfg.horizon or DEFAULT_HORIZON[grid.kind]
         names = list(dict.fromkeys([BASELINE, *cfg.candidates]))
         windows: list[_WindowForecasts] = []
+        log = BacktestLog()
+        window = cfg.window_for(grid.kind)
         status = "ok"
         if len(obs) < cfg.min_points:
             status = "baseline"
@@ -168,7 +186,7 @@ class SeriesForecaster:
             reason = f"the series is constant ({obs[0]:g}): the forecast is that constant, no model selection"
             notes.append("constant series: zero-width interval, MASE undefined")
         else:
-            windows = _run_backtest(grid, cfg, names, horizon, nonneg, notes)
+            windows = _run_backtest(grid, cfg, names, horizon, nonneg, notes, log)
             if not windows:
                 status = "baseline"
                 members = [BASELINE]
@@ -179,7 +197,8 @@ class SeriesForecaster:
         summary: list[dict[str, Any]] = []
         if windows:
             members, reason, rows, summary = _select(windows, names, cfg, grid.dates)
-        model = SeriesModel(members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers)
+        model = SeriesModel(members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers, window,
+                            log.forms)  # fmt: skip
         try:
             model.fit(grid, cfg)
             forecast = model.predict(horizon)
@@ -191,7 +210,7 @@ class SeriesForecaster:
             )
             status, members = "baseline", [BASELINE]
             reason = f"{reason}; but {model.name} failed on the full history, so the baseline is used"
-            model = SeriesModel(members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers)
+            model = SeriesModel(members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers, window)
             model.fit(grid, cfg)
             forecast = model.predict(horizon)
         if model.prep_.n_outliers and members != [BASELINE]:
@@ -205,6 +224,10 @@ class SeriesForecaster:
         self.reason_ = reason
         self.backtest_ = rows
         self.backtest_summary_ = summary
+        for name, sec in getattr(model, "seconds_", {}).items():
+            log.add(name, sec)
+        self.seconds_ = log.seconds
+        self.pruned_ = log.pruned
         self.model_ = model
         self.forecast_ = forecast
         self.season_length_ = model.prep_.season
@@ -260,6 +283,8 @@ class SeriesForecaster:
             "chosen": chosen,
             "members": self.members_,
             "reason": self.reason_,
+            "pruned": self.pruned_,
+            "seconds": self.seconds_,
             "mase": chosen_row["mase"] if chosen_row else None,
             "baseline_mase": base_row["mase"] if base_row else None,
             "backtest": self.backtest_,
@@ -394,6 +419,21 @@ class ForecastBundle:
         events = rank_events([e for _, r in self._ok() for e in r.get("signals", [])])
         return pd.DataFrame(events, columns=list(EVENT_FIELDS))
 
+    def candidate_usage(self) -> pd.DataFrame:
+        """Per candidate: wall seconds summed over the series (backtest + final fit), how many series' models
+        include it (``selected``), are it alone (``selected_alone``), and how many series pruned it early."""
+        rows = []
+        results = [r for _, r in self._ok()]
+        for name in ALL_CANDIDATES:
+            rows.append({
+                "candidate": name,
+                "seconds": float(sum((r.get("seconds") or {}).get(name, 0.0) for r in results)),
+                "selected": sum(name in (r.get("members") or []) for r in results),
+                "selected_alone": sum((r.get("members") or []) == [name] for r in results),
+                "pruned": sum(name in (r.get("pruned") or []) for r in results),
+            })  # fmt: skip
+        return pd.DataFrame(rows, columns=["candidate", "seconds", "selected", "selected_alone", "pruned"])
+
     def warnings(self) -> pd.DataFrame:
         rows = [{"series": k, **w} for k, r in self._ok() for w in r.get("warnings", [])]
         return pd.DataFrame(rows, columns=["series", "threshold", "direction", "horizon", "probability"])
@@ -419,23 +459,61 @@ class ForecastBundle:
         return cls.from_dict(json.loads(text))
 
 
-MapFn = Callable[..., Iterable[dict[str, Any]]]
+MapFn = Callable[..., Iterable[Any]]
+
+
+def fit_batch(
+    ids: list[str], dss: list[list[str]], ys: list[list[float | None]], config: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """:func:`fit_series` over a batch of series in one task (one pickling round trip, thread limits set once)."""
+    return [fit_series(i, d, y, config) for i, d, y in zip(ids, dss, ys, strict=True)]
+
+
+def _batches(n: int, batch_size: int | None, n_jobs: int) -> list[slice]:
+    """Contiguous batches: about 8 per worker (load balance) of at most 32 series, unless ``batch_size`` is set."""
+    size = batch_size or max(1, min(32, -(-n // (8 * max(1, n_jobs)))))
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def _available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def fit_many(
-    df: pd.DataFrame, config: Mapping[str, Any] | ForecastConfig | None = None, map_fn: MapFn = map,
-    errors: Literal["raise", "record"] = "record",
+    df: pd.DataFrame, config: Mapping[str, Any] | ForecastConfig | None = None, map_fn: MapFn | None = None,
+    errors: Literal["raise", "record"] = "record", n_jobs: int | None = None, batch_size: int | None = None,
 ) -> ForecastBundle:  # fmt: skip
-    """Fit every series of a long DataFrame (``series, ds, y``) with ``map_fn(fit_series, ids, dss, ys, cfgs)``.
+    """Fit every series of a long DataFrame (``series, ds, y``), in batches of series, in parallel.
 
-    ``map_fn`` is the builtin ``map`` by default; pass ``ProcessPoolExecutor(...).map`` or a Dask wrapper such as
-    ``lambda f, *its: client.gather(client.map(f, *its, pure=False))``. With ``errors="record"`` (default) a bad
-    series is recorded with status ``error`` and the others go on.
+    By default the batches run on local processes (``n_jobs``, default: the CPUs this process may use; ``1`` runs
+    in this process). ``map_fn`` replaces the local pool, e.g. for Dask:
+    ``lambda f, *its: client.gather(client.map(f, *its, pure=False))``; it is called as
+    ``map_fn(fit_batch, batch_ids, batch_ds, batch_ys, batch_configs)``. Results do not depend on the pool or on
+    the batching. With ``errors="record"`` (default) a bad series is recorded with status ``error`` and the others
+    go on.
     """
     cfg = ForecastConfig.from_dict(config)
     cfg_dict = {**cfg.to_dict(), "errors": errors}
     ForecastConfig.from_dict(cfg_dict)  # validate before shipping to workers
+    if n_jobs is not None:
+        _check_int("n_jobs", n_jobs, 1)
+    if batch_size is not None:
+        _check_int("batch_size", batch_size, 1)
     ids, dss, ys = split_series(df)
-    logger.info("Forecasting - %d series, candidates %s", len(ids), ", ".join(cfg.candidates))
-    results = list(map_fn(fit_series, ids, dss, ys, [cfg_dict] * len(ids)))
+    jobs = n_jobs or (1 if map_fn is not None else _available_cpus())
+    parts = _batches(len(ids), batch_size, jobs)
+    logger.info("Forecasting - %d series in %d batches, candidates %s", len(ids), len(parts),
+                ", ".join(cfg.candidates))  # fmt: skip
+    args = ([ids[p] for p in parts], [dss[p] for p in parts], [ys[p] for p in parts], [cfg_dict] * len(parts))
+    if map_fn is not None:
+        batches = list(map_fn(fit_batch, *args))
+    elif jobs == 1 or len(parts) == 1:
+        batches = list(map(fit_batch, *args))
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=mp.get_context("spawn")) as pool:
+            batches = list(pool.map(fit_batch, *args))
+    results = [r for batch in batches for r in batch]
     return ForecastBundle(results={r["series"]: r for r in results}, config=cfg_dict)

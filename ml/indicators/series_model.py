@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ml.errors import InputError, NotFittedError
-from ml.indicators.backtest import combo_name
+from ml.indicators.backtest import combo_name, windowed
 from ml.indicators.candidates import (
     Candidate,
     ProphetCandidate,
@@ -21,10 +22,10 @@ from ml.indicators.candidates import (
     candidate_from_dict,
     make_candidate,
 )
-from ml.indicators.config import DEFAULT_HORIZON, Combination, ForecastConfig, _check_int
+from ml.indicators.config import DEFAULT_HORIZON, SLOW_CANDIDATES, Combination, ForecastConfig, _check_int
 from ml.indicators.grid import Grid, _future_dates
 from ml.indicators.metrics import crossing_probability
-from ml.indicators.seasonality import _prepare
+from ml.indicators.seasonality import _prepare, _Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,19 @@ class SeriesModel:
 
     ``predict`` gives point forecasts and the central interval; ``sample_paths`` predictive paths (a combination
     pools its members' paths, each shifted to the combined point forecast); ``crossing_probability`` the early
-    warning. ``to_dict``/``from_dict`` round-trip through JSON without pickle.
+    warning. ``to_dict``/``from_dict`` round-trip through JSON without pickle. ``fit_window`` bounds the history of
+    the slow candidates (0: all of it); ``forms`` maps a member to constructor parameters fixing its model form
+    (e.g. the ARIMA orders the backtest found), recorded with each candidate in ``to_dict``.
     """
 
     def __init__(
         self, members: Sequence[str], level: int = 80, nonnegative: bool = False, seed: int = 0,
-        combination: Combination = "median", clean: bool = False,
+        combination: Combination = "median", clean: bool = False, fit_window: int = 0,
+        forms: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:  # fmt: skip
         self.members = list(members)
+        self.fit_window = fit_window
+        self.forms = forms
         self.level = level
         self.nonnegative = nonnegative
         self.seed = seed
@@ -52,8 +58,29 @@ class SeriesModel:
         cfg = cfg or ForecastConfig(level=self.level, seed=self.seed)
         self.grid_ = grid
         self.prep_ = _prepare(grid.y, grid.dates, grid.freq, self.clean)
-        self.fitted_ = [make_candidate(m).fit(self.prep_, cfg) for m in self.members]
+        slow = self._slow_prep()
+        self.seconds_: dict[str, float] = {}
+        fitted: list[Candidate] = []
+        for m in self.members:
+            t0 = time.perf_counter()
+            params = dict((self.forms or {}).get(m) or {})
+            prep = slow if m in SLOW_CANDIDATES else self.prep_
+            try:
+                fitted.append(make_candidate(m, **params).fit(prep, cfg))
+            except Exception as exc:  # the reused form does not fit the whole history: search it again
+                if not params:
+                    raise
+                logger.debug("Forecasting - %s with form %s failed on the full history (%s): searching", m,
+                             params, exc)  # fmt: skip
+                fitted.append(make_candidate(m).fit(prep, cfg))
+            self.seconds_[m] = time.perf_counter() - t0
+        self.fitted_ = fitted
         return self
+
+    def _slow_prep(self) -> _Prepared:
+        """The training window of the slow candidates: the last ``fit_window`` points (0: the whole history)."""
+        g = self.grid_
+        return windowed(self.prep_, g.y, g.dates, g.freq, self.fit_window, self.clean)
 
     def _check(self) -> list[Candidate]:
         fitted = getattr(self, "fitted_", None)
@@ -116,6 +143,7 @@ class SeriesModel:
             "members": self.members,
             "combination": self.combination,
             "clean_outliers": self.clean,
+            "fit_window": self.fit_window,
             "level": self.level,
             "nonnegative": self.nonnegative,
             "seed": self.seed,
@@ -149,19 +177,21 @@ class SeriesModel:
                 )  # fmt: skip
             model = cls(members, int(data.get("level", 80)), bool(data.get("nonnegative", False)),
                         int(data.get("seed", 0)), data.get("combination", "median"),
-                        bool(data.get("clean_outliers", False)))  # fmt: skip
+                        bool(data.get("clean_outliers", False)), int(data.get("fit_window") or 0))  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a serialised SeriesModel: {exc}", field="model") from exc
         cfg = ForecastConfig(level=model.level, seed=model.seed)
         model.grid_ = grid
         model.prep_ = _prepare(grid.y, grid.dates, grid.freq, model.clean)
+        slow = model._slow_prep()
         fitted: list[Candidate] = []
         for entry, state in zip(entries, states, strict=True):
             cand = candidate_from_dict(entry)
+            prep = slow if cand.name in SLOW_CANDIDATES else model.prep_
             if isinstance(cand, ProphetCandidate) and state.get("prophet_json"):
-                fitted.append(cand.load_state(model.prep_, state))
+                fitted.append(cand.load_state(prep, state))
             else:
-                fitted.append(cand.fit(model.prep_, cfg))
+                fitted.append(cand.fit(prep, cfg))
         model.fitted_ = fitted
         return model
 

@@ -1,0 +1,188 @@
+"""Forecast speed without losing accuracy: bounded windows for long histories, pruning, reused forms, batches."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ml.indicators.backtest as backtest
+from ml.errors import InputError
+from ml.indicators.candidates import make_candidate
+from ml.indicators.config import DEFAULT_FIT_WINDOW, SLOW_CANDIDATES, ForecastConfig
+from ml.indicators.forecasting import fit_many, fit_series, load_model
+from ml.indicators.grid import to_grid
+from ml.indicators.series_model import SeriesModel
+
+FAST_SLOW = {"candidates": ["seasonal_naive", "auto_ets", "auto_theta", "auto_arima"], "signals": False}
+
+
+def weekly(n: int) -> list[str]:
+    return [str(d.date()) for d in pd.date_range("2000-01-03", periods=n, freq="W-MON")]
+
+
+def known_series(kind: str, n: int = 156, seed: int = 0) -> list[float]:
+    """Series whose best method is known in kind: a noisy line, a seasonal cycle, a random walk, a level shift,
+    Poisson counts and a damped trend."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=float)
+    if kind == "line":
+        y = 100 + 0.8 * t + rng.normal(0, 2, n)
+    elif kind == "seasonal":
+        y = 200 + 30 * np.sin(2 * np.pi * t / 52.18) + rng.normal(0, 4, n)
+    elif kind == "walk":
+        y = 500 + np.cumsum(rng.normal(0, 5, n))
+    elif kind == "shift":
+        y = 50 + rng.normal(0, 2, n) + np.where(t > n * 0.7, 15, 0)
+    elif kind == "counts":
+        y = rng.poisson(6, n).astype(float)
+    else:  # damped trend
+        y = 300 + 60 * (1 - np.exp(-t / 40)) + rng.normal(0, 3, n)
+    return np.round(y, 2).tolist()
+
+
+KINDS = ["line", "seasonal", "walk", "shift", "counts", "damped"]
+
+
+def _winner(result: dict[str, Any]) -> str:
+    """The single candidate with the lowest mean backtest MASE (the selection's own ranking)."""
+    single = [r for r in result["backtest_summary"] if "(" not in r["candidate"]]
+    return min(single, key=lambda r: (r["mase"] if r["mase"] is not None else math.inf))["candidate"]
+
+
+@pytest.mark.slow
+def test_pruning_never_drops_the_eventual_winner_on_known_series() -> None:
+    pruned_any = 0
+    for i, kind in enumerate(KINDS):
+        for seed in (0, 1):
+            ds, y = weekly(156), known_series(kind, seed=10 * i + seed)
+            full = fit_series(kind, ds, y, {"signals": False, "prune_ratio": 0})
+            fast = fit_series(kind, ds, y, {"signals": False})
+            winner = _winner(full)
+            assert winner not in fast["pruned"], (kind, seed, fast["pruned"])
+            assert winner in fast["members"], (kind, seed, fast["members"], full["members"])
+            assert set(fast["members"]) == set(full["members"]), (kind, seed)
+            assert fast["forecast"] == full["forecast"]
+            pruned_any += bool(fast["pruned"])
+    assert pruned_any >= 1  # pruning happened, so the table tests it
+
+
+def test_prune_keeps_the_baseline_and_the_top_k() -> None:
+    w = backtest._WindowForecasts(
+        cutoff=10, scale=1.0, actual=np.zeros(3),
+        preds={n: backtest.Prediction(np.full(3, e), np.full(3, e), np.full(3, e)) for n, e in
+               {"seasonal_naive": 9.0, "auto_ets": 1.0, "auto_theta": 1.2, "auto_arima": 1.3, "prophet": 2.0}.items()},
+    )  # fmt: skip
+    names = list(w.preds)
+    assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.5)) == ["prophet"]  # 2.0 > 1.5 x 1.3; baseline kept
+    assert backtest._prune(w, names, ForecastConfig()) == []  # 2.5 x 1.3
+    assert backtest._prune(w, names, ForecastConfig(prune_ratio=0)) == []
+    assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.25)) == ["prophet"]
+    assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.25, selection="best")) == ["auto_arima", "prophet"]
+
+
+def test_slow_candidates_see_a_bounded_window_of_long_histories(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, set[int]] = {}
+    real = backtest.make_candidate
+
+    def spy(name: str, **params: Any) -> Any:
+        cand = real(name, **params)
+        fit = cand.fit
+
+        def fit_and_record(prep: Any, cfg: Any) -> Any:
+            seen.setdefault(name, set()).add(len(prep.y))
+            return fit(prep, cfg)
+
+        cand.fit = fit_and_record  # type: ignore[method-assign]
+        return cand
+
+    monkeypatch.setattr(backtest, "make_candidate", spy)
+    n = 700
+    r = fit_series("long", weekly(n), known_series("seasonal", n), {**FAST_SLOW, "prune_ratio": 0})
+    window = DEFAULT_FIT_WINDOW["W"]
+    assert seen["auto_arima"] == {window} and seen["auto_theta"] == {window}
+    assert seen["auto_ets"] == {n - 39, n - 26, n - 13}  # fast candidates keep the whole history
+    assert r["model"]["fit_window"] == window
+    model = load_model(r)
+    for name, cand in zip(model.members, model.fitted_, strict=True):
+        assert len(cand.prep_.y) == (window if name in SLOW_CANDIDATES else n)
+    assert model.predict(13)["yhat"].round(6).tolist() == [round(f["yhat"], 6) for f in r["forecast"]]
+
+    seen.clear()
+    fit_series("long", weekly(n), known_series("seasonal", n), {**FAST_SLOW, "fit_window": 0, "prune_ratio": 0})
+    assert seen["auto_arima"] == {n - 39, n - 26, n - 13}
+    seen.clear()
+    fit_series("short", weekly(200), known_series("seasonal", 200), FAST_SLOW)
+    assert max(seen["auto_arima"]) == 187  # shorter than the window: the whole history
+
+
+def test_arima_orders_are_searched_once_and_reused() -> None:
+    grid = to_grid(weekly(160), known_series("walk", 160, seed=3))
+    log = backtest.BacktestLog()
+    cfg = ForecastConfig.from_dict({**FAST_SLOW, "prune_ratio": 0})
+    windows = backtest._run_backtest(grid, cfg, ["seasonal_naive", "auto_arima", "auto_ets"], 13, True, [], log)
+    assert len(windows) == 3
+    form = log.forms["auto_arima"]
+    assert len(form["order"]) == 3 and set(log.forms["auto_ets"]) == {"model", "damped"}
+    # the fixed form refits to the same forecast as the search on the window where it was found
+    from ml.indicators.seasonality import _prepare
+
+    c = windows[0].cutoff
+    prep = _prepare(grid.y[:c], grid.dates[:c], grid.freq)
+    searched = make_candidate("auto_arima").fit(prep, cfg).predict(13, 80).mean
+    fixed = make_candidate("auto_arima", **form).fit(prep, cfg).predict(13, 80).mean
+    np.testing.assert_allclose(fixed, searched, rtol=1e-6)
+    # a saved model keeps the form, and loading it gives the same forecast
+    model = SeriesModel(["auto_arima", "auto_ets"], forms=log.forms).fit(grid, cfg)
+    data = model.to_dict()
+    assert data["candidates"][0]["params"]["order"] == form["order"]
+    again = SeriesModel.from_dict(data)
+    pd.testing.assert_frame_equal(again.predict(13), model.predict(13))
+
+
+def _frame(n_series: int = 5, n: int = 104) -> pd.DataFrame:
+    frames = [
+        pd.DataFrame({"series": f"s{i}", "ds": weekly(n), "y": known_series(KINDS[i % len(KINDS)], n, seed=i)})
+        for i in range(n_series)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _strip_seconds(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: {f: v for f, v in r.items() if f != "seconds"} for k, r in results.items()}
+
+
+@pytest.mark.slow
+def test_results_are_identical_with_one_and_two_workers() -> None:
+    df = _frame()
+    cfg = {"signals": True}  # the default candidates, Prophet included
+    one = fit_many(df, cfg, n_jobs=1)
+    two = fit_many(df, cfg, n_jobs=2, batch_size=2)
+    assert not one.errors and not two.errors
+    assert _strip_seconds(one.results) == _strip_seconds(two.results)
+    usage = one.candidate_usage().set_index("candidate")
+    assert usage.loc["prophet", "seconds"] > 0 and usage.loc["auto_arima", "seconds"] > 0
+    assert int(usage["selected"].sum()) == sum(len(r["members"]) for r in one.results.values())
+    assert set(one.results["s0"]["seconds"]) >= {"seasonal_naive", "auto_ets", "prophet"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("prune_ratio", 0.5), ("prune_ratio", -1), ("prune_ratio", "x"), ("fit_window", -3), ("reuse_structure", 1)],
+)
+def test_speed_settings_are_validated(key: str, value: Any) -> None:
+    with pytest.raises(InputError) as exc:
+        ForecastConfig.from_dict({key: value})
+    assert exc.value.field == key
+
+
+def test_fit_many_validates_jobs_and_batches() -> None:
+    with pytest.raises(InputError) as exc:
+        fit_many(_frame(1), FAST_SLOW, n_jobs=0)
+    assert exc.value.field == "n_jobs"
+    with pytest.raises(InputError) as exc:
+        fit_many(_frame(1), FAST_SLOW, batch_size=0)
+    assert exc.value.field == "batch_size"
