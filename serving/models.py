@@ -98,7 +98,8 @@ class ModelStore:
         tmp = Path(tempfile.mkdtemp(prefix="recur-serve-"))
         try:
             root = fetch_version(self.tracking_uri, name, version, dest=tmp)
-            runtime = open_runtime(root, MODEL_KINDS.get(name))  # data files only; the artifact's code is never run
+            # Built from the data files by the installed code; code stored with the artifact is never run.
+            runtime = open_runtime(root, MODEL_KINDS.get(name))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # the runtime holds everything in memory
         if self.cache_sizes and hasattr(runtime, "configure_caches"):
@@ -143,7 +144,12 @@ class ModelStore:
                 except Exception as exc:  # a broken model must not take the service down
                     reason = _refusal(exc)
                     log.error(
-                        "Serving - refused %s v%s (%s): %s: %s", name, version, reason, type(exc).__name__, exc
+                        "Serving - refused %s v%s (%s): %s: %s",
+                        name,
+                        version,
+                        reason,
+                        type(exc).__name__,
+                        exc,
                     )
                     self._refused[name] = (version, reason)
                     if current is None:

@@ -29,7 +29,9 @@ def load_runtime(settings: Settings, model_name: str, alias: str = tracking.CHAM
     kind = MODEL_KINDS.get(model_name)
     tmp = Path(tempfile.mkdtemp(prefix="recur-champion-"))
     try:
-        runtime = open_runtime(fetch_version(settings.tracking_uri, model_name, str(mv.version), dest=tmp), kind)
+        runtime = open_runtime(
+            fetch_version(settings.tracking_uri, model_name, str(mv.version), dest=tmp), kind
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return runtime, str(mv.version)

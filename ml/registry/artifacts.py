@@ -216,7 +216,9 @@ def load_array(path: Path, dtype: str, ndim: int, *, finite: bool = False) -> np
     expected = math.prod(shape) * header_dtype.itemsize
     actual = path.stat().st_size - offset
     if actual != expected:
-        raise _fail(path, f"holds {actual} bytes of data, its header {tuple(shape)} needs {expected} (truncated?)")
+        raise _fail(
+            path, f"holds {actual} bytes of data, its header {tuple(shape)} needs {expected} (truncated?)"
+        )
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -227,7 +229,9 @@ def load_array(path: Path, dtype: str, ndim: int, *, finite: bool = False) -> np
 
 
 def _shape(path: Path, arr: np.ndarray, expected: tuple[int | None, ...]) -> None:
-    if len(arr.shape) != len(expected) or any(e is not None and a != e for a, e in zip(arr.shape, expected, strict=True)):
+    if len(arr.shape) != len(expected) or any(
+        e is not None and a != e for a, e in zip(arr.shape, expected, strict=True)
+    ):
         want = tuple("any" if e is None else e for e in expected)
         raise _fail(path, f"has shape {arr.shape}, expected {want}")
 

@@ -579,7 +579,9 @@ def open_runtime(root: Path, kind: str | None = None, **options: Any) -> Pattern
     found = read_manifest(root)["kind"]
     if kind is not None and found != kind:
         raise ArtifactError(
-            f"model artifact {root}: holds a {found} model, expected {kind}", field="artifact", value=str(root)
+            f"model artifact {root}: holds a {found} model, expected {kind}",
+            field="artifact",
+            value=str(root),
         )
     cls = PatternsRuntime if found == "patterns" else ForecasterRuntime
     try:
@@ -590,7 +592,9 @@ def open_runtime(root: Path, kind: str | None = None, **options: Any) -> Pattern
         # The checks passed but the installed code still could not read a value: refuse the artifact.
         log.warning("Registry - artifact %s could not be built: %s: %s", root, type(exc).__name__, exc)
         raise ArtifactError(
-            f"model artifact {root}: could not be built ({type(exc).__name__})", field="artifact", value=str(root)
+            f"model artifact {root}: could not be built ({type(exc).__name__})",
+            field="artifact",
+            value=str(root),
         ) from exc
 
 

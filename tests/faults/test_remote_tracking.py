@@ -69,7 +69,9 @@ def test_api_starts_not_ready_without_tracking_server_then_serves_a_champion_pro
         assert str(port) not in r.text  # no URI in the probe
 
         mlflow_server = _start_mlflow_server(port, root)
-        done = recur(env, "train", "patterns", "--incidents", str(fault_data["incidents"]), "--promote", "--json")
+        done = recur(
+            env, "train", "patterns", "--incidents", str(fault_data["incidents"]), "--promote", "--json"
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         version = json.loads(done.stdout)["version"]
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -83,7 +85,9 @@ def test_api_starts_not_ready_without_tracking_server_then_serves_a_champion_pro
             what="the API becoming ready by itself",
             every=1.0,
         )
-        q = httpx.post(api.url + "/v1/incidents/similar", json={"text": "disk full on the db host", "k": 3}, timeout=60)
+        q = httpx.post(
+            api.url + "/v1/incidents/similar", json={"text": "disk full on the db host", "k": 3}, timeout=60
+        )
         assert q.status_code == 200 and q.headers["X-Model-Version"] == version
         assert len(q.json()["matches"]) == 3
     finally:

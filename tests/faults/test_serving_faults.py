@@ -47,7 +47,13 @@ def served(fault_data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     server = Server({**env, "RECUR_RELOAD_INTERVAL_S": "0"}, log_path=root / "server.log")
     server.start(timeout=180, ready_path="/readyz")
     try:
-        yield {"env": env, "root": root, "server": server, "uri": env["RECUR_MLFLOW_TRACKING_URI"], "v1": version}
+        yield {
+            "env": env,
+            "root": root,
+            "server": server,
+            "uri": env["RECUR_MLFLOW_TRACKING_URI"],
+            "v1": version,
+        }
     finally:
         server.stop()
 

@@ -20,6 +20,8 @@ from ml.registry.runtimes import open_runtime
 from tests.conftest import SAMPLE
 from training.settings import Settings
 
+pytestmark = pytest.mark.slow  # trains a model into a real MLflow store
+
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
@@ -44,7 +46,9 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 @pytest.fixture()
 def artifact(small_store: dict, tmp_path: Path) -> Path:
     """A fresh local copy of the champion's data artifact."""
-    return fetch_version(str(small_store["uri"]), PATTERNS_MODEL, str(small_store["result"]["version"]), tmp_path)
+    return fetch_version(
+        str(small_store["uri"]), PATTERNS_MODEL, str(small_store["result"]["version"]), tmp_path
+    )
 
 
 def _stored_model_dir(uri: str, version: str) -> Path:
@@ -219,7 +223,9 @@ def test_a_valid_artifact_builds(artifact: Path) -> None:
     assert runtime.patterns() and len(runtime.incidents) == 60
 
 
-@pytest.mark.parametrize(("corrupt", "named"), CORRUPTIONS, ids=[c.__name__.strip("_") for c, _ in CORRUPTIONS])
+@pytest.mark.parametrize(
+    ("corrupt", "named"), CORRUPTIONS, ids=[c.__name__.strip("_") for c, _ in CORRUPTIONS]
+)
 def test_corrupt_array_is_refused_naming_the_file(
     artifact: Path, corrupt: Callable[[Path], None], named: str
 ) -> None:
@@ -249,11 +255,15 @@ def test_artifact_without_manifest_or_of_another_kind_is_refused(artifact: Path)
     with pytest.raises(ArtifactError, match="expected forecaster"):
         open_runtime(artifact, "forecaster")
     manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
-    (artifact / MANIFEST).write_text(json.dumps({**manifest, "format": "recur.artifact/99"}), encoding="utf-8")
+    (artifact / MANIFEST).write_text(
+        json.dumps({**manifest, "format": "recur.artifact/99"}), encoding="utf-8"
+    )
     with pytest.raises(ArtifactError, match="format"):
         open_runtime(artifact)
     (artifact / MANIFEST).write_text(
-        json.dumps({**manifest, "files": {**manifest["files"], "../../etc/passwd": {"bytes": 1, "sha256": "0"}}}),
+        json.dumps(
+            {**manifest, "files": {**manifest["files"], "../../etc/passwd": {"bytes": 1, "sha256": "0"}}}
+        ),
         encoding="utf-8",
     )
     with pytest.raises(ArtifactError, match="outside the artifact folder"):
@@ -266,7 +276,9 @@ def test_artifact_without_manifest_or_of_another_kind_is_refused(artifact: Path)
 # ------------------------------------------------------------------------------------------ registry faults
 
 
-def test_store_keeps_the_old_model_when_the_new_champion_is_corrupt(small_store: dict, tmp_path: Path) -> None:
+def test_store_keeps_the_old_model_when_the_new_champion_is_corrupt(
+    small_store: dict, tmp_path: Path
+) -> None:
     """A new version whose stored files are then corrupted is promoted: reload refuses it, the old version keeps
     answering, and the status says why in generic words (no path, no exception class)."""
     from serving.models import ModelStore
@@ -295,7 +307,9 @@ def test_store_keeps_the_old_model_when_the_new_champion_is_corrupt(small_store:
         result = store.reload()[PATTERNS_MODEL]
         assert result == {"status": "refused", "version": old, "refused": new}
         assert store.get(PATTERNS_MODEL).version == old
-        assert store.get(PATTERNS_MODEL).runtime.similar_to(store.get(PATTERNS_MODEL).runtime.incidents[0].id, k=1)[0]
+        assert store.get(PATTERNS_MODEL).runtime.similar_to(
+            store.get(PATTERNS_MODEL).runtime.incidents[0].id, k=1
+        )[0]
         status = store.status()[PATTERNS_MODEL]
         assert status["loaded"] and status["version"] == old
         reason = status["refused"]["reason"]
@@ -303,7 +317,9 @@ def test_store_keeps_the_old_model_when_the_new_champion_is_corrupt(small_store:
         assert "/" not in reason and "Error" not in reason and "npy" not in reason
         assert store.reload()[PATTERNS_MODEL]["status"] == "refused"  # not downloaded again and again
     finally:
-        MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(PATTERNS_MODEL, CHAMPION, old)
+        MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(
+            PATTERNS_MODEL, CHAMPION, old
+        )
         mlflow.set_tracking_uri(uri)
 
 
