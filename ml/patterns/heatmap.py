@@ -325,7 +325,7 @@ def trend_table(
     pattern, trend, slope`` (log rate change per window), ``monthly_change`` (``exp(slope) - 1``), ``p_value,
     incidents`` (in the window), ``counts`` (list, oldest window first). Unclustered incidents have no row.
     """
-    from ml.patterns.model import pattern_trend
+    from ml.patterns.trends import pattern_trend
 
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 3:
         raise InputError(f"periods must be an int >= 3, got {periods!r}", field="periods", value=periods)

@@ -17,7 +17,6 @@ import copy
 import datetime as dt
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,106 +40,18 @@ from ml.patterns.granularity import GranularitySearch
 from ml.patterns.ids import ONE_OFF
 from ml.patterns.labelling import PatternLabeller, match_patterns, name_texts
 from ml.patterns.similarity import SimilarityIndex
+from ml.patterns.trends import Trend, pattern_trend
 from ml.patterns.views import RootCauseView
 from ml.text.boilerplate import BoilerplateFilter
 from ml.text.documents import DocumentBuilder
 from ml.text.embedding import DEFAULT_MODEL_ID, Embedder
+from ml.text.entities import EntityMasker
 
 __all__ = ["FORMAT", "Pattern", "PatternModel", "Trend", "pattern_trend", "split_labels"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "recur.patterns/2"
-
-
-# --- trend ------------------------------------------------------------------------------------------------
-@dataclass
-class Trend:
-    """Direction of a pattern's incident rate over the last `len(counts)` periods of `period_days` days.
-
-    `slope` is the Poisson-regression log-rate change per period, `monthly_change` the same as a fraction
-    (0.25 = +25% per period), `p_value` that of the likelihood-ratio test of slope = 0 (quasi-Poisson F test
-    when the counts are over-dispersed).
-    """
-
-    direction: str  # "rising" | "falling" | "flat"
-    slope: float
-    monthly_change: float
-    p_value: float
-    counts: list[int]
-    period_days: int
-    as_of: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _poisson_fit(t: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Poisson log-linear fit y ~ exp(a + b t) by Newton's method; returns (a, b, fitted means)."""
-    a, b = math.log(max(y.mean(), 1e-9)), 0.0
-    for _ in range(100):
-        eta = np.clip(a + b * t, -30, 30)
-        mu = np.exp(eta)
-        grad = np.array([np.sum(y - mu), np.sum((y - mu) * t)])
-        hess = np.array([[np.sum(mu), np.sum(mu * t)], [np.sum(mu * t), np.sum(mu * t * t)]])
-        try:
-            step = np.linalg.solve(hess + 1e-9 * np.eye(2), grad)
-        except np.linalg.LinAlgError:
-            break
-        a, b = a + float(step[0]), float(np.clip(b + float(step[1]), -10.0, 10.0))
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    mu = np.exp(np.clip(a + b * t, -30, 30))
-    return a, b, mu
-
-
-def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
-    return float(2.0 * np.sum(term - (y - mu)))
-
-
-def pattern_trend(
-    dates: list[dt.datetime],
-    as_of: dt.datetime,
-    periods: int = 6,
-    period_days: int = 30,
-    alpha: float = 0.05,
-) -> Trend:
-    """Rising / falling / flat from a Poisson regression of counts per period over the last `periods` periods.
-
-    Periods are `period_days`-day windows ending at `as_of` (so the latest window is complete). Fewer than 3
-    incidents in the window is always "flat".
-    """
-    from scipy import stats
-
-    as_of = to_utc(as_of)
-    edges = [as_of - dt.timedelta(days=period_days * (periods - i)) for i in range(periods + 1)]
-    counts = np.zeros(periods, dtype=np.int64)
-    for d in dates:
-        d = to_utc(d)
-        if edges[0] < d <= edges[-1]:
-            i = min(periods - 1, int((d - edges[0]).total_seconds() // (period_days * 86400)))
-            counts[i] += 1
-    y = counts.astype(np.float64)
-    t = np.arange(periods, dtype=np.float64) - (periods - 1) / 2.0
-    if y.sum() < 3 or periods < 3:
-        return Trend("flat", 0.0, 0.0, 1.0, counts.tolist(), period_days, as_of.isoformat())
-    _, b, mu = _poisson_fit(t, y)
-    mu0 = np.full_like(y, y.mean())
-    lr = max(0.0, _deviance(y, mu0) - _deviance(y, mu))
-    df_resid = periods - 2
-    dispersion = float(np.sum((y - mu) ** 2 / np.maximum(mu, 1e-9)) / df_resid)
-    if dispersion > 1.0:
-        p = float(stats.f.sf(lr / dispersion, 1, df_resid))
-    else:
-        p = float(stats.chi2.sf(lr, 1))
-    direction = "flat"
-    if p < alpha:
-        direction = "rising" if b > 0 else "falling"
-    return Trend(
-        direction, float(b), float(math.expm1(b)), p, counts.tolist(), period_days, as_of.isoformat()
-    )
 
 
 # --- patterns ---------------------------------------------------------------------------------------------
@@ -311,12 +222,17 @@ class PatternModel:
         embedding_centroids = centroids_of(dense, labels)
 
         t0 = time.perf_counter()
+        raw_docs = self.builder_.build_many(incidents)
+        roots = name_texts(incidents, prepare=self.builder_.build_text)
+        # services and teams only: tags often hold cause words ("config", "dns") that names need
+        owners = sorted({n for inc in incidents for n in (inc.service, inc.team) if n})
         self.labeller_ = self._new_labeller().fit(
-            self.builder_.build_many(incidents),
+            raw_docs,
             labels,
             embeddings=clusterer.transform(Z),
             centroids=centroids,
-            name_texts=name_texts(incidents, prepare=self.builder_.build_text),
+            name_texts=roots,
+            entities=EntityMasker().fit(raw_docs + roots, names=owners),
             boilerplate=self.boilerplate_,
         )
         timings["label_s"] = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""Incident text: redaction, the documents built from incidents, tokenising, and MiniLM sentence embeddings."""
+"""Incident text: redaction, documents, template sentences, names to mask, stemming, and MiniLM embeddings."""
 
 from ml._exports import lazy_exports
 
@@ -15,6 +15,10 @@ _NAMES = {
     "EmbeddingCache": "embedding",
     "Embedder": "embedding",
     "EmbeddingBatcher": "embedding",
+    "BoilerplateFilter": "boilerplate",
+    "split_sentences": "boilerplate",
+    "EntityMasker": "entities",
+    "stem": "stemming",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _NAMES)
