@@ -13,6 +13,20 @@ import numpy as np
 from scipy import special, stats
 
 from ml.errors import InputError, NotFittedError
+from ml.experiments.calibration import (
+    MAX_PLACEBO_HORIZON,
+    MAX_PLACEBOS,
+    Calibration,
+    CalibrationMethod,
+    PlaceboWindow,
+    calibrated_factor,
+    describe,
+    is_nonstationary,
+    normal_score,
+    placebo_ends,
+    placebo_train,
+    prior_factor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +36,10 @@ DEFAULT_PHI_GRID: tuple[float, ...] = (-0.3, 0.0, 0.2, 0.4, 0.55, 0.7, 0.8)
 DEFAULT_Q_GRID: tuple[float, ...] = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: Prior probability of a stable level (q = 0); the rest is spread evenly over the positive q values.
 DEFAULT_Q_ZERO_PRIOR = 0.65
+#: Variance of a local linear trend's slope (per period squared), relative to the AR(1) noise variance (0: none).
+DEFAULT_R_GRID: tuple[float, ...] = (0.0, 0.01, 1.0)
+#: Prior probability of no trend (r = 0); the rest is spread evenly over the positive r values.
+DEFAULT_R_ZERO_PRIOR = 0.5
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -77,6 +95,14 @@ class TMixture:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _zero_prior(grid: np.ndarray, zero_prior: float) -> np.ndarray:
+    """Prior over a variance grid: `zero_prior` on the zero value(s), the rest spread evenly over the others."""
+    n_zero, n_pos = int(np.sum(grid == 0)), int(np.sum(grid > 0))
+    if n_zero and n_pos:
+        return np.where(grid == 0, zero_prior / n_zero, (1.0 - zero_prior) / n_pos)
+    return np.full(grid.size, 1.0 / grid.size)
+
+
 def _as_times(
     t: np.ndarray | Sequence[float] | None, n: int, name: str, default_start: float = 0.0
 ) -> np.ndarray:
@@ -119,8 +145,13 @@ class CounterfactualModel:
     q_zero_prior:
         Prior probability of q = 0 (a stable level); the rest is spread evenly over the positive values of
         `q_grid`. The prior over `phi_grid` is uniform.
+    r_grid:
+        Variance of a slope (a local linear trend over the fitted window, centred on its last period) relative
+        to the noise variance; 0 means no trend.
+    r_zero_prior:
+        Prior probability of r = 0 (no trend); the rest is spread evenly over the positive values of `r_grid`.
 
-    Learned attributes: ``weights_`` (posterior weight of each grid point), ``phi_`` and ``q_`` (the grid points),
+    Learned attributes: ``weights_`` (posterior weight of each grid point), ``phi_``, ``q_``, ``r_`` (grid points),
     ``s2_`` (noise variance per grid point, data units squared), ``df_`` (degrees of freedom of the predictions),
     ``n_`` (observations) and ``k_`` (coefficients, intercept included).
     """
@@ -130,36 +161,42 @@ class CounterfactualModel:
         phi_grid: Sequence[float] = DEFAULT_PHI_GRID,
         q_grid: Sequence[float] = DEFAULT_Q_GRID,
         q_zero_prior: float = DEFAULT_Q_ZERO_PRIOR,
+        r_grid: Sequence[float] = DEFAULT_R_GRID,
+        r_zero_prior: float = DEFAULT_R_ZERO_PRIOR,
     ) -> None:
         self.phi_grid = phi_grid
         self.q_grid = q_grid
         self.q_zero_prior = q_zero_prior
+        self.r_grid = r_grid
+        self.r_zero_prior = r_zero_prior
 
     def clone(self) -> CounterfactualModel:
         """An unfitted copy with the same parameters."""
-        return CounterfactualModel(self.phi_grid, self.q_grid, self.q_zero_prior)
+        return CounterfactualModel(
+            self.phi_grid, self.q_grid, self.q_zero_prior, self.r_grid, self.r_zero_prior
+        )
 
     # ---- fitting ----------------------------------------------------------------------------------------------
 
-    def _validate_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _validate_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         phi = np.asarray(self.phi_grid, dtype=float)
         q = np.asarray(self.q_grid, dtype=float)
+        r = np.asarray(self.r_grid, dtype=float)
         if phi.ndim != 1 or phi.size == 0 or np.any(np.abs(phi) >= 1):
             raise InputError(
                 "phi_grid needs values strictly between -1 and 1", field="phi_grid", value=self.phi_grid
             )
         if q.ndim != 1 or q.size == 0 or np.any(q < 0):
             raise InputError("q_grid needs non-negative values", field="q_grid", value=self.q_grid)
-        if not 0.0 <= self.q_zero_prior <= 1.0:
-            raise InputError("q_zero_prior must be in [0, 1]", field="q_zero_prior", value=self.q_zero_prior)
-        n_zero, n_pos = int(np.sum(q == 0)), int(np.sum(q > 0))
-        if n_zero and n_pos:
-            q_prior = np.where(q == 0, self.q_zero_prior / n_zero, (1.0 - self.q_zero_prior) / n_pos)
-        else:
-            q_prior = np.full(q.size, 1.0 / q.size)
-        phis, qs = np.meshgrid(phi, q, indexing="ij")
-        prior = np.broadcast_to(q_prior[None, :], phis.shape).ravel() / phi.size
-        return phis.ravel(), qs.ravel(), prior
+        if r.ndim != 1 or r.size == 0 or np.any(r < 0):
+            raise InputError("r_grid needs non-negative values", field="r_grid", value=self.r_grid)
+        for name in ("q_zero_prior", "r_zero_prior"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name} must be in [0, 1]", field=name, value=getattr(self, name))
+        q_prior, r_prior = _zero_prior(q, self.q_zero_prior), _zero_prior(r, self.r_zero_prior)
+        phis, qs, rs = np.meshgrid(phi, q, r, indexing="ij")
+        prior = (q_prior[None, :, None] * r_prior[None, None, :] / phi.size) * np.ones(phis.shape)
+        return phis.ravel(), qs.ravel(), rs.ravel(), prior.ravel()
 
     def _cov(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Noise covariance (unit AR variance) between times `a` and `b` (both >= 1), shape (G, len a, len b)."""
@@ -167,13 +204,14 @@ class CounterfactualModel:
         powers = self.phi_[:, None] ** np.arange(int(lag.max()) + 1)[None, :]  # (G, max lag + 1)
         ar = powers[:, lag]
         rw = self.q_[:, None, None] * np.minimum(a[:, None], b[None, :])[None]
-        return ar + rw
+        slope = self.r_[:, None, None] * ((a[:, None] - self.tc_) * (b[None, :] - self.tc_))[None]
+        return ar + rw + slope
 
     def fit(
         self, y: np.ndarray, X: np.ndarray | None = None, t: np.ndarray | None = None
     ) -> CounterfactualModel:
         """Fit on the pre-period: `y` (n,), optional regressors `X` (n, c), optional whole-period times `t` (n,)."""
-        phis, qs, prior = self._validate_params()
+        phis, qs, rs, prior = self._validate_params()
         y = np.asarray(y, dtype=float)
         if y.ndim != 1:
             raise InputError(f"y must be one-dimensional, got shape {y.shape}", field="y", value=y.shape)
@@ -185,12 +223,13 @@ class CounterfactualModel:
         if n - k < 3:
             raise InputError(f"{n} observations are too few for {k} coefficients", field="y", value=n)
         times = _as_times(t, n, "t")
-        self.phi_, self.q_ = phis, qs
+        self.phi_, self.q_, self.r_ = phis, qs, rs
         G = phis.size
         # the random walk starts just before the first observation; with a flat prior on the intercept this
         # is the same as a diffuse initial level
         self.t0_ = float(times[0] - 1.0)
         tt = times - self.t0_
+        self.tc_ = float(tt[-1])  # the slope term is centred on the last fitted period
         # work on a standardised y (the model is equivariant under affine changes of y)
         self.y_shift_ = float(np.mean(y))
         self.y_scale_ = float(np.std(y)) or 1.0
@@ -222,6 +261,7 @@ class CounterfactualModel:
         logpost = loglik + np.log(np.maximum(prior, 1e-300))
         w = np.exp(logpost - logpost.max())
         self.weights_ = w / w.sum()
+        self.prior_ = prior
         self.s2_ = rss / (n - k) * self.y_scale_**2
         self.df_ = float(n - k)
         self.n_, self.k_ = n, k
@@ -309,6 +349,9 @@ class CounterfactualModel:
             "phi": float(w @ self.phi_),
             "q": float(w @ self.q_),
             "p_level_wander": float(w @ (self.q_ > 0)),
+            "p_trend": float(w @ (self.r_ > 0)),
+            "p_nonstationary": float(w @ ((self.q_ > 0) | (self.r_ > 0))),
+            "prior_nonstationary": float(self.prior_ @ ((self.q_ > 0) | (self.r_ > 0))),
             "noise_sd": float(math.sqrt(w @ self.s2_)),
         }
 
@@ -331,6 +374,7 @@ class EffectEstimate:
     se: float
     inflation: float
     n_placebos: int
+    calibration: Calibration
     n_pre: int
     n_post: int
     model: CounterfactualModel
@@ -342,47 +386,43 @@ def _two_sided_p(mix: TMixture, x: float) -> float:
     return float(min(1.0, 2.0 * min(F, 1.0 - F)))
 
 
-def placebo_inflation(
-    y: np.ndarray,
-    X: np.ndarray | None,
-    t: np.ndarray,
+def placebo_scores(
+    windows: Sequence[PlaceboWindow],
     *,
     train: int,
     horizon: int,
     model: CounterfactualModel,
-    max_placebos: int = 8,
-    min_placebos: int = 4,
-    prior_strength: float = 4.0,
-) -> tuple[float, int]:
-    """Variance inflation of the model's interval, measured at fake intervention dates inside `y`.
+    max_placebos: int = MAX_PLACEBOS,
+) -> tuple[list[float], int]:
+    """Normal scores of placebo outcomes at fake intervention dates in `windows`, and how many series gave one.
 
-    Each placebo refits `model` on `train` observations and predicts the mean of the next `horizon` ones,
-    stepping back by half a horizon from the end of `y`. The squared normal scores of the placebo outcomes
-    estimate the ratio of real to predicted variance; the estimate is shrunk towards 1 with `prior_strength`
-    pseudo-placebos and never goes below 1. Returns (factor on the scale, number of placebos); (1.0, 0) when
-    `y` is too short for `min_placebos` placebos.
+    In each series the model is refitted on `train` observations and predicts the mean of the next `horizon`,
+    stepping back half a horizon from the series' end; the most recent placebos of all series come first, at
+    most `max_placebos` in all.
     """
-    n = y.shape[0]
-    step = max(1, horizon // 2)
-    ends = [n - horizon - i * step for i in range(max_placebos)]
-    ends = [e for e in ends if e >= train]
-    if len(ends) < min_placebos:
-        return 1.0, 0
-    z2 = []
-    for e in ends:
-        Xtr = None if X is None else X[e - train : e]
-        Xte = None if X is None else X[e : e + horizon]
-        try:
-            m = model.clone().fit(y[e - train : e], Xtr, t[e - train : e])
-        except InputError:  # e.g. a control constant over this window: skip the placebo
+    candidates: list[tuple[int, int, PlaceboWindow]] = []
+    for w in windows:
+        for rank, e in enumerate(placebo_ends(w.y.shape[0], train, horizon, max_placebos)):
+            candidates.append((rank, e, w))
+    candidates.sort(key=lambda c: c[0])
+    scores: list[float] = []
+    series: set[str] = set()
+    for _, e, w in candidates:
+        if len(scores) >= max_placebos:
+            break
+        Xtr = None if w.X is None else w.X[e - train : e]
+        Xte = None if w.X is None else w.X[e : e + horizon]
+        ytr = w.y[e - train : e]
+        if np.ptp(ytr) == 0:
             continue
-        mix = m.predict_mean(t[e : e + horizon], Xte)
-        pit = float(np.clip(mix.cdf(float(np.mean(y[e : e + horizon]))), 1e-6, 1 - 1e-6))
-        z2.append(min(float(stats.norm.ppf(pit)) ** 2, 16.0))
-    if len(z2) < min_placebos:
-        return 1.0, 0
-    ratio = (prior_strength + float(np.sum(z2))) / (prior_strength + len(z2))
-    return max(1.0, math.sqrt(ratio)), len(z2)
+        try:
+            m = model.clone().fit(ytr, Xtr, w.t[e - train : e])
+        except InputError:  # e.g. a control constant over this window: no placebo here
+            continue
+        mix = m.predict_mean(w.t[e : e + horizon], Xte)
+        scores.append(normal_score(float(mix.cdf(float(np.mean(w.y[e : e + horizon]))))))
+        series.add(w.series)
+    return scores, len(series)
 
 
 def estimate_effect(
@@ -397,11 +437,17 @@ def estimate_effect(
     max_pre_weeks: int = 52,
     calibrate: bool = True,
     model: CounterfactualModel | None = None,
+    pool: Sequence[PlaceboWindow] = (),
+    series: str = "treated",
+    max_placebos: int = MAX_PLACEBOS,
+    prior: float | None = None,
 ) -> EffectEstimate:
     """Average effect of the change (observed minus counterfactual over the post-period) with its interval.
 
-    The model is fitted on the last `max_pre_weeks` pre-period observations; older history, when there is
-    enough, serves for placebo calibration (see :func:`placebo_inflation`). Times default to consecutive weeks.
+    The model is fitted on the last `max_pre_weeks` pre-period observations. With `calibrate`, the interval is
+    widened as :mod:`ml.experiments.calibration` says, from placebo windows in the older pre-period history and
+    in `pool` (the same indicator's other series, up to the start) and the learned prior (or `prior`, a fixed
+    prior factor). Times default to consecutive weeks.
     """
     if not 0.0 < alpha < 1.0:
         raise InputError("alpha must be between 0 and 1", field="alpha", value=alpha)
@@ -427,10 +473,41 @@ def estimate_effect(
     lo = n - m_used
     fitted = template.clone().fit(y_pre[lo:], None if Xp is None else Xp[lo:], t_pre[lo:])
     mix = fitted.predict_mean(t_post, Xo)
-    inflation, n_placebos = 1.0, 0
+    nonstat = is_nonstationary(fitted.noise_summary())
+    f0 = prior if prior is not None else prior_factor(m_used, controls=Xp is not None, nonstationary=nonstat)
+    calibration = Calibration(
+        method="model",
+        factor=1.0,
+        prior_factor=f0,
+        n_placebos=0,
+        n_series=0,
+        nonstationary=nonstat,
+        reason=describe("model", 1.0, f0, 0, 0, m_used, nonstat),
+    )
     if calibrate:
-        inflation, n_placebos = placebo_inflation(y_pre, Xp, t_pre, train=m_used, horizon=h, model=template)
-        mix = mix.inflate(inflation)
+        own = PlaceboWindow(series=series, y=y_pre, X=Xp, t=t_pre)
+        windows = [own, *pool]
+        hp = min(h, MAX_PLACEBO_HORIZON)
+        scores, n_series = placebo_scores(
+            windows,
+            train=placebo_train(m_used, max((w.y.shape[0] for w in pool), default=0), hp),
+            horizon=hp,
+            model=template,
+            max_placebos=max_placebos,
+        )
+        factor = calibrated_factor(scores, alpha=alpha, prior=f0)
+        method: CalibrationMethod = "pooled placebos" if scores else "prior"
+        calibration = Calibration(
+            method=method,
+            factor=factor,
+            prior_factor=f0,
+            n_placebos=len(scores),
+            n_series=n_series,
+            nonstationary=nonstat,
+            reason=describe(method, factor, f0, len(scores), n_series, m_used, nonstat),
+        )
+        mix = mix.inflate(factor)
+    inflation, n_placebos = calibration.factor, calibration.n_placebos
     observed = float(np.mean(y_post))
     q_lo, q_hi = float(mix.ppf(alpha / 2)), float(mix.ppf(1 - alpha / 2))
     cf = float(mix.mean())
@@ -444,6 +521,7 @@ def estimate_effect(
         se=(q_hi - q_lo) / (2.0 * float(stats.norm.ppf(1 - alpha / 2))),
         inflation=inflation,
         n_placebos=n_placebos,
+        calibration=calibration,
         n_pre=m_used,
         n_post=h,
         model=fitted,

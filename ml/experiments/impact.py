@@ -18,10 +18,12 @@ Method (CausalImpact-style, built to stay calibrated on short, autocorrelated we
    both relative to the counterfactual. The interval (level 1 - alpha) and the two-sided p-value come from the
    same predictive distribution of the post-period mean (a mixture of Student-t), so p < alpha exactly when the
    interval excludes zero.
-3. Placebo calibration (conformal-style): when the history before the pre-period window is long enough, the same
-   model is refitted at fake intervention dates inside the pre-period (same training length and horizon), and
-   the standardised placebo errors estimate how much too narrow the model's own interval is (a variance
-   inflation factor, shrunk towards 1 and never below 1). With a short history the model's own interval is used.
+3. Calibration that borrows strength across series (:mod:`ml.experiments.calibration`): the same model is
+   refitted at fake intervention dates (same training length and horizon, ending before the start) in the
+   treated series' older history and in the other series of the same indicator; the (1 - alpha) quantile of the
+   placebo normal scores, pooled with a prior learned on real weekly series (wider for short fitted windows and
+   non-stationary series), sets how much the model's interval is widened (never narrowed). The result says which
+   calibration was used and why (``ImpactResult.calibration``).
 
 Cross-checks reported beside the estimate: difference-in-differences against the mean of the controls (standard
 error corrected for lag-1 autocorrelation) and a Mann-Whitney before/after test (which ignores autocorrelation:
@@ -46,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from ml.errors import InputError, NotFittedError, NotFoundError
+from ml.experiments.calibration import Calibration, PlaceboWindow
 from ml.experiments.checks import DiDCheck, MannWhitneyCheck, did_check, mann_whitney_check
 from ml.experiments.counterfactual import (
     DEFAULT_PHI_GRID,
@@ -55,7 +58,7 @@ from ml.experiments.counterfactual import (
     EffectEstimate,
     TMixture,
     estimate_effect,
-    placebo_inflation,
+    placebo_scores,
 )
 from ml.experiments.plots import plot_impact
 from ml.experiments.results import ImpactDiagnostics, ImpactResult, ImpactSeries, Verdict, verdict_for
@@ -65,6 +68,7 @@ __all__ = [
     "DEFAULT_PHI_GRID",
     "DEFAULT_Q_GRID",
     "DEFAULT_Q_ZERO_PRIOR",
+    "Calibration",
     "CounterfactualModel",
     "DiDCheck",
     "EffectEstimate",
@@ -78,7 +82,7 @@ __all__ = [
     "did_check",
     "estimate_effect",
     "mann_whitney_check",
-    "placebo_inflation",
+    "placebo_scores",
     "plot_impact",
     "verdict_for",
 ]
@@ -176,13 +180,61 @@ class _Periods:
     m_used: int  # pre-period weeks the model is fitted on (the most recent, at most max_pre_weeks)
 
 
-def _method(used: list[str], mode: str, n_placebos: int) -> str:
+def _method(used: list[str], mode: str, calibration: Calibration) -> str:
     """The method in words, as reported with the result."""
     on = f" on {len(used)} control(s)" if mode == "each" else " on the mean of the controls" if used else ""
-    interval = (
-        "placebo-calibrated interval" if n_placebos else "model interval (history too short for placebos)"
+    interval = {
+        "pooled placebos": f"interval calibrated on {calibration.n_placebos} pooled placebo window(s) and the prior",
+        "prior": "interval calibrated by the prior learned on real series (no placebo window before the start)",
+        "model": "model interval (calibration off)",
+    }[calibration.method]
+    return (
+        f"counterfactual regression{on} with random-walk level + local trend + AR(1) noise, integrated over"
+        f" (phi, q, r); {interval} x{calibration.factor:.2f}"
     )
-    return f"counterfactual regression{on} with random-walk level + AR(1) noise, integrated over (phi, q); {interval}"
+
+
+def _sibling_windows(
+    data: pd.DataFrame,
+    experiment: Experiment,
+    used: list[str],
+    mode: str,
+    max_series: int,
+) -> list[PlaceboWindow]:
+    """Untreated series of the same indicator up to the start, each with the experiment's other controls.
+
+    A sibling that is itself a control is scored against the remaining controls; when none remains (or the
+    series is not on a regular grid) it gives no placebo window.
+    """
+    ids = _series_id_column(data)
+    prefix = experiment.indicator + "/"
+    treated = experiment.treated_series
+    names = sorted({str(k) for k in ids.unique() if str(k).startswith(prefix) and str(k) != treated})[
+        :max_series
+    ]
+    start = pd.Timestamp(experiment.start)
+    windows: list[PlaceboWindow] = []
+    for sib in names:
+        others = [c for c in used if c != sib]
+        if used and not others:
+            continue
+        try:
+            wide = _wide(data, sib, others)
+        except (InputError, NotFoundError):
+            continue
+        wide = wide[wide.index < start]
+        if len(wide) < 4:
+            continue
+        try:
+            t = _period_index(wide.index)
+        except InputError:
+            continue
+        X = None
+        if others:
+            C = wide[others].to_numpy()
+            X = C if mode == "each" else C.mean(axis=1)
+        windows.append(PlaceboWindow(series=sib, y=wide[sib].to_numpy(), X=X, t=t))
+    return windows
 
 
 class ImpactScorer:
@@ -193,7 +245,9 @@ class ImpactScorer:
     alpha: significance level of the verdict; the interval has level 1 - alpha.
     min_pre_weeks: fewest pre-period observations accepted.
     max_pre_weeks: the model is fitted on at most this many recent pre-period weeks (older ones calibrate).
-    calibrate: use placebo windows in the older history to widen the interval when it proves too narrow.
+    calibrate: widen the interval as placebo windows (older history, other series of the same indicator) and
+        the prior learned on real series say (see :mod:`ml.experiments.calibration`); False: the model's own.
+    max_sibling_series: most other series of the indicator searched for placebo windows.
     control_mode: "each" control as a regressor, their "mean" as one, or "auto" (each when there are at
         least 10 pre weeks per coefficient, else the mean).
     max_extra_weeks: how far ahead `weeks_needed` looks.
@@ -211,6 +265,7 @@ class ImpactScorer:
         control_mode: ControlMode = "auto",
         max_extra_weeks: int = 52,
         model: CounterfactualModel | None = None,
+        max_sibling_series: int = 20,
     ) -> None:
         self.alpha = alpha
         self.min_pre_weeks = min_pre_weeks
@@ -219,6 +274,7 @@ class ImpactScorer:
         self.control_mode = control_mode
         self.max_extra_weeks = max_extra_weeks
         self.model = model
+        self.max_sibling_series = max_sibling_series
 
     def _check_params(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -244,6 +300,9 @@ class ImpactScorer:
         p = self._periods(experiment, data)
         notes: list[str] = []
         used, mode, X_pre, X_post = self._controls(p, experiment.control_series, notes)
+        pool: list[PlaceboWindow] = []
+        if self.calibrate:
+            pool = _sibling_windows(data, experiment, used, mode, self.max_sibling_series)
         est = estimate_effect(
             p.y_pre,
             p.y_post,
@@ -255,11 +314,10 @@ class ImpactScorer:
             max_pre_weeks=self.max_pre_weeks,
             calibrate=self.calibrate,
             model=self.model if self.model is not None else CounterfactualModel(),
+            pool=pool,
+            series=p.treated,
         )
-        if est.inflation > 1.0:
-            notes.append(
-                f"placebo windows before the pre-period showed the model's interval too narrow; widened x{est.inflation:.2f}"
-            )
+        notes.append(f"calibration: {est.calibration.reason}")
         h = len(p.y_post)
         cf = est.counterfactual_mean
         rel, rel_lo, rel_hi = self._relative(est, notes)
@@ -298,7 +356,8 @@ class ImpactScorer:
             mde_relative=None if rel is None else mde / abs(cf),
             min_effect=experiment.min_effect,
             weeks_needed=weeks_needed,
-            method=_method(used, mode, est.n_placebos),
+            method=_method(used, mode, est.calibration),
+            calibration=est.calibration,
             diagnostics=diagnostics,
             series=series,
         )

@@ -9,6 +9,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from ml.experiments.calibration import Calibration
 from ml.experiments.checks import DiDCheck, MannWhitneyCheck
 from ml.io.schemas import Direction
 
@@ -72,6 +73,7 @@ class ImpactResult(BaseModel):
     min_effect: float | None
     weeks_needed: int | None
     method: str
+    calibration: Calibration
     diagnostics: ImpactDiagnostics
     series: ImpactSeries
 
