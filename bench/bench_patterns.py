@@ -46,6 +46,7 @@ from ml.io.schemas import Incident  # noqa: E402
 from ml.patterns.clustering import PatternClusterer, clustering_metrics  # noqa: E402
 from ml.patterns.ids import ONE_OFF  # noqa: E402
 from ml.patterns.model import PatternModel  # noqa: E402
+from ml.patterns.views import RootCauseView  # noqa: E402
 from ml.text.documents import DocumentBuilder, strip_html  # noqa: E402
 from ml.text.embedding import Embedder  # noqa: E402
 
@@ -115,113 +116,163 @@ def truth_mask(incidents: list[Incident]) -> tuple[list[str], np.ndarray]:
     return truth, np.asarray([t != ONE_OFF for t in truth])
 
 
-# --- 1 + 2: quality and BERTopic ---------------------------------------------------------------------------
-def quality(incidents: list[Incident], seeds: list[int], bertopic: bool, repeats: int) -> None:
-    truth, mask = truth_mask(incidents)
-    builder = DocumentBuilder(mask_entities=True).fit(incidents)
-    docs = builder.build_many(incidents)
+# --- 1 + 2: quality, side by side with the baselines ---------------------------------------------------------
+HARD = ROOT / "data" / "sample-hard" / "incidents.jsonl"
 
-    embedder = Embedder(cache_dir=CACHE)
-    t0 = time.perf_counter()
-    X = embedder.encode(docs)
-    print(
-        f"\nSample: {len(incidents)} incidents, {int(mask.sum())} with a real pattern, "
-        f"{len(set(t for t in truth if t != ONE_OFF))} patterns in truth; embedded in {time.perf_counter() - t0:.1f}s "
-        f"({embedder.stats['hits']} from cache)"
-    )
 
-    pipelines: list[tuple[str, Any]] = []
-    for seed in seeds:
-        pipelines.append((f"Recur PatternModel (seed {seed})", _recur(embedder, seed)))
-    if bertopic:
-        try:
-            import bertopic as _  # noqa: F401
-        except ImportError:
-            print("(bertopic not installed: pip install bertopic to compare)")
-        else:
-            pipelines.append(("BERTopic default (unseeded UMAP)", _bertopic(None)))
-            for seed in seeds:
-                pipelines.append((f"BERTopic default, UMAP seed {seed}", _bertopic(seed)))
-    # one untimed run of each kind first (imports, numba, caches), then the best of `repeats` timed runs
-    for make in {name.split(" ")[0]: fit for name, fit in pipelines}.values():
-        make(incidents, docs, X)
-    rows: list[dict[str, Any]] = []
-    first = None
-    for name, fit in pipelines:
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            labels, model = fit(incidents, docs, X)
-            best = min(best, time.perf_counter() - t0)
-        rows.append(_quality_row(name, labels, truth, mask, best))
-        if first is None:
-            first = model
-    table(rows, "Pattern quality on the sample (same documents, same embeddings)")
-    for kind in ("Recur", "BERTopic default, UMAP"):
-        times = [r["fit s"] for r in rows if r["pipeline"].startswith(kind)]
-        if times:
-            print(f"  median fit time, {kind.split(',')[0]} seeded runs: {float(np.median(times)):.2f}s")
+def load_jsonl(path: Path) -> list[Incident]:
+    return [
+        Incident.model_validate(json.loads(line)) for line in path.read_text().splitlines() if line.strip()
+    ]
 
-    if not isinstance(first, PatternModel):
-        return
-    top = []
-    for p in first.patterns_[:15]:
-        members = [truth[i] for i, inc in enumerate(incidents) if first.assignments_[inc.id] == p.id]
-        major = Counter(sorted(members)).most_common(1)[0][0]
-        top.append(
-            {
-                "id": p.id,
-                "size": p.size,
-                "name": p.name,
-                "majority truth": f"{major} ({members.count(major) / len(members):.0%})",
-                "trend": f"{p.trend['direction']} {p.trend['counts']}",
-            }
+
+def load_github(path: Path, limit: int | None) -> list[Incident]:
+    """GitHub status incidents, HTML stripped; truth (weak) = the single affected component, if one."""
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records.sort(key=lambda r: r["started_at"])
+    if limit:
+        records = records[-limit:]
+    out = []
+    for r in records:
+        body = " ".join(u.get("body") or "" for u in r.get("updates", [])) or r.get("text") or r["name"]
+        comps = r.get("components") or []
+        out.append(
+            Incident(
+                id=r["id"],
+                title=r["name"],
+                summary=strip_html(body) or r["name"],
+                tags=comps,
+                started_at=r["started_at"],
+                pattern=comps[0] if len(comps) == 1 else None,
+            )
         )
-    table(top, f"Recur patterns on the sample (seed {seeds[0]})")
+    return out
 
 
-def _recur(embedder: Embedder, seed: int) -> Any:
-    def fit(incidents: list[Incident], docs: list[str], X: np.ndarray) -> tuple[np.ndarray, PatternModel]:
-        model = PatternModel(
-            embedder=embedder,
-            document_builder=DocumentBuilder(mask_entities=True),
-            clusterer=PatternClusterer(random_state=seed, outlier_threshold="auto"),
-        ).fit(incidents, embeddings=X)
-        return np.asarray([model.assignments_[inc.id] for inc in incidents]), model
-
-    return fit
-
-
-def _bertopic(seed: int | None) -> Any:
-    def fit(incidents: list[Incident], docs: list[str], X: np.ndarray) -> tuple[np.ndarray, Any]:
-        from bertopic import BERTopic
-        from umap import UMAP
-
-        if seed is None:
-            topic_model = BERTopic()
-        else:
-            umap = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed)
-            topic_model = BERTopic(umap_model=umap)
-        topics, _ = topic_model.fit_transform(docs, embeddings=X)
-        return np.asarray(topics), topic_model
-
-    return fit
-
-
-def _quality_row(
-    name: str, labels: np.ndarray, truth: list[str], mask: np.ndarray, secs: float
-) -> dict[str, Any]:
+def _row(name: str, labels: np.ndarray, truth: list[str], mask: np.ndarray, secs: float) -> dict[str, Any]:
     m = clustering_metrics(labels, true_labels=truth, mask=mask)
+    sizes = np.bincount(labels[labels >= 0]) if np.any(labels >= 0) else np.zeros(1)
     return {
         "pipeline": name,
         "patterns": int(m["n_patterns"]),
-        "ARI (patterns)": m["ari_masked"],
-        "NMI (patterns)": m["nmi_masked"],
-        "ARI (all)": m["ari"],
-        "NMI (all)": m["nmi"],
+        "NMI": m["nmi_masked"],
+        "ARI": m["ari_masked"],
         "unclustered": m["noise_fraction"],
+        "largest": float(sizes.max() / len(labels)),
         "fit s": secs,
     }
+
+
+def quality(name: str, incidents: list[Incident], seeds: list[int], bertopic: bool) -> PatternModel | None:
+    """Recur and the baselines on the same incidents; NMI/ARI on incidents with a known label ("one-off"
+    and unlabelled left out; Recur's unclustered count as one more label, as BERTopic's outliers do)."""
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    truth = [inc.pattern or ONE_OFF for inc in incidents]
+    mask = np.asarray([t != ONE_OFF for t in truth])
+    k = len({t for t in truth if t != ONE_OFF})
+    embedder = Embedder(cache_dir=CACHE)
+    full = DocumentBuilder(mask_entities=True).fit(incidents).build_many(incidents)
+    cause = RootCauseView().fit(incidents).build_many(incidents)
+    t0 = time.perf_counter()
+    X_full, X_cause = embedder.encode(full), embedder.encode(cause)
+    print(
+        f"\n{name}: {len(incidents)} incidents, {int(mask.sum())} with a known label, {k} labels; "
+        f"embedded in {time.perf_counter() - t0:.1f}s"
+    )
+    rows: list[dict[str, Any]] = []
+    first: PatternModel | None = None
+    for seed in seeds:
+        t0 = time.perf_counter()
+        model = PatternModel(
+            embedder=embedder,
+            clusterer=PatternClusterer(min_cluster_size="auto", outlier_threshold="auto", random_state=seed),
+        ).fit(incidents)
+        labels = np.asarray([model.assignments_[inc.id] for inc in incidents])
+        rows.append(_row(f"Recur (seed {seed})", labels, truth, mask, time.perf_counter() - t0))
+        first = first or model
+    for view, docs, X in (("whole text", full, X_full), ("root cause", cause, X_cause)):
+        t0 = time.perf_counter()
+        tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True, min_df=2).fit_transform(docs)
+        km = KMeans(k, n_init=10, random_state=0).fit_predict(tfidf)
+        rows.append(_row(f"TF-IDF + KMeans(k={k}), {view}", km, truth, mask, time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        km = KMeans(k, n_init=10, random_state=0).fit_predict(X)
+        rows.append(_row(f"MiniLM + KMeans(k={k}), {view}", km, truth, mask, time.perf_counter() - t0))
+    if bertopic:
+        try:
+            from bertopic import BERTopic
+        except ImportError:
+            print("(bertopic not installed: pip install -e '.[bench]' to compare)")
+        else:
+            for view, docs, X in (("whole text", full, X_full), ("root cause", cause, X_cause)):
+                t0 = time.perf_counter()
+                topics, _ = BERTopic().fit_transform(docs, embeddings=X)
+                rows.append(
+                    _row(
+                        f"BERTopic defaults, {view}",
+                        np.asarray(topics),
+                        truth,
+                        mask,
+                        time.perf_counter() - t0,
+                    )
+                )
+    table(rows, f"{name}: patterns against the known labels (same documents, same embeddings)")
+    if first is not None:
+        g = first.clusterer_
+        print(
+            f"  granularity chosen: min_cluster_size={g.min_cluster_size_}, min_samples={g.min_samples_}, "
+            f"{g.cluster_selection_method_} of {len(first.granularity_)} candidates; "
+            f"silhouette {first.metrics_.get('silhouette', float('nan')):.3f}"
+            + "".join(f"; warning: {w}" for w in first.warnings_)
+        )
+        top = []
+        for p in first.patterns_[:15]:
+            members = [truth[i] for i, inc in enumerate(incidents) if first.assignments_[inc.id] == p.id]
+            major = Counter(sorted(members)).most_common(1)[0][0]
+            top.append(
+                {
+                    "size": p.size,
+                    "name": p.name,
+                    "keywords": ", ".join(p.keywords[:4]),
+                    "majority label": f"{major} ({members.count(major) / len(members):.0%})",
+                }
+            )
+        table(top, f"{name}: the biggest patterns")
+    return first
+
+
+def analyst_labels(name: str, incidents: list[Incident], shares: list[float], seed: int = 0) -> None:
+    """Held-out NMI/ARI with a share of the incidents labelled by an analyst (``root_cause_category``).
+
+    A fixed 30% of the incidents is held out and never labelled; the labelled ones are drawn from the rest.
+    Scores are on the held-out incidents with a known label only."""
+    rng = np.random.default_rng(seed)
+    truth = [inc.pattern or ONE_OFF for inc in incidents]
+    n = len(incidents)
+    held = rng.random(n) < 0.3
+    order = rng.permutation(np.flatnonzero(~held))
+    mask = held & np.asarray([t != ONE_OFF for t in truth])
+    rows = []
+    for share in shares:
+        chosen = set(order[: int(round(share * n))].tolist())
+        labelled = [
+            inc.model_copy(update={"root_cause_category": truth[i] if i in chosen else None})
+            for i, inc in enumerate(incidents)
+        ]
+        t0 = time.perf_counter()
+        model = PatternModel(embedder=Embedder(cache_dir=CACHE)).fit(labelled)
+        labels = np.asarray([model.assignments_[inc.id] for inc in incidents])
+        row = _row(
+            f"{share:.0%} labelled",
+            labels[mask],
+            [truth[i] for i in np.flatnonzero(mask)],
+            np.ones(int(mask.sum()), bool),
+            time.perf_counter() - t0,
+        )
+        rows.append({"labelled": f"{share:.0%}", **{k: v for k, v in row.items() if k != "pipeline"}})
+    table(rows, f"{name}: analyst labels, scored on {int(mask.sum())} held-out incidents never labelled")
 
 
 # --- 3: speed and memory -----------------------------------------------------------------------------------
@@ -357,57 +408,14 @@ def speed(sizes: list[int], incidents: list[Incident], n_throughput: int) -> Non
     table(rows, "Training speed on synthetic corpora (cold = empty embedding cache, no previous model)")
 
 
-# --- 4: real GitHub status incidents -----------------------------------------------------------------------
-def github(path: Path, limit: int | None) -> None:
-    if not path.is_file():
-        print(f"\n(GitHub status data not found at {path}: skipped)")
-        return
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    records.sort(key=lambda r: r["started_at"])
-    if limit:
-        records = records[-limit:]
-    incidents = []
-    for r in records:
-        body = " ".join(u.get("body") or "" for u in r.get("updates", [])) or r.get("text") or r["name"]
-        incidents.append(
-            Incident(
-                id=r["id"],
-                title=r["name"],
-                summary=strip_html(body) or r["name"],
-                tags=r.get("components") or [],
-                started_at=r["started_at"],
-            )
-        )
-    t0 = time.perf_counter()
-    model = PatternModel(embedder=Embedder(cache_dir=CACHE)).fit(incidents)
-    secs = time.perf_counter() - t0
-    m = model.metrics_
-    print(
-        f"\nGitHub status incidents ({path.name}, {len(incidents)} incidents "
-        f"{incidents[0].started_at.date()}..{incidents[-1].started_at.date()}): {len(model.patterns_)} patterns, "
-        f"{m['noise_fraction']:.1%} unclustered, silhouette {m.get('silhouette', float('nan')):.3f}, "
-        f"DBCV {m.get('dbcv', float('nan')):.3f}, fit {secs:.1f}s"
-    )
-    rows = [
-        {
-            "id": p.id,
-            "size": p.size,
-            "name": p.name,
-            "keywords": ", ".join(p.keywords[:6]),
-            "last 6 x 30 days": f"{p.trend['direction']} {p.trend['counts']}",
-        }
-        for p in model.patterns_[:10]
-    ]
-    table(rows, "Biggest GitHub patterns")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one seed, 1,000 incidents, 400 GitHub incidents")
-    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="UMAP seeds for the sample comparison")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="UMAP seeds of Recur's runs")
     ap.add_argument("--no-bertopic", action="store_true")
     ap.add_argument("--no-scale", action="store_true")
     ap.add_argument("--no-github", action="store_true")
+    ap.add_argument("--no-labels", action="store_true", help="skip the analyst-label runs")
     ap.add_argument("--github", type=Path, default=GITHUB)
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -418,11 +426,27 @@ def main() -> None:
     seeds = args.seeds or ([42] if args.quick else [42, 1, 2])
     t0 = time.perf_counter()
     incidents = load_sample()
-    quality(incidents, seeds, bertopic=not args.no_bertopic, repeats=1 if args.quick else 2)
+    quality("Sample (data/sample)", incidents, seeds, bertopic=not args.no_bertopic)
+    if HARD.is_file():
+        hard = load_jsonl(HARD)
+        quality("Hard sample (data/sample-hard)", hard, seeds, bertopic=not args.no_bertopic)
+        if not args.no_labels:
+            analyst_labels("Hard sample", hard, [0.0, 0.1, 0.3])
+    else:
+        print(f"\n(hard sample not found at {HARD}: skipped)")
+    if not args.no_github:
+        if args.github.is_file():
+            gh = load_github(args.github, 400 if args.quick else None)
+            quality(
+                "GitHub status (truth: the one affected component)",
+                gh,
+                seeds[:1],
+                bertopic=not args.no_bertopic,
+            )
+        else:
+            print(f"\n(GitHub status data not found at {args.github}: skipped)")
     if not args.no_scale:
         speed([1_000] if args.quick else [1_000, 10_000], incidents, 200 if args.quick else len(incidents))
-    if not args.no_github:
-        github(args.github, 400 if args.quick else None)
     print(f"\n(total {time.perf_counter() - t0:.0f}s)")
 
 

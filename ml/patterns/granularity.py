@@ -12,9 +12,11 @@ internal criterion, with no labels:
 
 Candidates are first kept to a readable range of pattern counts (``k_range``; for a few hundred postmortems
 about 4 to 22) and to no pattern above ``max_share`` of the incidents (a pattern holding 40% of everything
-is under-segmentation). Among those, the coarsest candidate whose stability is within `tolerance` of the most
-stable one wins (the parsimony of the "one standard error" rule: finer splits must earn their place; ties:
-less noise). When no candidate
+is under-segmentation). Among those, the coarsest candidate whose stability is close to the most stable one's
+wins (the parsimony of the "one standard error" rule: finer splits must earn their place; ties: less noise).
+"Close" scales with how unstable the best is: within ``0.005 + tolerance * (1 - best)``, so a corpus with crisp
+groups (best near 1) keeps its small groups, and a noisy one, whose stability estimates are noisy too, is not
+split on a difference that a resample would erase. When no candidate
 satisfies the limits, the one that breaks them least is taken and ``warnings_`` says so. Every candidate's
 figures stay in ``candidates_`` so that a training run can log the search.
 
@@ -108,7 +110,8 @@ class GranularitySearch:
     random_state:
         Seed of the subsamples.
     tolerance:
-        Stability a coarser candidate may give up against the most stable one and still be preferred.
+        Share of the most stable candidate's instability (1 - stability) that a coarser candidate may give up
+        and still be preferred.
     """
 
     def __init__(
@@ -120,7 +123,7 @@ class GranularitySearch:
         subsample: float = 0.8,
         max_points: int = 3000,
         random_state: int = 0,
-        tolerance: float = 0.05,
+        tolerance: float = 0.25,
     ) -> None:
         self.k_range = k_range
         self.max_share = max_share
@@ -254,7 +257,8 @@ class GranularitySearch:
             if any(c.label_ari is not None for c in ok):
                 return max(ok, key=lambda c: (c.label_ari or 0.0, -c.noise))
             top = max(np.nan_to_num(c.stability, nan=-1.0) for c in ok)
-            near = [c for c in ok if np.nan_to_num(c.stability, nan=-1.0) >= top - self.tolerance]
+            slack = 0.005 + self.tolerance * (1.0 - top)
+            near = [c for c in ok if np.nan_to_num(c.stability, nan=-1.0) >= top - slack]
             return min(near, key=lambda c: (c.n_patterns, c.noise, -c.stability))
         return min(cands, key=lambda c: (c.violation, c.noise))
 

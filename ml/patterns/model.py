@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +34,10 @@ from ml.patterns.clustering import (
     predict_nearest,
 )
 from ml.patterns.features import HybridFeatures
-from ml.patterns.granularity import GranularitySearch
 from ml.patterns.ids import ONE_OFF
 from ml.patterns.labelling import PatternLabeller, match_patterns, name_texts
+from ml.patterns.pattern import Pattern
+from ml.patterns.persistence import FORMAT, read_model, write_model
 from ml.patterns.similarity import SimilarityIndex
 from ml.patterns.trends import Trend, pattern_trend
 from ml.patterns.views import RootCauseView
@@ -51,46 +50,8 @@ __all__ = ["FORMAT", "Pattern", "PatternModel", "Trend", "pattern_trend", "split
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "recur.patterns/2"
-
 
 # --- patterns ---------------------------------------------------------------------------------------------
-@dataclass
-class Pattern:
-    """One failure pattern, as shown to people and stored with the model."""
-
-    id: int
-    name: str
-    keywords: list[str]
-    size: int
-    representative_ids: list[str]
-    trend: dict[str, Any]
-    first_seen: str | None = None
-    last_seen: str | None = None
-    keyword_scores: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Pattern:
-        return cls(**d)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _dump(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=True) + "\n")
-
-
 class PatternModel:
     """Mines failure patterns from incidents.
 
@@ -196,7 +157,9 @@ class PatternModel:
 
         t0 = time.perf_counter()
         self.builder_ = self._new_builder().fit(incidents)
-        self.boilerplate_ = self._new_boilerplate().fit(self.builder_.build_many(incidents), names=_names(incidents))
+        self.boilerplate_ = self._new_boilerplate().fit(
+            self.builder_.build_many(incidents), names=_names(incidents)
+        )
         docs = self.documents(incidents)
         dense, model_id = self._dense(docs, embeddings)
         if previous is not None and previous.n_features_ != dense.shape[1]:
@@ -331,7 +294,9 @@ class PatternModel:
             return None, []
         index = {c: i for i, c in enumerate(classes)}
         y = np.asarray([index.get(c, -1) if c else -1 for c in cats], dtype=np.int64)
-        logger.info("Patterns - %d incidents carry analyst labels (%d classes)", int((y >= 0).sum()), len(classes))
+        logger.info(
+            "Patterns - %d incidents carry analyst labels (%d classes)", int((y >= 0).sum()), len(classes)
+        )
         return y, classes
 
     def _stable_ids(
@@ -351,7 +316,11 @@ class PatternModel:
                 min_similarity=self.min_similarity,
                 next_id=previous.next_id_,
             )
-            changes = {"kept": len(match.ids) - len(match.fresh), "fresh": match.fresh, "vanished": match.vanished}
+            changes = {
+                "kept": len(match.ids) - len(match.fresh),
+                "fresh": match.fresh,
+                "vanished": match.vanished,
+            }
             return np.asarray(match.ids, dtype=np.int64), changes, max(previous.next_id_, match.next_id)
         start = previous.next_id_ if previous is not None else 0
         pattern_ids = np.arange(start, start + k, dtype=np.int64)
@@ -371,7 +340,9 @@ class PatternModel:
         for c in range(pattern_ids.size):
             members = np.flatnonzero(labels == c)
             member_starts = [starts[i] for i in members]
-            trend = pattern_trend(member_starts, as_of, self.trend_periods, self.trend_period_days, self.trend_alpha)
+            trend = pattern_trend(
+                member_starts, as_of, self.trend_periods, self.trend_period_days, self.trend_alpha
+            )
             kw = labeller.keywords_.get(c, [])
             patterns.append(
                 Pattern(
@@ -408,8 +379,12 @@ class PatternModel:
         if any(t is not None for t in truth):
             sel = np.asarray([t is not None for t in truth])
             t_sel = [t for t in truth if t is not None]
-            m = clustering_metrics(labels[sel], true_labels=t_sel, mask=np.asarray([t != ONE_OFF for t in t_sel]))
-            metrics.update({k: v for k, v in m.items() if k.startswith(("ari", "nmi", "noise_fraction_masked"))})
+            m = clustering_metrics(
+                labels[sel], true_labels=t_sel, mask=np.asarray([t != ONE_OFF for t in t_sel])
+            )
+            metrics.update(
+                {k: v for k, v in m.items() if k.startswith(("ari", "nmi", "noise_fraction_masked"))}
+            )
         metrics.update(
             {
                 "n_incidents": float(len(incidents)),
@@ -581,133 +556,17 @@ class PatternModel:
     def to_dir(self, path: str | Path) -> Path:
         """Write the fitted model to folder `path`: ``.npy`` arrays and JSON (no pickle). Returns the path."""
         self._check_fitted()
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            "centroids": self.centroids_.astype(np.float32),
-            "embedding_centroids": self.embedding_centroids_.astype(np.float32),
-            "mean": self.mean_.astype(np.float32),
-            "components": self.components_.astype(np.float32),
-            "pattern_ids": self.pattern_ids_.astype(np.int64),
-            "thresholds": self.thresholds_.astype(np.float32),
-            "reduced": self.reduced_.astype(np.float32),
-            "labels": self.labels_.astype(np.int64),
-        }
-        for name, arr in arrays.items():
-            np.save(out / f"{name}.npy", arr, allow_pickle=False)
-        self.features_.to_dir(out / "features")
-        _dump(out / "incident_ids.json", self.incident_ids_)
-        _dump(out / "patterns.json", [p.to_dict() for p in self.patterns_])
-        _dump(out / "assignments.json", self.assignments_)
-        _dump(out / "metrics.json", self.metrics_)
-        _dump(out / "granularity.json", {"candidates": self.granularity_, "warnings": self.warnings_})
-        builder = self.builder_
-        _dump(
-            out / "model.json",
-            {
-                "format": FORMAT,
-                "embedding_model_id": self.embedding_model_id_,
-                "n_features": self.n_features_,
-                "n_patterns": len(self.patterns_),
-                "next_id": self.next_id_,
-                "as_of": self.as_of_,
-                "id_changes": self.id_changes_,
-                "params": self.get_params(),
-                "view": {"kind": type(builder).__name__, "params": _builder_params(builder)},
-                "entities": list(getattr(builder, "entities_", [])),
-                "label_classes": self.label_classes_,
-                "boilerplate": self.boilerplate_.to_dict(),
-                "clusterer": self.clusterer_.get_params(),
-                "labeller": self.labeller_.get_params(),
-            },
-        )
-        logger.info("Patterns - model written to %s", out)
-        return out
+        return write_model(self, Path(path))
 
     @classmethod
     def from_dir(cls, path: str | Path, embedder: Embedder | None = None) -> PatternModel:
         """Load a model written by :meth:`to_dir`. `embedder` must be the model's embedding model."""
-        src = Path(path)
-        meta_file = src / "model.json"
-        if not meta_file.is_file():
-            raise InputError(f"{src} holds no pattern model (model.json missing)", field="path", value=str(src))
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format") != FORMAT:
-            raise InputError(
-                f"{meta_file} has format {meta.get('format')!r}, expected {FORMAT!r}",
-                field="format",
-                value=meta.get("format"),
-            )
-        model_id = meta["embedding_model_id"]
-        if embedder is None:
-            embedder = Embedder() if model_id == DEFAULT_MODEL_ID else Embedder(model_path=model_id)
-        lab = dict(meta["labeller"])
-        lab["ngram_range"] = tuple(lab["ngram_range"])
-        view = meta["view"]
-        builder_cls = RootCauseView if view["kind"] == "RootCauseView" else DocumentBuilder
-        builder = builder_cls(**view["params"]).set_entities(meta.get("entities", []))
-        clu = dict(meta["clusterer"])
-        gran = clu.pop("granularity", None)
-        if gran is not None:
-            gran["k_range"] = tuple(gran["k_range"]) if gran.get("k_range") else None
-        model = cls(
-            embedder=embedder,
-            document_builder=builder,
-            clusterer=PatternClusterer(**clu, granularity=GranularitySearch(**gran) if gran else None),
-            labeller=PatternLabeller(**lab),
-            **meta["params"],
-        )
-        model.builder_ = builder
-        model.boilerplate_ = BoilerplateFilter.from_dict(meta["boilerplate"])
-        model.clusterer_ = model.clusterer  # type: ignore[assignment]
-        model.labeller_ = model.labeller  # type: ignore[assignment]
-        model.features_ = HybridFeatures.from_dir(src / "features")
-
-        def load(name: str) -> np.ndarray:
-            return np.load(src / name, allow_pickle=False)
-
-        model.centroids_ = load("centroids.npy")
-        model.embedding_centroids_ = load("embedding_centroids.npy")
-        model.mean_ = load("mean.npy")
-        model.components_ = load("components.npy")
-        model.pattern_ids_ = load("pattern_ids.npy")
-        model.thresholds_ = load("thresholds.npy")
-        model.reduced_ = load("reduced.npy")
-        model.labels_ = load("labels.npy")
-        model.incident_ids_ = json.loads((src / "incident_ids.json").read_text())
-        model.patterns_ = [Pattern.from_dict(d) for d in json.loads((src / "patterns.json").read_text())]
-        model.assignments_ = {k: int(v) for k, v in json.loads((src / "assignments.json").read_text()).items()}
-        model.metrics_ = json.loads((src / "metrics.json").read_text())
-        gran_file = src / "granularity.json"
-        gran_meta = json.loads(gran_file.read_text()) if gran_file.is_file() else {}
-        model.granularity_ = gran_meta.get("candidates", [])
-        model.warnings_ = gran_meta.get("warnings", [])
-        model.label_classes_ = list(meta.get("label_classes", []))
-        model.n_features_ = int(meta["n_features"])
-        model.next_id_ = int(meta["next_id"])
-        model.embedding_model_id_ = model_id
-        model.as_of_ = meta["as_of"]
-        model.id_changes_ = meta.get("id_changes", {})
-        k, dim = len(model.pattern_ids_), model.features_.n_dense_ + (
-            model.features_.lexical_.dim if model.features_.lexical_ is not None else 0
-        )
-        if model.centroids_.shape != (k, dim) or model.embedding_centroids_.shape != (k, model.n_features_):
-            raise InputError(
-                f"{src}: centroids.npy has shape {model.centroids_.shape}, expected ({k}, {dim})",
-                field="centroids",
-            )
-        return model
+        return read_model(cls, Path(path), embedder)
 
 
 def _names(incidents: list[Incident]) -> list[str]:
     """Service, team and tag names of the incidents (masked in template-sentence keys)."""
     return sorted({n for inc in incidents for n in (inc.service, inc.team, *inc.tags) if n})
-
-
-def _builder_params(builder: Any) -> dict[str, Any]:
-    if isinstance(builder, RootCauseView):
-        return builder.get_params()
-    return {"fields": list(builder.fields), "strip_html": builder.strip_html, "mask_entities": builder.mask_entities}
 
 
 def split_labels(
