@@ -27,8 +27,11 @@ browser: ## Install Debian's headless Chromium for the report's browser test (ne
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null; }; }
 
-train: install ## Train every model on $(DATA) into the MLflow store and promote champions.
-	$(BIN)/recur validate $(DATA)/*
+# The data files of $(DATA) (its truth/ and config/ folders are not records to validate).
+DATA_FILES = $(wildcard $(DATA)/*.jsonl $(DATA)/*.json $(DATA)/*.csv $(DATA)/*.parquet $(DATA)/*.yaml $(DATA)/postmortems)
+
+train: install ## Train every model on $(DATA) into the MLflow store and promote champions (DATA=data/sample-hard for the hard sample).
+	$(BIN)/recur validate $(DATA_FILES)
 	$(BIN)/recur train all --data $(DATA) --promote
 
 report: install ## Write the leadership report to reports/.
