@@ -1,20 +1,21 @@
-"""Failure-pattern mining: quality against ground truth, BERTopic side by side, speed, memory, real data.
+"""Failure-pattern mining: quality against known labels beside the baselines, analyst labels, speed, memory.
 
-    python bench/bench_patterns.py [--quick] [--seeds 42 1 2] [--no-bertopic] [--no-scale] [--no-github]
+    python bench/bench_patterns.py [--quick] [--seeds 42 1 2] [--no-bertopic] [--no-scale] [--no-github] [--no-labels]
 
-1. Sample (``data/sample/incidents.jsonl``, generated into a temporary folder when absent): ARI / NMI against
-   the generator's ``pattern`` labels, on the incidents whose truth is a real pattern ("masked": "one-off"
-   left out) and overall (noise is one more label), and the unclustered share.
-2. Side by side on the same documents and the same embeddings: Recur's ``PatternModel`` and BERTopic's default
-   pipeline (``BERTopic()``: UMAP 15 neighbours / 5 dims unseeded, HDBSCAN min_cluster_size 10, c-TF-IDF);
-   also BERTopic with its UMAP seeded, for a reproducible reference. Each pipeline runs once untimed first
-   (imports, numba compilation), then the fit time is the best of 2 runs (1 with --quick).
-3. Speed on this machine: embedding throughput (no cache); cold training (empty embedding cache, no previous
-   model) of 1,000 and 10,000 synthetic incidents (sample sentences recombined within each pattern); a retrain
-   with 1% new incidents (embedding cache + UMAP warm-started from the previous layout) as a share of the cold
-   run; peak RSS of the process doing the run. Each size runs in its own process (``--worker N``).
-4. Real GitHub status-page incidents (``../shared/data/github-status/incidents.jsonl``, HTML stripped): number
-   of patterns, unclustered share, the biggest patterns' keywords. Skipped when the file is absent.
+1. Quality, side by side on the same documents and the same embeddings, on three corpora: the sample
+   (``data/sample``, generated with its truth), the hard sample (``data/sample-hard``: long postmortems, shared
+   vocabulary, imbalanced root-cause categories) and the real GitHub status incidents
+   (``../shared/data/github-status/``; weak truth: the one affected component, where there is one). Pipelines:
+   Recur's ``PatternModel`` with its defaults (root-cause view, template sentences out, hybrid features,
+   granularity chosen from the data); TF-IDF + KMeans and MiniLM + KMeans told the true number of labels, on the
+   whole text and on the root-cause view; BERTopic's defaults (``BERTopic()``) on both. NMI / ARI on the incidents
+   with a known label (Recur's unclustered and BERTopic's outliers count as one more label), the unclustered
+   share and the largest pattern's share.
+2. Analyst labels on the hard sample: 0%, 10% and 30% of the incidents carry ``root_cause_category``; NMI / ARI
+   on a fixed 30% held out and never labelled.
+3. Speed on this machine: embedding throughput (no cache); cold training of 1,000 and 10,000 synthetic
+   incidents (sample sentences recombined within each pattern); a retrain with 1% new incidents as a share of
+   the cold run; peak RSS. Each size runs in its own process (``--worker N``).
 
 ``--quick``: one seed, 1,000 incidents for the speed part, the 400 latest GitHub incidents.
 """
