@@ -410,6 +410,8 @@ def experiment_score(
             "" if r["weeks_needed"] is None else str(r["weeks_needed"]),
         )
     console.print(table)
+    for r in out["results"]:
+        console.print(f"{escape(str(r['id']))} interval: {escape(str(r['calibration']['reason']))}")
     for e in out["errors"]:
         console.print(f"[red]could not score[/] {escape(str(e['id']))}: {escape(str(e['error']))}")
     for q in out["quarantined"]:

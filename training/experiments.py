@@ -27,7 +27,7 @@ from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FIELDS = ("id", "effect", "relative_effect", "ci_low", "ci_high", "p_value", "verdict")
+SUMMARY_FIELDS = ("id", "effect", "relative_effect", "ci_low", "ci_high", "p_value", "verdict", "calibration")
 
 
 def result_row(exp: Experiment, result: Any) -> dict[str, Any]:
@@ -62,6 +62,8 @@ def _log_run(settings: Settings, exp: Experiment, result: Any, previous: str | N
                 "desired_direction": exp.desired_direction,
                 "min_effect": str(exp.min_effect),
                 "method": result.method[:500],
+                "calibration": result.calibration.method,
+                "calibration_reason": result.calibration.reason[:500],
             }
         )
         figures = {
@@ -81,6 +83,8 @@ def _log_run(settings: Settings, exp: Experiment, result: Any, previous: str | N
                 "counterfactual_mean",
             )
         }
+        figures["calibration_factor"] = result.calibration.factor
+        figures["calibration_placebos"] = result.calibration.n_placebos
         mlflow.log_metrics({k: float(v) for k, v in figures.items() if v is not None})
         diag = result.diagnostics
         if diag.did is not None:
