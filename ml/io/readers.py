@@ -6,213 +6,77 @@ the file, line (or record index), field and reason, and ``records in == accepted
 Nothing is skipped without a word: a file no reader recognises is itself a quarantined entry naming it, a UTF-8
 byte-order mark (what spreadsheet tools write) is accepted, a CSV field over ``CSV_FIELD_LIMIT`` quarantines its
 row only, and YAML aliases (which can expand exponentially) are refused with the line of the first one.
+
+The shared decoding and quarantine records are in ``ml.io.decoding``, Markdown postmortems in ``ml.io.markdown``;
+their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import logging
-import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from ml.errors import InputError
+from ml.io.decoding import (
+    _BLANK,
+    _BOM,
+    CSV_FIELD_LIMIT,
+    EXPERIMENT_SUFFIXES,
+    INCIDENT_SUFFIXES,
+    INDICATOR_SUFFIXES,
+    Kind,
+    NoAliasLoader,
+    ReadResult,
+    Reject,
+    _csv_rows,
+    _decode_file,
+    _decode_lines,
+    _load_json_file,
+    _log_result,
+    _unrecognised,
+    _unsupported,
+    _Validator,
+    _yaml_problem,
+    load_yaml,
+    unrecognised,
+)
+from ml.io.markdown import (
+    FrontMatterError,
+    _read_markdown_file,
+    _read_markdown_folder,
+    parse_markdown_postmortem,
+)
 from ml.io.schemas import Experiment, Incident, IndicatorObservation, series_key
 
+__all__ = [
+    "CSV_FIELD_LIMIT",
+    "EXPERIMENT_SUFFIXES",
+    "INCIDENT_SUFFIXES",
+    "INDICATOR_SUFFIXES",
+    "READERS",
+    "FrontMatterError",
+    "Kind",
+    "NoAliasLoader",
+    "ReadResult",
+    "Reject",
+    "detect_kind",
+    "indicators_frame",
+    "load_yaml",
+    "parse_markdown_postmortem",
+    "read_experiments",
+    "read_incidents",
+    "read_indicators",
+    "read_path",
+    "unrecognised",
+]
+
 log = logging.getLogger(__name__)
-
-T = TypeVar("T", bound=BaseModel)
-Kind = Literal["incidents", "indicators", "experiments"]
-
-_DATETIME_FIELDS = {
-    "incidents": ("started_at", "detected_at", "resolved_at"),
-    "indicators": (),
-    "experiments": (),
-}
-_NAIVE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
-_BOM = b"\xef\xbb\xbf"
-CSV_FIELD_LIMIT = 1024 * 1024  # characters in one CSV field; a row with a longer one is quarantined
-INCIDENT_SUFFIXES = (".jsonl", ".json", ".csv", ".md", ".markdown")
-INDICATOR_SUFFIXES = (".csv", ".parquet", ".pq")
-EXPERIMENT_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One quarantined record (or, in ``notes``, one accepted record with a remark)."""
-
-    file: str
-    line: int | None
-    field: str | None
-    reason: str
-    record: str | None = None  # the record id when known
-
-    def __post_init__(self) -> None:
-        # A reason is one line (log lines and the CLI table are grepped): YAML and JSON errors span several.
-        object.__setattr__(self, "reason", " ".join(self.reason.split()))
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        fld = f" [{self.field}]" if self.field else ""
-        return f"{where}{fld}: {self.reason}"
-
-
-@dataclass
-class ReadResult(Generic[T]):
-    """What a reader returns: accepted records, quarantined ones, and notes on accepted ones."""
-
-    kind: Kind
-    sources: list[str] = field(default_factory=list)
-    records: list[T] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    notes: list[Reject] = field(default_factory=list)
-    records_in: int = 0
-
-    @property
-    def accepted(self) -> int:
-        return len(self.records)
-
-    @property
-    def quarantined(self) -> int:
-        return len(self.rejects)
-
-    def merge(self, other: ReadResult[T]) -> ReadResult[T]:
-        if other.kind != self.kind:
-            raise InputError(f"cannot merge {other.kind} into {self.kind}", field="kind", value=other.kind)
-        self.sources += other.sources
-        self.records += other.records
-        self.rejects += other.rejects
-        self.notes += other.notes
-        self.records_in += other.records_in
-        return self
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "sources": self.sources,
-            "records_in": self.records_in,
-            "accepted": self.accepted,
-            "quarantined": self.quarantined,
-            "rejects": [asdict(r) for r in self.rejects],
-            "notes": [asdict(n) for n in self.notes],
-        }
-
-
-# ---------------------------------------------------------------------------------------------- validation core
-
-
-def _error_field(err: dict[str, Any]) -> str:
-    loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
-    return ".".join(loc) if loc else "record"
-
-
-def _reason(err: dict[str, Any]) -> str:
-    msg = str(err.get("msg", "invalid value"))
-    msg = msg.removeprefix("Value error, ")
-    if err.get("type") == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
-        return "is empty (text is required)"
-    if err.get("type") == "missing":
-        return "is required but missing"
-    if "input" in err and err.get("type") not in ("missing",) and not isinstance(err["input"], dict | list):
-        shown = repr(err["input"])
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        msg = f"{msg} (got {shown})"
-    return msg
-
-
-class _Validator(Generic[T]):
-    """Validates raw dicts into models, tracking duplicates and naive datetimes."""
-
-    def __init__(
-        self,
-        model: type[T],
-        result: ReadResult[T],
-        key: Callable[[T], Any],
-        key_name: str,
-    ) -> None:
-        self.model = model
-        self.result = result
-        self.key = key
-        self.key_name = key_name
-        self.seen: dict[Any, str] = {}
-
-    def add(self, raw: Any, file: str, line: int | None) -> None:
-        self.result.records_in += 1
-        if not isinstance(raw, dict):
-            self.result.rejects.append(
-                Reject(file, line, None, f"expected an object, got {type(raw).__name__}")
-            )
-            return
-        rid = raw.get("id")
-        rid_s = str(rid) if rid is not None else None
-        try:
-            rec = self.model.model_validate(raw)
-        except ValidationError as exc:
-            errs = exc.errors()
-            fld = _error_field(errs[0])
-            reason = "; ".join(f"{_error_field(e)}: {_reason(e)}" for e in errs)
-            self.result.rejects.append(Reject(file, line, fld, reason, rid_s))
-            return
-        k = self.key(rec)
-        if k in self.seen:
-            self.result.rejects.append(
-                Reject(
-                    file,
-                    line,
-                    self.key_name,
-                    f"duplicate {self.key_name} {k!r} (first seen at {self.seen[k]})",
-                    rid_s,
-                )
-            )
-            return
-        self.seen[k] = f"{file}:{line}" if line is not None else file
-        for name in _DATETIME_FIELDS[self.result.kind]:
-            v = raw.get(name)
-            if isinstance(v, str) and _NAIVE_RE.match(v.strip()):
-                self.result.notes.append(
-                    Reject(file, line, name, "timezone-naive datetime taken as UTC", rid_s)
-                )
-            elif isinstance(v, dt.datetime) and v.tzinfo is None:
-                self.result.notes.append(
-                    Reject(file, line, name, "timezone-naive datetime taken as UTC", rid_s)
-                )
-        self.result.records.append(rec)
-
-
-_BLANK = " \t\r\n\x0b\x0c"
-
-
-def _decode_lines(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, str | None]]:
-    """Yield (line number, text) per line; a line that is not UTF-8 yields None and is quarantined by the caller."""
-    with path.open("rb") as fh:
-        for no, raw in enumerate(fh, start=1):
-            if no == 1:
-                raw = raw.removeprefix(_BOM)
-            try:
-                yield no, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                result.records_in += 1
-                result.rejects.append(
-                    Reject(
-                        str(path),
-                        no,
-                        None,
-                        f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
-                    )
-                )
-                yield no, None
-
-
-# ---------------------------------------------------------------------------------------------- incidents
 
 
 def _incident_key(rec: Incident) -> str:
@@ -229,46 +93,6 @@ def _parse_json_field(value: str, name: str) -> Any:
         except json.JSONDecodeError as exc:
             raise InputError(f"{name} is not valid JSON: {exc.msg}", field=name, value=value) from exc
     return value
-
-
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _decode_file(path: Path, result: ReadResult[Any]) -> str | None:
-    """The whole file as text (a byte-order mark dropped); None, after quarantining it, when it is not UTF-8."""
-    data = path.read_bytes().removeprefix(_BOM)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        result.records_in += 1
-        result.rejects.append(
-            Reject(
-                str(path),
-                _line_of(data, exc.start),
-                None,
-                f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte offset {exc.start})",
-            )
-        )
-        return None
-
-
-def _unrecognised(path: Path, result: ReadResult[Any], why: str) -> None:
-    """A file no reader takes is quarantined by name, never skipped."""
-    result.records_in += 1
-    result.rejects.append(Reject(str(path), None, "path", why))
-
-
-def unrecognised(path: str | Path) -> Reject:
-    """The quarantine entry for a path that is not a Recur data file (``detect_kind`` gave None)."""
-    p = Path(path)
-    if p.is_dir():
-        what = "a folder without Markdown postmortems"
-    elif p.suffix.lower() == ".csv":
-        what = "a CSV whose header has neither indicator,ds,y (indicators) nor id,title (incidents)"
-    else:
-        what = f"unrecognised file type {p.suffix or '(none)'!r}"
-    return Reject(str(p), None, "path", f"not a Recur data file: {what}")
 
 
 def _read_incidents_jsonl(path: Path, v: _Validator[Incident]) -> None:
@@ -305,94 +129,7 @@ def _read_incidents_json(path: Path, v: _Validator[Incident]) -> None:
         v.add(raw, str(path), i + 1)
 
 
-def _load_json_file(path: Path, result: ReadResult[Any]) -> Any:
-    text = _decode_file(path, result)
-    if text is None:
-        return None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        result.records_in += 1
-        result.rejects.append(
-            Reject(str(path), exc.lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
-        )
-        return None
-    except RecursionError:
-        result.records_in += 1
-        result.rejects.append(Reject(str(path), 1, None, "invalid JSON: nested too deeply"))
-        return None
-    if not isinstance(data, dict | list):
-        result.records_in += 1
-        result.rejects.append(
-            Reject(str(path), 1, None, f"expected a list or an object, got {type(data).__name__}")
-        )
-        return None
-    return data
-
-
 _LIST_COLUMNS = ("contributing_factors", "tags")
-
-
-def _csv_rows(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV as dicts with the physical line each starts on; undecodable lines, rows with the wrong
-    number of columns and rows with a field over ``CSV_FIELD_LIMIT`` characters are quarantined."""
-    good: list[str] = []
-    numbers: list[int] = []
-    for no, text in _decode_lines(path, result):
-        if text is not None:
-            good.append(text)
-            numbers.append(no)
-    if not good:
-        return
-    data = "".join(good)
-    # The csv module's own limit (128 KiB) raises mid-row and loses its place in a quoted multi-line field: lift
-    # it to the file's size (which bounds every field) and apply CSV_FIELD_LIMIT per row instead.
-    csv.field_size_limit(max(csv.field_size_limit(), len(data) + 1))
-    reader = csv.reader(io.StringIO(data))
-
-    def physical(n: int) -> int:
-        return numbers[min(max(n, 1), len(numbers)) - 1]
-
-    header: list[str] | None = None
-    done = 0  # lines of `data` consumed so far
-    while True:
-        start = done + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # defensive: the csv module resynchronises at the next line
-            done = reader.line_num
-            result.records_in += 1
-            result.rejects.append(Reject(str(path), physical(start), None, f"invalid CSV: {exc}"))
-            continue
-        done = reader.line_num
-        line, last = physical(start), physical(done)
-        if header is None:
-            header = [h.strip() for h in row]
-            continue
-        if not any(c.strip() for c in row):
-            continue
-        span = f" (the row spans lines {line}-{last}: an unclosed quote?)" if last - line > 0 else ""
-        longest = max(len(c) for c in row)
-        if longest > CSV_FIELD_LIMIT:
-            result.records_in += 1
-            result.rejects.append(
-                Reject(
-                    str(path),
-                    line,
-                    None,
-                    f"a field of {longest} characters is over the limit of {CSV_FIELD_LIMIT}{span}",
-                )
-            )
-            continue
-        if len(row) != len(header):
-            result.records_in += 1
-            result.rejects.append(
-                Reject(str(path), line, None, f"expected {len(header)} columns, got {len(row)}{span}")
-            )
-            continue
-        yield line, dict(zip(header, row, strict=True))
 
 
 def _read_incidents_csv(path: Path, v: _Validator[Incident]) -> None:
@@ -409,188 +146,6 @@ def _read_incidents_csv(path: Path, v: _Validator[Incident]) -> None:
             v.result.rejects.append(Reject(str(path), line, exc.field, exc.message, raw.get("id")))
             continue
         v.add(raw, str(path), line)
-
-
-_SECTION_FIELDS = {
-    "summary": "summary",
-    "impact": "impact",
-    "timeline": "timeline",
-    "root cause": "root_cause",
-    "root causes": "root_cause",
-    "contributing factors": "contributing_factors",
-    "action items": "action_items",
-}
-_ACTION_RE = re.compile(
-    r"^[-*]\s*\[(?P<done>[ xX~-])\]\s*(?:(?P<id>[A-Za-z][\w.-]*)\s*:\s*)?(?P<title>.+?)\s*"
-    r"(?:\((?P<meta>[^()]*)\))?\s*$"
-)
-_META_RE = re.compile(r"(created|closed)\s*:?\s*(\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+Z?)?)", re.I)
-
-
-class NoAliasLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses aliases (``*name``): nested aliases expand exponentially downstream."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not allowed", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-
-def load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
-    """Parse YAML once, without aliases: the data and its node tree (for line numbers)."""
-    loader = NoAliasLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = None if node is None else loader.construct_document(node)
-        return data, node
-    finally:
-        loader.dispose()
-
-
-def _yaml_problem(exc: Exception) -> tuple[int | None, str]:
-    """(0-based line, one-line reason) of a YAML error; RecursionError for absurdly deep nesting."""
-    if isinstance(exc, RecursionError):
-        return None, "nested too deeply"
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    return (mark.line if mark is not None else None), str(problem or exc)
-
-
-class FrontMatterError(InputError):
-    """A Markdown postmortem's front matter is unusable; ``line`` is the line in the file."""
-
-    def __init__(self, message: str, line: int) -> None:
-        super().__init__(message, field="front_matter")
-        self.line = line
-
-
-def _parse_action_items(body: str, incident_id: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for i, line in enumerate(ln.strip() for ln in body.splitlines()):
-        if not line or line[0] not in "-*":
-            continue
-        m = _ACTION_RE.match(line)
-        if not m:
-            items.append(
-                {"id": f"{incident_id}-AI{i + 1}", "title": line.lstrip("-* ").strip(), "status": "open"}
-            )
-            continue
-        mark = m.group("done")
-        status = "done" if mark in "xX" else ("wontfix" if mark in "~-" else "open")
-        item: dict[str, Any] = {
-            "id": m.group("id") or f"{incident_id}-AI{i + 1}",
-            "title": m.group("title"),
-            "status": status,
-        }
-        for kind, value in _META_RE.findall(m.group("meta") or ""):
-            item[f"{kind.lower()}_at"] = value
-        items.append(item)
-    return items
-
-
-def _bullets(body: str) -> list[str]:
-    lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
-    if lines and all(ln[0] in "-*" for ln in lines):
-        return [ln.lstrip("-* ").strip() for ln in lines]
-    return [" ".join(lines)] if lines else []
-
-
-def parse_markdown_postmortem(text: str) -> dict[str, Any]:
-    """Turn a Markdown postmortem (YAML front matter + sections by heading) into a raw incident dict."""
-    raw: dict[str, Any] = {}
-    text = text.removeprefix("\ufeff")
-    body = text
-    if text.startswith("---"):
-        end = text.find("\n---", 3)
-        if end == -1:
-            raise FrontMatterError("front matter is not closed by a '---' line", 1)
-        try:
-            front = load_yaml(text[3:end])[0] or {}
-        except (yaml.YAMLError, RecursionError) as exc:
-            line, problem = _yaml_problem(exc)
-            # text[3:] starts on the file's first line, so YAML line 0 is line 1
-            raise FrontMatterError(
-                f"front matter is not valid YAML: {problem}", 1 if line is None else line + 1
-            ) from exc
-        if not isinstance(front, dict):
-            raise FrontMatterError("front matter is not a mapping", 2)
-        raw.update(front)
-        body = text[end + 4 :]
-    sections: dict[str, list[str]] = {}
-    current: str | None = None
-    preamble: list[str] = []
-    for line in body.splitlines():
-        m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
-        if m:
-            name = m.group(1).strip().lower().rstrip(":")
-            if name in _SECTION_FIELDS:
-                current = _SECTION_FIELDS[name]
-                sections.setdefault(current, [])
-                continue
-            if current is None and "title" not in raw:
-                raw["title"] = m.group(1).strip()
-                continue
-            current = "_other"  # an unknown section: kept out of the known fields
-            sections.setdefault(current, [])
-            continue
-        if current is None:
-            preamble.append(line)
-        else:
-            sections[current].append(line)
-    sections.pop("_other", None)
-    for fld, lines in sections.items():
-        content = "\n".join(lines).strip()
-        if fld == "contributing_factors":
-            raw[fld] = _bullets(content)
-        elif fld == "action_items":
-            raw[fld] = _parse_action_items(content, str(raw.get("id", "PM")))
-        else:
-            raw[fld] = content or None
-    if "summary" not in raw and "\n".join(preamble).strip():
-        raw["summary"] = "\n".join(preamble).strip()
-    for name in ("started_at", "detected_at", "resolved_at"):
-        if isinstance(raw.get(name), dt.datetime | dt.date):
-            raw[name] = raw[name].isoformat()
-    return raw
-
-
-def _read_markdown_folder(path: Path, v: _Validator[Incident]) -> None:
-    """Every Markdown file under `path` is a postmortem, except README.md; any other file is quarantined by
-    name. Hidden files and folders (``.git``, ``.DS_Store``) are left out, with a log line saying how many."""
-    hidden = 0
-    for f in sorted(path.rglob("*")):
-        rel = f.relative_to(path).parts
-        if any(part.startswith(".") for part in rel):
-            hidden += not f.is_dir()
-            continue
-        if f.is_dir() or f.name.lower() == "readme.md":
-            continue
-        if f.suffix.lower() in (".md", ".markdown"):
-            _read_markdown_file(f, v)
-        else:
-            _unrecognised(
-                f,
-                v.result,
-                f"not a postmortem: only .md and .markdown files are read in a folder, got {f.name!r}",
-            )
-    if hidden:
-        log.warning("Reading - %s: %d hidden files (names starting with '.') left out", path, hidden)
-
-
-def _read_markdown_file(f: Path, v: _Validator[Incident]) -> None:
-    text = _decode_file(f, v.result)
-    if text is None:
-        return
-    try:
-        raw = parse_markdown_postmortem(text)
-    except InputError as exc:
-        v.result.records_in += 1
-        v.result.rejects.append(Reject(str(f), getattr(exc, "line", 1), exc.field, exc.message))
-        return
-    v.add(raw, str(f), 1)
 
 
 def read_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incident]:
@@ -616,10 +171,6 @@ def read_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incid
 
 
 # ---------------------------------------------------------------------------------------------- indicators
-
-
-def _unsupported(kind: str, p: Path, suffixes: tuple[str, ...]) -> str:
-    return f"unsupported {kind} file type {p.suffix or '(none)'!r} (expected {', '.join(suffixes)})"
 
 
 def _indicator_key(rec: IndicatorObservation) -> tuple[str, dt.date]:
@@ -782,15 +333,3 @@ def read_path(path: str | Path, kind: Kind | None = None) -> ReadResult[Any]:
     if kind is None:
         raise InputError(f"{path}: not a recognised Recur data file", field="path", value=str(path))
     return READERS[kind](path)
-
-
-def _log_result(result: ReadResult[Any]) -> None:
-    log.info(
-        "Reading - %s: %d in, %d accepted, %d quarantined",
-        result.kind,
-        result.records_in,
-        result.accepted,
-        result.quarantined,
-    )
-    for r in result.rejects[:20]:
-        log.warning("Reading - quarantined %s", r)

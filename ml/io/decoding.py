@@ -1,0 +1,385 @@
+"""What every reader shares: the quarantine records (``Reject``, ``ReadResult``), validation into the schemas, and
+decoding that never loses count (UTF-8 lines and files, JSON files, CSV rows, YAML without aliases).
+
+A record that cannot be decoded is quarantined with its file and line, so ``records in == accepted + quarantined``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ml.errors import InputError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+Kind = Literal["incidents", "indicators", "experiments"]
+
+_DATETIME_FIELDS = {
+    "incidents": ("started_at", "detected_at", "resolved_at"),
+    "indicators": (),
+    "experiments": (),
+}
+_NAIVE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_BOM = b"\xef\xbb\xbf"
+CSV_FIELD_LIMIT = 1024 * 1024  # characters in one CSV field; a row with a longer one is quarantined
+INCIDENT_SUFFIXES = (".jsonl", ".json", ".csv", ".md", ".markdown")
+INDICATOR_SUFFIXES = (".csv", ".parquet", ".pq")
+EXPERIMENT_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One quarantined record (or, in ``notes``, one accepted record with a remark)."""
+
+    file: str
+    line: int | None
+    field: str | None
+    reason: str
+    record: str | None = None  # the record id when known
+
+    def __post_init__(self) -> None:
+        # A reason is one line (log lines and the CLI table are grepped): YAML and JSON errors span several.
+        object.__setattr__(self, "reason", " ".join(self.reason.split()))
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        fld = f" [{self.field}]" if self.field else ""
+        return f"{where}{fld}: {self.reason}"
+
+
+@dataclass
+class ReadResult(Generic[T]):
+    """What a reader returns: accepted records, quarantined ones, and notes on accepted ones."""
+
+    kind: Kind
+    sources: list[str] = field(default_factory=list)
+    records: list[T] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    notes: list[Reject] = field(default_factory=list)
+    records_in: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return len(self.records)
+
+    @property
+    def quarantined(self) -> int:
+        return len(self.rejects)
+
+    def merge(self, other: ReadResult[T]) -> ReadResult[T]:
+        if other.kind != self.kind:
+            raise InputError(f"cannot merge {other.kind} into {self.kind}", field="kind", value=other.kind)
+        self.sources += other.sources
+        self.records += other.records
+        self.rejects += other.rejects
+        self.notes += other.notes
+        self.records_in += other.records_in
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "sources": self.sources,
+            "records_in": self.records_in,
+            "accepted": self.accepted,
+            "quarantined": self.quarantined,
+            "rejects": [asdict(r) for r in self.rejects],
+            "notes": [asdict(n) for n in self.notes],
+        }
+
+
+# ---------------------------------------------------------------------------------------------- validation core
+
+
+def _error_field(err: dict[str, Any]) -> str:
+    loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
+    return ".".join(loc) if loc else "record"
+
+
+def _reason(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    if err.get("type") == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
+        return "is empty (text is required)"
+    if err.get("type") == "missing":
+        return "is required but missing"
+    if "input" in err and err.get("type") not in ("missing",) and not isinstance(err["input"], dict | list):
+        shown = repr(err["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{msg} (got {shown})"
+    return msg
+
+
+class _Validator(Generic[T]):
+    """Validates raw dicts into models, tracking duplicates and naive datetimes."""
+
+    def __init__(
+        self,
+        model: type[T],
+        result: ReadResult[T],
+        key: Callable[[T], Any],
+        key_name: str,
+    ) -> None:
+        self.model = model
+        self.result = result
+        self.key = key
+        self.key_name = key_name
+        self.seen: dict[Any, str] = {}
+
+    def add(self, raw: Any, file: str, line: int | None) -> None:
+        self.result.records_in += 1
+        if not isinstance(raw, dict):
+            self.result.rejects.append(
+                Reject(file, line, None, f"expected an object, got {type(raw).__name__}")
+            )
+            return
+        rid = raw.get("id")
+        rid_s = str(rid) if rid is not None else None
+        try:
+            rec = self.model.model_validate(raw)
+        except ValidationError as exc:
+            errs = exc.errors()
+            fld = _error_field(errs[0])
+            reason = "; ".join(f"{_error_field(e)}: {_reason(e)}" for e in errs)
+            self.result.rejects.append(Reject(file, line, fld, reason, rid_s))
+            return
+        k = self.key(rec)
+        if k in self.seen:
+            self.result.rejects.append(
+                Reject(
+                    file,
+                    line,
+                    self.key_name,
+                    f"duplicate {self.key_name} {k!r} (first seen at {self.seen[k]})",
+                    rid_s,
+                )
+            )
+            return
+        self.seen[k] = f"{file}:{line}" if line is not None else file
+        for name in _DATETIME_FIELDS[self.result.kind]:
+            v = raw.get(name)
+            if isinstance(v, str) and _NAIVE_RE.match(v.strip()):
+                self.result.notes.append(
+                    Reject(file, line, name, "timezone-naive datetime taken as UTC", rid_s)
+                )
+            elif isinstance(v, dt.datetime) and v.tzinfo is None:
+                self.result.notes.append(
+                    Reject(file, line, name, "timezone-naive datetime taken as UTC", rid_s)
+                )
+        self.result.records.append(rec)
+
+
+_BLANK = " \t\r\n\x0b\x0c"
+
+
+def _decode_lines(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, str | None]]:
+    """Yield (line number, text) per line; a line that is not UTF-8 yields None and is quarantined by the caller."""
+    with path.open("rb") as fh:
+        for no, raw in enumerate(fh, start=1):
+            if no == 1:
+                raw = raw.removeprefix(_BOM)
+            try:
+                yield no, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                result.records_in += 1
+                result.rejects.append(
+                    Reject(
+                        str(path),
+                        no,
+                        None,
+                        f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+                    )
+                )
+                yield no, None
+
+
+# ---------------------------------------------------------------------------------------------- incidents
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _decode_file(path: Path, result: ReadResult[Any]) -> str | None:
+    """The whole file as text (a byte-order mark dropped); None, after quarantining it, when it is not UTF-8."""
+    data = path.read_bytes().removeprefix(_BOM)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        result.records_in += 1
+        result.rejects.append(
+            Reject(
+                str(path),
+                _line_of(data, exc.start),
+                None,
+                f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte offset {exc.start})",
+            )
+        )
+        return None
+
+
+def _unrecognised(path: Path, result: ReadResult[Any], why: str) -> None:
+    """A file no reader takes is quarantined by name, never skipped."""
+    result.records_in += 1
+    result.rejects.append(Reject(str(path), None, "path", why))
+
+
+def unrecognised(path: str | Path) -> Reject:
+    """The quarantine entry for a path that is not a Recur data file (``detect_kind`` gave None)."""
+    p = Path(path)
+    if p.is_dir():
+        what = "a folder without Markdown postmortems"
+    elif p.suffix.lower() == ".csv":
+        what = "a CSV whose header has neither indicator,ds,y (indicators) nor id,title (incidents)"
+    else:
+        what = f"unrecognised file type {p.suffix or '(none)'!r}"
+    return Reject(str(p), None, "path", f"not a Recur data file: {what}")
+
+
+def _load_json_file(path: Path, result: ReadResult[Any]) -> Any:
+    text = _decode_file(path, result)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        result.records_in += 1
+        result.rejects.append(
+            Reject(str(path), exc.lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        )
+        return None
+    except RecursionError:
+        result.records_in += 1
+        result.rejects.append(Reject(str(path), 1, None, "invalid JSON: nested too deeply"))
+        return None
+    if not isinstance(data, dict | list):
+        result.records_in += 1
+        result.rejects.append(
+            Reject(str(path), 1, None, f"expected a list or an object, got {type(data).__name__}")
+        )
+        return None
+    return data
+
+
+def _csv_rows(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV as dicts with the physical line each starts on; undecodable lines, rows with the wrong
+    number of columns and rows with a field over ``CSV_FIELD_LIMIT`` characters are quarantined."""
+    good: list[str] = []
+    numbers: list[int] = []
+    for no, text in _decode_lines(path, result):
+        if text is not None:
+            good.append(text)
+            numbers.append(no)
+    if not good:
+        return
+    data = "".join(good)
+    # The csv module's own limit (128 KiB) raises mid-row and loses its place in a quoted multi-line field: lift
+    # it to the file's size (which bounds every field) and apply CSV_FIELD_LIMIT per row instead.
+    csv.field_size_limit(max(csv.field_size_limit(), len(data) + 1))
+    reader = csv.reader(io.StringIO(data))
+
+    def physical(n: int) -> int:
+        return numbers[min(max(n, 1), len(numbers)) - 1]
+
+    header: list[str] | None = None
+    done = 0  # lines of `data` consumed so far
+    while True:
+        start = done + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # defensive: the csv module resynchronises at the next line
+            done = reader.line_num
+            result.records_in += 1
+            result.rejects.append(Reject(str(path), physical(start), None, f"invalid CSV: {exc}"))
+            continue
+        done = reader.line_num
+        line, last = physical(start), physical(done)
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
+        if not any(c.strip() for c in row):
+            continue
+        span = f" (the row spans lines {line}-{last}: an unclosed quote?)" if last - line > 0 else ""
+        longest = max(len(c) for c in row)
+        if longest > CSV_FIELD_LIMIT:
+            result.records_in += 1
+            result.rejects.append(
+                Reject(
+                    str(path),
+                    line,
+                    None,
+                    f"a field of {longest} characters is over the limit of {CSV_FIELD_LIMIT}{span}",
+                )
+            )
+            continue
+        if len(row) != len(header):
+            result.records_in += 1
+            result.rejects.append(
+                Reject(str(path), line, None, f"expected {len(header)} columns, got {len(row)}{span}")
+            )
+            continue
+        yield line, dict(zip(header, row, strict=True))
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses aliases (``*name``): nested aliases expand exponentially downstream."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML once, without aliases: the data and its node tree (for line numbers)."""
+    loader = NoAliasLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+        return data, node
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(exc: Exception) -> tuple[int | None, str]:
+    """(0-based line, one-line reason) of a YAML error; RecursionError for absurdly deep nesting."""
+    if isinstance(exc, RecursionError):
+        return None, "nested too deeply"
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    return (mark.line if mark is not None else None), str(problem or exc)
+
+
+def _unsupported(kind: str, p: Path, suffixes: tuple[str, ...]) -> str:
+    return f"unsupported {kind} file type {p.suffix or '(none)'!r} (expected {', '.join(suffixes)})"
+
+
+def _log_result(result: ReadResult[Any]) -> None:
+    log.info(
+        "Reading - %s: %d in, %d accepted, %d quarantined",
+        result.kind,
+        result.records_in,
+        result.accepted,
+        result.quarantined,
+    )
+    for r in result.rejects[:20]:
+        log.warning("Reading - quarantined %s", r)
