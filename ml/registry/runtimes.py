@@ -586,8 +586,12 @@ def open_runtime(root: Path, kind: str | None = None, **options: Any) -> Pattern
     cls = PatternsRuntime if found == "patterns" else ForecasterRuntime
     try:
         return cls(root, **options)
-    except RecurError:
+    except ArtifactError:
         raise
+    except RecurError as exc:  # the installed code refused a value the checks let through
+        raise ArtifactError(
+            f"model artifact {root}: {exc.message}", field="artifact", value=str(root)
+        ) from exc
     except (ValueError, KeyError, TypeError, IndexError, OSError, UnicodeDecodeError) as exc:
         # The checks passed but the installed code still could not read a value: refuse the artifact.
         log.warning("Registry - artifact %s could not be built: %s: %s", root, type(exc).__name__, exc)

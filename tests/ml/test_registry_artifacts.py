@@ -362,3 +362,36 @@ def tracking_code_file() -> Path:
     from ml.registry.runtimes import CODE_DIR
 
     return CODE_DIR / "patterns.py"
+
+
+# ------------------------------------------------------------------------------------------ forecaster
+
+
+@pytest.fixture()
+def forecaster_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "forecaster"
+    root.mkdir()
+    (root / "config.json").write_text("{}", encoding="utf-8")
+    (root / "bundle.json").write_text('{"format": "not a bundle"}', encoding="utf-8")
+    (root / "history.csv").write_text("series,ds,y\nreopens,2025-01-06,3\n", encoding="utf-8")
+    write_manifest(root, "forecaster")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "named"),
+    [
+        ("bundle.json", "{not json", "bundle.json: not valid JSON"),
+        ("history.csv", "a,b,c\n1,2,3\n", "history.csv: must start with the columns series,ds,y"),
+        ("config.json", "[1, 2]", "config.json: must be a JSON object"),
+        (None, None, "not a serialised ForecastBundle"),  # valid JSON the installed code cannot read
+    ],
+)
+def test_forecaster_artifact_is_refused_naming_the_file(
+    forecaster_dir: Path, file: str | None, content: str | None, named: str
+) -> None:
+    if file is not None:
+        (forecaster_dir / file).write_text(str(content), encoding="utf-8")
+        write_manifest(forecaster_dir, "forecaster")
+    with pytest.raises(ArtifactError, match=named):
+        open_runtime(forecaster_dir, "forecaster")
