@@ -17,26 +17,35 @@
 
 Template sentences (status-page updates, report boilerplate) are removed before labelling by
 `ml.text.boilerplate.BoilerplateFilter`; see `PatternLabeller.fit` for the order of the stages.
+
+Phrases and c-TF-IDF live in `ml.patterns.phrases`, id matching in `ml.patterns.stable_ids`; their public names
+are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linear_sum_assignment
 
 from ml.errors import InputError, NotFittedError
-from ml.io.schemas import Incident
 from ml.patterns.ids import NOISE
+from ml.patterns.phrases import (
+    _LONGER_SHARE,
+    _collect_phrases,
+    _contains,
+    _Phrases,
+    _title,
+    c_tf_idf,
+    name_texts,
+)
+from ml.patterns.stable_ids import PatternMatch, match_patterns
 from ml.text.boilerplate import BoilerplateFilter
-from ml.text.documents import STOP_WORDS, make_analyzer, redact, strip_html
+from ml.text.documents import STOP_WORDS, make_analyzer
 from ml.text.entities import EntityMasker
 from ml.text.stemming import stem
 
@@ -45,205 +54,6 @@ __all__ = ["PatternLabeller", "PatternMatch", "c_tf_idf", "match_patterns", "nam
 logger = logging.getLogger(__name__)
 
 FORMAT = "recur-labeller/1"
-
-# Phrase tokens, left to right: placeholders ([SERVICE]), words (with an apostrophe suffix), any other
-# visible character. One pass, no nested repetition.
-_PHRASE_TOKEN = re.compile(r"\[[A-Z_]{1,20}\]|[A-Za-z0-9]+(?:['’][A-Za-z]+)?|[^\sA-Za-z0-9]")
-# Words that never start or end a name even though they are not stop words: status-page workflow and
-# report vocabulary (the rest comes from the data through c-TF-IDF).
-_EDGE_WORDS = frozenset(
-    {"caused", "cause", "root", "due", "issue", "issues", "problem", "problems"}
-    | {"reports", "reported", "experiencing", "seeing", "continuing", "normal", "back", "currently"}
-    | {"ms", "sec", "secs", "seconds", "minute", "minutes", "hour", "hours", "gb", "mb", "kb", "percent"}
-    | {"instead", "impact", "impacted", "visible"}
-)
-
-
-def c_tf_idf(class_counts: sparse.csr_matrix) -> sparse.csr_matrix:
-    """Class-based TF-IDF of a (classes x terms) count matrix."""
-    counts = sparse.csr_matrix(class_counts, dtype=np.float64)
-    words_per_class = np.asarray(counts.sum(axis=1)).ravel()
-    tf = sparse.diags(1.0 / np.where(words_per_class > 0, words_per_class, 1.0)) @ counts
-    term_freq = np.asarray(counts.sum(axis=0)).ravel()
-    avg_words = float(words_per_class.mean()) if words_per_class.size else 0.0
-    idf = np.log1p(avg_words / np.where(term_freq > 0, term_freq, 1.0))
-    return sparse.csr_matrix(tf @ sparse.diags(idf))
-
-
-def name_texts(incidents: Iterable[Incident], prepare: Callable[[str], str] | None = None) -> list[str]:
-    """The text each incident's pattern name is drawn from: its root cause, or its summary when empty.
-
-    `prepare` turns a raw text into the redacted, masked one (``DocumentBuilder.build_text`` of the
-    pipeline's builder, so that services are masked the same way); by default HTML is stripped and the
-    text redacted.
-    """
-    out: list[str] = []
-    for i, inc in enumerate(incidents):
-        if not isinstance(inc, Incident):
-            raise InputError(
-                f"incidents[{i}] must be an ml.schemas.Incident, got {type(inc).__name__}",
-                field=f"incidents[{i}]",
-            )
-        raw = inc.root_cause if inc.root_cause and inc.root_cause.strip() else inc.summary
-        out.append(prepare(raw) if prepare is not None else redact(strip_html(raw)))
-    return out
-
-
-@dataclass
-class _Phrases:
-    """Candidate name phrases of a corpus: a (documents x phrases) 0/1 matrix and how each phrase reads."""
-
-    counts: sparse.csr_matrix
-    keys: list[tuple[str, ...]]
-    surface: list[str]
-
-
-def _display_word(word: str) -> str:
-    # acronyms (TLS, DNS, IPs) keep their capitals, other words are lower case
-    if len(word) > 1 and (word.isupper() or (word[-1] == "s" and word[:-1].isupper() and len(word) > 2)):
-        return word
-    return word.lower()
-
-
-def _segments(text: str) -> list[list[tuple[str, int, int]]]:
-    """Runs of words (lower-case word, start, end) that a name may span: no punctuation (bar a hyphen
-    inside a word), placeholder, number or contraction between them."""
-    segs: list[list[tuple[str, int, int]]] = []
-    cur: list[tuple[str, int, int]] = []
-    prev_end = -1
-    for m in _PHRASE_TOKEN.finditer(text):
-        tok = m.group(0)
-        if tok in ("-", "/") and m.start() == prev_end and m.end() < len(text) and text[m.end()].isalnum():
-            prev_end = m.end()  # "feature-flag", "read/write": one name word continues
-            continue
-        word = tok.lower()
-        if not tok[0].isalpha() or "'" in word or "’" in word or any(c.isdigit() for c in tok):
-            if cur:
-                segs.append(cur)
-            cur = []
-            prev_end = m.end()
-            continue
-        cur.append((word, m.start(), m.end()))
-        prev_end = m.end()
-    if cur:
-        segs.append(cur)
-    return segs
-
-
-# Inside a name, only prepositions may stand between content words ("config push without canary"), and an
-# article only right after one ("timeout of the pool").
-_INSIDE = frozenset(
-    "of without on in for from to after at under over between per across with behind before during into".split()
-)
-_ARTICLES = frozenset({"a", "an", "the"})
-_LONGER_SHARE = 0.4
-# Past tenses say what happened, not what it was: a regular one may open a name ("expired certificate",
-# "cached answers") but not end it ("CPU stayed low", "secret scanning flagged"); irregular ones ("kept",
-# "broke") are verbs, not adjectives, and stay out.
-_IRREGULAR_PAST = frozenset(
-    "ran kept held did went came took got made left sent began grew saw told found lost put set shut hit"
-    " became brought caught fell felt gave knew led meant paid read rose said sold spent stood stuck threw"
-    " thought understood won wrote broke spoke woke froze chose drove rode wore tore hid bit fed fought"
-    " sought bought dug hung slid spun struck swung wound dealt built bent lent burnt overran overflowed"
-    " forgot withheld".split()
-)
-
-
-# Words a verb takes as its object's first word; a noun is rarely followed by one ("needs the", "handles a").
-_DETERMINERS = frozenset(
-    "the a an its their his her our your them it this these those every all each".split()
-)
-
-
-def _verb_like(texts: Sequence[str], min_share: float = 0.3, min_uses: int = 2) -> frozenset[str]:
-    """Words of the corpus that read as verbs: followed by a determiner in at least `min_share` of their
-    uses ("needs the", "handles a", "orders the"). Data-driven, so "hosts" the noun stays a noun where the
-    corpus uses it as one."""
-    uses: Counter[str] = Counter()
-    before_det: Counter[str] = Counter()
-    for text in texts:
-        prev = ""
-        for m in _PHRASE_TOKEN.finditer(text):
-            word = m.group(0).lower()
-            if word in _DETERMINERS and prev:
-                before_det[prev] += 1
-            if word[0].isalpha():
-                uses[word] += 1
-                prev = word
-            else:
-                prev = ""
-    return frozenset(w for w, n in before_det.items() if uses[w] >= min_uses and n >= min_share * uses[w])
-
-
-def _word_role(word: str, stop_words: frozenset[str], verbs: frozenset[str] = frozenset()) -> str:
-    """'content', 'past' (may only open a name), 'inside' (a preposition or article) or 'break'."""
-    if len(word) < 2 or word in _EDGE_WORDS or (word.endswith("ly") and len(word) > 4):
-        return "break"  # adverbs ("directly", "quickly") do not belong in a name
-    if word in _INSIDE or word in _ARTICLES:
-        return "inside"
-    if word in stop_words or word in _IRREGULAR_PAST:
-        return "break"
-    if word.endswith("ed") and not word.endswith("eed") and len(word) > 3:  # "used", not "speed"
-        return "past"
-    if word in verbs:
-        return "break"
-    return "content"
-
-
-def _phrases_of(
-    text: str, max_words: int, stop_words: frozenset[str], verbs: frozenset[str] = frozenset()
-) -> Iterable[tuple[tuple[str, ...], str]]:
-    """(stem key, surface) of every candidate name phrase of one text."""
-    for seg in _segments(text):
-        roles = [_word_role(w, stop_words, verbs) for w, _, _ in seg]
-        for i in range(len(seg)):
-            if roles[i] not in ("content", "past"):
-                continue
-            if roles[i] == "past" and (i + 1 == len(seg) or roles[i + 1] != "content"):
-                continue  # "changed to point", "failed over": a verb, not an adjective
-            for j in range(i, min(i + max_words, len(seg))):
-                role = roles[j]
-                if role == "break" or (j > i and role == "past"):
-                    break
-                if role == "inside" and seg[j][0] in _ARTICLES and (j == i or roles[j - 1] != "inside"):
-                    break
-                if role != "content" or (j == i and (roles[i] == "past" or seg[i][0].endswith("ing"))):
-                    continue  # a name ends on a content word; a past tense or an -ing form alone is no name
-                words = seg[i : j + 1]
-                key = tuple(stem(w) for w, _, _ in words)
-                raw = text[words[0][1] : words[-1][2]]
-                surface = " ".join(
-                    "-".join(_display_word(p) for p in part.split("-")) for part in raw.split()
-                )
-                yield key, surface
-
-
-def _collect_phrases(texts: Sequence[str], max_words: int, stop_words: frozenset[str]) -> _Phrases:
-    index: dict[tuple[str, ...], int] = {}
-    forms: list[Counter[str]] = []
-    rows: list[int] = []
-    cols: list[int] = []
-    verbs = _verb_like(texts)
-    for d, text in enumerate(texts):
-        seen: set[int] = set()
-        for key, surface in _phrases_of(text, max_words, stop_words, verbs):
-            j = index.setdefault(key, len(index))
-            if j == len(forms):
-                forms.append(Counter())
-            forms[j][surface] += 1
-            seen.add(j)
-        rows.extend([d] * len(seen))
-        cols.extend(sorted(seen))
-    counts = sparse.csr_matrix(
-        (np.ones(len(rows)), (rows, cols)), shape=(len(texts), len(index)), dtype=np.float64
-    )
-    keys = sorted(index, key=index.__getitem__)
-    surface = [f.most_common(1)[0][0] for f in forms]
-    return _Phrases(counts=counts, keys=keys, surface=surface)
-
-
-def _title(phrase: str) -> str:
-    return phrase[:1].upper() + phrase[1:]
 
 
 class PatternLabeller:
@@ -644,98 +454,3 @@ class PatternLabeller:
         ent = data.get("entities")
         out.entities_ = EntityMasker.from_dict(ent) if ent is not None else None
         return out
-
-
-def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
-    """Whether `shorter` is a contiguous part of `longer` (as stem tuples)."""
-    n = len(shorter)
-    return any(longer[i : i + n] == shorter for i in range(len(longer) - n + 1))
-
-
-@dataclass
-class PatternMatch:
-    """Result of :func:`match_patterns`.
-
-    `ids[i]` is the id given to new pattern i; `similarity[i]` its cosine to the matched old centroid (NaN
-    when it got a fresh id); `fresh` the new ids; `vanished` the old ids no new pattern matched.
-    """
-
-    ids: list[int]
-    similarity: list[float]
-    fresh: list[int] = field(default_factory=list)
-    vanished: list[int] = field(default_factory=list)
-
-    @property
-    def next_id(self) -> int:
-        return max([*self.ids, *self.vanished, -1]) + 1
-
-
-def match_patterns(
-    new_centroids: np.ndarray,
-    old_centroids: np.ndarray,
-    old_ids: list[int] | np.ndarray,
-    min_similarity: float = 0.7,
-    next_id: int | None = None,
-) -> PatternMatch:
-    """Give new patterns the ids of the old ones they continue.
-
-    Optimal one-to-one assignment on centroid cosine similarity; a pair counts only when its similarity is
-    at least `min_similarity`. Unmatched new patterns get fresh ids from ``max(old_ids) + 1`` (or `next_id`,
-    if larger, so that ids retired in earlier retrains are never reused).
-    """
-    new = np.asarray(new_centroids, dtype=np.float64)
-    old = np.asarray(old_centroids, dtype=np.float64)
-    old_ids = [int(i) for i in old_ids]
-    if new.ndim != 2 or old.ndim != 2:
-        raise InputError("centroids must be 2-D arrays (patterns, dim)", field="new_centroids")
-    if old.shape[0] != len(old_ids):
-        raise InputError(
-            f"old_ids has {len(old_ids)} ids for {old.shape[0]} old centroids",
-            field="old_ids",
-            value=len(old_ids),
-        )
-    if len(set(old_ids)) != len(old_ids):
-        raise InputError("old_ids contains duplicates", field="old_ids", value=old_ids)
-    if old.shape[0] and new.shape[0] and old.shape[1] != new.shape[1]:
-        raise InputError(
-            f"new centroids have dim {new.shape[1]}, old ones {old.shape[1]}", field="new_centroids"
-        )
-    if not -1.0 <= min_similarity <= 1.0:
-        raise InputError(
-            f"min_similarity must be in [-1, 1], got {min_similarity!r}",
-            field="min_similarity",
-            value=min_similarity,
-        )
-
-    def unit(a: np.ndarray) -> np.ndarray:
-        n = np.linalg.norm(a, axis=1, keepdims=True)
-        return a / np.where(n > 0, n, 1.0)
-
-    k_new = new.shape[0]
-    ids: list[int | None] = [None] * k_new
-    sim_out = [float("nan")] * k_new
-    if k_new and old.shape[0]:
-        sims = unit(new) @ unit(old).T
-        rows, cols = linear_sum_assignment(-sims)
-        for r, c in zip(rows, cols, strict=True):
-            if sims[r, c] >= min_similarity:
-                ids[r] = old_ids[c]
-                sim_out[r] = float(sims[r, c])
-    start = max([*old_ids, -1]) + 1
-    if next_id is not None:
-        start = max(start, int(next_id))
-    fresh: list[int] = []
-    for i in range(k_new):
-        if ids[i] is None:
-            ids[i] = start
-            fresh.append(start)
-            start += 1
-    matched = {i for i in ids if i is not None}
-    vanished = [i for i in old_ids if i not in matched]
-    out = PatternMatch(
-        ids=[int(i) for i in ids if i is not None], similarity=sim_out, fresh=fresh, vanished=vanished
-    )
-    logger.info(
-        "Labelling - pattern ids: %d kept, %d new, %d vanished", k_new - len(fresh), len(fresh), len(vanished)
-    )
-    return out
