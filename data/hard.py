@@ -34,7 +34,7 @@ START = dt.datetime(2024, 11, 1, tzinfo=dt.UTC)
 END = dt.datetime(2026, 10, 31, tzinfo=dt.UTC)
 EMPTY_ROOT_CAUSE_SHARE = 0.15
 # Share of incidents whose summary carries a one-sentence hint of the mechanism (the rest are symptom-only).
-SUMMARY_HINT_SHARE = 0.6
+SUMMARY_HINT_SHARE = 0.7
 TITLE_HINT_SHARE = 0.1
 TIMELINE_SHARE = 0.65
 SEVERITIES = (("SEV1", 0.05), ("SEV2", 0.2), ("SEV3", 0.45), ("SEV4", 0.25), ("SEV5", 0.05))
