@@ -11,14 +11,24 @@ Parts (``--parts``, default all):
   13 weeks; at each origin the selector chooses from the 3 windows before it and is scored on the next 13 weeks,
   never seen by the selection; every candidate alone is scored on the same windows. The last 17 origins
   (mid-2019 to 2023) are reported: the combination rule was chosen on the origins before them (2014-2019).
-* ``speed``: N synthetic weekly series (2 years each) fitted, backtested and forecast with a 2-process local pool
-  and a Dask LocalCluster(n_workers=2, threads_per_worker=1); wall time of each.
+* ``long``: M4-like long weekly series (``--long-series``, default 320, 500-2,600 weeks each, seeded simulation with
+  trend changes, drifting seasonality, AR noise, shifts and outliers). The last 13 weeks are held out; MASE (scaled
+  by the in-sample one-step naive MAE, as M4 Weekly) and sMAPE of: the old default selection (whole histories, no
+  pruning, every search on every window: ``fit_window=0, prune_ratio=0, reuse_structure=False``), the new
+  default, AutoETS alone (one fit on the whole history, and through the same backtest pipeline) and the seasonal
+  naive; wall seconds of each on the same 2 local processes in the same run. The old default is slow (about 4x
+  the new one), so ``--old-every K`` runs it on every K-th series; the old/new comparison is on those series.
+  Per-candidate seconds and how often each candidate is selected or pruned.
+* ``speed``: N synthetic weekly series (2 years each) fitted, backtested and forecast with the default candidate set
+  (``--speed-candidates fast`` for the fast set) on 2 local processes (and a Dask LocalCluster(n_workers=2,
+  threads_per_worker=1) with ``--executor dask|both``); wall time of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing as mp
 import os
 import resource
 import sys
@@ -38,15 +48,16 @@ from ml.indicators.forecasting import (  # noqa: E402
     FAST_CANDIDATES,
     evaluate_selection,
     fit_many,
+    split_series,
 )
 from ml.io.schemas import series_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "indicators.csv"
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "weekly_counts.csv"
-#: What the speed part uses: AutoARIMA (~0.3-0.8 s per fit here) and Prophet (~1 s) do not fit 1,000 series x
-#: 4 fits in 120 s on 2 cores; they stay in the default candidate set for normal batches.
 SPEED_CANDIDATES = list(FAST_CANDIDATES)
+#: The selection before issue #15: whole histories, no pruning, every automatic search on every window.
+OLD_DEFAULT = {"fit_window": 0, "prune_ratio": 0, "reuse_structure": False}
 
 
 def _pool_map(workers: int):
@@ -176,10 +187,172 @@ def synthetic(n_series: int, seed: int = 0, n_weeks: int = 104) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def run_speed(n_series: int, executors: list[str]) -> None:
+def long_series(n_series: int, seed: int = 7, min_weeks: int = 500, max_weeks: int = 2600) -> pd.DataFrame:
+    """M4-like long weekly series: 500-2,600 weeks, trend changes, drifting yearly seasonality, AR noise, shifts.
+
+    Each series has 1-5 trend segments (piecewise-linear slope changes), a yearly seasonal profile of 1-3
+    harmonics whose amplitude drifts, AR(1) noise with a slowly changing scale, occasional level shifts and
+    outliers; a third are multiplicative (built on the log scale). Levels span 1e2-1e5 like M4 Weekly's.
+    """
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_series):
+        n = int(rng.integers(min_weeks, max_weeks + 1))
+        t = np.arange(n)
+        knots = np.sort(rng.choice(np.arange(52, n - 26), size=int(rng.integers(0, 5)), replace=False))
+        slopes = rng.normal(0, 0.0006, size=len(knots) + 1)
+        trend = np.zeros(n)
+        for k, s0 in zip(np.r_[0, knots], slopes, strict=True):
+            trend[k:] += s0 * (t[k:] - k)
+        season = np.zeros(n)
+        amp = rng.uniform(0, 0.15) * (1 + 0.5 * np.sin(2 * np.pi * t / n * rng.uniform(0.5, 2)))
+        for harm in range(1, int(rng.integers(1, 4)) + 1):
+            season += amp / harm * np.sin(2 * np.pi * harm * t / 52.18 + rng.uniform(0, 2 * np.pi))
+        phi = rng.uniform(0.2, 0.9)
+        sd = rng.uniform(0.01, 0.06) * (1 + 0.5 * np.sin(2 * np.pi * t / n * rng.uniform(0.5, 3)))
+        e = np.zeros(n)
+        for k in range(1, n):
+            e[k] = phi * e[k - 1] + rng.normal(0, sd[k])
+        shifts = np.zeros(n)
+        for _ in range(int(rng.poisson(1.0))):
+            shifts[int(rng.integers(26, n)) :] += rng.normal(0, 0.08)
+        z = trend + season + e + shifts
+        spikes = rng.random(n) < 0.003
+        z[spikes] += rng.normal(0, 0.3, size=int(spikes.sum()))
+        level = 10 ** rng.uniform(2, 5)
+        y = level * np.exp(z) if i % 3 == 0 else level * np.maximum(2 + z, 0.05)
+        y = y.round(1)
+        dates = pd.date_range(end="2024-12-30", periods=n, freq="W-MON")
+        frames.append(pd.DataFrame({"series": f"long/team=t{i:04d}", "ds": dates, "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _single_fit_batch(
+    ids: list[str], dss: list[list[str]], ys: list[list[float]], name: str, h: int
+) -> list[dict]:
+    """One candidate fitted once on each whole history (what a user running it alone does); forecasts h steps."""
+    from ml.indicators.candidates import _clip, make_candidate
+    from ml.indicators.config import ForecastConfig
+    from ml.indicators.forecasting import _single_thread
+    from ml.indicators.grid import to_grid
+    from ml.indicators.seasonality import _prepare
+
+    cfg = ForecastConfig()
+    out = []
+    with _single_thread():
+        for sid, ds, y in zip(ids, dss, ys, strict=True):
+            grid = to_grid(ds, y)
+            prep = _prepare(grid.y, grid.dates, grid.freq)
+            pred = _clip(make_candidate(name).fit(prep, cfg).predict(h, 80), bool(np.nanmin(grid.y) >= 0))
+            out.append({"series": sid, "yhat": pred.mean.tolist()})
+    return out
+
+
+def _scores(train: pd.DataFrame, test: pd.DataFrame, yhat: dict[str, list[float]]) -> pd.DataFrame:
+    from ml.indicators.metrics import mase, mase_scale, smape
+
+    rows = []
+    for sid, g in train.groupby("series"):
+        actual = test.loc[test.series == sid, "y"].to_numpy(float)
+        f = np.asarray(yhat[sid], dtype=float)
+        scale = mase_scale(g["y"].to_numpy(float))
+        rows.append({"series": sid, "mase": mase(actual, f, scale), "smape": smape(actual, f)})
+    return pd.DataFrame(rows).set_index("series")
+
+
+def _timed_fit_many(df: pd.DataFrame, cfg: dict, workers: int):
+    t0 = time.perf_counter()
+    bundle = fit_many(df, cfg, n_jobs=workers)
+    return bundle, time.perf_counter() - t0
+
+
+def _timed_single(df: pd.DataFrame, name: str, h: int, workers: int) -> tuple[dict[str, list[float]], float]:
+    ids, dss, ys = split_series(df)
+    size = max(1, -(-len(ids) // (8 * workers)))
+    parts = [slice(i, i + size) for i in range(0, len(ids), size)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        done = ex.map(_single_fit_batch, [ids[p] for p in parts], [dss[p] for p in parts], [ys[p] for p in parts],
+                      [name] * len(parts), [h] * len(parts))  # fmt: skip
+        out = {r["series"]: r["yhat"] for batch in done for r in batch}
+    return out, time.perf_counter() - t0
+
+
+def _usage(bundle) -> str:
+    u = bundle.candidate_usage()
+    n = len(bundle.results)
+    return "\n".join(
+        f"    {r.candidate:<16}{r.seconds:>10.1f} s{r.selected / n:>10.0%} of models{r.selected_alone:>6} alone"
+        f"{r.pruned / n:>9.0%} pruned"
+        for r in u.itertuples()
+    )
+
+
+def run_long(n_series: int, old_every: int, workers: int, h: int = 13) -> None:
+    df = long_series(n_series)
+    df["ds"] = df["ds"].dt.strftime("%Y-%m-%d")
+    last = df.groupby("series").cumcount(ascending=False) < h
+    train, test = df[~last], df[last]
+    lengths = train.groupby("series").size()
+    old_ids = sorted(train.series.unique())[::old_every]
+    load = os.getloadavg()
+    print(f"\n## Long weekly series (M4-like): {n_series} seeded simulated series, {lengths.min() + h}-"
+          f"{lengths.max() + h} weeks (median {int(lengths.median()) + h}), trend changes, seasonality, AR noise, "
+          f"shifts; last {h} weeks held out; {workers} local processes; load average at start "
+          f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    print("targets: new default MASE <= 1.01 x old default on the same series; time <= 2x AutoETS alone")
+    new, t_new = _timed_fit_many(train, {"signals": False}, workers)
+    ets_pipe, t_ets_pipe = _timed_fit_many(train, {"candidates": ["auto_ets"], "signals": False}, workers)
+    ets, t_ets = _timed_single(train, "auto_ets", h, workers)
+    naive, t_naive = _timed_single(train, "seasonal_naive", h, workers)
+    old, t_old = _timed_fit_many(
+        train[train.series.isin(old_ids)], {**OLD_DEFAULT, "signals": False}, workers
+    )
+    new_yhat = {k: [f["yhat"] for f in r["forecast"]] for k, r in new.results.items()}
+    res = {
+        "new default": (_scores(train, test, new_yhat), t_new),
+        "AutoETS alone (1 fit)": (_scores(train, test, ets), t_ets),
+        "AutoETS alone (backtest pipeline)": (_scores(train, test, {k: [f["yhat"] for f in r["forecast"]]
+                                                                      for k, r in ets_pipe.results.items()}),
+                                              t_ets_pipe),
+        "seasonal naive": (_scores(train, test, naive), t_naive),
+    }  # fmt: skip
+    old_sc = _scores(train[train.series.isin(old_ids)], test, {k: [f["yhat"] for f in r["forecast"]]
+                                                               for k, r in old.results.items()})  # fmt: skip
+    print(f"\n  all {n_series} series:")
+    print(
+        f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'seconds':>9}{'x AutoETS 1 fit':>17}{'x AutoETS pipeline':>20}"
+    )
+    for name, (sc, sec) in res.items():
+        print(f"  {name:<36}{sc['mase'].mean():>8.3f}{sc['smape'].mean():>8.2f}{sec:>9.1f}{sec / t_ets:>17.2f}"
+              f"{sec / t_ets_pipe:>20.2f}")  # fmt: skip
+    sub = res["new default"][0].loc[old_sc.index]
+    share = len(old_ids) / n_series
+    print(f"\n  the {len(old_ids)} series the old default ran on (every {old_every}th):")
+    print(f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'seconds':>9}{'seconds per series':>20}")
+    print(f"  {'old default':<36}{old_sc['mase'].mean():>8.3f}{old_sc['smape'].mean():>8.2f}{t_old:>9.1f}"
+          f"{t_old / len(old_ids):>20.3f}")  # fmt: skip
+    print(f"  {'new default':<36}{sub['mase'].mean():>8.3f}{sub['smape'].mean():>8.2f}{t_new * share:>9.1f}"
+          f"{t_new / n_series:>20.3f}   (seconds: its all-series time x {share:.3f})")  # fmt: skip
+    ratio = sub["mase"].mean() / old_sc["mase"].mean()
+    print(f"  new/old MASE {ratio:.3f} ({'within' if ratio <= 1.01 else 'NOT within'} 1%); new better on "
+          f"{(sub['mase'] < old_sc['mase'] - 1e-9).mean():.0%}, equal on {(abs(sub['mase'] - old_sc['mase']) <= 1e-9).mean():.0%}"
+          f" of these series; old default per series {t_old / len(old_ids) / (t_new / n_series):.1f}x slower")  # fmt: skip
+    print(f"  new default {t_new / t_ets:.2f}x AutoETS alone (1 fit) and {t_new / t_ets_pipe:.2f}x AutoETS through "
+          "the same backtest pipeline (target <= 2x)")  # fmt: skip
+    print(
+        "\n  new default, per candidate: wall seconds (backtest + final fit, summed over series and workers), "
+        "share of series whose model includes it, models that are it alone, share pruned:"
+    )
+    print(_usage(new))
+    print(f"  old default ({len(old_ids)} series):")
+    print(_usage(old))
+
+
+def run_speed(n_series: int, executors: list[str], candidates: list[str]) -> None:
     df = synthetic(n_series)
-    cfg = {"candidates": SPEED_CANDIDATES}
-    print(f"\n## Speed: {n_series} weekly series x 104 weeks; candidates {', '.join(SPEED_CANDIDATES)}; 3 backtest "
+    cfg = {"candidates": candidates}
+    print(f"\n## Speed: {n_series} weekly series x 104 weeks; candidates {', '.join(candidates)}; 3 backtest "
           "windows of 13 weeks + final fit + 13-week forecast + signals per series; 2 workers x 1 thread")  # fmt: skip
     print("target: <= 120 s on 2 cores")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -191,11 +364,8 @@ def run_speed(n_series: int, executors: list[str]) -> None:
         cpu = float("nan")
         if name == "local":
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            ex, map_fn = _pool_map(2)
-            ex.submit(int, 0).result()
-            t1 = time.perf_counter()
-            with ex:
-                bundle = fit_many(df, cfg, map_fn=map_fn)
+            t1 = time.perf_counter()  # fit_many starts its own 2 processes: their start-up is in the fit time
+            bundle = fit_many(df, cfg, n_jobs=2)
             t2 = time.perf_counter()
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -220,6 +390,7 @@ def run_speed(n_series: int, executors: list[str]) -> None:
         fit_s = t2 - t1
         print(f"  {name:<10}{t1 - t0:>10.1f}{fit_s:>10.1f}{t2 - t0:>10.1f}{n_series / fit_s:>10.1f}"
               f"{len(bundle.errors):>8}{cpu:>14.1f}")  # fmt: skip
+        print(_usage(bundle))
     print(
         "worker cpu s: CPU time of the two local workers together; on 2 otherwise idle cores the wall time is "
         "about half of it (the machine here is shared, so wall times above include waiting for other jobs)"
@@ -234,18 +405,25 @@ def main() -> None:
     )
     ap.add_argument("--executor", choices=["local", "dask", "both"], default="both")
     ap.add_argument(
-        "--parts", nargs="+", choices=["sample", "real", "speed"], default=["sample", "real", "speed"]
-    )
+        "--parts", nargs="+", choices=["sample", "real", "long", "speed"],
+        default=["sample", "real", "long", "speed"],
+    )  # fmt: skip
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--long-series", type=int, default=None, help="long series (default 320; 40 quick)")
+    ap.add_argument("--old-every", type=int, default=4, help="old default on every K-th long series")
+    ap.add_argument("--speed-candidates", choices=["default", "fast"], default="default")
     args = ap.parse_args()
     cands = SPEED_CANDIDATES if args.quick else list(ALL_CANDIDATES)
     if "sample" in args.parts:
         run_sample(cands, args.workers)
     if "real" in args.parts:
         run_real(cands, 8 if args.quick else 17, args.workers)
+    if "long" in args.parts:
+        run_long(args.long_series or (40 if args.quick else 320), args.old_every, args.workers)
     if "speed" in args.parts:
         execs = ["local", "dask"] if args.executor == "both" else [args.executor]
-        run_speed(args.series or (200 if args.quick else 1000), execs)
+        speed_cands = SPEED_CANDIDATES if args.speed_candidates == "fast" else list(ALL_CANDIDATES)
+        run_speed(args.series or (200 if args.quick else 1000), execs, speed_cands)
 
 
 if __name__ == "__main__":

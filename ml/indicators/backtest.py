@@ -18,7 +18,7 @@ from ml.indicators.candidates import Prediction, _clip, _combine, make_candidate
 from ml.indicators.config import (
     BASELINE,
     DEFAULT_HORIZON,
-    SLOW_CANDIDATES,
+    WINDOWED_CANDIDATES,
     ForecastConfig,
     _check_int,
     _jsonable,
@@ -76,7 +76,7 @@ def _fit_predict(name: str, params: dict[str, Any], prep: _Prepared, cfg: Foreca
 
 def windowed(prep_full: _Prepared, y: np.ndarray, dates: pd.DatetimeIndex, freq: str, window: int,
              clean: bool) -> _Prepared:  # fmt: skip
-    """The training window the slow candidates see: the last ``window`` points of a longer history."""
+    """The training window the model candidates see: the last ``window`` points of a longer history."""
     if window <= 0 or len(y) <= window:
         return prep_full
     return _prepare(y[-window:], dates[-window:], freq, clean)
@@ -105,7 +105,7 @@ def _run_backtest(
 ) -> list[_WindowForecasts]:  # fmt: skip
     """Fit every candidate on each rolling origin, oldest first.
 
-    Long histories: the slow candidates see only the last ``fit_window`` points of each training window. After the
+    Long histories: the model candidates (not the baseline) see only the last ``fit_window`` points of each training window. After the
     oldest window, candidates that cannot win are pruned (``prune``), and the automatic searches' forms are
     reused on the later windows (``reuse_structure``).
     """
@@ -121,7 +121,7 @@ def _run_backtest(
     for i, c in enumerate(cuts):
         prep = _prepare(grid.y[:c], grid.dates[:c], grid.freq, cfg.clean_outliers)
         slow_prep = prep
-        if any(name in SLOW_CANDIDATES for name in active):
+        if any(name in WINDOWED_CANDIDATES for name in active):
             slow_prep = windowed(prep, grid.y[:c], grid.dates[:c], grid.freq, window, cfg.clean_outliers)
         actual = grid.y[c : c + horizon]
         preds: dict[str, Prediction] = {}
@@ -130,7 +130,7 @@ def _run_backtest(
                 continue
             try:
                 preds[name], form = _fit_predict(
-                    name, forms.get(name, {}), slow_prep if name in SLOW_CANDIDATES else prep, cfg, horizon,
+                    name, forms.get(name, {}), slow_prep if name in WINDOWED_CANDIDATES else prep, cfg, horizon,
                     nonneg, log,
                 )  # fmt: skip
             except InputError:

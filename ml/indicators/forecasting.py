@@ -31,8 +31,8 @@ Nothing is pickled: :class:`SeriesModel` round-trips through JSON (Prophet throu
 ``prophet.serialize.model_to_json``; statsforecast models are refitted on the stored history at load time, which
 is deterministic and takes milliseconds).
 
-Speed without losing accuracy (``fit_window``, ``prune_ratio``, ``reuse_structure``): on long histories the slow
-candidates (Theta, ARIMA, Prophet) are fitted on the last six years of weekly points (three years of daily points),
+Speed without losing accuracy (``fit_window``, ``prune_ratio``, ``reuse_structure``): on long histories the model
+candidates (ETS, Theta, ARIMA, Prophet; not the baseline) are fitted on the last six years of weekly points (three years of daily points),
 in the backtest and for the final model; after the oldest backtest window, candidates whose error there is far
 above the ``top_k``-th best are not fitted again (the baseline always is); the automatic searches (ARIMA orders,
 ETS components, Theta variant) run once, on the oldest window, and the later windows refit that form. Each result

@@ -22,7 +22,7 @@ from ml.indicators.candidates import (
     candidate_from_dict,
     make_candidate,
 )
-from ml.indicators.config import DEFAULT_HORIZON, SLOW_CANDIDATES, Combination, ForecastConfig, _check_int
+from ml.indicators.config import DEFAULT_HORIZON, WINDOWED_CANDIDATES, Combination, ForecastConfig, _check_int
 from ml.indicators.grid import Grid, _future_dates
 from ml.indicators.metrics import crossing_probability
 from ml.indicators.seasonality import _prepare, _Prepared
@@ -36,7 +36,7 @@ class SeriesModel:
     ``predict`` gives point forecasts and the central interval; ``sample_paths`` predictive paths (a combination
     pools its members' paths, each shifted to the combined point forecast); ``crossing_probability`` the early
     warning. ``to_dict``/``from_dict`` round-trip through JSON without pickle. ``fit_window`` bounds the history of
-    the slow candidates (0: all of it); ``forms`` maps a member to constructor parameters fixing its model form
+    the model candidates (0: all of it); ``forms`` maps a member to constructor parameters fixing its model form
     (e.g. the ARIMA orders the backtest found), recorded with each candidate in ``to_dict``.
     """
 
@@ -64,7 +64,7 @@ class SeriesModel:
         for m in self.members:
             t0 = time.perf_counter()
             params = dict((self.forms or {}).get(m) or {})
-            prep = slow if m in SLOW_CANDIDATES else self.prep_
+            prep = slow if m in WINDOWED_CANDIDATES else self.prep_
             try:
                 fitted.append(make_candidate(m, **params).fit(prep, cfg))
             except Exception as exc:  # the reused form does not fit the whole history: search it again
@@ -78,7 +78,7 @@ class SeriesModel:
         return self
 
     def _slow_prep(self) -> _Prepared:
-        """The training window of the slow candidates: the last ``fit_window`` points (0: the whole history)."""
+        """The training window of the model candidates: the last ``fit_window`` points (0: the whole history)."""
         g = self.grid_
         return windowed(self.prep_, g.y, g.dates, g.freq, self.fit_window, self.clean)
 
@@ -187,7 +187,7 @@ class SeriesModel:
         fitted: list[Candidate] = []
         for entry, state in zip(entries, states, strict=True):
             cand = candidate_from_dict(entry)
-            prep = slow if cand.name in SLOW_CANDIDATES else model.prep_
+            prep = slow if cand.name in WINDOWED_CANDIDATES else model.prep_
             if isinstance(cand, ProphetCandidate) and state.get("prophet_json"):
                 fitted.append(cand.load_state(prep, state))
             else:

@@ -12,7 +12,7 @@ import pytest
 import ml.indicators.backtest as backtest
 from ml.errors import InputError
 from ml.indicators.candidates import make_candidate
-from ml.indicators.config import DEFAULT_FIT_WINDOW, SLOW_CANDIDATES, ForecastConfig
+from ml.indicators.config import DEFAULT_FIT_WINDOW, WINDOWED_CANDIDATES, ForecastConfig
 from ml.indicators.forecasting import fit_many, fit_series, load_model
 from ml.indicators.grid import to_grid
 from ml.indicators.series_model import SeriesModel
@@ -103,12 +103,12 @@ def test_slow_candidates_see_a_bounded_window_of_long_histories(monkeypatch: pyt
     n = 700
     r = fit_series("long", weekly(n), known_series("seasonal", n), {**FAST_SLOW, "prune_ratio": 0})
     window = DEFAULT_FIT_WINDOW["W"]
-    assert seen["auto_arima"] == {window} and seen["auto_theta"] == {window}
-    assert seen["auto_ets"] == {n - 39, n - 26, n - 13}  # fast candidates keep the whole history
+    assert seen["auto_arima"] == {window} and seen["auto_theta"] == {window} and seen["auto_ets"] == {window}
+    assert seen["seasonal_naive"] == {n - 39, n - 26, n - 13}  # the baseline keeps the whole history
     assert r["model"]["fit_window"] == window
     model = load_model(r)
     for name, cand in zip(model.members, model.fitted_, strict=True):
-        assert len(cand.prep_.y) == (window if name in SLOW_CANDIDATES else n)
+        assert len(cand.prep_.y) == (window if name in WINDOWED_CANDIDATES else n)
     assert model.predict(13)["yhat"].round(6).tolist() == [round(f["yhat"], 6) for f in r["forecast"]]
 
     seen.clear()
