@@ -215,3 +215,52 @@ def test_sample_verdicts_are_unchanged() -> None:
             want = "improved" if (true < 0) == (ex.desired_direction == "decrease") else "worsened"
         assert result.verdict == want, (ex.id, result.verdict, result.calibration.reason)
         assert result.ci_low <= true <= result.ci_high, ex.id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Real series: GitHub status-page incidents per week (read from ../shared, never copied into the repository)
+# ---------------------------------------------------------------------------------------------------------------
+
+GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "weekly_counts.csv"
+
+
+@pytest.mark.slow
+def test_github_placebos_borrow_from_the_other_impact_series() -> None:
+    """No-effect experiments on the real weekly totals, 30 fitted weeks, no controls, scored end to end."""
+    if not GITHUB.exists():
+        pytest.skip(f"{GITHUB} not found")
+    counts = pd.read_csv(GITHUB, parse_dates=["week_start"])
+    data = pd.concat(
+        [
+            pd.DataFrame(
+                {"series": series_key("incidents", team=c), "ds": counts["week_start"], "y": counts[c]}
+            )
+            for c in ("total", "impact_none", "impact_minor", "impact_major")
+        ],
+        ignore_index=True,
+    )
+    n = len(counts)
+    starts = np.linspace(n // 2, n - 8, 16).round().astype(int)
+    calibrated, model_only, detected = 0, 0, 0
+    for s in starts:
+        ex = experiment(
+            indicator="incidents",
+            treated="total",
+            start=counts["week_start"].iloc[s].date(),
+            end=counts["week_start"].iloc[s + 8].date() if s + 8 < n else None,
+        )
+        scorer = ImpactScorer(max_pre_weeks=30).fit(ex, data)
+        result = scorer.result_
+        assert result.calibration.method == "pooled placebos"
+        assert result.calibration.n_series >= 3 and result.calibration.n_placebos == 40
+        calibrated += result.verdict != "inconclusive"
+        # the same window with 2 pre-period standard deviations added to every post week (the fit is pre-only)
+        shift = 2.0 * float(np.std(counts["total"].to_numpy()[s - 30 : s], ddof=1))
+        F = float(scorer.estimate_.mixture.cdf(result.observed_mean + shift))
+        detected += 2.0 * min(F, 1.0 - F) < 0.05
+        model_only += (
+            ImpactScorer(max_pre_weeks=30, calibrate=False).score(ex, data).verdict != "inconclusive"
+        )
+    assert calibrated <= 1, calibrated  # 16 placebos at alpha 0.05: expected 0.8 false calls
+    assert calibrated <= model_only, (calibrated, model_only, detected)
+    assert detected >= 12, detected  # about 0.88 of shifts of 2 sd are found (bench/bench_calibration.py)
