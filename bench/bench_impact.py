@@ -20,6 +20,11 @@ pre- vs post-period values, both treating weeks as independent):
   8 post weeks, controls = other teams of the same indicator), and the 12 sample experiments scored end to end
   against ``truth/experiments.csv``.
 
+Every window here is scored alone (no other series of its indicator, little or no older history), so the
+interval is calibrated by the prior learned on real series (``ml.experiments.calibration``), which is
+conservative on series simulated from the model itself; ``bench/bench_calibration.py`` measures the calibration
+that pools placebo windows across real series.
+
     python bench/bench_impact.py [--quick] [--seed 7]
 """
 
