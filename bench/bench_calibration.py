@@ -87,9 +87,7 @@ def load_series() -> dict[str, dict[str, np.ndarray]]:
         print(f"(no GitHub series: {GITHUB} not found)")
     co2 = sd.co2.load_pandas().data["co2"].interpolate().bfill()
     groups["co2 weekly"] = {"co2": co2.to_numpy(dtype=float)}
-    groups["elnino monthly"] = {
-        "sst": sd.elnino.load_pandas().data.iloc[:, 1:].to_numpy(dtype=float).ravel()
-    }
+    groups["elnino monthly"] = {"sst": sd.elnino.load_pandas().data.iloc[:, 1:].to_numpy(dtype=float).ravel()}
     groups["sunspots yearly"] = {"sunspots": sd.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(float)}
     groups["nile yearly"] = {"nile": sd.nile.load_pandas().data["volume"].to_numpy(dtype=float)}
     m = sd.macrodata.load_pandas().data
@@ -313,7 +311,10 @@ def run_config(
     for g, idx in by_group.items():
         fpr = np.mean([p_value(rw[i].mix.inflate(ours[i]), float(rw[i].post.mean())) < ALPHA for i in idx])
         pw2 = np.mean(
-            [p_value(rw[i].mix.inflate(ours[i]), float(rw[i].post.mean()) + 2 * rw[i].sd) < ALPHA for i in idx]
+            [
+                p_value(rw[i].mix.inflate(ours[i]), float(rw[i].post.mean()) + 2 * rw[i].sd) < ALPHA
+                for i in idx
+            ]
         )
         parts.append(f"{g} {fpr:.2f} / {pw2:.2f} (n={len(idx)})")
     lines.append("   ours, false calls / power +2sd by indicator: " + "; ".join(parts))
@@ -322,7 +323,9 @@ def run_config(
         tune = [i for i, w in enumerate(windows) if w.tune and pool[i]]
         tw = [windows[i] for i in tune]
         for k0 in PRIOR_STRENGTHS:
-            fs = [calibrated_factor(pool[i], alpha=ALPHA, prior=windows[i].f0, prior_strength=k0) for i in tune]
+            fs = [
+                calibrated_factor(pool[i], alpha=ALPHA, prior=windows[i].f0, prior_strength=k0) for i in tune
+            ]
             f = figures(tw, {"ours": fs})["ours"]
             lines.append(
                 f"   --fit-prior: prior strength {k0:g} on {len(tw)} tuning windows with placebos: false calls"
