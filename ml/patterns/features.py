@@ -269,7 +269,11 @@ class HybridFeatures:
     # -- persistence ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {"lexical_weight": self.lexical_weight, "n_dense": self.n_dense_}
+        return {
+            "lexical_weight": self.lexical_weight,
+            "n_dense": self.n_dense_,
+            "lexical": self.get_params()["lexical"],
+        }
 
     def to_dir(self, path: str | Path) -> Path:
         out = Path(path)
@@ -286,7 +290,12 @@ class HybridFeatures:
         if not meta_file.is_file():
             raise InputError(f"{src} holds no hybrid features (hybrid.json missing)", field="path")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        feats = cls(lexical_weight=float(meta["lexical_weight"]))
+        lexical = meta.get("lexical")  # older saves lack it: the default projector's parameters
+        try:
+            projector = LexicalProjector(**lexical) if isinstance(lexical, dict) else None
+        except TypeError as exc:
+            raise InputError(f"{meta_file}: 'lexical' holds unknown parameters ({exc})", field="lexical") from exc
+        feats = cls(lexical_weight=float(meta["lexical_weight"]), lexical=projector)
         feats.n_dense_ = int(meta["n_dense"])
         feats.lexical_ = LexicalProjector.from_dir(src / "lexical") if feats.lexical_weight > 0 else None
         return feats

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -82,6 +83,14 @@ def _hdbscan(Z: np.ndarray, mcs: int, ms: int, method: str, validity: bool = Fal
     labels = model.fit_predict(Z.astype(np.float64))
     dbcv = float(model.relative_validity_) if validity and labels.max() >= 0 else float("nan")
     return labels.astype(np.int64), dbcv
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _integer(v: object) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
 
 def _ari(a: np.ndarray, b: np.ndarray) -> float:
@@ -146,6 +155,29 @@ class GranularitySearch:
             "tolerance": self.tolerance,
         }
 
+    def _validate(self) -> None:
+        """Each bad parameter is one error naming it and its value."""
+        rules: dict[str, tuple[Callable[[Any], bool], str]] = {
+            "max_share": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+            "max_noise": (lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+            "subsample": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
+            "tolerance": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+            "n_bootstrap": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+            "max_points": (lambda v: _integer(v) and v >= 10, "an integer >= 10"),
+        }
+        for name, (ok, what) in rules.items():
+            value = getattr(self, name)
+            if not ok(value):
+                raise InputError(f"{name} must be {what}, got {value!r}", field=name, value=value)
+        k = self.k_range
+        pair = isinstance(k, tuple | list) and len(k) == 2 and all(_integer(v) for v in k)
+        if k is not None and not (pair and 1 <= k[0] <= k[1]):
+            raise InputError(
+                f"k_range must be None or (low, high) integers with 1 <= low <= high, got {k!r}",
+                field="k_range",
+                value=k,
+            )
+
     @staticmethod
     def grid(n: int) -> list[tuple[int, int, str]]:
         """(min_cluster_size, min_samples, method) candidates for `n` points."""
@@ -167,12 +199,7 @@ class GranularitySearch:
             raise InputError(
                 f"Z must be a finite (n >= 10, d) array, got shape {Z.shape}", field="Z", value=Z.shape
             )
-        if not 0 < self.max_share <= 1 or not 0 < self.subsample < 1 or self.n_bootstrap < 1:
-            raise InputError(
-                "max_share must be in (0, 1], subsample in (0, 1) and n_bootstrap >= 1",
-                field="granularity",
-                value=self.get_params(),
-            )
+        self._validate()
         t0 = time.perf_counter()
         rng = np.random.default_rng(self.random_state)
         n_all = Z.shape[0]

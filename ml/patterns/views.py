@@ -71,8 +71,14 @@ class RootCauseView:
 
     def fit(self, incidents: Iterable[Incident], y: None = None) -> RootCauseView:
         """Learn the service names to mask, as :meth:`DocumentBuilder.fit` does."""
-        if not self.cause_fields or not self.fallback_fields:
-            raise InputError("cause_fields and fallback_fields must not be empty", field="cause_fields")
+        for name in ("cause_fields", "fallback_fields"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not value or not all(isinstance(f, str) and f for f in value):
+                raise InputError(
+                    f"{name} must be a non-empty list of incident field names, got {value!r}",
+                    field=name,
+                    value=value,
+                )
         learned = DocumentBuilder(fields=tuple(self.cause_fields), mask_entities=True).fit(incidents)
         return self.set_entities(learned.entities_)
 

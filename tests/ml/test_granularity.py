@@ -60,7 +60,7 @@ def test_search_rejects_bad_input() -> None:
         GranularitySearch().fit(np.zeros((5, 2)))
     with pytest.raises(InputError) as exc:
         GranularitySearch(max_share=0).fit(np.random.default_rng(0).normal(size=(50, 3)))
-    assert exc.value.field == "granularity"
+    assert exc.value.field == "max_share" and exc.value.value == 0 and "got 0" in exc.value.message
     with pytest.raises(InputError) as exc:
         PatternClusterer(min_cluster_size="auto", cluster_selection_method="best").fit(blobs([20, 20])[0])
     assert exc.value.field == "cluster_selection_method"
