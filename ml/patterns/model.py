@@ -36,6 +36,7 @@ from ml.patterns.clustering import (
 from ml.patterns.features import HybridFeatures
 from ml.patterns.ids import ONE_OFF
 from ml.patterns.labelling import PatternLabeller, match_patterns, name_texts
+from ml.patterns.layout import attach_rest, warm_init
 from ml.patterns.pattern import Pattern
 from ml.patterns.persistence import FORMAT, read_model, write_model
 from ml.patterns.similarity import SimilarityIndex
@@ -173,12 +174,22 @@ class PatternModel:
 
         y, self.label_classes_ = self._guidance(incidents)
         clusterer = self._new_clusterer()
-        init = self._warm_init(Z, ids, previous, clusterer) if previous is not None else None
+        init = (
+            warm_init(Z, ids, previous, clusterer, self.warm_start_min_overlap)
+            if previous is not None
+            else None
+        )
         t0 = time.perf_counter()
-        clusterer.fit(Z, y=y, init=init)
+        told = self._told_causes(incidents)
+        fit_rows = told if told.sum() >= max(10, 0.5 * len(incidents)) else np.ones(len(incidents), bool)
+        clusterer.fit(
+            Z[fit_rows],
+            y=y[fit_rows] if y is not None else None,
+            init=init[fit_rows] if init is not None else None,
+        )
         self.clusterer_ = clusterer
+        labels, self.reduced_, self.hdbscan_labels_ = attach_rest(Z, fit_rows, clusterer)
         timings["cluster_s"] = time.perf_counter() - t0
-        labels = clusterer.labels_.copy()
         centroids = clusterer.centroids_.copy()
         # sentence-vector centres, kept so that a later retrain (whose lexical basis and centring differ)
         # can match pattern ids in a space that does not change between retrains
@@ -216,7 +227,6 @@ class PatternModel:
         self.components_ = clusterer.components_.copy()
         self.pattern_ids_ = pattern_ids
         self.thresholds_ = clusterer.thresholds_.copy()
-        self.reduced_ = clusterer.reduced_.copy()
         self.n_features_ = int(dense.shape[1])
         self.next_id_ = int(next_id)
         self.embedding_model_id_ = model_id
@@ -285,6 +295,13 @@ class PatternModel:
             )
         model_id = self.embedder.model_id if self.embedder is not None else DEFAULT_MODEL_ID
         return l2_normalize(X), model_id
+
+    def _told_causes(self, incidents: list[Incident]) -> np.ndarray:
+        """Which incidents tell their cause (all, when the view has no notion of it)."""
+        has_cause = getattr(self.builder_, "has_cause", None)
+        if has_cause is None:
+            return np.ones(len(incidents), dtype=bool)
+        return np.asarray([bool(has_cause(inc)) for inc in incidents], dtype=bool)
 
     def _guidance(self, incidents: list[Incident]) -> tuple[np.ndarray | None, list[str]]:
         """Analyst labels as integers (-1: none), when `use_labels` and at least two classes are given."""
@@ -371,7 +388,7 @@ class PatternModel:
         truth = [inc.pattern for inc in incidents]
         metrics = clustering_metrics(labels, random_state=0)
         # silhouette and DBCV describe the density clustering itself (before outlier reduction)
-        dens = clustering_metrics(clusterer.hdbscan_labels_, clusterer.reduced_, random_state=0)
+        dens = clustering_metrics(self.hdbscan_labels_, self.reduced_, random_state=0)
         metrics["noise_fraction_hdbscan"] = dens["noise_fraction"]
         metrics.update({k: dens[k] for k in ("silhouette", "dbcv") if k in dens})
         sizes = np.bincount(labels[labels >= 0]) if np.any(labels >= 0) else np.zeros(1)
@@ -401,35 +418,6 @@ class PatternModel:
             }
         )
         return metrics
-
-    def _warm_init(
-        self, X: np.ndarray, ids: list[str], previous: PatternModel, clusterer: PatternClusterer
-    ) -> np.ndarray | None:
-        """Previous UMAP coordinates for known incidents; new ones at the mean of their 5 nearest known."""
-        prev_pos = {iid: i for i, iid in enumerate(previous.incident_ids_)}
-        known = np.asarray([iid in prev_pos for iid in ids])
-        n_components = min(clusterer.n_components, X.shape[0] - 2)
-        if previous.reduced_.shape[1] != n_components:
-            logger.info("Dimensionality - previous layout has another dimension; cold start")
-            return None
-        share = float(known.mean())
-        if share < self.warm_start_min_overlap:
-            logger.info(
-                "Dimensionality - only %.0f%% of incidents known to the previous model; cold start",
-                100 * share,
-            )
-            return None
-        init = np.zeros((X.shape[0], n_components), dtype=np.float32)
-        k_idx = np.flatnonzero(known)
-        init[k_idx] = previous.reduced_[[prev_pos[ids[i]] for i in k_idx]]
-        new_idx = np.flatnonzero(~known)
-        if new_idx.size:
-            sims = X[new_idx] @ X[k_idx].T
-            k = min(5, k_idx.size)
-            near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            init[new_idx] = init[k_idx[near]].mean(axis=1)
-        logger.info("Dimensionality - warm start from the previous layout (%d new incidents)", new_idx.size)
-        return init
 
     # -- use -------------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
