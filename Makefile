@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q -e '.[test]'
+	@# The embedding model's ONNX Runtime files, exported from the installed weights (nothing downloaded);
+	@# without them the embedder uses torch (and the first training exports them).
+	@$(BIN)/python -c "from ml.text.embedding import DEFAULT_MODEL_ID, default_model_path; from ml.text.onnx_runtime import export_onnx; print('ONNX export of the embedding model:', export_onnx(default_model_path(), DEFAULT_MODEL_ID))" 2>/dev/null || echo "ONNX export failed: the embedder will use torch"
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install Recur with its test tools.
