@@ -89,14 +89,20 @@ def test_classify_and_patterns(server: Server) -> None:
     rep = httpx.get(server.url + f"/v1/patterns/{p0['id']}").json()
     assert rep["name"] == p0["name"]
     assert httpx.get(server.url + "/v1/patterns/99999").status_code == 404
-    inc = next(i for i in _sample() if i["pattern"] != "one-off")
-    r = httpx.post(
-        server.url + "/v1/incidents/classify",
-        json={"incident": {"title": inc["title"], "summary": inc["summary"]}},
-    )
-    assert r.status_code == 200
-    body = r.json()
-    assert body["pattern_id"] in ids | {-1} and 0 <= body["confidence"] <= 1.0001
+    # Each pattern's most typical incident, sent as a new postmortem, is classified into that very pattern.
+    by_id = {i["id"]: i for i in _sample()}
+    for p in patterns["patterns"][:5]:
+        inc = by_id[p["representatives"][0]["id"]]
+        fields = ("title", "summary", "root_cause", "contributing_factors")
+        r = httpx.post(
+            server.url + "/v1/incidents/classify",
+            json={"incident": {k: inc[k] for k in fields if inc.get(k)}},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["pattern_id"], body["pattern_name"]) == (p["id"], p["name"]), (inc["id"], body)
+        assert body["unclustered"] is False and 0 < body["confidence"] <= 1.0001
 
 
 def test_heatmaps(server: Server) -> None:
