@@ -166,7 +166,9 @@ class PatternsRuntime:
                 if self._embedder is None:
                     from ml.text.embedding import Embedder
 
-                    self._embedder = Embedder(batch_size=32)  # loads lazily, on the first encode
+                    # Loads lazily, on the first encode: the ONNX export when there (no torch import), else
+                    # torch; a server never exports (that needs torch and seconds of start-up).
+                    self._embedder = Embedder(batch_size=32, export=False)
         return self._embedder
 
     def prepare(self, text: str) -> _Prepared:
