@@ -264,7 +264,7 @@ def main() -> None:
     for corpus in corpora:
         t0 = time.perf_counter()
         corpus.model = PatternModel(embedder=embedder).fit(corpus.incidents)
-        corpus.embeddings = embedder.encode(corpus.model.document_builder.build_many(corpus.incidents))
+        corpus.embeddings = embedder.encode(corpus.model.index_builder(corpus.incidents).build_many(corpus.incidents))
         t_fit = time.perf_counter() - t0
         rel = relevance_matrix(corpus.labels)
         rels[corpus.name] = rel
