@@ -105,11 +105,49 @@ class Match(BaseModel):
     pattern_id: int = Field(description="-1 when unclustered")
     pattern_name: str
     reasons: Reasons
+    root_cause: str | None = Field(
+        None, description="Its root cause, redacted, shortened to about 300 characters at a sentence end."
+    )
+    action_items: list[ActionItemOut] = Field(default_factory=list, description="What was done after it.")
+    pattern: MatchPattern | None = Field(None, description="Its pattern (null when unclustered).")
+
+
+class ActionItemOut(BaseModel):
+    title: str
+    status: Literal["open", "done", "wontfix"]
+    closed_at: str | None = None
+
+
+class MatchPattern(BaseModel):
+    id: int
+    name: str
+    seen: int = Field(description="How many indexed incidents the pattern holds.")
+    last_seen: str | None = Field(None, description="Start date of its latest incident.")
+
+
+class Fix(BaseModel):
+    incident_id: str
+    action_item: str = Field(description="The done action item.")
+    held: bool = Field(description="True when no incident of the pattern started after it was closed.")
+
+
+class Suggestion(BaseModel):
+    pattern_id: int
+    pattern_name: str
+    seen: int
+    last_seen: str | None
+    support: int = Field(description="How many of the matches share the pattern.")
+    fix: Fix | None
+    text: str
 
 
 class SimilarResponse(BaseModel):
     model: ModelRef
     query_pattern: PatternRef | None = None
+    suggestion: Suggestion | None = Field(
+        None,
+        description="The pattern this looks like and the fix that held last time; null when evidence is weak.",
+    )
     matches: list[Match]
 
 

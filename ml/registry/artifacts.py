@@ -368,6 +368,25 @@ def _check_index(folder: Path, dim: int) -> list[str]:
     return ids
 
 
+def _check_incident_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Each row an incident the runtime can build (summary, root cause and action items are optional: older
+    artifacts lack them); the first bad one names its line and field."""
+    from pydantic import ValidationError
+
+    from ml.io.schemas import Incident
+
+    for n, row in enumerate(rows, start=1):
+        fields = {k: v for k, v in row.items() if k != "pattern_id"}
+        try:
+            Incident.model_validate({**fields, "summary": fields.get("summary") or fields.get("title")})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise _fail(path, f"line {n}: field {where}: {err['msg']}") from None
+        if not isinstance(row.get("pattern_id"), int) or isinstance(row.get("pattern_id"), bool):
+            raise _fail(path, f"line {n}: field pattern_id must be an integer")
+
+
 def check_pattern_artifacts(root: Path) -> None:
     """Validate a pattern artifact folder (manifest, files, every array) before anything is built from it."""
     root = Path(root)
@@ -380,6 +399,7 @@ def check_pattern_artifacts(root: Path) -> None:
     if not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in rows):
         raise _fail(root / "incidents.jsonl", "every line must be an incident with a string id")
     _unique(root / "incidents.jsonl", (r["id"] for r in rows), "incident id")
+    _check_incident_rows(root / "incidents.jsonl", rows)
     if set(index_ids) - {r["id"] for r in rows}:
         raise _fail(root / "incidents.jsonl", "does not list every incident of the index")
 

@@ -63,10 +63,18 @@ def write_pattern_artifacts(
     index.save(out / "index")
     with (out / "incidents.jsonl").open("w", encoding="utf-8") as fh:
         for inc in incidents:
+            # The incidents were redacted at ingestion: their texts are stored as they are.
             row = inc.model_dump(
                 mode="json",
-                include={"id", "title", "service", "team", "severity", "started_at", "resolved_at"},
-            )
+                include={
+                    "id", "title", "summary", "root_cause", "service", "team", "severity", "started_at",
+                    "resolved_at",
+                },
+            )  # fmt: skip
+            row["action_items"] = [
+                a.model_dump(mode="json", include={"id", "title", "status", "closed_at"})
+                for a in inc.action_items
+            ]
             row["pattern_id"] = int(model.assignments_.get(inc.id, -1))
             fh.write(json.dumps(row, sort_keys=True) + "\n")
     _write_json(out / "config.json", dict(config))
@@ -141,7 +149,8 @@ class PatternsRuntime:
             row = json.loads(line)
             self.assignments[row["id"]] = int(row.pop("pattern_id"))
             titles[row["id"]] = row["title"]
-            self._incidents.append(Incident.model_validate({**row, "summary": row["title"]}))
+            # summary, root cause and action items: absent from artifacts written before they were stored
+            self._incidents.append(Incident.model_validate({**row, "summary": row.get("summary") or row["title"]}))
         self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
@@ -241,6 +250,43 @@ class PatternsRuntime:
         d["lexical_score"] = round(float(d["lexical_score"]), 4)
         return d
 
+    def _incident_by_id(self) -> dict[str, Incident]:
+        by_id: dict[str, Incident] | None = self.__dict__.get("_incident_map")
+        if by_id is None:
+            by_id = {inc.id: inc for inc in self._incidents}
+            members: dict[int, list[Incident]] = {}
+            for inc in self._incidents:
+                members.setdefault(self.assignments.get(inc.id, -1), []).append(inc)
+            self._members, self._incident_map = members, by_id
+        return by_id
+
+    def _answer(self, m: Any) -> dict[str, Any]:
+        """A match as the API answers it: its root cause (shortened), action items, and pattern with how often
+        it recurred and when last."""
+        from ml.patterns.answers import action_items_view, shorten
+
+        d = self._match_dict(m)
+        inc = self._incident_by_id().get(d["id"])
+        d["root_cause"] = shorten(inc.root_cause) if inc is not None else None
+        d["action_items"] = action_items_view(inc)
+        p = self._by_id.get(int(d["pattern_id"])) if d["pattern_id"] >= 0 else None
+        d["pattern"] = (
+            {"id": p["id"], "name": p["name"], "seen": p["size"], "last_seen": p.get("last_seen")} if p else None
+        )
+        return d
+
+    def suggestion(
+        self, matches: Sequence[Mapping[str, Any]], query_pattern: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The fix to try, from an answer's matches and the query's pattern, or ``None`` when the evidence is
+        weak (:func:`ml.patterns.answers.suggest`)."""
+        from ml.patterns.answers import suggest
+
+        pid = int(query_pattern["pattern_id"]) if query_pattern else -1
+        by_id = self._incident_by_id()
+        members = self._members.get(pid, []) if pid >= 0 else []
+        return suggest(query_pattern, matches, self._by_id.get(pid), members, by_id)
+
     def similar(
         self,
         text: str,
@@ -263,7 +309,7 @@ class PatternsRuntime:
             since=since,
             query_pattern_id=qp["pattern_id"] if qp["pattern_id"] >= 0 else None,
         )
-        return [self._match_dict(m) for m in matches], {
+        return [self._answer(m) for m in matches], {
             "pattern_id": qp["pattern_id"],
             "pattern_name": qp["pattern_name"],
             "confidence": qp["confidence"],
@@ -283,7 +329,7 @@ class PatternsRuntime:
             )
         matches = self.index.query_incident(incident_id, k=k, service=service, team=team, since=since)
         pid = self.assignments.get(incident_id, -1)
-        return [self._match_dict(m) for m in matches], {
+        return [self._answer(m) for m in matches], {
             "pattern_id": pid,
             "pattern_name": self.pattern_name(pid),
             "confidence": None,  # its own pattern, not a classification

@@ -48,6 +48,7 @@ def _response(model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, A
     body = {
         "model": {"name": model.name, "version": model.version},
         "query_pattern": qp,
+        "suggestion": model.runtime.suggestion(matches, qp),
         "matches": matches,
     }
     return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")

@@ -156,6 +156,7 @@ async def search(
             matches=matches,
             query_pattern=qp,
             pattern=pattern,
+            suggestion=rt.suggestion(matches, qp),
             severity=_severities(rt),
             model=model,
         )
