@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -104,12 +104,12 @@ class ReadResult(Generic[T]):
 # ---------------------------------------------------------------------------------------------- validation core
 
 
-def _error_field(err: dict[str, Any]) -> str:
+def _error_field(err: Mapping[str, Any]) -> str:
     loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
     return ".".join(loc) if loc else "record"
 
 
-def _reason(err: dict[str, Any]) -> str:
+def _reason(err: Mapping[str, Any]) -> str:
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     if err.get("type") == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
@@ -337,7 +337,7 @@ def _csv_rows(path: Path, result: ReadResult[Any]) -> Iterator[tuple[int, dict[s
         yield line, dict(zip(header, row, strict=True))
 
 
-class NoAliasLoader(yaml.SafeLoader):
+class NoAliasLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML is untyped here (no stubs)
     """A safe YAML loader that refuses aliases (``*name``): nested aliases expand exponentially downstream."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:

@@ -96,8 +96,8 @@ def parse_markdown_postmortem(text: str) -> dict[str, Any]:
     sections: dict[str, list[str]] = {}
     current: str | None = None
     preamble: list[str] = []
-    for line in body.splitlines():
-        m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+    for row in body.splitlines():
+        m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", row)
         if m:
             name = m.group(1).strip().lower().rstrip(":")
             if name in _SECTION_FIELDS:
@@ -111,9 +111,9 @@ def parse_markdown_postmortem(text: str) -> dict[str, Any]:
             sections.setdefault(current, [])
             continue
         if current is None:
-            preamble.append(line)
+            preamble.append(row)
         else:
-            sections[current].append(line)
+            sections[current].append(row)
     sections.pop("_other", None)
     for fld, lines in sections.items():
         content = "\n".join(lines).strip()

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -53,6 +53,9 @@ from ml.io.markdown import (
     parse_markdown_postmortem,
 )
 from ml.io.schemas import Experiment, Incident, IndicatorObservation, series_key
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CSV_FIELD_LIMIT",
@@ -202,7 +205,7 @@ def read_indicators(paths: str | Path | Iterable[str | Path]) -> ReadResult[Indi
     return result
 
 
-def indicators_frame(records: Iterable[IndicatorObservation]):  # -> pd.DataFrame
+def indicators_frame(records: Iterable[IndicatorObservation]) -> pd.DataFrame:
     """Long DataFrame ``series, indicator, team, service, ds (Timestamp), y`` sorted by series and date."""
     import pandas as pd
 

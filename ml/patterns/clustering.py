@@ -106,7 +106,7 @@ class PatternClusterer:
         self,
         n_components: int = 5,
         n_neighbors: int = 15,
-        min_cluster_size: int | None = None,
+        min_cluster_size: int | str | None = None,
         min_samples: int | None = None,
         random_state: int | None = 42,
         outlier_threshold: float | str | None = None,

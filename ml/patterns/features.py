@@ -233,7 +233,7 @@ class HybridFeatures:
         self.n_dense_ = int(dense.shape[1])
         if w > 0:
             params = self.lexical.get_params() if self.lexical is not None else {}
-            self.lexical_ = LexicalProjector(**params).fit(docs)
+            self.lexical_: LexicalProjector | None = LexicalProjector(**params).fit(docs)
         else:
             self.lexical_ = None
         return self

@@ -423,7 +423,7 @@ def render_png(
     bar.locator = MaxNLocator(integer=True)
     bar.update_ticks()
     if annotate and n_rows * n_cols <= 2500:
-        colours = image.cmap(image.norm(values))
+        colours = np.asarray(image.cmap(image.norm(values)), dtype=float)
         luminance = 0.2126 * colours[..., 0] + 0.7152 * colours[..., 1] + 0.0722 * colours[..., 2]
         size = 8 if n_rows * n_cols <= 400 else 6
         for i in range(n_rows):

@@ -134,12 +134,12 @@ def read_model(cls: Any, src: Path, embedder: Embedder | None = None) -> Any:
     )
     model.builder_ = builder
     model.boilerplate_ = BoilerplateFilter.from_dict(meta["boilerplate"])
-    model.clusterer_ = model.clusterer  # type: ignore[assignment]
-    model.labeller_ = model.labeller  # type: ignore[assignment]
+    model.clusterer_ = model.clusterer
+    model.labeller_ = model.labeller
     model.features_ = HybridFeatures.from_dir(src / "features")
 
     def load(name: str) -> np.ndarray:
-        return np.load(src / name, allow_pickle=False)
+        return np.asarray(np.load(src / name, allow_pickle=False))
 
     model.centroids_ = load("centroids.npy")
     model.embedding_centroids_ = load("embedding_centroids.npy")

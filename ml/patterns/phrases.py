@@ -213,8 +213,8 @@ def _collect_phrases(texts: Sequence[str], max_words: int, stop_words: frozenset
         (np.ones(len(rows)), (rows, cols)), shape=(len(texts), len(index)), dtype=np.float64
     )
     keys = sorted(index, key=index.__getitem__)
-    surface = [f.most_common(1)[0][0] for f in forms]
-    return _Phrases(counts=counts, keys=keys, surface=surface)
+    surfaces = [f.most_common(1)[0][0] for f in forms]
+    return _Phrases(counts=counts, keys=keys, surface=surfaces)
 
 
 def _title(phrase: str) -> str:

@@ -27,7 +27,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 from detect_secrets.plugins.artifactory import ArtifactoryDetector
 from detect_secrets.plugins.aws import AWSKeyDetector
@@ -103,7 +104,10 @@ _UNUSED_PLUGINS: dict[str, str] = {
     "SoftlayerDetector": "same assignment regex (cubic on spaces); key=value rule",
     "IPPublicDetector": "public IPv4 only; our IP rules redact every IPv4 and IPv6 address",
 }
-_PLUGIN_REGEXES: tuple[re.Pattern[str], ...] = tuple(rx for p in _PLUGINS for rx in p.denylist)
+# detect-secrets declares `denylist` as a property returning the patterns; its annotation reads as a method
+_PLUGIN_REGEXES: tuple[re.Pattern[str], ...] = tuple(
+    rx for p in _PLUGINS for rx in cast(Iterable[re.Pattern[str]], p.denylist)
+)
 _EDGE = " \t\r\n=:\"'"  # separators some plugin regexes consume around the token (Artifactory); kept
 _B64_ENTROPY = Base64HighEntropyString()
 _HEX_ENTROPY = HexHighEntropyString()
