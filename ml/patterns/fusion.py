@@ -49,19 +49,22 @@ def competition_ranks(sorted_values: np.ndarray) -> np.ndarray:
 
 def rrf_scores(
     dense: np.ndarray, lex: np.ndarray, candidates: np.ndarray, same_pattern: np.ndarray | None, *,
-    dense_weight: float, pattern_weight: float, rrf_k: float, depth: int,
+    dense_weight: float, pattern_weight: float, rrf_k: float, depth: int, text_weight: float = 1.0,
 ) -> np.ndarray:  # fmt: skip
     """Weighted reciprocal-rank fusion of the dense, lexical and (when known) same-pattern rankings.
 
     Each ranking contributes ``2 w / (rrf_k + rank)`` over its ``depth`` best candidates; candidates beyond
-    every depth keep 0 and are ordered by the tie-break (cosine), below the others.
+    every depth keep 0 and are ordered by the tie-break (cosine), below the others. ``text_weight`` scales the
+    dense and lexical rankings (not the pattern's): a view's fusion is added to this one with its own weight.
     """
     score = np.zeros(lex.shape[0], dtype=np.float64)
-    w_dense, w_lex = 2.0 * dense_weight, 2.0 * (1.0 - dense_weight)
+    w_dense, w_lex = 2.0 * dense_weight * text_weight, 2.0 * (1.0 - dense_weight) * text_weight
     lists = [(w_dense, dense, candidates), (w_lex, lex, candidates[lex[candidates] > 0])]
     if same_pattern is not None and pattern_weight > 0:
         lists.append((2.0 * pattern_weight, dense, same_pattern))
     for weight, values, pool in lists:
+        if weight <= 0:
+            continue
         top = top_k(values, pool, depth)
         score[top] += weight / (rrf_k + competition_ranks(values[top]))
     return score

@@ -45,6 +45,14 @@ def check_params(index: SimilarityIndex) -> None:
         ("b", index.b, isinstance(index.b, int | float) and 0 <= index.b <= 1),
         ("k3", index.k3, isinstance(index.k3, int | float) and index.k3 > 0),
         ("stemming", index.stemming, isinstance(index.stemming, bool)),
+        *(
+            (
+                name,
+                getattr(index, name),
+                isinstance(getattr(index, name), int | float) and 0 <= getattr(index, name) <= 10,
+            )
+            for name in ("text_weight", "symptom_weight", "cause_weight")
+        ),
         (
             "max_keywords",
             index.max_keywords,

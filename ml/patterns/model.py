@@ -35,6 +35,7 @@ from ml.patterns.clustering import (
 )
 from ml.patterns.features import HybridFeatures
 from ml.patterns.ids import ONE_OFF
+from ml.patterns.index_views import view_inputs, weighted_views
 from ml.patterns.labelling import PatternLabeller, match_patterns, name_texts
 from ml.patterns.layout import attach_rest, warm_init
 from ml.patterns.pattern import Pattern
@@ -507,19 +508,27 @@ class PatternModel:
         return DocumentBuilder(mask_entities=True).fit(incidents)
 
     def similarity_index(
-        self, incidents: list[Incident], embeddings: np.ndarray | None = None, **params: Any
+        self,
+        incidents: list[Incident],
+        embeddings: np.ndarray | None = None,
+        views: tuple[str, ...] | None = None,
+        **params: Any,
     ) -> SimilarityIndex:
         """The similar-incident index over the incidents this model was fitted on.
 
         Dense side: sentence vectors of the whole text with service names masked (:meth:`index_builder`;
         ``embeddings`` when given, else from the embedder and its cache). Lexical side: BM25 over the full
         redacted text, service names kept (they matter to a responder). Pattern ids and names come from the
-        model. ``params`` go to :class:`SimilarityIndex`.
+        model. ``params`` go to :class:`SimilarityIndex`. ``views``: the views to index too (symptoms, cause;
+        :mod:`ml.patterns.index_views`); ``None``: those the index weighs (weight above 0).
         """
         self._check_fitted()
         builder = self.index_builder(incidents)
         embedder = self.embedder_
         X = embeddings if embeddings is not None else embedder.encode(builder.build_many(incidents))
+        views = weighted_views({**SimilarityIndex().get_params(), **params}) if views is None else views
+        has_cause = getattr(self.builder_, "has_cause", lambda i: bool(i.root_cause or i.contributing_factors))
+        inputs = view_inputs(incidents, views, embedder.encode, lambda: self.documents(incidents), has_cause)
         return SimilarityIndex.build(
             incidents,
             DocumentBuilder(fields=builder.fields, strip_html=builder.strip_html).build_many(incidents),
@@ -527,6 +536,7 @@ class PatternModel:
             pattern_ids=self.assignments_,
             pattern_names={p.id: p.name for p in self.patterns_},
             model_id=embedder.model_id,
+            views=inputs,
             **params,
         )
 

@@ -63,6 +63,16 @@ from ml.patterns.index_inputs import (
     field_codes,
     filter_mask,
 )
+from ml.patterns.index_views import (
+    CAUSE,
+    SYMPTOMS,
+    IndexView,
+    ViewQuery,
+    build_view,
+    incident_views,
+    text_views,
+    view_scores,
+)
 from ml.patterns.lexical import BM25Index, Terms
 from ml.patterns.matches import IndexedIncident, Match, MatchReasons, matches_for
 from ml.text.documents import redact
@@ -105,6 +115,10 @@ class SimilarityIndex:
         a word as written (the most frequent spelling of the stem in the corpus).
     max_keywords:
         Shared keywords listed per match.
+    text_weight, symptom_weight, cause_weight:
+        Weights of the whole-text fusion and of the views' (:mod:`ml.patterns.index_views`): a pasted text
+        (:meth:`query`) is also compared with the incidents' symptoms view, an indexed incident
+        (:meth:`query_incident`) with the others' root-cause views when it has one. 0 leaves a view out.
     """
 
     def __init__(
@@ -119,6 +133,9 @@ class SimilarityIndex:
         k3: float = 8.0,
         stemming: bool = True,
         max_keywords: int = 5,
+        text_weight: float = 1.0,
+        symptom_weight: float = 0.0,
+        cause_weight: float = 0.0,
     ) -> None:
         self.fusion = fusion
         self.dense_weight = dense_weight
@@ -130,6 +147,9 @@ class SimilarityIndex:
         self.k3 = k3
         self.stemming = stemming
         self.max_keywords = max_keywords
+        self.text_weight = text_weight
+        self.symptom_weight = symptom_weight
+        self.cause_weight = cause_weight
 
     # ----------------------------------------------------------------------------------------- params
 
@@ -145,6 +165,9 @@ class SimilarityIndex:
             "k3": self.k3,
             "stemming": self.stemming,
             "max_keywords": self.max_keywords,
+            "text_weight": self.text_weight,
+            "symptom_weight": self.symptom_weight,
+            "cause_weight": self.cause_weight,
         }
 
     def _check_params(self) -> None:
@@ -162,10 +185,13 @@ class SimilarityIndex:
         pattern_names: Mapping[int, str] | None = None,
         *,
         model_id: str | None = None,
+        views: Mapping[str, tuple[Sequence[str], np.ndarray, Sequence[bool]]] | None = None,
         **params: Any,
     ) -> SimilarityIndex:
         """``SimilarityIndex(**params).fit(...)``."""
-        return cls(**params).fit(incidents, texts, embeddings, pattern_ids, pattern_names, model_id=model_id)
+        return cls(**params).fit(
+            incidents, texts, embeddings, pattern_ids, pattern_names, model_id=model_id, views=views
+        )
 
     def fit(
         self,
@@ -176,6 +202,7 @@ class SimilarityIndex:
         pattern_names: Mapping[int, str] | None = None,
         *,
         model_id: str | None = None,
+        views: Mapping[str, tuple[Sequence[str], np.ndarray, Sequence[bool]]] | None = None,
     ) -> SimilarityIndex:
         """Index ``incidents``.
 
@@ -184,7 +211,8 @@ class SimilarityIndex:
         vocabulary. ``embeddings`` is ``(n, dim)`` (rows are normalised here). ``pattern_ids`` is aligned with
         the incidents or maps incident id to pattern id (-1 or missing = unclustered); ``pattern_names`` maps
         pattern id to name. ``model_id`` names the embedding model, so a caller can check that query vectors
-        come from the same one.
+        come from the same one. ``views`` maps a view name (``"symptoms"``, ``"cause"``) to its redacted texts,
+        embeddings and which incidents have it (:mod:`ml.patterns.index_views`).
         """
         t0 = time.perf_counter()
         check_params(self)
@@ -195,6 +223,12 @@ class SimilarityIndex:
         names = check_pattern_names(pattern_names)
 
         lexical = BM25Index(self.k1, self.b, self.k3, self.stemming).fit(texts)
+        built = {
+            name: build_view(
+                name, v_texts, v_emb, present, n, BM25Index(self.k1, self.b, self.k3, self.stemming)
+            )
+            for name, (v_texts, v_emb, present) in sorted((views or {}).items())
+        }
         self._set_state(
             ids=ids,
             titles=[redact(inc.title) for inc in incidents],
@@ -206,6 +240,7 @@ class SimilarityIndex:
             pattern_ids=pids,
             pattern_names=names,
             model_id=model_id,
+            views=built,
         )
         log.info(
             "Similarity - indexed %d incidents (%d terms, %d postings, dim %s) in %.2fs",
@@ -230,6 +265,7 @@ class SimilarityIndex:
         pattern_ids: np.ndarray,
         pattern_names: dict[int, str],
         model_id: str | None,
+        views: dict[str, IndexView] | None = None,
     ) -> None:
         self.ids_ = ids
         self.titles_ = titles
@@ -244,6 +280,7 @@ class SimilarityIndex:
         self.pattern_ids_ = pattern_ids
         self.pattern_names_ = pattern_names
         self.model_id_ = model_id
+        self.views_ = dict(views or {})
         # Derived state.
         self._pos = {x: i for i, x in enumerate(ids)}
         self.dates_ = [dt.datetime.fromtimestamp(int(t), tz=dt.UTC).date() for t in started.tolist()]
@@ -350,9 +387,9 @@ class SimilarityIndex:
             if query_pattern_id is None and self.pattern_ids_[context] != UNCLUSTERED_ID:
                 query_pattern_id = int(self.pattern_ids_[context])
         allowed = self._mask(service, team, since, exclude_id)
-        return self._search(
-            vec, terms, k, allowed, mode, query_service, query_team, query_pattern_id, explain=explain
-        )
+        context = (query_service, query_team, query_pattern_id)
+        views = self._text_views(vec, query_text)
+        return self._search(vec, terms, k, allowed, mode, *context, explain=explain, views=views)
 
     def query_incident(
         self,
@@ -380,7 +417,25 @@ class SimilarityIndex:
             self.teams_[i],
             pid if pid != UNCLUSTERED_ID else None,
             explain=explain,
+            views=self._incident_views(i),
         )
+
+    def _text_views(self, vec: np.ndarray | None, text: str | None) -> list[ViewQuery]:
+        return text_views(self.views_.get(SYMPTOMS), self.symptom_weight, vec, text)
+
+    def _incident_views(self, i: int) -> list[ViewQuery]:
+        return incident_views(self.views_.get(CAUSE), self.cause_weight, i)
+
+    def rank_incident(
+        self, incident_id: str, k: int = 10, *, mode: Mode = "fused"
+    ) -> tuple[list[str], np.ndarray]:
+        """Lightweight :meth:`query_incident` for evaluation: the ``k`` best ids and their scores."""
+        i = self._position(incident_id)
+        pid = int(self.pattern_ids_[i])
+        allowed = self._mask(None, None, None, incident_id)
+        ranking = self._ranked(self.embeddings_[i], self.lexical_.document_terms(i), check_k(k), allowed, mode,
+                               pid if pid != UNCLUSTERED_ID else None, self._incident_views(i))  # fmt: skip
+        return [self.ids_[j] for j in ranking.top.tolist()], ranking.scores
 
     def rank(
         self,
@@ -398,7 +453,7 @@ class SimilarityIndex:
         if context is not None and self.pattern_ids_[context] != UNCLUSTERED_ID:
             pid = int(self.pattern_ids_[context])
         allowed = self._mask(None, None, None, exclude_id)
-        ranking = self._ranked(vec, terms, check_k(k), allowed, mode, pid)
+        ranking = self._ranked(vec, terms, check_k(k), allowed, mode, pid, self._text_views(vec, query_text))
         return [self.ids_[i] for i in ranking.top.tolist()], ranking.scores
 
     def _prepare(
@@ -412,7 +467,7 @@ class SimilarityIndex:
                 field="query_text",
                 value=None,
             )
-        terms = self._query_terms(query_text) if query_text and query_text.strip() else None
+        terms = self.lexical_.query_terms(query_text) if query_text and query_text.strip() else None
         if vec is None and terms is None:
             raise InputError(
                 "give a query vector, a query text, or both", field="query_text", value=query_text
@@ -428,9 +483,6 @@ class SimilarityIndex:
             )
         return self._pos.get(incident_id)
 
-    def _query_terms(self, text: str) -> _Terms:
-        return self.lexical_.query_terms(text)
-
     def _mask(
         self,
         service: str | Sequence[str] | None,
@@ -443,9 +495,6 @@ class SimilarityIndex:
             ("team", team, self._team_vocab, self._team_codes),
         )
         return filter_mask(fields, self.started_at_, since, self._position_or_none(exclude_id))
-
-    def _lexical_scores(self, query: _Terms) -> np.ndarray:
-        return self.lexical_.scores(query)
 
     def _cosine(self, vec: np.ndarray | None, rows: np.ndarray | None = None) -> np.ndarray:
         """Cosine of the query with every incident (or with ``rows``); zeros without a query vector."""
@@ -466,6 +515,7 @@ class SimilarityIndex:
         allowed: np.ndarray | None,
         mode: Mode,
         query_pattern_id: int | None,
+        views: list[ViewQuery] | None = None,
     ) -> Ranking:
         """The top ``k`` positions (best first) with their scores, cosines and relative BM25 scores."""
         if mode not in _MODES:
@@ -480,7 +530,7 @@ class SimilarityIndex:
             return Ranking.empty(candidates)
         has_dense = mode != "lexical"
         dense = self._cosine(vec) if has_dense else np.zeros(0, dtype=np.float32)
-        lex = self._lexical_scores(terms) if terms is not None else np.zeros(n, dtype=np.float64)
+        lex = self.lexical_.scores(terms) if terms is not None else np.zeros(n, dtype=np.float64)
         if vec is None:  # a text-only query: an incident without a shared term is no match
             candidates = candidates[lex[candidates] > 0]
             if candidates.size == 0:
@@ -495,7 +545,10 @@ class SimilarityIndex:
                 same = candidates[self.pattern_ids_[candidates] == query_pattern_id]
             score = rrf_scores(dense, lex, candidates, same, dense_weight=self.dense_weight,
                                pattern_weight=self.pattern_weight, rrf_k=self.rrf_k,
-                               depth=max(self.depth, k))  # fmt: skip
+                               depth=max(self.depth, k), text_weight=self.text_weight)  # fmt: skip
+            if views:
+                score += view_scores(views, candidates, n, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
+                                     depth=max(self.depth, k))  # fmt: skip
         else:
             score = zscore_scores(dense, lex, candidates, self.dense_weight)
         top, cosine = top_with_ties(score, candidates, k, self.pattern_ids_, query_pattern_id, UNCLUSTERED_ID,
@@ -517,9 +570,10 @@ class SimilarityIndex:
         query_pattern_id: int | None,
         *,
         explain: bool,
+        views: list[ViewQuery] | None = None,
     ) -> list[Match]:
         k = check_k(k)
-        ranking = self._ranked(vec, terms, k, allowed, mode, query_pattern_id)
+        ranking = self._ranked(vec, terms, k, allowed, mode, query_pattern_id, views)
         if ranking.top.size == 0:
             return []
         rows = ranking.top.tolist()
@@ -532,8 +586,6 @@ class SimilarityIndex:
 
     def _shared_keywords(self, rows: np.ndarray, query: _Terms) -> list[tuple[str, ...]]:
         return self.lexical_.shared_keywords(rows, query, self.max_keywords)
-
-    # ----------------------------------------------------------------------------------------- persistence
 
     # ----------------------------------------------------------------------------------------- persistence
 

@@ -365,7 +365,35 @@ def _check_index(folder: Path, dim: int) -> list[str]:
         raise _fail(folder / "pattern_ids.npy", "pattern ids must be -1 (unclustered) or more")
     started = load_array(folder / "started_at.npy", "int64", 1)
     _shape(folder / "started_at.npy", started, (n,))
+    views = meta.get("views") or {}
+    if not isinstance(views, dict):
+        raise _fail(meta_file, "'views' must be a JSON object")
+    for name, view in views.items():
+        _check_index_view(folder, str(name), view, n, dim)
     return ids
+
+
+def _check_index_view(folder: Path, name: str, view: Any, n: int, dim: int) -> None:
+    """A view of the similarity index (``view-<name>-*.npy``): vectors, which incidents have it, BM25 terms."""
+    if name not in ("symptoms", "cause") or not isinstance(view, dict):
+        raise _fail(folder / "index.json", f"unknown view {name!r}")
+    vocabulary, display = view.get("vocabulary"), view.get("display")
+    if not isinstance(vocabulary, list) or not isinstance(display, list) or len(vocabulary) != len(display):
+        raise _fail(folder / "index.json", f"view {name}: 'vocabulary' and 'display' must be lists of the same length")
+    f = {part: folder / f"view-{name}-{part}.npy" for part in ("embeddings", "present", "tf_indptr", "tf_indices", "tf_data")}
+    _shape(f["embeddings"], load_array(f["embeddings"], "float32", 2, finite=True), (n, dim))
+    _shape(f["present"], load_array(f["present"], "bool", 1), (n,))
+    indptr = load_array(f["tf_indptr"], "int64", 1)
+    _shape(f["tf_indptr"], indptr, (n + 1,))
+    indices = load_array(f["tf_indices"], "int32", 1)
+    data = load_array(f["tf_data"], "int32", 1)
+    _shape(f["tf_data"], data, indices.shape)
+    if indptr[0] != 0 or indptr[-1] != indices.shape[0] or (np.diff(indptr) < 0).any():
+        raise _fail(f["tf_indptr"], f"must rise monotonically from 0 to the {indices.shape[0]} stored terms")
+    if indices.size and (indices.min() < 0 or indices.max() >= len(vocabulary)):
+        raise _fail(f["tf_indices"], f"a term index is outside the vocabulary of {len(vocabulary)}")
+    if data.size and data.min() <= 0:
+        raise _fail(f["tf_data"], "term counts must be positive")
 
 
 def _check_incident_rows(path: Path, rows: list[dict[str, Any]]) -> None:

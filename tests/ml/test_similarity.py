@@ -435,7 +435,122 @@ def test_restem_merges_terms_that_now_share_a_stem() -> None:
     from ml.patterns.lexical import restem
 
     tf = sparse.csr_matrix(np.array([[2, 0, 1], [0, 1, 0]], dtype=np.int32))
-    new_tf, vocab, display = restem(tf, ["connection", "connect", "disk"], ["connections", "connecting", "disk"])
+    new_tf, vocab, display = restem(
+        tf, ["connection", "connect", "disk"], ["connections", "connecting", "disk"]
+    )
     assert vocab == ["connect", "disk"]
     assert display == ["connections", "disk"]  # the spelling of the more frequent part
     assert new_tf.toarray().tolist() == [[2, 1], [1, 0]]
+
+
+# ------------------------------------------------------------------ two intents, two views (issue #14, item 1)
+
+
+def make_views(seed: int = 5, per_group: int = 8) -> dict:
+    """Whole texts and vectors that say nothing (shared symptom words, random vectors); a symptoms view that
+    tells the group apart by what was seen and a cause view that tells it apart by the cause. One incident in
+    four has no root cause (no cause view: its cause texts are empty)."""
+    rng = np.random.default_rng(seed)
+    names = list(GROUPS)
+    sym_centres = {g: _unit(rng.normal(size=DIM)) for g in names}
+    cause_centres = {g: _unit(rng.normal(size=DIM)) for g in names}
+    incidents, labels, whole, whole_vecs = [], [], [], []
+    sym_t, sym_v, cause_t, cause_v, present = [], [], [], [], []
+    for group in names:
+        for _ in range(per_group):
+            i = len(incidents)
+            incidents.append(_incident(i, day=i))
+            labels.append(group)
+            whole.append(" ".join(rng.choice(COMMON, size=4, replace=False)))
+            whole_vecs.append(_unit(rng.normal(size=DIM)))
+            sym_t.append(f"{group}symptom " + " ".join(rng.choice(COMMON, size=2, replace=False)))
+            sym_v.append(_unit(sym_centres[group] + 0.3 * rng.normal(size=DIM) / np.sqrt(DIM)))
+            has = i % 4 != 3
+            cause_t.append(" ".join(rng.choice(GROUPS[group], size=3, replace=False)) if has else "")
+            cause_v.append(_unit(cause_centres[group] + 0.3 * rng.normal(size=DIM) / np.sqrt(DIM)))
+            present.append(has)
+    f32 = np.float32
+    return {
+        "incidents": incidents,
+        "labels": labels,
+        "texts": whole,
+        "vecs": np.asarray(whole_vecs, dtype=f32),
+        "views": {
+            "symptoms": (sym_t, np.asarray(sym_v, dtype=f32), [True] * len(incidents)),
+            "cause": (cause_t, np.asarray(cause_v, dtype=f32), present),
+        },
+    }
+
+
+def _precision(matches: list[Match], labels: dict[str, str], group: str) -> float:
+    return sum(labels[m.id] == group for m in matches) / len(matches)
+
+
+def test_query_by_id_compares_root_cause_views_when_both_have_one() -> None:
+    toy = make_views()
+    labels = {inc.id: lab for inc, lab in zip(toy["incidents"], toy["labels"], strict=True)}
+    args = (toy["incidents"], toy["texts"], toy["vecs"])
+    with_cause = SimilarityIndex(cause_weight=2.0).fit(*args, views=toy["views"])
+    without = SimilarityIndex().fit(*args)
+    present = toy["views"]["cause"][2]
+    cause_ids = {inc.id for inc, p in zip(toy["incidents"], present, strict=True) if p}
+    p_with, p_without = [], []
+    for inc, group, has in zip(toy["incidents"], toy["labels"], present, strict=True):
+        got = with_cause.query_incident(inc.id, k=4)
+        if has:
+            p_with.append(_precision(got, labels, group))
+            p_without.append(_precision(without.query_incident(inc.id, k=4), labels, group))
+            # the cause view ranks incidents that have one; its best matches have a root cause
+            assert got[0].id in cause_ids
+        else:  # no root cause: the whole text alone decides, as without the view
+            assert [m.id for m in got] == [m.id for m in without.query_incident(inc.id, k=4)]
+    assert np.mean(p_with) >= 0.9 and np.mean(p_without) <= 0.6, (np.mean(p_with), np.mean(p_without))
+    # a pasted text does not use the cause view: same answer as without it
+    q = toy["vecs"][0], "volume inode filesystem"
+    assert [m.id for m in with_cause.query(*q, k=5)] == [m.id for m in without.query(*q, k=5)]
+
+
+def test_pasted_text_matches_by_symptoms() -> None:
+    toy = make_views()
+    labels = {inc.id: lab for inc, lab in zip(toy["incidents"], toy["labels"], strict=True)}
+    args = (toy["incidents"], toy["texts"], toy["vecs"])
+    with_sym = SimilarityIndex(symptom_weight=2.0).fit(*args, views=toy["views"])
+    without = SimilarityIndex().fit(*args)
+    sym_vecs = toy["views"]["symptoms"][1]
+    p_with, p_without = [], []
+    for i, group in enumerate(toy["labels"]):
+        text = f"{group}symptom outage customers"
+        vec = sym_vecs[i]  # what the responder's text embeds to: near its group's symptoms
+        exclude = toy["incidents"][i].id
+        p_with.append(_precision(with_sym.query(vec, text, k=4, exclude_id=exclude), labels, group))
+        p_without.append(_precision(without.query(vec, text, k=4, exclude_id=exclude), labels, group))
+    assert np.mean(p_with) >= 0.8 and np.mean(p_without) <= 0.5, (np.mean(p_with), np.mean(p_without))
+    # a query by id does not use the symptoms view
+    first = toy["incidents"][0].id
+    assert [m.id for m in with_sym.query_incident(first, k=5)] == [
+        m.id for m in without.query_incident(first, k=5)
+    ]
+
+
+def test_views_save_load_round_trip_and_bad_weights(tmp_path) -> None:
+    toy = make_views()
+    index = SimilarityIndex(symptom_weight=1.0, cause_weight=1.0).fit(
+        toy["incidents"], toy["texts"], toy["vecs"], views=toy["views"]
+    )
+    loaded = SimilarityIndex.load(index.save(tmp_path / "idx"))
+    assert set(loaded.views_) == {"symptoms", "cause"}
+    for inc in toy["incidents"][:6]:
+        assert [m.to_dict() for m in loaded.query_incident(inc.id, k=5)] == [
+            m.to_dict() for m in index.query_incident(inc.id, k=5)
+        ]
+    q = toy["views"]["symptoms"][1][2], "dnssymptom outage"
+    assert [m.to_dict() for m in loaded.query(*q, k=5)] == [m.to_dict() for m in index.query(*q, k=5)]
+    for name in ("cause_weight", "symptom_weight", "text_weight"):
+        with pytest.raises(InputError) as err:
+            SimilarityIndex(**{name: -1.0}).fit(toy["incidents"], toy["texts"], toy["vecs"])
+        assert err.value.field == name
+    with pytest.raises(InputError) as err:
+        SimilarityIndex().fit(
+            toy["incidents"], toy["texts"], toy["vecs"], views={"timeline": toy["views"]["cause"]}
+        )
+    assert err.value.field == "views"
