@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,7 @@ class PatternLabeller:
         n_representatives: int = 3,
         n_name_terms: int = 2,
         min_df: int = 2,
-        stop_words: frozenset[str] | None = STOP_WORDS,
+        stop_words: Iterable[str] | None = STOP_WORDS,
         max_name_words: int = 4,
         min_name_share: float = 0.1,
         max_name_pattern_share: float = 0.5,
@@ -120,6 +120,7 @@ class PatternLabeller:
             "n_representatives": self.n_representatives,
             "n_name_terms": self.n_name_terms,
             "min_df": self.min_df,
+            "stop_words": self._stop_words_param(),
             "max_name_words": self.max_name_words,
             "min_name_share": self.min_name_share,
             "max_name_pattern_share": self.max_name_pattern_share,
@@ -127,7 +128,28 @@ class PatternLabeller:
             "template_pattern_share": self.template_pattern_share,
         }
 
+    def _stop_words_param(self) -> str | list[str] | None:
+        """The default list by name: a saved model (and an MLflow parameter) need not spell it out."""
+        stop = self._stop_words()
+        return None if stop is None else "default" if stop == STOP_WORDS else sorted(stop)
+
+    def _stop_words(self) -> frozenset[str] | None:
+        """The stop words: ``None`` (none), ``"default"`` (``STOP_WORDS``) or a collection of words."""
+        words = self.stop_words
+        if words is None:
+            return None
+        if words == "default":
+            return STOP_WORDS
+        if isinstance(words, str) or not all(isinstance(w, str) for w in words):
+            raise InputError(
+                f"stop_words must be None, 'default' or a list of words, got {words!r}",
+                field="stop_words",
+                value=words,
+            )
+        return frozenset(words)
+
     def _validate(self) -> None:
+        self._stop_words()
         for name in ("n_keywords", "n_representatives", "n_name_terms", "min_df", "max_name_words"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -254,7 +276,7 @@ class PatternLabeller:
     ) -> tuple[sparse.csr_matrix | None, sparse.csr_matrix | None]:
         from sklearn.feature_extraction.text import CountVectorizer
 
-        analyzer = make_analyzer(tuple(self.ngram_range), self.stop_words)  # type: ignore[arg-type]
+        analyzer = make_analyzer(tuple(self.ngram_range), self._stop_words())  # type: ignore[arg-type]
         min_df = self.min_df if len(docs) >= 10 * self.min_df else 1
         counts: sparse.csr_matrix | None = None
         vec: CountVectorizer | None = None
@@ -307,7 +329,7 @@ class PatternLabeller:
     def _fit_names(
         self, texts: list[str], labels: np.ndarray, membership: sparse.csr_matrix, k: int, offset: int
     ) -> None:
-        stop = self.stop_words if self.stop_words is not None else frozenset()
+        stop = self._stop_words() or frozenset()
         phrases = _collect_phrases(texts, self.max_name_words, stop)
         ranked: dict[int, list[int]] = {c: [] for c in range(k)}
         if phrases.keys:
