@@ -3,8 +3,8 @@
 - Offline only: the model is loaded from a local folder (the package's bundled copy by default) with
   ``HF_HUB_OFFLINE=1``; nothing is downloaded.
 - Two runtimes of the same weights: torch (the reference, and the fallback) and ONNX Runtime (exported once
-  from the local weights into ``.cache/onnx``, see ``ml.text.onnx_runtime``; int8 by default). With the ONNX
-  export present nothing here imports torch: tokenisation is the ``tokenizers`` library's.
+  from the local weights into ``.cache/onnx``, see ``ml.text.onnx_runtime``; fp32 by default, int8 on
+  request). With the ONNX export present nothing here imports torch: tokenisation is ``tokenizers``'.
 - Each text is tokenised once. Long texts are not truncated: their word pieces are cut into windows of the
   model's limit (a few pieces of overlap at each cut), each window is embedded, and the vectors are averaged
   (weighted by window length) and re-normalised. Windows are sorted by length before batching.
@@ -181,9 +181,10 @@ class EmbeddingCache:
 
 
 RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
-# The ONNX variant "auto" uses: it agrees with torch within cosine 0.99 on the sample documents and moves the
-# retrieval figures by less than 0.005 (bench/bench_embedding.py, bench/bench_retrieval.py).
-ADOPTED_ONNX = "onnx-int8"
+# The ONNX variant "auto" uses. fp32: cosine >= 0.99999 with torch on the sample documents, 2.3x torch's
+# speed. int8 (1.2x fp32) keeps cosine >= 0.994 but moved the fused MRR on the GitHub status corpus by 0.006
+# (bench/bench_retrieval.py), over the 0.005 allowed; it stays available as runtime="onnx-int8".
+ADOPTED_ONNX = "onnx"
 _CHUNKING = "ids-v2"  # windows cut from one tokenisation (part of the cache key)
 
 
