@@ -18,7 +18,12 @@ Corpora:
 Fusion settings (dense weight, pattern weight) are checked with held-out evaluation: 2-fold cross-validation over the queries of each corpus
 (choose on one half, score on the other), and across corpora (choose on one, score on the other).
 
-    python bench/bench_retrieval.py [--quick] [--no-tuning]
+Two intents, two views (issue #14; also alone with ``--views-only``): on the sample, the hard sample
+(``data/sample-hard``) and GitHub, "now" (each incident's symptoms pasted as text) and "like" (by id), the whole
+text, each view alone, the best fused weight and the default: P@5 and MRR with 95% bootstrap intervals, the
+weight chosen on one half of the queries and reported on the other.
+
+    python bench/bench_retrieval.py [--quick] [--no-tuning] [--views-only]
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from ml.text.documents import DocumentBuilder, redact, strip_html, tokenize  # n
 from ml.text.embedding import Embedder  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
+HARD = ROOT / "data" / "sample-hard" / "incidents.jsonl"
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
 CACHE = ROOT / ".cache" / "embeddings"
 COMPONENT_ALIASES = {
@@ -72,12 +78,10 @@ class Corpus:
         return self.model.similarity_index(self.incidents, embeddings=self.embeddings, **params)
 
 
-def load_sample(limit: int | None) -> Corpus | None:
-    if not SAMPLE.is_file():
+def load_sample(limit: int | None, path: Path = SAMPLE) -> Corpus | None:
+    if not path.is_file():
         return None
-    incidents = [
-        Incident.model_validate_json(line) for line in SAMPLE.read_text().splitlines() if line.strip()
-    ]
+    incidents = [Incident.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
     if limit:
         incidents = incidents[:limit]
     labels = [frozenset([inc.pattern or "one-off"]) for inc in incidents]
@@ -86,6 +90,14 @@ def load_sample(limit: int | None) -> Corpus | None:
     labels = [lab if "one-off" not in lab else frozenset([f"one-off-{i}"]) for i, lab in enumerate(labels)]
     texts = DocumentBuilder().build_many(incidents)
     return Corpus("sample", incidents, texts, labels, queries)
+
+
+def load_hard(limit: int | None) -> Corpus | None:
+    """The hard sample (``data/sample-hard``): relevant = same ground-truth ``pattern``, as for the sample."""
+    corpus = load_sample(limit, HARD)
+    if corpus is not None:
+        corpus.name = "sample-hard"
+    return corpus
 
 
 def load_github(limit: int | None) -> Corpus | None:
@@ -236,6 +248,103 @@ def tuning(corpora: list[Corpus], rels: dict[str, np.ndarray], seed: int = 0) ->
             )
 
 
+VIEW_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def per_query(rankings: dict[int, np.ndarray], rel: np.ndarray, queries: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision@5 and reciprocal rank of each query that has a relevant incident."""
+    p5, rr = [], []
+    for q in queries:
+        if not rel[q].any():
+            continue
+        hits = rel[q, rankings[int(q)]]
+        first = np.flatnonzero(hits)
+        p5.append(hits[:5].mean())
+        rr.append(1.0 / (first[0] + 1) if first.size else 0.0)
+    return {"P@5": np.asarray(p5), "MRR": np.asarray(rr)}
+
+
+def boot_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean with a 95% bootstrap interval over queries."""
+    rng = np.random.default_rng(seed)
+    boots = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(values.mean()), float(lo), float(hi)
+
+
+def rank_views(
+    index: SimilarityIndex, corpus: Corpus, intent: str, sym_vecs: np.ndarray, sym_texts: list[str]
+) -> dict[int, np.ndarray]:
+    """Leave-one-out rankings of one intent: "now" (the incident's symptoms pasted as text, as POST
+    /v1/incidents/similar gets them) or "like" (by id, as GET /v1/incidents/{id}/similar)."""
+    pos = {x: i for i, x in enumerate(index.ids_)}
+    n = len(index)
+    out = {}
+    for q in corpus.queries:
+        inc_id = corpus.incidents[q].id
+        if intent == "now":
+            ids, _ = index.rank(sym_vecs[q], sym_texts[q], k=n - 1, exclude_id=inc_id)
+        else:
+            ids, _ = index.rank_incident(inc_id, k=n - 1)
+        out[int(q)] = np.asarray([pos[x] for x in ids])
+    return out
+
+
+def views_part(corpus: Corpus, rel: np.ndarray, embedder: Embedder, seed: int = 0) -> dict[str, float]:
+    """Each view alone, the whole text alone and their fusion, per intent; the view weight chosen on one half
+    of the queries, P@5 and MRR (95% bootstrap intervals) reported on the other half. Returns the choices."""
+    from ml.patterns.index_views import WEIGHT_PARAMS
+    from ml.patterns.views import SYMPTOM_FIELDS
+
+    assert corpus.model is not None
+    sym_texts = DocumentBuilder(fields=SYMPTOM_FIELDS).build_many(corpus.incidents)
+    # The query vector of a pasted symptom text: its masked, redacted form (as the symptoms view embeds it).
+    sym_dense = DocumentBuilder(fields=SYMPTOM_FIELDS, mask_entities=True).fit(corpus.incidents)
+    sym_vecs = embedder.encode(sym_dense.build_many(corpus.incidents))
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(corpus.queries)
+    choose, report = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2 :])
+    chosen: dict[str, float] = {}
+    for intent, view in (("now", "symptoms"), ("like", "cause")):
+        wname = WEIGHT_PARAMS[view]
+        configs: dict[str, dict[str, float]] = {
+            "whole text": {wname: 0.0},
+            f"{view} view": {"text_weight": 0.0, "pattern_weight": 0.0, wname: 1.0},
+            **{f"fused w={w:g}": {wname: w} for w in VIEW_WEIGHTS},
+            f"default (w={_DEFAULTS[wname]:g})": {},
+        }
+        rankings = {}
+        for label, params in configs.items():
+            index = corpus.model.similarity_index(
+                corpus.incidents, embeddings=corpus.embeddings, views=(view,), **params
+            )
+            rankings[label] = rank_views(index, corpus, intent, sym_vecs, sym_texts)
+        fused = [label for label in configs if label.startswith("fused")]
+        on_choose = {lab: float(per_query(r, rel, choose)["P@5"].mean()) for lab, r in rankings.items()}
+        best_fused = max(fused, key=on_choose.__getitem__)
+        best = best_fused if on_choose[best_fused] > on_choose["whole text"] else "whole text"
+        chosen[f"{corpus.name}/{intent}"] = configs[best][wname]
+        n_view = int(np.sum(index.views_[view].present)) if view in index.views_ else 0
+        print(
+            f"\n{corpus.name}, intent '{intent}' ({view} view on {n_view} of {len(corpus.incidents)} incidents):"
+            f" {wname} chosen on {choose.size} queries: {configs[best][wname]:g};"
+            f" P@5 and MRR [95% bootstrap] on the other {report.size} queries:"
+        )
+        base = per_query(rankings["whole text"], rel, report)
+        for label in ("whole text", f"{view} view", best_fused, f"default (w={_DEFAULTS[wname]:g})"):
+            m = per_query(rankings[label], rel, report)
+            p5, p_lo, p_hi = boot_ci(m["P@5"])
+            mrr, m_lo, m_hi = boot_ci(m["MRR"])
+            tag = " (chosen)" if label == best else ""
+            print(
+                f"  {label + tag:24s} P@5 {p5:.3f} [{p_lo:.3f}, {p_hi:.3f}]   MRR {mrr:.3f} [{m_lo:.3f}, {m_hi:.3f}]"
+            )
+        for label in (best_fused, f"default (w={_DEFAULTS[wname]:g})"):
+            mean, lo, hi = paired_ci(per_query(rankings[label], rel, report)["P@5"], base["P@5"])
+            print(f"  {label} - whole text: P@5 {mean:+.3f} (95% paired bootstrap {lo:+.3f} .. {hi:+.3f})")
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -244,9 +353,17 @@ def main() -> None:
         "--quick", action="store_true", help="at most 400 incidents per corpus, no tuning grid"
     )
     parser.add_argument("--no-tuning", action="store_true", help="skip the fusion-setting grid")
+    parser.add_argument(
+        "--views-only",
+        action="store_true",
+        help="only the two intents and their views (sample, hard sample, GitHub)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     limit = 400 if args.quick else None
+    if args.views_only:
+        views_main(limit)
+        return
     corpora = [c for c in (load_sample(limit), load_github(limit)) if c is not None]
     if not SAMPLE.is_file():
         print(f"(sample corpus {SAMPLE} not found: skipped)")
@@ -264,7 +381,9 @@ def main() -> None:
     for corpus in corpora:
         t0 = time.perf_counter()
         corpus.model = PatternModel(embedder=embedder).fit(corpus.incidents)
-        corpus.embeddings = embedder.encode(corpus.model.index_builder(corpus.incidents).build_many(corpus.incidents))
+        corpus.embeddings = embedder.encode(
+            corpus.model.index_builder(corpus.incidents).build_many(corpus.incidents)
+        )
         t_fit = time.perf_counter() - t0
         rel = relevance_matrix(corpus.labels)
         rels[corpus.name] = rel
@@ -305,6 +424,26 @@ def main() -> None:
         )
     if not args.quick and not args.no_tuning:
         tuning(corpora, rels)
+    views_main(limit)
+
+
+def views_main(limit: int | None) -> None:
+    """Two intents, two views (issue #14): the sample, the hard sample and GitHub."""
+    print(
+        "\nTwo intents, two views: 'now' = the incident's symptoms (title, summary, impact) pasted as text;"
+    )
+    print("'like' = by id (root-cause views compared when both incidents have one). Leave-one-out.")
+    embedder = Embedder(cache_dir=CACHE)
+    chosen: dict[str, float] = {}
+    for corpus in (load_sample(limit), load_hard(limit), load_github(limit)):
+        if corpus is None:
+            continue
+        corpus.model = PatternModel(embedder=embedder).fit(corpus.incidents)
+        corpus.embeddings = embedder.encode(
+            corpus.model.index_builder(corpus.incidents).build_many(corpus.incidents)
+        )
+        chosen.update(views_part(corpus, relevance_matrix(corpus.labels), embedder))
+    print("\nview weights chosen per corpus and intent (0 = the view does not help):", chosen)
 
 
 if __name__ == "__main__":

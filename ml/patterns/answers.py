@@ -40,6 +40,11 @@ def shorten(text: str | None, limit: int = ROOT_CAUSE_CHARS) -> str | None:
     return text[: cut if cut > 0 else limit].rstrip(" ,;:") + "…"
 
 
+def day(when: str | None) -> str | None:
+    """The date part (``YYYY-MM-DD``) of an ISO date or time stamp."""
+    return str(when)[:10] if when else None
+
+
 def action_items_view(incident: Incident | None) -> list[dict[str, Any]]:
     """The action items of an incident as an answer shows them: title, status (open, done, wontfix), when
     closed."""
@@ -103,7 +108,7 @@ def suggest(
     same = [m for m in matches if int(m.get("pattern_id", -1)) == pid]
     if len(same) < min_support:
         return None
-    name, size, last = str(pattern["name"]), int(pattern["size"]), pattern.get("last_seen")
+    name, size, last = str(pattern["name"]), int(pattern["size"]), day(pattern.get("last_seen"))
     similar_first = [by_id[m["id"]] for m in same if m["id"] in by_id]
     rest = sorted(
         (m for m in members if m.id not in {i.id for i in similar_first}), key=lambda i: i.started_at

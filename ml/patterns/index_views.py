@@ -10,6 +10,12 @@ Two intents, two views (:mod:`ml.patterns.views` names the fields):
 A view's rankings (its cosine and its BM25) are fused by reciprocal rank like the whole-text ones, over the
 incidents that have the view, and added to the whole-text fusion with the view's weight
 (:class:`~ml.patterns.similarity.SimilarityIndex` ``symptom_weight`` / ``cause_weight``; 0 leaves the view out).
+
+Weights chosen on one half of the queries and reported on the other (``bench/bench_retrieval.py --views-only``,
+leave-one-out, P@5 with paired 95% bootstrap intervals): ``cause_weight`` 2 (chosen on the hard sample; there
+by id 0.661 -> 0.704, +0.017 .. +0.069; on the sample 0.993 -> 0.984, -0.021 .. +0.000; the GitHub status
+corpus has no root causes). ``symptom_weight`` 0: the symptoms view lost P@5 for pasted symptoms on the sample
+(-0.009) and the hard sample (-0.026), level on GitHub (+0.004, -0.002 .. +0.010), so it is not built by default.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class IndexView:
         return self.embeddings_t.T
 
     def cosine(self, vec: np.ndarray) -> np.ndarray:
-        return vec @ self.embeddings_t
+        return np.asarray(vec @ self.embeddings_t)
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class SimilarityIndex:
         max_keywords: int = 5,
         text_weight: float = 1.0,
         symptom_weight: float = 0.0,
-        cause_weight: float = 0.0,
+        cause_weight: float = 2.0,
     ) -> None:
         self.fusion = fusion
         self.dense_weight = dense_weight
@@ -387,9 +387,9 @@ class SimilarityIndex:
             if query_pattern_id is None and self.pattern_ids_[context] != UNCLUSTERED_ID:
                 query_pattern_id = int(self.pattern_ids_[context])
         allowed = self._mask(service, team, since, exclude_id)
-        context = (query_service, query_team, query_pattern_id)
+        about = (query_service, query_team, query_pattern_id)
         views = self._text_views(vec, query_text)
-        return self._search(vec, terms, k, allowed, mode, *context, explain=explain, views=views)
+        return self._search(vec, terms, k, allowed, mode, *about, explain=explain, views=views)
 
     def query_incident(
         self,

@@ -11,8 +11,10 @@ Pattern model artifact folder (written by :func:`write_pattern_artifacts`):
 
 - ``pattern_model/``: the fitted :class:`ml.patterns.PatternModel` (centroids, thresholds, stable pattern ids,
   labels, keywords, trends; ``.npy`` + JSON), which classifies new text and seeds the next retrain;
-- ``index/``: the :class:`ml.similarity.SimilarityIndex` (dense + BM25) of every training incident;
-- ``incidents.jsonl``: the incidents' metadata with their assigned pattern (heat maps, reports);
+- ``index/``: the :class:`ml.similarity.SimilarityIndex` (dense + BM25, and the root-cause view) of every
+  training incident;
+- ``incidents.jsonl``: the incidents' metadata, summary, root cause and action items (redacted at ingestion)
+  with their assigned pattern (answers, heat maps, reports);
 - ``config.json``: embedder id and the training metrics.
 """
 
@@ -263,7 +265,7 @@ class PatternsRuntime:
     def _answer(self, m: Any) -> dict[str, Any]:
         """A match as the API answers it: its root cause (shortened), action items, and pattern with how often
         it recurred and when last."""
-        from ml.patterns.answers import action_items_view, shorten
+        from ml.patterns.answers import action_items_view, day, shorten
 
         d = self._match_dict(m)
         inc = self._incident_by_id().get(d["id"])
@@ -271,7 +273,7 @@ class PatternsRuntime:
         d["action_items"] = action_items_view(inc)
         p = self._by_id.get(int(d["pattern_id"])) if d["pattern_id"] >= 0 else None
         d["pattern"] = (
-            {"id": p["id"], "name": p["name"], "seen": p["size"], "last_seen": p.get("last_seen")} if p else None
+            {"id": p["id"], "name": p["name"], "seen": p["size"], "last_seen": day(p.get("last_seen"))} if p else None
         )
         return d
 

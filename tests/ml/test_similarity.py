@@ -514,7 +514,7 @@ def test_pasted_text_matches_by_symptoms() -> None:
     toy = make_views()
     labels = {inc.id: lab for inc, lab in zip(toy["incidents"], toy["labels"], strict=True)}
     args = (toy["incidents"], toy["texts"], toy["vecs"])
-    with_sym = SimilarityIndex(symptom_weight=2.0).fit(*args, views=toy["views"])
+    with_sym = SimilarityIndex(symptom_weight=2.0, cause_weight=0.0).fit(*args, views=toy["views"])
     without = SimilarityIndex().fit(*args)
     sym_vecs = toy["views"]["symptoms"][1]
     p_with, p_without = [], []

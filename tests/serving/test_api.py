@@ -132,3 +132,25 @@ def test_bad_input_is_json(server: Server) -> None:
         r = httpx.post(server.url + "/v1/incidents/similar", json=body)
         assert r.status_code == status, (body, r.text)
         assert set(r.json()) == {"error", "detail"}
+
+
+def test_similar_answers_carry_root_cause_actions_and_suggestion(server: Server) -> None:
+    """Issue #14: the answer over HTTP has each match's root cause, action items and pattern, and a suggestion
+    that names the pattern for a clear match and is null for unrelated text."""
+    by_id = {i["id"]: i for i in _sample()}
+    patterns = httpx.get(server.url + "/v1/patterns", timeout=30).json()["patterns"]
+    p = max(patterns, key=lambda x: x["size"])
+    inc = by_id[p["representatives"][0]["id"]]
+    text = "\n".join(x for x in (inc["title"], inc["summary"], inc.get("root_cause")) if x)
+    body = httpx.post(server.url + "/v1/incidents/similar", json={"text": text, "k": 5}, timeout=30).json()
+    assert SimilarResponse.model_validate(body).model_dump(mode="json") == body
+    assert body["suggestion"] is not None and body["suggestion"]["pattern_id"] == p["id"], body["query_pattern"]
+    assert body["suggestion"]["text"].startswith(f"looks like pattern {p['name']} (seen {p['size']} times")
+    top = body["matches"][0]
+    assert top["id"] == inc["id"] and top["action_items"] and top["pattern"]["seen"] == p["size"]
+    assert {a["status"] for a in top["action_items"]} <= {"open", "done", "wontfix"}
+    unrelated = {"text": "The quarterly marketing offsite agenda: a picnic by the lake and a boat ride.", "k": 5}
+    assert httpx.post(server.url + "/v1/incidents/similar", json=unrelated, timeout=30).json()["suggestion"] is None
+    by_id_body = httpx.get(server.url + f"/v1/incidents/{inc['id']}/similar?k=5", timeout=30).json()
+    assert SimilarResponse.model_validate(by_id_body).model_dump(mode="json") == by_id_body
+    assert all("root_cause" in m and "action_items" in m for m in by_id_body["matches"])

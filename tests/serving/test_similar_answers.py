@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ml.patterns.answers import shorten
@@ -48,7 +49,9 @@ def rt(artifact: Path) -> PatternsRuntime:
 def test_match_fields_root_cause_shortened_and_redacted(rt: PatternsRuntime) -> None:
     sample = _sample()
     # Some raw root causes name a mailbox (e.g. INC-0007): answers show them redacted.
-    leaky = {i for i, r in sample.items() if r.get("root_cause") and redact(r["root_cause"]) != r["root_cause"]}
+    leaky = {
+        i for i, r in sample.items() if r.get("root_cause") and redact(r["root_cause"]) != r["root_cause"]
+    }
     query = next(i for i in sample if i not in leaky)
     matches, _ = rt.similar_to(query, k=len(rt.index) - 1)  # every other incident
     assert len(matches) == len(sample) - 1 and leaky <= {m["id"] for m in matches}
@@ -70,7 +73,8 @@ def test_match_fields_root_cause_shortened_and_redacted(rt: PatternsRuntime) -> 
         ]
         if m["pattern_id"] >= 0:
             p = rt.pattern(m["pattern_id"])
-            assert m["pattern"] == {"id": p["id"], "name": p["name"], "seen": p["size"], "last_seen": p["last_seen"]}
+            last = p["last_seen"][:10]
+            assert m["pattern"] == {"id": p["id"], "name": p["name"], "seen": p["size"], "last_seen": last}
         else:
             assert m["pattern"] is None
     assert seen_long >= 50
@@ -95,9 +99,11 @@ def test_suggestion_names_the_pattern_and_a_done_fix(rt: PatternsRuntime) -> Non
             continue
         assert s is not None, (p["name"], qp, [m["pattern_id"] for m in matches])
         named += 1
-        assert s["pattern_id"] == p["id"] and s["seen"] == p["size"] and s["last_seen"] == p["last_seen"]
+        assert s["pattern_id"] == p["id"] and s["seen"] == p["size"] and s["last_seen"] == p["last_seen"][:10]
         assert s["support"] >= 2
-        assert s["text"].startswith(f"looks like pattern {p['name']} (seen {p['size']} times, last on ")
+        assert s["text"].startswith(
+            f"looks like pattern {p['name']} (seen {p['size']} times, last on {s['last_seen']})"
+        )
         fix = s["fix"]
         assert fix is not None
         source = sample[fix["incident_id"]]
@@ -133,4 +139,16 @@ def test_corrupt_incidents_jsonl_is_refused(artifact: Path, tmp_path: Path) -> N
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     write_manifest(copy, "patterns")
     with pytest.raises(ArtifactError, match=rf"line {at + 1}: field root_cause"):
+        check_pattern_artifacts(copy)
+
+
+def test_corrupt_root_cause_view_is_refused(artifact: Path, tmp_path: Path) -> None:
+    """The index's root-cause view (view-cause-*.npy) is validated like the rest before anything is built."""
+    copy = tmp_path / "model"
+    shutil.copytree(artifact, copy)
+    present = copy / "index" / "view-cause-present.npy"
+    assert present.is_file()  # the default index holds the root-cause view
+    np.save(present, np.ones(3, dtype=bool), allow_pickle=False)
+    write_manifest(copy, "patterns")
+    with pytest.raises(ArtifactError, match="view-cause-present.npy"):
         check_pattern_artifacts(copy)
