@@ -25,7 +25,6 @@ import numpy as np
 from ml.errors import InputError, NotFittedError, NotFoundError
 from ml.io.schemas import Incident, to_utc
 from ml.patterns.clustering import (
-    NOISE,
     PatternClusterer,
     centroids_of,
     clustering_metrics,
@@ -34,7 +33,7 @@ from ml.patterns.clustering import (
     predict_nearest,
 )
 from ml.patterns.features import HybridFeatures
-from ml.patterns.ids import ONE_OFF
+from ml.patterns.ids import NOISE, ONE_OFF
 from ml.patterns.index_views import view_inputs, weighted_views
 from ml.patterns.labelling import PatternLabeller, match_patterns, name_texts
 from ml.patterns.layout import attach_rest, warm_init
@@ -228,7 +227,7 @@ class PatternModel:
         self.components_ = clusterer.components_.copy()
         self.pattern_ids_ = pattern_ids
         self.thresholds_ = clusterer.thresholds_.copy()
-        self.n_features_ = int(dense.shape[1])
+        self.n_features_: int = int(dense.shape[1])
         self.next_id_ = int(next_id)
         self.embedding_model_id_ = model_id
         self.as_of_ = as_of_.isoformat()
@@ -559,7 +558,8 @@ class PatternModel:
     @classmethod
     def from_dir(cls, path: str | Path, embedder: Embedder | None = None) -> PatternModel:
         """Load a model written by :meth:`to_dir`. `embedder` must be the model's embedding model."""
-        return read_model(cls, Path(path), embedder)
+        model: PatternModel = read_model(cls, Path(path), embedder)
+        return model
 
 
 def _names(incidents: list[Incident]) -> list[str]:

@@ -504,8 +504,10 @@ class SimilarityIndex:
         if rows is None:
             # One BLAS matrix-vector product over the transposed matrix (5x faster than einsum at 10k x 384).
             # The server runs searches one at a time on its event loop: no oversubscribed BLAS threads.
-            return vec @ self._embeddings_t
-        return self._embeddings_t[:, rows].T @ vec
+            sims: np.ndarray = vec @ self._embeddings_t
+            return sims
+        sims = self._embeddings_t[:, rows].T @ vec
+        return sims
 
     def _ranked(
         self,
