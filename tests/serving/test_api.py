@@ -144,13 +144,15 @@ def test_similar_answers_carry_root_cause_actions_and_suggestion(server: Server)
     text = "\n".join(x for x in (inc["title"], inc["summary"], inc.get("root_cause")) if x)
     body = httpx.post(server.url + "/v1/incidents/similar", json={"text": text, "k": 5}, timeout=30).json()
     assert SimilarResponse.model_validate(body).model_dump(mode="json") == body
-    assert body["suggestion"] is not None and body["suggestion"]["pattern_id"] == p["id"], body["query_pattern"]
+    suggestion = body["suggestion"]
+    assert suggestion is not None and suggestion["pattern_id"] == p["id"], body["query_pattern"]
     assert body["suggestion"]["text"].startswith(f"looks like pattern {p['name']} (seen {p['size']} times")
     top = body["matches"][0]
     assert top["id"] == inc["id"] and top["action_items"] and top["pattern"]["seen"] == p["size"]
     assert {a["status"] for a in top["action_items"]} <= {"open", "done", "wontfix"}
-    unrelated = {"text": "The quarterly marketing offsite agenda: a picnic by the lake and a boat ride.", "k": 5}
-    assert httpx.post(server.url + "/v1/incidents/similar", json=unrelated, timeout=30).json()["suggestion"] is None
+    unrelated = {"text": "The quarterly marketing offsite agenda: a picnic by the lake.", "k": 5}
+    answer = httpx.post(server.url + "/v1/incidents/similar", json=unrelated, timeout=30).json()
+    assert answer["suggestion"] is None, answer["query_pattern"]
     by_id_body = httpx.get(server.url + f"/v1/incidents/{inc['id']}/similar?k=5", timeout=30).json()
     assert SimilarResponse.model_validate(by_id_body).model_dump(mode="json") == by_id_body
     assert all("root_cause" in m and "action_items" in m for m in by_id_body["matches"])
