@@ -128,7 +128,7 @@ class GranularitySearch:
         k_range: tuple[int, int] | None = None,
         max_share: float = 0.4,
         max_noise: float = 0.3,
-        n_bootstrap: int = 4,
+        n_bootstrap: int = 8,
         subsample: float = 0.8,
         max_points: int = 3000,
         random_state: int = 0,
