@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import math
@@ -45,7 +46,6 @@ def load_templates(folder: Path = TEMPLATES) -> dict[str, Any]:
 _T = load_templates()
 _NAMES: dict[str, Any] = _T["names"]
 SLOTS: dict[str, dict[str, list[Any]]] = _T["slots"]  # incident-level slots drawn from a list or a range
-SHARED_LISTS: dict[str, Any] = _T["shared"]
 
 UTC = dt.UTC
 WINDOW_START = dt.datetime(2024, 11, 1, tzinfo=UTC)
@@ -87,6 +87,9 @@ DST_DATES = [
 # it; <<a|b|c>> picks one alternative (may be empty). Draws index the lists, so their order is part of the seed.
 
 SHARED: dict[str, list[str]] = _T["shared"]["pools"]
+TIME_EVENTS: list[str] = _T["shared"]["time_events"]
+TRAFFIC_EVENTS: dict[str, list[str]] = _T["shared"]["traffic_events"]
+RED_HERRING_SENTENCES: list[str] = _T["shared"]["red_herring_sentences"]
 
 # Red herrings: (pattern they belong to, phrase). A pattern never uses its own.
 RED_HERRINGS: list[tuple[str, str]] = [(h["pattern"], h["text"]) for h in _T["shared"]["red_herrings"]]
@@ -296,16 +299,20 @@ def _time_event(started: dt.datetime) -> str:
         return "the new year"
     if d.day >= 28 or d.day == 1:
         return "month end"
-    return SHARED_LISTS["time_events"][(d.day + started.hour) % 4]
+    return TIME_EVENTS[(d.day + started.hour) % 4]
 
 
 def _traffic_event(rng: Rand, started: dt.datetime) -> str:
     d = started.date()
     if d.month == 11 and d.day >= 20 or d.month == 12 and d.day <= 2:
-        return rng.pick(SHARED_LISTS["traffic_events"]["black_friday"])
+        return rng.pick(TRAFFIC_EVENTS["black_friday"])
     if d.month == 12:
-        return rng.pick(SHARED_LISTS["traffic_events"]["december"])
-    return rng.pick(SHARED_LISTS["traffic_events"]["other"])
+        return rng.pick(TRAFFIC_EVENTS["december"])
+    return rng.pick(TRAFFIC_EVENTS["other"])
+
+
+def _scaled_int(rng: Rand, lo: int, hi: int, times: int) -> int:
+    return rng.int(lo, hi) * times
 
 
 def make_values(
@@ -372,9 +379,9 @@ def make_values(
         "app_version": lambda: f"{rng.int(3, 9)}.{rng.int(0, 30)}.{rng.int(0, 9)}",
     }
     for name, pool in SLOTS["pools"].items():
-        f[name] = lambda pool=pool: rng.pick(pool)
+        f[name] = functools.partial(rng.pick, pool)
     for name, (lo, hi, *times) in SLOTS["ranges"].items():
-        f[name] = lambda lo=lo, hi=hi, m=(times or [1])[0]: rng.int(lo, hi) * m
+        f[name] = functools.partial(_scaled_int, rng, lo, hi, times[0] if times else 1)
     f["version"] = lambda: _version(rng)
     f["prev_version"] = lambda: _version(rng)
 
@@ -677,7 +684,7 @@ def build_incident(
         ):
             root_parts.insert(1, r.render(text))
         if long and rng.chance(0.4):
-            root_parts.append(r.render(rng.pick(SHARED_LISTS["red_herring_sentences"])))
+            root_parts.append(r.render(rng.pick(RED_HERRING_SENTENCES)))
         if long and rng.chance(0.3):
             root_parts.append(r.render(rng.pick(SHARED["filler"])))
         root_cause = "\n\n".join(root_parts) if long else " ".join(root_parts)
