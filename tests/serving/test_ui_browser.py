@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import chromium, chromium_env
 from tests.serving.server import Server
 
 pytestmark = pytest.mark.slow
 
 READ_KEY = "ui-read-key-0123456789abcdef"
-
-
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: `make browser` installs Debian's chromium")
-        pytest.skip("chromium is not installed (make browser)")
-    return exe
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +29,8 @@ def browser() -> Iterator[Any]:
         pytest.skip("playwright is not installed (pip install -e '.[test]')")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(
-            executable_path=_chromium(),
+            executable_path=chromium(),
+            env=chromium_env(),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"],
         )
         yield b

@@ -4,14 +4,13 @@ renders in a real headless Chromium with no console error."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium, chromium_env
 from tests.conftest import SAMPLE
 from training.report import write_report
 from training.settings import Settings
@@ -19,15 +18,6 @@ from training.settings import Settings
 pytestmark = pytest.mark.slow
 
 SECTIONS = ("patterns", "indicators", "experiments", "learning", "suggestions")
-
-
-def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: `make browser` installs Debian's chromium")
-        pytest.skip("chromium is not installed (make browser)")
-    return exe
 
 
 def render(html: Path, out: Path) -> tuple[str, str]:
@@ -51,9 +41,14 @@ def render(html: Path, out: Path) -> tuple[str, str]:
         capture_output=True,
         text=True,
         timeout=120,
+        env=chromium_env(),
     )
     dom = subprocess.run(
-        [chromium(), *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120
+        [chromium(), *flags, "--dump-dom", html.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=chromium_env(),
     )
     return dom.stdout, shot.stderr + dom.stderr
 
