@@ -25,8 +25,9 @@ from mlflow.types import ColSpec, Schema
 
 from ml.errors import InputError, StrictModeError
 from ml.io.readers import indicators_frame, read_indicators
+from ml.registry.forecaster_runtime import write_forecaster_artifacts
 from ml.registry.names import FORECASTER_MODEL
-from ml.registry.runtimes import CODE_DIR, write_forecaster_artifacts
+from ml.registry.runtimes import CODE_DIR
 from training import tracking
 from training.settings import Settings
 

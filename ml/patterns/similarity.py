@@ -18,10 +18,9 @@ lighter ranking votes too: the incidents of that pattern, by cosine (``pattern_w
 from density clustering of the whole corpus, so it carries what neither a query's words nor its nearest
 vectors see alone. It reorders close calls only: with the defaults, an incident of the query's pattern
 overtakes one of another pattern when both signals rank it at most about 12 places lower.
-The weights (dense 0.35, lexical 0.65, pattern 0.2) were chosen on the sample and on real GitHub status
-incidents, with held-out checks (``bench/bench_retrieval.py``): with them the fused ranking is above both
-single signals on both corpora in precision@5 and recall@10. ``fusion="zscore"`` is the alternative: a weighted sum of the two scores
-standardised over the candidates; it leans to whichever signal has the heavier tail (usually BM25).
+The weights (dense 0.35, lexical 0.65, pattern 0.2) were chosen on the sample and the GitHub status corpus,
+with held-out checks (``bench/bench_retrieval.py``). ``fusion="zscore"`` is the alternative: a weighted sum
+of the two scores standardised over the candidates; it leans to the signal with the heavier tail (BM25).
 Ties are broken by the pattern (same pattern as the query first), then by cosine, then by position.
 ``mode="dense"`` and ``mode="lexical"`` rank by one signal only (for benchmarks; a query with only a vector or
 only a text uses the one signal it has).

@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from ml.registry.runtimes import ForecasterPyfunc
+from ml.registry.pyfunc import ForecasterPyfunc
 
 set_model(ForecasterPyfunc())

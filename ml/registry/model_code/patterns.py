@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from ml.registry.runtimes import PatternsPyfunc
+from ml.registry.pyfunc import PatternsPyfunc
 
 set_model(PatternsPyfunc())

@@ -1,0 +1,159 @@
+"""The indicator forecaster as registered: its artifact folder and the runtime the API builds from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml.errors import InputError, NotFoundError
+from ml.registry.artifacts import check_forecaster_artifacts, write_manifest
+
+log = logging.getLogger(__name__)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def write_forecaster_artifacts(out: Path, *, bundle: Any, history: Any, config: Mapping[str, Any]) -> Path:
+    """Forecaster artifact folder: ``bundle.json`` (every series' chosen model, backtest, forecast, signals; Prophet
+    as its own JSON), ``history.csv`` (series, ds, y) and ``config.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bundle.json").write_text(bundle.to_json(), encoding="utf-8")
+    frame = history[["series", "ds", "y"]].copy()
+    frame["ds"] = frame["ds"].astype(str).str[:10]
+    frame.to_csv(out / "history.csv", index=False)
+    _write_json(out / "config.json", dict(config))
+    write_manifest(out, "forecaster")
+    return out
+
+
+class ForecasterRuntime:
+    """A loaded indicator forecaster: series, forecasts with intervals, shifts, early warnings, plots."""
+
+    def __init__(self, root: Path) -> None:
+
+        from ml.indicators.forecasting import ForecastBundle
+
+        self.root = Path(root)
+        check_forecaster_artifacts(self.root)
+        self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
+        self.bundle = ForecastBundle.from_json((self.root / "bundle.json").read_text(encoding="utf-8"))
+        hist = pd.read_csv(self.root / "history.csv", dtype={"series": str, "ds": str})
+        hist["ds"] = pd.to_datetime(hist["ds"])
+        self.history = hist
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        return None
+
+    def _result(self, series: str) -> dict[str, Any]:
+        if series not in self.bundle.results:
+            raise NotFoundError(f"no series {series!r}; see GET /v1/indicators", field="series", value=series)
+        res = self.bundle.results[series]
+        if res.get("status") == "error":
+            raise NotFoundError(
+                f"series {series!r} could not be fitted: {res.get('notes')}", field="series", value=series
+            )
+        return res
+
+    def series_history(self, series: str) -> Any:
+        self._result(series)
+        return self.history[self.history["series"] == series][["ds", "y"]]
+
+    def series(self) -> list[dict[str, Any]]:
+        from ml.io.schemas import parse_series_key
+
+        out = []
+        for sid in self.bundle.series:
+            r = self.bundle.results[sid]
+            h = self.history[self.history["series"] == sid]
+            out.append(
+                {
+                    "series": sid,
+                    **parse_series_key(sid),
+                    "status": r.get("status"),
+                    "model": r.get("chosen"),
+                    "reason": r.get("reason"),
+                    "mase": r.get("mase"),
+                    "baseline_mase": r.get("baseline_mase"),
+                    "n_obs": r.get("n_obs"),
+                    "last_ds": h["ds"].max().date().isoformat() if len(h) else None,
+                    "last_y": float(h["y"].iloc[-1]) if len(h) else None,
+                    "notes": list(r.get("notes") or []),
+                }
+            )
+        return out
+
+    def forecast(self, series: str, horizon: int) -> dict[str, Any]:
+        res = self._result(series)
+        stored = res.get("forecast") or []
+        if horizon <= len(stored):
+            rows = stored[:horizon]
+        else:
+            with self._lock:
+                model = self._models.get(series)
+                if model is None:
+                    model = self.bundle.model(series)
+                    self._models[series] = model
+            frame = model.predict(horizon)
+            rows = [
+                {
+                    "ds": str(r.ds)[:10],
+                    "yhat": float(r.yhat),
+                    "yhat_lower": float(r.yhat_lower),
+                    "yhat_upper": float(r.yhat_upper),
+                }
+                for r in frame.itertuples()
+            ]
+        return {
+            "series": series,
+            "model": res.get("chosen"),
+            "level": self.bundle.config.get("level", 80),
+            "points": rows,
+        }
+
+    def signals(self, since: dt.date | None = None, series: str | None = None) -> list[dict[str, Any]]:
+        frame = self.bundle.signals()
+        if series is not None:
+            frame = frame[frame["series"] == series]
+        if since is not None:
+            frame = frame[frame["date"].astype(str) >= since.isoformat()]
+        return json.loads(frame.to_json(orient="records"))
+
+    def warnings(self) -> list[dict[str, Any]]:
+        return json.loads(self.bundle.warnings().to_json(orient="records"))
+
+    def plot_png(self, series: str) -> bytes:
+        from ml.io.schemas import parse_series_key
+        from ml.reporting.plots import forecast_png, unit_of
+
+        res = self._result(series)
+        hist = self.series_history(series)
+        indicator = str(parse_series_key(series)["indicator"])
+        return forecast_png(
+            hist,
+            res.get("forecast") or [],
+            self.signals(series=series),
+            title=f"{series}: forecast by {res.get('chosen')}",
+            ylabel=unit_of(indicator),
+        )
+
+    def predict_frame(self, frame: Any) -> Any:
+
+        if "series" not in frame.columns:
+            raise InputError("model input needs a 'series' column (and optionally 'horizon')", field="series")
+        rows = []
+        for rec in frame.to_dict(orient="records"):
+            h = int(rec.get("horizon") or len(self._result(rec["series"]).get("forecast") or []) or 13)
+            out = self.forecast(str(rec["series"]), h)
+            rows += [{"series": out["series"], "model": out["model"], **p} for p in out["points"]]
+        return pd.DataFrame(rows, columns=["series", "model", "ds", "yhat", "yhat_lower", "yhat_upper"])
