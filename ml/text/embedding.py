@@ -22,7 +22,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from ml.errors import InputError, ModelUnavailableError
+from ml.text.embedding_batches import EmbeddingBatcher
+from ml.text.embedding_cache import EmbeddingCache
 
 __all__ = [
     "ADOPTED_ONNX",
@@ -71,113 +72,6 @@ def _available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
-
-
-class EmbeddingCache:
-    """Content-addressed vector store: ``key -> float32 vector`` in ``.npy`` shards with a JSON index.
-
-    Each write adds one shard; when there are more than `max_shards`, all are merged into one. Several
-    processes may share a folder: the index is re-read and merged before it is replaced (last writer wins
-    on the index file; shards are never overwritten).
-    """
-
-    INDEX = "index.json"
-
-    def __init__(self, path: Path, dim: int, max_shards: int = 32) -> None:
-        self.path = Path(path)
-        self.dim = dim
-        self.max_shards = max_shards
-        self._index: dict[str, tuple[str, int]] | None = None
-        self._shards: dict[str, np.ndarray] = {}
-
-    def _read_index(self) -> dict[str, tuple[str, int]]:
-        f = self.path / self.INDEX
-        if not f.is_file():
-            return {}
-        try:
-            raw = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("Embedding - cache index %s unreadable (%s); starting an empty cache", f, exc)
-            return {}
-        if raw.get("dim") != self.dim:
-            logger.warning(
-                "Embedding - cache at %s has dim %s, expected %s; ignoring it", f, raw.get("dim"), self.dim
-            )
-            return {}
-        return {k: (v[0], int(v[1])) for k, v in raw.get("entries", {}).items()}
-
-    def _write_index(self, index: dict[str, tuple[str, int]]) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / f".{self.INDEX}.{uuid.uuid4().hex}.tmp"
-        payload = {
-            "format": 1,
-            "dim": self.dim,
-            "entries": {k: [v[0], v[1]] for k, v in sorted(index.items())},
-        }
-        tmp.write_text(json.dumps(payload, sort_keys=True))
-        os.replace(tmp, self.path / self.INDEX)
-
-    @property
-    def index(self) -> dict[str, tuple[str, int]]:
-        if self._index is None:
-            self._index = self._read_index()
-        return self._index
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def _shard(self, name: str) -> np.ndarray:
-        arr = self._shards.get(name)
-        if arr is None:
-            arr = np.load(self.path / name, mmap_mode="r", allow_pickle=False)
-            self._shards[name] = arr
-        return arr
-
-    def get(self, keys: list[str]) -> dict[str, np.ndarray]:
-        """Vectors found for `keys` (missing keys, or keys whose shard is gone, are left out)."""
-        out: dict[str, np.ndarray] = {}
-        index = self.index
-        for k in keys:
-            loc = index.get(k)
-            if loc is None:
-                continue
-            try:
-                out[k] = np.asarray(self._shard(loc[0])[loc[1]], dtype=np.float32)
-            except (OSError, ValueError, IndexError) as exc:
-                logger.warning("Embedding - cache shard %s unreadable (%s); re-embedding", loc[0], exc)
-        return out
-
-    def put(self, keys: list[str], vectors: np.ndarray) -> None:
-        """Store `vectors` (n, dim) under `keys`."""
-        if not keys:
-            return
-        self.path.mkdir(parents=True, exist_ok=True)
-        name = f"shard-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.npy"
-        np.save(self.path / name, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-        index = {**self._read_index(), **self.index}
-        index.update({k: (name, i) for i, k in enumerate(keys)})
-        self._index = index
-        if len({s for s, _ in index.values()}) > self.max_shards:
-            self._compact()
-        else:
-            self._write_index(index)
-
-    def _compact(self) -> None:
-        index = self.index
-        keys = sorted(index)
-        vecs = np.stack([np.asarray(self._shard(index[k][0])[index[k][1]]) for k in keys]).astype(np.float32)
-        old = {s for s, _ in index.values()}
-        name = f"shard-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.npy"
-        np.save(self.path / name, vecs, allow_pickle=False)
-        self._index = {k: (name, i) for i, k in enumerate(keys)}
-        self._write_index(self._index)
-        self._shards.clear()
-        for s in old:
-            try:
-                (self.path / s).unlink()
-            except OSError:
-                pass
-        logger.info("Embedding - cache compacted into %s (%d vectors)", name, len(keys))
 
 
 RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
@@ -651,71 +545,3 @@ class Embedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         out /= np.where(norms > 0, norms, 1.0)
         return out.astype(np.float32)
-
-
-class EmbeddingBatcher:
-    """Coalesces concurrent one-text embedding requests into batched model calls.
-
-    A server embeds each uncached query alone; when several arrive together they would queue behind the
-    embedder's lock and run one model call each. Here callers (threads) queue their text and wait; one worker
-    thread takes everything queued (up to ``max_batch``) and embeds it in one :meth:`Embedder.encode` call. With
-    MiniLM on 2 cores a batch of 16 costs about 17 ms per text against 29 ms one by one. A lone request waits for
-    no one: the worker starts on whatever is queued as soon as it is free. The worker exits after ``idle_s``
-    without work (and starts again on the next request), so a replaced model is not kept alive by it.
-    """
-
-    def __init__(self, encode: Any, max_batch: int = 32, idle_s: float = 30.0) -> None:
-        if not callable(encode):
-            raise InputError("encode must be callable (texts -> array)", field="encode")
-        if not isinstance(max_batch, int) or max_batch < 1:
-            raise InputError(f"max_batch must be a positive integer, got {max_batch!r}", field="max_batch")
-        self._encode = encode
-        self.max_batch = max_batch
-        self.idle_s = idle_s
-        self._queue: Any = None  # the running worker's queue; None when no worker runs
-        self._lock = threading.Lock()
-        self.batches = 0
-        self.texts = 0
-
-    def __call__(self, text: str) -> np.ndarray:
-        """The embedding of one text (blocks until its batch is done; re-raises the batch's error)."""
-        import queue
-        from concurrent.futures import Future
-
-        future: Future[np.ndarray] = Future()
-        with self._lock:  # puts and the worker's exit are under one lock: nothing is queued to a gone worker
-            if self._queue is None:
-                self._queue = queue.SimpleQueue()
-                threading.Thread(
-                    target=self._run, args=(self._queue,), name="recur-embed", daemon=True
-                ).start()
-            self._queue.put((text, future))
-        return future.result()
-
-    def _run(self, q: Any) -> None:
-        import queue
-
-        while True:
-            try:
-                batch = [q.get(timeout=self.idle_s)]
-            except queue.Empty:
-                with self._lock:
-                    if q.empty():
-                        self._queue = None
-                        return
-                continue
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                vectors = self._encode([text for text, _ in batch])
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
-                for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.texts += len(batch)
-            for (_, future), vec in zip(batch, vectors, strict=True):
-                future.set_result(vec)
