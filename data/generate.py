@@ -189,16 +189,16 @@ def generate(out: Path, seed: int = 7) -> dict[str, int]:
     pat_rows: list[list[Any]] = [
         ["pattern", "trend", "n_incidents", "key_action_item_id", "key_action_closed_at", "description"]
     ]
-    for spec in PATTERNS:
-        key = keys.get(spec.slug)
+    for pattern in PATTERNS:
+        key = keys.get(pattern.slug)
         pat_rows.append(
             [
-                spec.slug,
-                spec.trend,
-                sum(d.pattern == spec.slug for d in drafts),
+                pattern.slug,
+                pattern.trend,
+                sum(d.pattern == pattern.slug for d in drafts),
                 key["id"] if key else "",
                 iso(key["closed_at"]) if key else "",
-                spec.description,
+                pattern.description,
             ]
         )
     pat_rows.append([ONE_OFF, "none", sum(d.pattern == ONE_OFF for d in drafts), "", "", "Unique causes"])

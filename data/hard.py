@@ -18,13 +18,20 @@ import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # imported by file path (tests, benchmarks): make the sibling modules importable
+    sys.path.insert(0, _HERE)
+
+from template_files import load_templates as _load_files  # noqa: E402
+from template_files import require_keys, template_error  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +56,73 @@ _CHOICE = re.compile(r"<<([^<>]{1,600})>>")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
+# The files of TEMPLATES and the keys each must hold (`()`: a mapping of any keys); nested keys in _check_shape.
+TEMPLATE_KEYS: dict[str, tuple[str, ...]] = {
+    "categories": (),
+    "names": ("products", "internal_services", "vendors", "host_prefixes", "handles"),
+    "shared": (
+        "mitigation",
+        "connectors",
+        "investigating",
+        "background",
+        "propagation",
+        "red_herring",
+        "timeline",
+        "factors",
+        "actions",
+        "impact",
+        "tags",
+    ),
+    "symptoms": (),
+    "voices": (),
+}
+_CATEGORY_KEYS = ("share", "description", "mechanisms", "actions", "factors")
+_MECHANISM_KEYS = ("symptoms", "hint", "mitigation", "steps", "timeline")
+_VOICE_KEYS = (
+    "weight",
+    "summary_open",
+    "impact_line",
+    "mitigation_line",
+    "apology_share",
+    "apology",
+    "intro_share",
+    "rc_intro",
+    "close_share",
+    "rc_close",
+    "timeline_share",
+)
+
+
 def load_templates(folder: Path = TEMPLATES) -> dict[str, Any]:
-    """Every `*.yaml` in `folder`, keyed by file stem."""
-    out: dict[str, Any] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        with open(path, encoding="utf-8") as fh:
-            out[path.stem] = yaml.safe_load(fh)
-    return out
+    """The template files of `folder`, keyed by file stem; a missing or malformed one stops with one line naming it."""
+    t = _load_files(folder, TEMPLATE_KEYS)
+    _check_shape(folder, t)
+    return t
+
+
+def _check_shape(folder: Path, t: dict[str, Any]) -> None:
+    """The nested keys the generator reads, so that a malformed file is named instead of failing mid-way."""
+    require_keys(
+        folder / "shared.yaml",
+        t["shared"]["timeline"],
+        ("detect", "investigate", "red_herring", "resolve"),
+        "timeline",
+    )
+    for name, symptom in t["symptoms"].items():
+        require_keys(folder / "symptoms.yaml", symptom, ("titles", "noun", "verb"), name)
+    for name, voice in t["voices"].items():
+        require_keys(folder / "voices.yaml", voice, _VOICE_KEYS, name)
+    path = folder / "categories.yaml"
+    for cat, spec in t["categories"].items():
+        require_keys(path, spec, _CATEGORY_KEYS, cat)
+        require_keys(path, spec["mechanisms"], (), f"{cat}.mechanisms")
+        for mech, mspec in spec["mechanisms"].items():
+            require_keys(path, mspec, _MECHANISM_KEYS, f"{cat}.mechanisms.{mech}")
+            unknown = [s for s in mspec["symptoms"] if s not in t["symptoms"]]
+            if unknown:
+                raise template_error(
+                    path, f"{cat}.mechanisms.{mech}: unknown symptoms {', '.join(map(str, unknown))}"
+                )
 
 
 def category_counts(shares: dict[str, float], n: int) -> dict[str, int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from template_files import load_templates, reading
+from template_files import build_entries, load_templates, reading
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "sample"
 # The files of TEMPLATES and what each holds at its top level (a list, or the keys of a mapping).
@@ -111,18 +111,19 @@ class PatternSpec:
     emerge_date: dt.date | None = None
 
 
-with reading(TEMPLATES / "patterns.yaml"):
-    PATTERNS: list[PatternSpec] = [
-        PatternSpec(**{**p, "services": tuple(p["services"]), "severity": tuple(p["severity"])})
-        for p in _T["patterns"]
-    ]
+PATTERNS: list[PatternSpec] = build_entries(
+    TEMPLATES / "patterns.yaml",
+    _T["patterns"],
+    lambda p: PatternSpec(**{**p, "services": tuple(p["services"]), "severity": tuple(p["severity"])}),
+)
 PATTERN_BY_SLUG = {p.slug: p for p in PATTERNS}
 
 # One-off incidents: (title, summary, root cause, mitigation, action item). Each is used at most twice.
-with reading(TEMPLATES / "one_offs.yaml"):
-    ONE_OFFS: list[tuple[str, str, str, str, str]] = [
-        (o["title"], o["summary"], o["root_cause"], o["mitigation"], o["action"]) for o in _T["one_offs"]
-    ]
+ONE_OFFS: list[tuple[str, str, str, str, str]] = build_entries(
+    TEMPLATES / "one_offs.yaml",
+    _T["one_offs"],
+    lambda o: (o["title"], o["summary"], o["root_cause"], o["mitigation"], o["action"]),
+)
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,9 @@ class ExperimentText:
     metric: str
 
 
-with reading(TEMPLATES / "experiment_texts.yaml"):
-    EXPERIMENTS: list[ExperimentText] = [ExperimentText(**e) for e in _T["experiment_texts"]]
+EXPERIMENTS: list[ExperimentText] = build_entries(
+    TEMPLATES / "experiment_texts.yaml", _T["experiment_texts"], lambda e: ExperimentText(**e)
+)
 
 # ---------------------------------------------------------------------------------------------- draws
 

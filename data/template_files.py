@@ -7,15 +7,16 @@ A missing, unreadable or malformed template file stops the generator with one li
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 # What a file must hold at its top level: `list` (a list), or the keys of a mapping (`()`: any mapping).
 Shape = type[list[Any]] | tuple[str, ...]
@@ -59,11 +60,10 @@ def load_templates(folder: Path, shapes: Mapping[str, Shape]) -> dict[str, Any]:
             raise template_error(path, f"cannot read the template file ({exc})") from None
         except yaml.YAMLError as exc:
             raise template_error(path, _yaml_problem(exc)) from None
-        if shape is list:
-            if not isinstance(value, list):
-                raise template_error(path, f"expected a list at the top level, found {_describe(value)}")
-        else:
-            require_keys(path, value, tuple(shape))
+        if isinstance(shape, tuple):
+            require_keys(path, value, shape)
+        elif not isinstance(value, list):
+            raise template_error(path, f"expected a list at the top level, found {_describe(value)}")
         out[stem] = value
     logger.debug("Templates - read %d files from %s", len(out), shown(folder))
     return out
@@ -80,11 +80,21 @@ def require_keys(path: Path, value: Any, keys: Sequence[str], where: str = "") -
 
 
 @contextmanager
-def reading(path: Path) -> Iterator[None]:
+def reading(path: Path, where: str = "") -> Iterator[None]:
     """Turn a shape error while taking values out of one template file into one line naming that file."""
+    at = f"{where}: " if where else ""
     try:
         yield
     except KeyError as exc:
-        raise template_error(path, f"missing key {exc.args[0]!r}") from None
+        raise template_error(path, f"{at}missing key {exc.args[0]!r}") from None
     except (IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise template_error(path, f"unexpected content ({exc})") from None
+        raise template_error(path, f"{at}unexpected content ({exc})") from None
+
+
+def build_entries(path: Path, items: list[Any], build: Callable[[Any], T]) -> list[T]:
+    """`build` applied to each entry of a list template file; a malformed entry is named by its position."""
+    out: list[T] = []
+    for i, item in enumerate(items, start=1):
+        with reading(path, f"entry {i}"):
+            out.append(build(item))
+    return out
