@@ -36,6 +36,7 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
     """The API over ``settings`` (read from the environment when not given; :class:`SettingsError` if bad)."""
     settings = settings or load_serving_settings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     store = ModelStore(

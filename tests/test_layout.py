@@ -250,10 +250,6 @@ def test_only_registry_imports_mlflow() -> None:
     assert mlflow_outside_registry(ROOT) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ml/text/embedding.py sets HF_HUB_OFFLINE through os.environ until its owner hands it over (14:00)",
-)
 def test_ml_reads_no_environment() -> None:
     assert environment_uses(ROOT) == []
 

@@ -161,7 +161,7 @@ class _TorchEncoder:
             torch.set_num_threads(threads)
         self._torch = torch
         self.spec = spec
-        self.model = AutoModel.from_pretrained(str(spec.path), dtype=torch.float32).eval()
+        self.model = AutoModel.from_pretrained(str(spec.path), dtype=torch.float32, local_files_only=True).eval()
         self.dim = int(self.model.config.hidden_size)
         self.threads = torch.get_num_threads()
 
@@ -362,9 +362,6 @@ class Embedder:
             self._check_params()
             path = self._resolved_path()
             spec = _read_spec(path, str(self.model_path or path))
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             from tokenizers import Tokenizer
 
             t0 = time.perf_counter()

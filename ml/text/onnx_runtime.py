@@ -107,8 +107,8 @@ def export_onnx(model_path: Path, model_id: str, onnx_dir: Path | None = None, f
     from transformers import AutoConfig, AutoModel
 
     t0 = time.perf_counter()
-    config = AutoConfig.from_pretrained(str(model_path))
-    model = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
+    config = AutoConfig.from_pretrained(str(model_path), local_files_only=True)
+    model = AutoModel.from_pretrained(str(model_path), attn_implementation="eager", local_files_only=True).eval()
 
     class _Tokens(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
