@@ -49,16 +49,19 @@ mlflow-ui: install ## Browse runs and the registry of the embedded store on 127.
 
 run: train report serve ## Install, train on the sample, write the report, serve the API and the web page.
 
-test: install browser ## Run the whole test suite (slow end-to-end tests included).
+test: install browser ## Lint, format check, mypy (strict on ml/) and the whole test suite (slow end-to-end tests included).
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 test-fast: install ## The suite without the slow end-to-end tests.
 	$(BIN)/pytest -q -m "not slow"
 
-lint: install
+lint: install ## ruff lint, ruff format --check and mypy.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -111,9 +111,8 @@ def run_sample(candidates: list[str], workers: int) -> None:
             print(f"  {c:<22}{per_cand[c]:>10.3f}")
     print(f"  {'selected':<22}{sel['mase'].mean():>10.3f}")
     share = float((sel["mase"] <= sel["baseline_mase"]).mean())
-    print(
-        f"  selected <= baseline on {share:.0%} of series ({int((sel['mase'] <= sel['baseline_mase']).sum())}/{len(sel)})"
-    )
+    n_better = int((sel["mase"] <= sel["baseline_mase"]).sum())
+    print(f"  selected <= baseline on {share:.0%} of series ({n_better}/{len(sel)})")
     members = pd.Series([m for r in bundle.results.values() for m in r.get("members", [])]).value_counts()
     print(f"  series whose combination includes each candidate: {members.to_dict()}")
     h = pd.DataFrame(held)
@@ -141,8 +140,10 @@ def run_real(candidates: list[str], n_outer: int, workers: int) -> None:
     wall = time.perf_counter() - t0
     r = pd.DataFrame(rows)
     origins = sorted(r["origin"].unique())
-    print(f"\n## GitHub status weekly incidents: held-out MASE, {len(origins)} origins {origins[0]} .. "
-          f"{origins[-1]}, horizon 13 ({wall:.0f} s)")  # fmt: skip
+    print(
+        f"\n## GitHub status weekly incidents: held-out MASE, {len(origins)} origins {origins[0]} .. "
+        f"{origins[-1]}, horizon 13 ({wall:.0f} s)"
+    )
     print(
         "selector: median of the 3 best candidates on the 3 windows before each origin; target mean MASE <= 2.34"
     )
@@ -156,8 +157,10 @@ def run_real(candidates: list[str], n_outer: int, workers: int) -> None:
         row = piv.loc[label]
         best_single = row[candidates].min()
         verdict = "beats" if row["selector"] < best_single else "does NOT beat"
-        print(f"{label}: selector {row['selector']:.3f} {verdict} every single candidate (best "
-              f"{row[candidates].idxmin()} {best_single:.3f})")  # fmt: skip
+        print(
+            f"{label}: selector {row['selector']:.3f} {verdict} every single candidate (best "
+            f"{row[candidates].idxmin()} {best_single:.3f})"
+        )
     print(
         "(impact_none and impact_critical are mostly zeros: the MASE scale, the in-sample naive MAE, is tiny there)"
     )
@@ -272,8 +275,14 @@ def _timed_single(df: pd.DataFrame, name: str, h: int, workers: int) -> tuple[di
     parts = [slice(i, i + size) for i in range(0, len(ids), size)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        done = ex.map(_single_fit_batch, [ids[p] for p in parts], [dss[p] for p in parts], [ys[p] for p in parts],
-                      [name] * len(parts), [h] * len(parts))  # fmt: skip
+        done = ex.map(
+            _single_fit_batch,
+            [ids[p] for p in parts],
+            [dss[p] for p in parts],
+            [ys[p] for p in parts],
+            [name] * len(parts),
+            [h] * len(parts),
+        )
         out = {r["series"]: r["yhat"] for batch in done for r in batch}
     return out, time.perf_counter() - t0
 
@@ -296,10 +305,12 @@ def run_long(n_series: int, old_every: int, workers: int, h: int = 13) -> None:
     lengths = train.groupby("series").size()
     old_ids = sorted(train.series.unique())[::old_every]
     load = os.getloadavg()
-    print(f"\n## Long weekly series (M4-like): {n_series} seeded simulated series, {lengths.min() + h}-"
-          f"{lengths.max() + h} weeks (median {int(lengths.median()) + h}), trend changes, seasonality, AR noise, "
-          f"shifts; last {h} weeks held out; {workers} local processes; load average at start "
-          f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"\n## Long weekly series (M4-like): {n_series} seeded simulated series, {lengths.min() + h}-"
+        f"{lengths.max() + h} weeks (median {int(lengths.median()) + h}), trend changes, seasonality, AR noise, "
+        f"shifts; last {h} weeks held out; {workers} local processes; load average at start "
+        f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} on {os.cpu_count()} cores"
+    )
     print("targets: new default MASE <= 1.01 x old default on the same series; time <= 2x AutoETS alone")
     new, t_new = _timed_fit_many(train, {"signals": False}, workers)
     ets_pipe, t_ets_pipe = _timed_fit_many(train, {"candidates": ["auto_ets"], "signals": False}, workers)
@@ -312,34 +323,51 @@ def run_long(n_series: int, old_every: int, workers: int, h: int = 13) -> None:
     res = {
         "new default": (_scores(train, test, new_yhat), t_new),
         "AutoETS alone (1 fit)": (_scores(train, test, ets), t_ets),
-        "AutoETS alone (backtest pipeline)": (_scores(train, test, {k: [f["yhat"] for f in r["forecast"]]
-                                                                      for k, r in ets_pipe.results.items()}),
-                                              t_ets_pipe),
+        "AutoETS alone (backtest pipeline)": (
+            _scores(
+                train, test, {k: [f["yhat"] for f in r["forecast"]] for k, r in ets_pipe.results.items()}
+            ),
+            t_ets_pipe,
+        ),
         "seasonal naive": (_scores(train, test, naive), t_naive),
-    }  # fmt: skip
-    old_sc = _scores(train[train.series.isin(old_ids)], test, {k: [f["yhat"] for f in r["forecast"]]
-                                                               for k, r in old.results.items()})  # fmt: skip
+    }
+    old_sc = _scores(
+        train[train.series.isin(old_ids)],
+        test,
+        {k: [f["yhat"] for f in r["forecast"]] for k, r in old.results.items()},
+    )
     print(f"\n  all {n_series} series:")
     print(
         f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'seconds':>9}{'x AutoETS 1 fit':>17}{'x AutoETS pipeline':>20}"
     )
     for name, (sc, sec) in res.items():
-        print(f"  {name:<36}{sc['mase'].mean():>8.3f}{sc['smape'].mean():>8.2f}{sec:>9.1f}{sec / t_ets:>17.2f}"
-              f"{sec / t_ets_pipe:>20.2f}")  # fmt: skip
+        print(
+            f"  {name:<36}{sc['mase'].mean():>8.3f}{sc['smape'].mean():>8.2f}{sec:>9.1f}{sec / t_ets:>17.2f}"
+            f"{sec / t_ets_pipe:>20.2f}"
+        )
     sub = res["new default"][0].loc[old_sc.index]
     share = len(old_ids) / n_series
     print(f"\n  the {len(old_ids)} series the old default ran on (every {old_every}th):")
     print(f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'seconds':>9}{'seconds per series':>20}")
-    print(f"  {'old default':<36}{old_sc['mase'].mean():>8.3f}{old_sc['smape'].mean():>8.2f}{t_old:>9.1f}"
-          f"{t_old / len(old_ids):>20.3f}")  # fmt: skip
-    print(f"  {'new default':<36}{sub['mase'].mean():>8.3f}{sub['smape'].mean():>8.2f}{t_new * share:>9.1f}"
-          f"{t_new / n_series:>20.3f}   (seconds: its all-series time x {share:.3f})")  # fmt: skip
+    print(
+        f"  {'old default':<36}{old_sc['mase'].mean():>8.3f}{old_sc['smape'].mean():>8.2f}{t_old:>9.1f}"
+        f"{t_old / len(old_ids):>20.3f}"
+    )
+    print(
+        f"  {'new default':<36}{sub['mase'].mean():>8.3f}{sub['smape'].mean():>8.2f}{t_new * share:>9.1f}"
+        f"{t_new / n_series:>20.3f}   (seconds: its all-series time x {share:.3f})"
+    )
     ratio = sub["mase"].mean() / old_sc["mase"].mean()
-    print(f"  new/old MASE {ratio:.3f} ({'within' if ratio <= 1.01 else 'NOT within'} 1%); new better on "
-          f"{(sub['mase'] < old_sc['mase'] - 1e-9).mean():.0%}, equal on {(abs(sub['mase'] - old_sc['mase']) <= 1e-9).mean():.0%}"
-          f" of these series; old default per series {t_old / len(old_ids) / (t_new / n_series):.1f}x slower")  # fmt: skip
-    print(f"  new default {t_new / t_ets:.2f}x AutoETS alone (1 fit) and {t_new / t_ets_pipe:.2f}x AutoETS through "
-          "the same backtest pipeline (target <= 2x)")  # fmt: skip
+    print(
+        f"  new/old MASE {ratio:.3f} ({'within' if ratio <= 1.01 else 'NOT within'} 1%); new better on "
+        f"{(sub['mase'] < old_sc['mase'] - 1e-9).mean():.0%}, equal on "
+        f"{(abs(sub['mase'] - old_sc['mase']) <= 1e-9).mean():.0%}"
+        f" of these series; old default per series {t_old / len(old_ids) / (t_new / n_series):.1f}x slower"
+    )
+    print(
+        f"  new default {t_new / t_ets:.2f}x AutoETS alone (1 fit) and {t_new / t_ets_pipe:.2f}x AutoETS through "
+        "the same backtest pipeline (target <= 2x)"
+    )
     print(
         "\n  new default, per candidate: wall seconds (backtest + final fit, summed over series and workers), "
         "share of series whose model includes it, models that are it alone, share pruned:"
@@ -352,13 +380,17 @@ def run_long(n_series: int, old_every: int, workers: int, h: int = 13) -> None:
 def run_speed(n_series: int, executors: list[str], candidates: list[str]) -> None:
     df = synthetic(n_series)
     cfg = {"candidates": candidates}
-    print(f"\n## Speed: {n_series} weekly series x 104 weeks; candidates {', '.join(candidates)}; 3 backtest "
-          "windows of 13 weeks + final fit + 13-week forecast + signals per series; 2 workers x 1 thread")  # fmt: skip
+    print(
+        f"\n## Speed: {n_series} weekly series x 104 weeks; candidates {', '.join(candidates)}; 3 backtest "
+        "windows of 13 weeks + final fit + 13-week forecast + signals per series; 2 workers x 1 thread"
+    )
     print("target: <= 120 s on 2 cores")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"(machine load average at start: {load:.1f} on {os.cpu_count()} cores)")
-    print(f"  {'executor':<10}{'startup s':>10}{'fit s':>10}{'total s':>10}{'series/s':>10}{'errors':>8}"
-          f"{'worker cpu s':>14}")  # fmt: skip
+    print(
+        f"  {'executor':<10}{'startup s':>10}{'fit s':>10}{'total s':>10}{'series/s':>10}{'errors':>8}"
+        f"{'worker cpu s':>14}"
+    )
     for name in executors:
         t0 = time.perf_counter()
         cpu = float("nan")
@@ -388,8 +420,10 @@ def run_speed(n_series: int, executors: list[str], candidates: list[str]) -> Non
             client.close()
             cluster.close()
         fit_s = t2 - t1
-        print(f"  {name:<10}{t1 - t0:>10.1f}{fit_s:>10.1f}{t2 - t0:>10.1f}{n_series / fit_s:>10.1f}"
-              f"{len(bundle.errors):>8}{cpu:>14.1f}")  # fmt: skip
+        print(
+            f"  {name:<10}{t1 - t0:>10.1f}{fit_s:>10.1f}{t2 - t0:>10.1f}{n_series / fit_s:>10.1f}"
+            f"{len(bundle.errors):>8}{cpu:>14.1f}"
+        )
         print(_usage(bundle))
     print(
         "worker cpu s: CPU time of the two local workers together; on 2 otherwise idle cores the wall time is "
@@ -405,9 +439,11 @@ def main() -> None:
     )
     ap.add_argument("--executor", choices=["local", "dask", "both"], default="both")
     ap.add_argument(
-        "--parts", nargs="+", choices=["sample", "real", "long", "speed"],
+        "--parts",
+        nargs="+",
+        choices=["sample", "real", "long", "speed"],
         default=["sample", "real", "long", "speed"],
-    )  # fmt: skip
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--long-series", type=int, default=None, help="long series (default 320; 40 quick)")
     ap.add_argument("--old-every", type=int, default=4, help="old default on every K-th long series")

@@ -95,7 +95,8 @@ def main() -> None:
         return
     embedder = Embedder(cache_dir=br.CACHE)
     print(
-        f"{'corpus':14s} {'scorer':24s} {'mode':8s} {'P@5':>6s} {'R@10':>6s} {'MRR':>6s} {'dP@5 vs ours (95% CI)':>28s} {'ms/q':>6s}"
+        f"{'corpus':14s} {'scorer':24s} {'mode':8s} {'P@5':>6s} {'R@10':>6s} {'MRR':>6s} "
+        f"{'dP@5 vs ours (95% CI)':>28s} {'ms/q':>6s}"
     )
     for corpus in corpora:
         corpus.model = PatternModel(embedder=embedder).fit(corpus.incidents)

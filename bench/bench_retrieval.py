@@ -15,8 +15,9 @@ Corpora:
       "Issues, PRs, ..." group = "Issues", the "Visit www.githubstatus.com" placeholder dropped); incidents
       without a component are left out.
 
-Fusion settings (dense weight, pattern weight) are checked with held-out evaluation: 2-fold cross-validation over the queries of each corpus
-(choose on one half, score on the other), and across corpora (choose on one, score on the other).
+Fusion settings (dense weight, pattern weight) are checked with held-out evaluation: 2-fold cross-validation
+over the queries of each corpus (choose on one half, score on the other), and across corpora (choose on one,
+score on the other).
 
 Two intents, two views (issue #14; also alone with ``--views-only``): on the sample, the hard sample
 (``data/sample-hard``) and GitHub, "now" (each incident's symptoms pasted as text) and "like" (by id), the whole
@@ -389,11 +390,13 @@ def main() -> None:
         rels[corpus.name] = rel
         n = len(corpus.incidents)
         print(
-            f"{corpus.name:14s} {'random':15s} {random_p5(rel, corpus.queries):6.3f} {'':>6s} {'':>6s} {len(corpus.queries):8d} {n:6d}"
+            f"{corpus.name:14s} {'random':15s} {random_p5(rel, corpus.queries):6.3f} {'':>6s} {'':>6s} "
+            f"{len(corpus.queries):8d} {n:6d}"
         )
         m = metrics_from_rankings(tfidf_rankings(corpus), rel, corpus.queries)
         print(
-            f"{corpus.name:14s} {'tfidf-cosine':15s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} {m['queries']:8d} {n:6d}"
+            f"{corpus.name:14s} {'tfidf-cosine':15s} {m['P@5']:6.3f} {m['R@10']:6.3f} {m['MRR']:6.3f} "
+            f"{m['queries']:8d} {n:6d}"
         )
         index = corpus.index()
         p5s = {}

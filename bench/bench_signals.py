@@ -70,12 +70,15 @@ def run_sample() -> None:
             df.get("team", [None] * len(df)),
             df.get("service", [None] * len(df)),
             strict=True,
-        )  # fmt: skip
+        )
     ]
     shifts = pd.read_csv(SAMPLE / "truth" / "shifts.csv", parse_dates=["date"])
     out_path = SAMPLE / "truth" / "outliers.csv"
-    outliers = pd.read_csv(out_path, parse_dates=["date"]) if out_path.exists() else pd.DataFrame(
-        {"series": [], "date": pd.to_datetime([])})  # fmt: skip
+    outliers = (
+        pd.read_csv(out_path, parse_dates=["date"])
+        if out_path.exists()
+        else pd.DataFrame({"series": [], "date": pd.to_datetime([])})
+    )
     t0 = time.perf_counter()
     events = []
     years = 0.0
@@ -190,8 +193,10 @@ def run_simulation(n_series: int, seed: int) -> None:
     ou = pd.DataFrame(out_all, columns=["series", "date"])
     res = score(ev, sh, ou, years)
     meta = pd.DataFrame(rows)
-    print(f"\n## Simulation ({n_series} series with events + {n_series} pure-noise twins, {2 * years:.0f} "
-          f"series-years, {wall:.1f} s)")  # fmt: skip
+    print(
+        f"\n## Simulation ({n_series} series with events + {n_series} pure-noise twins, {2 * years:.0f} "
+        f"series-years, {wall:.1f} s)"
+    )
     print(f"shifts found       {res['found']}/{res['shifts']}  recall {res['recall']:.3f}")
     print(f"false alarms       {res['false_alarms']}  per series-year {res['fa_per_series_year']:.3f}")
     print("\nrecall by shift size (noise sds) and phi")
@@ -206,9 +211,15 @@ def run_simulation(n_series: int, seed: int) -> None:
     fa_rows = []
     for (phi, freq), g in meta.groupby(["phi", "freq"]):
         k = ne[(ne.phi == phi) & (ne.freq == freq)]
-        fa_rows.append({"phi": phi, "freq": freq, "series_years": round(g.years.sum(), 1),
-                        "shift_fa": round((k.kind == "shift").sum() / g.years.sum(), 3),
-                        "outlier_fa": round((k.kind == "outlier").sum() / g.years.sum(), 3)})  # fmt: skip
+        fa_rows.append(
+            {
+                "phi": phi,
+                "freq": freq,
+                "series_years": round(g.years.sum(), 1),
+                "shift_fa": round((k.kind == "shift").sum() / g.years.sum(), 3),
+                "outlier_fa": round((k.kind == "outlier").sum() / g.years.sum(), 3),
+            }
+        )
     print(pd.DataFrame(fa_rows).to_string(index=False))
 
 
@@ -219,8 +230,10 @@ def run_github() -> None:
     d = pd.read_csv(GITHUB)
     ev = detect_signals("github/total", d["week_start"].tolist(), d["total"].tolist())
     shifts = [e for e in ev if e["kind"] == "shift"]
-    print(f"\n## GitHub status weekly incidents (total, {len(d)} weeks): {len(shifts)} shifts, "
-          f"{len(ev) - len(shifts)} outliers; shifts by date:")  # fmt: skip
+    print(
+        f"\n## GitHub status weekly incidents (total, {len(d)} weeks): {len(shifts)} shifts, "
+        f"{len(ev) - len(shifts)} outliers; shifts by date:"
+    )
     for e in sorted(shifts, key=lambda e: e["date"]):
         print(
             f"  {e['date']}  {e['direction']:<8} {e['magnitude']:+6.2f}/week  confidence {e['confidence']:.3f}"

@@ -248,7 +248,9 @@ def train_patterns_cmd(
     seed: Annotated[int, typer.Option(help="Random seed (same input and seed give the same patterns).")] = 42,
     min_cluster_size: Annotated[
         int | None,
-        typer.Option(min=2, help="Smallest pattern (default: chosen from the data by a bounded granularity search)."),
+        typer.Option(
+            min=2, help="Smallest pattern (default: chosen from the data by a bounded granularity search)."
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -178,7 +178,9 @@ def train_patterns(
     index = model.similarity_index(incidents, embeddings=embedder.encode(index_builder.build_many(incidents)))
     gate_metric, candidate_score = gate_score(model, X, docs, incidents, held_out)
     champion_score = (
-        gate_score(previous[0], X, previous[0].documents(incidents), incidents, held_out)[1] if previous else None
+        gate_score(previous[0], X, previous[0].documents(incidents), incidents, held_out)[1]
+        if previous
+        else None
     )
 
     metrics = {k: float(v) for k, v in model.metrics_.items() if v is not None and np.isfinite(v)}

@@ -332,7 +332,8 @@ def suggestions_section(
         sec.cards.append(
             {
                 "title": f"Pattern {p['id']}: {p['name']} ({label})",
-                "problem": f"{p['size']} incidents of this pattern ({p.get('recent', 0)} in the last 6 months), mostly {service or 'across services'} / team "
+                "problem": f"{p['size']} incidents of this pattern ({p.get('recent', 0)} in the last 6 months), "
+                f"mostly {service or 'across services'} / team "
                 f"{team or 'several'}; e.g. {p['representatives'][0]['title'] if p['representatives'] else ''}",
                 "solution": solution,
                 "metric": f"weekly incidents of team {team}" if team else "weekly incidents",
@@ -406,7 +407,8 @@ def indicator_risk_finding(forecaster: Any | None) -> Finding | None:
     top = warnings[0]
     words = "above" if top["direction"] in ("above", "up", "upper") else "below"
     head = (
-        f"{len(at_risk)} indicator{'s are' if len(at_risk) != 1 else ' is'} likely to cross {'their thresholds' if len(at_risk) != 1 else 'its threshold'}; "
+        f"{len(at_risk)} indicator{'s are' if len(at_risk) != 1 else ' is'} likely to cross "
+        f"{'their thresholds' if len(at_risk) != 1 else 'its threshold'}; "
         if at_risk
         else "No indicator is more likely than not to cross its threshold; "
     )

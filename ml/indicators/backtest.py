@@ -62,8 +62,15 @@ class BacktestLog:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
 
-def _fit_predict(name: str, params: dict[str, Any], prep: _Prepared, cfg: ForecastConfig, horizon: int,
-                 nonneg: bool, log: BacktestLog) -> tuple[Prediction, dict[str, Any]]:  # fmt: skip
+def _fit_predict(
+    name: str,
+    params: dict[str, Any],
+    prep: _Prepared,
+    cfg: ForecastConfig,
+    horizon: int,
+    nonneg: bool,
+    log: BacktestLog,
+) -> tuple[Prediction, dict[str, Any]]:
     """One candidate fitted on one training window: its clipped forecast and the form it chose."""
     t0 = time.perf_counter()
     try:
@@ -74,8 +81,9 @@ def _fit_predict(name: str, params: dict[str, Any], prep: _Prepared, cfg: Foreca
         log.add(name, time.perf_counter() - t0)
 
 
-def windowed(prep_full: _Prepared, y: np.ndarray, dates: pd.DatetimeIndex, freq: str, window: int,
-             clean: bool) -> _Prepared:  # fmt: skip
+def windowed(
+    prep_full: _Prepared, y: np.ndarray, dates: pd.DatetimeIndex, freq: str, window: int, clean: bool
+) -> _Prepared:
     """The training window the model candidates see: the last ``window`` points of a longer history."""
     if window <= 0 or len(y) <= window:
         return prep_full
@@ -100,14 +108,20 @@ def _prune(w: _WindowForecasts, names: Sequence[str], cfg: ForecastConfig) -> li
 
 
 def _run_backtest(
-    grid: Grid, cfg: ForecastConfig, names: Sequence[str], horizon: int, nonneg: bool, notes: list[str],
-    log: BacktestLog | None = None, prune: bool = True,
-) -> list[_WindowForecasts]:  # fmt: skip
+    grid: Grid,
+    cfg: ForecastConfig,
+    names: Sequence[str],
+    horizon: int,
+    nonneg: bool,
+    notes: list[str],
+    log: BacktestLog | None = None,
+    prune: bool = True,
+) -> list[_WindowForecasts]:
     """Fit every candidate on each rolling origin, oldest first.
 
-    Long histories: the model candidates (not the baseline) see only the last ``fit_window`` points of each training window. After the
-    oldest window, candidates that cannot win are pruned (``prune``), and the automatic searches' forms are
-    reused on the later windows (``reuse_structure``).
+    Long histories: the model candidates (not the baseline) see only the last ``fit_window`` points of each
+    training window. After the oldest window, candidates that cannot win are pruned (``prune``), and the
+    automatic searches' forms are reused on the later windows (``reuse_structure``).
     """
     log = log if log is not None else BacktestLog()
     n = len(grid.y)
@@ -130,9 +144,14 @@ def _run_backtest(
                 continue
             try:
                 preds[name], form = _fit_predict(
-                    name, forms.get(name, {}), slow_prep if name in WINDOWED_CANDIDATES else prep, cfg, horizon,
-                    nonneg, log,
-                )  # fmt: skip
+                    name,
+                    forms.get(name, {}),
+                    slow_prep if name in WINDOWED_CANDIDATES else prep,
+                    cfg,
+                    horizon,
+                    nonneg,
+                    log,
+                )
             except InputError:
                 raise
             except Exception as exc:  # a third-party fit failing on this window: the candidate drops out
@@ -152,8 +171,10 @@ def _run_backtest(
         for w in windows:
             w.preds.pop(name, None)
     if log.pruned:
-        notes.append(f"pruned after the oldest backtest window (error above {cfg.prune_ratio:g} x the "
-                     f"{cfg.top_k if cfg.selection == 'combine' else 1}-th best): {', '.join(log.pruned)}")  # fmt: skip
+        notes.append(
+            f"pruned after the oldest backtest window (error above {cfg.prune_ratio:g} x the "
+            f"{cfg.top_k if cfg.selection == 'combine' else 1}-th best): {', '.join(log.pruned)}"
+        )
         for w in windows:
             for name in log.pruned:
                 w.preds.pop(name, None)
@@ -223,8 +244,15 @@ def _select(
         summ[combo] = summarise(per[combo])
     for name, scores in per.items():
         for w, sc in zip(windows, scores, strict=True):
-            rows.append({"candidate": name, "cutoff": str(dates[w.cutoff - 1].date()), "window_start":
-                         str(dates[w.cutoff].date()), "n_test": int(np.isfinite(w.actual).sum()), **sc})  # fmt: skip
+            rows.append(
+                {
+                    "candidate": name,
+                    "cutoff": str(dates[w.cutoff - 1].date()),
+                    "window_start": str(dates[w.cutoff].date()),
+                    "n_test": int(np.isfinite(w.actual).sum()),
+                    **sc,
+                }
+            )
     summary = [{"candidate": k, "windows": len(windows), **v} for k, v in summ.items()]
 
     def fmt(name: str) -> str:
@@ -238,10 +266,12 @@ def _select(
         tail = f", ahead of {', '.join(others)}" if others else ""
         reason = f"lowest mean backtest MASE over {n_w} windows: {fmt(top[0])}{tail}{base}"
     else:
-        reason = (f"{how} of the {len(top)} candidates with the lowest mean backtest MASE over {n_w} windows "
-                  f"({', '.join(fmt(t) for t in top)}); the combination scored {fmt(combo).split(' ', 1)[1]} on the "
-                  f"same windows{base}. A {how} of the best few is steadier on new data than the single best of a "
-                  "few windows")  # fmt: skip
+        reason = (
+            f"{how} of the {len(top)} candidates with the lowest mean backtest MASE over {n_w} windows "
+            f"({', '.join(fmt(t) for t in top)}); the combination scored {fmt(combo).split(' ', 1)[1]} on the "
+            f"same windows{base}. A {how} of the best few is steadier on new data than the single best of a "
+            "few windows"
+        )
     return top, reason, rows, summary
 
 
@@ -274,11 +304,24 @@ def evaluate_selection(
         members, _, _, _ = _select(inner, [n for n in names if n in w.preds], cfg, grid.dates)
         origin = str(grid.dates[w.cutoff - 1].date())
         chosen = _combine([w.preds[m] for m in members], cfg.combination)
-        rows.append({"series": series_id, "origin": origin, "method": "selector",
-                     "chosen": combo_name(members, cfg.combination),
-                     **_score(w, chosen)})  # fmt: skip
+        rows.append(
+            {
+                "series": series_id,
+                "origin": origin,
+                "method": "selector",
+                "chosen": combo_name(members, cfg.combination),
+                **_score(w, chosen),
+            }
+        )
         for name in names:
             if name in w.preds:
-                rows.append({"series": series_id, "origin": origin, "method": name, "chosen": name,
-                             **_score(w, w.preds[name])})  # fmt: skip
+                rows.append(
+                    {
+                        "series": series_id,
+                        "origin": origin,
+                        "method": name,
+                        "chosen": name,
+                        **_score(w, w.preds[name]),
+                    }
+                )
     return _jsonable(rows)

@@ -73,13 +73,15 @@ class Candidate:
         if not isinstance(prep, _Prepared):
             raise InputError(
                 f"{self.name}: fit needs a prepared training window, got {type(prep).__name__}",
-                field="prep", value=type(prep).__name__,
-            )  # fmt: skip
+                field="prep",
+                value=type(prep).__name__,
+            )
         if not isinstance(cfg, ForecastConfig):
             raise InputError(
-                f"{self.name}: fit needs a ForecastConfig, got {type(cfg).__name__}", field="config",
+                f"{self.name}: fit needs a ForecastConfig, got {type(cfg).__name__}",
+                field="config",
                 value=type(cfg).__name__,
-            )  # fmt: skip
+            )
         if len(prep.y) == 0:
             raise InputError(f"{self.name}: the training window is empty", field="y", value=0)
         return self._fit(prep, cfg)
@@ -213,8 +215,11 @@ class AutoETS(_StatsForecast):
         if self.model is None:
             return _AutoETS(season_length=season_length)
         if not isinstance(self.model, str) or len(self.model) != 3:
-            raise InputError(f"auto_ets model must be 3 letters like 'AAN', got {self.model!r}", field="model",
-                             value=self.model)  # fmt: skip
+            raise InputError(
+                f"auto_ets model must be 3 letters like 'AAN', got {self.model!r}",
+                field="model",
+                value=self.model,
+            )
         return _AutoETS(season_length=season_length, model=self.model, damped=self.damped)
 
     def structure(self) -> dict[str, Any]:
@@ -237,8 +242,11 @@ class AutoTheta(_StatsForecast):
         from statsforecast.models import AutoTheta as _AutoTheta
 
         if self.model is not None and self.model not in ("STM", "OTM", "DSTM", "DOTM"):
-            raise InputError(f"auto_theta model must be STM, OTM, DSTM or DOTM, got {self.model!r}",
-                             field="model", value=self.model)  # fmt: skip
+            raise InputError(
+                f"auto_theta model must be STM, OTM, DSTM or DOTM, got {self.model!r}",
+                field="model",
+                value=self.model,
+            )
         return _AutoTheta(season_length=season_length, model=self.model)
 
     def structure(self) -> dict[str, Any]:
@@ -251,9 +259,12 @@ class AutoARIMA(_StatsForecast):
     name = "auto_arima"
 
     def __init__(
-        self, order: Sequence[int] | None = None, seasonal_order: Sequence[int] | None = None,
-        include_mean: bool = True, include_drift: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        order: Sequence[int] | None = None,
+        seasonal_order: Sequence[int] | None = None,
+        include_mean: bool = True,
+        include_drift: bool = False,
+    ) -> None:
         self.order = order
         self.seasonal_order = seasonal_order
         self.include_mean = include_mean
@@ -262,8 +273,12 @@ class AutoARIMA(_StatsForecast):
     def get_params(self) -> dict[str, Any]:
         if self.order is None:
             return {}
-        return {"order": list(self.order), "seasonal_order": list(self.seasonal_order or (0, 0, 0)),
-                "include_mean": self.include_mean, "include_drift": self.include_drift}  # fmt: skip
+        return {
+            "order": list(self.order),
+            "seasonal_order": list(self.seasonal_order or (0, 0, 0)),
+            "include_mean": self.include_mean,
+            "include_drift": self.include_drift,
+        }
 
     def _model(self, season_length: int) -> Any:
         from statsforecast.models import ARIMA as _ARIMA
@@ -274,16 +289,29 @@ class AutoARIMA(_StatsForecast):
         order = tuple(int(v) for v in self.order)
         seasonal = tuple(int(v) for v in (self.seasonal_order or (0, 0, 0)))
         if len(order) != 3 or len(seasonal) != 3 or min(order + seasonal) < 0:
-            raise InputError(f"auto_arima orders must be three non-negative integers, got {self.order!r} and "
-                             f"{self.seasonal_order!r}", field="order", value=self.order)  # fmt: skip
-        return _ARIMA(order=order, season_length=season_length, seasonal_order=seasonal,
-                      include_mean=bool(self.include_mean), include_drift=bool(self.include_drift))  # fmt: skip
+            raise InputError(
+                f"auto_arima orders must be three non-negative integers, got {self.order!r} and "
+                f"{self.seasonal_order!r}",
+                field="order",
+                value=self.order,
+            )
+        return _ARIMA(
+            order=order,
+            season_length=season_length,
+            seasonal_order=seasonal,
+            include_mean=bool(self.include_mean),
+            include_drift=bool(self.include_drift),
+        )
 
     def structure(self) -> dict[str, Any]:
         p, q, sp, sq, _m, d, sd = (int(v) for v in self.model_.model_["arma"])
         coef = self.model_.model_.get("coef") or {}
-        return {"order": [p, d, q], "seasonal_order": [sp, sd, sq], "include_mean": "intercept" in coef,
-                "include_drift": "drift" in coef}  # fmt: skip
+        return {
+            "order": [p, d, q],
+            "seasonal_order": [sp, sd, sq],
+            "include_mean": "intercept" in coef,
+            "include_drift": "drift" in coef,
+        }
 
 
 @contextlib.contextmanager
@@ -347,8 +375,11 @@ class ProphetCandidate(Candidate):
                 **{k: np.asarray(self.init[k], dtype=float).ravel() for k in ("delta", "beta")},
             }
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"prophet init needs numbers k, m, sigma_obs and lists delta, beta: {exc}",
-                             field="init", value=str(self.init)[:100]) from exc  # fmt: skip
+            raise InputError(
+                f"prophet init needs numbers k, m, sigma_obs and lists delta, beta: {exc}",
+                field="init",
+                value=str(self.init)[:100],
+            ) from exc
 
     def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> ProphetCandidate:
         from prophet import Prophet
@@ -396,8 +427,9 @@ class ProphetCandidate(Candidate):
         with _seeded(self.seed_), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = self.model_.predict(future)
-        return Prediction(out["yhat"].to_numpy(float), out["yhat_lower"].to_numpy(float),
-                          out["yhat_upper"].to_numpy(float))  # fmt: skip
+        return Prediction(
+            out["yhat"].to_numpy(float), out["yhat_lower"].to_numpy(float), out["yhat_upper"].to_numpy(float)
+        )
 
     def _simulate(self, h: int, n: int, seed: int) -> np.ndarray:
         future = self._future(h)

@@ -128,14 +128,22 @@ class ForecastConfig:
 
     def __post_init__(self) -> None:
         _check_int("fit_window", self.fit_window, 0, allow_none=True)
-        if isinstance(self.prune_ratio, bool) or not isinstance(self.prune_ratio, int | float) or not (
-            self.prune_ratio == 0 or 1 <= self.prune_ratio < math.inf
+        if (
+            isinstance(self.prune_ratio, bool)
+            or not isinstance(self.prune_ratio, int | float)
+            or not (self.prune_ratio == 0 or 1 <= self.prune_ratio < math.inf)
         ):
-            raise InputError(f"prune_ratio must be 0 (off) or a number >= 1, got {self.prune_ratio!r}",
-                             field="prune_ratio", value=self.prune_ratio)  # fmt: skip
+            raise InputError(
+                f"prune_ratio must be 0 (off) or a number >= 1, got {self.prune_ratio!r}",
+                field="prune_ratio",
+                value=self.prune_ratio,
+            )
         if not isinstance(self.reuse_structure, bool):
-            raise InputError(f"reuse_structure must be true or false, got {self.reuse_structure!r}",
-                             field="reuse_structure", value=self.reuse_structure)  # fmt: skip
+            raise InputError(
+                f"reuse_structure must be true or false, got {self.reuse_structure!r}",
+                field="reuse_structure",
+                value=self.reuse_structure,
+            )
         _check_int("horizon", self.horizon, 1, allow_none=True)
         _check_int("n_windows", self.n_windows, 0)
         _check_int("step", self.step, 1, allow_none=True)
@@ -155,14 +163,16 @@ class ForecastConfig:
                 )
         if self.selection not in ("best", "combine"):
             raise InputError(
-                f"selection must be 'best' or 'combine', got {self.selection!r}", field="selection",
+                f"selection must be 'best' or 'combine', got {self.selection!r}",
+                field="selection",
                 value=self.selection,
-            )  # fmt: skip
+            )
         if self.combination not in ("median", "mean"):
             raise InputError(
-                f"combination must be 'median' or 'mean', got {self.combination!r}", field="combination",
+                f"combination must be 'median' or 'mean', got {self.combination!r}",
+                field="combination",
                 value=self.combination,
-            )  # fmt: skip
+            )
         if self.errors not in ("raise", "record"):
             raise InputError(
                 f"errors must be 'raise' or 'record', got {self.errors!r}", field="errors", value=self.errors
@@ -233,8 +243,12 @@ def _threshold(t: Any) -> Threshold:
         value = float(t["value"])
     except (TypeError, ValueError) as exc:
         raise InputError(f"threshold value {t['value']!r} is not a number", field="thresholds.value") from exc
-    return Threshold(value=value, direction=t.get("direction", "above"), series=t.get("series"),
-                     indicator=t.get("indicator"))  # fmt: skip
+    return Threshold(
+        value=value,
+        direction=t.get("direction", "above"),
+        series=t.get("series"),
+        indicator=t.get("indicator"),
+    )
 
 
 def _check_int(

@@ -32,11 +32,12 @@ Nothing is pickled: :class:`SeriesModel` round-trips through JSON (Prophet throu
 is deterministic and takes milliseconds).
 
 Speed without losing accuracy (``fit_window``, ``prune_ratio``, ``reuse_structure``): on long histories the model
-candidates (ETS, Theta, ARIMA, Prophet; not the baseline) are fitted on the last six years of weekly points (three years of daily points),
-in the backtest and for the final model; after the oldest backtest window, candidates whose error there is far
-above the ``top_k``-th best are not fitted again (the baseline always is); the automatic searches (ARIMA orders,
-ETS components, Theta variant) run once, on the oldest window, and the later windows refit that form. Each result
-records the wall seconds per candidate (``seconds``) and the pruned candidates (``pruned``).
+candidates (ETS, Theta, ARIMA, Prophet; not the baseline) are fitted on the last six years of weekly points (three
+years of daily points), in the backtest and for the final model; after the oldest backtest window, candidates
+whose error there is far above the ``top_k``-th best are not fitted again (the baseline always is); the automatic
+searches (ARIMA orders, ETS components, Theta variant) run once, on the oldest window, and the later windows refit
+that form. Each result records the wall seconds per candidate (``seconds``) and the pruned candidates
+(``pruned``).
 
 Parallelism: :func:`fit_series` is a pure top-level function of JSON-able arguments; :func:`fit_many` runs it over
 batches of series (:func:`fit_batch`) on local processes by default, or through any ``map``-like callable such as
@@ -177,8 +178,10 @@ class SeriesForecaster:
         if len(obs) < cfg.min_points:
             status = "baseline"
             members = [BASELINE]
-            reason = (f"only {len(obs)} observed values (< min_points={cfg.min_points}): the baseline "
-                      f"{BASELINE} is used without a backtest")  # fmt: skip
+            reason = (
+                f"only {len(obs)} observed values (< min_points={cfg.min_points}): the baseline "
+                f"{BASELINE} is used without a backtest"
+            )
             notes.append("short or sparse series: baseline forecast, no model selection")
         elif np.ptp(obs) == 0:
             status = "baseline"
@@ -190,15 +193,18 @@ class SeriesForecaster:
             if not windows:
                 status = "baseline"
                 members = [BASELINE]
-                reason = (f"{len(grid.y)} grid points are too few for a backtest window of {horizon} steps "
-                          f"(need {_min_train(cfg, horizon) + horizon}): baseline used")  # fmt: skip
+                reason = (
+                    f"{len(grid.y)} grid points are too few for a backtest window of {horizon} steps "
+                    f"(need {_min_train(cfg, horizon) + horizon}): baseline used"
+                )
                 notes.append("too short to backtest: baseline forecast")
         rows: list[dict[str, Any]] = []
         summary: list[dict[str, Any]] = []
         if windows:
             members, reason, rows, summary = _select(windows, names, cfg, grid.dates)
-        model = SeriesModel(members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers, window,
-                            log.forms)  # fmt: skip
+        model = SeriesModel(
+            members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers, window, log.forms
+        )
         try:
             model.fit(grid, cfg)
             forecast = model.predict(horizon)
@@ -210,7 +216,9 @@ class SeriesForecaster:
             )
             status, members = "baseline", [BASELINE]
             reason = f"{reason}; but {model.name} failed on the full history, so the baseline is used"
-            model = SeriesModel(members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers, window)
+            model = SeriesModel(
+                members, cfg.level, nonneg, cfg.seed, cfg.combination, cfg.clean_outliers, window
+            )
             model.fit(grid, cfg)
             forecast = model.predict(horizon)
         if model.prep_.n_outliers and members != [BASELINE]:
@@ -245,10 +253,14 @@ class SeriesForecaster:
             return []
         paths = self.model_.sample_paths(horizon, cfg.n_samples, cfg.seed)
         return [
-            {"threshold": t.value, "direction": t.direction, "horizon": horizon,
-             "probability": crossing_probability(paths, t.value, t.direction)}
+            {
+                "threshold": t.value,
+                "direction": t.direction,
+                "horizon": horizon,
+                "probability": crossing_probability(paths, t.value, t.direction),
+            }
             for t in todo
-        ]  # fmt: skip
+        ]
 
     def _signals(self, cfg: ForecastConfig, series_id: str) -> list[dict[str, Any]]:
         params = dict(cfg.signal_params)
@@ -268,36 +280,40 @@ class SeriesForecaster:
         chosen = combo_name(self.members_, self.model_.combination)
         chosen_row = next((r for r in self.backtest_summary_ if r["candidate"] == chosen), None)
         base_row = next((r for r in self.backtest_summary_ if r["candidate"] == BASELINE), None)
-        return _jsonable({
-            "series": self.series_id_,
-            "status": self.status_,
-            "freq": g.freq,
-            "season_length": self.season_length_,
-            "start": str(g.dates[0].date()),
-            "end": str(g.dates[-1].date()),
-            "n_obs": int(g.observed.sum()),
-            "n_missing": int((~g.observed).sum()),
-            "horizon": self.horizon_,
-            "level": self.model_.level,
-            "nonnegative": self.nonnegative_,
-            "chosen": chosen,
-            "members": self.members_,
-            "reason": self.reason_,
-            "pruned": self.pruned_,
-            "seconds": self.seconds_,
-            "mase": chosen_row["mase"] if chosen_row else None,
-            "baseline_mase": base_row["mase"] if base_row else None,
-            "backtest": self.backtest_,
-            "backtest_summary": self.backtest_summary_,
-            "forecast": [
-                {"ds": str(d.date()), "yhat": a, "yhat_lower": b, "yhat_upper": c}
-                for d, a, b, c in zip(fc["ds"], fc["yhat"], fc["yhat_lower"], fc["yhat_upper"], strict=True)
-            ],
-            "model": self.model_.to_dict(),
-            "notes": self.notes_,
-            "signals": self.signals_,
-            "warnings": self.warnings_,
-        })  # fmt: skip
+        return _jsonable(
+            {
+                "series": self.series_id_,
+                "status": self.status_,
+                "freq": g.freq,
+                "season_length": self.season_length_,
+                "start": str(g.dates[0].date()),
+                "end": str(g.dates[-1].date()),
+                "n_obs": int(g.observed.sum()),
+                "n_missing": int((~g.observed).sum()),
+                "horizon": self.horizon_,
+                "level": self.model_.level,
+                "nonnegative": self.nonnegative_,
+                "chosen": chosen,
+                "members": self.members_,
+                "reason": self.reason_,
+                "pruned": self.pruned_,
+                "seconds": self.seconds_,
+                "mase": chosen_row["mase"] if chosen_row else None,
+                "baseline_mase": base_row["mase"] if base_row else None,
+                "backtest": self.backtest_,
+                "backtest_summary": self.backtest_summary_,
+                "forecast": [
+                    {"ds": str(d.date()), "yhat": a, "yhat_lower": b, "yhat_upper": c}
+                    for d, a, b, c in zip(
+                        fc["ds"], fc["yhat"], fc["yhat_lower"], fc["yhat_upper"], strict=True
+                    )
+                ],
+                "model": self.model_.to_dict(),
+                "notes": self.notes_,
+                "signals": self.signals_,
+                "warnings": self.warnings_,
+            }
+        )
 
 
 _THREADPOOLS: list[Any] = []
@@ -425,13 +441,15 @@ class ForecastBundle:
         rows = []
         results = [r for _, r in self._ok()]
         for name in ALL_CANDIDATES:
-            rows.append({
-                "candidate": name,
-                "seconds": float(sum((r.get("seconds") or {}).get(name, 0.0) for r in results)),
-                "selected": sum(name in (r.get("members") or []) for r in results),
-                "selected_alone": sum((r.get("members") or []) == [name] for r in results),
-                "pruned": sum(name in (r.get("pruned") or []) for r in results),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "candidate": name,
+                    "seconds": float(sum((r.get("seconds") or {}).get(name, 0.0) for r in results)),
+                    "selected": sum(name in (r.get("members") or []) for r in results),
+                    "selected_alone": sum((r.get("members") or []) == [name] for r in results),
+                    "pruned": sum(name in (r.get("pruned") or []) for r in results),
+                }
+            )
         return pd.DataFrame(rows, columns=["candidate", "seconds", "selected", "selected_alone", "pruned"])
 
     def warnings(self) -> pd.DataFrame:
@@ -483,9 +501,13 @@ def _available_cpus() -> int:
 
 
 def fit_many(
-    df: pd.DataFrame, config: Mapping[str, Any] | ForecastConfig | None = None, map_fn: MapFn | None = None,
-    errors: Literal["raise", "record"] = "record", n_jobs: int | None = None, batch_size: int | None = None,
-) -> ForecastBundle:  # fmt: skip
+    df: pd.DataFrame,
+    config: Mapping[str, Any] | ForecastConfig | None = None,
+    map_fn: MapFn | None = None,
+    errors: Literal["raise", "record"] = "record",
+    n_jobs: int | None = None,
+    batch_size: int | None = None,
+) -> ForecastBundle:
     """Fit every series of a long DataFrame (``series, ds, y``), in batches of series, in parallel.
 
     By default the batches run on local processes (``n_jobs``, default: the CPUs this process may use; ``1`` runs
@@ -505,15 +527,21 @@ def fit_many(
     ids, dss, ys = split_series(df)
     jobs = n_jobs or (1 if map_fn is not None else _available_cpus())
     parts = _batches(len(ids), batch_size, jobs)
-    logger.info("Forecasting - %d series in %d batches, candidates %s", len(ids), len(parts),
-                ", ".join(cfg.candidates))  # fmt: skip
+    logger.info(
+        "Forecasting - %d series in %d batches, candidates %s",
+        len(ids),
+        len(parts),
+        ", ".join(cfg.candidates),
+    )
     args = ([ids[p] for p in parts], [dss[p] for p in parts], [ys[p] for p in parts], [cfg_dict] * len(parts))
     if map_fn is not None:
         batches = list(map_fn(fit_batch, *args))
     elif jobs == 1 or len(parts) == 1:
         batches = list(map(fit_batch, *args))
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(jobs, len(parts)), mp_context=mp.get_context("spawn")
+        ) as pool:
             batches = list(pool.map(fit_batch, *args))
     results = [r for batch in batches for r in batch]
     return ForecastBundle(results={r["series"]: r for r in results}, config=cfg_dict)

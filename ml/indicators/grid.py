@@ -28,8 +28,9 @@ def _freq_kind(freq: str) -> str:
         return "D"
     if f == "W" or (f.startswith("W-") and f[2:] in _WEEKDAYS):
         return "W"
-    raise InputError(f"unsupported frequency {freq!r}: only daily ('D') or weekly ('W-MON' ...)", field="freq",
-                     value=freq)  # fmt: skip
+    raise InputError(
+        f"unsupported frequency {freq!r}: only daily ('D') or weekly ('W-MON' ...)", field="freq", value=freq
+    )
 
 
 def _to_dates(ds: Iterable[Any]) -> pd.DatetimeIndex:
@@ -107,8 +108,9 @@ def to_grid(ds: Sequence[Any], y: Sequence[float | None], freq: str | None = Non
         raise InputError(f"y is infinite on {dates[i].date()}", field="y", value=str(values[i]))
     if dates.has_duplicates:
         dup = dates[dates.duplicated()][0]
-        raise InputError(f"duplicate date {dup.date()} in one series (aggregate first)", field="ds",
-                         value=str(dup.date()))  # fmt: skip
+        raise InputError(
+            f"duplicate date {dup.date()} in one series (aggregate first)", field="ds", value=str(dup.date())
+        )
     notes: list[str] = []
     order = np.argsort(dates.asi8, kind="stable")
     dates, values = dates[order], values[order]

@@ -50,8 +50,9 @@ def crossing_probability(
 ) -> float:
     """Share of sample paths (n, h) that go strictly above (below) ``threshold`` at least once."""
     if direction not in ("above", "below"):
-        raise InputError(f"direction must be 'above' or 'below', got {direction!r}", field="direction",
-                         value=direction)  # fmt: skip
+        raise InputError(
+            f"direction must be 'above' or 'below', got {direction!r}", field="direction", value=direction
+        )
     paths = np.asarray(paths, dtype=float)
     if paths.ndim != 2 or paths.shape[0] == 0:
         raise InputError("paths must be a non-empty (n, h) array", field="paths", value=list(paths.shape))

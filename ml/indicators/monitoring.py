@@ -74,22 +74,36 @@ def monitor(
                 sds = np.array([r[3] for r in run])
                 outside = np.array([(r[1] > r[5]) if sign > 0 else (r[1] < r[4]) for r in run])
                 zbar = float(errs.sum() / math.sqrt(float(np.sum(sds**2))))
-                events.append({
-                    "series": series_id, "date": run[0][0], "kind": "shift",
-                    "direction": "increase" if sign > 0 else "decrease", "magnitude": float(errs.mean()),
-                    "magnitude_sigma": float((errs / sds).mean()),
-                    "confidence": float(1 - stats.norm.sf(abs(zbar))), "outside_interval": float(outside.mean()),
-                    "detail": f"CUSUM alarm after {len(run)} observations",
-                })  # fmt: skip
+                events.append(
+                    {
+                        "series": series_id,
+                        "date": run[0][0],
+                        "kind": "shift",
+                        "direction": "increase" if sign > 0 else "decrease",
+                        "magnitude": float(errs.mean()),
+                        "magnitude_sigma": float((errs / sds).mean()),
+                        "confidence": float(1 - stats.norm.sf(abs(zbar))),
+                        "outside_interval": float(outside.mean()),
+                        "detail": f"CUSUM alarm after {len(run)} observations",
+                    }
+                )
                 alarmed.update(range(start, i + 1))
                 s_hi = s_lo = 0.0
                 break
     for i, (d, yv, yhat, sd, lo, hi) in enumerate(rows):
         z = (yv - yhat) / sd
         if i not in alarmed and abs(z) > cfg.outlier_z:
-            events.append({
-                "series": series_id, "date": d, "kind": "outlier", "direction": "increase" if z > 0 else "decrease",
-                "magnitude": yv - yhat, "magnitude_sigma": z, "confidence": float(1 - 2 * stats.norm.sf(abs(z))),
-                "outside_interval": 1.0, "detail": f"outside the forecast interval [{lo:.4g}, {hi:.4g}]",
-            })  # fmt: skip
+            events.append(
+                {
+                    "series": series_id,
+                    "date": d,
+                    "kind": "outlier",
+                    "direction": "increase" if z > 0 else "decrease",
+                    "magnitude": yv - yhat,
+                    "magnitude_sigma": z,
+                    "confidence": float(1 - 2 * stats.norm.sf(abs(z))),
+                    "outside_interval": 1.0,
+                    "detail": f"outside the forecast interval [{lo:.4g}, {hi:.4g}]",
+                }
+            )
     return rank_events(events)

@@ -118,5 +118,14 @@ def _prepare(y_raw: np.ndarray, dates: pd.DatetimeIndex, freq: str, clean: bool 
     if season > MAX_MODEL_SEASON:
         seasonal = _seasonal_indices(y_clean, season, SEASON_HARMONICS)
         model_season = 1
-    return _Prepared(y_raw=y_raw, y=y, dates=dates, freq=freq, season=season, model_season=model_season,
-                     seasonal=seasonal, clean=y_clean, n_outliers=n_out)  # fmt: skip
+    return _Prepared(
+        y_raw=y_raw,
+        y=y,
+        dates=dates,
+        freq=freq,
+        season=season,
+        model_season=model_season,
+        seasonal=seasonal,
+        clean=y_clean,
+        n_outliers=n_out,
+    )

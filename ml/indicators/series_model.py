@@ -41,10 +41,16 @@ class SeriesModel:
     """
 
     def __init__(
-        self, members: Sequence[str], level: int = 80, nonnegative: bool = False, seed: int = 0,
-        combination: Combination = "median", clean: bool = False, fit_window: int = 0,
+        self,
+        members: Sequence[str],
+        level: int = 80,
+        nonnegative: bool = False,
+        seed: int = 0,
+        combination: Combination = "median",
+        clean: bool = False,
+        fit_window: int = 0,
         forms: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.members = list(members)
         self.fit_window = fit_window
         self.forms = forms
@@ -70,8 +76,9 @@ class SeriesModel:
             except Exception as exc:  # the reused form does not fit the whole history: search it again
                 if not params:
                     raise
-                logger.debug("Forecasting - %s with form %s failed on the full history (%s): searching", m,
-                             params, exc)  # fmt: skip
+                logger.debug(
+                    "Forecasting - %s with form %s failed on the full history (%s): searching", m, params, exc
+                )
                 fitted.append(make_candidate(m).fit(prep, cfg))
             self.seconds_[m] = time.perf_counter() - t0
         self.fitted_ = fitted
@@ -99,10 +106,14 @@ class SeriesModel:
         level = self.level if level is None else level
         _check_int("level", level, 1, upper=99)
         pred = _clip(_combine([c.predict(h, level) for c in fitted], self.combination), self.nonnegative)
-        return pd.DataFrame({
-            "ds": _future_dates(self.grid_.dates[-1], self.grid_.freq, h),
-            "yhat": pred.mean, "yhat_lower": pred.lower, "yhat_upper": pred.upper,
-        })  # fmt: skip
+        return pd.DataFrame(
+            {
+                "ds": _future_dates(self.grid_.dates[-1], self.grid_.freq, h),
+                "yhat": pred.mean,
+                "yhat_lower": pred.lower,
+                "yhat_upper": pred.upper,
+            }
+        )
 
     def sample_paths(self, h: int, n: int = 1000, seed: int | None = None) -> np.ndarray:
         """Predictive sample paths, shape (n, h)."""
@@ -127,9 +138,13 @@ class SeriesModel:
         return paths
 
     def crossing_probability(
-        self, threshold: float, direction: Literal["above", "below"] = "above", horizon: int | None = None,
-        n: int = 1000, seed: int | None = None,
-    ) -> float:  # fmt: skip
+        self,
+        threshold: float,
+        direction: Literal["above", "below"] = "above",
+        horizon: int | None = None,
+        n: int = 1000,
+        seed: int | None = None,
+    ) -> float:
         """Probability that the indicator goes above (below) ``threshold`` at least once within ``horizon``."""
         self._check()
         h = horizon if horizon is not None else DEFAULT_HORIZON[self.grid_.kind]
@@ -173,11 +188,18 @@ class SeriesModel:
             if names != members or len(states) != len(members):
                 raise InputError(
                     f"model candidates {names} and {len(states)} states do not match its members {members}",
-                    field="model.candidates", value=names,
-                )  # fmt: skip
-            model = cls(members, int(data.get("level", 80)), bool(data.get("nonnegative", False)),
-                        int(data.get("seed", 0)), data.get("combination", "median"),
-                        bool(data.get("clean_outliers", False)), int(data.get("fit_window") or 0))  # fmt: skip
+                    field="model.candidates",
+                    value=names,
+                )
+            model = cls(
+                members,
+                int(data.get("level", 80)),
+                bool(data.get("nonnegative", False)),
+                int(data.get("seed", 0)),
+                data.get("combination", "median"),
+                bool(data.get("clean_outliers", False)),
+                int(data.get("fit_window") or 0),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a serialised SeriesModel: {exc}", field="model") from exc
         cfg = ForecastConfig(level=model.level, seed=model.seed)

@@ -142,11 +142,15 @@ class ChangeDetector:
             if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise InputError(f"{name} must be a number >= 0, got {v!r}", field=name, value=v)
         if not 0 < self.min_confidence < 1:
-            raise InputError(f"min_confidence must be in (0, 1), got {self.min_confidence!r}",
-                             field="min_confidence", value=self.min_confidence)  # fmt: skip
+            raise InputError(
+                f"min_confidence must be in (0, 1), got {self.min_confidence!r}",
+                field="min_confidence",
+                value=self.min_confidence,
+            )
         if not 0 <= self.max_phi < 1:
-            raise InputError(f"max_phi must be in [0, 1), got {self.max_phi!r}", field="max_phi",
-                             value=self.max_phi)  # fmt: skip
+            raise InputError(
+                f"max_phi must be in [0, 1), got {self.max_phi!r}", field="max_phi", value=self.max_phi
+            )
 
     # ---------------------------------------------------------------------------------------------------------
 
@@ -224,9 +228,17 @@ class ChangeDetector:
         return self
 
     def _alternate(
-        self, x: np.ndarray, obs: np.ndarray, seasonal: np.ndarray, trend: np.ndarray, phi: float, sigma: float,
-        tc: np.ndarray, basis: np.ndarray, white_start: bool = False,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        x: np.ndarray,
+        obs: np.ndarray,
+        seasonal: np.ndarray,
+        trend: np.ndarray,
+        phi: float,
+        sigma: float,
+        tc: np.ndarray,
+        basis: np.ndarray,
+        white_start: bool = False,
+    ) -> dict[str, Any]:
         """Alternate outliers -> changes (PELT + tests) -> seasonality/trend until the changes settle."""
         n = len(x)
         ms = self.min_segment
@@ -268,8 +280,18 @@ class ChangeDetector:
         cost = n * math.log(max(float(np.mean(innov**2)), 1e-300)) + math.log(n) * (
             CP_PARAMS * len(cps) + n_par
         )
-        return {"resid": resid, "n_par": CP_PARAMS * len(cps) + n_par, "cps": cps, "outliers": out_idx, "seasonal": seasonal, "trend": trend, "phi": phi, "sigma": sigma,
-                "xc": xc, "cost": cost}  # fmt: skip
+        return {
+            "resid": resid,
+            "n_par": CP_PARAMS * len(cps) + n_par,
+            "cps": cps,
+            "outliers": out_idx,
+            "seasonal": seasonal,
+            "trend": trend,
+            "phi": phi,
+            "sigma": sigma,
+            "xc": xc,
+            "cost": cost,
+        }
 
     def _components(
         self, xc: np.ndarray, cps: Sequence[int], tc: np.ndarray, basis: np.ndarray, phi: float, sigma: float
@@ -387,25 +409,37 @@ class ChangeDetector:
                 outside = (xs > before + z_lvl * sigma)[ok]
             else:
                 outside = (xs < before - z_lvl * sigma)[ok]
-            shifts.append({
-                "index": int(c), "kind": "shift", "direction": "increase" if d > 0 else "decrease",
-                "magnitude": d, "magnitude_sigma": d / sigma if sigma > 0 else math.inf,
-                "confidence": conf, "outside_interval": float(outside.mean()) if len(outside) else None,
-                "detail": f"level {self.level_[c - 1]:.4g} -> {self.level_[c]:.4g} (noise sd {sigma:.3g}, "
-                          f"AR(1) phi {phi:.2f})",
-            })  # fmt: skip
+            shifts.append(
+                {
+                    "index": int(c),
+                    "kind": "shift",
+                    "direction": "increase" if d > 0 else "decrease",
+                    "magnitude": d,
+                    "magnitude_sigma": d / sigma if sigma > 0 else math.inf,
+                    "confidence": conf,
+                    "outside_interval": float(outside.mean()) if len(outside) else None,
+                    "detail": f"level {self.level_[c - 1]:.4g} -> {self.level_[c]:.4g} (noise sd {sigma:.3g}, "
+                    f"AR(1) phi {phi:.2f})",
+                }
+            )
         n = len(x)
         expected = self.level_ + self.seasonal_ + self.trend_
         outs = []
         for j in self.outliers_:
             dev = float(x[j] - expected[j])
             p = 2.0 * stats.norm.sf(abs(dev) / sigma) if sigma > 0 else 0.0
-            outs.append({
-                "index": int(j), "kind": "outlier", "direction": "increase" if dev > 0 else "decrease",
-                "magnitude": dev, "magnitude_sigma": dev / sigma if sigma > 0 else math.inf,
-                "confidence": max(0.0, 1.0 - min(1.0, p * n)), "outside_interval": 1.0,
-                "detail": f"isolated value {x[j]:.4g} vs expected {expected[j]:.4g}",
-            })  # fmt: skip
+            outs.append(
+                {
+                    "index": int(j),
+                    "kind": "outlier",
+                    "direction": "increase" if dev > 0 else "decrease",
+                    "magnitude": dev,
+                    "magnitude_sigma": dev / sigma if sigma > 0 else math.inf,
+                    "confidence": max(0.0, 1.0 - min(1.0, p * n)),
+                    "outside_interval": 1.0,
+                    "detail": f"isolated value {x[j]:.4g} vs expected {expected[j]:.4g}",
+                }
+            )
         self.shifts_ = shifts + self._trend_change(zc)
         self.outlier_events_ = outs
 
@@ -442,11 +476,18 @@ class ChangeDetector:
         if conf < self.min_confidence or abs(total) < 2 * self.min_shift_sigma * sigma:
             return []
         slope = float(self.trend_[1] - self.trend_[0]) if n > 1 else 0.0
-        return [{
-            "index": int(tau), "kind": "shift", "direction": "increase" if b > 0 else "decrease",
-            "magnitude": total, "magnitude_sigma": total / sigma, "confidence": conf, "outside_interval": None,
-            "detail": f"trend change: slope {slope:.3g} -> {slope + b:.3g} per step (adds {total:.3g} by the end)",
-        }]  # fmt: skip
+        return [
+            {
+                "index": int(tau),
+                "kind": "shift",
+                "direction": "increase" if b > 0 else "decrease",
+                "magnitude": total,
+                "magnitude_sigma": total / sigma,
+                "confidence": conf,
+                "outside_interval": None,
+                "detail": f"trend change: slope {slope:.3g} -> {slope + b:.3g} per step (adds {total:.3g} by the end)",
+            }
+        ]
 
     def events(self, series_id: str = "series") -> list[dict[str, Any]]:
         """Ranked events (:data:`EVENT_FIELDS`) for ``series_id``."""

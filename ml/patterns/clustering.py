@@ -46,7 +46,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-
 def default_min_cluster_size(n: int) -> int:
     """Smallest pattern for a corpus of `n` incidents: about sqrt(n)/2, between 5 and 100.
 
@@ -481,5 +480,3 @@ class PatternClusterer:
 
     def _apply(self, X: np.ndarray) -> np.ndarray:
         return isotropic_transform(X, self.mean_, self.components_)
-
-

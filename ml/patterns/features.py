@@ -86,7 +86,9 @@ class LexicalProjector:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}", field=name, value=v)
         if not isinstance(self.max_df, int | float) or not 0 < self.max_df <= 1:
-            raise InputError(f"max_df must be in (0, 1], got {self.max_df!r}", field="max_df", value=self.max_df)
+            raise InputError(
+                f"max_df must be in (0, 1], got {self.max_df!r}", field="max_df", value=self.max_df
+            )
 
     def fit(self, docs: Sequence[str], y: None = None) -> LexicalProjector:
         """Learn the vocabulary, the idf weights and the SVD basis from `docs`."""
@@ -228,7 +230,9 @@ class HybridFeatures:
         dense = np.asarray(dense)
         if dense.ndim != 2 or dense.shape[0] != len(docs):
             raise InputError(
-                f"dense must have shape ({len(docs)}, dim), got {dense.shape}", field="dense", value=dense.shape
+                f"dense must have shape ({len(docs)}, dim), got {dense.shape}",
+                field="dense",
+                value=dense.shape,
             )
         self.n_dense_ = int(dense.shape[1])
         if w > 0:
@@ -294,7 +298,9 @@ class HybridFeatures:
         try:
             projector = LexicalProjector(**lexical) if isinstance(lexical, dict) else None
         except TypeError as exc:
-            raise InputError(f"{meta_file}: 'lexical' holds unknown parameters ({exc})", field="lexical") from exc
+            raise InputError(
+                f"{meta_file}: 'lexical' holds unknown parameters ({exc})", field="lexical"
+            ) from exc
         feats = cls(lexical_weight=float(meta["lexical_weight"]), lexical=projector)
         feats.n_dense_ = int(meta["n_dense"])
         feats.lexical_ = LexicalProjector.from_dir(src / "lexical") if feats.lexical_weight > 0 else None

@@ -69,7 +69,9 @@ class GranularityCandidate:
         return asdict(self)
 
 
-def _hdbscan(Z: np.ndarray, mcs: int, ms: int, method: str, validity: bool = False) -> tuple[np.ndarray, float]:
+def _hdbscan(
+    Z: np.ndarray, mcs: int, ms: int, method: str, validity: bool = False
+) -> tuple[np.ndarray, float]:
     import hdbscan
 
     model = hdbscan.HDBSCAN(
@@ -216,7 +218,9 @@ class GranularitySearch:
         n = Zs.shape[0]
         scale = n_all / n
         lo, hi = self.k_range if self.k_range is not None else pattern_count_range(n_all)
-        boots = [np.sort(rng.choice(n, int(self.subsample * n), replace=False)) for _ in range(self.n_bootstrap)]
+        boots = [
+            np.sort(rng.choice(n, int(self.subsample * n), replace=False)) for _ in range(self.n_bootstrap)
+        ]
         cands: list[GranularityCandidate] = []
         for mcs, ms, method in self.grid(n):
             labels, dbcv = _hdbscan(Zs, mcs, ms, method, validity=True)

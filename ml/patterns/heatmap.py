@@ -182,7 +182,8 @@ def heatmap_table(
 
     Rows: every pattern in ``pattern_names`` or the assignments (busiest first), then ``unclustered``. Columns:
     services or teams busiest first (``"(none)"`` last), or every month from the first to the last (gaps are
-    zero columns; over more than ``MAX_MONTH_SPAN`` months, only the months with incidents). Values are ints and sum to the number of incidents started on or after ``since``.
+    zero columns; over more than ``MAX_MONTH_SPAN`` months, only the months with incidents). Values are ints
+    and sum to the number of incidents started on or after ``since``.
     """
     if by not in _BY_VALUES:
         raise InputError(f"by must be one of {_BY_VALUES}, got {by!r}", field="by", value=by)

@@ -526,7 +526,9 @@ class PatternModel:
         embedder = self.embedder_
         X = embeddings if embeddings is not None else embedder.encode(builder.build_many(incidents))
         views = weighted_views({**SimilarityIndex().get_params(), **params}) if views is None else views
-        has_cause = getattr(self.builder_, "has_cause", lambda i: bool(i.root_cause or i.contributing_factors))
+        has_cause = getattr(
+            self.builder_, "has_cause", lambda i: bool(i.root_cause or i.contributing_factors)
+        )
         inputs = view_inputs(incidents, views, embedder.encode, lambda: self.documents(incidents), has_cause)
         return SimilarityIndex.build(
             incidents,

@@ -9,21 +9,8 @@ For N incidents the index holds
 - per-incident metadata (id, title, start, service, team, pattern id and name); filters are boolean masks, and
   the top k comes from ``argpartition``.
 
-Ranking fuses the two signals. The default is reciprocal-rank fusion (``w / (rrf_k + rank)`` summed over the
-dense and the lexical ranking, each over its ``depth`` best candidates, ``rrf_k = 60``): it needs no score
-calibration, so it behaves the same whatever the query length (BM25 scores grow with it), the embedding
-model's cosine range, or a heavy-tailed BM25 score from one rare shared term. When the query's failure
-pattern is known (an indexed incident's own, or the pattern model's assignment of a new text), a third,
-lighter ranking votes too: the incidents of that pattern, by cosine (``pattern_weight``). The pattern comes
-from density clustering of the whole corpus, so it carries what neither a query's words nor its nearest
-vectors see alone. It reorders close calls only: with the defaults, an incident of the query's pattern
-overtakes one of another pattern when both signals rank it at most about 12 places lower.
-The weights (dense 0.35, lexical 0.65, pattern 0.2) were chosen on the sample and the GitHub status corpus,
-with held-out checks (``bench/bench_retrieval.py``). ``fusion="zscore"`` is the alternative: a weighted sum
-of the two scores standardised over the candidates; it leans to the signal with the heavier tail (BM25).
-Ties are broken by the pattern (same pattern as the query first), then by cosine, then by position.
-``mode="dense"`` and ``mode="lexical"`` rank by one signal only (for benchmarks; a query with only a vector or
-only a text uses the one signal it has).
+Ranking fuses the two signals (reciprocal-rank fusion by default, and a lighter vote of the query's pattern):
+:mod:`ml.patterns.fusion` says how and why.
 
 Persistence (``save``/``load``): arrays as ``.npy`` and the metadata, vocabulary and parameters as JSON; no
 pickle. Everything derived (idf, BM25 weights, postings, filter codes) is rebuilt on load.
@@ -432,8 +419,15 @@ class SimilarityIndex:
         i = self._position(incident_id)
         pid = int(self.pattern_ids_[i])
         allowed = self._mask(None, None, None, incident_id)
-        ranking = self._ranked(self.embeddings_[i], self.lexical_.document_terms(i), check_k(k), allowed, mode,
-                               pid if pid != UNCLUSTERED_ID else None, self._incident_views(i))  # fmt: skip
+        ranking = self._ranked(
+            self.embeddings_[i],
+            self.lexical_.document_terms(i),
+            check_k(k),
+            allowed,
+            mode,
+            pid if pid != UNCLUSTERED_ID else None,
+            self._incident_views(i),
+        )
         return [self.ids_[j] for j in ranking.top.tolist()], ranking.scores
 
     def rank(
@@ -544,16 +538,37 @@ class SimilarityIndex:
             same = None
             if query_pattern_id is not None:
                 same = candidates[self.pattern_ids_[candidates] == query_pattern_id]
-            score = rrf_scores(dense, lex, candidates, same, dense_weight=self.dense_weight,
-                               pattern_weight=self.pattern_weight, rrf_k=self.rrf_k,
-                               depth=max(self.depth, k), text_weight=self.text_weight)  # fmt: skip
+            score = rrf_scores(
+                dense,
+                lex,
+                candidates,
+                same,
+                dense_weight=self.dense_weight,
+                pattern_weight=self.pattern_weight,
+                rrf_k=self.rrf_k,
+                depth=max(self.depth, k),
+                text_weight=self.text_weight,
+            )
             if views:
-                score += view_scores(views, candidates, n, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
-                                     depth=max(self.depth, k))  # fmt: skip
+                score += view_scores(
+                    views,
+                    candidates,
+                    n,
+                    dense_weight=self.dense_weight,
+                    rrf_k=self.rrf_k,
+                    depth=max(self.depth, k),
+                )
         else:
             score = zscore_scores(dense, lex, candidates, self.dense_weight)
-        top, cosine = top_with_ties(score, candidates, k, self.pattern_ids_, query_pattern_id, UNCLUSTERED_ID,
-                                    lambda rows: dense[rows] if has_dense else self._cosine(vec, rows))  # fmt: skip
+        top, cosine = top_with_ties(
+            score,
+            candidates,
+            k,
+            self.pattern_ids_,
+            query_pattern_id,
+            UNCLUSTERED_ID,
+            lambda rows: dense[rows] if has_dense else self._cosine(vec, rows),
+        )
         best_lex = float(lex[candidates].max())
         relative = lex[top] / best_lex if best_lex > 0 else np.zeros(top.size)
         cosine = cosine if vec is not None else np.full(top.size, np.nan)

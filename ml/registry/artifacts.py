@@ -379,8 +379,13 @@ def _check_index_view(folder: Path, name: str, view: Any, n: int, dim: int) -> N
         raise _fail(folder / "index.json", f"unknown view {name!r}")
     vocabulary, display = view.get("vocabulary"), view.get("display")
     if not isinstance(vocabulary, list) or not isinstance(display, list) or len(vocabulary) != len(display):
-        raise _fail(folder / "index.json", f"view {name}: 'vocabulary' and 'display' must be lists of the same length")
-    f = {part: folder / f"view-{name}-{part}.npy" for part in ("embeddings", "present", "tf_indptr", "tf_indices", "tf_data")}
+        raise _fail(
+            folder / "index.json", f"view {name}: 'vocabulary' and 'display' must be lists of the same length"
+        )
+    f = {
+        part: folder / f"view-{name}-{part}.npy"
+        for part in ("embeddings", "present", "tf_indptr", "tf_indices", "tf_data")
+    }
     _shape(f["embeddings"], load_array(f["embeddings"], "float32", 2, finite=True), (n, dim))
     _shape(f["present"], load_array(f["present"], "bool", 1), (n,))
     indptr = load_array(f["tf_indptr"], "int64", 1)

@@ -78,10 +78,17 @@ def write_pattern_artifacts(
             row = inc.model_dump(
                 mode="json",
                 include={
-                    "id", "title", "summary", "root_cause", "service", "team", "severity", "started_at",
+                    "id",
+                    "title",
+                    "summary",
+                    "root_cause",
+                    "service",
+                    "team",
+                    "severity",
+                    "started_at",
                     "resolved_at",
                 },
-            )  # fmt: skip
+            )
             row["action_items"] = [
                 a.model_dump(mode="json", include={"id", "title", "status", "closed_at"})
                 for a in inc.action_items
@@ -161,7 +168,9 @@ class PatternsRuntime:
             self.assignments[row["id"]] = int(row.pop("pattern_id"))
             titles[row["id"]] = row["title"]
             # summary, root cause and action items: absent from artifacts written before they were stored
-            self._incidents.append(Incident.model_validate({**row, "summary": row.get("summary") or row["title"]}))
+            self._incidents.append(
+                Incident.model_validate({**row, "summary": row.get("summary") or row["title"]})
+            )
         self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
@@ -282,7 +291,9 @@ class PatternsRuntime:
         d["action_items"] = action_items_view(inc)
         p = self._by_id.get(int(d["pattern_id"])) if d["pattern_id"] >= 0 else None
         d["pattern"] = (
-            {"id": p["id"], "name": p["name"], "seen": p["size"], "last_seen": day(p.get("last_seen"))} if p else None
+            {"id": p["id"], "name": p["name"], "seen": p["size"], "last_seen": day(p.get("last_seen"))}
+            if p
+            else None
         )
         return d
 

@@ -179,7 +179,8 @@ def _summary_html(findings: Sequence[Finding], sections: Sequence[Section]) -> s
     items = "".join(
         f'<li class="{html.escape(f.severity)}"><span class="mark">{_MARKS.get(f.severity, "Note:")}</span>'
         f'<a href="#{html.escape(f.section)}">{html.escape(f.headline)}</a>'
-        f'<span class="detail">{html.escape(f.detail)} (see {html.escape(titles.get(f.section, f.section))})</span></li>'
+        f'<span class="detail">{html.escape(f.detail)} '
+        f"(see {html.escape(titles.get(f.section, f.section))})</span></li>"
         for f in findings
     )
     return (
@@ -190,7 +191,8 @@ def _summary_html(findings: Sequence[Finding], sections: Sequence[Section]) -> s
 
 def _card_html(c: dict[str, Any]) -> str:
     rows = "".join(
-        f"<div><b>{html.escape(str(k).replace('_', ' ').capitalize())}:</b> {html.escape(str(round_for_people(v)))}</div>"
+        f"<div><b>{html.escape(str(k).replace('_', ' ').capitalize())}:</b> "
+        f"{html.escape(str(round_for_people(v)))}</div>"
         for k, v in c.items()
         if k != "title"
     )

@@ -161,7 +161,9 @@ class _TorchEncoder:
             torch.set_num_threads(threads)
         self._torch = torch
         self.spec = spec
-        self.model = AutoModel.from_pretrained(str(spec.path), dtype=torch.float32, local_files_only=True).eval()
+        self.model = AutoModel.from_pretrained(
+            str(spec.path), dtype=torch.float32, local_files_only=True
+        ).eval()
         self.dim = int(self.model.config.hidden_size)
         self.threads = torch.get_num_threads()
 
@@ -347,7 +349,8 @@ class Embedder:
         if folder is None:
             if self.runtime != "auto":
                 raise ModelUnavailableError(
-                    f"runtime {self.runtime!r}: no ONNX export of {self.model_id} in {onnx_dir} (train once, or run make install)",
+                    f"runtime {self.runtime!r}: no ONNX export of {self.model_id} in {onnx_dir} "
+                    "(train once, or run make install)",
                     field="runtime",
                     value=str(onnx_dir),
                 )

@@ -11,9 +11,9 @@ so that labelling can keep them out of pattern names and keywords. It is data-dr
 2. it is written in CamelCase ("IdentiKit", "TaxCalc", "PagerDuty", "HAProxy"): a brand, not a word;
 3. it starts with a capital and contains a digit ("EC2", "Route53"): a product or model name;
 4. away from the start of a sentence it is capitalised in at least ``min_capitalised_share`` of its uses
-   (80%), over at least ``min_mentions`` uses (``min_mentions_word`` for an English word): proper nouns ("Kafka", "Stripe", "Elena") are capitalised
-   wherever they stand, ordinary words only at the start of a sentence. Words in capitals (TLS, DNS, SEV2)
-   are acronyms of technical terms and are kept;
+   (80%), over at least ``min_mentions`` uses (``min_mentions_word`` for an English word): proper nouns
+   ("Kafka", "Stripe", "Elena") are capitalised wherever they stand, ordinary words only at the start of a
+   sentence. Words in capitals (TLS, DNS, SEV2) are acronyms of technical terms and are kept;
 5. it is only ever seen capitalised at the start of a sentence, at least ``min_mentions_word`` times, and is not a
    word of the embedding model's English vocabulary (the MiniLM WordPiece list) nor an inflection of one
    (same Snowball stem): "Kafka lag grew.";

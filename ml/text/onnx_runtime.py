@@ -108,7 +108,9 @@ def export_onnx(model_path: Path, model_id: str, onnx_dir: Path | None = None, f
 
     t0 = time.perf_counter()
     config = AutoConfig.from_pretrained(str(model_path), local_files_only=True)
-    model = AutoModel.from_pretrained(str(model_path), attn_implementation="eager", local_files_only=True).eval()
+    model = AutoModel.from_pretrained(
+        str(model_path), attn_implementation="eager", local_files_only=True
+    ).eval()
 
     class _Tokens(torch.nn.Module):
         def __init__(self, inner: Any) -> None:

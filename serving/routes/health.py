@@ -28,8 +28,13 @@ def readyz(store: StoreDep) -> Any:
     for name, m in store.status().items():
         if m.get("loaded"):
             models[name] = {"loaded": True, "version": m.get("version"), "run_id": m.get("run_id")}
-            if m.get("refused"):  # a newer champion refused: the store words it generically (no path, no class)
-                models[name]["refused"] = {"version": m["refused"]["version"], "reason": m["refused"]["reason"]}
+            if m.get(
+                "refused"
+            ):  # a newer champion refused: the store words it generically (no path, no class)
+                models[name]["refused"] = {
+                    "version": m["refused"]["version"],
+                    "reason": m["refused"]["reason"],
+                }
         else:
             reason = f"model {name} is not loaded"
             models[name] = {"loaded": False, "reason": reason}

@@ -33,17 +33,26 @@ def _start_mlflow_server(port: int, root: Path) -> subprocess.Popen[bytes]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RECUR_"))}
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination", str(root / "server-artifacts"),
-            "--workers", "1",
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "server-artifacts"),
+            "--workers",
+            "1",
         ],
         cwd=ROOT,
         env=inherited,
         stdout=(root / "mlflow-server.log").open("wb"),
         stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     wait_for(
         lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200,
         timeout=120,

@@ -50,7 +50,7 @@ KINDS = ["line", "seasonal", "walk", "shift", "counts", "damped"]
 def _winner(result: dict[str, Any]) -> str:
     """The single candidate with the lowest mean backtest MASE (the selection's own ranking)."""
     single = [r for r in result["backtest_summary"] if "(" not in r["candidate"]]
-    return min(single, key=lambda r: (r["mase"] if r["mase"] is not None else math.inf))["candidate"]
+    return min(single, key=lambda r: r["mase"] if r["mase"] is not None else math.inf)["candidate"]
 
 
 @pytest.mark.slow
@@ -72,16 +72,31 @@ def test_pruning_never_drops_the_eventual_winner_on_known_series() -> None:
 
 def test_prune_keeps_the_baseline_and_the_top_k() -> None:
     w = backtest._WindowForecasts(
-        cutoff=10, scale=1.0, actual=np.zeros(3),
-        preds={n: backtest.Prediction(np.full(3, e), np.full(3, e), np.full(3, e)) for n, e in
-               {"seasonal_naive": 9.0, "auto_ets": 1.0, "auto_theta": 1.2, "auto_arima": 1.3, "prophet": 2.0}.items()},
-    )  # fmt: skip
+        cutoff=10,
+        scale=1.0,
+        actual=np.zeros(3),
+        preds={
+            n: backtest.Prediction(np.full(3, e), np.full(3, e), np.full(3, e))
+            for n, e in {
+                "seasonal_naive": 9.0,
+                "auto_ets": 1.0,
+                "auto_theta": 1.2,
+                "auto_arima": 1.3,
+                "prophet": 2.0,
+            }.items()
+        },
+    )
     names = list(w.preds)
-    assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.5)) == ["prophet"]  # 2.0 > 1.5 x 1.3; baseline kept
+    assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.5)) == [
+        "prophet"
+    ]  # 2.0 > 1.5 x 1.3; baseline kept
     assert backtest._prune(w, names, ForecastConfig()) == []  # 2.5 x 1.3
     assert backtest._prune(w, names, ForecastConfig(prune_ratio=0)) == []
     assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.25)) == ["prophet"]
-    assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.25, selection="best")) == ["auto_arima", "prophet"]
+    assert backtest._prune(w, names, ForecastConfig(prune_ratio=1.25, selection="best")) == [
+        "auto_arima",
+        "prophet",
+    ]
 
 
 def test_slow_candidates_see_a_bounded_window_of_long_histories(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,7 +127,9 @@ def test_slow_candidates_see_a_bounded_window_of_long_histories(monkeypatch: pyt
     assert model.predict(13)["yhat"].round(6).tolist() == [round(f["yhat"], 6) for f in r["forecast"]]
 
     seen.clear()
-    fit_series("long", weekly(n), known_series("seasonal", n), {**FAST_SLOW, "fit_window": 0, "prune_ratio": 0})
+    fit_series(
+        "long", weekly(n), known_series("seasonal", n), {**FAST_SLOW, "fit_window": 0, "prune_ratio": 0}
+    )
     assert seen["auto_arima"] == {n - 39, n - 26, n - 13}
     seen.clear()
     fit_series("short", weekly(200), known_series("seasonal", 200), FAST_SLOW)
@@ -123,7 +140,9 @@ def test_arima_orders_are_searched_once_and_reused() -> None:
     grid = to_grid(weekly(160), known_series("walk", 160, seed=3))
     log = backtest.BacktestLog()
     cfg = ForecastConfig.from_dict({**FAST_SLOW, "prune_ratio": 0})
-    windows = backtest._run_backtest(grid, cfg, ["seasonal_naive", "auto_arima", "auto_ets"], 13, True, [], log)
+    windows = backtest._run_backtest(
+        grid, cfg, ["seasonal_naive", "auto_arima", "auto_ets"], 13, True, [], log
+    )
     assert len(windows) == 3
     form = log.forms["auto_arima"]
     assert len(form["order"]) == 3 and set(log.forms["auto_ets"]) == {"model", "damped"}
@@ -145,7 +164,9 @@ def test_arima_orders_are_searched_once_and_reused() -> None:
 
 def _frame(n_series: int = 5, n: int = 104) -> pd.DataFrame:
     frames = [
-        pd.DataFrame({"series": f"s{i}", "ds": weekly(n), "y": known_series(KINDS[i % len(KINDS)], n, seed=i)})
+        pd.DataFrame(
+            {"series": f"s{i}", "ds": weekly(n), "y": known_series(KINDS[i % len(KINDS)], n, seed=i)}
+        )
         for i in range(n_series)
     ]
     return pd.concat(frames, ignore_index=True)
@@ -171,7 +192,13 @@ def test_results_are_identical_with_one_and_two_workers() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("prune_ratio", 0.5), ("prune_ratio", -1), ("prune_ratio", "x"), ("fit_window", -3), ("reuse_structure", 1)],
+    [
+        ("prune_ratio", 0.5),
+        ("prune_ratio", -1),
+        ("prune_ratio", "x"),
+        ("fit_window", -3),
+        ("reuse_structure", 1),
+    ],
 )
 def test_speed_settings_are_validated(key: str, value: Any) -> None:
     with pytest.raises(InputError) as exc:

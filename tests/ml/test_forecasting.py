@@ -137,7 +137,12 @@ def test_counts_near_zero_are_clipped_at_zero() -> None:
 def test_gaps_are_filled_for_fitting_and_left_out_of_scores() -> None:
     ds, y = weekly_dates(80), noisy(80, seed=3)
     drop = {10, 11, 40, 75}
-    r = fit_series("gappy", [d for i, d in enumerate(ds) if i not in drop], [v for i, v in enumerate(y) if i not in drop], FAST)  # fmt: skip
+    r = fit_series(
+        "gappy",
+        [d for i, d in enumerate(ds) if i not in drop],
+        [v for i, v in enumerate(y) if i not in drop],
+        FAST,
+    )
     assert r["n_missing"] == 4 and r["n_obs"] == 76
     assert any("gaps" in n for n in r["notes"])
     bt = pd.DataFrame(r["backtest"])
@@ -204,8 +209,16 @@ def test_selection_combines_the_best_candidates_and_says_why() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("members", [["seasonal_naive"], ["auto_ets"], ["auto_theta"], ["auto_arima"],
-                                     ["auto_ets", "auto_theta", "seasonal_naive"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "members",
+    [
+        ["seasonal_naive"],
+        ["auto_ets"],
+        ["auto_theta"],
+        ["auto_arima"],
+        ["auto_ets", "auto_theta", "seasonal_naive"],
+    ],
+)
 def test_json_round_trip_gives_the_same_forecast(members: list[str]) -> None:
     grid = to_grid(weekly_dates(70), noisy(70, seed=7))
     model = SeriesModel(members).fit(grid)
@@ -219,8 +232,14 @@ def test_json_round_trip_gives_the_same_forecast(members: list[str]) -> None:
 def test_saved_model_records_its_candidates_and_rejects_a_mismatch() -> None:
     grid = to_grid(weekly_dates(60), noisy(60, seed=7))
     data = SeriesModel(["auto_ets", "seasonal_naive"]).fit(grid).to_dict()
-    assert data["candidates"] == [{"name": "auto_ets", "params": {}}, {"name": "seasonal_naive", "params": {}}]
-    bad = {**data, "candidates": [{"name": "auto_theta", "params": {}}, {"name": "seasonal_naive", "params": {}}]}
+    assert data["candidates"] == [
+        {"name": "auto_ets", "params": {}},
+        {"name": "seasonal_naive", "params": {}},
+    ]
+    bad = {
+        **data,
+        "candidates": [{"name": "auto_theta", "params": {}}, {"name": "seasonal_naive", "params": {}}],
+    }
     with pytest.raises(InputError) as exc:
         SeriesModel.from_dict(bad)
     assert exc.value.field == "model.candidates" and exc.value.value == ["auto_theta", "seasonal_naive"]
@@ -298,8 +317,13 @@ def test_crossing_probability_is_monotone_in_the_threshold() -> None:
 
 
 def test_thresholds_in_config_give_warnings_for_matching_series() -> None:
-    cfg = {**FAST, "thresholds": [{"value": 25, "direction": "above", "indicator": "incidents"},
-                                  {"value": 0, "direction": "below", "series": "other"}]}  # fmt: skip
+    cfg = {
+        **FAST,
+        "thresholds": [
+            {"value": 25, "direction": "above", "indicator": "incidents"},
+            {"value": 0, "direction": "below", "series": "other"},
+        ],
+    }
     r = fit_series("incidents/team=a", weekly_dates(60), noisy(60, seed=11), cfg)
     assert len(r["warnings"]) == 1
     w = r["warnings"][0]
@@ -312,11 +336,17 @@ def test_thresholds_in_config_give_warnings_for_matching_series() -> None:
 
 def test_warnings_on_a_constant_series_are_certain() -> None:
     """A constant 5 has zero-width paths: strictly above 4 is certain, above 5 or 6 impossible, below 6 certain."""
-    cfg = {**FAST, "thresholds": [{"value": 4}, {"value": 5}, {"value": 6}, {"value": 6, "direction": "below"}]}
+    cfg = {
+        **FAST,
+        "thresholds": [{"value": 4}, {"value": 5}, {"value": 6}, {"value": 6, "direction": "below"}],
+    }
     r = fit_series("flat", weekly_dates(40), [5.0] * 40, cfg)
     assert [(w["threshold"], w["direction"], w["probability"]) for w in r["warnings"]] == [
-        (4, "above", 1.0), (5, "above", 0.0), (6, "above", 0.0), (6, "below", 1.0),
-    ]  # fmt: skip
+        (4, "above", 1.0),
+        (5, "above", 0.0),
+        (6, "above", 0.0),
+        (6, "below", 1.0),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------

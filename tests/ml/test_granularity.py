@@ -11,7 +11,9 @@ from ml.patterns.clustering import PatternClusterer
 from ml.patterns.granularity import GranularitySearch, pattern_count_range
 
 
-def blobs(sizes: list[int], dim: int = 24, spread: float = 0.35, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def blobs(
+    sizes: list[int], dim: int = 24, spread: float = 0.35, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors around random centres, one group per size (imbalanced when the sizes are)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(len(sizes), dim))
@@ -29,7 +31,10 @@ def test_auto_granularity_recovers_the_number_of_groups(sizes: list[int], seed: 
     assert adjusted_rand_score(y, clu.labels_) >= 0.8
     search = clu.search_
     assert search is not None and sum(c.chosen for c in search.candidates_) == 1
-    assert search.best.min_cluster_size == clu.min_cluster_size_ and search.best.method == clu.cluster_selection_method_
+    assert (
+        search.best.min_cluster_size == clu.min_cluster_size_
+        and search.best.method == clu.cluster_selection_method_
+    )
 
 
 def test_fixed_size_is_not_searched() -> None:
@@ -77,7 +82,9 @@ def test_analyst_labels_raise_the_held_out_score() -> None:
     def held_out_ari(share: float) -> float:
         shown = (rng.random(len(y_true)) < share / 0.7) & ~held
         y = np.where(shown, y_true, -1) if share else None
-        clu = PatternClusterer(min_cluster_size="auto", outlier_threshold="auto", target_weight=0.8).fit(X, y=y)
+        clu = PatternClusterer(min_cluster_size="auto", outlier_threshold="auto", target_weight=0.8).fit(
+            X, y=y
+        )
         return adjusted_rand_score(y_true[held], clu.labels_[held])
 
     unsupervised, guided = held_out_ari(0.0), held_out_ari(0.3)

@@ -62,7 +62,12 @@ def test_finds_planted_shifts_on_ar1_seasonal_noise(phi: float) -> None:
         size = 3.0 * rng.choice([-1.0, 1.0])
         y[at:] += size
         events = detect_signals("s", dates(WEEKS), y.tolist())
-        near = [e for e in events if e["kind"] == "shift" and abs(pd.Timestamp(e["date"]) - pd.Timestamp(dates(WEEKS)[at])) <= pd.Timedelta(days=14)]  # fmt: skip
+        near = [
+            e
+            for e in events
+            if e["kind"] == "shift"
+            and abs(pd.Timestamp(e["date"]) - pd.Timestamp(dates(WEEKS)[at])) <= pd.Timedelta(days=14)
+        ]
         found += bool(near)
         correct_sign += bool(near) and (near[0]["direction"] == ("increase" if size > 0 else "decrease"))
     # a 3-sd shift is found within two weeks of its date in nearly every series, with the right direction
@@ -196,11 +201,13 @@ def test_monitor_flags_a_run_as_shift_and_a_spike_as_outlier() -> None:
 
 
 def test_rank_events_orders_by_confidence_then_kind_then_size() -> None:
-    ev = rank_events([
-        {"series": "a", "kind": "outlier", "confidence": 0.99, "magnitude_sigma": 9.0},
-        {"series": "b", "kind": "shift", "confidence": 0.99, "magnitude_sigma": 2.0},
-        {"series": "c", "kind": "shift", "confidence": 0.999, "magnitude_sigma": -1.0},
-    ])  # fmt: skip
+    ev = rank_events(
+        [
+            {"series": "a", "kind": "outlier", "confidence": 0.99, "magnitude_sigma": 9.0},
+            {"series": "b", "kind": "shift", "confidence": 0.99, "magnitude_sigma": 2.0},
+            {"series": "c", "kind": "shift", "confidence": 0.999, "magnitude_sigma": -1.0},
+        ]
+    )
     assert [e["series"] for e in ev] == ["c", "b", "a"]
 
 

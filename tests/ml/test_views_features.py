@@ -45,7 +45,10 @@ def test_root_cause_view_reads_the_cause_and_falls_back_to_the_symptoms() -> Non
     assert docs[1].startswith("connection pool too small for the new traffic")
     assert "Checkout down" in docs[2] and "cause not found" in docs[2]  # fallback: title and summary
     assert [view.has_cause(i) for i in incs] == [True, True, False]
-    assert view.build_text("Mail me at ann@example.com about checkout-api") == "Mail me at [EMAIL] about [SERVICE]"
+    assert (
+        view.build_text("Mail me at ann@example.com about checkout-api")
+        == "Mail me at [EMAIL] about [SERVICE]"
+    )
     with pytest.raises(InputError):
         RootCauseView(cause_fields=()).fit(incs)
 

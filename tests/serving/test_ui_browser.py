@@ -127,7 +127,9 @@ def test_login_with_a_key_when_keys_are_set(keyed_server: Server, page: Page) ->
     p.get_by_label("API key").fill("not-the-key-0123456789")
     p.get_by_role("button", name="Log in").click()
     assert "not valid" in p.locator("[role=alert]").inner_text()
-    assert page.errors == ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
+    assert page.errors == [
+        "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+    ]
     page.errors.clear()  # the wrong key's page is a 401, as it should be; nothing else may fail
     p.get_by_label("API key").fill(READ_KEY)
     p.get_by_role("button", name="Log in").click()
