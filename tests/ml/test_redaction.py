@@ -111,6 +111,7 @@ def test_time_grows_linearly_with_length() -> None:
 # ----------------------------------------------------------------------------------------- correctness
 
 REDACTED = [
+    ("mapped ::ffff:1.2.3.4 ok", "mapped [IP] ok"),
     # e-mail
     ("mail jane.doe+ops@example.co.uk now", "mail [EMAIL] now"),
     ("mailto:ops@corp.io", "[EMAIL]"),
