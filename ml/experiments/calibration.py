@@ -135,7 +135,7 @@ def calibrated_factor(
     total = prior_strength + z.size
 
     def tail(c: float) -> float:
-        return (prior_strength * 2.0 * float(stats.norm.sf(c / prior)) + float(np.sum(z > c))) / total
+        return float((prior_strength * 2.0 * float(stats.norm.sf(c / prior)) + float(np.sum(z > c))) / total)
 
     lo, hi = 0.0, max(float(z.max()), 8.0 * prior)
     for _ in range(60):

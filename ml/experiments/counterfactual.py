@@ -60,18 +60,21 @@ class TMixture:
         return self.weights.reshape((-1,) + (1,) * (self.loc.ndim - 1))
 
     def mean(self) -> np.ndarray:
-        return np.sum(self._w() * self.loc, axis=0)
+        mean: np.ndarray = np.sum(self._w() * self.loc, axis=0)
+        return mean
 
     def sd(self) -> np.ndarray:
         """Standard deviation (the spread between components included)."""
         var_factor = self.df / (self.df - 2.0) if self.df > 2 else 3.0
         m = self.mean()
         second = np.sum(self._w() * (self.scale**2 * var_factor + self.loc**2), axis=0)
-        return np.sqrt(np.maximum(second - m**2, 0.0))
+        sd: np.ndarray = np.sqrt(np.maximum(second - m**2, 0.0))
+        return sd
 
     def cdf(self, x: np.ndarray | float) -> np.ndarray:
         z = (np.asarray(x, dtype=float) - self.loc) / self.scale
-        return np.sum(self._w() * special.stdtr(self.df, z), axis=0)
+        cdf: np.ndarray = np.sum(self._w() * special.stdtr(self.df, z), axis=0)
+        return cdf
 
     def ppf(self, p: float) -> np.ndarray:
         """Quantile, by vectorised bisection between bounds that hold every component's quantile."""
@@ -83,7 +86,8 @@ class TMixture:
             below = self.cdf(mid) < p
             lo = np.where(below, mid, lo)
             hi = np.where(below, hi, mid)
-        return 0.5 * (lo + hi)
+        mid_point: np.ndarray = 0.5 * (lo + hi)
+        return mid_point
 
     def inflate(self, factor: float) -> TMixture:
         """The same mixture with every component's scale multiplied by `factor`."""
@@ -205,7 +209,8 @@ class CounterfactualModel:
         ar = powers[:, lag]
         rw = self.q_[:, None, None] * np.minimum(a[:, None], b[None, :])[None]
         slope = self.r_[:, None, None] * ((a[:, None] - self.tc_) * (b[None, :] - self.tc_))[None]
-        return ar + rw + slope
+        cov: np.ndarray = ar + rw + slope
+        return cov
 
     def fit(
         self, y: np.ndarray, X: np.ndarray | None = None, t: np.ndarray | None = None

@@ -162,7 +162,8 @@ def _period_index(ds: pd.DatetimeIndex) -> np.ndarray:
     idx = np.round(days / step)
     if np.any(np.diff(idx) <= 0):
         raise InputError("ds values are not on a regular (e.g. weekly) grid", field="ds", value=None)
-    return idx
+    grid: np.ndarray = idx
+    return grid
 
 
 @dataclass(frozen=True)
@@ -400,7 +401,7 @@ class ImpactScorer:
                 f"experiment {experiment.id!r}: {treated!r} has no observations from start {experiment.start}"
                 + ("" if end is None else f" to end {experiment.end}"),
                 field="start" if end is None else "end",
-                value=experiment.start.isoformat() if end is None else experiment.end.isoformat(),
+                value=experiment.start.isoformat() if experiment.end is None else experiment.end.isoformat(),
             )
         y_pre = wide.loc[pre_mask, treated].to_numpy()
         m_used = min(n_pre, self.max_pre_weeks)
@@ -474,7 +475,12 @@ class ImpactScorer:
         )
 
     def _diagnostics(
-        self, est: EffectEstimate, p: _Periods, used: list[str], mode: str, notes: list[str]
+        self,
+        est: EffectEstimate,
+        p: _Periods,
+        used: list[str],
+        mode: Literal["none", "each", "mean"],
+        notes: list[str],
     ) -> ImpactDiagnostics:
         """Cross-checks beside the estimate (DiD against the controls, Mann-Whitney) and the noise model."""
         m_used = p.m_used

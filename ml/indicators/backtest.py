@@ -324,4 +324,5 @@ def evaluate_selection(
                         **_score(w, w.preds[name]),
                     }
                 )
-    return _jsonable(rows)
+    scored: list[dict[str, Any]] = _jsonable(rows)
+    return scored

@@ -116,7 +116,7 @@ class Candidate:
         return {}
 
     def _check(self) -> _Prepared:
-        prep = getattr(self, "prep_", None)
+        prep: _Prepared | None = getattr(self, "prep_", None)
         if prep is None:
             raise NotFittedError(f"candidate {self.name} is not fitted: call fit first", field="model")
         return prep
@@ -139,7 +139,8 @@ class SeasonalNaive(Candidate):
 
     def _sd(self, h: int) -> np.ndarray:
         k = np.arange(h) // self.m_
-        return self.sigma_ * np.sqrt(k + 1.0)
+        sd: np.ndarray = self.sigma_ * np.sqrt(k + 1.0)
+        return sd
 
     def _predict(self, h: int, level: int) -> Prediction:
         self._check()
@@ -153,7 +154,8 @@ class SeasonalNaive(Candidate):
         rng = np.random.default_rng(seed)
         cycles = -(-h // self.m_)
         steps = rng.normal(0.0, self.sigma_, size=(n, cycles, self.m_)).cumsum(axis=1).reshape(n, -1)[:, :h]
-        return self.last_[np.arange(h) % self.m_] + steps
+        paths: np.ndarray = self.last_[np.arange(h) % self.m_] + steps
+        return paths
 
 
 class _StatsForecast(Candidate):
@@ -194,7 +196,8 @@ class _StatsForecast(Candidate):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             paths = np.asarray(self.model_.simulate(h=h, n_paths=n, seed=seed), dtype=float)
-        return paths.reshape(n, h) + prep.future_seasonal(h)
+        out: np.ndarray = paths.reshape(n, h) + prep.future_seasonal(h)
+        return out
 
 
 class AutoETS(_StatsForecast):

@@ -280,7 +280,7 @@ class SeriesForecaster:
         chosen = combo_name(self.members_, self.model_.combination)
         chosen_row = next((r for r in self.backtest_summary_ if r["candidate"] == chosen), None)
         base_row = next((r for r in self.backtest_summary_ if r["candidate"] == BASELINE), None)
-        return _jsonable(
+        result: dict[str, Any] = _jsonable(
             {
                 "series": self.series_id_,
                 "status": self.status_,
@@ -314,6 +314,7 @@ class SeriesForecaster:
                 "warnings": self.warnings_,
             }
         )
+        return result
 
 
 _THREADPOOLS: list[Any] = []
@@ -332,7 +333,7 @@ def _single_thread() -> Iterator[None]:
         before = numba.get_num_threads()
         numba.set_num_threads(1)
     except (ImportError, ValueError):
-        numba, before = None, None
+        numba, before = None, None  # type: ignore[assignment]  # no numba: nothing to restore
     try:
         with _THREADPOOLS[0].limit(limits=1):
             yield
@@ -343,7 +344,7 @@ def _single_thread() -> Iterator[None]:
 
 def fit_series(
     series_id: str, ds: list[str], y: list[float | None], config: dict[str, Any] | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Fit, backtest, select and forecast one series; return a JSON-able result (see ``SeriesForecaster``).
 
     Pure and top-level so it can be mapped over a process pool or a Dask cluster.

@@ -89,7 +89,8 @@ class Grid:
 
     @property
     def observed(self) -> np.ndarray:
-        return np.isfinite(self.y)
+        observed: np.ndarray = np.isfinite(self.y)
+        return observed
 
 
 def to_grid(ds: Sequence[Any], y: Sequence[float | None], freq: str | None = None) -> Grid:
@@ -145,7 +146,8 @@ def fill_gaps(y: np.ndarray) -> np.ndarray:
     if ok.all() or not ok.any():
         return y.astype(float, copy=True)
     x = np.arange(len(y))
-    return np.interp(x, x[ok], y[ok])
+    filled: np.ndarray = np.interp(x, x[ok], y[ok])
+    return filled
 
 
 def _future_dates(last: pd.Timestamp, freq: str, h: int) -> pd.DatetimeIndex:

@@ -72,7 +72,8 @@ class _Prepared:
     def adjusted(self) -> np.ndarray:
         if self.seasonal is None:
             return self.clean
-        return self.clean - self.seasonal[np.arange(len(self.clean)) % self.season]
+        adjusted: np.ndarray = self.clean - self.seasonal[np.arange(len(self.clean)) % self.season]
+        return adjusted
 
     def future_seasonal(self, h: int) -> np.ndarray:
         if self.seasonal is None:

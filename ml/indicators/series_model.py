@@ -90,7 +90,7 @@ class SeriesModel:
         return windowed(self.prep_, g.y, g.dates, g.freq, self.fit_window, self.clean)
 
     def _check(self) -> list[Candidate]:
-        fitted = getattr(self, "fitted_", None)
+        fitted: list[Candidate] | None = getattr(self, "fitted_", None)
         if fitted is None:
             raise NotFittedError("SeriesModel is not fitted: call fit or from_dict first", field="model")
         return fitted

@@ -225,7 +225,8 @@ def load_array(path: Path, dtype: str, ndim: int, *, finite: bool = False) -> np
         raise _fail(path, f"unreadable ({str(exc).splitlines()[0][:120]})") from None
     if finite and arr.size and not np.isfinite(arr).all():
         raise _fail(path, "holds NaN or infinite values")
-    return arr
+    checked: np.ndarray = arr
+    return checked
 
 
 def _shape(path: Path, arr: np.ndarray, expected: tuple[int | None, ...]) -> None:

@@ -127,10 +127,12 @@ class ForecasterRuntime:
             frame = frame[frame["series"] == series]
         if since is not None:
             frame = frame[frame["date"].astype(str) >= since.isoformat()]
-        return json.loads(frame.to_json(orient="records"))
+        rows: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
+        return rows
 
     def warnings(self) -> list[dict[str, Any]]:
-        return json.loads(self.bundle.warnings().to_json(orient="records"))
+        rows: list[dict[str, Any]] = json.loads(self.bundle.warnings().to_json(orient="records"))
+        return rows
 
     def plot_png(self, series: str) -> bytes:
         from ml.io.schemas import parse_series_key

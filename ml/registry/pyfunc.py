@@ -12,7 +12,7 @@ from ml.registry.runtimes import PatternsRuntime
 try:  # the pyfunc wrappers need MLflow; the library itself does not
     import warnings
 
-    import mlflow.pyfunc
+    from mlflow.pyfunc.model import PythonModel  # where it is defined: mlflow.pyfunc is a lazy module to mypy
 
     # predict() is left untyped on purpose: MLflow would read its hints as an input schema.
     warnings.filterwarnings("ignore", message=".*type hint.*predict", category=UserWarning)
@@ -20,7 +20,7 @@ try:  # the pyfunc wrappers need MLflow; the library itself does not
         "ignore", message=".*Add type hints to the `predict` method.*", category=UserWarning
     )
 
-    class PatternsPyfunc(mlflow.pyfunc.PythonModel):
+    class PatternsPyfunc(PythonModel):
         """pyfunc: input DataFrame with a ``text`` column (and params ``k``); output one row per text with the
         pattern, its confidence and the ids of the nearest past incidents (JSON list)."""
 
@@ -35,7 +35,7 @@ try:  # the pyfunc wrappers need MLflow; the library itself does not
             k = int((params or {}).get("k", 5))
             return self.runtime.predict_frame(model_input, k=k)  # type: ignore[union-attr]
 
-    class ForecasterPyfunc(mlflow.pyfunc.PythonModel):
+    class ForecasterPyfunc(PythonModel):
         """pyfunc: input DataFrame with ``series`` (and optional ``horizon``); output forecast rows with the
         interval bounds and the model chosen for the series."""
 

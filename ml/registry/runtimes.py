@@ -268,7 +268,7 @@ class PatternsRuntime:
         d["score"] = round(float(d["score"]), 6)
         d["dense_score"] = None if d["dense_score"] is None else round(float(d["dense_score"]), 4)
         d["lexical_score"] = round(float(d["lexical_score"]), 4)
-        return d
+        return dict(d)
 
     def _incident_by_id(self) -> dict[str, Incident]:
         by_id: dict[str, Incident] | None = self.__dict__.get("_incident_map")

@@ -144,7 +144,8 @@ def _pool(tokens: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
     if pooling == "cls":
         return np.asarray(tokens[:, 0, :], dtype=np.float32)
     m = mask[:, :, None].astype(np.float32)
-    return (tokens * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+    pooled: np.ndarray = (tokens * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+    return pooled
 
 
 class _TorchEncoder:
@@ -176,9 +177,9 @@ class _TorchEncoder:
                 input_ids=t_ids, attention_mask=t_mask, token_type_ids=torch.zeros_like(t_ids)
             ).last_hidden_state
             if self.spec.pooling == "cls":
-                return out[:, 0, :].float().numpy()
+                return np.asarray(out[:, 0, :].float().numpy())
             m = t_mask.unsqueeze(-1).to(out.dtype)
-            return ((out * m).sum(1) / m.sum(1).clamp(min=1e-9)).float().numpy()
+            return np.asarray(((out * m).sum(1) / m.sum(1).clamp(min=1e-9)).float().numpy())
 
 
 class _OnnxPooled:
