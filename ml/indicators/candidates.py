@@ -195,8 +195,19 @@ class _StatsForecast(Candidate):
         prep = self._check()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            paths = np.asarray(self.model_.simulate(h=h, n_paths=n, seed=seed), dtype=float)
-        out: np.ndarray = paths.reshape(n, h) + prep.future_seasonal(h)
+            try:
+                paths = np.asarray(self.model_.simulate(h=h, n_paths=n, seed=seed), dtype=float).reshape(n, h)
+            except NotImplementedError:
+                # some statsforecast models (e.g. a refitted fixed form) have no simulate(): draw each step
+                # from the model's own 95% interval as a normal (steps independent, so path crossings are
+                # approximate)
+                out95 = self.model_.predict(h=h, level=[95])
+                mean = np.asarray(out95["mean"], dtype=float)
+                sd = (np.asarray(out95["hi-95"], dtype=float) - np.asarray(out95["lo-95"], dtype=float)) / (
+                    2 * 1.959964
+                )
+                paths = mean + np.maximum(sd, 0.0) * np.random.default_rng(seed).standard_normal((n, h))
+        out: np.ndarray = paths + prep.future_seasonal(h)
         return out
 
 
