@@ -213,3 +213,29 @@ def test_fit_many_validates_jobs_and_batches() -> None:
     with pytest.raises(InputError) as exc:
         fit_many(_frame(1), FAST_SLOW, batch_size=0)
     assert exc.value.field == "batch_size"
+
+
+@pytest.mark.parametrize("name", ["auto_ets", "auto_theta", "auto_arima"])
+def test_sample_paths_without_simulate_come_from_the_interval(name: str) -> None:
+    """A statsforecast model with no simulate() (as a refitted fixed form can be) still gives warning paths:
+    normal draws around its forecast with its own 95% interval (`make train` died on this)."""
+    from ml.indicators.grid import to_grid
+    from ml.indicators.seasonality import _prepare
+
+    rng = np.random.default_rng(3)
+    ds = [str(d.date()) for d in pd.date_range("2024-01-01", periods=60, freq="W-MON")]
+    grid = to_grid(ds, (20 + np.cumsum(rng.normal(0, 1, 60)) * 0.3).round(2).tolist())
+    cand = make_candidate(name).fit(_prepare(grid.y, grid.dates, grid.freq), ForecastConfig(seed=0))
+
+    def no_simulate(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError
+
+    cand.model_.simulate = no_simulate  # type: ignore[attr-defined]
+    paths = cand.simulate(8, 4000, 0)
+    pred = cand.predict(8, 95)
+    assert paths.shape == (4000, 8) and np.isfinite(paths).all()
+    np.testing.assert_allclose(
+        paths.mean(axis=0), pred.mean, atol=0.15 * float(np.max(pred.upper - pred.lower))
+    )
+    inside = ((paths >= pred.lower) & (paths <= pred.upper)).mean()
+    assert 0.93 <= inside <= 0.97
