@@ -464,3 +464,19 @@ def test_unknown_candidate_in_a_saved_entry_names_it() -> None:
     with pytest.raises(RecurError) as exc:
         candidate_from_dict({"name": "prophet", "params": {"sed": 1}})
     assert exc.value.field == "params" and exc.value.value == {"sed": 1}
+
+
+def test_default_pattern_stages_satisfy_the_stage_protocols() -> None:
+    """PatternModel takes any object with the methods of ml/patterns/stages.py; its defaults have them."""
+    from ml.patterns.clustering import PatternClusterer
+    from ml.patterns.labelling import PatternLabeller
+    from ml.patterns.stages import Clusterer, DocumentView, Embedder, Labeller
+    from ml.patterns.views import RootCauseView
+    from ml.text.documents import DocumentBuilder
+    from ml.text.embedding import Embedder as MiniLM
+
+    assert isinstance(RootCauseView(), DocumentView) and isinstance(DocumentBuilder(), DocumentView)
+    assert isinstance(MiniLM(), Embedder)
+    assert isinstance(PatternClusterer(), Clusterer)
+    assert isinstance(PatternLabeller(), Labeller)
+    assert not isinstance(object(), Clusterer)
