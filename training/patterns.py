@@ -172,8 +172,7 @@ def train_patterns(
     )
     for_fit, held_out = split_labels(incidents, held_out=0.3, seed=seed)
     model.fit(for_fit, previous=previous[0] if previous else None)
-    docs = model.documents(incidents)
-    X = embedder.encode(docs)  # served by the embedding cache
+    docs, X = model.documents_, model.vectors_  # the prepared corpus of the fit: built and embedded once
     index_builder = model.index_builder(incidents)
     index = model.similarity_index(incidents, embeddings=embedder.encode(index_builder.build_many(incidents)))
     gate_metric, candidate_score = gate_score(model, X, docs, incidents, held_out)

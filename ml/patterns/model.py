@@ -163,6 +163,8 @@ class PatternModel:
         )
         docs = self.documents(incidents)
         dense, model_id = self._dense(docs, embeddings)
+        # the prepared corpus, kept for the caller (quality gate, similarity index): built and embedded once
+        self.documents_, self.vectors_ = docs, dense
         if previous is not None and previous.n_features_ != dense.shape[1]:
             raise InputError(
                 f"previous model has {previous.n_features_}-d embeddings, these are {dense.shape[1]}-d",
@@ -529,7 +531,11 @@ class PatternModel:
         has_cause = getattr(
             self.builder_, "has_cause", lambda i: bool(i.root_cause or i.contributing_factors)
         )
-        inputs = view_inputs(incidents, views, embedder.encode, lambda: self.documents(incidents), has_cause)
+        fitted_on = getattr(self, "documents_", None) is not None and self.incident_ids_ == [
+            i.id for i in incidents
+        ]
+        docs = (lambda: list(self.documents_)) if fitted_on else (lambda: self.documents(incidents))
+        inputs = view_inputs(incidents, views, embedder.encode, docs, has_cause)
         return SimilarityIndex.build(
             incidents,
             DocumentBuilder(fields=builder.fields, strip_html=builder.strip_html).build_many(incidents),
