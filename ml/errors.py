@@ -51,3 +51,11 @@ class NotFoundError(RecurError):
     """A requested object (incident, pattern, series, experiment) does not exist."""
 
     code = "not_found"
+
+
+def check_format(data: Any, expected: str, what: str) -> dict[str, Any]:
+    """``data`` as a dict whose ``format`` is ``expected``; otherwise an :class:`InputError` naming ``what``."""
+    if not isinstance(data, dict) or data.get("format") != expected:
+        got = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise InputError(f"{what} data has format {got!r}, expected {expected!r}", field="format", value=got)
+    return data

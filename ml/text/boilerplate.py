@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ml.errors import InputError, NotFittedError
+from ml.errors import InputError, NotFittedError, check_format
 from ml.text.entities import names_pattern
 
 __all__ = ["BoilerplateFilter", "sentence_key", "split_sentences"]
@@ -331,11 +331,7 @@ class BoilerplateFilter:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BoilerplateFilter:
         """Rebuild a fitted filter from :meth:`to_dict` output."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            got = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise InputError(
-                f"boilerplate filter data has format {got!r}, expected {FORMAT!r}", field="format", value=got
-            )
+        data = check_format(data, FORMAT, "boilerplate filter")
         out = cls(**data.get("params", {}))
         out._validate()
         freq = {str(k): int(v) for k, v in dict(data.get("doc_freq", {})).items()}

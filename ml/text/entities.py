@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ml.errors import InputError, NotFittedError
+from ml.errors import InputError, NotFittedError, check_format
 from ml.text.stemming import stem
 
 __all__ = ["EntityMasker", "ENTITY", "names_pattern"]
@@ -291,11 +291,7 @@ class EntityMasker:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EntityMasker:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            got = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise InputError(
-                f"entity masker data has format {got!r}, expected {FORMAT!r}", field="format", value=got
-            )
+        data = check_format(data, FORMAT, "entity masker")
         out = cls(**data.get("params", {}))
         out._validate()
         out.names_ = sorted(str(n) for n in data.get("names", []))

@@ -179,3 +179,12 @@ def test_github_status_templates_are_removed_and_causes_stay() -> None:
     emptied = [i for i, o in enumerate(out) if not o]
     assert 100 < len(emptied) < 0.3 * len(docs)
     assert all(whole[i] == docs[i] for i in emptied) and all(whole)
+
+
+@pytest.mark.parametrize("bad", [{"format": "other"}, ["not", "a", "dict"], {}])
+def test_from_dict_refuses_other_formats(bad: object) -> None:
+    from ml.text.entities import EntityMasker
+
+    for cls in (BoilerplateFilter, EntityMasker):
+        with pytest.raises(InputError, match="has format"):
+            cls.from_dict(bad)  # type: ignore[arg-type]
