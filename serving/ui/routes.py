@@ -415,14 +415,29 @@ async def login(request: Request) -> Response:
             title="Cannot log in",
             message="The login form expired or came from another site. Open the login page again.",
         )
+    throttle, client = session.login_throttle(request), session.client_address(request)
+    wait = throttle.retry_after(client)
+    if wait:
+        log.warning("Serving - UI login refused: too many failed logins from one address")
+        response = _page(
+            request,
+            "error.html",
+            429,
+            title="Too many failed logins",
+            message=f"Too many wrong keys from this address. Try again in {wait} seconds.",
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     found = session.scope_of_key(request, field.get("key", "").strip())
     if found is None:
+        throttle.failed(client)
         token = session.new_csrf_token()
         response = _page(
             request, "login.html", 401, nav="login", next=target, csrf=token, message="That key is not valid."
         )
         response.set_cookie(session.CSRF_COOKIE, token, max_age=3600, **session.cookie_options(request))
         return response
+    throttle.succeeded(client)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         session.SESSION_COOKIE,

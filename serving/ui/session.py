@@ -9,6 +9,9 @@
 - The login form is protected against cross-site posts by a double-submit token: a random value in a
   SameSite=Strict cookie and in the form; the POST must carry both, equal, and its ``Origin`` (when sent) must be
   this host.
+- Failed logins are throttled per client address: after ``LOGIN_FAILURES`` wrong keys within ``LOGIN_WINDOW_S``
+  seconds the form answers 429 with ``Retry-After`` until the oldest failure leaves the window; a good key clears
+  the count. The table is bounded (least recently seen addresses are dropped first).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import OrderedDict, deque
 from typing import Any
 
 from fastapi import Request
@@ -26,6 +30,65 @@ SESSION_COOKIE = "recur_session"
 CSRF_COOKIE = "recur_csrf"
 SESSION_TTL_S = 12 * 3600
 COOKIE_PATH = "/ui"
+LOGIN_FAILURES = 5
+LOGIN_WINDOW_S = 300.0
+
+
+class LoginThrottle:
+    """Failed logins per client address in a sliding window, for at most ``max_clients`` addresses."""
+
+    def __init__(
+        self, limit: int = LOGIN_FAILURES, window_s: float = LOGIN_WINDOW_S, max_clients: int = 10_000
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.max_clients = max_clients
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failures.get(client)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if not times:
+            del self._failures[client]
+        return times
+
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        """Seconds this client must wait before the next try (0: it may try now)."""
+        now = time.monotonic() if now is None else now
+        times = self._recent(client, now)
+        if len(times) < self.limit:
+            return 0
+        return max(1, int(times[0] + self.window_s - now + 0.999))
+
+    def failed(self, client: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        times = self._recent(client, now)
+        times.append(now)
+        while len(times) > self.limit:
+            times.popleft()
+        self._failures[client] = times
+        self._failures.move_to_end(client)
+        while len(self._failures) > self.max_clients:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)
+
+
+def login_throttle(request: Request) -> LoginThrottle:
+    state = request.app.state
+    throttle = getattr(state, "login_throttle", None)
+    if throttle is None:
+        throttle = LoginThrottle()
+        state.login_throttle = throttle
+    return throttle
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _secret(request: Request) -> bytes:

@@ -127,6 +127,39 @@ def test_with_keys_the_page_asks_for_a_login(empty_uri: str, clean_env: None) ->
         assert c.get("/ui/patterns").status_code == 303  # logged out
 
 
+def test_failed_logins_are_throttled_per_address(empty_uri: str, clean_env: None) -> None:
+    app = _app(empty_uri, api_keys=f"{READ_KEY}:read")
+
+    def attempt(c: TestClient, key: str) -> httpx.Response:
+        c.get("/ui/login")
+        return c.post(
+            "/ui/login", data={"key": key, "csrf": c.cookies.get(session.CSRF_COOKIE), "next": "/ui"}
+        )
+
+    with _client(app, FOREIGN) as c:
+        for _ in range(session.LOGIN_FAILURES):
+            assert attempt(c, "wrong-key-0123456789").status_code == 401
+        r = attempt(c, READ_KEY)  # even the right key waits: guessing must not be cheaper than waiting
+        assert r.status_code == 429 and "Too many" in r.text
+        assert 1 <= int(r.headers["retry-after"]) <= session.LOGIN_WINDOW_S
+    with _client(app, ("198.51.100.7", 4321)) as other:  # another address is not blocked
+        assert attempt(other, READ_KEY).status_code == 303
+
+
+def test_login_throttle_window_and_bound() -> None:
+    t = session.LoginThrottle(limit=3, window_s=60, max_clients=2)
+    for s in (0.0, 1.0, 2.0):
+        assert t.retry_after("a", now=s) == 0
+        t.failed("a", now=s)
+    assert t.retry_after("a", now=3.0) == 57  # the oldest failure leaves the window at 60 s
+    assert t.retry_after("a", now=60.5) == 0
+    t.failed("b", now=61.0)
+    t.failed("c", now=61.0)  # bounded: "a", the least recently seen, is dropped
+    assert "a" not in t._failures and t.retry_after("a", now=61.0) == 0
+    t.succeeded("b")
+    assert "b" not in t._failures
+
+
 def test_login_needs_the_same_origin_token(empty_uri: str, clean_env: None) -> None:
     app = _app(empty_uri, api_keys=f"{READ_KEY}:read")
     with _client(app) as c:
