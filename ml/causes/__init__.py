@@ -1,0 +1,19 @@
+"""Why did it move? Candidate causes for indicator shifts: slices, failure patterns, changes and experiments."""
+
+from ml._exports import lazy_exports
+
+_NAMES = {
+    "Cause": "cause",
+    "ExplainConfig": "cause",
+    "SeriesData": "aggregates",
+    "build_series": "aggregates",
+    "detect_shifts": "aggregates",
+    "slice_causes": "slices",
+    "pattern_causes": "bursts",
+    "change_causes": "changes",
+    "experiment_causes": "changes",
+    "explain_signals": "explain",
+    "signal_id": "explain",
+}
+
+__getattr__, __all__ = lazy_exports(__name__, _NAMES)

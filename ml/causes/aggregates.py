@@ -1,0 +1,165 @@
+"""Series to explain: the input's own series, aggregates built from their parts, and their shifts.
+
+The input is long (``indicator, ds, y`` + dimension columns such as ``team`` and ``service``; an empty value means
+"not split on that dimension"). Per indicator, the leaves are the rows split on every dimension the indicator
+uses. From them two kinds of aggregate are built (unless the input already holds them, in which case its values
+are kept and only the parts are attached): the indicator over everything (series id = the bare indicator
+name) and, with two dimensions, per value of the first dimension over the second. An aggregate is the sum of its
+parts (a missing part counts as 0) or, for rates and averages (see :class:`~ml.causes.cause.ExplainConfig`),
+their mean.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ml.causes.cause import ExplainConfig
+from ml.errors import InputError
+from ml.indicators.signals import detect_signals
+
+__all__ = ["SeriesData", "build_series", "detect_shifts", "dimension_columns", "series_name"]
+
+logger = logging.getLogger(__name__)
+
+_RESERVED = ("indicator", "ds", "y", "series")
+_FIRST_DIMS = ("team", "service")
+_MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
+
+
+@dataclass
+class SeriesData:
+    """One series to explain: its values, its fixed dimensions and, for an aggregate, its parts.
+
+    ``parts`` is wide (index ``ds``, one column per leaf, NaN where a leaf has no value) and ``part_dims`` gives
+    each leaf column's dimension values; ``how`` says how the parts make the series ("sum" or "mean").
+    """
+
+    series: str
+    indicator: str
+    dims: dict[str, str]
+    values: pd.Series
+    parts: pd.DataFrame | None = None
+    part_dims: list[dict[str, str]] = field(default_factory=list)
+    how: Literal["sum", "mean"] = "sum"
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self.parts is not None and self.parts.shape[1] > 1
+
+
+def dimension_columns(frame: pd.DataFrame) -> list[str]:
+    """Dimension columns of an indicator frame: team and service first, then any others by name."""
+    others = sorted(c for c in frame.columns if c not in _RESERVED and c not in _FIRST_DIMS)
+    return [c for c in _FIRST_DIMS if c in frame.columns] + others
+
+
+def series_name(indicator: str, dims: dict[str, str], order: list[str]) -> str:
+    """``indicator/team=payments/service=checkout`` (dimensions in ``order``; none: the bare indicator)."""
+    return "/".join([indicator, *(f"{d}={dims[d]}" for d in order if dims.get(d))])
+
+
+def is_mean_indicator(indicator: str, cfg: ExplainConfig) -> bool:
+    if cfg.mean_indicators is not None:
+        return indicator in cfg.mean_indicators
+    return bool(_MEAN_NAME.search(indicator.lower()))
+
+
+def _clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    missing = [c for c in ("indicator", "ds", "y") if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"indicators lack the column(s) {', '.join(missing)}", field="indicators", value=missing
+        )
+    dims = dimension_columns(frame)
+    out = frame[["indicator", "ds", "y", *dims]].copy()
+    out["ds"] = pd.to_datetime(out["ds"]).dt.tz_localize(None) if len(out) else pd.to_datetime(out["ds"])
+    out["ds"] = out["ds"].dt.normalize()
+    out["y"] = pd.to_numeric(out["y"], errors="coerce").astype(float)
+    out["indicator"] = out["indicator"].astype(str)
+    for d in dims:
+        col = out[d].astype(object)
+        out[d] = [
+            None if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "" else str(v)
+            for v in col
+        ]
+    out = out[np.isfinite(out["y"])]
+    return out, dims
+
+
+def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> dict[str, SeriesData]:
+    """Every series of the input and every aggregate its parts make, by series id (see the module docstring)."""
+    cfg = cfg or ExplainConfig()
+    frame, all_dims = _clean(indicators)
+    out: dict[str, SeriesData] = {}
+    for indicator, rows in frame.groupby("indicator", sort=True):
+        ind = str(indicator)
+        dims = [d for d in all_dims if rows[d].notna().any()]
+        how: Literal["sum", "mean"] = "mean" if is_mean_indicator(ind, cfg) else "sum"
+        # the input's own series
+        keys = rows[dims].astype(object).where(rows[dims].notna(), None) if dims else None
+        groups: dict[tuple[str | None, ...], pd.DataFrame] = {}
+        if keys is None:
+            groups[()] = rows
+        else:
+            for key, g in rows.groupby([rows[d].fillna("\x00") for d in dims], sort=True):
+                kt = key if isinstance(key, tuple) else (key,)
+                groups[tuple(None if v == "\x00" else str(v) for v in kt)] = g
+        for key, g in groups.items():
+            fixed = {d: v for d, v in zip(dims, key, strict=True) if v is not None}
+            sid = series_name(ind, fixed, all_dims)
+            values = g.groupby("ds")["y"].sum() if g["ds"].duplicated().any() else g.set_index("ds")["y"]
+            out[sid] = SeriesData(sid, ind, fixed, values.sort_index().astype(float), how=how)
+        if not dims:
+            continue
+        leaves = {k: g for k, g in groups.items() if all(v is not None for v in k)}
+        if len(leaves) < 2:
+            continue
+        wide = pd.DataFrame({k: g.groupby("ds")["y"].sum() for k, g in sorted(leaves.items())}).sort_index()
+        leaf_keys = list(sorted(leaves))
+        wide.columns = range(len(leaf_keys))
+        leaf_dims = [{d: str(v) for d, v in zip(dims, k, strict=True)} for k in leaf_keys]
+        scopes: list[dict[str, str]] = [{}]
+        if len(dims) >= 2:
+            scopes += [{dims[0]: v} for v in sorted({k[0] for k in leaf_keys if k[0] is not None})]
+        for scope in scopes:
+            cols = [j for j, ld in enumerate(leaf_dims) if all(ld[d] == v for d, v in scope.items())]
+            if len(cols) < 2:
+                continue
+            parts = wide[cols]
+            parts = parts[parts.notna().any(axis=1)]
+            agg = parts.mean(axis=1) if how == "mean" else parts.fillna(0.0).sum(axis=1)
+            sid = series_name(ind, scope, all_dims)
+            given = out.get(sid)
+            out[sid] = SeriesData(
+                sid,
+                ind,
+                dict(scope),
+                given.values if given is not None else agg.astype(float),
+                parts=parts.copy(),
+                part_dims=[leaf_dims[j] for j in cols],
+                how=how,
+            )
+    return out
+
+
+def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = None) -> list[dict[str, Any]]:
+    """Shift events (:data:`~ml.indicators.events.EVENT_FIELDS` dicts) of every series, by series id then date."""
+    cfg = cfg or ExplainConfig()
+    events: list[dict[str, Any]] = []
+    for sid in sorted(series):
+        s = series[sid]
+        if len(s.values) < 12:
+            continue
+        try:
+            found = detect_signals(sid, list(s.values.index), list(s.values.to_numpy()), **cfg.signal_params)
+        except InputError as exc:
+            logger.info("Explaining - no shift detection on %s: %s", sid, exc.message)
+            continue
+        events += [e for e in found if e.get("kind") == "shift"]
+    return sorted(events, key=lambda e: (str(e["series"]), str(e["date"])))

@@ -1,0 +1,115 @@
+"""A candidate cause of a shift, the explanation settings, and the small scoring helpers every cause kind shares.
+
+Confidence of every kind is built the same way: the strength of its own test (one minus a Bonferroni-corrected
+p-value, or a timing/slice agreement score) times how concentrated the change is in it. Concentration compares
+the share of the change a candidate explains with its share of the level before: a change spread in proportion
+over everything (each slice or pattern moves with its size) concentrates in nothing, so nothing is blamed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Cause", "CauseKind", "ExplainConfig", "concentration", "json_safe", "significance"]
+
+CauseKind = Literal["slice", "pattern", "change", "experiment"]
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Settings of :func:`ml.causes.explain_signals`.
+
+    Parameters:
+        window_days: length of the before and after windows around a shift (clipped at the neighbouring shifts of
+            the same series).
+        lookback_days: how long before a shift a change or experiment may start and still be a candidate.
+        slack_days: how long after the shift date a change may start (the detected date is noisy).
+        full_credit_days: a change that starts at most this long before the shift keeps full timing credit; the
+            credit then falls linearly to ``min_timing`` at ``lookback_days``.
+        min_timing: timing credit of a change that starts ``lookback_days`` before the shift.
+        explained_at: the confidence a best cause needs for the verdict "explained".
+        max_causes: causes kept per shift.
+        combo_ep: explanatory power a two-dimension combination needs to be preferred over its parents.
+        mean_indicators: indicators whose aggregate is the mean of their parts (not the sum); ``None``: those
+            whose name says rate, ratio, share, percent, mean, average, time or hours.
+        incident_indicators: indicators that count incidents (pattern causes get a contribution); ``None``: those
+            whose name contains "incident" and that are summed.
+        signal_params: keyword arguments for :class:`ml.indicators.signals.ChangeDetector` when shifts are
+            detected here.
+    """
+
+    window_days: int = 56
+    lookback_days: int = 42
+    slack_days: int = 7
+    full_credit_days: int = 21
+    min_timing: float = 0.5
+    explained_at: float = 0.5
+    max_causes: int = 5
+    combo_ep: float = 0.8
+    mean_indicators: tuple[str, ...] | None = None
+    incident_indicators: tuple[str, ...] | None = None
+    signal_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Cause:
+    """One candidate cause of one shift (see the module docstring for ``confidence``)."""
+
+    kind: CauseKind
+    key: str
+    contribution: float | None
+    confidence: float
+    evidence: dict[str, Any]
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "contribution": json_safe(self.contribution),
+            "confidence": json_safe(self.confidence),
+            "evidence": json_safe(self.evidence),
+            "summary": self.summary,
+        }
+
+
+def json_safe(value: Any, digits: int = 4) -> Any:
+    """``value`` with numpy scalars as Python numbers, floats rounded and non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, digits) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "item") and not isinstance(value, int | float):
+        value = value.item()  # numpy scalar
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return round(value, digits) if math.isfinite(value) else None
+    return str(value)
+
+
+def significance(p_value: float, n_tests: int = 1) -> float:
+    """One minus the Bonferroni-corrected p-value, in [0, 1]."""
+    if not math.isfinite(p_value):
+        return 0.0
+    return max(0.0, 1.0 - min(1.0, p_value * max(1, n_tests)))
+
+
+def concentration(ep: float, share_before: float) -> float:
+    """How much more of the change a candidate explains than its size alone would: 0 (proportional) .. 1.
+
+    ``ep`` is the share of the change it explains (explanatory power), ``share_before`` its share of the level
+    before. A candidate that explains everything (ep = 1) while holding a small share scores near 1; one whose
+    change is in proportion to its size (ep = share) scores 0. The score is also capped by ``ep`` itself, so a
+    candidate that explains half of the change cannot be more than half a cause.
+    """
+    if not math.isfinite(ep) or ep <= 0:
+        return 0.0
+    ep_c = min(ep, 1.0)
+    s = min(max(share_before, 0.0), 0.999) if math.isfinite(share_before) else 0.0
+    excess = max(0.0, (ep_c - s) / (1.0 - s))
+    return float(min(ep_c, math.sqrt(excess)))

@@ -1,0 +1,286 @@
+"""Changes (the change log) and experiments that started shortly before a shift, in the slice that shifted.
+
+A change or experiment is a candidate for a shift at date d when it started in ``[d - lookback, d + slack]``.
+Its confidence is the product of:
+
+- **slice agreement**: the same value on a dimension the series is split on (a different value rules it out);
+  for an aggregate, a change in slice s counts with the confidence that s drives the aggregate (from the slice
+  analysis); an org-wide change (no dimension value) or one on a dimension the series cannot check counts
+  ``PARTIAL``;
+- **timing**: full credit when it started at most ``full_credit_days`` before the shift, then falling linearly to
+  ``min_timing`` at ``lookback_days``; ``AFTER`` when it started after the detected date (date noise);
+- **not visible before**: the series' mean in the window before the change must sit at the shift's old level;
+  when it is already half-way to the new level the change came too late to be the cause;
+- **chance**: one minus the probability that a change as frequent as this slice's changes (or experiments on
+  this indicator) falls in the window by chance, so a busy change log does not make every shift "explained";
+- for experiments, **direction**: one that moved the indicator against its desired direction counts ``AGAINST``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.causes.aggregates import SeriesData
+from ml.causes.cause import Cause, ExplainConfig
+
+__all__ = [
+    "AFTER",
+    "AGAINST",
+    "PARTIAL",
+    "Started",
+    "change_causes",
+    "experiment_causes",
+    "prepare_changes",
+    "prepare_experiments",
+]
+
+#: Agreement of an org-wide change, or one on a dimension the series cannot check.
+PARTIAL = 0.7
+#: Timing credit of a change that started after the detected shift date (within the slack).
+AFTER = 0.85
+#: Direction credit of an experiment that moved its indicator against the desired direction.
+AGAINST = 0.6
+
+_CHANGE_FIELDS = ("ds", "kind", "description", "id")
+
+
+@dataclass(frozen=True)
+class Started:
+    """A change or experiment: when it started, where (dimension values; none = org-wide) and what it is."""
+
+    id: str
+    start: pd.Timestamp
+    dims: dict[str, str]
+    kind: str
+    description: str
+    indicator: str | None = None
+    desired: str | None = None
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == ""
+
+
+def prepare_changes(changes: pd.DataFrame | None) -> list[Started]:
+    """The change log as :class:`Started` records (id ``CHG-<row>`` when the log has none)."""
+    if changes is None or len(changes) == 0 or "ds" not in changes.columns:
+        return []
+    dims = [c for c in changes.columns if c not in _CHANGE_FIELDS]
+    out = []
+    for i, row in enumerate(changes.to_dict(orient="records")):
+        rid = row.get("id")
+        out.append(
+            Started(
+                id=f"CHG-{i + 2}" if _blank(rid) else str(rid),
+                start=pd.Timestamp(row["ds"]).tz_localize(None).normalize()
+                if pd.Timestamp(row["ds"]).tzinfo
+                else pd.Timestamp(row["ds"]).normalize(),
+                dims={d: str(row[d]).strip() for d in dims if not _blank(row.get(d))},
+                kind="" if _blank(row.get("kind")) else str(row["kind"]),
+                description="" if _blank(row.get("description")) else str(row["description"]),
+            )
+        )
+    return out
+
+
+def prepare_experiments(experiments: list[dict[str, Any]] | None) -> list[Started]:
+    """Experiment definitions (dicts as read from experiments.yaml) as :class:`Started` records."""
+    out = []
+    for e in experiments or []:
+        start = e.get("start")
+        if start is None or _blank(e.get("id")):
+            continue
+        if isinstance(start, dt.datetime):
+            start = start.date()
+        dim = str(e.get("dimension") or "team")
+        treated = e.get("treated")
+        out.append(
+            Started(
+                id=str(e["id"]),
+                start=pd.Timestamp(start).normalize(),
+                dims={} if _blank(treated) else {dim: str(treated)},
+                kind="experiment",
+                description=str(e.get("name") or e["id"]),
+                indicator=None if _blank(e.get("indicator")) else str(e["indicator"]),
+                desired=str(e.get("desired_direction") or "decrease"),
+            )
+        )
+    return out
+
+
+def _agreement(
+    s: SeriesData, c: Started, drivers: dict[str, tuple[float, float]]
+) -> tuple[float, str, float | None]:
+    """(agreement, how, contribution) of the slice of ``c`` with series ``s`` (see the module docstring)."""
+    if not c.dims:
+        return PARTIAL, "org-wide", None
+    unfixed: dict[str, str] = {}
+    for d, v in c.dims.items():
+        if d in s.dims:
+            if s.dims[d] != v:
+                return 0.0, f"{d}={v} is another slice than {d}={s.dims[d]}", None
+        else:
+            unfixed[d] = v
+    if not unfixed:
+        return 1.0, "same slice", None
+    if s.is_aggregate:
+        key = ",".join(f"{d}={unfixed[d]}" for d in sorted(unfixed))
+        if key in drivers:
+            conf, ep = drivers[key]
+            return conf, f"{key} drives the aggregate (slice confidence {conf:.2f})", min(max(ep, 0.0), 1.0)
+        return 0.0, f"{key} is not a slice of {s.series}", None
+    return PARTIAL, "a dimension the series is not split on", None
+
+
+def _timing(gap_days: int, cfg: ExplainConfig) -> float:
+    if gap_days < 0:
+        return AFTER
+    if gap_days <= cfg.full_credit_days:
+        return 1.0
+    span = max(cfg.lookback_days - cfg.full_credit_days, 1)
+    return 1.0 - (1.0 - cfg.min_timing) * min(1.0, (gap_days - cfg.full_credit_days) / span)
+
+
+def _visible_before(
+    s: SeriesData, c: Started, before: pd.DatetimeIndex, after: pd.DatetimeIndex, cfg: ExplainConfig
+) -> float:
+    """Share of the shift already there before the change started (0: none; 1: all of it)."""
+    v = s.values
+    pre = v[(v.index < c.start) & (v.index >= c.start - pd.Timedelta(days=cfg.window_days))]
+    pre = pre[pre.index < after[0]] if len(after) else pre
+    b, a = v.reindex(before).mean(), v.reindex(after).mean()
+    if len(pre) < 2 or not (math.isfinite(a) and math.isfinite(b)) or a == b:
+        return 0.0
+    return float((pre.mean() - b) / (a - b))
+
+
+def _chance(n_matching: int, span_days: float, cfg: ExplainConfig) -> float:
+    """Probability that at least one of ``n_matching`` changes over ``span_days`` falls in the window by chance."""
+    if span_days <= 0 or n_matching <= 0:
+        return 0.0
+    lam = n_matching / span_days
+    return 1.0 - math.exp(-lam * (cfg.lookback_days + cfg.slack_days))
+
+
+def _span(s: SeriesData) -> float:
+    idx = s.values.index
+    return float((idx[-1] - idx[0]).days) if len(idx) > 1 else 0.0
+
+
+def _candidates(
+    s: SeriesData,
+    items: list[Started],
+    d: pd.Timestamp,
+    before: pd.DatetimeIndex,
+    after: pd.DatetimeIndex,
+    drivers: dict[str, tuple[float, float]],
+    cfg: ExplainConfig,
+) -> list[tuple[Started, float, dict[str, Any], float | None]]:
+    """(item, confidence without direction, evidence, contribution) of each item in the window."""
+    lo, hi = d - pd.Timedelta(days=cfg.lookback_days), d + pd.Timedelta(days=cfg.slack_days)
+    idx = s.values.index
+    agreeing = [
+        c
+        for c in items
+        if _agreement(s, c, drivers)[0] > 0 and (len(idx) == 0 or idx[0] <= c.start <= idx[-1])
+    ]
+    p_chance = _chance(len(agreeing), _span(s), cfg)
+    out = []
+    for c in items:
+        if not lo <= c.start <= hi:
+            continue
+        agree, how, contribution = _agreement(s, c, drivers)
+        if agree <= 0:
+            continue
+        gap = int((d - c.start).days)
+        timing = _timing(gap, cfg)
+        frac = _visible_before(s, c, before, after, cfg)
+        visible = float(np.clip(1.0 - (frac - 0.25) / 0.5, 0.0, 1.0))
+        conf = agree * timing * visible * (1.0 - p_chance)
+        evidence = {
+            "started": str(c.start.date()),
+            "days_before_shift": gap,
+            "dimensions": dict(sorted(c.dims.items())),
+            "kind": c.kind,
+            "description": c.description,
+            "slice_agreement": agree,
+            "slice_check": how,
+            "timing_credit": timing,
+            "shift_visible_before": frac,
+            "chance_in_window": p_chance,
+        }
+        out.append((c, conf, evidence, contribution))
+    return out
+
+
+def _when(gap: int) -> str:
+    if gap < 0:
+        return f"{-gap} days after the detected shift date"
+    return f"{gap} days before the shift"
+
+
+def change_causes(
+    s: SeriesData,
+    changes: list[Started],
+    d: pd.Timestamp,
+    before: pd.DatetimeIndex,
+    after: pd.DatetimeIndex,
+    drivers: dict[str, tuple[float, float]],
+    cfg: ExplainConfig,
+) -> list[Cause]:
+    """Change-log causes of a shift of ``s`` at ``d`` (see the module docstring)."""
+    out = []
+    for c, conf, ev, contribution in _candidates(s, changes, d, before, after, drivers, cfg):
+        where = ",".join(f"{k}={v}" for k, v in sorted(c.dims.items())) or "org-wide"
+        what = f"{c.kind}: {c.description}" if c.kind else c.description
+        out.append(
+            Cause(
+                "change",
+                c.id,
+                contribution,
+                conf,
+                ev,
+                f"Change {c.id} ({what}; {where}) started {_when(ev['days_before_shift'])}.",
+            )
+        )
+    return out
+
+
+def experiment_causes(
+    s: SeriesData,
+    experiments: list[Started],
+    d: pd.Timestamp,
+    before: pd.DatetimeIndex,
+    after: pd.DatetimeIndex,
+    direction: int,
+    drivers: dict[str, tuple[float, float]],
+    cfg: ExplainConfig,
+) -> list[Cause]:
+    """Experiments on the series' indicator that may have caused the shift (see the module docstring)."""
+    mine = [e for e in experiments if e.indicator == s.indicator]
+    out = []
+    for c, conf, ev, contribution in _candidates(s, mine, d, before, after, drivers, cfg):
+        wanted = 1 if c.desired == "increase" else -1
+        agrees = wanted == direction
+        ev["desired_direction"] = c.desired
+        ev["direction_agrees"] = agrees
+        word = "as intended" if agrees else "against its desired direction"
+        where = ",".join(f"{k}={v}" for k, v in sorted(c.dims.items())) or "org-wide"
+        out.append(
+            Cause(
+                "experiment",
+                c.id,
+                contribution,
+                conf * (1.0 if agrees else AGAINST),
+                ev,
+                f"Experiment {c.id} ({c.description}; {where}) started {_when(ev['days_before_shift'])} and "
+                f"moved {s.indicator} {word}.",
+            )
+        )
+    return out

@@ -1,0 +1,203 @@
+"""``explain_signals``: ranked candidate causes for every shift of an indicator series, or an honest abstention.
+
+For each shift (detected here, or given), windows of ``window_days`` before and after the shift date are cut,
+clipped at the neighbouring shifts of the same series. Then:
+
+- an aggregate's shift is split over its slices (:mod:`ml.causes.slices`);
+- failure patterns of the series' slice whose incident rate changed (:mod:`ml.causes.bursts`);
+- changes and experiments that started just before it in an agreeing slice (:mod:`ml.causes.changes`).
+
+Causes are ranked by confidence, then contribution. On an aggregate a convincing slice ranks first: a pattern,
+change or experiment found on the aggregate is a deeper but less certain step of the same explanation, so its
+confidence is capped just below the best slice's. The verdict is "explained" when the best cause reaches
+``explained_at`` and "no convincing cause" otherwise (the causes found are still listed, all below the bar).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from ml.causes.aggregates import SeriesData, build_series, detect_shifts, is_mean_indicator
+from ml.causes.bursts import pattern_causes, prepare_incidents
+from ml.causes.cause import Cause, ExplainConfig, json_safe
+from ml.causes.changes import change_causes, experiment_causes, prepare_changes, prepare_experiments
+from ml.causes.slices import slice_causes
+from ml.errors import InputError
+
+__all__ = ["explain_signals", "signal_id"]
+
+logger = logging.getLogger(__name__)
+
+_INCIDENT_NAME = re.compile(r"incident")
+#: Cap of a non-slice cause on an aggregate, relative to the best slice (see the module docstring).
+BELOW_SLICE = 0.95
+
+
+def signal_id(series: str, date: str) -> str:
+    """``sig-`` + the first 10 hex digits of sha1("series|date")."""
+    return "sig-" + hashlib.sha1(f"{series}|{date}".encode()).hexdigest()[:10]
+
+
+def _counts_incidents(s: SeriesData, cfg: ExplainConfig) -> bool:
+    if cfg.incident_indicators is not None:
+        return s.indicator in cfg.incident_indicators
+    return bool(_INCIDENT_NAME.search(s.indicator.lower())) and not is_mean_indicator(s.indicator, cfg)
+
+
+def _windows(
+    s: SeriesData, d: pd.Timestamp, bounds: list[pd.Timestamp], cfg: ExplainConfig
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex, pd.Timestamp, pd.Timestamp]:
+    """(before dates, after dates, b0, a1): the windows around ``d``, clipped at the neighbouring shifts."""
+    idx = pd.DatetimeIndex(s.values.index)
+    w = pd.Timedelta(days=cfg.window_days)
+    prev = max([b for b in bounds if b < d], default=None)
+    nxt = min([b for b in bounds if b > d], default=None)
+    lo = max(d - w, prev) if prev is not None else d - w
+    hi = min(d + w, nxt) if nxt is not None else d + w
+    before, after = idx[(idx >= lo) & (idx < d)], idx[(idx >= d) & (idx < hi)]
+    if len(before) < 2 or len(after) < 2:  # clipped too hard: use the plain windows
+        before, after = idx[(idx >= d - w) & (idx < d)], idx[(idx >= d) & (idx < d + w)]
+    step = (
+        pd.Timedelta(days=int(pd.Series(idx).diff().dt.days.median()))
+        if len(idx) > 1
+        else pd.Timedelta(days=7)
+    )
+    b0 = before[0] if len(before) else d - w
+    a1 = after[-1] + step if len(after) else d + step
+    return before, after, b0, a1
+
+
+def _direction(e: dict[str, Any], magnitude: float) -> int:
+    word = str(e.get("direction") or "").lower()
+    if word in ("increase", "up", "rise"):
+        return 1
+    if word in ("decrease", "down", "fall"):
+        return -1
+    return 1 if magnitude >= 0 else -1
+
+
+def _rank(causes: list[Cause], cfg: ExplainConfig) -> list[Cause]:
+    def key(c: Cause) -> tuple[float, float, str, str]:
+        return (-round(c.confidence, 6), -(c.contribution or 0.0), c.kind, c.key)
+
+    return sorted(causes, key=key)[: cfg.max_causes]
+
+
+def _explain_one(
+    e: dict[str, Any],
+    s: SeriesData | None,
+    bounds: list[pd.Timestamp],
+    incidents: pd.DataFrame | None,
+    changes: list[Any],
+    experiments: list[Any],
+    cfg: ExplainConfig,
+) -> dict[str, Any]:
+    sid, date = str(e["series"]), str(e["date"])[:10]
+    d = pd.Timestamp(date)
+    notes: list[str] = []
+    causes: list[Cause] = []
+    magnitude = e.get("magnitude")
+    mag = float(magnitude) if isinstance(magnitude, int | float) and math.isfinite(magnitude) else math.nan
+    if s is None:
+        notes.append(f"{sid} is not a series of the indicators: no cause can be checked")
+        direction = _direction(e, 0.0 if math.isnan(mag) else mag)
+    else:
+        before, after, b0, a1 = _windows(s, d, bounds, cfg)
+        if math.isnan(mag):
+            mag = float(s.values.reindex(after).mean() - s.values.reindex(before).mean())
+        direction = _direction(e, mag)
+        drivers: dict[str, tuple[float, float]] = {}
+        if s.is_aggregate:
+            res = slice_causes(s, before, after, direction, cfg)
+            causes += res.causes
+            notes += res.notes
+            drivers = res.drivers
+        deeper: list[Cause] = []
+        if incidents is not None:
+            found, pnotes = pattern_causes(incidents, s.dims, b0, d, a1, direction, _counts_incidents(s, cfg))
+            deeper += found
+            notes += pnotes
+        deeper += change_causes(s, changes, d, before, after, drivers, cfg)
+        deeper += experiment_causes(s, experiments, d, before, after, direction, drivers, cfg)
+        best_slice = max((c.confidence for c in causes), default=0.0)
+        if s.is_aggregate and best_slice >= cfg.explained_at:
+            for c in deeper:
+                c.confidence = min(c.confidence, BELOW_SLICE * best_slice)
+        causes += deeper
+    ranked = _rank([c for c in causes if c.confidence > 0.0], cfg)
+    best = ranked[0].confidence if ranked else 0.0
+    if best < cfg.explained_at:
+        notes.append(
+            "no convincing cause: "
+            + (f"the best candidate reaches confidence {best:.2f}" if ranked else "no candidate found")
+        )
+    indicator = s.indicator if s is not None else sid.split("/")[0]
+    out = {
+        "id": signal_id(sid, date),
+        "series": sid,
+        "indicator": indicator,
+        "date": date,
+        "direction": "up" if direction > 0 else "down",
+        "magnitude": mag if math.isfinite(mag) else None,
+        "confidence": e.get("confidence"),
+        "causes": [c.to_dict() for c in ranked],
+        "verdict": "explained" if best >= cfg.explained_at else "no convincing cause",
+        "notes": notes,
+    }
+    return dict(json_safe(out))
+
+
+def explain_signals(
+    indicators: pd.DataFrame,
+    signals: list[dict[str, Any]] | None = None,
+    incidents: pd.DataFrame | None = None,
+    experiments: list[dict[str, Any]] | None = None,
+    changes: pd.DataFrame | None = None,
+    since: dt.date | None = None,
+    config: ExplainConfig | None = None,
+) -> list[dict[str, Any]]:
+    """Ranked candidate causes of every shift, newest first (see the module docstring and ``causes_spec``).
+
+    ``indicators`` is long (``indicator, ds, y`` + dimension columns); ``signals`` are detected events (only
+    ``kind == "shift"`` ones are explained; None: shifts are detected here on every series and aggregate);
+    ``incidents`` has ``id, date, pattern_id, pattern_name`` + dimension columns; ``experiments`` are experiment
+    definitions as dicts; ``changes`` is the change log (``ds``, dimension columns, ``kind``, ``description``,
+    optional ``id``). Each result is JSON-safe and the output is deterministic.
+    """
+    cfg = config or ExplainConfig()
+    if not isinstance(indicators, pd.DataFrame):
+        raise InputError(
+            "indicators must be a DataFrame", field="indicators", value=type(indicators).__name__
+        )
+    series = build_series(indicators, cfg)
+    if signals is None:
+        events = detect_shifts(series, cfg)
+    else:
+        events = [dict(e) for e in signals if str(e.get("kind", "shift")) == "shift" and e.get("series")]
+    bounds: dict[str, list[pd.Timestamp]] = {}
+    for e in events:
+        bounds.setdefault(str(e["series"]), []).append(pd.Timestamp(str(e["date"])[:10]))
+    inc = prepare_incidents(incidents)
+    chg = prepare_changes(changes)
+    exps = prepare_experiments(experiments)
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in events:
+        key = (str(e["series"]), str(e["date"])[:10])
+        if key in seen or (since is not None and dt.date.fromisoformat(key[1]) < since):
+            continue
+        seen.add(key)
+        out.append(_explain_one(e, series.get(key[0]), bounds.get(key[0], []), inc, chg, exps, cfg))
+    out.sort(key=lambda r: r["series"])
+    out.sort(key=lambda r: r["date"], reverse=True)
+    logger.info(
+        "Explaining - %d shifts, %d explained", len(out), sum(r["verdict"] == "explained" for r in out)
+    )
+    return out

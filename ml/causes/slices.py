@@ -1,0 +1,189 @@
+"""Which slices (dimension values, and pairs of values over two dimensions) explain the shift of an aggregate.
+
+After Adtributor (Bhagwan et al., NSDI 2014) and Squeeze (Li et al., ISSRE 2019). For a shift at date d of an
+aggregate A made of leaves, with before/after windows:
+
+- each candidate slice s (one dimension value, or with two or more dimensions a pair of values) has a change
+  ``change_s`` (after mean - before mean of its leaves, weighted like the aggregate) and an explanatory power
+  ``EP_s = change_s / change_A``; its surprise is the Jensen-Shannon term between its share of A before and after;
+- its own test: ``change_s`` against the AR(1) noise of the slice's own series (variance of a mean of n AR(1)
+  values, :func:`ml.indicators.changepoints.ar1_mean_variance`), one-sided in the direction of the shift,
+  Bonferroni-corrected over all candidates;
+- confidence = that test's significance x :func:`~ml.causes.cause.concentration` (EP against the slice's share
+  before), so a change spread over the slices in proportion to their size blames none of them (and says so);
+- a pair is preferred to its two parents only when it explains at least ``combo_ep`` of the change and nearly as
+  much as the better parent (its parents then rank just below it); otherwise it ranks below its best parent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml.causes.aggregates import SeriesData
+from ml.causes.cause import Cause, ExplainConfig, concentration, significance
+from ml.indicators.changepoints import ar1_mean_variance, robust_ar1
+
+__all__ = ["SliceResult", "slice_causes"]
+
+
+@dataclass
+class SliceResult:
+    """Slice causes of one shift, the notes about them, and each candidate's (confidence, EP) by key."""
+
+    causes: list[Cause]
+    notes: list[str]
+    drivers: dict[str, tuple[float, float]]
+
+
+def _js_term(p: float, q: float) -> float:
+    """Jensen-Shannon term of one slice between its share before (p) and after (q)."""
+    m = (p + q) / 2
+    out = 0.0
+    for x in (p, q):
+        if x > 0 and m > 0:
+            out += 0.5 * x * math.log(x / m)
+    return out
+
+
+def _key(dims: dict[str, str]) -> str:
+    return ",".join(f"{d}={dims[d]}" for d in sorted(dims))
+
+
+def _candidates(s: SeriesData) -> list[tuple[dict[str, str], frozenset[int]]]:
+    """(dimension values, leaf columns) of every single value and pair of values that splits the aggregate."""
+    free = [d for d in (s.part_dims[0] if s.part_dims else {}) if d not in s.dims]
+    free = [d for d in free if len({ld[d] for ld in s.part_dims}) > 1]
+    out: list[tuple[dict[str, str], frozenset[int]]] = []
+    seen: set[frozenset[int]] = set()
+    for depth in (1, 2):
+        for combo in itertools.combinations(free, depth):
+            values = sorted({tuple(ld[d] for d in combo) for ld in s.part_dims})
+            for vals in values:
+                dims = dict(zip(combo, vals, strict=True))
+                cols = frozenset(
+                    j for j, ld in enumerate(s.part_dims) if all(ld[d] == v for d, v in dims.items())
+                )
+                if cols and cols not in seen and len(cols) < len(s.part_dims):
+                    seen.add(cols)
+                    out.append((dims, cols))
+    return out
+
+
+def slice_causes(
+    s: SeriesData, before: pd.DatetimeIndex, after: pd.DatetimeIndex, direction: int, cfg: ExplainConfig
+) -> SliceResult:
+    """Slice causes of a shift of aggregate ``s`` between the ``before`` and ``after`` dates (see module doc)."""
+    if s.parts is None or s.parts.shape[1] < 2:
+        return SliceResult([], [], {})
+    parts = s.parts
+    k = parts.shape[1]
+    w = 1.0 / k if s.how == "mean" else 1.0
+    full = parts.fillna(0.0) if s.how == "sum" else parts.apply(lambda c: c.fillna(c.mean()))
+    b = full.reindex(before).mean(axis=0).fillna(0.0).to_numpy() * w
+    a = full.reindex(after).mean(axis=0).fillna(0.0).to_numpy() * w
+    change = a - b
+    total = float(change.sum())
+    notes: list[str] = []
+    if s.how == "mean":
+        notes.append(
+            f"{s.series} is the mean of its {k} parts (a rate or average), so slices are weighted 1/{k}"
+        )
+    if not math.isfinite(total) or total == 0 or np.sign(total) != direction:
+        notes.append("the parts do not change in the direction of the shift: no slice explains it")
+        return SliceResult([], notes, {})
+    nonneg = bool((b >= 0).all() and (a >= 0).all() and b.sum() > 0 and a.sum() > 0)
+    cands = _candidates(s)
+    nb, na = len(before), len(after)
+    rows: list[dict[str, Any]] = []
+    for dims, cols in cands:
+        idx = sorted(cols)
+        cs = float(change[idx].sum())
+        ep = cs / total
+        bs, as_ = float(b[idx].sum()), float(a[idx].sum())
+        share_b = bs / float(b.sum()) if nonneg else len(idx) / k
+        share_a = as_ / float(a.sum()) if nonneg else len(idx) / k
+        own = full.iloc[:, idx].sum(axis=1).to_numpy() * w
+        phi, sd = robust_ar1(own)
+        se = math.sqrt(ar1_mean_variance(nb, phi, sd) + ar1_mean_variance(na, phi, sd)) if sd > 0 else 0.0
+        z = cs / se if se > 0 else (math.inf if cs != 0 else 0.0)
+        p = float(stats.norm.sf(z * direction)) if math.isfinite(z) else (0.0 if cs * direction > 0 else 1.0)
+        sig = significance(p, len(cands))
+        conf = sig * concentration(ep, share_b)
+        rows.append(
+            {
+                "dims": dims,
+                "cols": cols,
+                "key": _key(dims),
+                "ep": ep,
+                "conf": conf,
+                "evidence": {
+                    "dimensions": sorted(dims),
+                    "before": bs,
+                    "after": as_,
+                    "change": cs,
+                    "aggregate_change": total,
+                    "explanatory_power": ep,
+                    "share_before": share_b,
+                    "share_after": share_a,
+                    "surprise": _js_term(share_b, share_a) if nonneg else None,
+                    "z": z if math.isfinite(z) else None,
+                    "p_value": p,
+                    "noise_sd": sd,
+                    "noise_phi": phi,
+                    "aggregate": s.how,
+                    "before_points": nb,
+                    "after_points": na,
+                },
+            }
+        )
+    _prefer_combinations(rows, cfg)
+    singles = [r for r in rows if len(r["dims"]) == 1]
+    if singles and max(r["ep"] for r in singles) < 0.5:
+        top = max(singles, key=lambda r: r["ep"])
+        notes.append(
+            f"the change is spread over the slices (the largest share, {top['key']}, explains "
+            f"{max(top['ep'], 0.0):.0%}): no single slice explains it"
+        )
+    word = "rise" if direction > 0 else "fall"
+    causes = [
+        Cause(
+            "slice",
+            r["key"],
+            float(min(max(r["ep"], 0.0), 1.0)),
+            float(r["conf"]),
+            r["evidence"],
+            f"{r['key']} accounts for {max(r['ep'], 0.0):.0%} of the {word} of {s.series} "
+            f"({r['evidence']['before']:.3g} -> {r['evidence']['after']:.3g} in that slice"
+            f"{', weighted as a mean' if s.how == 'mean' else ''}).",
+        )
+        for r in rows
+        if r["ep"] > 0
+    ]
+    drivers = {r["key"]: (float(r["conf"]), float(r["ep"])) for r in rows}
+    return SliceResult(causes, notes, drivers)
+
+
+def _prefer_combinations(rows: list[dict[str, Any]], cfg: ExplainConfig) -> None:
+    """Squeeze-style choice between a pair and its parents (see the module docstring); edits confidences."""
+    by_key = {r["key"]: r for r in rows}
+    for r in rows:
+        if len(r["dims"]) != 2:
+            continue
+        parents = [by_key.get(_key({d: v})) for d, v in r["dims"].items()]
+        parents_ok = [p for p in parents if p is not None]
+        if not parents_ok:
+            continue
+        best_parent_ep = max(p["ep"] for p in parents_ok)
+        smaller = all(len(r["cols"]) < len(p["cols"]) for p in parents_ok)
+        if r["ep"] >= cfg.combo_ep and r["ep"] >= best_parent_ep - 0.1 and smaller:
+            for p in parents_ok:
+                p["conf"] = min(p["conf"], 0.95 * r["conf"])
+        else:
+            r["conf"] = min(r["conf"], 0.9 * max(p["conf"] for p in parents_ok))
