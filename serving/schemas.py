@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -242,6 +242,7 @@ class ForecastResponse(BaseModel):
 
 
 class Signal(BaseModel):
+    id: str = Field(description="The shift's id: GET /v1/signals/{id}/causes explains it")
     rank: int | None = None
     series: str
     date: str
@@ -252,11 +253,37 @@ class Signal(BaseModel):
     confidence: float
     outside_interval: float | None = None
     detail: str | None = None
+    verdict: str | None = Field(None, description='"explained" or "no convincing cause"; null: not explained')
+    n_causes: int | None = Field(None, description="How many candidate causes its explanation lists")
 
 
 class SignalList(BaseModel):
     model: ModelRef
     signals: list[Signal]
+
+
+class SignalCause(BaseModel):
+    kind: Literal["slice", "pattern", "change", "experiment"]
+    key: str = Field(description="team=payments, service=checkout,team=payments, a pattern or change id")
+    contribution: float | None = Field(description="Share of the change it explains (0-1); null: undefined")
+    confidence: float = Field(ge=0, le=1)
+    evidence: dict[str, Any]
+    summary: str
+
+
+class SignalCauses(BaseModel):
+    """One shift with its candidate causes, most confident first; verdict "no convincing cause" when none is."""
+
+    model: ModelRef
+    id: str
+    series: str
+    indicator: str | None = None
+    date: str
+    direction: str
+    magnitude: float
+    confidence: float
+    verdict: Literal["explained", "no convincing cause"]
+    causes: list[SignalCause]
 
 
 class EarlyWarning(BaseModel):

@@ -45,12 +45,22 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 @pytest.fixture(scope="session")
 def indicators_store(store: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The sample indicators trained (fast candidates) and its experiments scored into the same store."""
+    """The sample indicators trained (fast candidates) with the causes of their shifts (as `recur train all`
+    does: incidents' patterns from the pattern model trained above, experiments, change log), and its experiments
+    scored into the same store."""
     from training.experiments import score_experiments
+    from training.explain import gather_inputs
     from training.indicators import train_indicators
 
     out = tmp_path_factory.mktemp("indicators")
     settings = store["settings"]
+    why = gather_inputs(
+        settings,
+        incidents_paths=[SAMPLE / "incidents.jsonl"],
+        experiments_paths=[SAMPLE / "experiments.yaml"],
+        changes_paths=[p for p in (SAMPLE / "changes.csv",) if p.exists()],
+        patterns_version=store["result"]["version"],  # type: ignore[index]
+    )
     result = train_indicators(
         settings,
         [SAMPLE / "indicators.csv"],
@@ -59,6 +69,7 @@ def indicators_store(store: dict[str, object], tmp_path_factory: pytest.TempPath
         promote=True,
         candidates=["auto_ets", "auto_theta"],
         thresholds_path=SAMPLE / "config" / "thresholds.yaml",
+        explain_inputs=why,
     )
     scored = score_experiments(settings, [SAMPLE / "indicators.csv"], [SAMPLE / "experiments.yaml"])
     return {**store, "indicators": result, "experiments": scored, "out": out}

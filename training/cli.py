@@ -289,6 +289,12 @@ def _print_indicators(result: dict[str, Any]) -> None:
         base = "" if r["baseline_mase"] is None else f"{r['baseline_mase']:.3f}"
         table.add_row(escape(r["series"]), str(r["chosen"]), mase, base, escape(str(r["reason"])))
     console.print(table)
+    why = result.get("explanations")
+    if why:
+        console.print(
+            f"[bold]why it moved[/]: {why['shifts']} shifts, {why['explained']} explained, "
+            f"{why['no_convincing_cause']} with no convincing cause (`recur explain` for the causes)"
+        )
     _print_promotion(result)
 
 
@@ -455,7 +461,10 @@ def experiment_list(json_out: JsonOpt = False) -> None:
 @train_app.command("all")
 def train_all(
     data: Annotated[
-        Path, typer.Option("--data", help="A folder with incidents.jsonl, indicators.csv, experiments.yaml.")
+        Path,
+        typer.Option(
+            "--data", help="A folder with incidents.jsonl, indicators.csv, experiments.yaml[, changes.csv]."
+        ),
     ] = Path("data/sample"),
     promote: PromoteOpt = False,
     executor: Annotated[
@@ -463,7 +472,8 @@ def train_all(
     ] = "local",
     json_out: JsonOpt = False,
 ) -> None:
-    """Train every model on a data folder: patterns, indicators; then score its experiments."""
+    """Train every model on a data folder: patterns, indicators (with the causes of their shifts); then score
+    its experiments."""
     from training.experiments import score_experiments
     from training.indicators import train_indicators
     from training.patterns import train_patterns
@@ -473,6 +483,7 @@ def train_all(
     ]
     indicators = [p for p in (data / "indicators.csv", data / "indicators.parquet") if p.exists()]
     experiments = [p for p in (data / "experiments.yaml", data / "experiments.json") if p.exists()]
+    changes = [p for p in (data / "changes.csv",) if p.exists()]
     thresholds = data / "config" / "thresholds.yaml"
     results: dict[str, Any] = {}
     if incidents:
@@ -484,6 +495,17 @@ def train_all(
     else:
         console.print(f"[yellow]no incidents in {escape(str(data))}: pattern model not trained[/]")
     if indicators:
+        from training.explain import gather_inputs
+
+        # The shifts' causes, stored with the forecaster: incidents' patterns from the model just trained.
+        why = _run_job(
+            gather_inputs,
+            json_out,
+            incidents_paths=incidents if "patterns" in results else [],
+            experiments_paths=experiments,
+            changes_paths=changes,
+            patterns_version=results["patterns"]["version"] if "patterns" in results else None,
+        )
         results["indicators"] = _run_job(
             train_indicators,
             json_out,
@@ -491,6 +513,7 @@ def train_all(
             executor=executor,
             promote=promote,
             thresholds_path=thresholds if thresholds.exists() else None,
+            explain_inputs=why,
         )
         if not json_out:
             _print_indicators(results["indicators"])
@@ -512,6 +535,51 @@ def train_all(
         )
     if json_out:
         emit_json(results)
+
+
+# ------------------------------------------------------------------------------------------------- explain
+
+
+@app.command()
+def explain(
+    indicators: Annotated[
+        list[Path], typer.Option("--indicators", help="Indicator observations: CSV or Parquet.")
+    ],
+    incidents: Annotated[
+        list[Path] | None, typer.Option("--incidents", help="Incidents (their patterns: the champion model).")
+    ] = None,
+    experiments: Annotated[list[Path] | None, typer.Option("--experiments", help="Experiments.")] = None,
+    changes: Annotated[list[Path] | None, typer.Option("--changes", help="Change log (changes.csv).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only shifts from this date (YYYY-MM-DD).")] = None,
+    strict: StrictOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Why did an indicator move? Each shift with its candidate causes (slices, patterns, changes, experiments)."""
+    import datetime as dt
+
+    from training.explain import explain as explain_job
+    from training.explain import explanations_table
+
+    try:
+        since_d = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        fail(f"--since: {since!r} is not a date (YYYY-MM-DD)")
+    out = _run_job(
+        explain_job,
+        json_out,
+        indicators_paths=indicators,
+        incidents_paths=incidents or [],
+        experiments_paths=experiments or [],
+        changes_paths=changes or [],
+        since=since_d,
+        strict=strict,
+    )
+    for note in out["notes"]:
+        say_error(note, label="note")
+    if json_out:
+        emit_json({"signals": out["signals"]})
+    else:
+        console.print(explanations_table(out["signals"]))
 
 
 # ------------------------------------------------------------------------------------------------- report

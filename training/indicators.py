@@ -7,6 +7,7 @@ Series are fitted in parallel: local processes by default, or a Dask distributed
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -14,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -30,6 +31,9 @@ from ml.registry.names import FORECASTER_MODEL
 from ml.registry.runtimes import CODE_DIR
 from training import tracking
 from training.settings import Settings
+
+if TYPE_CHECKING:
+    from training.explain import ExplainInputs
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +185,12 @@ def train_indicators(
     strict: bool = False,
     candidates: Sequence[str] | None = None,
     thresholds_path: Path | None = None,
+    explain_inputs: ExplainInputs | None = None,
 ) -> dict[str, Any]:
+    """Fit, detect, explain every shift (``explain_inputs``: incidents with patterns, experiments, change log;
+    without them the causes are the slices alone), log and register the forecaster with its explanations."""
     from ml.indicators.forecasting import fit_many
+    from training.explain import explain_history, summary_counts
 
     read = read_indicators(list(indicators_paths))
     if strict and read.quarantined:
@@ -200,8 +208,12 @@ def train_indicators(
         config["candidates"] = list(candidates)
     with executor_map(executor) as map_fn:
         bundle = fit_many(history[["series", "ds", "y"]], config, map_fn=map_fn)
+    explanations = explain_history(history, explain_inputs)
+    why = summary_counts(explanations)
     metrics = aggregate_metrics(bundle)
     metrics["records_quarantined"] = float(read.quarantined)
+    metrics["n_shifts_explained"] = float(why["explained"])
+    metrics["n_shifts_no_convincing_cause"] = float(why["no_convincing_cause"])
     per_series = {}
     for row in bundle.summary().itertuples():
         if row.mase is not None and np.isfinite(row.mase):
@@ -218,6 +230,9 @@ def train_indicators(
         ).to_csv(outputs / "backtest.csv", index=False)
         bt.to_csv(outputs / "backtest_windows.csv", index=False)
         bundle.signals().to_csv(outputs / "signals.csv", index=False)
+        (outputs / "causes.json").write_text(
+            json.dumps({"signals": explanations}, indent=1), encoding="utf-8"
+        )
         bundle.warnings().to_csv(outputs / "warnings.csv", index=False)
         bundle.summary().to_csv(outputs / "selection.csv", index=False)
         plots = _plots(bundle, history, outputs / "plots")
@@ -226,6 +241,7 @@ def train_indicators(
             bundle=bundle,
             history=history,
             config={"metrics": metrics, "config": bundle.config},
+            explanations=explanations,
         )
         with tracking.run(
             EXPERIMENT, settings, run_name="indicators", tags={"recur.job": "train indicators"}
@@ -281,6 +297,7 @@ def train_indicators(
         "metrics": metrics,
         "series": json_records(summary[["series", "status", "chosen", "mase", "baseline_mase", "reason"]]),
         "signals": json_records(bundle.signals().head(20)),
+        "explanations": why,
         "plots": [p.name for p in plots],
         "quarantined": read.quarantined,
         "promotion": promotion.to_dict() if promotion else None,
@@ -288,6 +305,4 @@ def train_indicators(
 
 
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    import json
-
     return json.loads(frame.to_json(orient="records", date_format="iso"))

@@ -144,7 +144,7 @@ def _mttr_figure(trend: Sequence[dict[str, Any]]) -> Figure:
 def learning_section(incidents: Sequence[Incident], assignments: dict[str, int]) -> Section:
     sec = Section(
         id="learning",
-        title="4. Learning health",
+        title="5. Learning health",
         summary="Do postmortems turn into shipped improvements, and do the fixed patterns stay fixed?",
     )
     if not incidents:
@@ -306,6 +306,7 @@ def build_sections(
     return [
         patterns_section(patterns_rt, patterns_v, since),
         report_sections.indicators_section(forecaster_rt, forecaster_v),
+        report_sections.causes_section(forecaster_rt, forecaster_v),
         report_sections.experiments_section(settings, experiments, forecaster_rt),
         learning_section(incidents, assignments),
         report_sections.suggestions_section(patterns_rt, forecaster_rt, experiments, incidents),

@@ -136,6 +136,82 @@ def _team_badge(items: Sequence[dict[str, Any]], risk: dict[str, float], shifts:
     return ": " + ", ".join(parts) if parts else ""
 
 
+# ---------------------------------------------------------------------------------------------- why it moved
+
+
+def _change(e: dict[str, Any]) -> str:
+    return f"{e['direction']} {float(e['magnitude']):+.3g}"
+
+
+def causes_section(runtime: Any | None, version: str | None, weeks: int = 26) -> Section:
+    """Recent shifts with their top causes in plain words, and the shifts with no convincing cause."""
+    sec = Section(
+        id="causes",
+        title="3. Why it moved",
+        summary="For each recent shift, its most likely causes: the teams or services that moved the total, a "
+        "failure pattern whose incidents rose, a change or experiment that started just before. Where no cause is "
+        "convincing, it says so rather than blame the least bad one.",
+    )
+    if runtime is None:
+        sec.empty = "No indicator forecaster yet: run `recur train all --data FOLDER --promote`."
+        return sec
+    shifts = runtime.explanations()
+    if not shifts and not runtime.signals():
+        sec.empty = "No shift to explain."
+        return sec
+    if not shifts:
+        sec.empty = "This forecaster was trained without explanations: retrain it with `recur train all`."
+        return sec
+    last = pd.Timestamp(runtime.history["ds"].max())
+    start = last - pd.Timedelta(weeks=weeks)
+    window = [e for e in shifts if pd.Timestamp(e["date"]) >= start]
+    recent = window or shifts[:10]  # none recent: the latest ones
+    heading = f"Shifts since {start.date().isoformat()}" if window else f"The {len(recent)} latest shifts"
+    explained = [e for e in recent if e["verdict"] == "explained"]
+    abstained = [e for e in recent if e["verdict"] != "explained"]
+    rows = [
+        [
+            e["series"],
+            e["date"],
+            _change(e),
+            c["summary"],
+            c["contribution"] and 100 * c["contribution"],
+            100 * c["confidence"],
+        ]
+        for e in explained
+        for c in e["causes"][:2]
+    ]
+    if rows:
+        sec.tables.append(
+            Table(
+                f"{heading} and their most likely causes",
+                ["series", "date", "change", "cause", "share of the change (%)", "confidence (%)"],
+                rows,
+                note="Up to two causes per shift, most confident first; `recur explain` lists every candidate with "
+                "its evidence.",
+            )
+        )
+    sec.tables.append(
+        Table(
+            "No convincing cause",
+            ["series", "date", "change", "best candidate (not blamed)", "its confidence (%)"],
+            [
+                [e["series"], e["date"], _change(e)]
+                + (
+                    [e["causes"][0]["summary"], 100 * e["causes"][0]["confidence"]]
+                    if e["causes"]
+                    else ["none", None]
+                )
+                for e in abstained
+            ],
+            note="None: every recent shift has a convincing cause." if not abstained else None,
+        )
+    )
+    sec.summary += f" {heading}: {len(explained)} explained, {len(abstained)} with no convincing cause."
+    sec.data = {"model_version": version, "signals": recent}
+    return sec
+
+
 # ---------------------------------------------------------------------------------------------- experiments
 
 
@@ -179,7 +255,7 @@ def experiments_section(
 ) -> Section:
     sec = Section(
         id="experiments",
-        title="3. Experiments",
+        title="4. Experiments",
         summary="Did each process change move its indicator? Effect with 95% interval, against a counterfactual "
         "built from the pre-period and control teams.",
     )
@@ -280,7 +356,7 @@ def suggestions_section(
 ) -> Section:
     sec = Section(
         id="suggestions",
-        title="5. Suggested experiments",
+        title="6. Suggested experiments",
         summary="Rising patterns with no experiment on them, as hypothesis cards: the problem, a candidate fix from "
         "past action items, the indicator to watch and the smallest effect an 8-week test could detect.",
     )

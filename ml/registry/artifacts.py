@@ -69,6 +69,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 _MAX_JSON_BYTES = 512 * 1024 * 1024
+#: The forecaster's optional explanations of its shifts (each with its ranked causes).
+CAUSES_FILE = "causes.json"
+CAUSES_FORMAT = "recur.causes/1"
+CAUSE_KINDS = ("slice", "pattern", "change", "experiment")
 
 
 class ArtifactError(InputError):
@@ -450,6 +454,53 @@ def check_forecaster_artifacts(root: Path) -> None:
     header = (root / "history.csv").read_bytes()[:200].split(b"\n", 1)[0].strip()
     if header.split(b",")[:3] != [b"series", b"ds", b"y"]:
         raise _fail(root / "history.csv", "must start with the columns series,ds,y")
+    if CAUSES_FILE in read_manifest(root)["files"]:
+        _check_causes(root / CAUSES_FILE)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_causes(path: Path) -> None:
+    """``{"format": "recur.causes/1", "signals": [{id, series, date, direction, magnitude, confidence, verdict,
+    causes: [{kind, key, contribution, confidence, evidence, summary}]}]}`` with unique ids."""
+    data = _json(path)
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != CAUSES_FORMAT
+        or not isinstance(data.get("signals"), list)
+    ):
+        raise _fail(path, f"must be an object of format {CAUSES_FORMAT!r} with a 'signals' list")
+    for i, s in enumerate(data["signals"]):
+        ok = (
+            isinstance(s, dict)
+            and all(isinstance(s.get(k), str) for k in ("id", "series", "date", "direction", "verdict"))
+            and all(_number(s.get(k)) for k in ("magnitude", "confidence"))
+            and isinstance(s.get("causes"), list)
+        )
+        if not ok:
+            raise _fail(
+                path,
+                f"signal {i + 1} needs string id, series, date, direction, verdict, finite "
+                "magnitude and confidence, and a causes list",
+            )
+        for c in s["causes"]:
+            if not (
+                isinstance(c, dict)
+                and c.get("kind") in CAUSE_KINDS
+                and isinstance(c.get("key"), str)
+                and _number(c.get("confidence"))
+                and (c.get("contribution") is None or _number(c.get("contribution")))
+                and isinstance(c.get("evidence"), dict)
+                and isinstance(c.get("summary"), str)
+            ):
+                raise _fail(
+                    path,
+                    f"signal {s['id']}: a cause needs kind ({', '.join(CAUSE_KINDS)}), key, "
+                    "finite confidence and contribution (or null), evidence object and summary",
+                )
+    _unique(path, (s["id"] for s in data["signals"]), "signal id")
 
 
 def check_artifacts(root: Path, kind: str | None = None) -> str:

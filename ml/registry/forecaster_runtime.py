@@ -13,7 +13,13 @@ from typing import Any
 import pandas as pd
 
 from ml.errors import InputError, NotFoundError
-from ml.registry.artifacts import check_forecaster_artifacts, write_manifest
+from ml.registry.artifacts import (
+    CAUSES_FILE,
+    CAUSES_FORMAT,
+    check_forecaster_artifacts,
+    read_manifest,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +28,20 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
 
 
-def write_forecaster_artifacts(out: Path, *, bundle: Any, history: Any, config: Mapping[str, Any]) -> Path:
+def write_forecaster_artifacts(
+    out: Path,
+    *,
+    bundle: Any,
+    history: Any,
+    config: Mapping[str, Any],
+    explanations: list[dict[str, Any]] | None = None,
+) -> Path:
     """Forecaster artifact folder: ``bundle.json`` (every series' chosen model, backtest, forecast, signals; Prophet
-    as its own JSON), ``history.csv`` (series, ds, y) and ``config.json``."""
+    as its own JSON), ``history.csv`` (series, ds, y), ``config.json`` and, when given, ``causes.json`` (each
+    shift with its ranked causes, :func:`ml.causes.explain_signals`)."""
     out.mkdir(parents=True, exist_ok=True)
+    if explanations is not None:
+        _write_json(out / CAUSES_FILE, {"format": CAUSES_FORMAT, "signals": explanations})
     (out / "bundle.json").write_text(bundle.to_json(), encoding="utf-8")
     frame = history[["series", "ds", "y"]].copy()
     frame["ds"] = frame["ds"].astype(str).str[:10]
@@ -49,6 +65,12 @@ class ForecasterRuntime:
         hist = pd.read_csv(self.root / "history.csv", dtype={"series": str, "ds": str})
         hist["ds"] = pd.to_datetime(hist["ds"])
         self.history = hist
+        # Each shift's causes (checked with the artifact); absent from artifacts written before they were stored.
+        self._explanations: list[dict[str, Any]] = []
+        if CAUSES_FILE in read_manifest(self.root)["files"]:
+            data = json.loads((self.root / CAUSES_FILE).read_text(encoding="utf-8"))
+            self._explanations = list(data["signals"])
+        self._by_signal = {str(e["id"]): e for e in self._explanations}
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -122,13 +144,55 @@ class ForecasterRuntime:
         }
 
     def signals(self, since: dt.date | None = None, series: str | None = None) -> list[dict[str, Any]]:
-        frame = self.bundle.signals()
+        """Ranked events of the fitted series, and the shifts of the aggregates the explanations found (e.g.
+        ``incidents`` summed over teams); each with its ``id`` and how many candidate causes it has."""
+        from ml.causes import signal_id
+        from ml.indicators.events import EVENT_FIELDS, rank_events
+
+        rows: list[dict[str, Any]] = json.loads(self.bundle.signals().to_json(orient="records"))
+        for r in rows:
+            r["id"] = signal_id(str(r["series"]), str(r["date"]))
+        known = {r["id"] for r in rows}
+        extra = [
+            {
+                **{f: e.get(f) for f in EVENT_FIELDS},
+                "kind": "shift",
+                "id": e["id"],
+                "detail": "aggregate of its parts",
+            }
+            for e in self._explanations
+            if e["id"] not in known and e["series"] not in self.bundle.results
+        ]
+        if extra:  # ranked together; the id is the series and date's
+            rows = [
+                {**r, "id": signal_id(str(r["series"]), str(r["date"]))} for r in rank_events(rows + extra)
+            ]
+        for r in rows:
+            found = self._by_signal.get(r["id"])
+            r["verdict"] = found.get("verdict") if found else None
+            r["n_causes"] = len(found.get("causes") or []) if found else None
         if series is not None:
-            frame = frame[frame["series"] == series]
+            rows = [r for r in rows if r["series"] == series]
         if since is not None:
-            frame = frame[frame["date"].astype(str) >= since.isoformat()]
-        rows: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
+            rows = [r for r in rows if str(r["date"]) >= since.isoformat()]
         return rows
+
+    def explanations(self, since: dt.date | None = None) -> list[dict[str, Any]]:
+        """Every explained shift (newest first) with its ranked causes; empty for an artifact without them."""
+        if since is None:
+            return list(self._explanations)
+        return [e for e in self._explanations if str(e["date"]) >= since.isoformat()]
+
+    def causes(self, signal: str) -> dict[str, Any]:
+        """One shift with its causes, by its id (``GET /v1/signals`` lists the ids)."""
+        found = self._by_signal.get(signal)
+        if found is None:
+            raise NotFoundError(
+                f"no explained shift with id {signal!r}; see GET /v1/signals (outliers are not explained)",
+                field="signal",
+                value=signal,
+            )
+        return found
 
     def warnings(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = json.loads(self.bundle.warnings().to_json(orient="records"))

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.deps import ChampionsDep
+from serving.errors import ErrorBody
 from serving.routes.incidents import ERRORS
 from serving.schemas import (
     EarlyWarning,
@@ -18,6 +19,8 @@ from serving.schemas import (
     SeriesInfo,
     SeriesList,
     Signal,
+    SignalCause,
+    SignalCauses,
     SignalList,
     WarningList,
 )
@@ -73,6 +76,30 @@ def signals(
         rows = [r for r in rows if r.get("kind") == kind]
     return SignalList(
         model=ModelRef(name=model.name, version=model.version), signals=[Signal(**r) for r in rows]
+    )
+
+
+@router.get(
+    "/signals/{signal_id}/causes",
+    response_model=SignalCauses,
+    responses={**ERRORS, 404: {"model": ErrorBody, "description": "No explained shift with this id."}},
+    summary="Why it moved: one shift's candidate causes, ranked, with their evidence.",
+)
+def signal_causes(
+    signal_id: Annotated[str, Path(min_length=1, max_length=100, description="An id from GET /v1/signals.")],
+    champions: ChampionsDep,
+    _: ReadScope,
+) -> SignalCauses:
+    model = champions.forecaster
+    found = model.runtime.causes(signal_id)
+    return SignalCauses(
+        model=ModelRef(name=model.name, version=model.version),
+        **{
+            k: found.get(k)
+            for k in ("id", "series", "indicator", "date", "direction", "magnitude", "confidence")
+        },
+        verdict=found["verdict"],
+        causes=[SignalCause(**{k: c.get(k) for k in SignalCause.model_fields}) for c in found["causes"]],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,38 @@ def test_indicators_forecast_signals_plot(live: Server, indicators_store: dict) 
     png = httpx.get(live.url + f"/v1/indicators/{sid}/plot.png", timeout=60)
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     assert httpx.get(live.url + "/v1/warnings").status_code == 200
+
+
+def test_signal_causes(live: Server, indicators_store: dict) -> None:
+    """Every listed shift has an id that GET /v1/signals/{id}/causes explains; aggregates are listed too; an
+    unknown id is a 404 JSON error."""
+    from ml.causes import ExplainConfig
+
+    rows = httpx.get(live.url + "/v1/signals", params={"kind": "shift"}).json()["signals"]
+    assert rows and all(r["id"].startswith("sig-") and r["verdict"] is not None for r in rows)
+    assert any("/" not in r["series"] for r in rows)  # a total over the teams (built from its parts)
+    with httpx.Client(base_url=live.url, timeout=60) as c:
+        answers = [c.get(f"/v1/signals/{r['id']}/causes") for r in rows]
+    assert all(a.status_code == 200 and a.headers["X-Model-Name"] == "indicator-forecaster" for a in answers)
+    bodies = [a.json() for a in answers]
+    assert [(b["id"], b["series"], b["date"]) for b in bodies] == [
+        (r["id"], r["series"], r["date"]) for r in rows
+    ]
+    kinds = {c["kind"] for b in bodies for c in b["causes"]}
+    assert "slice" in kinds and any(b["verdict"] == "explained" for b in bodies), bodies
+    for b in bodies:
+        conf = [c["confidence"] for c in b["causes"]]
+        assert conf == sorted(conf, reverse=True)
+        assert (b["verdict"] == "explained") == bool(conf and conf[0] >= ExplainConfig().explained_at)
+        assert all(c["summary"] and isinstance(c["evidence"], dict) for c in b["causes"])
+    # the same as the explanations trained with the forecaster
+    stored = {
+        e["id"]: e for e in json.loads((indicators_store["out"] / "causes.json").read_text())["signals"]
+    }
+    assert all(b["causes"] == stored[b["id"]]["causes"] for b in bodies)
+    missing = httpx.get(live.url + "/v1/signals/sig-0000000000/causes")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert "sig-0000000000" in missing.json()["detail"]
 
 
 def test_each_model_endpoint_names_its_own_model(live: Server) -> None:
@@ -82,6 +115,7 @@ def test_report_endpoints(live: Server, tmp_path: Path) -> None:
     assert [s["id"] for s in body["sections"]] == [
         "patterns",
         "indicators",
+        "causes",
         "experiments",
         "learning",
         "suggestions",

@@ -1,0 +1,236 @@
+"""`recur explain` as a user runs it (a real subprocess) on a small data set with planted causes, and the
+explanations stored with the forecaster (written, checked on load, served by id)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.registry.artifacts import ArtifactError, write_manifest
+from tests.training.test_cli import recur
+
+TEAMS = ("payments", "search", "storage")
+WEEKS = 80
+SHIFT_WEEK = 55  # payments' incidents rise by 10 a week from here; the others stay flat
+START = pd.Timestamp("2024-01-01")  # a Monday
+
+
+def planted(tmp_path: Path) -> dict[str, Path]:
+    """Weekly incidents per team (noise sd 1 around 10); payments +10 from week 55, after a pipeline change two
+    weeks earlier; an unrelated change on storage at week 20 (nothing moves after it)."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for team in TEAMS:
+        for w in range(WEEKS):
+            y = 10 + rng.normal(0, 1) + (10 if team == "payments" and w >= SHIFT_WEEK else 0)
+            rows.append(
+                {
+                    "indicator": "incidents",
+                    "ds": (START + pd.Timedelta(weeks=w)).date(),
+                    "y": round(y, 2),
+                    "team": team,
+                }
+            )
+    ind = tmp_path / "indicators.csv"
+    pd.DataFrame(rows).to_csv(ind, index=False)
+    changes = tmp_path / "changes.csv"
+    pipe = (START + pd.Timedelta(weeks=SHIFT_WEEK - 2)).date()
+    other = (START + pd.Timedelta(weeks=20)).date()
+    changes.write_text(
+        "id,ds,team,kind,description\n"
+        f"CHG-PIPE,{pipe},payments,deploy-pipeline,Deploys skip the canary stage\n"
+        f"CHG-ONCALL,{other},storage,on-call,On-call rotation moved to weekly\n",
+        encoding="utf-8",
+    )
+    return {"indicators": ind, "changes": changes}
+
+
+def store_env(tmp_path: Path) -> dict[str, str]:
+    """An empty MLflow store: no champion pattern model."""
+    return {
+        "RECUR_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "RECUR_MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+    }
+
+
+def near(date: str, week: int, weeks: int = 2) -> bool:
+    return abs((pd.Timestamp(date) - (START + pd.Timedelta(weeks=week))).days) <= 7 * weeks
+
+
+def test_explain_json_names_the_planted_slice_and_change(tmp_path: Path) -> None:
+    files = planted(tmp_path)
+    out = recur(
+        "explain",
+        "--indicators",
+        str(files["indicators"]),
+        "--changes",
+        str(files["changes"]),
+        "--json",
+        env=store_env(tmp_path),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads(out.stdout)
+    assert list(data) == ["signals"]
+    signals = data["signals"]
+    for s in signals:  # the issue's contract
+        assert {"series", "date", "direction", "magnitude", "causes"} <= set(s)
+        for c in s["causes"]:
+            assert {"kind", "key", "contribution", "confidence", "evidence"} <= set(c)
+            assert c["kind"] in ("slice", "pattern", "change", "experiment")
+            assert 0 <= c["confidence"] <= 1 and (c["contribution"] is None or 0 <= c["contribution"] <= 1)
+    total = [s for s in signals if s["series"] == "incidents" and near(s["date"], SHIFT_WEEK)]
+    assert total and total[0]["direction"] == "up", signals
+    assert total[0]["causes"][0]["kind"] == "slice" and total[0]["causes"][0]["key"] == "team=payments"
+    team = [s for s in signals if s["series"] == "incidents/team=payments" and near(s["date"], SHIFT_WEEK)]
+    assert team, signals
+    assert ("change", "CHG-PIPE") in {(c["kind"], c["key"]) for c in team[0]["causes"]}
+    # the storage change moved nothing: never blamed confidently
+    blamed = [c for s in signals for c in s["causes"] if c["key"] == "CHG-ONCALL" and c["confidence"] >= 0.8]
+    assert blamed == []
+    # --since keeps the later shifts only; the dates are newest first
+    later = recur(
+        "explain",
+        "--indicators",
+        str(files["indicators"]),
+        "--since",
+        str((START + pd.Timedelta(weeks=50)).date()),
+        "--json",
+        env=store_env(tmp_path),
+    )
+    dates = [s["date"] for s in json.loads(later.stdout)["signals"]]
+    assert dates and all(d >= str((START + pd.Timedelta(weeks=50)).date()) for d in dates)
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_explain_without_a_pattern_model_says_so_in_one_line(tmp_path: Path) -> None:
+    files = planted(tmp_path)
+    incidents = tmp_path / "incidents.jsonl"
+    incidents.write_text(
+        json.dumps(
+            {
+                "id": "INC-1",
+                "title": "Checkout failed",
+                "summary": "Payments timed out",
+                "team": "payments",
+                "started_at": "2025-01-20T10:00:00Z",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    out = recur(
+        "explain",
+        "--indicators",
+        str(files["indicators"]),
+        "--incidents",
+        str(incidents),
+        env=store_env(tmp_path),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    notes = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert notes == [notes[0]] and notes[0].startswith("note: no champion 'incident-patterns' model"), (
+        out.stderr
+    )
+    assert "Why it moved" in out.stdout and "team=payments" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "last week"], "--since: 'last week' is not a date (YYYY-MM-DD)"),
+        (["--changes", "{tmp}/nope.csv"], "nope.csv: no such file or folder"),
+    ],
+)
+def test_explain_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    files = planted(tmp_path)
+    out = recur(
+        "explain",
+        "--indicators",
+        str(files["indicators"]),
+        *[a.format(tmp=tmp_path) for a in args],
+        env=store_env(tmp_path),
+    )
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
+
+
+# ---------------------------------------------------------------------------------------------- stored
+
+
+def _forecaster(tmp_path: Path) -> tuple[Path, list[dict]]:
+    from ml.indicators.forecasting import fit_many
+    from ml.io.readers import indicators_frame, read_indicators
+    from ml.registry.forecaster_runtime import write_forecaster_artifacts
+    from training.explain import explain_history
+
+    history = indicators_frame(read_indicators(planted(tmp_path)["indicators"]).records)
+    bundle = fit_many(
+        history[["series", "ds", "y"]], {"candidates": ["seasonal_naive"], "n_windows": 2}, map_fn=map
+    )
+    explanations = explain_history(history)
+    root = write_forecaster_artifacts(
+        tmp_path / "model", bundle=bundle, history=history, config={}, explanations=explanations
+    )
+    return root, explanations
+
+
+def test_explanations_are_stored_with_the_forecaster_and_served_by_id(tmp_path: Path) -> None:
+    from ml.causes import signal_id
+    from ml.errors import NotFoundError
+    from ml.registry.forecaster_runtime import ForecasterRuntime
+
+    root, explanations = _forecaster(tmp_path)
+    rt = ForecasterRuntime(root)
+    rows = rt.signals()
+    assert rows and all(r["id"] == signal_id(r["series"], r["date"]) for r in rows)
+    # every shift of a fitted series is explained under the same id; the total's shifts are listed too
+    shifts = [r for r in rows if r["kind"] == "shift"]
+    assert all(rt.causes(r["id"])["series"] == r["series"] for r in shifts)
+    assert {e["id"] for e in explanations} <= {r["id"] for r in rows}
+    assert any(r["series"] == "incidents" for r in rows)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    with pytest.raises(NotFoundError, match="no explained shift with id 'sig-0000000000'"):
+        rt.causes("sig-0000000000")
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda d: {**d, "format": "other/1"},
+        lambda d: {**d, "signals": [{**d["signals"][0], "magnitude": "big"}]},
+        lambda d: {**d, "signals": [{**d["signals"][0], "causes": [{"kind": "astrology", "key": "x"}]}]},
+        lambda d: {**d, "signals": d["signals"][:1] * 2},
+    ],
+    ids=["format", "magnitude", "cause kind", "duplicate id"],
+)
+def test_corrupt_explanations_are_refused_on_load(tmp_path: Path, corrupt: object) -> None:
+    from ml.registry.forecaster_runtime import ForecasterRuntime
+
+    root, _ = _forecaster(tmp_path)
+    path = root / "causes.json"
+    path.write_text(json.dumps(corrupt(json.loads(path.read_text()))), encoding="utf-8")  # type: ignore[operator]
+    write_manifest(root, "forecaster")  # a consistent manifest: the content check must catch it
+    with pytest.raises(ArtifactError, match="causes.json"):
+        ForecasterRuntime(root)
+
+
+def test_why_it_moved_section_names_causes_and_abstentions(tmp_path: Path) -> None:
+    from ml.registry.forecaster_runtime import ForecasterRuntime
+    from training.report_sections import causes_section
+
+    root, explanations = _forecaster(tmp_path)  # no change log: the team's own rise has no convincing cause
+    sec = causes_section(ForecasterRuntime(root), "7")
+    assert sec.id == "causes" and "Why it moved" in sec.title and sec.has_content
+    causes, abstained = sec.tables
+    total = next(r for r in causes.rows if r[0] == "incidents")
+    assert "team=payments" in total[3] and total[4] > 80 and total[5] >= 50  # the slice, in plain words
+    assert abstained.title == "No convincing cause"
+    assert ["incidents/team=payments"] == [r[0] for r in abstained.rows if near(r[1], SHIFT_WEEK)]
+    assert sec.data["signals"] and {s["id"] for s in sec.data["signals"]} <= {e["id"] for e in explanations}
+    assert sec.summary.endswith(": 1 explained, 1 with no convincing cause.")
+    assert causes_section(None, None).empty and not causes_section(None, None).has_content

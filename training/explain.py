@@ -1,0 +1,262 @@
+"""`recur explain`: why did an indicator move? Candidate causes for every detected shift, ranked, with evidence.
+
+The analysis is :func:`ml.causes.explain_signals`; this module gathers its inputs from files and the registry:
+
+- the indicators (their parts: ``team``, ``service``; aggregates are built by the library);
+- the incidents with the pattern of each, from an ``incident-patterns`` version (the champion for
+  ``recur explain``, the version just trained for ``recur train all``): incidents it was trained on keep their
+  pattern, others are assigned by the model; without a pattern model the explanation has no pattern causes and
+  says so once on stderr;
+- the experiment definitions and the optional change log (``changes.csv``).
+
+``recur train all`` stores the explanations with the forecaster (``causes.json`` in its artifact), so the
+champion serves them (``GET /v1/signals/{id}/causes``) and the report shows them ("Why it moved").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml.errors import InputError, ModelUnavailableError, StrictModeError
+from ml.io.readers import indicators_frame, read_experiments, read_indicators
+from ml.io.schemas import Incident
+from ml.registry.names import PATTERNS_MODEL
+from training.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DIMENSIONS = ("team", "service")
+
+
+@dataclass
+class ExplainInputs:
+    """What the explanation draws on besides the indicators; ``notes`` say what is missing, in one line each."""
+
+    incidents: pd.DataFrame | None = None
+    experiments: list[dict[str, Any]] | None = None
+    changes: pd.DataFrame | None = None
+    patterns_version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def indicators_for_explain(history: pd.DataFrame) -> pd.DataFrame:
+    """The long frame the library takes: ``indicator, ds, y`` and the dimension columns that hold a value."""
+    cols = ["indicator", "ds", "y"] + [d for d in DIMENSIONS if d in history and history[d].notna().any()]
+    frame = history[cols].copy()
+    for d in cols[3:]:
+        frame[d] = frame[d].fillna("").astype(str)
+    return frame.reset_index(drop=True)
+
+
+def incidents_frame(incidents: Sequence[Incident], runtime: Any) -> pd.DataFrame:
+    """``id, date, pattern_id, pattern_name, team, service``: the pattern an incident was trained into, else the
+    one the model assigns it (-1: unclustered)."""
+    known = runtime.assignments
+    new = [inc for inc in incidents if inc.id not in known]
+    assigned: dict[str, int] = {}
+    if new:
+        ids, _conf = runtime.model.assign(new)
+        assigned = {inc.id: int(pid) for inc, pid in zip(new, ids, strict=True)}
+        log.info("Explain - %d incident(s) not in pattern model: assigned by it", len(new))
+    rows = []
+    for inc in incidents:
+        pid = int(known[inc.id]) if inc.id in known else assigned[inc.id]
+        rows.append(
+            {
+                "id": inc.id,
+                "date": pd.Timestamp(inc.started_at.date()),
+                "pattern_id": pid,
+                "pattern_name": runtime.pattern_name(pid),
+                "team": inc.team or "",
+                "service": inc.service or "",
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["id", "date", "pattern_id", "pattern_name", "team", "service"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def pattern_runtime(settings: Settings, version: str | None = None) -> tuple[Any, str]:
+    """The runtime of ``incident-patterns`` at `version`, or of its champion; ModelUnavailableError if none."""
+    if version is None:
+        from training.champions import load_runtime
+
+        return load_runtime(settings, PATTERNS_MODEL)
+    from ml.registry.artifacts import fetch_version
+    from ml.registry.runtimes import open_runtime
+    from training import tracking
+
+    tracking.configure(settings)
+    tmp = Path(tempfile.mkdtemp(prefix="recur-explain-"))
+    try:
+        runtime = open_runtime(
+            fetch_version(settings.tracking_uri, PATTERNS_MODEL, version, dest=tmp), "patterns"
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return runtime, version
+
+
+def read_changes_frame(paths: Sequence[Path], strict: bool = False) -> pd.DataFrame | None:
+    """The change log as a frame (``ds, <dimensions>, kind, description, id``), or None without one."""
+    if not paths:
+        return None
+    from ml.io.readers import changes_frame, read_changes
+
+    read = read_changes(list(paths))
+    if strict and read.quarantined:
+        raise StrictModeError(
+            f"{read.quarantined} change(s) rejected (first: {read.rejects[0]})", field="changes"
+        )
+    return changes_frame(read.records) if read.records else None
+
+
+def read_experiment_dicts(paths: Sequence[Path], strict: bool = False) -> list[dict[str, Any]] | None:
+    if not paths:
+        return None
+    read = read_experiments(list(paths))
+    if strict and read.quarantined:
+        raise StrictModeError(
+            f"{read.quarantined} experiment(s) rejected (first: {read.rejects[0]})", field="experiments"
+        )
+    return [e.model_dump(mode="json") for e in read.records]
+
+
+def gather_inputs(
+    settings: Settings,
+    *,
+    incidents_paths: Sequence[Path] = (),
+    experiments_paths: Sequence[Path] = (),
+    changes_paths: Sequence[Path] = (),
+    patterns_version: str | None = None,
+    strict: bool = False,
+) -> ExplainInputs:
+    """Read the incidents (with their patterns), experiments and change log for an explanation."""
+    inputs = ExplainInputs(
+        experiments=read_experiment_dicts(experiments_paths, strict),
+        changes=read_changes_frame(changes_paths, strict),
+    )
+    if not incidents_paths:
+        return inputs
+    from training.ingest import load_incidents
+
+    read = load_incidents(list(incidents_paths))  # redacted, once, here
+    if strict and read.quarantined:
+        raise StrictModeError(
+            f"{read.quarantined} incident(s) rejected (first: {read.rejects[0]})", field="incidents"
+        )
+    try:
+        runtime, version = pattern_runtime(settings, patterns_version)
+    except ModelUnavailableError:
+        inputs.notes.append(
+            f"no champion '{PATTERNS_MODEL}' model: explaining without pattern causes "
+            "(train one with `recur train patterns --promote`)"
+        )
+        return inputs
+    inputs.incidents = incidents_frame(read.records, runtime)
+    inputs.patterns_version = version
+    return inputs
+
+
+# ---------------------------------------------------------------------------------------------- analysis
+
+
+def explain_history(
+    history: pd.DataFrame, inputs: ExplainInputs | None = None, since: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Every shift of the indicators (series and aggregates) with its ranked causes, newest first."""
+    from ml.causes import explain_signals
+
+    inputs = inputs or ExplainInputs()
+    return explain_signals(
+        indicators_for_explain(history),
+        None,
+        incidents=inputs.incidents,
+        experiments=inputs.experiments,
+        changes=inputs.changes,
+        since=since,
+    )
+
+
+def explain(
+    settings: Settings,
+    indicators_paths: Sequence[Path],
+    *,
+    incidents_paths: Sequence[Path] = (),
+    experiments_paths: Sequence[Path] = (),
+    changes_paths: Sequence[Path] = (),
+    since: dt.date | None = None,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """`recur explain`: ``{"signals": [...], "notes": [...], "patterns_version": ...}``."""
+    read = read_indicators(list(indicators_paths))
+    if strict and read.quarantined:
+        raise StrictModeError(
+            f"{read.quarantined} indicator row(s) rejected (first: {read.rejects[0]})", field="indicators"
+        )
+    if not read.records:
+        raise InputError("no valid indicator observations", field="indicators")
+    inputs = gather_inputs(
+        settings,
+        incidents_paths=incidents_paths,
+        experiments_paths=experiments_paths,
+        changes_paths=changes_paths,
+        strict=strict,
+    )
+    signals = explain_history(indicators_frame(read.records), inputs, since)
+    return {"signals": signals, "notes": inputs.notes, "patterns_version": inputs.patterns_version}
+
+
+def summary_counts(signals: Sequence[dict[str, Any]]) -> dict[str, int]:
+    explained = sum(1 for s in signals if s.get("verdict") == "explained")
+    return {"shifts": len(signals), "explained": explained, "no_convincing_cause": len(signals) - explained}
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def _pct(v: Any) -> str:
+    return "" if v is None else f"{100 * float(v):.0f}%"
+
+
+def explanations_table(signals: Sequence[dict[str, Any]], top: int = 3) -> Any:
+    """A rich table: each shift, then its top causes (or the abstention), one row each."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Why it moved: candidate causes of each shift (newest first)")
+    for col in ("shift", "cause", "contribution", "confidence", "why"):
+        table.add_column(col, overflow="fold")
+    for s in signals:
+        head = f"{s['series']} {s['date']} {s['direction']} {float(s['magnitude']):+.3g}"
+        causes = list(s.get("causes") or [])[:top]
+        if s.get("verdict") != "explained":
+            table.add_row(
+                escape(head),
+                "[yellow]no convincing cause[/]",
+                "",
+                _pct(causes[0]["confidence"]) if causes else "",
+                escape(f"best candidate: {causes[0]['summary']}") if causes else "",
+            )
+            continue
+        for i, c in enumerate(causes):
+            table.add_row(
+                escape(head) if i == 0 else "",
+                escape(f"{c['kind']} {c['key']}"),
+                _pct(c.get("contribution")),
+                _pct(c["confidence"]),
+                escape(str(c.get("summary") or "")),
+            )
+    return table
