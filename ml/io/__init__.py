@@ -1,4 +1,4 @@
-"""Incident, indicator and experiment records: the pydantic schemas and the validating readers (with quarantine)."""
+"""Incident, indicator, experiment and change-log records: the pydantic schemas and the validating readers."""
 
 from ml._exports import lazy_exports
 
@@ -11,6 +11,7 @@ _NAMES = {
     "parse_series_key": "schemas",
     "Hypothesis": "schemas",
     "Experiment": "schemas",
+    "Change": "schemas",
     "Reject": "readers",
     "ReadResult": "readers",
     "parse_markdown_postmortem": "readers",
@@ -18,6 +19,8 @@ _NAMES = {
     "read_indicators": "readers",
     "indicators_frame": "readers",
     "read_experiments": "readers",
+    "read_changes": "readers",
+    "changes_frame": "readers",
     "detect_kind": "readers",
     "read_path": "readers",
 }

@@ -25,12 +25,13 @@ from ml.errors import InputError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
-Kind = Literal["incidents", "indicators", "experiments"]
+Kind = Literal["incidents", "indicators", "experiments", "changes"]
 
 _DATETIME_FIELDS = {
     "incidents": ("started_at", "detected_at", "resolved_at"),
     "indicators": (),
     "experiments": (),
+    "changes": (),
 }
 _NAIVE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _BOM = b"\xef\xbb\xbf"
@@ -38,6 +39,7 @@ CSV_FIELD_LIMIT = 1024 * 1024  # characters in one CSV field; a row with a longe
 INCIDENT_SUFFIXES = (".jsonl", ".json", ".csv", ".md", ".markdown")
 INDICATOR_SUFFIXES = (".csv", ".parquet", ".pq")
 EXPERIMENT_SUFFIXES = (".yaml", ".yml", ".json")
+CHANGE_SUFFIXES = (".csv",)
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,10 @@ def unrecognised(path: str | Path) -> Reject:
     if p.is_dir():
         what = "a folder without Markdown postmortems"
     elif p.suffix.lower() == ".csv":
-        what = "a CSV whose header has neither indicator,ds,y (indicators) nor id,title (incidents)"
+        what = (
+            "a CSV whose header has neither indicator,ds,y (indicators), ds,kind,description (changes) "
+            "nor id,title (incidents)"
+        )
     else:
         what = f"unrecognised file type {p.suffix or '(none)'!r}"
     return Reject(str(p), None, "path", f"not a Recur data file: {what}")

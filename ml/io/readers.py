@@ -1,5 +1,5 @@
 """Readers with validation: incidents (JSONL, JSON, CSV, Markdown folder), indicators (CSV, Parquet),
-experiments (YAML, JSON).
+experiments (YAML, JSON), the change log (``changes.csv``).
 
 Every reader validates every record. A bad record never stops the good ones: it goes to the quarantine list with
 the file, line (or record index), field and reason, and ``records in == accepted + quarantined`` always holds.
@@ -26,6 +26,7 @@ from ml.errors import InputError
 from ml.io.decoding import (
     _BLANK,
     _BOM,
+    CHANGE_SUFFIXES,
     CSV_FIELD_LIMIT,
     EXPERIMENT_SUFFIXES,
     INCIDENT_SUFFIXES,
@@ -52,12 +53,13 @@ from ml.io.markdown import (
     _read_markdown_folder,
     parse_markdown_postmortem,
 )
-from ml.io.schemas import Experiment, Incident, IndicatorObservation, series_key
+from ml.io.schemas import Change, Experiment, Incident, IndicatorObservation, series_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CHANGE_SUFFIXES",
     "CSV_FIELD_LIMIT",
     "EXPERIMENT_SUFFIXES",
     "INCIDENT_SUFFIXES",
@@ -68,10 +70,12 @@ __all__ = [
     "NoAliasLoader",
     "ReadResult",
     "Reject",
+    "changes_frame",
     "detect_kind",
     "indicators_frame",
     "load_yaml",
     "parse_markdown_postmortem",
+    "read_changes",
     "read_experiments",
     "read_incidents",
     "read_indicators",
@@ -282,6 +286,46 @@ def read_experiments(paths: str | Path | Iterable[str | Path]) -> ReadResult[Exp
     return result
 
 
+# ---------------------------------------------------------------------------------------------- changes
+
+
+def read_changes(paths: str | Path | Iterable[str | Path]) -> ReadResult[Change]:
+    """Read the change log (CSV: ``ds``, ``team`` and/or ``service`` (empty: org-wide), ``kind``,
+    ``description``, optional ``id``; a row without an id gets ``CHG-<line>``)."""
+    result: ReadResult[Change] = ReadResult(kind="changes")
+    v = _Validator(Change, result, lambda c: c.id, "id")
+    for p in _as_paths(paths):
+        result.sources.append(str(p))
+        if p.suffix.lower() == ".csv":
+            for line, row in _csv_rows(p, result):
+                raw: dict[str, Any] = {k: val for k, val in row.items() if val.strip() != ""}
+                raw.setdefault("id", f"CHG-{line}")
+                v.add(raw, str(p), line)
+        else:
+            _unrecognised(p, result, _unsupported("change log", p, CHANGE_SUFFIXES))
+    _log_result(result)
+    return result
+
+
+def changes_frame(records: Iterable[Change]) -> pd.DataFrame:
+    """DataFrame ``id, ds (Timestamp), team, service, kind, description`` sorted by date and id."""
+    import pandas as pd
+
+    rows = [
+        {
+            "id": r.id,
+            "ds": pd.Timestamp(r.ds),
+            "team": r.team,
+            "service": r.service,
+            "kind": r.kind,
+            "description": r.description,
+        }
+        for r in records
+    ]
+    frame = pd.DataFrame(rows, columns=["id", "ds", "team", "service", "kind", "description"])
+    return frame.sort_values(["ds", "id"]).reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------------------------- dispatch
 
 
@@ -314,6 +358,8 @@ def detect_kind(path: str | Path) -> Kind | None:
         cols = {c.strip().strip('"') for c in head.split(",")}
         if {"indicator", "ds", "y"} <= cols:
             return "indicators"
+        if {"ds", "kind", "description"} <= cols:
+            return "changes"
         if {"id", "title"} <= cols:
             return "incidents"
         return None
@@ -327,6 +373,7 @@ READERS: dict[Kind, Callable[[Any], ReadResult[Any]]] = {
     "incidents": read_incidents,
     "indicators": read_indicators,
     "experiments": read_experiments,
+    "changes": read_changes,
 }
 
 

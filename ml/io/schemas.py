@@ -268,3 +268,38 @@ class Experiment(_Strict):
     @property
     def control_series(self) -> list[str]:
         return [series_key(self.indicator, **{self.dimension: c}) for c in self.controls]
+
+
+class Change(_Strict):
+    """One entry of the change log (``changes.csv``): something changed on ``ds`` for a team or service.
+
+    An empty ``team`` and ``service`` means an org-wide change. ``id`` defaults to ``CHG-<line>`` in the reader.
+    """
+
+    id: NonBlank
+    ds: dt.date
+    kind: NonBlank
+    description: NonBlank
+    team: str | None = None
+    service: str | None = None
+
+    @field_validator("ds", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> object:
+        if isinstance(v, dt.datetime):
+            return utc_in_range(v).date()
+        if isinstance(v, str) and ("T" in v or " " in v.strip()):
+            return utc_in_range(dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))).date()
+        return v
+
+    @field_validator("ds")
+    @classmethod
+    def _in_range(cls, v: dt.date) -> dt.date:
+        return date_in_range(v)
+
+    @field_validator("team", "service", mode="before")
+    @classmethod
+    def _blank_none(cls, v: object) -> object:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        return v

@@ -517,3 +517,60 @@ def test_broken_parquet_and_unknown_types_are_quarantined_for_every_kind(tmp_pat
     exp.write_text("x = 1\n")
     res_e = read_experiments(exp)
     assert res_e.quarantined == 1 and ".toml" in res_e.rejects[0].reason
+
+
+# ---------------------------------------------------------------------------------------------- change log
+
+
+def test_changes_csv_is_recognised_read_and_quarantined_without_loss(tmp_path: Path) -> None:
+    from ml.io.readers import changes_frame, read_changes, read_path
+
+    path = tmp_path / "changes.csv"
+    path.write_text(
+        "ds,team,service,kind,description,id\n"
+        "2025-03-03,payments,,deploy-pipeline,Canary stage added,\n"  # no id: CHG-2
+        "2025-03-10,,,on-call,New rotation for everyone,OC-1\n"  # org-wide
+        "not a date,payments,,deploy,broken,\n"  # quarantined: ds
+        "2025-04-01,payments,checkout,,no kind,\n"  # quarantined: kind
+        "2025-04-02,data,,deploy,dup id,OC-1\n"  # quarantined: duplicate id
+    )
+    assert detect_kind(path) == "changes"
+    res = read_changes(path)
+    assert res.records_in == 5 == res.accepted + res.quarantined
+    assert [c.id for c in res.records] == ["CHG-2", "OC-1"]
+    assert res.records[1].team is None and res.records[1].service is None
+    assert [(r.line, r.field) for r in res.rejects] == [(4, "ds"), (5, "kind"), (6, "id")]
+    assert read_path(path).kind == "changes"
+    frame = changes_frame(res.records)
+    assert list(frame.columns) == ["id", "ds", "team", "service", "kind", "description"]
+    assert frame["id"].tolist() == ["CHG-2", "OC-1"]
+
+
+def test_changes_in_a_wrong_format_are_quarantined_by_name(tmp_path: Path) -> None:
+    from ml.io.readers import read_changes
+
+    odd = tmp_path / "changes.xlsx"
+    odd.write_bytes(b"PK")
+    res = read_changes(odd)
+    assert res.records_in == 1 == res.quarantined and ".xlsx" in res.rejects[0].reason
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["2025-01-06", "2025-13-01", "", "2025-02-03T10:00:00Z"]),
+            st.sampled_from(["", "payments", "data"]),
+            st.sampled_from(["", "deploy"]),
+            st.sampled_from(["", "C-1", "C-2"]),
+        ),
+        max_size=12,
+    )
+)
+def test_changes_no_loss_property(tmp_path: Path, rows: list[tuple[str, str, str, str]]) -> None:
+    from ml.io.readers import read_changes
+
+    path = tmp_path / "changes.csv"
+    path.write_text("ds,team,kind,description,id\n" + "".join(f"{d},{t},{k},x,{i}\n" for d, t, k, i in rows))
+    res = read_changes(path)
+    assert res.records_in == len(rows) == res.accepted + res.quarantined
