@@ -31,7 +31,8 @@ class ExplainConfig:
         min_timing: timing credit of a change that starts ``lookback_days`` before the shift.
         explained_at: the confidence a best cause needs for the verdict "explained".
         max_causes: causes kept per shift.
-        combo_ep: explanatory power a two-dimension combination needs to be preferred over its parents.
+        combo_ep: share of what each parent slice explains that a two-dimension combination must explain to be
+            preferred over its parents (see :mod:`ml.causes.slices`).
         mean_indicators: indicators whose aggregate is the mean of their parts (not the sum); ``None``: those
             whose name says rate, ratio, share, percent, mean, average, time or hours.
         incident_indicators: indicators that count incidents (pattern causes get a contribution); ``None``: those
@@ -47,7 +48,7 @@ class ExplainConfig:
     min_timing: float = 0.5
     explained_at: float = 0.5
     max_causes: int = 5
-    combo_ep: float = 0.8
+    combo_ep: float = 0.7
     mean_indicators: tuple[str, ...] | None = None
     incident_indicators: tuple[str, ...] | None = None
     signal_params: dict[str, Any] = field(default_factory=dict)
@@ -92,11 +93,24 @@ def json_safe(value: Any, digits: int = 4) -> Any:
     return str(value)
 
 
+#: Explanatory power that counts as explaining the whole change (the rest is noise).
+FULL_EP = 0.8
+#: Bonferroni-corrected p-value that earns full significance; 10x larger earns 2/3 of it, 100x larger 1/3.
+FULL_SIGNIFICANCE_P = 1e-3
+
+
 def significance(p_value: float, n_tests: int = 1) -> float:
-    """One minus the Bonferroni-corrected p-value, in [0, 1]."""
+    """Strength of a test in [0, 1]: ``-log10(p * n_tests) / 3``, clipped (p = 0.001 after Bonferroni: 1).
+
+    On the log scale so that the confidence bar of 0.8 needs a corrected p-value of about 0.004 (and 0.5 about
+    0.03): a candidate that merely passes a 5% test is not blamed with high confidence.
+    """
     if not math.isfinite(p_value):
         return 0.0
-    return max(0.0, 1.0 - min(1.0, p_value * max(1, n_tests)))
+    p = min(1.0, max(p_value, 0.0) * max(1, n_tests))
+    if p <= FULL_SIGNIFICANCE_P:
+        return 1.0
+    return max(0.0, -math.log10(p) / -math.log10(FULL_SIGNIFICANCE_P))
 
 
 def concentration(ep: float, share_before: float) -> float:
@@ -104,12 +118,13 @@ def concentration(ep: float, share_before: float) -> float:
 
     ``ep`` is the share of the change it explains (explanatory power), ``share_before`` its share of the level
     before. A candidate that explains everything (ep = 1) while holding a small share scores near 1; one whose
-    change is in proportion to its size (ep = share) scores 0. The score is also capped by ``ep`` itself, so a
-    candidate that explains half of the change cannot be more than half a cause.
+    change is in proportion to its size (ep = share) scores 0. The score is also capped by ``ep / FULL_EP``, so
+    a candidate that explains half of the change is at most 0.62 of a cause, and one that explains ``FULL_EP``
+    (the rest being noise, as in Adtributor's threshold) can be a whole one.
     """
     if not math.isfinite(ep) or ep <= 0:
         return 0.0
     ep_c = min(ep, 1.0)
     s = min(max(share_before, 0.0), 0.999) if math.isfinite(share_before) else 0.0
     excess = max(0.0, (ep_c - s) / (1.0 - s))
-    return float(min(ep_c, math.sqrt(excess)))
+    return float(min(ep_c / FULL_EP, 1.0, math.sqrt(excess)))

@@ -11,14 +11,17 @@ aggregate A made of leaves, with before/after windows:
   Bonferroni-corrected over all candidates;
 - confidence = that test's significance x :func:`~ml.causes.cause.concentration` (EP against the slice's share
   before), so a change spread over the slices in proportion to their size blames none of them (and says so);
-- a pair is preferred to its two parents only when it explains at least ``combo_ep`` of the change and nearly as
-  much as the better parent (its parents then rank just below it); otherwise it ranks below its best parent.
+- a pair is preferred to its two parents (Squeeze's "the root cause is the most specific set that explains it")
+  only when it explains at least ``combo_ep`` of what each parent explains and the rest of each parent (its
+  other leaves) shows no change of its own in the direction of the shift (z < ``REST_Z``); its parents then rank
+  just below it. Otherwise it ranks below its best parent.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +33,10 @@ from ml.causes.aggregates import SeriesData
 from ml.causes.cause import Cause, ExplainConfig, concentration, significance
 from ml.indicators.changepoints import ar1_mean_variance, robust_ar1
 
-__all__ = ["SliceResult", "slice_causes"]
+__all__ = ["REST_Z", "SliceResult", "slice_causes"]
+
+#: The rest of a parent slice (its leaves outside a pair) "has moved too" above this z in the shift's direction.
+REST_Z = 2.0
 
 
 @dataclass
@@ -101,18 +107,24 @@ def slice_causes(
     nonneg = bool((b >= 0).all() and (a >= 0).all() and b.sum() > 0 and a.sum() > 0)
     cands = _candidates(s)
     nb, na = len(before), len(after)
-    rows: list[dict[str, Any]] = []
-    for dims, cols in cands:
-        idx = sorted(cols)
+
+    def ztest(idx: list[int]) -> tuple[float, float, float, float]:
+        """(change, z, noise phi, noise sd) of the leaves ``idx`` against their own AR(1) noise."""
         cs = float(change[idx].sum())
-        ep = cs / total
-        bs, as_ = float(b[idx].sum()), float(a[idx].sum())
-        share_b = bs / float(b.sum()) if nonneg else len(idx) / k
-        share_a = as_ / float(a.sum()) if nonneg else len(idx) / k
         own = full.iloc[:, idx].sum(axis=1).to_numpy() * w
         phi, sd = robust_ar1(own)
         se = math.sqrt(ar1_mean_variance(nb, phi, sd) + ar1_mean_variance(na, phi, sd)) if sd > 0 else 0.0
         z = cs / se if se > 0 else (math.inf if cs != 0 else 0.0)
+        return cs, z, phi, sd
+
+    rows: list[dict[str, Any]] = []
+    for dims, cols in cands:
+        idx = sorted(cols)
+        cs, z, phi, sd = ztest(idx)
+        ep = cs / total
+        bs, as_ = float(b[idx].sum()), float(a[idx].sum())
+        share_b = bs / float(b.sum()) if nonneg else len(idx) / k
+        share_a = as_ / float(a.sum()) if nonneg else len(idx) / k
         p = float(stats.norm.sf(z * direction)) if math.isfinite(z) else (0.0 if cs * direction > 0 else 1.0)
         sig = significance(p, len(cands))
         conf = sig * concentration(ep, share_b)
@@ -143,7 +155,7 @@ def slice_causes(
                 },
             }
         )
-    _prefer_combinations(rows, cfg)
+    _prefer_combinations(rows, lambda idx: ztest(idx)[1] * direction, cfg)
     singles = [r for r in rows if len(r["dims"]) == 1]
     if singles and max(r["ep"] for r in singles) < 0.5:
         top = max(singles, key=lambda r: r["ep"])
@@ -170,8 +182,13 @@ def slice_causes(
     return SliceResult(causes, notes, drivers)
 
 
-def _prefer_combinations(rows: list[dict[str, Any]], cfg: ExplainConfig) -> None:
-    """Squeeze-style choice between a pair and its parents (see the module docstring); edits confidences."""
+def _prefer_combinations(
+    rows: list[dict[str, Any]], rest_z: Callable[[list[int]], float], cfg: ExplainConfig
+) -> None:
+    """Squeeze-style choice between a pair and its parents (see the module docstring); edits confidences.
+
+    ``rest_z(leaves)`` is the z of the change of those leaves in the direction of the shift.
+    """
     by_key = {r["key"]: r for r in rows}
     for r in rows:
         if len(r["dims"]) != 2:
@@ -180,9 +197,10 @@ def _prefer_combinations(rows: list[dict[str, Any]], cfg: ExplainConfig) -> None
         parents_ok = [p for p in parents if p is not None]
         if not parents_ok:
             continue
-        best_parent_ep = max(p["ep"] for p in parents_ok)
         smaller = all(len(r["cols"]) < len(p["cols"]) for p in parents_ok)
-        if r["ep"] >= cfg.combo_ep and r["ep"] >= best_parent_ep - 0.1 and smaller:
+        explains = all(r["ep"] >= cfg.combo_ep * p["ep"] for p in parents_ok)
+        quiet = smaller and all(rest_z(sorted(p["cols"] - r["cols"])) < REST_Z for p in parents_ok)
+        if explains and quiet:
             for p in parents_ok:
                 p["conf"] = min(p["conf"], 0.95 * r["conf"])
         else:

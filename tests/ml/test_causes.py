@@ -1,0 +1,363 @@
+"""explain_signals: each cause kind found on synthetic data with a planted cause, and abstention without one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.causes import ExplainConfig, explain_signals, signal_id
+
+N = 104
+SHIFT = 60
+DATES = pd.date_range("2024-01-01", periods=N, freq="W-MON")
+TEAMS = {"payments": 10.0, "data": 8.0, "growth": 6.0, "identity": 12.0}
+
+
+def _long(
+    values: dict[tuple[str, ...], np.ndarray], dims: tuple[str, ...], indicator: str = "incidents"
+) -> pd.DataFrame:
+    rows = []
+    for key, y in sorted(values.items()):
+        for d, v in zip(DATES, y, strict=True):
+            rows.append({"indicator": indicator, "ds": d, "y": float(v), **dict(zip(dims, key, strict=True))})
+    return pd.DataFrame(rows)
+
+
+def _noise(rng: np.random.Generator, level: float, sd: float = 1.0) -> np.ndarray:
+    return level + rng.normal(0.0, sd, N)
+
+
+def _find(res: list[dict[str, Any]], series: str) -> dict[str, Any]:
+    hits = [r for r in res if r["series"] == series]
+    assert hits, f"no shift explained on {series}: {[r['series'] for r in res]}"
+    return hits[0]
+
+
+def _signal(series: str, week: int, direction: str = "increase") -> dict[str, Any]:
+    return {"series": series, "date": str(DATES[week].date()), "kind": "shift", "direction": direction}
+
+
+# ---------------------------------------------------------------------------------------------- slices
+
+
+def test_a_slice_on_one_dimension_explains_the_aggregate() -> None:
+    rng = np.random.default_rng(1)
+    values = {(t,): _noise(rng, lvl) for t, lvl in TEAMS.items()}
+    values[("payments",)][SHIFT:] += 6.0
+    res = explain_signals(_long(values, ("team",)))
+    agg = _find(res, "incidents")
+    assert abs(pd.Timestamp(agg["date"]) - DATES[SHIFT]) <= pd.Timedelta(weeks=2)
+    top = agg["causes"][0]
+    assert (top["kind"], top["key"]) == ("slice", "team=payments")
+    assert top["confidence"] >= 0.8 and top["contribution"] >= 0.8
+    assert agg["verdict"] == "explained" and agg["direction"] == "up"
+    ev = top["evidence"]
+    assert ev["share_after"] > ev["share_before"] and ev["surprise"] > 0
+    # the other teams are not blamed
+    assert all(c["confidence"] < 0.5 for c in agg["causes"][1:] if c["kind"] == "slice")
+
+
+def test_a_combination_of_two_dimensions_is_preferred_to_its_parents() -> None:
+    rng = np.random.default_rng(2)
+    services = ("checkout", "ledger", "search")
+    values = {(t, s): _noise(rng, 5.0) for t in ("payments", "growth") for s in services}
+    values[("payments", "checkout")][SHIFT:] += 6.0
+    frame = _long(values, ("team", "service"))
+    res = explain_signals(frame, signals=[_signal("incidents", SHIFT)])
+    top = res[0]["causes"][0]
+    assert (top["kind"], top["key"]) == ("slice", "service=checkout,team=payments")
+    assert top["confidence"] >= 0.8
+    keys = [c["key"] for c in res[0]["causes"]]
+    assert keys.index("team=payments") > 0 and keys.index("service=checkout") > 0
+    # a team-wide change stays with the team: the pair explains only a third of it
+    values = {(t, s): _noise(rng, 5.0) for t in ("payments", "growth") for s in services}
+    for s in services:
+        values[("payments", s)][SHIFT:] += 3.0
+    res = explain_signals(_long(values, ("team", "service")), signals=[_signal("incidents", SHIFT)])
+    assert res[0]["causes"][0]["key"] == "team=payments"
+
+
+def test_an_evenly_spread_shift_blames_no_slice() -> None:
+    rng = np.random.default_rng(3)
+    values = {(t,): _noise(rng, lvl, 0.5) for t, lvl in TEAMS.items()}
+    for y in values.values():
+        y[SHIFT:] *= 1.4
+    res = explain_signals(_long(values, ("team",)), signals=[_signal("incidents", SHIFT)])
+    r = res[0]
+    assert r["verdict"] == "no convincing cause"
+    assert all(c["confidence"] < 0.5 for c in r["causes"])
+    assert any("spread over the slices" in n for n in r["notes"])
+
+
+def test_a_rate_aggregate_is_the_mean_of_its_parts() -> None:
+    rng = np.random.default_rng(4)
+    values = {(t,): np.clip(_noise(rng, 0.15, 0.02), 0, 1) for t in TEAMS}
+    values[("growth",)][SHIFT:] += 0.2
+    res = explain_signals(_long(values, ("team",), "change_failure_rate"))
+    agg = _find(res, "change_failure_rate")
+    assert agg["causes"][0]["key"] == "team=growth" and agg["causes"][0]["evidence"]["aggregate"] == "mean"
+    assert any("mean of its 4 parts" in n for n in agg["notes"])
+
+
+# ---------------------------------------------------------------------------------------------- patterns
+
+
+def _incidents(
+    rng: np.random.Generator, rates: dict[str, float], team: str = "payments"
+) -> list[dict[str, Any]]:
+    rows = []
+    for d in DATES:
+        for pid, rate in rates.items():
+            for _ in range(rng.poisson(rate)):
+                rows.append(
+                    {"date": d + pd.Timedelta(days=int(rng.integers(0, 7))), "pattern_id": pid, "team": team}
+                )
+    return rows
+
+
+def _incident_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows).sort_values(["date", "pattern_id"]).reset_index(drop=True)
+    df["id"] = [f"INC-{i:04d}" for i in range(len(df))]
+    df["pattern_name"] = "pattern " + df["pattern_id"]
+    return df
+
+
+def test_a_pattern_burst_explains_an_incident_rise() -> None:
+    rng = np.random.default_rng(5)
+    base = {"p1": 1.5, "p2": 1.0, "p3": 0.8}
+    rows = _incidents(rng, base) + _incidents(rng, {"p1": 1.0}, team="data")
+    burst = [r for r in _incidents(rng, {"p4": 3.0}) if r["date"] >= DATES[SHIFT]]
+    inc = _incident_frame(rows + burst)
+    counts = inc[inc["team"] == "payments"].groupby(inc["date"].dt.to_period("W-SUN").dt.start_time).size()
+    y = counts.reindex(DATES, fill_value=0).to_numpy(float)
+    frame = _long({("payments",): y}, ("team",))
+    res = explain_signals(frame, incidents=inc)
+    r = _find(res, "incidents/team=payments")
+    top = r["causes"][0]
+    assert (top["kind"], top["key"]) == ("pattern", "p4") and top["confidence"] >= 0.8
+    assert top["contribution"] is not None and top["contribution"] >= 0.7
+    ev = top["evidence"]
+    assert ev["after_count"] > ev["before_count"] and 0 < len(ev["incident_ids"]) <= 10
+    assert all(i.startswith("INC-") for i in ev["incident_ids"])
+
+
+def test_constant_pattern_rates_are_not_blamed() -> None:
+    blamed = 0
+    for seed in range(20):
+        rng = np.random.default_rng(100 + seed)
+        inc = _incident_frame(_incidents(rng, {"p1": 2.0, "p2": 1.0, "p3": 0.5}))
+        frame = _long({("payments",): _noise(rng, 5.0)}, ("team",))
+        week = int(rng.integers(20, 90))
+        res = explain_signals(frame, signals=[_signal("incidents/team=payments", week)], incidents=inc)
+        blamed += any(c["confidence"] >= 0.8 for c in res[0]["causes"])
+    assert blamed <= 1
+
+
+# ---------------------------------------------------------------------------------------------- changes, experiments
+
+
+def _team_frame(rng: np.random.Generator, shift: float) -> pd.DataFrame:
+    values = {(t,): _noise(rng, lvl) for t, lvl in TEAMS.items()}
+    values[("payments",)][SHIFT:] += shift
+    return _long(values, ("team",))
+
+
+def test_a_change_before_the_shift_in_the_same_team_is_the_cause() -> None:
+    rng = np.random.default_rng(6)
+    frame = _team_frame(rng, 5.0)
+    changes = pd.DataFrame(
+        [
+            {
+                "ds": DATES[SHIFT - 2],
+                "team": "payments",
+                "kind": "deploy-pipeline",
+                "description": "new pipeline",
+                "id": "CHG-A",
+            },
+            {
+                "ds": DATES[SHIFT - 1],
+                "team": "data",
+                "kind": "on-call",
+                "description": "rotation",
+                "id": "CHG-B",
+            },
+            {
+                "ds": DATES[10],
+                "team": "payments",
+                "kind": "deploy",
+                "description": "long before",
+                "id": "CHG-C",
+            },
+        ]
+    )
+    res = explain_signals(frame, changes=changes)
+    r = _find(res, "incidents/team=payments")
+    top = r["causes"][0]
+    assert (top["kind"], top["key"]) == ("change", "CHG-A") and top["confidence"] >= 0.8
+    assert top["evidence"]["days_before_shift"] >= 0
+    keys = {c["key"] for c in r["causes"]}
+    assert "CHG-B" not in keys and "CHG-C" not in keys
+    # the aggregate: the payments slice first, the change in the slice that drives it next
+    agg = _find(res, "incidents")
+    assert agg["causes"][0]["key"] == "team=payments"
+    assert [c["key"] for c in agg["causes"]].index("CHG-A") == 1
+
+
+def test_a_change_after_the_shift_is_visible_is_not_the_cause() -> None:
+    rng = np.random.default_rng(7)
+    frame = _team_frame(rng, 5.0)
+    late = pd.DataFrame(
+        [{"ds": DATES[SHIFT + 4], "team": "payments", "kind": "deploy", "description": "late"}]
+    )
+    res = explain_signals(frame, signals=[_signal("incidents/team=payments", SHIFT)], changes=late)
+    assert res[0]["causes"] == [] and res[0]["verdict"] == "no convincing cause"
+
+
+def test_an_experiment_in_the_treated_team_explains_the_shift_and_a_control_does_not() -> None:
+    rng = np.random.default_rng(8)
+    frame = _team_frame(rng, -5.0)
+    experiments = [
+        {
+            "id": "EXP-1",
+            "indicator": "incidents",
+            "dimension": "team",
+            "treated": "payments",
+            "start": DATES[SHIFT - 1].date(),
+            "desired_direction": "decrease",
+            "name": "canary",
+        },
+        {
+            "id": "EXP-2",
+            "indicator": "incidents",
+            "dimension": "team",
+            "treated": "data",
+            "start": DATES[SHIFT - 1].date(),
+            "desired_direction": "decrease",
+            "name": "other",
+        },
+        {
+            "id": "EXP-3",
+            "indicator": "reopens",
+            "dimension": "team",
+            "treated": "payments",
+            "start": DATES[SHIFT - 1].date(),
+            "desired_direction": "decrease",
+            "name": "other indicator",
+        },
+    ]
+    res = explain_signals(
+        frame, signals=[_signal("incidents/team=payments", SHIFT, "decrease")], experiments=experiments
+    )
+    r = res[0]
+    assert r["direction"] == "down"
+    top = r["causes"][0]
+    assert (top["kind"], top["key"]) == ("experiment", "EXP-1") and top["confidence"] >= 0.8
+    assert top["evidence"]["direction_agrees"] is True
+    assert {c["key"] for c in r["causes"]} == {"EXP-1"}
+    # the same experiment against its desired direction is a weaker cause
+    up = _team_frame(np.random.default_rng(8), 5.0)
+    res = explain_signals(
+        up, signals=[_signal("incidents/team=payments", SHIFT)], experiments=experiments[:1]
+    )
+    assert res[0]["causes"][0]["evidence"]["direction_agrees"] is False
+    assert res[0]["causes"][0]["confidence"] < 0.8
+
+
+# ---------------------------------------------------------------------------------------------- abstention
+
+
+def test_noise_with_random_unrelated_changes_is_not_blamed() -> None:
+    """Pure-noise parts, a shift claimed at a random date, changes in other teams or long before."""
+    blamed = total = 0
+    for seed in range(25):
+        rng = np.random.default_rng(200 + seed)
+        values = {(t,): _noise(rng, lvl) for t, lvl in TEAMS.items()}
+        frame = _long(values, ("team",))
+        week = int(rng.integers(20, 90))
+        changes = pd.DataFrame(
+            [
+                {"ds": DATES[int(w)], "team": t, "kind": "deploy", "description": "routine"}
+                for w, t in zip(
+                    rng.integers(0, N, 12), rng.choice(["data", "growth", "identity"], 12), strict=True
+                )
+            ]
+        )
+        sigs = [_signal("incidents", week), _signal("incidents/team=payments", week)]
+        for r in explain_signals(frame, signals=sigs, changes=changes):
+            total += 1
+            blamed += (
+                any(c["confidence"] >= 0.8 for c in r["causes"])
+                if r["series"] != "incidents"
+                else any(c["confidence"] >= 0.8 and c["kind"] == "slice" for c in r["causes"])
+            )
+    assert total == 50 and blamed <= 2
+
+
+def test_no_convincing_cause_below_the_bar() -> None:
+    rng = np.random.default_rng(9)
+    frame = _team_frame(rng, 5.0)
+    res = explain_signals(frame, signals=[_signal("incidents/team=payments", SHIFT)])
+    assert res[0]["causes"] == [] and res[0]["verdict"] == "no convincing cause"
+    assert any("no convincing cause" in n for n in res[0]["notes"])
+
+
+# ---------------------------------------------------------------------------------------------- contract
+
+
+def test_output_is_json_safe_deterministic_and_newest_first() -> None:
+    rng = np.random.default_rng(10)
+    frame = _team_frame(rng, 6.0)
+    changes = pd.DataFrame(
+        [{"ds": DATES[SHIFT - 1], "team": "payments", "kind": "deploy", "description": "x"}]
+    )
+    one = explain_signals(frame, changes=changes)
+    two = explain_signals(frame.sample(frac=1.0, random_state=0), changes=changes)
+    text = json.dumps(one, allow_nan=False, sort_keys=True)
+    assert text == json.dumps(two, allow_nan=False, sort_keys=True)
+    assert [r["date"] for r in one] == sorted((r["date"] for r in one), reverse=True)
+    for r in one:
+        assert r["id"] == signal_id(r["series"], r["date"]) and len(r["id"]) == 14
+        assert set(r) >= {
+            "id",
+            "series",
+            "indicator",
+            "date",
+            "direction",
+            "magnitude",
+            "confidence",
+            "causes",
+            "verdict",
+        }
+        for c in r["causes"]:
+            assert set(c) == {"kind", "key", "contribution", "confidence", "evidence", "summary"}
+            assert 0.0 <= c["confidence"] <= 1.0
+            assert c["contribution"] is None or 0.0 <= c["contribution"] <= 1.0
+    # the change log's row number is the default id (header = line 1)
+    assert any(c["key"] == "CHG-2" for r in one for c in r["causes"])
+
+
+def test_since_and_outliers_and_unknown_series() -> None:
+    rng = np.random.default_rng(11)
+    frame = _team_frame(rng, 6.0)
+    sigs = [
+        _signal("incidents/team=payments", SHIFT),
+        {**_signal("incidents/team=payments", 30), "kind": "outlier"},
+        _signal("nonexistent/team=x", 50),
+    ]
+    res = explain_signals(frame, signals=sigs)
+    assert [r["series"] for r in res] == ["incidents/team=payments", "nonexistent/team=x"]
+    assert res[1]["causes"] == [] and "not a series" in res[1]["notes"][0]
+    res = explain_signals(frame, signals=sigs, since=DATES[55].date())
+    assert [r["series"] for r in res] == ["incidents/team=payments"]
+
+
+def test_bad_input_is_one_clear_error() -> None:
+    from ml.errors import InputError
+
+    with pytest.raises(InputError, match="lack the column"):
+        explain_signals(pd.DataFrame({"ds": [], "y": []}))
+    assert explain_signals(pd.DataFrame({"indicator": [], "ds": [], "y": []}), config=ExplainConfig()) == []
