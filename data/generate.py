@@ -35,9 +35,11 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # imported by file path (tests, benchmarks): make the sibling modules importable
     sys.path.insert(0, _HERE)
 
+from sample_causes import burst_plan, plant_causes  # noqa: E402
 from sample_incidents import (  # noqa: E402
     add_references,
     assign_ids,
+    generate_burst_incidents,
     generate_incidents,
     generate_postmortems,
     incident_record,
@@ -77,20 +79,26 @@ def _csv(rows: list[list[Any]]) -> str:
 
 def generate(out: Path, seed: int = 7) -> dict[str, int]:
     """Write the whole sample under `out`; return a few counts."""
-    streams = [Rand(s) for s in np.random.SeedSequence(seed).spawn(4)]
-    inc_rng, pm_rng, ind_rng, ref_rng = streams
+    # the fifth stream plants the causes (sample_causes.py): the other streams draw what they drew before it
+    streams = [Rand(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    inc_rng, pm_rng, ind_rng, ref_rng, cause_rng = streams
 
     drafts, keys = generate_incidents(inc_rng)
     next_ai = assign_ids(drafts, "INC-", 4, 1)
     add_references(ref_rng, drafts)
     used = {d.one_off for d in drafts if d.one_off is not None}
     pms = generate_postmortems(pm_rng, used)
-    assign_ids(pms, "PM-", 3, next_ai)
+    next_ai = assign_ids(pms, "PM-", 3, next_ai)
 
     series = build_series(ind_rng)
     plans = plan_experiments(ind_rng, series)
     plan_shifts(ind_rng, series, plans)
     simulate(ind_rng, series)
+    causes = plant_causes(cause_rng, series, plans)
+    # the bursts' postmortems: ids after the others (INC-0601...), written in date order with them
+    bursts = generate_burst_incidents(cause_rng, burst_plan(causes))
+    assign_ids(bursts, "INC-", 4, next_ai, first=len(drafts) + 1)
+    drafts = sorted(drafts + bursts, key=lambda d: d.started_at)
 
     out.mkdir(parents=True, exist_ok=True)
     for old in sorted((out / "postmortems").glob("*.md")) if (out / "postmortems").exists() else []:
@@ -110,6 +118,13 @@ def generate(out: Path, seed: int = 7) -> dict[str, int]:
                 for i, v in enumerate(s.values)
             ]
     _write_text(out / "indicators.csv", _csv(rows))
+    _write_text(
+        out / "changes.csv",
+        _csv(
+            [["ds", "team", "kind", "description", "id"]]
+            + [[c.ds.isoformat(), c.team, c.kind, c.description, c.id] for c in causes.changes]
+        ),
+    )
 
     exps = []
     for p in plans:
@@ -174,6 +189,9 @@ def generate(out: Path, seed: int = 7) -> dict[str, int]:
                 ]
             )
     _write_text(truth / "shifts.csv", _csv(shift_rows))
+    _write_text(
+        truth / "causes.csv", _csv([["series", "date", "cause_kind", "cause_key"], *causes.truth_rows()])
+    )
     _write_text(truth / "outliers.csv", _csv(outlier_rows))
     _write_text(truth / "series.csv", _csv(series_rows))
     _write_text(
@@ -212,6 +230,8 @@ def generate(out: Path, seed: int = 7) -> dict[str, int]:
         "postmortems": len(pms),
         "series": len(series),
         "experiments": len(plans),
+        "changes": len(causes.changes),
+        "planted causes": len(causes.truth),
     }
 
 

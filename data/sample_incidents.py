@@ -22,6 +22,7 @@ from sample_spec import (
     SECONDARY,
     SERVICES,
     SHARED,
+    TEAM_SERVICES,
     TEAMS,
     UTC,
     WINDOW_END,
@@ -173,9 +174,15 @@ def _find_pii(r: Renderer, d: Draft) -> list[tuple[str, str, str]]:
 
 
 def build_incident(
-    rng: Rand, spec: PatternSpec | None, started: dt.datetime, form: str, one_off: int | None = None
+    rng: Rand,
+    spec: PatternSpec | None,
+    started: dt.datetime,
+    form: str,
+    one_off: int | None = None,
+    team: str | None = None,
 ) -> Draft:
-    """Write one postmortem. `spec` None means a one-off incident (scenario index `one_off`)."""
+    """Write one postmortem. `spec` None means a one-off incident (scenario index `one_off`); `team` set: one of
+    that team's services, handled by that team (the planted pattern bursts)."""
     if spec is None:
         if one_off is None:
             raise ValueError("a one-off incident needs its scenario index")
@@ -186,7 +193,7 @@ def build_incident(
         slug = ONE_OFF
         texts: dict[str, list[str]] = {}
     else:
-        service, team = _pick_service(rng, spec.services)
+        service, team = (rng.pick(TEAM_SERVICES[team]), team) if team else _pick_service(rng, spec.services)
         severity = rng.weighted(SEVERITIES, spec.severity)
         detected, resolved = _times(rng, started, spec.detect_median_min, spec.resolve_median_min)
         reopened = (2 if rng.chance(0.2) else 1) if rng.chance(spec.reopen_p) else 0
@@ -331,10 +338,27 @@ def generate_incidents(rng: Rand) -> tuple[list[Draft], dict[str, dict[str, Any]
     return drafts, keys
 
 
-def assign_ids(drafts: list[Draft], prefix: str, width: int, ai_start: int) -> int:
-    """Give incidents and their action items ids (in order); return the next free action-item number."""
+def generate_burst_incidents(
+    rng: Rand, bursts: Sequence[tuple[str, str, dt.date, dt.date, int]]
+) -> list[Draft]:
+    """Postmortems of the planted pattern bursts: per (team, pattern, first day, end day, count), `count` incidents
+    of that pattern handled by that team, on days drawn uniformly in [first day, end day)."""
+    out: list[Draft] = []
+    for team, slug, first, end, count in bursts:
+        spec = PATTERN_BY_SLUG[slug]
+        lo, hi = (first - WINDOW_START.date()).days, (end - WINDOW_START.date()).days - 1
+        days = sorted(rng.int(lo, hi) for _ in range(count))
+        for day in days:
+            out.append(build_incident(rng, spec, sample_start(rng, day, spec.hours), _forms(rng), team=team))
+    out.sort(key=lambda d: d.started_at)
+    return out
+
+
+def assign_ids(drafts: list[Draft], prefix: str, width: int, ai_start: int, first: int = 1) -> int:
+    """Give incidents ids from `first` and their action items ids (in order); return the next free action-item
+    number."""
     n = ai_start
-    for i, d in enumerate(drafts, start=1):
+    for i, d in enumerate(drafts, start=first):
         d_id = f"{prefix}{i:0{width}d}"
         d.id = d_id
         for item in d.action_items:

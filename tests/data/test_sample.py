@@ -290,16 +290,23 @@ def test_series_truth_matches_the_data(wide: pd.DataFrame) -> None:
 
 def test_level_shifts_are_visible(wide: pd.DataFrame, noise_sd: pd.Series) -> None:
     shifts = pd.read_csv(SAMPLE / "truth" / "shifts.csv")
-    assert set(shifts.kind) == {"shift", "experiment"}
-    assert 9 <= shifts.series.nunique() <= 16  # about a third of the 36 series
+    assert set(shifts.kind) == {"shift", "experiment", "slice", "pattern", "change"}
+    assert (
+        9 <= shifts[shifts.kind.isin(["shift", "experiment"])].series.nunique() <= 16
+    )  # about a third of 36
     dates = list(wide.index)
-    for r in shifts.itertuples():
-        sd = noise_sd[r.series]
-        if r.kind == "shift":
-            assert 2.0 <= abs(r.magnitude) / sd <= 4.0 + 1e-6, r
-        y, i = wide[r.series], dates.index(r.date)
-        diff = y.iloc[i : i + 12].mean() - y.iloc[max(i - 12, 0) : i].mean()
-        assert np.sign(diff) == np.sign(r.magnitude) and abs(diff - r.magnitude) < 2.0 * sd, (r, diff)
+    for _, group in shifts.groupby("series"):
+        starts = sorted(dates.index(d) for d in group.date)
+        for r in group.itertuples():
+            sd = noise_sd[r.series]
+            if r.kind == "shift":
+                assert 2.0 <= abs(r.magnitude) / sd <= 4.0 + 1e-6, r
+            y, i = wide[r.series], dates.index(r.date)
+            # compare the weeks up to the next shift (at most 12) with those since the previous one (at most 12)
+            after = min([j for j in starts if j > i] + [i + 12, len(dates)])
+            before = max([j for j in starts if j < i] + [i - 12, 0])
+            diff = y.iloc[i:after].mean() - y.iloc[before:i].mean()
+            assert np.sign(diff) == np.sign(r.magnitude) and abs(diff - r.magnitude) < 2.0 * sd, (r, diff)
 
 
 def test_outliers_are_isolated_spikes(wide: pd.DataFrame, noise_sd: pd.Series) -> None:
@@ -345,8 +352,9 @@ def test_experiment_truth_is_consistent(
         effect, rel = float(t["true_effect"]), float(t["true_relative_effect"])
         sd = noise_sd[e.treated_series]
         rows = shifts[(shifts.series == e.treated_series) & (shifts.kind == "experiment")]
-        # controls receive nothing, ever
-        assert not shifts.series.isin(e.control_series).any(), e.id
+        # controls receive nothing but the early pattern bursts, which end before the experiment starts
+        on_controls = shifts[shifts.series.isin(e.control_series)]
+        assert set(on_controls.kind) <= {"pattern"} and (on_controls.date < e.start.isoformat()).all(), e.id
         if t["is_null"] == "true":
             assert effect == 0 and rel == 0 and rows.empty
         else:
@@ -361,3 +369,97 @@ def test_experiment_truth_is_consistent(
         did = treated - (ctrl[~pre].mean() - ctrl[pre].mean())
         assert abs(did - effect) < 1.0 * sd, (e.id, did, effect)
     assert wrong == 1
+
+
+# ---------------------------------------------------------------------------------------------- causes (issue #16)
+
+
+def test_change_log_format() -> None:
+    changes = pd.read_csv(SAMPLE / "changes.csv", dtype=str, keep_default_na=False)
+    assert list(changes.columns) == ["ds", "team", "kind", "description", "id"]
+    assert changes.id.is_unique and changes.id.str.fullmatch(r"CHG-\d{3}").all()
+    assert list(changes.ds) == sorted(changes.ds) and all(dt.date.fromisoformat(d) for d in changes.ds)
+    teams = set(pd.read_csv(SAMPLE / "indicators.csv").team)
+    assert set(changes.team) <= teams | {""} and (changes.team == "").any()
+    assert (changes.description.str.len() > 10).all() and changes.kind.str.fullmatch(r"[a-z-]+").all()
+
+
+def test_causes_truth_agrees_with_the_data(
+    wide: pd.DataFrame, noise_sd: pd.Series, incidents: list[Incident], experiments: list[Experiment]
+) -> None:
+    truth = pd.read_csv(SAMPLE / "truth" / "causes.csv", dtype=str, keep_default_na=False)
+    assert list(truth.columns) == ["series", "date", "cause_kind", "cause_key"]
+    kinds = collections.Counter(truth.drop_duplicates(["series", "date"]).cause_kind)
+    assert all(kinds[k] >= 6 for k in ("slice", "pattern", "change", "none")), kinds
+    shifts = pd.read_csv(SAMPLE / "truth" / "shifts.csv")
+    changes = pd.read_csv(SAMPLE / "changes.csv", dtype=str, keep_default_na=False).set_index("id")
+    exps = {e.id: e for e in experiments}
+    null = {r["id"] for r in _csv_rows("experiments.csv") if r["is_null"] == "true"}
+    dates = list(wide.index)
+
+    def shift_at(series: str, date: str) -> pd.DataFrame:
+        return shifts[(shifts.series == series) & (shifts.date == date)]
+
+    for r in truth.itertuples():
+        day = dt.date.fromisoformat(r.date)
+        if "/" not in r.series:  # an aggregate: one team's shift moved it
+            assert r.cause_kind in ("slice", "experiment"), r
+            if r.cause_kind == "slice":
+                team = r.cause_key.removeprefix("team=")
+                part = series_key(r.series, team=team)
+                row = shift_at(part, r.date)
+                parts = [c for c in wide.columns if c.startswith(r.series + "/")]
+                agg_sd = float(np.sqrt((noise_sd[parts] ** 2).sum()))
+                assert len(row) == 1 and abs(row.magnitude.iloc[0]) >= 2.0 * agg_sd - 1e-6, r
+                i = dates.index(r.date)
+                own = wide[part].iloc[i : i + 8].mean() - wide[part].iloc[i - 8 : i].mean()
+                rest = wide[[p for p in parts if p != part]].sum(axis=1)
+                rest_diff = rest.iloc[i : i + 8].mean() - rest.iloc[i - 8 : i].mean()
+                # the team's change is large for the aggregate and larger than the other teams' together
+                assert np.sign(own) == np.sign(row.magnitude.iloc[0]) and abs(own) > 1.5 * agg_sd, (r, own)
+                assert abs(own) > abs(rest_diff), (r, own, rest_diff)
+            continue
+        indicator, team = r.series.split("/team=")
+        row = shift_at(r.series, r.date)
+        assert len(row) == 1, r
+        kind = row.kind.iloc[0]
+        if r.cause_kind == "experiment":
+            e = exps[r.cause_key]
+            assert kind == "experiment" and r.cause_key not in null
+            assert e.treated_series == r.series and e.start == day, r
+        elif r.cause_kind == "change":
+            c = changes.loc[r.cause_key]
+            assert kind == "change" and c.team == team, r
+            assert 7 <= (day - dt.date.fromisoformat(c.ds)).days <= 21, r
+        elif r.cause_kind == "pattern":
+            assert kind == "pattern" and indicator == "incidents" and row.magnitude.iloc[0] > 0, r
+            later = shifts[(shifts.series == r.series) & (shifts.date > r.date)]
+            end = dt.date.fromisoformat(later.date.min())  # the burst's end
+            inside = [
+                i
+                for i in incidents
+                if i.pattern == r.cause_key and i.team == team and day <= i.started_at.date() < end
+            ]
+            outside = [
+                i for i in incidents if i.pattern == r.cause_key and i.team == team and i not in inside
+            ]
+            weeks_in = (end - day).days / 7
+            assert len(inside) >= 5, r
+            assert len(inside) / weeks_in > 4 * len(outside) / (104 - weeks_in), (
+                r,
+                len(inside),
+                len(outside),
+            )
+        else:
+            assert r.cause_kind == "none" and kind in ("shift", "slice"), r
+            before = [
+                dt.date.fromisoformat(c.ds) for c in changes.itertuples() if c.team in ("", team)
+            ]  # nothing in the change log explains it
+            assert not any(0 <= (day - d).days <= 42 for d in before), r
+            assert not any(
+                e.treated_series == r.series and abs((e.start - day).days) <= 28 for e in exps.values()
+            )
+    # every team shift is in the truth (a burst by its start)
+    explained = set(zip(truth.series, truth.date, strict=True))
+    onsets = shifts[(shifts.kind != "pattern") | (shifts.magnitude > 0)]
+    assert set(zip(onsets.series, onsets.date, strict=True)) <= explained

@@ -1,0 +1,270 @@
+"""Why did it move? Accuracy of ``ml.causes.explain_signals`` on the sample's planted causes (issue #16).
+
+    python bench/bench_causes.py [--patterns truth|model] [--no-github] [--github-patterns]
+
+1. Sample (data/sample): indicators.csv, incidents.jsonl, experiments.yaml and changes.csv go to explain_signals,
+   which detects the shifts itself (every team series and the aggregates). Incident pattern ids are the truth
+   labels (``pattern`` of each incident; default) or, with ``--patterns model``, the ids of a PatternModel fitted
+   on the sample, each scored as the truth pattern most of its incidents carry. Scored against
+   ``truth/causes.csv``: a planted shift is found when a detected shift of that series lies within 14 days of it;
+   top-1 / top-3 = the planted cause is the first / among the first three causes (a shift with several rows in
+   the truth, e.g. an aggregate moved by a team's experiment, accepts any of them; an undetected shift counts as
+   a miss). No-cause shifts (``none``) are "blamed" when a cause with confidence >= 0.8 is named. Every miss is
+   listed. Targets: top-1 >= 0.80, top-3 >= 0.95, no-cause blamed <= 5%.
+2. GitHub status corpus (../shared/data/github-status/incidents.jsonl, when present): weekly incident counts per
+   component (the first listed, names normalised as in bench_retrieval; none listed: "unspecified"), the
+   aggregate being all components; the shifts found and their top causes are printed. Without
+   ``--github-patterns`` no pattern ids are given (so no pattern causes); with it, a PatternModel is fitted on
+   the corpus first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ml.causes import explain_signals  # noqa: E402
+
+SAMPLE = ROOT / "data" / "sample"
+GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
+TOL_DAYS = 14
+BLAME = 0.8
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (worker processes)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _cause_text(c: dict[str, Any]) -> str:
+    return f"{c['kind']}:{c['key']} ({c['confidence']:.2f})"
+
+
+# ---------------------------------------------------------------------------------------------- sample
+
+
+def sample_incidents(mode: str) -> pd.DataFrame:
+    rows = [
+        json.loads(line) for line in (SAMPLE / "incidents.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    frame = pd.DataFrame(
+        {
+            "id": [r["id"] for r in rows],
+            "date": pd.to_datetime([r["started_at"] for r in rows], utc=True),
+            "team": [r["team"] for r in rows],
+            "service": [r["service"] for r in rows],
+            "truth": [r["pattern"] for r in rows],
+        }
+    )
+    if mode == "truth":
+        frame["pattern_id"] = frame["truth"]
+    else:
+        from ml.io.schemas import Incident
+        from ml.patterns.model import PatternModel
+
+        start = cpu_seconds()
+        model = PatternModel().fit([Incident.model_validate(r) for r in rows])
+        ids = [str(model.assignments_[r["id"]]) for r in rows]
+        # a model pattern is scored as the truth pattern most of its incidents carry
+        majority = {
+            pid: collections.Counter(
+                t for p, t in zip(ids, frame["truth"], strict=True) if p == pid
+            ).most_common(1)[0][0]
+            for pid in set(ids)
+        }
+        frame["pattern_id"] = [majority[p] if p != "-1" else "-1" for p in ids]
+        print(f"PatternModel fitted on {len(rows)} incidents in {cpu_seconds() - start:.0f} CPU s")
+    frame["pattern_name"] = frame["pattern_id"]
+    return frame.drop(columns="truth")
+
+
+def score(results: list[dict[str, Any]], truth: pd.DataFrame) -> dict[str, Any]:
+    by_series: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in results:
+        by_series[r["series"]].append(r)
+    rows = []
+    for (series, date), group in truth.groupby(["series", "date"], sort=True):
+        want = {(k, v) for k, v in zip(group.cause_kind, group.cause_key, strict=True)}
+        kind = "none" if ("none", "") in want else sorted(want)[0][0] if len(want) == 1 else "slice"
+        day = dt.date.fromisoformat(date)
+        near = [
+            r
+            for r in by_series.get(series, [])
+            if abs((dt.date.fromisoformat(r["date"]) - day).days) <= TOL_DAYS
+        ]
+        hit = min(near, key=lambda r: abs((dt.date.fromisoformat(r["date"]) - day).days)) if near else None
+        causes = hit["causes"] if hit else []
+        got = [(c["kind"], c["key"]) for c in causes]
+        rows.append(
+            {
+                "series": series,
+                "date": date,
+                "kind": kind,
+                "want": " | ".join(f"{k}:{v}" if v else k for k, v in sorted(want)),
+                "found": hit is not None,
+                "top1": bool(got) and got[0] in want,
+                "top3": any(g in want for g in got[:3]),
+                "blamed": any(c["confidence"] >= BLAME for c in causes),
+                "verdict": hit["verdict"] if hit else "not detected",
+                "detected": hit["date"] if hit else "",
+                "causes": ", ".join(_cause_text(c) for c in causes[:3]) or "-",
+            }
+        )
+    return {"rows": pd.DataFrame(rows)}
+
+
+def run_sample(mode: str) -> None:
+    indicators = pd.read_csv(SAMPLE / "indicators.csv")
+    truth = pd.read_csv(SAMPLE / "truth" / "causes.csv", dtype=str, keep_default_na=False)
+    changes = pd.read_csv(SAMPLE / "changes.csv", dtype=str, keep_default_na=False)
+    experiments = yaml.safe_load((SAMPLE / "experiments.yaml").read_text(encoding="utf-8"))
+    incidents = sample_incidents(mode)
+    start_cpu, start_wall = cpu_seconds(), time.perf_counter()
+    results = explain_signals(indicators, None, incidents, experiments, changes)
+    cpu, wall = cpu_seconds() - start_cpu, time.perf_counter() - start_wall
+    rows = score(results, truth)["rows"]
+    planted, none = rows[rows.kind != "none"], rows[rows.kind == "none"]
+    print(
+        f"## Sample (pattern ids: {'truth labels' if mode == 'truth' else 'PatternModel fitted on the sample'})"
+    )
+    print(
+        f"explain_signals: {len(results)} shifts explained in {cpu:.1f} CPU s ({wall:.1f} s wall, "
+        f"load average {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())})"
+    )
+    n = len(planted)
+    print(
+        f"planted causes      n={n}  detected {int(planted.found.sum())}/{n}  "
+        f"top-1 {planted.top1.mean():.3f} ({int(planted.top1.sum())}/{n})  "
+        f"top-3 {planted.top3.mean():.3f} ({int(planted.top3.sum())}/{n})   targets 0.80 / 0.95"
+    )
+    det = planted[planted.found]
+    if len(det):
+        print(f"  of those detected  n={len(det)}  top-1 {det.top1.mean():.3f}  top-3 {det.top3.mean():.3f}")
+    for kind, g in planted.groupby("kind"):
+        print(
+            f"  {kind:<11} n={len(g):<3} detected {int(g.found.sum())}  top-1 {int(g.top1.sum())}  "
+            f"top-3 {int(g.top3.sum())}"
+        )
+    nd = none[none.found]
+    print(
+        f"no-cause shifts     n={len(none)}  detected {len(nd)}  blamed (conf >= {BLAME}) "
+        f"{int(nd.blamed.sum())}/{len(nd)} = {nd.blamed.mean() if len(nd) else 0:.3f}   target <= 0.05; "
+        f"verdict 'no convincing cause' {int((nd.verdict == 'no convincing cause').sum())}/{len(nd)}"
+    )
+    misses = pd.concat([planted[~planted.top1], nd[nd.blamed]])
+    if len(misses):
+        print("\nmisses (top-1 wrong or not detected; blamed no-cause shifts):")
+        for r in misses.itertuples():
+            where = f"detected {r.detected}" if r.found else "not detected within 14 days"
+            print(f"  {r.series:<42} {r.date}  truth {r.want:<38} {where}; found: {r.causes}")
+    other = [r for r in results if not ((truth.series == r["series"]).any())]
+    print(f"\n(shifts on series without a truth row: {len(other)}; not scored)")
+
+
+# ---------------------------------------------------------------------------------------------- GitHub
+
+
+def github_frames(fit_patterns: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from bench_retrieval import COMPONENT_ALIASES, DROP_COMPONENTS
+
+    rows = [json.loads(line) for line in GITHUB.read_text(encoding="utf-8").splitlines()]
+    comps = []
+    for r in rows:
+        named = [COMPONENT_ALIASES.get(c, c) for c in r.get("components") or []]
+        named = [c for c in named if c not in DROP_COMPONENTS]
+        comps.append(named[0] if named else "unspecified")
+    inc = pd.DataFrame(
+        {
+            "id": [r["id"] for r in rows],
+            "date": pd.to_datetime([r["started_at"] for r in rows], utc=True),
+            "component": comps,
+        }
+    )
+    week = inc["date"].dt.tz_convert(None).dt.normalize()
+    inc["ds"] = week - pd.to_timedelta(week.dt.weekday, unit="D")
+    weeks = pd.date_range(inc["ds"].min(), inc["ds"].max(), freq="7D")
+    counts = inc.groupby(["component", "ds"]).size()
+    grid = pd.MultiIndex.from_product([sorted(inc["component"].unique()), weeks], names=["component", "ds"])
+    long = counts.reindex(grid, fill_value=0).rename("y").reset_index()
+    long.insert(0, "indicator", "incidents")
+    if fit_patterns:
+        from ml.io.schemas import Incident
+        from ml.patterns.model import PatternModel
+        from ml.text.documents import redact, strip_html
+
+        start = cpu_seconds()
+        docs = [
+            Incident(
+                id=r["id"],
+                title=r["name"],
+                summary=redact(strip_html(r["text"])) or r["name"],
+                started_at=dt.datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")),
+            )
+            for r in rows
+        ]
+        model = PatternModel().fit(docs)
+        names = {str(p.id): p.label for p in model.patterns_}
+        inc["pattern_id"] = [str(model.assignments_[r["id"]]) for r in rows]
+        inc["pattern_name"] = [names.get(p, p) for p in inc["pattern_id"]]
+        print(f"PatternModel fitted on {len(rows)} GitHub incidents in {cpu_seconds() - start:.0f} CPU s")
+    return long, inc.drop(columns="ds")
+
+
+def run_github(fit_patterns: bool) -> None:
+    if not GITHUB.exists():
+        print(f"\nGitHub status corpus absent ({GITHUB}), skipped")
+        return
+    long, inc = github_frames(fit_patterns)
+    start = cpu_seconds()
+    results = explain_signals(long, None, inc if fit_patterns else None)
+    per = long.groupby("component").y.sum().sort_values(ascending=False)
+    print(
+        f"\n## GitHub status corpus: {len(inc)} incidents, {long.ds.nunique()} weeks, {len(per)} components "
+        f"({', '.join(f'{c} {n}' for c, n in per.items())}); "
+        f"pattern causes: {'PatternModel fitted on the corpus' if fit_patterns else 'none (no pattern ids given)'}"
+    )
+    agg = [r for r in results if "/" not in r["series"]]
+    named = [r for r in results if "/" in r["series"] and r["verdict"] == "explained"]
+    per_series = collections.Counter(r["series"] for r in results if "/" in r["series"])
+    print(
+        f"{len(results)} shifts in {cpu_seconds() - start:.1f} CPU s: {len(agg)} of the aggregate, per component "
+        + ", ".join(f"{k.split('=', 1)[1]} {n}" for k, n in per_series.most_common())
+    )
+    print(f"aggregate shifts ({sum(r['verdict'] == 'explained' for r in agg)} explained), newest first:")
+    for r in agg + named:
+        top = ", ".join(_cause_text(c) for c in r["causes"][:3]) or "-"
+        print(f"  {r['date']}  {r['series']:<34} {r['magnitude']:+7.2f}/week  {r['verdict']:<19} {top}")
+    for r in [r for r in agg if r["verdict"] == "explained"][:3]:
+        print(f"  e.g. {r['series']} {r['date']}: {r['causes'][0]['summary']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patterns", choices=["truth", "model"], default="truth", help="sample pattern ids")
+    ap.add_argument("--no-github", action="store_true", help="skip the GitHub status corpus")
+    ap.add_argument("--github-patterns", action="store_true", help="fit a PatternModel on the GitHub corpus")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    run_sample(args.patterns)
+    if not args.no_github:
+        run_github(args.github_patterns)
+
+
+if __name__ == "__main__":
+    main()
