@@ -1,5 +1,8 @@
 """Series to explain: the input's own series, aggregates built from their parts, and their shifts.
 
+Shifts are detected on every series with :func:`ml.indicators.signals.detect_signals`; a part's shift that the
+aggregate's own detection missed is tested on the aggregate at its date (:func:`carried_shifts`).
+
 The input is long (``indicator, ds, y`` + dimension columns such as ``team`` and ``service``; an empty value means
 "not split on that dimension"). Per indicator, the leaves are the rows split on every dimension the indicator
 uses. From them two kinds of aggregate are built (unless the input already holds them, in which case its values
@@ -12,23 +15,37 @@ their mean.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ml.causes.cause import ExplainConfig
 from ml.errors import InputError
+from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 from ml.indicators.signals import detect_signals
 
-__all__ = ["SeriesData", "build_series", "detect_shifts", "dimension_columns", "series_name"]
+__all__ = [
+    "CARRY_DAYS",
+    "SeriesData",
+    "build_series",
+    "carried_shifts",
+    "detect_shifts",
+    "dimension_columns",
+    "series_name",
+]
 
 logger = logging.getLogger(__name__)
 
 _RESERVED = ("indicator", "ds", "y", "series")
 _FIRST_DIMS = ("team", "service")
+#: A part's shift is carried to its aggregate only when the aggregate has no shift this close to it.
+CARRY_DAYS = 14
+_DETECTOR_DEFAULTS: dict[str, Any] = {"min_segment": 4, "min_confidence": 0.95, "min_shift_sigma": 1.0}
 _MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
 
 
@@ -47,6 +64,7 @@ class SeriesData:
     parts: pd.DataFrame | None = None
     part_dims: list[dict[str, str]] = field(default_factory=list)
     how: Literal["sum", "mean"] = "sum"
+    part_series: list[str] = field(default_factory=list)
 
     @property
     def is_aggregate(self) -> bool:
@@ -144,6 +162,7 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
                 parts=parts.copy(),
                 part_dims=[leaf_dims[j] for j in cols],
                 how=how,
+                part_series=[series_name(ind, leaf_dims[j], all_dims) for j in cols],
             )
     return out
 
@@ -162,4 +181,73 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
             logger.info("Explaining - no shift detection on %s: %s", sid, exc.message)
             continue
         events += [e for e in found if e.get("kind") == "shift"]
+    events += carried_shifts(series, events, cfg)
     return sorted(events, key=lambda e: (str(e["series"]), str(e["date"])))
+
+
+def carried_shifts(
+    series: dict[str, SeriesData], events: list[dict[str, Any]], cfg: ExplainConfig
+) -> list[dict[str, Any]]:
+    """Shifts of an aggregate at the date of a shift of one of its parts, when the aggregate's own detection
+    missed it but the aggregate's level did change there.
+
+    A part's shift can be too small against the noise of the sum of all parts for the detector's penalised
+    search, yet clear when tested at its known date. The test is the detector's own: the difference of the
+    aggregate's mean over the segments either side (up to its neighbouring shifts and its parts' other shifts,
+    more than ``CARRY_DAYS`` away) against the AR(1)
+    noise, two-sided, Bonferroni-corrected over the ~n / min_segment places a change could be; kept when the
+    confidence reaches ``min_confidence`` (0.95) and the shift is at least ``min_shift_sigma`` noise sds.
+    """
+    params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
+    by_series: dict[str, list[pd.Timestamp]] = {}
+    for e in events:
+        by_series.setdefault(str(e["series"]), []).append(pd.Timestamp(str(e["date"])[:10]))
+    near = pd.Timedelta(days=CARRY_DAYS)
+    out: list[dict[str, Any]] = []
+    for sid in sorted(series):
+        s = series[sid]
+        if not s.is_aggregate or len(s.values) < 12:
+            continue
+        own = list(by_series.get(sid, []))
+        dates = sorted({d for part in s.part_series for d in by_series.get(part, [])})
+        y = s.values.to_numpy(dtype=float)
+        idx = pd.DatetimeIndex(s.values.index)
+        for d in dates:
+            if any(abs(d - o) <= near for o in own) or d not in idx:
+                continue
+            # segments end at the aggregate's shifts and at its parts' other shifts (known level changes); the
+            # noise is that around the segment means (as in the detector's tests)
+            bounds = sorted({*own, *(o for o in dates if abs(o - d) > near)})
+            cps = sorted({int(idx.get_loc(o)) for o in [*bounds, d] if o in idx} - {0})
+            phi, sd = residual_ar1(y - _segment_means(y, cps), len(cps) + 1, 0.8)
+            if sd <= 0:
+                continue
+            lo = max([o for o in bounds if o < d], default=idx[0])
+            hi = min([o for o in bounds if o > d], default=idx[-1] + pd.Timedelta(days=1))
+            left, right = y[(idx >= lo) & (idx < d)], y[(idx >= d) & (idx < hi)]
+            if min(len(left), len(right)) < params["min_segment"]:
+                continue
+            diff = float(right.mean() - left.mean())
+            se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
+            p = 2.0 * float(stats.norm.sf(abs(diff) / se))
+            conf = max(0.0, 1.0 - min(1.0, p * max(1.0, len(y) / params["min_segment"])))
+            if conf < params["min_confidence"] or abs(diff) < params["min_shift_sigma"] * sd:
+                continue
+            parts = sorted(part for part in s.part_series if d in by_series.get(part, []))
+            out.append(
+                {
+                    "rank": None,
+                    "series": sid,
+                    "date": str(d.date()),
+                    "kind": "shift",
+                    "direction": "increase" if diff > 0 else "decrease",
+                    "magnitude": diff,
+                    "magnitude_sigma": diff / sd,
+                    "confidence": conf,
+                    "outside_interval": None,
+                    "detail": f"carried from {', '.join(parts)}: the aggregate's mean moves {left.mean():.4g} -> "
+                    f"{right.mean():.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
+                }
+            )
+            own.append(d)
+    return out
