@@ -89,10 +89,12 @@ def prepare_changes(changes: pd.DataFrame | None) -> list[Started]:
     return out
 
 
-def prepare_experiments(experiments: list[dict[str, Any]] | None) -> list[Started]:
-    """Experiment definitions (dicts as read from experiments.yaml) as :class:`Started` records."""
+def prepare_experiments(experiments: list[Any] | None) -> list[Started]:
+    """Experiment definitions (dicts as read from experiments.yaml, or ``Experiment`` records) as
+    :class:`Started` records."""
     out = []
-    for e in experiments or []:
+    for item in experiments or []:
+        e: dict[str, Any] = item.model_dump() if hasattr(item, "model_dump") else dict(item)
         start = e.get("start")
         if start is None or _blank(e.get("id")):
             continue

@@ -361,3 +361,48 @@ def test_bad_input_is_one_clear_error() -> None:
     with pytest.raises(InputError, match="lack the column"):
         explain_signals(pd.DataFrame({"ds": [], "y": []}))
     assert explain_signals(pd.DataFrame({"indicator": [], "ds": [], "y": []}), config=ExplainConfig()) == []
+
+
+def test_a_part_shift_too_small_for_the_aggregate_detector_is_carried_to_the_aggregate() -> None:
+    from ml.causes.aggregates import build_series, detect_shifts
+
+    rng = np.random.default_rng(12)
+    teams = [f"t{i}" for i in range(8)]
+    values = {(t,): _noise(rng, 10.0, 1.0) for t in teams}
+    values[("t3",)][SHIFT:] += 4.0  # 4 sds of the team, about 1.4 sds of the sum of eight teams
+    series = build_series(_long(values, ("team",)))
+    events = detect_shifts(series)
+    team = [e for e in events if e["series"] == "incidents/team=t3"]
+    agg = [e for e in events if e["series"] == "incidents"]
+    assert team and agg
+    assert any(abs(pd.Timestamp(e["date"]) - DATES[SHIFT]) <= pd.Timedelta(weeks=2) for e in agg)
+    # pure noise in the other teams is not carried
+    assert all(e["series"] in ("incidents", "incidents/team=t3") for e in events)
+    res = explain_signals(_long(values, ("team",)))
+    top = _find(res, "incidents")["causes"][0]
+    assert top["key"] == "team=t3" and top["confidence"] >= 0.8
+
+
+def test_two_dimensions_give_per_team_aggregates_and_experiment_records_are_accepted() -> None:
+    from ml.io.schemas import Experiment
+
+    rng = np.random.default_rng(13)
+    values = {(t, s): _noise(rng, 5.0) for t in ("payments", "growth") for s in ("checkout", "ledger")}
+    values[("payments", "ledger")][SHIFT:] -= 4.0
+    exp = Experiment.model_validate(
+        {
+            "id": "EXP-9",
+            "name": "ledger canary",
+            "hypothesis": {"problem": "p", "solution": "s", "metric": "m"},
+            "indicator": "incidents",
+            "dimension": "service",
+            "treated": "ledger",
+            "start": DATES[SHIFT - 2].date(),
+        }
+    )
+    frame = _long(values, ("team", "service"))
+    sig = _signal("incidents/team=payments", SHIFT, "decrease")
+    res = explain_signals(frame, signals=[sig], experiments=[exp])
+    causes = {(c["kind"], c["key"]): c for c in res[0]["causes"]}
+    assert res[0]["causes"][0]["key"] == "service=ledger"
+    assert causes[("experiment", "EXP-9")]["evidence"]["slice_check"].startswith("service=ledger drives")
