@@ -1,7 +1,9 @@
 """Failure patterns whose incident rate changed around a shift.
 
 For a shift at date d, the incidents of the shifted series' slice (all incidents for an aggregate) are counted
-per pattern in the before window ``[b0, d)`` and the after window ``[d, a1)``. Each pattern's rate change is
+per pattern in the before window ``[b0, d)`` and the after window ``[d, a1)``; the before window is the longer
+``pattern_baseline_days`` (sparse counts need a longer baseline, and a detected date a week late then moves
+only a small part of a burst into it). Each pattern's rate change is
 tested by the conditional (binomial) test of two Poisson rates: given ``n = before + after`` incidents, the after
 count is Binomial(n, T_after / (T_before + T_after)) when the rate did not change. The test is one-sided in the
 direction of the shift and Bonferroni-corrected over the patterns seen in the windows. Confidence = that

@@ -24,6 +24,8 @@ class ExplainConfig:
     Parameters:
         window_days: length of the before and after windows around a shift (clipped at the neighbouring shifts of
             the same series).
+        pattern_baseline_days: length of the before window for incident counts per pattern (sparse counts need a
+            longer baseline than the indicator; not clipped at earlier shifts, not before the first incident).
         lookback_days: how long before a shift a change or experiment may start and still be a candidate.
         slack_days: how long after the shift date a change may start (the detected date is noisy).
         full_credit_days: a change that starts at most this long before the shift keeps full timing credit; the
@@ -42,6 +44,7 @@ class ExplainConfig:
     """
 
     window_days: int = 56
+    pattern_baseline_days: int = 182
     lookback_days: int = 42
     slack_days: int = 7
     full_credit_days: int = 21

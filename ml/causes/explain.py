@@ -121,7 +121,11 @@ def _explain_one(
             drivers = res.drivers
         deeper: list[Cause] = []
         if incidents is not None:
-            found, pnotes = pattern_causes(incidents, s.dims, b0, d, a1, direction, _counts_incidents(s, cfg))
+            first = incidents["date"].min()
+            pb0 = max(min(b0, d - pd.Timedelta(days=cfg.pattern_baseline_days)), first)
+            found, pnotes = pattern_causes(
+                incidents, s.dims, pb0, d, a1, direction, _counts_incidents(s, cfg)
+            )
             deeper += found
             notes += pnotes
         deeper += change_causes(s, changes, d, before, after, drivers, cfg)
