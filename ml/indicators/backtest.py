@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ml.errors import InputError
-from ml.indicators.candidates import Prediction, _clip, _combine, make_candidate
+from ml.indicators.candidates import Candidate, Prediction, _clip, _combine, _StatsForecast, make_candidate
 from ml.indicators.config import (
     BASELINE,
     DEFAULT_HORIZON,
@@ -70,15 +70,28 @@ def _fit_predict(
     horizon: int,
     nonneg: bool,
     log: BacktestLog,
-) -> tuple[Prediction, dict[str, Any]]:
-    """One candidate fitted on one training window: its clipped forecast and the form it chose."""
+) -> tuple[Prediction, Candidate]:
+    """One candidate fitted on one training window: its clipped forecast and the fitted candidate."""
     t0 = time.perf_counter()
     try:
         cand = make_candidate(name, **params).fit(prep, cfg)
-        pred = _clip(cand.predict(horizon, cfg.level), nonneg)
-        return pred, cand.structure()
+        return _clip(cand.predict(horizon, cfg.level), nonneg), cand
     finally:
         log.add(name, time.perf_counter() - t0)
+
+
+def _forward(
+    cand: _StatsForecast, prep: _Prepared, cfg: ForecastConfig, horizon: int, nonneg: bool, log: BacktestLog
+) -> Prediction | None:
+    """The oldest window's fit forecasting a later window (no estimation); ``None`` when it does not apply."""
+    t0 = time.perf_counter()
+    try:
+        return _clip(cand.forward(prep, horizon, cfg.level), nonneg)
+    except Exception as exc:  # a season that changed, or a filter failing: the caller refits instead
+        logger.debug("Forecasting - %s: forward failed (%s), refitting", cand.name, exc)
+        return None
+    finally:
+        log.add(cand.name, time.perf_counter() - t0)
 
 
 def windowed(
@@ -120,8 +133,11 @@ def _run_backtest(
     """Fit every candidate on each rolling origin, oldest first.
 
     Long histories: the model candidates (not the baseline) see only the last ``fit_window`` points of each
-    training window. After the oldest window, candidates that cannot win are pruned (``prune``), and the
-    automatic searches' forms are reused on the later windows (``reuse_structure``).
+    training window. After the oldest window, candidates that cannot win are pruned (``prune``). With
+    ``reuse_structure`` the statsforecast candidates are searched and fitted on the oldest window only and forecast
+    the later windows from that fit (``forward``: the same parameters filtered over the history from the same
+    start up to the later cut-off; a refit of the same form if that fails), and Prophet starts from the oldest
+    window's fit.
     """
     log = log if log is not None else BacktestLog()
     n = len(grid.y)
@@ -132,18 +148,30 @@ def _run_backtest(
     failures: dict[str, str] = {}
     forms = log.forms
     active = list(names)
+    anchors: dict[str, _StatsForecast] = {}  # the oldest window's statsforecast fits, reused by ``forward``
+    start = 0  # where the oldest window's model candidates started
     for i, c in enumerate(cuts):
         prep = _prepare(grid.y[:c], grid.dates[:c], grid.freq, cfg.clean_outliers)
         slow_prep = prep
         if any(name in WINDOWED_CANDIDATES for name in active):
             slow_prep = windowed(prep, grid.y[:c], grid.dates[:c], grid.freq, window, cfg.clean_outliers)
+        if i == 0:
+            start = c - len(slow_prep.y)
+        fwd_prep: _Prepared | None = None
         actual = grid.y[c : c + horizon]
         preds: dict[str, Prediction] = {}
         for name in active:
             if name in failures:
                 continue
+            if name in anchors:
+                if fwd_prep is None:
+                    fwd_prep = _prepare(grid.y[start:c], grid.dates[start:c], grid.freq, cfg.clean_outliers)
+                pred = _forward(anchors[name], fwd_prep, cfg, horizon, nonneg, log)
+                if pred is not None:
+                    preds[name] = pred
+                    continue
             try:
-                preds[name], form = _fit_predict(
+                preds[name], cand = _fit_predict(
                     name,
                     forms.get(name, {}),
                     slow_prep if name in WINDOWED_CANDIDATES else prep,
@@ -159,7 +187,9 @@ def _run_backtest(
                 logger.debug("Forecasting - %s failed at cutoff %d: %s", name, c, exc)
                 continue
             if cfg.reuse_structure and i == 0:
-                forms[name] = form
+                forms[name] = cand.structure()
+                if isinstance(cand, _StatsForecast):
+                    anchors[name] = cand
         windows.append(_WindowForecasts(c, mase_scale(grid.y[:c]), actual, preds))
         if i == 0 and prune and len(cuts) > 1:
             dropped = _prune(windows[0], [a for a in active if a not in failures], cfg)

@@ -162,15 +162,16 @@ class _StatsForecast(Candidate):
     """Adapter for statsforecast's automatic models (fitted on the deseasonalised series for long periods).
 
     ``structure()`` after a fit gives the parameters that rebuild the same model form (ARIMA orders, ETS
-    components, Theta variant) without the automatic search: the backtest searches once, at its oldest window, and
-    refits that form on the later windows.
+    components, Theta variant) without the automatic search: the backtest searches and fits once, at its oldest
+    window, forecasts its later windows from that fit (``forward``: the same parameters, filtered over the longer
+    history) and the final model refits that form.
     """
 
-    def _model(self, season_length: int) -> Any:
+    def _model(self, season_length: int, n: int) -> Any:
         raise NotImplementedError
 
     def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> _StatsForecast:
-        model = self._model(prep.model_season)
+        model = self._model(prep.model_season, len(prep.y))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(prep.adjusted.astype(float))
@@ -183,7 +184,23 @@ class _StatsForecast(Candidate):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = self.model_.predict(h=h, level=[level])
-        season = prep.future_seasonal(h)
+        return self._prediction(out, prep.future_seasonal(h), level)
+
+    def forward(self, prep: _Prepared, h: int, level: int) -> Prediction:
+        """Forecast from the end of ``prep`` with this fit's parameters, not estimated again (filtering only).
+
+        ``prep`` must start where the fitted window started (the states' initial values belong there) and have the
+        same model season; a backtest uses it on its later windows. A mismatch is a :class:`ValueError`.
+        """
+        own = self._check()
+        if prep.model_season != own.model_season or len(prep.y) < len(own.y):
+            raise ValueError(f"{self.name}: forward needs the fitted window extended, with the same season")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self.model_.forward(y=prep.adjusted.astype(float), h=h, level=[level])
+        return self._prediction(out, prep.future_seasonal(h), level)
+
+    def _prediction(self, out: Mapping[str, Any], season: np.ndarray, level: int) -> Prediction:
         mean = np.asarray(out["mean"], dtype=float) + season
         lower = np.asarray(out[f"lo-{level}"], dtype=float) + season
         upper = np.asarray(out[f"hi-{level}"], dtype=float) + season
@@ -223,7 +240,7 @@ class AutoETS(_StatsForecast):
     def get_params(self) -> dict[str, Any]:
         return {"model": self.model, "damped": self.damped} if self.model is not None else {}
 
-    def _model(self, season_length: int) -> Any:
+    def _model(self, season_length: int, n: int) -> Any:
         from statsforecast.models import AutoETS as _AutoETS
 
         if self.model is None:
@@ -252,7 +269,7 @@ class AutoTheta(_StatsForecast):
     def get_params(self) -> dict[str, Any]:
         return {"model": self.model} if self.model is not None else {}
 
-    def _model(self, season_length: int) -> Any:
+    def _model(self, season_length: int, n: int) -> Any:
         from statsforecast.models import AutoTheta as _AutoTheta
 
         if self.model is not None and self.model not in ("STM", "OTM", "DSTM", "DOTM"):
@@ -265,6 +282,10 @@ class AutoTheta(_StatsForecast):
 
     def structure(self) -> dict[str, Any]:
         return {"model": str(self.model_.model_["modeltype"])}
+
+
+#: Training windows longer than this search the ARIMA orders with an approximate likelihood (R's default rule).
+ARIMA_APPROXIMATION_ABOVE = 150
 
 
 class AutoARIMA(_StatsForecast):
@@ -294,12 +315,14 @@ class AutoARIMA(_StatsForecast):
             "include_drift": self.include_drift,
         }
 
-    def _model(self, season_length: int) -> Any:
+    def _model(self, season_length: int, n: int) -> Any:
         from statsforecast.models import ARIMA as _ARIMA
         from statsforecast.models import AutoARIMA as _AutoARIMA
 
         if self.order is None:
-            return _AutoARIMA(season_length=season_length)
+            # R's auto.arima approximates the likelihood during its search on long series (> 150 points): the
+            # search ranks orders by the conditional sum of squares, then the chosen order is fitted exactly
+            return _AutoARIMA(season_length=season_length, approximation=n > ARIMA_APPROXIMATION_ABOVE)
         order = tuple(int(v) for v in self.order)
         seasonal = tuple(int(v) for v in (self.seasonal_order or (0, 0, 0)))
         if len(order) != 3 or len(seasonal) != 3 or min(order + seasonal) < 0:
@@ -396,7 +419,7 @@ class ProphetCandidate(Candidate):
             ) from exc
 
     def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> ProphetCandidate:
-        from prophet import Prophet
+        from ml.indicators.prophet_map import MapProphet
 
         if self.seed is not None:
             _check_int("seed", self.seed, 0)
@@ -411,7 +434,7 @@ class ProphetCandidate(Candidate):
                     "holidays need 'holiday' and 'ds' keys", field="holidays", value=cfg.holidays[0]
                 )
             holidays["ds"] = pd.to_datetime(holidays["ds"])
-        model = Prophet(
+        model: Any = MapProphet(
             yearly_seasonality=span_days >= 730,
             weekly_seasonality=daily and span_days >= 14,
             daily_seasonality=False,

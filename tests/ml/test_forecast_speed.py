@@ -130,10 +130,18 @@ def test_slow_candidates_see_a_bounded_window_of_long_histories(monkeypatch: pyt
     fit_series(
         "long", weekly(n), known_series("seasonal", n), {**FAST_SLOW, "fit_window": 0, "prune_ratio": 0}
     )
-    assert seen["auto_arima"] == {n - 39, n - 26, n - 13}
+    assert seen["auto_arima"] == {n - 39}  # fitted on the oldest window; the later ones forward that fit
+    seen.clear()
+    fit_series(
+        "long",
+        weekly(n),
+        known_series("seasonal", n),
+        {**FAST_SLOW, "fit_window": 0, "prune_ratio": 0, "reuse_structure": False},
+    )
+    assert seen["auto_arima"] == {n - 39, n - 26, n - 13}  # no reuse: fitted on every window
     seen.clear()
     fit_series("short", weekly(200), known_series("seasonal", 200), FAST_SLOW)
-    assert max(seen["auto_arima"]) == 187  # shorter than the window: the whole history
+    assert seen["auto_arima"] == {161}  # shorter than the window: the whole history (oldest window 200 - 39)
 
 
 def test_arima_orders_are_searched_once_and_reused() -> None:
