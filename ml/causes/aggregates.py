@@ -31,6 +31,7 @@ from ml.indicators.signals import detect_signals
 
 __all__ = [
     "CARRY_DAYS",
+    "CARRY_SIGMA",
     "SeriesData",
     "build_series",
     "carried_shifts",
@@ -45,6 +46,8 @@ _RESERVED = ("indicator", "ds", "y", "series")
 _FIRST_DIMS = ("team", "service")
 #: A part's shift is carried to its aggregate only when the aggregate has no shift this close to it.
 CARRY_DAYS = 14
+#: Share of the detector's size bar (``min_shift_sigma``) a carried shift must reach on the aggregate.
+CARRY_SIGMA = 0.5
 _DETECTOR_DEFAULTS: dict[str, Any] = {"min_segment": 4, "min_confidence": 0.95, "min_shift_sigma": 1.0}
 _MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
 
@@ -192,38 +195,46 @@ def carried_shifts(
     missed it but the aggregate's level did change there.
 
     A part's shift can be too small against the noise of the sum of all parts for the detector's penalised
-    search, yet clear when tested at its known date. The test is the detector's own: the difference of the
-    aggregate's mean over the segments either side (up to its neighbouring shifts and its parts' other shifts,
-    more than ``CARRY_DAYS`` away) against the AR(1)
-    noise, two-sided, Bonferroni-corrected over the ~n / min_segment places a change could be; kept when the
-    confidence reaches ``min_confidence`` (0.95) and the shift is at least ``min_shift_sigma`` noise sds.
+    search, yet clear when tested at its known date. The aggregate is first cleared of its parts' other shifts
+    (each part's detected step, more than ``CARRY_DAYS`` away, subtracted; weighted 1/K for a mean), then tested
+    as the detector does: the difference of its means over the segments either side (up to its own neighbouring
+    shifts) against the AR(1) noise around the segment means, two-sided, Bonferroni-corrected over the ~n /
+    min_segment places a change could be. Kept when the confidence reaches ``min_confidence`` (0.95) and the
+    shift is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds (the part's own shift already passed the
+    full size bar; the sum of many parts is noisier).
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
-    by_series: dict[str, list[pd.Timestamp]] = {}
+    by_series: dict[str, list[tuple[pd.Timestamp, float]]] = {}
     for e in events:
-        by_series.setdefault(str(e["series"]), []).append(pd.Timestamp(str(e["date"])[:10]))
+        mag = e.get("magnitude")
+        step = (
+            0.0 if "trend change" in str(e.get("detail") or "") or not isinstance(mag, int | float) else mag
+        )
+        by_series.setdefault(str(e["series"]), []).append((pd.Timestamp(str(e["date"])[:10]), float(step)))
     near = pd.Timedelta(days=CARRY_DAYS)
     out: list[dict[str, Any]] = []
     for sid in sorted(series):
         s = series[sid]
         if not s.is_aggregate or len(s.values) < 12:
             continue
-        own = list(by_series.get(sid, []))
-        dates = sorted({d for part in s.part_series for d in by_series.get(part, [])})
-        y = s.values.to_numpy(dtype=float)
+        own = [d for d, _ in by_series.get(sid, [])]
+        steps = sorted((d, m) for part in s.part_series for d, m in by_series.get(part, []))
+        w = 1.0 / len(s.part_series) if s.how == "mean" else 1.0
+        y0 = s.values.to_numpy(dtype=float)
         idx = pd.DatetimeIndex(s.values.index)
-        for d in dates:
+        for d in sorted({d for d, _ in steps}):
             if any(abs(d - o) <= near for o in own) or d not in idx:
                 continue
-            # segments end at the aggregate's shifts and at its parts' other shifts (known level changes); the
-            # noise is that around the segment means (as in the detector's tests)
-            bounds = sorted({*own, *(o for o in dates if abs(o - d) > near)})
-            cps = sorted({int(idx.get_loc(o)) for o in [*bounds, d] if o in idx} - {0})
+            y = y0.copy()
+            for o, m in steps:
+                if abs(o - d) > near:
+                    y[idx >= o] -= w * m
+            cps = sorted({int(idx.get_loc(o)) for o in [*own, d] if o in idx} - {0})
             phi, sd = residual_ar1(y - _segment_means(y, cps), len(cps) + 1, 0.8)
             if sd <= 0:
                 continue
-            lo = max([o for o in bounds if o < d], default=idx[0])
-            hi = min([o for o in bounds if o > d], default=idx[-1] + pd.Timedelta(days=1))
+            lo = max([o for o in own if o < d], default=idx[0])
+            hi = min([o for o in own if o > d], default=idx[-1] + pd.Timedelta(days=1))
             left, right = y[(idx >= lo) & (idx < d)], y[(idx >= d) & (idx < hi)]
             if min(len(left), len(right)) < params["min_segment"]:
                 continue
@@ -231,9 +242,9 @@ def carried_shifts(
             se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
             p = 2.0 * float(stats.norm.sf(abs(diff) / se))
             conf = max(0.0, 1.0 - min(1.0, p * max(1.0, len(y) / params["min_segment"])))
-            if conf < params["min_confidence"] or abs(diff) < params["min_shift_sigma"] * sd:
+            if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
                 continue
-            parts = sorted(part for part in s.part_series if d in by_series.get(part, []))
+            parts = sorted(part for part in s.part_series if any(o == d for o, _ in by_series.get(part, [])))
             out.append(
                 {
                     "rank": None,
@@ -245,8 +256,8 @@ def carried_shifts(
                     "magnitude_sigma": diff / sd,
                     "confidence": conf,
                     "outside_interval": None,
-                    "detail": f"carried from {', '.join(parts)}: the aggregate's mean moves {left.mean():.4g} -> "
-                    f"{right.mean():.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
+                    "detail": f"carried from {', '.join(parts)}: the aggregate, cleared of its parts' other shifts, "
+                    f"moves {left.mean():.4g} -> {right.mean():.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
                 }
             )
             own.append(d)
