@@ -103,6 +103,7 @@ def _explain_one(
     d = pd.Timestamp(date)
     notes: list[str] = []
     causes: list[Cause] = []
+    windows: dict[str, list[str]] | None = None
     magnitude = e.get("magnitude")
     mag = float(magnitude) if isinstance(magnitude, int | float) and math.isfinite(magnitude) else math.nan
     if s is None:
@@ -110,6 +111,10 @@ def _explain_one(
         direction = _direction(e, 0.0 if math.isnan(mag) else mag)
     else:
         before, after, b0, a1 = _windows(s, d, bounds, cfg)
+        windows = {
+            "before": [str(x.date()) for x in before[[0, -1]]] if len(before) else [],
+            "after": [str(x.date()) for x in after[[0, -1]]] if len(after) else [],
+        }
         if math.isnan(mag):
             mag = float(s.values.reindex(after).mean() - s.values.reindex(before).mean())
         direction = _direction(e, mag)
@@ -151,8 +156,10 @@ def _explain_one(
         "direction": "up" if direction > 0 else "down",
         "magnitude": mag if math.isfinite(mag) else None,
         "confidence": e.get("confidence"),
+        "detail": e.get("detail"),
         "causes": [c.to_dict() for c in ranked],
         "verdict": "explained" if best >= cfg.explained_at else "no convincing cause",
+        "windows": windows,
         "notes": notes,
     }
     return dict(json_safe(out))
