@@ -133,8 +133,12 @@ def _agreement(
         return 1.0, "same slice", None
     if s.is_aggregate:
         key = ",".join(f"{d}={unfixed[d]}" for d in sorted(unfixed))
-        if key in drivers:
-            conf, ep = drivers[key]
+        found = drivers.get(key)
+        if found is None:  # a pair with the same leaves as one of its values is analysed as that value
+            singles = [drivers[f"{d}={v}"] for d, v in sorted(unfixed.items()) if f"{d}={v}" in drivers]
+            found = min(singles) if len(unfixed) > 1 and singles else None
+        if found is not None:
+            conf, ep = found
             return conf, f"{key} drives the aggregate (slice confidence {conf:.2f})", min(max(ep, 0.0), 1.0)
         return 0.0, f"{key} is not a slice of {s.series}", None
     return PARTIAL, "a dimension the series is not split on", None

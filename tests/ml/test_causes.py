@@ -406,3 +406,52 @@ def test_two_dimensions_give_per_team_aggregates_and_experiment_records_are_acce
     causes = {(c["kind"], c["key"]): c for c in res[0]["causes"]}
     assert res[0]["causes"][0]["key"] == "service=ledger"
     assert causes[("experiment", "EXP-9")]["evidence"]["slice_check"].startswith("service=ledger drives")
+
+
+def test_a_busy_change_log_lowers_the_confidence_of_any_one_change() -> None:
+    rng = np.random.default_rng(14)
+    frame = _team_frame(rng, 5.0)
+    one = pd.DataFrame([{"ds": DATES[SHIFT - 2], "team": "payments", "kind": "deploy", "description": "x"}])
+    busy = pd.DataFrame(
+        [
+            {"ds": DATES[w], "team": "payments", "kind": "deploy", "description": "weekly"}
+            for w in range(0, N, 3)
+        ]
+    )
+    sig = [_signal("incidents/team=payments", SHIFT)]
+    sparse_conf = explain_signals(frame, signals=sig, changes=one)[0]["causes"][0]["confidence"]
+    busy_res = explain_signals(frame, signals=sig, changes=busy)[0]
+    assert sparse_conf >= 0.8
+    assert busy_res["causes"] and max(c["confidence"] for c in busy_res["causes"]) < 0.5
+    assert busy_res["verdict"] == "no convincing cause"
+    assert busy_res["causes"][0]["evidence"]["chance_in_window"] > 0.9
+
+
+def test_a_change_on_a_team_and_service_counts_for_the_aggregate_through_its_slice() -> None:
+    rng = np.random.default_rng(15)
+    values = {(t, s): _noise(rng, 5.0) for t in ("payments", "growth") for s in ("checkout", "ledger")}
+    values[("payments", "checkout")][SHIFT:] += 6.0
+    changes = pd.DataFrame(
+        [
+            {
+                "ds": DATES[SHIFT - 1],
+                "team": "payments",
+                "service": "checkout",
+                "kind": "deploy",
+                "description": "a",
+            },
+            {
+                "ds": DATES[SHIFT - 1],
+                "team": "growth",
+                "service": "ledger",
+                "kind": "deploy",
+                "description": "b",
+            },
+        ]
+    )
+    res = explain_signals(
+        _long(values, ("team", "service")), signals=[_signal("incidents", SHIFT)], changes=changes
+    )
+    causes = {c["key"]: c for c in res[0]["causes"]}
+    assert res[0]["causes"][0]["kind"] == "slice"
+    assert causes["CHG-2"]["confidence"] >= 0.5 and "CHG-3" not in causes
