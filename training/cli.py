@@ -109,7 +109,7 @@ def _rejects_table(results: list[ReadResult[Any]], unknown: list[Reject]) -> Tab
 @app.command()
 def validate(
     paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders: incidents, indicators, experiments.")
+        list[Path], typer.Argument(help="Files or folders: incidents, indicators, experiments, a change log.")
     ],
     json_out: JsonOpt = False,
     strict: Annotated[
