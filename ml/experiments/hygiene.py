@@ -1,0 +1,241 @@
+"""Experiment hygiene: experiments that overlap, and how many experiments each team runs at once.
+
+Two experiments on the same indicator that run in the same weeks confound each other when their slices meet:
+
+- the **same slice** is treated by both: each estimate holds both changes;
+- one experiment's treated slice is a **control** of the other: the other's counterfactual moves with a change,
+  so its effect is biased (towards zero when both changes push the same way);
+- either is **org-wide** (``treated: "*"``): it moves every slice of the indicator, the treated and the controls.
+
+An experiment runs from ``start`` (included) to ``end`` (excluded), as the scorer cuts its post-period; without an
+``end`` it is still running, so it overlaps every later experiment that meets its slice. Slices of different
+dimensions (a team and a service) are not compared: which services a team owns is not known here.
+
+Experiment load (experiment fatigue): per slice (``team=payments``), the number of experiments treating it in
+each week, now and at the most; an org-wide experiment counts for every slice of its dimension.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ml.io.schemas import Experiment
+
+logger = logging.getLogger(__name__)
+
+#: The treated value of an org-wide experiment (every slice of the indicator).
+ORG_WIDE = "*"
+
+OverlapKind = Literal["same slice", "treated is a control", "control is treated", "org-wide"]
+
+
+@dataclass(frozen=True)
+class ExperimentSpan:
+    """What hygiene needs of an experiment: where (indicator, slice, controls) and when (start, end)."""
+
+    id: str
+    indicator: str
+    dimension: str
+    treated: str
+    start: dt.date
+    end: dt.date | None = None
+    controls: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, exp: Experiment) -> ExperimentSpan:
+        return cls(exp.id, exp.indicator, exp.dimension, exp.treated, exp.start, exp.end, tuple(exp.controls))
+
+    @classmethod
+    def from_record(cls, row: Mapping[str, Any]) -> ExperimentSpan | None:
+        """From a recorded experiment (``ml.registry.runs``); None when it lacks a start or a slice."""
+        start, treated, indicator = row.get("start"), row.get("treated"), row.get("indicator")
+        if not (start and treated and indicator):
+            return None
+        treated_s = str(treated)
+        dim = str(row.get("dimension") or "team")
+        if "=" in treated_s:  # a recorded treated series key, e.g. "reopens/team=payments"
+            dim, _, treated_s = treated_s.rsplit("/", 1)[-1].partition("=")
+        try:
+            s = dt.date.fromisoformat(str(start)[:10])
+            e = row.get("end")
+            end = dt.date.fromisoformat(str(e)[:10]) if e and e != "open" else None
+        except ValueError:
+            return None
+        controls = row.get("controls") or ()
+        if isinstance(controls, str):
+            controls = () if controls == "none" else tuple(c for c in controls.split(",") if c)
+        return cls(str(row["id"]), str(indicator), dim, treated_s, s, end, tuple(str(c) for c in controls))
+
+    @property
+    def slice(self) -> str:
+        return f"{self.dimension}={self.treated}"
+
+    def active(self, lo: dt.date, hi: dt.date) -> bool:
+        """Runs on some day of [lo, hi)."""
+        return self.start < hi and (self.end is None or self.end > lo)
+
+
+class Overlap(BaseModel):
+    """Another experiment that overlaps this one in time and slice, on the same indicator."""
+
+    other_id: str
+    kind: OverlapKind
+    other_slice: str
+    start: dt.date
+    end: dt.date | None
+    reason: str
+
+
+def _span(e: Experiment | ExperimentSpan) -> ExperimentSpan:
+    return e if isinstance(e, ExperimentSpan) else ExperimentSpan.of(e)
+
+
+def _window(a: ExperimentSpan, b: ExperimentSpan) -> tuple[dt.date, dt.date | None] | None:
+    """The days both run, [start, end) (end None: both still running), or None."""
+    lo = max(a.start, b.start)
+    ends = [x for x in (a.end, b.end) if x is not None]
+    hi = min(ends) if ends else None
+    if hi is not None and hi <= lo:
+        return None
+    return lo, hi
+
+
+def _relation(a: ExperimentSpan, b: ExperimentSpan) -> OverlapKind | None:
+    """How b's slices meet a's on the same indicator, seen from a."""
+    if a.indicator != b.indicator:
+        return None
+    if ORG_WIDE in (a.treated, b.treated):
+        return "org-wide"
+    if a.dimension != b.dimension:
+        return None
+    if a.treated == b.treated:
+        return "same slice"
+    if b.treated in a.controls:
+        return "treated is a control"
+    if a.treated in b.controls:
+        return "control is treated"
+    return None
+
+
+def _reason(a: ExperimentSpan, b: ExperimentSpan, kind: OverlapKind, lo: dt.date, hi: dt.date | None) -> str:
+    when = f"from {lo}" + (f" to {hi}" if hi is not None else " on (both still running)")
+    head = f"{b.id} runs on {a.indicator} {when}"
+    if kind == "org-wide":
+        return f"{head}, org-wide or against an org-wide change: the effects are confounded"
+    if kind == "same slice":
+        return (
+            f"{head} and also treats {a.slice}: the effects are confounded (each estimate holds both changes)"
+        )
+    if kind == "treated is a control":
+        return (
+            f"{head} and treats {b.slice}, a control here: the counterfactual moves with it (effect biased)"
+        )
+    return (
+        f"{head} with {a.slice} as a control: its counterfactual moves with this change (its effect biased)"
+    )
+
+
+def overlaps_with(
+    experiment: Experiment | ExperimentSpan, others: Iterable[Experiment | ExperimentSpan]
+) -> list[Overlap]:
+    """The experiments among `others` that overlap `experiment` in time and slice (itself, by id, excluded)."""
+    a = _span(experiment)
+    out: list[Overlap] = []
+    for other in others:
+        b = _span(other)
+        if b.id == a.id:
+            continue
+        kind = _relation(a, b)
+        window = _window(a, b) if kind is not None else None
+        if kind is None or window is None:
+            continue
+        lo, hi = window
+        out.append(
+            Overlap(
+                other_id=b.id,
+                kind=kind,
+                other_slice=b.slice,
+                start=lo,
+                end=hi,
+                reason=_reason(a, b, kind, lo, hi),
+            )
+        )
+    return out
+
+
+def find_overlaps(experiments: Sequence[Experiment | ExperimentSpan]) -> dict[str, list[Overlap]]:
+    """Every experiment's overlaps with the others, by id (experiments without one are left out)."""
+    spans = [_span(e) for e in experiments]
+    out: dict[str, list[Overlap]] = {}
+    for s in spans:
+        found = overlaps_with(s, spans)
+        if found:
+            out[s.id] = found
+        for o in found:
+            logger.info("Hygiene - %s overlaps %s (%s)", s.id, o.other_id, o.kind)
+    return out
+
+
+def overlap_pairs(experiments: Sequence[Experiment | ExperimentSpan]) -> list[tuple[str, Overlap]]:
+    """Each overlapping pair once, as (first id, overlap seen from the first), in input order."""
+    order = {_span(e).id: i for i, e in enumerate(experiments)}
+    return [
+        (eid, o)
+        for eid, found in find_overlaps(experiments).items()
+        for o in found
+        if order.get(o.other_id, -1) > order[eid]
+    ]
+
+
+class SliceLoad(BaseModel):
+    """How many experiments treat a slice at once, per week: now, and at the most (with the first such week)."""
+
+    slice: str
+    current: int
+    max: int
+    max_week: dt.date | None
+    running: list[str]
+
+
+def _monday(d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=d.weekday())
+
+
+def experiment_load(experiments: Sequence[Experiment | ExperimentSpan], as_of: dt.date) -> list[SliceLoad]:
+    """Per slice, experiments running in each week (Monday to Sunday) up to the week of `as_of`.
+
+    `current` counts those running in the week of `as_of`; `max` is over every week from the first start. An
+    org-wide experiment counts for every slice of its dimension that some experiment treats or uses as control.
+    """
+    spans = [_span(e) for e in experiments]
+    if not spans:
+        return []
+    slices: dict[str, list[ExperimentSpan]] = {}
+    known: dict[str, set[str]] = {}
+    for s in spans:
+        if s.treated != ORG_WIDE:
+            known.setdefault(s.dimension, set()).update({s.treated, *s.controls})
+    for s in spans:
+        values = sorted(known.get(s.dimension, set())) if s.treated == ORG_WIDE else [s.treated]
+        for v in values or [ORG_WIDE]:
+            slices.setdefault(f"{s.dimension}={v}", []).append(s)
+    now = _monday(as_of)
+    out: list[SliceLoad] = []
+    for name in sorted(slices):
+        members = slices[name]
+        week, last = _monday(min(m.start for m in members)), max(now, _monday(max(m.start for m in members)))
+        best, best_week = 0, None
+        while week <= last:
+            n = sum(m.active(week, week + dt.timedelta(days=7)) for m in members)
+            if n > best:
+                best, best_week = n, week
+            week += dt.timedelta(days=7)
+        running = sorted(m.id for m in members if m.active(now, now + dt.timedelta(days=7)))
+        out.append(SliceLoad(slice=name, current=len(running), max=best, max_week=best_week, running=running))
+    return out
