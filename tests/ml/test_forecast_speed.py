@@ -141,7 +141,9 @@ def test_slow_candidates_see_a_bounded_window_of_long_histories(monkeypatch: pyt
     assert seen["auto_arima"] == {n - 39, n - 26, n - 13}  # no reuse: fitted on every window
     seen.clear()
     fit_series("short", weekly(200), known_series("seasonal", 200), FAST_SLOW)
-    assert seen["auto_arima"] == {161}  # shorter than the window: the whole history (oldest window 200 - 39)
+    # shorter than the window: the whole history; fitted on the oldest window (161 points), forwarded 13 weeks
+    # (8% more history) and refitted 26 weeks later (16%, above FORWARD_MAX_GROWTH)
+    assert seen["auto_arima"] == {161, 187}
 
 
 def test_arima_orders_are_searched_once_and_reused() -> None:
@@ -247,3 +249,95 @@ def test_sample_paths_without_simulate_come_from_the_interval(name: str) -> None
     )
     inside = ((paths >= pred.lower) & (paths <= pred.upper)).mean()
     assert 0.93 <= inside <= 0.97
+
+
+def _prophet_objective(data: dict[str, Any], params: dict[str, Any]) -> float:
+    """Minus the log posterior of prophet.stan (no Jacobian, constants dropped) at ``params``."""
+    from ml.indicators.prophet_map import _design
+
+    theta = np.concatenate([np.ravel(params[k]) for k in ("k", "m", "delta", "beta")])
+    sigma = float(np.ravel(params["sigma_obs"])[0])
+    y = np.asarray(data["y"], dtype=float)
+    s = len(np.ravel(params["delta"]))
+    sigmas = np.asarray(data["sigmas"], dtype=float)
+    r = y - _design(data) @ theta
+    return float(
+        len(y) * np.log(sigma)
+        + r @ r / (2 * sigma**2)
+        + sigma**2 / (2 * 0.25)
+        + (theta[0] ** 2 + theta[1] ** 2) / 50
+        + np.abs(theta[2 : 2 + s]).sum() / float(data["tau"])
+        + 0.5 * float(np.sum(theta[2 + s :] ** 2 / sigmas**2))
+    )
+
+
+@pytest.mark.parametrize(("n", "yearly"), [(78, False), (313, True)])
+def test_in_process_prophet_map_matches_stan(n: int, yearly: bool) -> None:
+    """The in-process MAP reaches Prophet's Stan optimum (same or lower objective) and the same forecast."""
+    from prophet import Prophet
+
+    from ml.indicators.prophet_map import MapProphet
+
+    rng = np.random.default_rng(5)
+    t = np.arange(n)
+    y = (
+        100
+        + 0.3 * t
+        - 0.5 * np.maximum(t - n * 0.6, 0)
+        + 8 * np.sin(2 * np.pi * t / 52.18)
+        + rng.normal(0, 2, n)
+    )
+    df = pd.DataFrame({"ds": pd.date_range("2015-01-05", periods=n, freq="W-MON"), "y": y})
+    fits = []
+    for cls in (Prophet, MapProphet):
+        m = cls(yearly_seasonality=yearly, weekly_seasonality=False, daily_seasonality=False)
+        m.fit(df)
+        future = m.make_future_dataframe(13, freq="W-MON", include_history=False)
+        fits.append((m, m.predict(future)["yhat"].to_numpy()))
+    (stan, stan_yhat), (ours, our_yhat) = fits
+    features, prior_scales, _, _ = ours.make_all_seasonality_features(ours.history)
+    data: dict[str, Any] = {
+        "y": ours.history["y_scaled"].to_numpy(),
+        "t": ours.history["t"].to_numpy(),
+        "t_change": np.asarray(ours.changepoints_t),
+        "X": features.to_numpy(),
+        "sigmas": prior_scales,
+        "tau": ours.changepoint_prior_scale,
+    }
+    assert _prophet_objective(data, ours.params) <= _prophet_objective(data, stan.params) + 1e-3
+    np.testing.assert_allclose(our_yhat, stan_yhat, rtol=5e-3)
+
+
+def test_prophet_outside_the_in_process_model_uses_stan() -> None:
+    from ml.indicators.prophet_map import MapProphet
+
+    n = 80
+    df = pd.DataFrame(
+        {
+            "ds": pd.date_range("2020-01-06", periods=n, freq="W-MON"),
+            "y": np.linspace(10, 60, n),
+            "cap": 100.0,
+        }
+    )
+    m = MapProphet(
+        growth="logistic", yearly_seasonality=False, weekly_seasonality=False, daily_seasonality=False
+    )
+    m.fit(df)
+    assert m.stan_fit is not None  # CmdStan ran: logistic growth is not the in-process model
+
+
+@pytest.mark.parametrize("name", ["auto_ets", "auto_theta", "auto_arima"])
+def test_forward_on_the_fitted_window_repeats_the_forecast(name: str) -> None:
+    """``forward`` with the fitted window itself gives the fit's own forecast; a later window moves it."""
+    from ml.indicators.seasonality import _prepare
+
+    grid = to_grid(weekly(150), known_series("line", 150, seed=2))
+    cfg = ForecastConfig()
+    prep = _prepare(grid.y[:120], grid.dates[:120], grid.freq)
+    cand = make_candidate(name).fit(prep, cfg)
+    same = cand.forward(prep, 13, 80)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(same.mean, cand.predict(13, 80).mean, rtol=1e-6)
+    later = cand.forward(_prepare(grid.y[:133], grid.dates[:133], grid.freq), 13, 80)  # type: ignore[attr-defined]
+    assert np.all(later.mean > same.mean)  # a rising line: forecasts from 13 weeks later start higher
+    with pytest.raises(ValueError):
+        cand.forward(_prepare(grid.y[:100], grid.dates[:100], grid.freq), 13, 80)  # type: ignore[attr-defined]
