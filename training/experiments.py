@@ -7,6 +7,7 @@ run with the same ``recur.experiment_id`` tag and a ``recur.previous_run_id`` li
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import tempfile
@@ -113,6 +114,7 @@ def score_experiments(
     strict: bool = False,
 ) -> dict[str, Any]:
     """Score every valid experiment; one bad experiment (missing series, too short) is reported, not fatal."""
+    from ml.experiments.hygiene import find_overlaps
     from ml.experiments.impact import ImpactScorer
 
     exps = read_experiments(list(experiments_paths))
@@ -126,6 +128,7 @@ def score_experiments(
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     latest: dict[str, Any] = {}
+    overlaps = find_overlaps(exps.records)
     if record:
         tracking.configure(settings)
         exp_id = tracking.ensure_experiment(EXPERIMENT, settings)
@@ -138,6 +141,7 @@ def score_experiments(
             errors.append({"id": exp.id, "field": exc.field, "error": exc.message})
             continue
         row = result_row(exp, result)
+        row["overlaps"] = [o.model_dump(mode="json") for o in overlaps.get(exp.id, [])]
         if record:
             prev = latest.get(exp.id)
             row["run_id"] = _log_run(settings, exp, result, prev.info.run_id if prev else None)
@@ -149,9 +153,83 @@ def score_experiments(
     }
 
 
-def list_experiments(settings: Settings) -> list[dict[str, Any]]:
-    """The latest scoring of every recorded experiment."""
-    return list_recorded(settings.tracking_uri)
+def list_experiments(settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
+    """The latest scoring of every recorded experiment, and the experiment load per team (as of today)."""
+    from ml.experiments.hygiene import ExperimentSpan, experiment_load
+
+    rows = list_recorded(settings.tracking_uri)
+    spans = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
+    load = experiment_load(spans, as_of or dt.datetime.now(dt.UTC).date())
+    return {"experiments": rows, "load": [x.model_dump(mode="json") for x in load]}
+
+
+def plan_experiment(
+    settings: Settings,
+    indicators_paths: Sequence[Path],
+    *,
+    indicator: str,
+    treated: str,
+    controls: Sequence[str] = (),
+    weeks: int,
+    direction: str,
+    hypothesis: str | None = None,
+    experiments_paths: Sequence[Path] = (),
+) -> dict[str, Any]:
+    """Plan an experiment on the indicator history in `indicators_paths` (``treated`` is ``team=VALUE`` or
+    ``service=VALUE``). Past experiments: those in `experiments_paths`, scored here (nothing recorded), else the
+    recorded ones (MLflow); the recorded ones are also checked for overlaps with the planned experiment."""
+    from ml.experiments.hygiene import ExperimentSpan
+    from ml.experiments.planning import past_from_records
+    from ml.experiments.planning import plan_experiment as plan
+
+    dimension, sep, value = treated.partition("=")
+    if not sep or not value or dimension not in ("team", "service"):
+        raise InputError(
+            f"--treated must be team=VALUE or service=VALUE, got {treated!r}", field="treated", value=treated
+        )
+    inds = read_indicators(list(indicators_paths))
+    if not inds.records:
+        raise InputError("no valid indicator observations", field="indicators")
+    data = indicators_frame(inds.records)[["series", "ds", "y"]]
+    rows = list_recorded(settings.tracking_uri)
+    past = past_from_records(rows, indicator)
+    running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
+    if experiments_paths:
+        given = read_experiments(list(experiments_paths)).records
+        past = score_past(data, given, indicator)
+        running += [ExperimentSpan.of(e) for e in given if e.id not in {s.id for s in running}]
+    out = plan(
+        data,
+        indicator=indicator,
+        treated=value,
+        dimension=dimension,
+        controls=[c.strip() for cs in controls for c in cs.split(",") if c.strip()],
+        weeks=weeks,
+        direction=direction,  # type: ignore[arg-type]
+        hypothesis=hypothesis,
+        past=past,
+        running=running,
+    )
+    return out.model_dump(mode="json")
+
+
+def score_past(data: Any, experiments: Sequence[Experiment], indicator: str) -> list[Any]:
+    """Score the `experiments` on `indicator` (nothing recorded); their effects."""
+    from ml.experiments.impact import ImpactScorer
+    from ml.experiments.planning import PastEffect
+
+    out = []
+    for exp in experiments:
+        if exp.indicator != indicator:
+            continue
+        try:
+            r = ImpactScorer().score(exp, data)
+        except RecurError as exc:
+            log.warning("Plan - past experiment %s not scored: %s", exp.id, exc.message)
+            continue
+        se = (r.ci_high - r.ci_low) / (2 * 1.959963984540054)
+        out.append(PastEffect(id=exp.id, treated=r.treated_series, effect=r.effect, se=se))
+    return out
 
 
 def dumps(obj: Any) -> str:

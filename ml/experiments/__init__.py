@@ -1,4 +1,5 @@
-"""Process experiments: the counterfactual impact scorer, its effect estimate, checks and verdict."""
+"""Process experiments: the counterfactual impact scorer, its effect estimate, checks and verdict; hygiene (overlaps,
+load) and planning (MDE, power, likely effect)."""
 
 from ml._exports import lazy_exports
 
@@ -15,6 +16,13 @@ _NAMES = {
     "verdict_for": "results",
     "ImpactScorer": "impact",
     "plot_impact": "plots",
+    "ExperimentSpan": "hygiene",
+    "Overlap": "hygiene",
+    "find_overlaps": "hygiene",
+    "overlaps_with": "hygiene",
+    "experiment_load": "hygiene",
+    "ExperimentPlan": "planning",
+    "plan_experiment": "planning",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _NAMES)
