@@ -23,6 +23,8 @@ from ml.registry.artifacts import (
 
 log = logging.getLogger(__name__)
 
+_DIRECTION = {"up": "increase", "down": "decrease"}
+
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
@@ -157,6 +159,7 @@ class ForecasterRuntime:
             {
                 **{f: e.get(f) for f in EVENT_FIELDS},
                 "kind": "shift",
+                "direction": _DIRECTION.get(str(e["direction"]), e["direction"]),  # the detector's words
                 "id": e["id"],
                 "detail": "aggregate of its parts",
             }

@@ -193,7 +193,8 @@ def test_explanations_are_stored_with_the_forecaster_and_served_by_id(tmp_path: 
     shifts = [r for r in rows if r["kind"] == "shift"]
     assert all(rt.causes(r["id"])["series"] == r["series"] for r in shifts)
     assert {e["id"] for e in explanations} <= {r["id"] for r in rows}
-    assert any(r["series"] == "incidents" for r in rows)
+    total = [r for r in rows if r["series"] == "incidents"]  # the aggregate, in the detector's words
+    assert total and {r["direction"] for r in rows} <= {"increase", "decrease"}
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     with pytest.raises(NotFoundError, match="no explained shift with id 'sig-0000000000'"):
         rt.causes("sig-0000000000")

@@ -17,7 +17,7 @@ from training.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-SECTIONS = ("patterns", "indicators", "experiments", "learning", "suggestions")
+SECTIONS = ("patterns", "indicators", "causes", "experiments", "learning", "suggestions")
 
 
 def render(html: Path, out: Path) -> tuple[str, str]:
@@ -77,6 +77,9 @@ def test_report_on_the_sample(indicators_store: dict, tmp_path: Path) -> None:
     assert dom.count("<img") >= result["slides"]
     assert (tmp_path / "shot.png").stat().st_size > 50_000
     assert "Maturity rules" in dom
+    # Why it moved: the shifts with their causes in words, and the ones with no convincing cause
+    causes = html.split('data-section="causes"', 1)[1].split("</section>", 1)[0]
+    assert "Why it moved" in causes and "No convincing cause" in causes and "accounts for" in causes
     # the patterns table has exactly one of its two headings: rising patterns, or (none rising) the largest ones
     assert ("Top rising patterns" in dom) != ("the largest patterns" in dom)
 
