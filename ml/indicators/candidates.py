@@ -379,9 +379,10 @@ def _seeded(seed: int) -> Iterator[None]:
 class ProphetCandidate(Candidate):
     """Prophet with yearly (>= 2 years) and weekly (daily data, >= 2 weeks) seasonality and optional holidays.
 
-    ``init`` warm-starts Stan's optimiser (``k``, ``m``, ``sigma_obs``, ``delta``, ``beta`` of an earlier fit, as
-    Prophet's documented warm start; parts whose shape differs are ignored): the backtest's later windows start
-    from the oldest window's fit, which takes about 40% less time than a cold start.
+    The MAP fit runs in this process (:class:`~ml.indicators.prophet_map.MapProphet`, the same model and priors as
+    Prophet's Stan program). ``init`` warm-starts the optimiser (``k``, ``m``, ``sigma_obs``, ``delta``, ``beta`` of
+    an earlier fit, as Prophet's documented warm start; parts whose shape differs are ignored): the backtest's later
+    windows start from the oldest window's fit.
     """
 
     name = "prophet"

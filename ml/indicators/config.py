@@ -97,7 +97,9 @@ class ForecastConfig:
             ``0`` turns pruning off. 2.5 by default: on known series (lines, seasonal cycles, random walks, shifts,
             counts, damped trends) the eventual members scored at most 2.0 x the ``top_k``-th best there.
         reuse_structure: the automatic searches (ARIMA orders, ETS components, Theta variant) run on the oldest
-            backtest window only; the later windows refit the form found there (the final model searches again).
+            backtest window only; a later window adding at most 10% to that history is forecast from that fit
+            (statsforecast's ``forward``: no estimation), a later one refits the form found there, as does the
+            final model; Prophet starts from the oldest window's fit.
         errors: ``raise`` (default) or ``record``: with ``record`` a bad series gives a result with status
             ``error`` instead of an exception (what :func:`fit_many` uses so one bad series does not stop a batch).
     """

@@ -35,8 +35,11 @@ Speed without losing accuracy (``fit_window``, ``prune_ratio``, ``reuse_structur
 candidates (ETS, Theta, ARIMA, Prophet; not the baseline) are fitted on the last six years of weekly points (three
 years of daily points), in the backtest and for the final model; after the oldest backtest window, candidates
 whose error there is far above the ``top_k``-th best are not fitted again (the baseline always is); the automatic
-searches (ARIMA orders, ETS components, Theta variant) run once, on the oldest window, and the later windows refit
-that form. Each result records the wall seconds per candidate (``seconds``) and the pruned candidates
+searches (ARIMA orders, ETS components, Theta variant) run once, on the oldest window, and the later windows
+forecast from that fit (statsforecast's ``forward``, when they add at most 10% to its history) or refit that form;
+ARIMA searches its orders with an approximate likelihood on windows over 150 points (R's ``auto.arima`` rule).
+Prophet's MAP is solved in this process (:mod:`ml.indicators.prophet_map`: the same model and priors, no CmdStan
+process per fit). Each result records the wall seconds per candidate (``seconds``) and the pruned candidates
 (``pruned``).
 
 Parallelism: :func:`fit_series` is a pure top-level function of JSON-able arguments; :func:`fit_many` runs it over
