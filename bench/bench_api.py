@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,6 +74,21 @@ def synthesise(n: int, out: Path, seed: int = 0) -> list[dict]:
         for r in made:
             fh.write(json.dumps(r) + "\n")
     return made
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far, all its threads (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def phase(pid: int, run: Any) -> dict:
+    """Run one load phase; add the server's CPU seconds per request and the 1-minute load average after it."""
+    before = cpu_seconds(pid)
+    out = asyncio.run(run)
+    out["cpu_ms_per_req"] = 1000 * (cpu_seconds(pid) - before) / max(1, out["requests"])
+    out["load1"] = os.getloadavg()[0]
+    return out
 
 
 async def load(url: str, texts: list[str], clients: int, seconds: float, rate: float | None = None) -> dict:
@@ -176,17 +192,19 @@ def main() -> None:
             with httpx.Client(base_url=srv.url, timeout=60) as c:  # every pool text once: the cache is warm
                 for text in pool:
                     c.post("/v1/incidents/similar", json={"text": text, "k": 5})
+            assert srv.proc is not None
+            pid = srv.proc.pid
             phases = {
-                "warm, max": asyncio.run(load(srv.url, pool, args.clients, args.seconds)),
-                f"warm, {args.rate:.0f}/s": asyncio.run(
-                    load(srv.url, pool, args.clients, args.seconds, rate=args.rate)
+                "warm, max": phase(pid, load(srv.url, pool, args.clients, args.seconds)),
+                f"warm, {args.rate:.0f}/s": phase(
+                    pid, load(srv.url, pool, args.clients, args.seconds, rate=args.rate)
                 ),
             }
             cold_texts = [
                 f"{r['title']} {r['summary'][:300]} #{i}"
                 for i, r in enumerate(rng.sample(rows, min(len(rows), 5000)))
             ]
-            phases["cold, max"] = asyncio.run(load(srv.url, cold_texts, args.clients, args.seconds / 2))
+            phases["cold, max"] = phase(pid, load(srv.url, cold_texts, args.clients, args.seconds / 2))
         finally:
             srv.stop()
     print(
@@ -195,16 +213,27 @@ def main() -> None:
     trained_how = f"{train_s:.1f} s" if train_s == train_s else "reused from --workdir"
     print(f"train + register: {trained_how} ({result['metrics']['n_patterns']:.0f} patterns)")
     print(f"start-up to ready with the model: {startup:.1f} s")
-    print(f"{'phase':<14}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    print(
+        f"{'phase':<14}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'srv CPU ms/req':>16}{'load1':>7}"
+    )
     for name, r in phases.items():
         print(
             f"{name:<14}{r['requests']:>10}{r['errors']:>8}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{r['cpu_ms_per_req']:>16.2f}{r['load1']:>7.2f}"
         )
     print(
         "max: clients back to back (capacity; latency there is queueing, clients / throughput); "
         f"{args.rate:.0f}/s: the clients together offer that rate (latency from the scheduled send time)"
     )
-    print(f"targets: >= 150 req/s (warm, max) and p99 <= 50 ms at {args.rate:.0f} req/s, zero errors")
+    print(
+        "srv CPU ms/req: the server process's CPU time (all threads, /proc/<pid>/stat) per request, which other "
+        "load does not change; an idle 2-core machine serves about 2000 / it req/s. load1: 1-minute load average "
+        "after the phase (the machine is shared)"
+    )
+    print(
+        "targets: warm >= 400 req/s; cold >= 150 req/s with p99 <= 250 ms; start-up to ready <= 3 s; zero errors"
+    )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
 from ml.errors import InputError
 from ml.io.schemas import Incident
 from ml.text.redaction import PLACEHOLDERS, redact, redact_incident
+from ml.text.stop_words import ENGLISH_STOP_WORDS
 
 __all__ = [
     "PLACEHOLDERS",

@@ -216,6 +216,10 @@ class OnnxEncoder:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # Idle threads sleep instead of spinning: a spinning pool doubled the CPU per text with 2 threads
+        # (8.5 -> 17 ms for a 48-piece text) and takes the cores the server's event loop needs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.name = name
         self.file = Path(file)
         self.session = ort.InferenceSession(str(file), sess_options=opts, providers=["CPUExecutionProvider"])

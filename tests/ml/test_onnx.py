@@ -16,7 +16,7 @@ import pytest
 from ml.errors import InputError, ModelUnavailableError
 from ml.io.schemas import Incident
 from ml.text.documents import DocumentBuilder
-from ml.text.embedding import ADOPTED_ONNX, Embedder, _windows, default_model_path
+from ml.text.embedding import ADOPTED_ONNX, Embedder, _length_batches, _windows, default_model_path
 from ml.text.onnx_runtime import MANIFEST, default_onnx_dir, onnx_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +124,28 @@ def test_windows_cost_only_the_tokens_they_add(n: int) -> None:
         assert min(sizes) >= 0.5 * max(sizes)
 
 
+def test_length_batches_pad_little_and_keep_every_window() -> None:
+    lengths = [82, 20, 64, 66, 47, 33, 81, 25, 52, 40, 70, 21]
+    order = sorted(range(len(lengths)), key=lambda j: -lengths[j])
+    batches = _length_batches(order, lengths, size=4, slack=0.8)
+    assert sorted(j for b in batches for j in b) == list(range(len(lengths)))
+    assert [j for b in batches for j in b] == order  # longest first, order kept
+    for b in batches:
+        assert len(b) <= 4
+        assert all(lengths[j] >= 0.8 * lengths[b[0]] for j in b)  # padded by at most a quarter
+    # one batch when everything fits the slack, one per window when nothing does
+    assert _length_batches([0, 1, 2], [10, 9, 8], size=8) == [[0, 1, 2]]
+    assert _length_batches([0, 1, 2], [10, 7, 5], size=8) == [[0], [1], [2]]
+
+
+def test_stop_words_are_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as SKLEARN
+
+    from ml.text.stop_words import ENGLISH_STOP_WORDS
+
+    assert ENGLISH_STOP_WORDS == SKLEARN
+
+
 _NO_TORCH = textwrap.dedent(
     """
     import asyncio, json, sys
@@ -144,7 +166,7 @@ _NO_TORCH = textwrap.dedent(
 
     status, backend = asyncio.run(main())
     print(json.dumps({"status": status, "backend": backend, "torch": "torch" in sys.modules,
-                      "transformers": "transformers" in sys.modules}))
+                      "transformers": "transformers" in sys.modules, "sklearn": "sklearn" in sys.modules}))
     """
 )
 
@@ -159,4 +181,10 @@ def test_server_answers_without_importing_torch(store: dict[str, object]) -> Non
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out == {"status": 200, "backend": ADOPTED_ONNX, "torch": False, "transformers": False}
+    assert out == {
+        "status": 200,
+        "backend": ADOPTED_ONNX,
+        "torch": False,
+        "transformers": False,
+        "sklearn": False,
+    }
