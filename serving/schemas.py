@@ -363,6 +363,17 @@ class ScoreRequest(BaseModel):
     )
 
 
+class ExperimentOverlap(BaseModel):
+    """Another experiment on the same indicator running in the same weeks on a slice that meets this one."""
+
+    other_id: str
+    kind: Literal["same slice", "treated is a control", "control is treated", "org-wide"]
+    other_slice: str
+    start: dt.date
+    end: dt.date | None
+    reason: str
+
+
 class ExperimentResult(BaseModel):
     """The scored experiment (see ml.impact.ImpactResult for every field)."""
 
@@ -377,6 +388,9 @@ class ExperimentResult(BaseModel):
     mde: float
     weeks_needed: int | None
     method: str
+    overlaps: list[ExperimentOverlap] = Field(
+        default_factory=list, description="Recorded experiments overlapping this one (effects confounded)."
+    )
 
 
 class RecordedExperiment(BaseModel):
@@ -392,5 +406,64 @@ class RecordedExperiment(BaseModel):
     scored_at: str
 
 
+class ExperimentLoad(BaseModel):
+    """Experiments treating a slice at once, per week: in the current week and at the most."""
+
+    slice: str
+    current: int
+    max: int
+    max_week: dt.date | None
+    running: list[str]
+
+
 class RecordedExperimentList(BaseModel):
     experiments: list[RecordedExperiment]
+    load: list[ExperimentLoad] = Field(default_factory=list, description="Experiment load per team.")
+
+
+class PlanRequest(BaseModel):
+    """A proposed experiment; the history is the forecaster champion's, past experiments the recorded ones."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "indicator": "incidents",
+                    "treated": "team=payments",
+                    "controls": ["data", "platform"],
+                    "weeks": 8,
+                    "direction": "decrease",
+                    "hypothesis": "A canary gate for config pushes cuts incidents",
+                }
+            ]
+        },
+    )
+    indicator: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
+    treated: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^(team|service)=[^=/]+$")]
+    controls: Annotated[list[FilterValue], Field(max_length=20)] = []
+    weeks: Annotated[int, Field(ge=1, le=104)]
+    direction: Literal["increase", "decrease"]
+    hypothesis: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class PowerAtOut(BaseModel):
+    label: str
+    effect: float
+    power: float
+
+
+class ExperimentPlanOut(BaseModel):
+    """The plan (see ml.experiments.planning.ExperimentPlan for every field)."""
+
+    model_config = ConfigDict(extra="allow")
+    indicator: str
+    treated_series: str
+    weeks: int
+    mde: float
+    mde_relative: float | None
+    power: list[PowerAtOut]
+    likely: dict[str, Any]
+    weeks_needed: int | None
+    overlaps: list[ExperimentOverlap]
+    notes: list[str]

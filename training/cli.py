@@ -131,12 +131,14 @@ def validate(
         except RecurError as exc:
             fail(exc.message)
     total_rejects = sum(r.quarantined for r in results) + len(unknown)
+    overlaps = _experiment_overlaps(results)
     if json_out:
         emit_json(
             {
                 "results": [r.summary() for r in results],
                 "unrecognised": [asdict(u) for u in unknown],
                 "quarantined": total_rejects,
+                "overlaps": [{"id": eid, **o.model_dump(mode="json")} for eid, o in overlaps],
             }
         )
     else:
@@ -159,8 +161,20 @@ def validate(
             console.print(_rejects_table(results, unknown))
         else:
             console.print("[green]No rejects.[/]")
+        for eid, o in overlaps:
+            console.print(
+                f"[yellow]warning[/]: {escape(eid)} overlaps {escape(o.other_id)}: {escape(o.reason)}"
+            )
     if strict and total_rejects:
         raise typer.Exit(2)
+
+
+def _experiment_overlaps(results: list[ReadResult[Any]]) -> list[tuple[str, Any]]:
+    """Each pair of experiments (across the files read) that overlap in time and slice, once."""
+    from ml.experiments.hygiene import overlap_pairs
+
+    exps = [e for r in results if r.kind == "experiments" for e in r.records]
+    return overlap_pairs(exps)
 
 
 # ------------------------------------------------------------------------------------------------- train
@@ -402,8 +416,9 @@ def experiment_score(
         "verdict",
         "mde",
         "weeks_needed",
+        "overlaps",
     ):
-        table.add_column(col, justify="left" if col in ("id", "verdict") else "right")
+        table.add_column(col, justify="left" if col in ("id", "verdict", "overlaps") else "right")
     colour = {"improved": "green", "worsened": "red", "inconclusive": "yellow"}
     for r in out["results"]:
         table.add_row(
@@ -416,10 +431,14 @@ def experiment_score(
             f"[{colour[r['verdict']]}]{r['verdict']}[/]",
             _fmt(r["mde"]),
             "" if r["weeks_needed"] is None else str(r["weeks_needed"]),
+            escape(", ".join(o["other_id"] for o in r["overlaps"])),
         )
     console.print(table)
     for r in out["results"]:
         console.print(f"{escape(str(r['id']))} interval: {escape(str(r['calibration']['reason']))}")
+    for r in out["results"]:
+        for o in r["overlaps"]:
+            console.print(f"[yellow]overlap[/] {escape(str(r['id']))}: {escape(o['reason'])}")
     for e in out["errors"]:
         console.print(f"[red]could not score[/] {escape(str(e['id']))}: {escape(str(e['error']))}")
     for q in out["quarantined"]:
@@ -431,10 +450,11 @@ def experiment_list(json_out: JsonOpt = False) -> None:
     """The latest verdict of every experiment recorded in MLflow."""
     from training.experiments import list_experiments
 
-    rows = _run_job(lambda settings: list_experiments(settings), json_out)
+    out = _run_job(lambda settings: list_experiments(settings), json_out)
     if json_out:
-        emit_json(rows)
+        emit_json(out)
         return
+    rows = out["experiments"]
     if not rows:
         console.print("No experiment recorded yet: run `recur experiment score`.")
         return
@@ -453,6 +473,94 @@ def experiment_list(json_out: JsonOpt = False) -> None:
             r["scored_at"][:16],
         )
     console.print(table)
+    load = Table(title="Experiment load (experiments running at once, per week)")
+    for col in ("slice", "now", "max", "max in week of", "running now"):
+        load.add_column(col, justify="right" if col in ("now", "max") else "left", overflow="fold")
+    for x in out["load"]:
+        load.add_row(
+            escape(x["slice"]),
+            str(x["current"]),
+            str(x["max"]),
+            str(x["max_week"] or ""),
+            escape(", ".join(x["running"])),
+        )
+    console.print(load)
+
+
+@experiment_app.command("plan")
+def experiment_plan(
+    indicators: Annotated[
+        list[Path], typer.Option("--indicators", help="Indicator history: CSV or Parquet.")
+    ],
+    indicator: Annotated[str, typer.Option("--indicator", help="The indicator to move, e.g. incidents.")],
+    treated: Annotated[
+        str, typer.Option("--treated", help="The treated slice: team=VALUE or service=VALUE.")
+    ],
+    weeks: Annotated[int, typer.Option("--weeks", help="Planned duration in weeks (1 to 104).")],
+    direction: Annotated[
+        str, typer.Option("--direction", help="Desired direction of the indicator: increase or decrease.")
+    ],
+    controls: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--controls", help="Control slices' values (same dimension), repeated or comma-separated."
+        ),
+    ] = None,
+    hypothesis: Annotated[str | None, typer.Option("--hypothesis", help="What the change should do.")] = None,
+    experiments: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--experiments",
+            help="Past experiments to learn the likely effect from (default: the recorded ones).",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Before launch: the minimum detectable effect (80% power, alpha 0.05) and the likely effect from the past."""
+    from training.experiments import plan_experiment
+
+    p = _run_job(
+        plan_experiment,
+        json_out,
+        indicators_paths=indicators,
+        indicator=indicator,
+        treated=treated,
+        controls=controls or [],
+        weeks=weeks,
+        direction=direction,
+        hypothesis=hypothesis,
+        experiments_paths=experiments or [],
+    )
+    if json_out:
+        emit_json(p)
+        return
+    rel = "" if p["mde_relative"] is None else f" ({100 * p['mde_relative']:.1f}% of the recent level)"
+    console.print(
+        f"Plan: {escape(p['treated_series'])} for {p['weeks']} week(s) from {p['start']},"
+        f" {p['desired_direction']} desired; {p['n_pre']} weeks of history, recent level {p['baseline_mean']:.4g}"
+    )
+    console.print(
+        f"Minimum detectable effect (80% power, alpha {p['alpha']:g}): {p['mde']:.4g} per week{rel}"
+    )
+    table = Table(title="Power")
+    for col in ("effect", "per week", "power"):
+        table.add_column(col, justify="left" if col == "effect" else "right")
+    for x in p["power"]:
+        table.add_row(x["label"], f"{x['effect']:.4g}", f"{100 * x['power']:.0f}%")
+    console.print(table)
+    lk = p["likely"]
+    if lk["effect"] is not None:
+        console.print(f"Likely effect: {lk['effect']:.4g} per week [{lk['ci_low']:.4g}, {lk['ci_high']:.4g}]")
+        needed = p["weeks_needed"]
+        console.print(
+            "Weeks needed for 80% power at the likely effect: "
+            + (str(needed) if needed is not None else "more than 104")
+        )
+    console.print(escape(lk["note"]))
+    for o in p["overlaps"]:
+        console.print(f"[yellow]overlap[/] {escape(o['reason'])}")
+    for n in p["notes"]:
+        console.print(escape(n))
 
 
 # ------------------------------------------------------------------------------------------------- all

@@ -12,7 +12,14 @@ from ml.io.schemas import Experiment
 from ml.registry.runs import get_recorded, list_recorded, recorded_plot
 from serving.deps import ChampionsDep, SettingsDep
 from serving.routes.incidents import ERRORS
-from serving.schemas import ExperimentResult, RecordedExperiment, RecordedExperimentList, ScoreRequest
+from serving.schemas import (
+    ExperimentPlanOut,
+    ExperimentResult,
+    PlanRequest,
+    RecordedExperiment,
+    RecordedExperimentList,
+    ScoreRequest,
+)
 from serving.security import ReadScope
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
@@ -20,7 +27,15 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 ExperimentId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
 
 
-def _score(body: ScoreRequest, champions: ChampionsDep) -> dict[str, Any]:
+def _recorded_spans(tracking_uri: str) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Recorded experiments (latest scoring) and their spans in time and slice, for overlaps and load."""
+    from ml.experiments.hygiene import ExperimentSpan
+
+    rows = list_recorded(tracking_uri)
+    return rows, [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
+
+
+def _score(body: ScoreRequest, champions: ChampionsDep, tracking_uri: str) -> dict[str, Any]:
     import pandas as pd
 
     from ml.experiments.impact import ImpactScorer
@@ -42,8 +57,12 @@ def _score(body: ScoreRequest, champions: ChampionsDep) -> dict[str, Any]:
         )
     else:
         data = champions.forecaster.runtime.history[["series", "ds", "y"]]
+    from ml.experiments.hygiene import overlaps_with
+
     result = ImpactScorer().score(exp, data)
-    return result.model_dump(mode="json")
+    _, spans = _recorded_spans(tracking_uri)
+    overlaps = [o.model_dump(mode="json") for o in overlaps_with(exp, spans)]
+    return {**result.model_dump(mode="json"), "overlaps": overlaps}
 
 
 @router.post(
@@ -52,8 +71,42 @@ def _score(body: ScoreRequest, champions: ChampionsDep) -> dict[str, Any]:
     responses=ERRORS,
     summary="Score an experiment: effect, 95% interval, p-value and verdict (nothing is recorded).",
 )
-async def score(body: ScoreRequest, champions: ChampionsDep, _: ReadScope) -> dict[str, Any]:
-    return await run_in_threadpool(_score, body, champions)
+async def score(
+    body: ScoreRequest, champions: ChampionsDep, settings: SettingsDep, _: ReadScope
+) -> dict[str, Any]:
+    return await run_in_threadpool(_score, body, champions, settings.tracking_uri)
+
+
+def _plan(body: PlanRequest, champions: ChampionsDep, tracking_uri: str) -> dict[str, Any]:
+    from ml.experiments.planning import past_from_records, plan_experiment
+
+    rows, spans = _recorded_spans(tracking_uri)
+    dimension, _, value = body.treated.partition("=")
+    plan = plan_experiment(
+        champions.forecaster.runtime.history[["series", "ds", "y"]],
+        indicator=body.indicator,
+        treated=value,
+        dimension=dimension,
+        controls=body.controls,
+        weeks=body.weeks,
+        direction=body.direction,
+        hypothesis=body.hypothesis,
+        past=past_from_records(rows, body.indicator),
+        running=spans,
+    )
+    return plan.model_dump(mode="json")
+
+
+@router.post(
+    "/plan",
+    response_model=ExperimentPlanOut,
+    responses=ERRORS,
+    summary="Plan an experiment: minimum detectable effect at 80% power, power, likely effect from the past.",
+)
+async def plan(
+    body: PlanRequest, champions: ChampionsDep, settings: SettingsDep, _: ReadScope
+) -> dict[str, Any]:
+    return await run_in_threadpool(_plan, body, champions, settings.tracking_uri)
 
 
 @router.get(
@@ -63,8 +116,15 @@ async def score(body: ScoreRequest, champions: ChampionsDep, _: ReadScope) -> di
     summary="Recorded experiments (latest scoring).",
 )
 async def list_experiments(settings: SettingsDep, _: ReadScope) -> RecordedExperimentList:
-    rows = await run_in_threadpool(list_recorded, settings.tracking_uri)
-    return RecordedExperimentList(experiments=[RecordedExperiment(**r) for r in rows])
+    import datetime as dt
+
+    from ml.experiments.hygiene import experiment_load
+
+    rows, spans = await run_in_threadpool(_recorded_spans, settings.tracking_uri)
+    load = experiment_load(spans, dt.datetime.now(dt.UTC).date())
+    return RecordedExperimentList(
+        experiments=[RecordedExperiment(**r) for r in rows], load=[x.model_dump() for x in load]
+    )
 
 
 @router.get(

@@ -24,6 +24,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from ml.causes import explain_signals, signal_id
 from ml.errors import NotFoundError
 from ml.io.schemas import Incident, series_key
 from ml.patterns.pattern import Pattern
@@ -136,6 +137,8 @@ class MemoryPatternsRuntime(runtimes.PatternsRuntime):
 
 
 SERIES = [series_key("latency_p95", team="payments"), series_key("latency_p95", team="discovery")]
+SHIFT = "2025-06-30"
+TOTAL_SHIFT = signal_id("latency_p95", SHIFT)  # the total's shift, explained by the payments slice
 
 
 def _forecaster(folder: Path) -> runtimes.ForecasterRuntime:
@@ -146,8 +149,14 @@ def _forecaster(folder: Path) -> runtimes.ForecasterRuntime:
     history = pd.concat(
         [pd.DataFrame({"series": s, "ds": ds, "y": 20 + rng.normal(0, 1, 40).cumsum() * 0.3}) for s in SERIES]
     )
+    # payments moves the total: its shift is explained by that slice (GET /v1/signals/{id}/causes)
+    history.loc[(history["series"] == SERIES[0]) & (history["ds"] >= SHIFT), "y"] += 6.0
     bundle = fit_many(history, {"candidates": ["seasonal_naive"], "horizon": 4}, n_jobs=1)
-    runtimes.write_forecaster_artifacts(folder, bundle=bundle, history=history, config={})
+    long = history.assign(indicator="latency_p95", team=[s.split("team=")[1] for s in history["series"]])
+    explanations = explain_signals(long[["indicator", "ds", "y", "team"]])
+    runtimes.write_forecaster_artifacts(
+        folder, bundle=bundle, history=history, config={}, explanations=explanations
+    )
     return runtimes.ForecasterRuntime(folder)
 
 
@@ -325,6 +334,14 @@ def test_indicators(client: TestClient) -> None:
     assert hit(client, "POST", "/v1/forecast", json={"series": SERIES[0], "horizon": 0}).status_code == 422
     assert "signals" in _json(hit(client, "GET", "/v1/signals", params={"since": "2025-01-01"}))
     assert "warnings" in _json(hit(client, "GET", "/v1/warnings"))
+    shifts = _json(hit(client, "GET", "/v1/signals", params={"kind": "shift"}))["signals"]
+    assert TOTAL_SHIFT in {s["id"] for s in shifts}
+    t = "/v1/signals/{signal_id}/causes"
+    why = _json(hit(client, "GET", t, f"/v1/signals/{TOTAL_SHIFT}/causes"))
+    assert (why["series"], why["date"], why["verdict"]) == ("latency_p95", SHIFT, "explained")
+    assert (why["causes"][0]["kind"], why["causes"][0]["key"]) == ("slice", "team=payments")
+    r = hit(client, "GET", t, "/v1/signals/sig-0000000000/causes")
+    assert r.status_code == 404 and _json(r)["error"] == "not_found"
     t = "/v1/indicators/{series:path}/plot.png"
     r = hit(client, "GET", t, f"/v1/indicators/{SERIES[1]}/plot.png")
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
@@ -366,7 +383,9 @@ def test_experiments_and_report(client: TestClient) -> None:
         == 422
     )
 
-    assert _json(hit(client, "GET", "/v1/experiments"))["experiments"][0]["id"] == "EXP-1"
+    listed = _json(hit(client, "GET", "/v1/experiments"))
+    assert listed["experiments"][0]["id"] == "EXP-1" and listed["load"] == []  # no start recorded: no load
+    assert body["overlaps"] == []
     one = _json(hit(client, "GET", "/v1/experiments/{experiment_id}", "/v1/experiments/EXP-1"))
     assert one["verdict"] == "worked" and one["plot"] == "/v1/experiments/EXP-1/plot.png"
     assert hit(client, "GET", "/v1/experiments/{experiment_id}", "/v1/experiments/EXP-2").status_code == 404
@@ -379,6 +398,32 @@ def test_experiments_and_report(client: TestClient) -> None:
     }
     r = hit(client, "GET", "/v1/report.html")
     assert r.status_code == 200 and "<h1>Report</h1>" in r.text
+
+
+def test_experiment_plan(client: TestClient) -> None:
+    """The plan on the champion's history: 200 with the MDE and its power; bad input: 422 naming the field."""
+    req = {"indicator": "latency_p95", "treated": "team=payments", "weeks": 6, "direction": "decrease"}
+    r = hit(client, "POST", "/v1/experiments/plan", json=req)
+    plan = _json(r)
+    assert r.status_code == 200, plan
+    assert plan["treated_series"] == SERIES[0] and plan["weeks"] == 6 and plan["mde"] > 0
+    assert [p["label"] for p in plan["power"]] == ["0.5x MDE", "1x MDE", "2x MDE"]
+    assert abs(plan["power"][1]["power"] - 0.80) < 1e-3
+    assert plan["likely"]["effect"] is None and "too few" in plan["likely"]["note"]  # EXP-1 is on reopens
+    longer = {**req, "weeks": 26, "controls": ["discovery"]}
+    longer = _json(hit(client, "POST", "/v1/experiments/plan", json=longer))
+    # the history is a random walk: a longer experiment does not narrow the counterfactual of a wandering level
+    assert longer["mde"] > 0 and longer["weeks"] == 26 and longer["controls"] == [SERIES[1]]
+    for bad, says in (
+        ({"indicator": "nope"}, "unknown indicator 'nope'"),
+        ({"treated": "team=nobody"}, "no series 'latency_p95/team=nobody'"),
+        ({"controls": ["ghost"]}, "no control series 'latency_p95/team=ghost'"),
+    ):
+        r = hit(client, "POST", "/v1/experiments/plan", json={**req, **bad})
+        assert r.status_code == 422 and says in _json(r)["detail"], r.text
+    for bad in ({"weeks": 0}, {"weeks": 105}, {"direction": "up"}, {"treated": "payments"}):
+        r = hit(client, "POST", "/v1/experiments/plan", json={**req, **bad})
+        assert r.status_code == 422 and _json(r)["error"] == "invalid_request", (bad, r.text)
 
 
 def test_web_pages(client: TestClient) -> None:
@@ -431,9 +476,11 @@ PROBES: dict[tuple[str, str], tuple[str, dict[str, Any], int]] = {
     ("GET", "/v1/indicators"): ("/v1/indicators", {}, 200),
     ("POST", "/v1/forecast"): ("/v1/forecast", {"json": {"series": SERIES[0]}}, 200),
     ("GET", "/v1/signals"): ("/v1/signals", {}, 200),
+    ("GET", "/v1/signals/{signal_id}/causes"): (f"/v1/signals/{TOTAL_SHIFT}/causes", {}, 200),
     ("GET", "/v1/warnings"): ("/v1/warnings", {}, 200),
     ("GET", "/v1/indicators/{series:path}/plot.png"): (f"/v1/indicators/{SERIES[0]}/plot.png", {}, 200),
     ("POST", "/v1/experiments/score"): ("/v1/experiments/score", {"json": {}}, 422),
+    ("POST", "/v1/experiments/plan"): ("/v1/experiments/plan", {"json": {}}, 422),
     ("GET", "/v1/experiments"): ("/v1/experiments", {}, 200),
     ("GET", "/v1/experiments/{experiment_id}"): ("/v1/experiments/EXP-1", {}, 200),
     ("GET", "/v1/experiments/{experiment_id}/plot.png"): ("/v1/experiments/EXP-1/plot.png", {}, 200),
