@@ -136,9 +136,7 @@ def _reason(a: ExperimentSpan, b: ExperimentSpan, kind: OverlapKind, lo: dt.date
         return (
             f"{head} and treats {b.slice}, a control here: the counterfactual moves with it (effect biased)"
         )
-    return (
-        f"{head} with {a.slice} as a control: its counterfactual moves with this change (its effect biased)"
-    )
+    return f"{head} with {a.slice}, treated here, as a control: its counterfactual moves with this change (biased)"
 
 
 def overlaps_with(

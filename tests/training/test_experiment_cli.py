@@ -1,0 +1,124 @@
+"""The experiment hygiene and planning commands: overlap warnings, `recur experiment plan`, its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SAMPLE
+
+INDICATORS = str(SAMPLE / "indicators.csv")
+
+
+def recur(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "RECUR_MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+        "RECUR_MLFLOW_ARTIFACT_ROOT": str(tmp / "artifacts"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "training.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_validate_warns_once_per_overlapping_pair(tmp_path: Path) -> None:
+    sample = yaml.safe_load((SAMPLE / "experiments.yaml").read_text())
+    exp9 = next(
+        e for e in sample if e["id"] == "EXP-009"
+    )  # incidents, payments, from 2025-11-10, still running
+    again = {**exp9, "id": "EXP-900", "start": "2026-01-05", "end": "2026-03-02"}
+    other = {**exp9, "id": "EXP-901", "indicator": "reopens", "start": "2026-01-05"}  # another indicator
+    path = tmp_path / "experiments.yaml"
+    path.write_text(
+        yaml.safe_dump(json.loads(json.dumps([*sample, again, other], default=str)))
+    )  # no aliases
+    out = recur("validate", str(path), tmp=tmp_path)
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stdout.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: EXP-009 overlaps EXP-900: EXP-900 runs on incidents from 2026-01-05 to 2026-03-02 and also"
+        " treats team=payments: the effects are confounded (each estimate holds both changes)"
+    ]
+    data = json.loads(recur("validate", str(path), "--json", tmp=tmp_path).stdout)
+    assert [(o["id"], o["other_id"], o["kind"]) for o in data["overlaps"]] == [
+        ("EXP-009", "EXP-900", "same slice")
+    ]
+    clean = json.loads(recur("validate", str(SAMPLE / "experiments.yaml"), "--json", tmp=tmp_path).stdout)
+    assert clean["overlaps"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--indicator", "nope"], "unknown indicator 'nope'"),
+        (["--treated", "team=nobody"], "no series 'incidents/team=nobody'"),
+        (["--treated", "payments"], "--treated must be team=VALUE or service=VALUE"),
+        (["--controls", "ghost"], "no control series 'incidents/team=ghost'"),
+        (["--weeks", "0"], "weeks must be a whole number from 1 to 104"),
+        (["--weeks", "105"], "weeks must be a whole number from 1 to 104"),
+        (["--direction", "up"], "direction must be 'increase' or 'decrease'"),
+    ],
+)
+def test_plan_errors_are_one_line(tmp_path: Path, args: list[str], says: str) -> None:
+    base = {
+        "--indicator": "incidents",
+        "--treated": "team=payments",
+        "--weeks": "8",
+        "--direction": "decrease",
+    }
+    opts = dict(base)
+    opts.update(dict(zip(args[::2], args[1::2], strict=True)))
+    out = recur(
+        "experiment",
+        "plan",
+        "--indicators",
+        INDICATORS,
+        *[x for kv in opts.items() for x in kv],
+        tmp=tmp_path,
+    )
+    assert out.returncode == 1, out.stdout
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0] and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.slow
+def test_plan_with_past_experiments(tmp_path: Path) -> None:
+    """Three past experiments on incidents in the sample: a likely effect, its power and the weeks it needs."""
+    out = recur(
+        "experiment",
+        "plan",
+        "--indicators",
+        INDICATORS,
+        "--experiments",
+        str(SAMPLE / "experiments.yaml"),
+        "--indicator",
+        "incidents",
+        "--treated",
+        "team=payments",
+        "--weeks",
+        "8",
+        "--direction",
+        "decrease",
+        "--json",
+        tmp=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)
+    likely = plan["likely"]
+    assert likely["n_past"] == 3 and [p["id"] for p in likely["past"]] == ["EXP-002", "EXP-009", "EXP-011"]
+    assert likely["ci_low"] < likely["effect"] < likely["ci_high"]
+    assert [p["label"] for p in plan["power"]] == ["0.5x MDE", "1x MDE", "2x MDE", "likely effect"]
+    assert plan["weeks_needed"] is None or 1 <= plan["weeks_needed"] <= 104
+    assert [o["other_id"] for o in plan["overlaps"]] == ["EXP-009"]  # still running on team=payments
+    assert abs(plan["power"][1]["power"] - 0.80) < 1e-3 and plan["calibration"]["method"] == "pooled placebos"
