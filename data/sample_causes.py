@@ -5,19 +5,18 @@ was except where a cause is planted:
 
 * slices: a large level shift in one team's series (2.4-3 noise sds of the aggregate, the indicator summed or
   averaged over the teams) that makes the aggregate shift; the aggregate's truth is that team;
-* pattern bursts: for 6-8 weeks one team's `incidents` rise (2.8-3.4 noise sds, under 1.4 sds of the aggregate)
-  and 5-8 postmortems of one failure pattern, handled by that team, are added to incidents.jsonl; the truth of the
-  rise is that pattern;
+* pattern bursts: for 6 weeks one team's `incidents` rise (3.2-3.8 noise sds, under 1.6 sds of the aggregate) and
+  5-8 postmortems of one failure pattern, handled by that team, are added to incidents.jsonl; the truth of the rise
+  is that pattern;
 * changes: a level shift (2.5-3.5 noise sds, under 1.4 sds of the aggregate) 1-3 weeks after an entry of the
   change log for the same team; the truth is that change;
 * distractors: more change-log entries (some org-wide) that precede no shift of their team within six weeks.
 
 Permanent shifts go only to series that take part in no experiment (an experiment's controls never move, so its
-effect stays measurable); the pattern bursts, which end, go one to each team's `incidents` series, all of the same
-length and size, without overlapping, before any experiment on that series starts, so that treated-minus-controls
-comparisons over the whole series stay unbiased. The truth (`truth/causes.csv`) also names
-the experiment behind each non-null experiment's shift, the team behind every shift of at least 2 aggregate sds
-(existing ones too), and `none` for team shifts nothing explains.
+effect stays measurable); the pattern bursts, which end, go to `incidents` series where no experiment's scoring
+sees them (see `_Planter.bursts`), so the experiments' truth and verdicts are unchanged. The truth
+(`truth/causes.csv`) also names the experiment behind each non-null experiment's shift, the team behind every
+shift of at least 2 aggregate sds (existing ones too), and `none` for team shifts nothing explains.
 """
 
 from __future__ import annotations
@@ -35,9 +34,14 @@ N_SLICES = 6
 N_BURSTS = 6
 N_CHANGES = 6
 N_DISTRACTORS = 14
-AGG_TRUTH_SIGMA = (
-    2.0  # a team shift of at least this many aggregate noise sds is recorded as the aggregate's cause
+N_ORG_WIDE = 3  # distractors that name no team
+AGG_TRUTH_SIGMA = 2.0  # a team shift of at least this many aggregate noise sds is the aggregate's cause
+IMPACT_WEEKS = (
+    52  # weeks before an experiment's start that the impact model fits (no burst there on its teams)
 )
+# weeks before any experiment's start where its placebo windows are scored (no burst there): four placebos of 8
+# weeks, each 4 weeks earlier than the next (ml.experiments.calibration)
+PLACEBO_WEEKS = 20
 # Patterns a burst may use: not the fading ones (their key action item sits on their last incident before the fix)
 # nor the rising ones (whose profile a test checks)
 BURST_PATTERNS = (
@@ -175,34 +179,45 @@ class _Planter:
     # ------------------------------------------------------------------------------------------ kinds
 
     def bursts(self) -> None:
-        """One burst per team, all of the same length and size and none overlapping another, each before every
-        experiment on its `incidents` series starts (so treated-minus-controls comparisons stay unbiased)."""
+        """Up to two bursts per team in the `incidents` series, all of one length and size, none starting with
+        another, where no experiment on `incidents` sees them: not in the 52 weeks before (the impact model's
+        fitted window) or after the start of an experiment on the team, nor in the 20 weeks before any experiment's
+        start (where its placebo windows, taken from every team, are scored)."""
         if ("incidents", TEAMS[0]) not in self.series:
             return
         usable = [p for p in BURST_PATTERNS if p in PATTERN_BY_SLUG]
         patterns = self.rng.sample(usable, len(usable))
-        length = self.rng.int(6, 8)
+        length = self.rng.int(6, 6)  # a draw kept so that the stream is as it was
         sd = float(np.mean([self.series[("incidents", t)].noise_sd for t in TEAMS]))
-        size = min(self.rng.uniform(2.8, 3.4) * sd, 1.4 * _agg_sigma(self.series, "incidents"))
-        limit = {
-            t: min([st for st in self.involved.get(("incidents", t), [])] + [N_WEEKS - 12]) - length
-            for t in TEAMS
-        }
-        order = sorted(self.rng.sample(TEAMS, len(TEAMS)), key=lambda t: limit[t])  # the tightest first
-        taken: list[int] = []
-        for team in order:
-            s = self.series[("incidents", team)]
+        size = min(self.rng.uniform(3.2, 3.8) * sd, 1.6 * _agg_sigma(self.series, "incidents"))
+        exps = [p for p in self.plans if p.text.indicator == "incidents"]
+
+        def allowed(team: str, a: int) -> bool:
+            s, end = self.series[("incidents", team)], a + length
+            return (
+                all(not (a - 2 <= j < end + 2) for j, _, _ in s.shifts)
+                and all(not (a - 4 <= o < end + 4) for o in s.outliers)
+                and all(
+                    end <= p.start - (PLACEBO_WEEKS if team not in [p.treated, *p.controls] else IMPACT_WEEKS)
+                    or (a >= p.start and team not in [p.treated, *p.controls])
+                    for p in exps
+                )
+                and all(abs(a - b.start) >= 2 for b in self.causes.bursts)
+                and sum(b.start < end and a < b.end for b in self.causes.bursts) <= 2
+            )
+
+        for _ in range(N_BURSTS):
             cands = [
-                a
-                for a in range(5, limit[team] + 1)
-                if all(not (a - 4 <= j < a + length + 4) for j, _, _ in s.shifts)
-                and all(not (a - 4 <= o < a + length + 4) for o in s.outliers)
-                and all(abs(a - b) >= length + 2 for b in taken)
+                (team, a)
+                for team in TEAMS
+                if sum(b.team == team for b in self.causes.bursts) < 2
+                for a in range(8, N_WEEKS - 11 - length)
+                if allowed(team, a)
             ]
             if not cands or not patterns:
-                continue
-            a = self.rng.pick(cands[: max(len(cands) // 3, 1)])  # early: leave room for the others
-            taken.append(a)
+                return
+            team, a = self.rng.pick(cands)
+            s = self.series[("incidents", team)]
             # a pattern that prefers none of the team's services, so that the burst stands out from its base rate
             rare = [p for p in patterns if not set(PATTERN_BY_SLUG[p].services) & set(TEAM_SERVICES[team])]
             pattern = (rare or patterns)[-1]
@@ -262,9 +277,9 @@ class _Planter:
 
     def distractors(self) -> None:
         """Change-log entries that precede no shift of their team (any team: org-wide) within six weeks."""
-        for _ in range(N_DISTRACTORS):
+        for i in range(N_DISTRACTORS):
             for _attempt in range(200):
-                team = "" if self.rng.chance(0.25) else self.rng.pick(TEAMS)
+                team = "" if i < N_ORG_WIDE else self.rng.pick(TEAMS)
                 ds = _monday(self.rng.int(1, N_WEEKS - 1)) + dt.timedelta(days=self.rng.int(0, 4))
                 weeks = [j for t in ([team] if team else TEAMS) for j in self.team_weeks(t)]
                 if all(not (0 <= (_monday(j) - ds).days <= 42) for j in weeks):

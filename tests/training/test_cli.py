@@ -38,8 +38,8 @@ def test_validate_sample_has_zero_rejects() -> None:
     assert unknown == {"config", "truth"}
     kinds = {r["kind"]: r["accepted"] for r in data["results"]}
     assert kinds["experiments"] == 12 and kinds["indicators"] > 3000
-    # 638 JSONL incidents (600 + the planted bursts' postmortems) + 12 Markdown postmortems
-    assert sum(r["accepted"] for r in data["results"] if r["kind"] == "incidents") == 650
+    # 640 JSONL incidents (600 + the planted bursts' postmortems) + 12 Markdown postmortems
+    assert sum(r["accepted"] for r in data["results"] if r["kind"] == "incidents") == 652
 
 
 def test_validate_reports_rejects_and_strict_exits_2(tmp_path: Path) -> None:
