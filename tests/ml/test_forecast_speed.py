@@ -60,7 +60,9 @@ def test_pruning_never_drops_the_eventual_winner_on_known_series() -> None:
         for seed in (0, 1):
             ds, y = weekly(156), known_series(kind, seed=10 * i + seed)
             full = fit_series(kind, ds, y, {"signals": False, "prune_ratio": 0})
-            fast = fit_series(kind, ds, y, {"signals": False})
+            # 1.5 prunes a superset of what the default 2.5 prunes (with Prophet's exact MAP nothing here is
+            # beyond 2.5 x the third best), so the default never drops the winner where 1.5 does not
+            fast = fit_series(kind, ds, y, {"signals": False, "prune_ratio": 1.5})
             winner = _winner(full)
             assert winner not in fast["pruned"], (kind, seed, fast["pruned"])
             assert winner in fast["members"], (kind, seed, fast["members"], full["members"])
