@@ -228,7 +228,15 @@ def score_past(data: Any, experiments: Sequence[Experiment], indicator: str) -> 
             log.warning("Plan - past experiment %s not scored: %s", exp.id, exc.message)
             continue
         se = (r.ci_high - r.ci_low) / (2 * 1.959963984540054)
-        out.append(PastEffect(id=exp.id, treated=r.treated_series, effect=r.effect, se=se))
+        out.append(
+            PastEffect(
+                id=exp.id,
+                treated=r.treated_series,
+                desired_direction=exp.desired_direction,
+                effect=r.effect,
+                se=se,
+            )
+        )
     return out
 
 

@@ -57,6 +57,7 @@ class PastEffect(BaseModel):
 
     id: str
     treated: str | None = None
+    desired_direction: Direction | None = None
     effect: float
     se: float
     shrunk: float | None = None
@@ -103,6 +104,10 @@ class ExperimentPlan(BaseModel):
     weeks_needed: int | None
     overlaps: list[Overlap]
     notes: list[str]
+
+
+def _other(direction: str) -> str:
+    return "increase" if direction == "decrease" else "decrease"
 
 
 def power_at(effect: float, se: float, alpha: float) -> float:
@@ -168,8 +173,15 @@ def past_from_records(
         lo, hi, eff = r.get("ci_low"), r.get("ci_high"), r.get("effect")
         if r.get("indicator") != indicator or lo is None or hi is None or eff is None or not hi > lo:
             continue
+        direction = r.get("desired_direction")
         out.append(
-            PastEffect(id=str(r["id"]), treated=r.get("treated"), effect=float(eff), se=(hi - lo) / (2 * z))
+            PastEffect(
+                id=str(r["id"]),
+                treated=r.get("treated"),
+                desired_direction=direction if direction in ("increase", "decrease") else None,
+                effect=float(eff),
+                se=(hi - lo) / (2 * z),
+            )
         )
     return out
 
@@ -309,7 +321,14 @@ def plan_experiment(
     se = result.mde / (zc + zp)
     se_h = _se_by_horizon(scorer, t_future, level, control_series)
     notes = [f"calibration: {result.calibration.reason}"]
-    likely = likely_effect([p for p in past if math.isfinite(p.effect)], alpha)
+    # past changes that aimed the other way (e.g. a campaign to report more incidents) predict nothing here
+    same_aim = [p for p in past if p.desired_direction in (None, direction)]
+    if len(same_aim) < len(past):
+        notes.append(
+            f"{len(past) - len(same_aim)} past experiment(s) on {indicator} aimed to {_other(direction)} it:"
+            " left out of the likely effect"
+        )
+    likely = likely_effect(same_aim, alpha)
     power = [
         PowerAt(label=f"{m:g}x MDE", effect=m * result.mde, power=power_at(m * result.mde, se, alpha))
         for m in (0.5, 1.0, 2.0)

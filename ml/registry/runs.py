@@ -44,6 +44,7 @@ def _summary(eid: str, run: Any) -> dict[str, Any]:
         "controls": run.data.params.get("controls"),
         "start": run.data.params.get("start"),
         "end": run.data.params.get("end"),
+        "desired_direction": run.data.params.get("desired_direction"),
         "owner": t.get("owner") or None,
         "verdict": t.get("verdict"),
         "effect": m.get("effect"),
