@@ -89,7 +89,10 @@ def sample_incidents(mode: str) -> pd.DataFrame:
             for pid in set(ids)
         }
         frame["pattern_id"] = [majority[p] if p != "-1" else "-1" for p in ids]
-        print(f"PatternModel fitted on {len(rows)} incidents in {cpu_seconds() - start:.0f} CPU s")
+        quality = {
+            k: round(float(v), 3) for k, v in model.metrics_.items() if k in ("ari", "gate_ari", "nmi")
+        }
+        print(f"PatternModel fitted on {len(rows)} incidents in {cpu_seconds() - start:.0f} CPU s; {quality}")
     frame["pattern_name"] = frame["pattern_id"]
     return frame.drop(columns="truth")
 
