@@ -600,6 +600,8 @@ def train_all(
         )
         if not json_out:
             _print_patterns(results["patterns"])
+    elif json_out:  # stdout holds the JSON alone
+        say_error(f"no incidents in {data}: pattern model not trained", label="note")
     else:
         console.print(f"[yellow]no incidents in {escape(str(data))}: pattern model not trained[/]")
     if indicators:
@@ -637,6 +639,8 @@ def train_all(
                     + ", ".join(f"{verdicts.count(v)} {v}" for v in ("improved", "worsened", "inconclusive"))
                     + ")"
                 )
+    elif json_out:
+        say_error(f"no indicators in {data}: forecaster not trained, experiments not scored", label="note")
     else:
         console.print(
             f"[yellow]no indicators in {escape(str(data))}: forecaster not trained, experiments not scored[/]"

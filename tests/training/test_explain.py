@@ -236,3 +236,29 @@ def test_why_it_moved_section_names_causes_and_abstentions(tmp_path: Path) -> No
     assert sec.data["signals"] and {s["id"] for s in sec.data["signals"]} <= {e["id"] for e in explanations}
     assert sec.summary.endswith(": 1 explained, 1 with no convincing cause.")
     assert causes_section(None, None).empty and not causes_section(None, None).has_content
+
+
+@pytest.mark.slow
+def test_train_all_stores_the_causes_with_the_forecaster(tmp_path: Path) -> None:
+    """`recur train all` on a folder with indicators and changes.csv: the champion serves each shift's causes."""
+    from ml.registry.names import FORECASTER_MODEL
+    from training.champions import load_runtime
+    from training.settings import Settings
+
+    data = tmp_path / "data"
+    data.mkdir()
+    planted(data)
+    env = store_env(tmp_path)
+    out = recur("train", "all", "--data", str(data), "--promote", "--executor", "serial", "--json", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    why = json.loads(out.stdout)["indicators"]["explanations"]
+    assert why["shifts"] >= 2 and why["explained"] >= 2
+    settings = Settings(
+        mlflow_tracking_uri=env["RECUR_MLFLOW_TRACKING_URI"],
+        mlflow_artifact_root=Path(env["RECUR_MLFLOW_ARTIFACT_ROOT"]),
+        cache_dir=tmp_path / "cache",
+    )
+    runtime, _version = load_runtime(settings, FORECASTER_MODEL)
+    team = [e for e in runtime.explanations() if e["series"] == "incidents/team=payments"]
+    assert team and team[0]["causes"][0]["key"] == "CHG-PIPE"  # the change log of the data folder
+    assert {e["id"] for e in runtime.explanations()} <= {s["id"] for s in runtime.signals()}
