@@ -263,17 +263,26 @@ def _scores(train: pd.DataFrame, test: pd.DataFrame, yhat: dict[str, list[float]
     return pd.DataFrame(rows).set_index("series")
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the pools' workers), user + system."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _timed_fit_many(df: pd.DataFrame, cfg: dict, workers: int):
-    t0 = time.perf_counter()
+    """``fit_many`` on ``workers`` local processes: the bundle, wall seconds and CPU seconds of all processes."""
+    t0, c0 = time.perf_counter(), _cpu()
     bundle = fit_many(df, cfg, n_jobs=workers)
-    return bundle, time.perf_counter() - t0
+    return bundle, time.perf_counter() - t0, _cpu() - c0
 
 
-def _timed_single(df: pd.DataFrame, name: str, h: int, workers: int) -> tuple[dict[str, list[float]], float]:
+def _timed_single(
+    df: pd.DataFrame, name: str, h: int, workers: int
+) -> tuple[dict[str, list[float]], float, float]:
     ids, dss, ys = split_series(df)
     size = max(1, -(-len(ids) // (8 * workers)))
     parts = [slice(i, i + size) for i in range(0, len(ids), size)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
         done = ex.map(
             _single_fit_batch,
@@ -284,7 +293,7 @@ def _timed_single(df: pd.DataFrame, name: str, h: int, workers: int) -> tuple[di
             [h] * len(parts),
         )
         out = {r["series"]: r["yhat"] for batch in done for r in batch}
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, _cpu() - c0
 
 
 def _usage(bundle) -> str:
@@ -294,6 +303,24 @@ def _usage(bundle) -> str:
         f"    {r.candidate:<16}{r.seconds:>10.1f} s{r.selected / n:>10.0%} of models{r.selected_alone:>6} alone"
         f"{r.pruned / n:>9.0%} pruned"
         for r in u.itertuples()
+    )
+
+
+def _by_length(bundle, lengths: pd.Series) -> str:
+    """How often each candidate is in the chosen model, by series length (quartiles)."""
+    rows = [
+        {"series": k, "weeks": int(lengths[k]), **{c: c in (r.get("members") or []) for c in ALL_CANDIDATES}}
+        for k, r in bundle.results.items()
+        if r.get("status") != "error"
+    ]
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows)
+    frame["length"] = pd.qcut(frame["weeks"], 4, precision=0) if len(frame) >= 8 else "all"
+    table = frame.groupby("length", observed=True)[list(ALL_CANDIDATES)].mean().round(2)
+    table.insert(0, "series", frame.groupby("length", observed=True).size())
+    return "\n  share of series whose chosen model includes each candidate, by length (weeks):\n" + "\n".join(
+        "    " + line for line in table.to_string().splitlines()
     )
 
 
@@ -312,65 +339,72 @@ def run_long(n_series: int, old_every: int, workers: int, h: int = 13) -> None:
         f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} on {os.cpu_count()} cores"
     )
     print("targets: new default MASE <= 1.01 x old default on the same series; time <= 2x AutoETS alone")
-    new, t_new = _timed_fit_many(train, {"signals": False}, workers)
-    ets_pipe, t_ets_pipe = _timed_fit_many(train, {"candidates": ["auto_ets"], "signals": False}, workers)
-    ets, t_ets = _timed_single(train, "auto_ets", h, workers)
-    naive, t_naive = _timed_single(train, "seasonal_naive", h, workers)
-    old, t_old = _timed_fit_many(
+    new, t_new, c_new = _timed_fit_many(train, {"signals": False}, workers)
+    ets_pipe, t_ets_pipe, c_ets_pipe = _timed_fit_many(
+        train, {"candidates": ["auto_ets"], "signals": False}, workers
+    )
+    ets, t_ets, c_ets = _timed_single(train, "auto_ets", h, workers)
+    naive, t_naive, c_naive = _timed_single(train, "seasonal_naive", h, workers)
+    old, t_old, c_old = _timed_fit_many(
         train[train.series.isin(old_ids)], {**OLD_DEFAULT, "signals": False}, workers
     )
     new_yhat = {k: [f["yhat"] for f in r["forecast"]] for k, r in new.results.items()}
     res = {
-        "new default": (_scores(train, test, new_yhat), t_new),
-        "AutoETS alone (1 fit)": (_scores(train, test, ets), t_ets),
+        "new default": (_scores(train, test, new_yhat), t_new, c_new),
+        "AutoETS alone (1 fit)": (_scores(train, test, ets), t_ets, c_ets),
         "AutoETS alone (backtest pipeline)": (
             _scores(
                 train, test, {k: [f["yhat"] for f in r["forecast"]] for k, r in ets_pipe.results.items()}
             ),
             t_ets_pipe,
+            c_ets_pipe,
         ),
-        "seasonal naive": (_scores(train, test, naive), t_naive),
+        "seasonal naive": (_scores(train, test, naive), t_naive, c_naive),
     }
     old_sc = _scores(
         train[train.series.isin(old_ids)],
         test,
         {k: [f["yhat"] for f in r["forecast"]] for k, r in old.results.items()},
     )
-    print(f"\n  all {n_series} series:")
+    end = os.getloadavg()
+    print(f"\n  all {n_series} series (load average at the end {end[0]:.1f}/{end[1]:.1f}/{end[2]:.1f}):")
     print(
-        f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'seconds':>9}{'x AutoETS 1 fit':>17}{'x AutoETS pipeline':>20}"
+        f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'wall s':>9}{'CPU s':>9}{'CPU x AutoETS 1 fit':>21}"
+        f"{'wall x AutoETS 1 fit':>22}"
     )
-    for name, (sc, sec) in res.items():
+    for name, (sc, sec, cpu) in res.items():
         print(
-            f"  {name:<36}{sc['mase'].mean():>8.3f}{sc['smape'].mean():>8.2f}{sec:>9.1f}{sec / t_ets:>17.2f}"
-            f"{sec / t_ets_pipe:>20.2f}"
+            f"  {name:<36}{sc['mase'].mean():>8.3f}{sc['smape'].mean():>8.2f}{sec:>9.1f}{cpu:>9.1f}"
+            f"{cpu / c_ets:>21.2f}{sec / t_ets:>22.2f}"
         )
     sub = res["new default"][0].loc[old_sc.index]
     share = len(old_ids) / n_series
     print(f"\n  the {len(old_ids)} series the old default ran on (every {old_every}th):")
-    print(f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'seconds':>9}{'seconds per series':>20}")
+    print(f"  {'method':<36}{'MASE':>8}{'sMAPE':>8}{'CPU s':>9}{'CPU s per series':>20}")
     print(
-        f"  {'old default':<36}{old_sc['mase'].mean():>8.3f}{old_sc['smape'].mean():>8.2f}{t_old:>9.1f}"
-        f"{t_old / len(old_ids):>20.3f}"
+        f"  {'old default':<36}{old_sc['mase'].mean():>8.3f}{old_sc['smape'].mean():>8.2f}{c_old:>9.1f}"
+        f"{c_old / len(old_ids):>20.3f}"
     )
     print(
-        f"  {'new default':<36}{sub['mase'].mean():>8.3f}{sub['smape'].mean():>8.2f}{t_new * share:>9.1f}"
-        f"{t_new / n_series:>20.3f}   (seconds: its all-series time x {share:.3f})"
+        f"  {'new default':<36}{sub['mase'].mean():>8.3f}{sub['smape'].mean():>8.2f}{c_new * share:>9.1f}"
+        f"{c_new / n_series:>20.3f}   (CPU s: its all-series time x {share:.3f})"
     )
     ratio = sub["mase"].mean() / old_sc["mase"].mean()
     print(
         f"  new/old MASE {ratio:.3f} ({'within' if ratio <= 1.01 else 'NOT within'} 1%); new better on "
         f"{(sub['mase'] < old_sc['mase'] - 1e-9).mean():.0%}, equal on "
         f"{(abs(sub['mase'] - old_sc['mase']) <= 1e-9).mean():.0%}"
-        f" of these series; old default per series {t_old / len(old_ids) / (t_new / n_series):.1f}x slower"
+        f" of these series; old default per series {c_old / len(old_ids) / (c_new / n_series):.1f}x the CPU"
     )
     print(
-        f"  new default {t_new / t_ets:.2f}x AutoETS alone (1 fit) and {t_new / t_ets_pipe:.2f}x AutoETS through "
-        "the same backtest pipeline (target <= 2x)"
+        f"  new default {c_new / c_ets:.2f}x AutoETS alone (1 fit) in CPU seconds ({t_new / t_ets:.2f}x in wall "
+        f"seconds) and {c_new / c_ets_pipe:.2f}x AutoETS through the same backtest pipeline (target <= 2x)"
     )
+    print(_by_length(new, lengths + h))
     print(
-        "\n  new default, per candidate: wall seconds (backtest + final fit, summed over series and workers), "
-        "share of series whose model includes it, models that are it alone, share pruned:"
+        "\n  new default, per candidate: wall seconds (backtest + final fit, summed over series and workers; "
+        "under load they include waiting, so read them as shares), share of series whose model includes it, "
+        "models that are it alone, share pruned:"
     )
     print(_usage(new))
     print(f"  old default ({len(old_ids)} series):")
@@ -389,18 +423,17 @@ def run_speed(n_series: int, executors: list[str], candidates: list[str]) -> Non
     print(f"(machine load average at start: {load:.1f} on {os.cpu_count()} cores)")
     print(
         f"  {'executor':<10}{'startup s':>10}{'fit s':>10}{'total s':>10}{'series/s':>10}{'errors':>8}"
-        f"{'worker cpu s':>14}"
+        f"{'CPU s':>10}{'CPU s / 2':>11}"
     )
     for name in executors:
         t0 = time.perf_counter()
         cpu = float("nan")
         if name == "local":
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            before = _cpu()
             t1 = time.perf_counter()  # fit_many starts its own 2 processes: their start-up is in the fit time
             bundle = fit_many(df, cfg, n_jobs=2)
             t2 = time.perf_counter()
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            cpu = _cpu() - before
         else:
             from dask.distributed import Client, LocalCluster
 
@@ -422,12 +455,14 @@ def run_speed(n_series: int, executors: list[str], candidates: list[str]) -> Non
         fit_s = t2 - t1
         print(
             f"  {name:<10}{t1 - t0:>10.1f}{fit_s:>10.1f}{t2 - t0:>10.1f}{n_series / fit_s:>10.1f}"
-            f"{len(bundle.errors):>8}{cpu:>14.1f}"
+            f"{len(bundle.errors):>8}{cpu:>10.1f}{cpu / 2:>11.1f}"
         )
         print(_usage(bundle))
     print(
-        "worker cpu s: CPU time of the two local workers together; on 2 otherwise idle cores the wall time is "
-        "about half of it (the machine here is shared, so wall times above include waiting for other jobs)"
+        "CPU s: CPU time of this process and its two local workers together (process start-up and imports "
+        "included); on 2 otherwise idle cores the wall time is about CPU s / 2 (the machine here is shared, so "
+        "wall times above include waiting for other jobs); the load average at the end: "
+        + "/".join(f"{v:.1f}" for v in os.getloadavg())
     )
 
 
