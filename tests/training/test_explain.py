@@ -139,6 +139,14 @@ def test_explain_without_a_pattern_model_says_so_in_one_line(tmp_path: Path) -> 
     assert "Why it moved" in out.stdout and "team=payments" in out.stdout
 
 
+def test_explain_is_in_the_help() -> None:
+    out = recur("--help")
+    assert out.returncode == 0 and "explain" in out.stdout
+    sub = recur("explain", "--help", env={"COLUMNS": "40"})
+    for opt in ("--indicators", "--incidents", "--experiments", "--changes", "--since", "--json"):
+        assert opt in sub.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
