@@ -62,7 +62,15 @@ HORIZON = 8
 STEP = 4  # weeks between window starts (half the horizon, as the scorer steps back)
 SHIFTS = (1.0, 2.0)
 PRIOR_STRENGTHS = (2.5, 5.0, 10.0, 20.0)  # candidates for ml.experiments.calibration.PRIOR_STRENGTH
-TODAY = CounterfactualModel(r_grid=(0.0,))  # the model before local trends and pooled calibration
+TODAY = CounterfactualModel(r_grid=(0.0,), cycle_grid=(0.0,))  # before local trends and pooled calibration
+#: The scorer before the stochastic cycle (issue #15, second round) and the prior factors it had learned.
+PREVIOUS = CounterfactualModel(cycle_grid=(0.0,))
+PREVIOUS_PRIORS: dict[tuple[bool, bool], tuple[float, float]] = {
+    (False, False): (1.28, 1.42),
+    (False, True): (2.12, 2.38),
+    (True, False): (1.37, 1.60),
+    (True, True): (1.81, 1.61),
+}
 OURS = CounterfactualModel()
 
 log = logging.getLogger("bench_calibration")
@@ -119,6 +127,10 @@ class Window:
     nonstationary: bool
     mix: TMixture
     today: TMixture
+    prev: TMixture
+    prev_z: float
+    prev_nonstationary: bool
+    sd_detrended: float
     f0: float = 1.0
 
 
@@ -152,10 +164,13 @@ def cut_windows(
                 try:
                     fit = OURS.clone().fit(a, Xa, t[:pre])
                     old = TODAY.clone().fit(a, Xa, t[:pre])
+                    prev = PREVIOUS.clone().fit(a, Xa, t[:pre])
                 except Exception as exc:  # a control constant over the window: no placebo here
                     log.debug("skip %s/%s at %d: %s", group, name, e, exc)
                     continue
                 mix = fit.predict_mean(t[pre:], Xb)
+                prev_mix = prev.predict_mean(t[pre:], Xb)
+                trend = np.polyval(np.polyfit(np.arange(pre), a, 1), np.arange(pre))
                 yield Window(
                     group=group,
                     series=name,
@@ -169,10 +184,14 @@ def cut_windows(
                     nonstationary=is_nonstationary(fit.noise_summary()),
                     mix=mix,
                     today=old.predict_mean(t[pre:], Xb),
+                    prev=prev_mix,
+                    prev_z=normal_score(float(prev_mix.cdf(float(b.mean())))),
+                    prev_nonstationary=is_nonstationary(prev.noise_summary()),
+                    sd_detrended=float(np.std(a - trend, ddof=2)),
                 )
 
 
-def pools(windows: list[Window]) -> list[list[float]]:
+def pools(windows: list[Window], previous: bool = False) -> list[list[float]]:
     """For each window, the placebo scores the scorer would pool: same indicator, post ending before start."""
     by_group: dict[str, list[Window]] = defaultdict(list)
     for w in windows:
@@ -185,7 +204,7 @@ def pools(windows: list[Window]) -> list[list[float]]:
                 (v for v in by_group[w.group] if v.series == s and v.end + HORIZON <= w.end),
                 key=lambda v: -v.end,
             )
-            ranked += [(rank, v.z) for rank, v in enumerate(earlier)]
+            ranked += [(rank, v.prev_z if previous else v.z) for rank, v in enumerate(earlier)]
         ranked.sort(key=lambda r: r[0])
         out.append([z for _, z in ranked[:MAX_PLACEBOS]])
     return out
@@ -215,17 +234,19 @@ def figures(windows: list[Window], factors: dict[str, list[float]]) -> dict[str,
     calls: dict[str, dict[float, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for i, w in enumerate(windows):
         obs = float(w.post.mean())
-        for shift in (0.0, *SHIFTS):
-            x = obs + shift * w.sd
+        # -2: a shift of 2 sd of the pre-period after removing its linear trend (a stricter reading of "2 sd")
+        for shift, delta in ((0.0, 0.0), *((s, s * w.sd) for s in SHIFTS), (-2.0, 2.0 * w.sd_detrended)):
+            x = obs + delta
             for name, fs in factors.items():
-                calls[name][shift].append(p_value(w.mix.inflate(fs[i]), x) < ALPHA)
+                mix = w.prev if name.startswith("before") else w.mix
+                calls[name][shift].append(p_value(mix.inflate(fs[i]), x) < ALPHA)
             calls["today's scorer"][shift].append(p_value(w.today, x) < ALPHA)
-            welch, mw = baseline_p(w.pre, w.post + shift * w.sd)
+            welch, mw = baseline_p(w.pre, w.post + delta)
             calls["Welch t-test"][shift].append(welch < ALPHA)
             calls["Mann-Whitney"][shift].append(mw < ALPHA)
     for name, by_shift in calls.items():
         fpr = float(np.mean(by_shift[0.0]))
-        out[name] = {"fpr": fpr, "coverage": 1.0 - fpr}
+        out[name] = {"fpr": fpr, "coverage": 1.0 - fpr, "power2dt": float(np.mean(by_shift[-2.0]))}
         for s in SHIFTS:
             out[name][f"power{s:g}"] = float(np.mean(by_shift[s]))
     return out
@@ -263,7 +284,7 @@ def run_config(
     learned = fit_priors(windows)
     for w in windows:
         w.f0 = prior_factor(pre, controls=controls, nonstationary=w.nonstationary)
-    pool = pools(windows)
+    pool, prev_pool = pools(windows), pools(windows, previous=True)
     rep = [i for i, w in enumerate(windows) if w.report]
     rw = [windows[i] for i in rep]
     factors = {
@@ -272,6 +293,16 @@ def run_config(
         ],
         "ours, cold start (prior only)": [calibrated_factor([], alpha=ALPHA, prior=w.f0) for w in rw],
         "ours, model interval (no calibration)": [1.0] * len(rw),
+        "before (no cycle; pooled + its prior)": [
+            calibrated_factor(
+                prev_pool[i],
+                alpha=ALPHA,
+                prior=prior_factor(
+                    pre, controls=controls, nonstationary=windows[i].prev_nonstationary, table=PREVIOUS_PRIORS
+                ),
+            )
+            for i in rep
+        ],
     }
     label = f"{'with 2 controls' if controls else 'no controls'}, {pre} pre / {HORIZON} post"
     lines = [
@@ -296,10 +327,12 @@ def run_config(
         lines.append(f"   {scope} ({len(idx)} windows)")
         lines.append(
             f"     {'method':40s} {'false calls':>11s} {'95% cover':>9s} {'power +1sd':>10s} {'power +2sd':>10s}"
+            f" {'+2 detrended sd':>15s}"
         )
         for name, f in fig.items():
             lines.append(
                 f"     {name:40s} {f['fpr']:11.3f} {f['coverage']:9.3f} {f['power1']:10.3f} {f['power2']:10.3f}"
+                f" {f['power2dt']:15.3f}"
             )
             if scope == "all real series" and name.startswith("ours (pooled"):
                 summary = f

@@ -40,6 +40,18 @@ DEFAULT_Q_ZERO_PRIOR = 0.65
 DEFAULT_R_GRID: tuple[float, ...] = (0.0, 0.01, 1.0)
 #: Prior probability of no trend (r = 0); the rest is spread evenly over the positive r values.
 DEFAULT_R_ZERO_PRIOR = 0.5
+#: Periods of a stochastic cycle (seasons, business or solar cycles); one is offered only when the fitted
+#: window holds at least two of its periods.
+DEFAULT_CYCLE_PERIODS: tuple[float, ...] = (4, 5, 6, 8, 10, 12, 15, 20, 26)
+#: Variance of the cycle relative to the AR(1) noise variance (0: no cycle).
+DEFAULT_CYCLE_GRID: tuple[float, ...] = (0.0, 1.0, 4.0)
+#: Prior probability of no cycle; the rest is spread evenly over the (variance, period) pairs offered.
+DEFAULT_CYCLE_ZERO_PRIOR = 0.5
+#: With a cycle, the AR(1) coefficients and level variances integrated over (a coarser grid keeps fits fast).
+CYCLE_PHI_GRID: tuple[float, ...] = (0.0, 0.5)
+CYCLE_Q_GRID: tuple[float, ...] = (0.0, 0.01, 0.1)
+#: Damping of the cycle's autocorrelation per period: rho^lag cos(2 pi lag / period) (Harvey's cycle).
+DEFAULT_CYCLE_DAMPING = 0.95
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -154,6 +166,11 @@ class CounterfactualModel:
         to the noise variance; 0 means no trend.
     r_zero_prior:
         Prior probability of r = 0 (no trend); the rest is spread evenly over the positive values of `r_grid`.
+    cycle_periods, cycle_grid, cycle_zero_prior, cycle_damping:
+        A stochastic cycle (covariance ``c * damping^lag * cos(2 pi lag / period)``) added to the noise: its
+        variance ratio ``c`` from `cycle_grid` (0: none, prior `cycle_zero_prior`) and its period from
+        `cycle_periods`, offered only when the fitted window holds two periods. It carries a season or a slow
+        cycle into the post-period instead of leaving it in the noise.
 
     Learned attributes: ``weights_`` (posterior weight of each grid point), ``phi_``, ``q_``, ``r_`` (grid points),
     ``s2_`` (noise variance per grid point, data units squared), ``df_`` (degrees of freedom of the predictions),
@@ -167,40 +184,84 @@ class CounterfactualModel:
         q_zero_prior: float = DEFAULT_Q_ZERO_PRIOR,
         r_grid: Sequence[float] = DEFAULT_R_GRID,
         r_zero_prior: float = DEFAULT_R_ZERO_PRIOR,
+        cycle_periods: Sequence[float] = DEFAULT_CYCLE_PERIODS,
+        cycle_grid: Sequence[float] = DEFAULT_CYCLE_GRID,
+        cycle_zero_prior: float = DEFAULT_CYCLE_ZERO_PRIOR,
+        cycle_damping: float = DEFAULT_CYCLE_DAMPING,
     ) -> None:
         self.phi_grid = phi_grid
         self.q_grid = q_grid
         self.q_zero_prior = q_zero_prior
         self.r_grid = r_grid
         self.r_zero_prior = r_zero_prior
+        self.cycle_periods = cycle_periods
+        self.cycle_grid = cycle_grid
+        self.cycle_zero_prior = cycle_zero_prior
+        self.cycle_damping = cycle_damping
 
     def clone(self) -> CounterfactualModel:
         """An unfitted copy with the same parameters."""
         return CounterfactualModel(
-            self.phi_grid, self.q_grid, self.q_zero_prior, self.r_grid, self.r_zero_prior
+            self.phi_grid,
+            self.q_grid,
+            self.q_zero_prior,
+            self.r_grid,
+            self.r_zero_prior,
+            self.cycle_periods,
+            self.cycle_grid,
+            self.cycle_zero_prior,
+            self.cycle_damping,
         )
 
     # ---- fitting ----------------------------------------------------------------------------------------------
 
-    def _validate_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        phi = np.asarray(self.phi_grid, dtype=float)
-        q = np.asarray(self.q_grid, dtype=float)
-        r = np.asarray(self.r_grid, dtype=float)
-        if phi.ndim != 1 or phi.size == 0 or np.any(np.abs(phi) >= 1):
-            raise InputError(
-                "phi_grid needs values strictly between -1 and 1", field="phi_grid", value=self.phi_grid
-            )
-        if q.ndim != 1 or q.size == 0 or np.any(q < 0):
-            raise InputError("q_grid needs non-negative values", field="q_grid", value=self.q_grid)
-        if r.ndim != 1 or r.size == 0 or np.any(r < 0):
-            raise InputError("r_grid needs non-negative values", field="r_grid", value=self.r_grid)
-        for name in ("q_zero_prior", "r_zero_prior"):
+    def _validate_params(self, n: int) -> tuple[np.ndarray, ...]:
+        """Grid points (phi, q, r, cycle variance, cycle angular frequency) and their prior, for `n` fitted weeks."""
+        phi, q, r, c, periods = (
+            np.asarray(v, dtype=float)
+            for v in (self.phi_grid, self.q_grid, self.r_grid, self.cycle_grid, self.cycle_periods)
+        )
+        checks = (
+            ("phi_grid", phi.size == 0 or np.any(np.abs(phi) >= 1), "needs values strictly between -1 and 1"),
+            ("q_grid", q.size == 0 or np.any(q < 0), "needs non-negative values"),
+            ("r_grid", r.size == 0 or np.any(r < 0), "needs non-negative values"),
+            ("cycle_grid", c.size == 0 or np.any(c < 0), "needs non-negative values"),
+            ("cycle_periods", np.any(periods < 2), "must be at least 2"),
+            ("cycle_damping", not 0.0 < self.cycle_damping <= 1.0, "must be in (0, 1]"),
+        )
+        for name, bad, what in checks:
+            if bad or (name != "cycle_damping" and np.ndim(getattr(self, name)) != 1):
+                raise InputError(f"{name} {what}", field=name, value=getattr(self, name))
+        for name in ("q_zero_prior", "r_zero_prior", "cycle_zero_prior"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name} must be in [0, 1]", field=name, value=getattr(self, name))
+        offered = periods[2.0 * periods <= n]
+        pairs = [(cv, 2.0 * np.pi / period) for cv in c[c > 0] for period in offered]
+        parts = [self._subgrid(phi, q, r, [(0.0, 0.0)], self.cycle_zero_prior if pairs else 1.0)]
+        if pairs:
+            cphi = np.asarray(CYCLE_PHI_GRID)
+            cq = np.asarray(CYCLE_Q_GRID)
+            parts.append(self._subgrid(cphi, cq, r, pairs, 1.0 - self.cycle_zero_prior))
+        return tuple(np.concatenate([pt[i] for pt in parts]) for i in range(6))
+
+    def _subgrid(
+        self, phi: np.ndarray, q: np.ndarray, r: np.ndarray, cycles: list[tuple[float, float]], mass: float
+    ) -> tuple[np.ndarray, ...]:
+        """Every (phi, q, r, cycle) combination, with prior mass `mass` spread as the zero priors say."""
         q_prior, r_prior = _zero_prior(q, self.q_zero_prior), _zero_prior(r, self.r_zero_prior)
-        phis, qs, rs = np.meshgrid(phi, q, r, indexing="ij")
-        prior = (q_prior[None, :, None] * r_prior[None, None, :] / phi.size) * np.ones(phis.shape)
-        return phis.ravel(), qs.ravel(), rs.ravel(), prior.ravel()
+        i, j, k, m = (
+            a.ravel()
+            for a in np.meshgrid(
+                np.arange(phi.size),
+                np.arange(q.size),
+                np.arange(r.size),
+                np.arange(len(cycles)),
+                indexing="ij",
+            )
+        )
+        cyc = np.asarray(cycles, dtype=float)
+        prior = mass * q_prior[j] * r_prior[k] / (phi.size * len(cycles))
+        return phi[i], q[j], r[k], cyc[m, 0], cyc[m, 1], prior
 
     def _cov(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Noise covariance (unit AR variance) between times `a` and `b` (both >= 1), shape (G, len a, len b)."""
@@ -210,13 +271,15 @@ class CounterfactualModel:
         rw = self.q_[:, None, None] * np.minimum(a[:, None], b[None, :])[None]
         slope = self.r_[:, None, None] * ((a[:, None] - self.tc_) * (b[None, :] - self.tc_))[None]
         cov: np.ndarray = ar + rw + slope
+        if np.any(self.cyc_c_ > 0):
+            damp = self.cycle_damping ** lag.astype(float)
+            cov += self.cyc_c_[:, None, None] * damp[None] * np.cos(self.cyc_w_[:, None, None] * lag[None])
         return cov
 
     def fit(
         self, y: np.ndarray, X: np.ndarray | None = None, t: np.ndarray | None = None
     ) -> CounterfactualModel:
         """Fit on the pre-period: `y` (n,), optional regressors `X` (n, c), optional whole-period times `t` (n,)."""
-        phis, qs, rs, prior = self._validate_params()
         y = np.asarray(y, dtype=float)
         if y.ndim != 1:
             raise InputError(f"y must be one-dimensional, got shape {y.shape}", field="y", value=y.shape)
@@ -228,6 +291,7 @@ class CounterfactualModel:
         if n - k < 3:
             raise InputError(f"{n} observations are too few for {k} coefficients", field="y", value=n)
         times = _as_times(t, n, "t")
+        phis, qs, rs, self.cyc_c_, self.cyc_w_, prior = self._validate_params(n)
         self.phi_, self.q_, self.r_ = phis, qs, rs
         G = phis.size
         # the random walk starts just before the first observation; with a flat prior on the intercept this
@@ -310,7 +374,7 @@ class CounterfactualModel:
         """Pointwise predictive distribution of each new observation (arrays of shape (G, h))."""
         tn, A, mean, R = self._conditional(t_new, X_new)
         _, _, _, _, DtD_inv, _, s2 = self._fit_state
-        prior_var = 1.0 + self.q_[:, None] * tn[None]
+        prior_var = np.diagonal(self._cov(tn, tn), axis1=1, axis2=2)
         var = prior_var - np.einsum("gnh,gnh->gh", A, A) + np.einsum("ghk,gkl,ghl->gh", R, DtD_inv, R)
         scale = np.sqrt(np.maximum(var, 1e-12) * s2[:, None]) * self.y_scale_
         return TMixture(self.weights_, mean * self.y_scale_ + self.y_shift_, scale, self.df_)
@@ -355,6 +419,7 @@ class CounterfactualModel:
             "q": float(w @ self.q_),
             "p_level_wander": float(w @ (self.q_ > 0)),
             "p_trend": float(w @ (self.r_ > 0)),
+            "p_cycle": float(w @ (self.cyc_c_ > 0)),
             "p_nonstationary": float(w @ ((self.q_ > 0) | (self.r_ > 0))),
             "prior_nonstationary": float(self.prior_ @ ((self.q_ > 0) | (self.r_ > 0))),
             "noise_sd": float(math.sqrt(w @ self.s2_)),

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
 START = dt.date(2025, 1, 6)  # a Monday
 # a model that ignores autocorrelation: badly over-confident on AR(1) noise, so calibration has work to do
-WHITE_NOISE = CounterfactualModel(phi_grid=(0.0,), q_grid=(0.0,), r_grid=(0.0,))
+WHITE_NOISE = CounterfactualModel(phi_grid=(0.0,), q_grid=(0.0,), r_grid=(0.0,), cycle_grid=(0.0,))
 
 
 def ar1(rng: np.random.Generator, m: int, phi: float) -> np.ndarray:
