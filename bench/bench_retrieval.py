@@ -24,7 +24,11 @@ Two intents, two views (issue #14; also alone with ``--views-only``): on the sam
 text, each view alone, the best fused weight and the default: P@5 and MRR with 95% bootstrap intervals, the
 weight chosen on one half of the queries and reported on the other.
 
-    python bench/bench_retrieval.py [--quick] [--no-tuning] [--views-only]
+Queries from another runtime (``--query-runtime onnx-int8``): the API embeds only the pasted text, so a runtime
+can serve queries against an index embedded at training; pasted symptoms and whole texts, leave-one-out, P@5 and
+MRR with each runtime's query vectors and the paired difference.
+
+    python bench/bench_retrieval.py [--quick] [--no-tuning] [--views-only] [--query-runtime RUNTIME]
 """
 
 from __future__ import annotations
@@ -346,6 +350,44 @@ def views_part(corpus: Corpus, rel: np.ndarray, embedder: Embedder, seed: int = 
     return chosen
 
 
+def query_runtime_main(runtime: str, limit: int | None) -> None:
+    """Query vectors from another runtime (``--query-runtime``) against the index as training builds it (the
+    default runtime): each incident's symptoms, then its whole text, pasted as a query, leave-one-out; P@5 and
+    MRR with each runtime's query vectors and their paired difference (the API embeds only queries)."""
+    from ml.patterns.views import SYMPTOM_FIELDS
+
+    base = Embedder(cache_dir=CACHE)
+    other = Embedder(cache_dir=CACHE, runtime=runtime)
+    print(f"\nQuery vectors from {other.backend} against an index embedded by {base.backend} (pasted text):")
+    for corpus in (load_sample(limit), load_hard(limit), load_github(limit)):
+        if corpus is None:
+            continue
+        corpus.model = PatternModel(embedder=base).fit(corpus.incidents)
+        docs = corpus.model.index_builder(corpus.incidents).build_many(corpus.incidents)
+        corpus.embeddings = base.encode(docs)
+        rel = relevance_matrix(corpus.labels)
+        index = corpus.index()
+        symptoms = DocumentBuilder(fields=SYMPTOM_FIELDS).build_many(corpus.incidents)
+        masked = DocumentBuilder(fields=SYMPTOM_FIELDS, mask_entities=True).fit(corpus.incidents)
+        for what, texts, vec_docs in (
+            ("symptoms", symptoms, masked.build_many(corpus.incidents)),
+            ("whole text", corpus.texts, docs),
+        ):
+            vecs = [base.encode(vec_docs), other.encode(vec_docs)]
+            cos = np.sum(vecs[0] * vecs[1], axis=1)
+            scores = [
+                per_query(rank_views(index, corpus, "now", v, texts), rel, corpus.queries) for v in vecs
+            ]
+            line = f"  {corpus.name:12s} {what:10s} cosine min {cos.min():.4f}"
+            for metric in ("P@5", "MRR"):
+                mean, lo, hi = paired_ci(scores[1][metric], scores[0][metric])
+                line += (
+                    f"  {metric} {scores[0][metric].mean():.3f} -> {scores[1][metric].mean():.3f}"
+                    f" ({mean:+.4f}, 95% {lo:+.4f} .. {hi:+.4f})"
+                )
+            print(line, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -359,9 +401,17 @@ def main() -> None:
         action="store_true",
         help="only the two intents and their views (sample, hard sample, GitHub)",
     )
+    parser.add_argument(
+        "--query-runtime",
+        choices=("onnx", "onnx-int8", "torch"),
+        help="only: queries embedded by this runtime against the default index",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     limit = 400 if args.quick else None
+    if args.query_runtime:
+        query_runtime_main(args.query_runtime, limit)
+        return
     if args.views_only:
         views_main(limit)
         return

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,36 @@ class _Unreachable(Exception):
     """The registry did not answer."""
 
 
+class AnswerCache:
+    """Finished response bodies by request (a small thread-safe LRU). One per loaded version, so a reload
+    starts empty: an answer is a function of the request and the version alone. During an incident the same
+    texts come back (responders, bots, retries); a repeated question then costs no search at all."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            body = self._data.get(key)
+            if body is not None:
+                self._data.move_to_end(key)
+            return body
+
+    def put(self, key: Hashable, body: bytes) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = body
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     name: str
@@ -53,6 +85,7 @@ class LoadedModel:
     run_id: str | None
     runtime: Any  # a runtime of ml.registry.runtimes, built from the version's data files
     loaded_at: float = field(default_factory=time.time)
+    answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
 
 
 class ModelStore:
@@ -107,7 +140,8 @@ class ModelStore:
         if hasattr(runtime, "warm_up"):
             runtime.warm_up()
         log.info("Serving - loaded %s v%s in %.1fs", name, version, time.perf_counter() - started)
-        return LoadedModel(name=name, version=version, run_id=run_id, runtime=runtime)
+        answers = AnswerCache(int(self.cache_sizes.get("query", 0)))
+        return LoadedModel(name=name, version=version, run_id=run_id, runtime=runtime, answers=answers)
 
     def reload(self, force: bool = False, only_missing: bool = False) -> dict[str, dict[str, Any]]:
         """Load any champion that changed since the last load (with `only_missing`, only models not loaded yet).

@@ -70,8 +70,7 @@ def held_fix(
     """The fix that held: the first done action item, in the order of ``candidates`` (most similar first),
     after which no incident of the pattern (``members``) started; else the most recently closed done one.
     Returns (incident, action item, held) or ``None`` when no candidate has a done action item."""
-    starts = sorted(m.started_at for m in members)
-    last_start = starts[-1] if starts else None
+    last_start = max((m.started_at for m in members), default=None)
     latest: tuple[Incident, Any] | None = None
     for inc in candidates:
         for item in inc.action_items:
@@ -110,9 +109,8 @@ def suggest(
         return None
     name, size, last = str(pattern["name"]), int(pattern["size"]), day(pattern.get("last_seen"))
     similar_first = [by_id[m["id"]] for m in same if m["id"] in by_id]
-    rest = sorted(
-        (m for m in members if m.id not in {i.id for i in similar_first}), key=lambda i: i.started_at
-    )
+    seen = {i.id for i in similar_first}
+    rest = sorted((m for m in members if m.id not in seen), key=lambda i: i.started_at)
     fix = held_fix([*similar_first, *reversed(rest)], members)
     text = f"looks like pattern {name} (seen {size} times, last on {last or 'an unknown date'})"
     fix_out: dict[str, Any] | None = None

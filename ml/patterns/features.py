@@ -136,6 +136,17 @@ class LexicalProjector:
         norms = np.sqrt(np.asarray(tf.multiply(tf).sum(axis=1)).ravel())
         return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ tf)
 
+    def _weight_counts(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """:meth:`_weight` of :meth:`_counts` (sorted indices) with the diagonal products done element-wise:
+        one product per stored value, so the same float32 values (checked against :meth:`_weight`), at a
+        third of the cost of one query. Fitting keeps :meth:`_weight`: its vectorizer's layout feeds the SVD."""
+        tf = sparse.csr_matrix(counts, dtype=np.float32)
+        tf.data = (1.0 + np.log(tf.data)) * self.idf_[tf.indices]
+        norms = np.sqrt(np.asarray(tf.multiply(tf).sum(axis=1)).ravel())
+        inverse = (1.0 / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        tf.data = tf.data * inverse[np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))]
+        return tf
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "components_"):
             raise NotFittedError("LexicalProjector is not fitted; call fit(docs) first")
@@ -145,18 +156,37 @@ class LexicalProjector:
         self._check_fitted()
         return int(self.components_.shape[0])
 
+    def _counts(self, docs: list[str]) -> sparse.csr_matrix:
+        """Term counts of `docs` over the fitted vocabulary: what ``CountVectorizer(vocabulary=...)`` gives
+        (same analyzer, sorted indices, int64), without building and validating a vectorizer on every call
+        (most of the cost of classifying one API query, and scikit-learn stays off the serving path)."""
+        analyzer = make_analyzer((1, 2))
+        vocab = self.vocabulary_
+        indptr, cols, vals = [0], [], []
+        for doc in docs:
+            counts: dict[int, int] = {}
+            for term in analyzer(doc):
+                j = vocab.get(term)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            for j in sorted(counts):
+                cols.append(j)
+                vals.append(counts[j])
+            indptr.append(len(cols))
+        return sparse.csr_matrix(
+            (np.asarray(vals, dtype=np.int64), np.asarray(cols, dtype=np.int32), np.asarray(indptr)),
+            shape=(len(docs), len(vocab)),
+        )
+
     def transform(self, docs: Sequence[str]) -> np.ndarray:
         """Unit-length LSA vectors (n, dim) of `docs` (zero rows for texts with no known term)."""
-        from sklearn.feature_extraction.text import CountVectorizer
-
         self._check_fitted()
         docs = _check_docs(docs)
         if not docs:
             return np.zeros((0, self.dim), dtype=np.float32)
         if not self.vocabulary_ or not self.dim:
             return np.zeros((len(docs), self.dim), dtype=np.float32)
-        vec = CountVectorizer(analyzer=make_analyzer((1, 2)), vocabulary=self.vocabulary_)
-        Z = np.asarray(self._weight(vec.transform(docs)) @ self.components_.T, dtype=np.float32)
+        Z = np.asarray(self._weight_counts(self._counts(docs)) @ self.components_.T, dtype=np.float32)
         return _unit_rows(Z)
 
     def fit_transform(self, docs: Sequence[str], y: None = None) -> np.ndarray:

@@ -41,7 +41,7 @@ def _limit_text(text: str, limit: int) -> str:
     return text
 
 
-def _response(model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, Any] | None) -> Response:
+def _body(model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, Any] | None) -> bytes:
     # Serialised here, not by FastAPI: the match dicts already have the SimilarResponse shape (a test checks
     # them against it, schemathesis against the OpenAPI schema), and validating them again per request cost
     # more than the search.
@@ -51,7 +51,11 @@ def _response(model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, A
         "suggestion": model.runtime.suggestion(matches, qp),
         "matches": matches,
     }
-    return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _response(model: LoadedModel, matches: list[dict[str, Any]], qp: dict[str, Any] | None) -> Response:
+    return Response(_body(model, matches, qp), media_type="application/json")
 
 
 async def _prepared(rt: Any, text: str) -> Any:
@@ -74,13 +78,18 @@ async def similar(
 ) -> Response:
     model = champions.patterns
     text = _limit_text(body.query_text(), settings.max_text_chars)
-    rt = model.runtime
-    prepared = await _prepared(rt, text)
-    # The search itself is a few milliseconds of numpy over the index: run inline, no thread hop.
-    matches, qp = rt.similar(
-        text, k=body.k, service=body.service, team=body.team, since=body.since, prepared=prepared
-    )
-    return _response(model, matches, qp)
+    key = (text, body.k, body.service, body.team, body.since)
+    answer = model.answers.get(key)  # the same question to the same version: the same answer
+    if answer is None:
+        rt = model.runtime
+        prepared = await _prepared(rt, text)
+        # The search itself is a few milliseconds of numpy over the index: run inline, no thread hop.
+        matches, qp = rt.similar(
+            text, k=body.k, service=body.service, team=body.team, since=body.since, prepared=prepared
+        )
+        answer = _body(model, matches, qp)
+        model.answers.put(key, answer)
+    return Response(answer, media_type="application/json")
 
 
 @router.get(

@@ -152,3 +152,22 @@ def test_corrupt_root_cause_view_is_refused(artifact: Path, tmp_path: Path) -> N
     write_manifest(copy, "patterns")
     with pytest.raises(ArtifactError, match="view-cause-present.npy"):
         check_pattern_artifacts(copy)
+
+
+def test_answer_cache_is_a_bounded_lru_per_loaded_version() -> None:
+    from serving.models import AnswerCache, LoadedModel
+
+    cache = AnswerCache(2)
+    cache.put(("a", 5, None, None, None), b"A")
+    cache.put(("b", 5, None, None, None), b"B")
+    assert cache.get(("a", 5, None, None, None)) == b"A"  # now the most recent
+    cache.put(("c", 5, None, None, None), b"C")
+    assert cache.get(("b", 5, None, None, None)) is None  # the least recent went
+    assert cache.get(("a", 5, None, None, None)) == b"A" and len(cache) == 2
+    assert cache.get(("a", 3, None, None, None)) is None  # another k is another question
+    off = AnswerCache(0)
+    off.put(("a",), b"A")
+    assert off.get(("a",)) is None
+    # each loaded version has its own cache: a reload never serves the previous version's answers
+    first, second = (LoadedModel(name="m", version=v, run_id=None, runtime=None) for v in ("1", "2"))
+    assert first.answers is not second.answers
