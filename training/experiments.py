@@ -179,9 +179,10 @@ def plan_experiment(
     ``service=VALUE``). Past experiments: those in `experiments_paths`, scored here (nothing recorded), else the
     recorded ones (MLflow); the recorded ones are also checked for overlaps with the planned experiment."""
     from ml.experiments.hygiene import ExperimentSpan
-    from ml.experiments.planning import past_from_records
+    from ml.experiments.planning import check_plan_args, past_from_records
     from ml.experiments.planning import plan_experiment as plan
 
+    check_plan_args(weeks, direction)
     dimension, sep, value = treated.partition("=")
     if not sep or not value or dimension not in ("team", "service"):
         raise InputError(

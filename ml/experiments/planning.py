@@ -186,11 +186,17 @@ def past_from_records(
     return out
 
 
+def check_plan_args(weeks: object, direction: object) -> None:
+    """The planned weeks (1..MAX_WEEKS) and direction, checked before any data is read."""
+    if not isinstance(weeks, int) or isinstance(weeks, bool) or not 1 <= weeks <= MAX_WEEKS:
+        raise InputError(f"weeks must be a whole number from 1 to {MAX_WEEKS}", field="weeks", value=weeks)
+    if direction not in ("increase", "decrease"):
+        raise InputError("direction must be 'increase' or 'decrease'", field="direction", value=direction)
+
+
 def _check_inputs(
     data: pd.DataFrame, indicator: str, dimension: str, treated: str, controls: Sequence[str], weeks: int
 ) -> tuple[str, list[str]]:
-    if not isinstance(weeks, int) or isinstance(weeks, bool) or not 1 <= weeks <= MAX_WEEKS:
-        raise InputError(f"weeks must be a whole number from 1 to {MAX_WEEKS}", field="weeks", value=weeks)
     if dimension not in ("team", "service"):
         raise InputError(
             "the treated slice must be team=VALUE or service=VALUE", field="treated", value=dimension
@@ -208,14 +214,16 @@ def _check_inputs(
     treated_series = series_key(indicator, **{dimension: treated})
     if treated_series not in names:
         raise InputError(
-            f"no series {treated_series!r} (slices of {indicator}: {known})", field="treated", value=treated
+            f"treated: no series {treated_series!r} (slices of {indicator}: {known})",
+            field="treated",
+            value=treated,
         )
     control_series = []
     for c in controls:
         key = series_key(indicator, **{dimension: c})
         if key not in names:
             raise InputError(
-                f"no control series {key!r} (slices of {indicator}: {known})", field="controls", value=c
+                f"controls: no series {key!r} (slices of {indicator}: {known})", field="controls", value=c
             )
         if c == treated:
             raise InputError(f"{c!r} is both treated and a control", field="controls", value=c)
@@ -288,8 +296,7 @@ def plan_experiment(
     `running` the recorded experiments, checked for overlaps with the planned one; `scorer` the scorer whose
     calibration the plan shares (default: :class:`ImpactScorer` with its defaults, as ``experiment score``).
     """
-    if direction not in ("increase", "decrease"):
-        raise InputError("direction must be 'increase' or 'decrease'", field="direction", value=direction)
+    check_plan_args(weeks, direction)
     if not isinstance(data, pd.DataFrame) or not {"series", "ds", "y"} <= set(data.columns):
         raise InputError("data needs the columns series, ds, y", field="data", value=None)
     controls = list(dict.fromkeys(controls))

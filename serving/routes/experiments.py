@@ -13,6 +13,7 @@ from ml.registry.runs import get_recorded, list_recorded, recorded_plot
 from serving.deps import ChampionsDep, SettingsDep
 from serving.routes.incidents import ERRORS
 from serving.schemas import (
+    ExperimentLoad,
     ExperimentPlanOut,
     ExperimentResult,
     PlanRequest,
@@ -123,7 +124,8 @@ async def list_experiments(settings: SettingsDep, _: ReadScope) -> RecordedExper
     rows, spans = await run_in_threadpool(_recorded_spans, settings.tracking_uri)
     load = experiment_load(spans, dt.datetime.now(dt.UTC).date())
     return RecordedExperimentList(
-        experiments=[RecordedExperiment(**r) for r in rows], load=[x.model_dump() for x in load]
+        experiments=[RecordedExperiment(**r) for r in rows],
+        load=[ExperimentLoad.model_validate(x.model_dump()) for x in load],
     )
 
 

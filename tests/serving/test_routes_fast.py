@@ -416,8 +416,8 @@ def test_experiment_plan(client: TestClient) -> None:
     assert longer["mde"] > 0 and longer["weeks"] == 26 and longer["controls"] == [SERIES[1]]
     for bad, says in (
         ({"indicator": "nope"}, "unknown indicator 'nope'"),
-        ({"treated": "team=nobody"}, "no series 'latency_p95/team=nobody'"),
-        ({"controls": ["ghost"]}, "no control series 'latency_p95/team=ghost'"),
+        ({"treated": "team=nobody"}, "treated: no series 'latency_p95/team=nobody'"),
+        ({"controls": ["ghost"]}, "controls: no series 'latency_p95/team=ghost'"),
     ):
         r = hit(client, "POST", "/v1/experiments/plan", json={**req, **bad})
         assert r.status_code == 422 and says in _json(r)["detail"], r.text

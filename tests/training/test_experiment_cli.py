@@ -62,9 +62,9 @@ def test_validate_warns_once_per_overlapping_pair(tmp_path: Path) -> None:
     ("args", "says"),
     [
         (["--indicator", "nope"], "unknown indicator 'nope'"),
-        (["--treated", "team=nobody"], "no series 'incidents/team=nobody'"),
+        (["--treated", "team=nobody"], "treated: no series 'incidents/team=nobody'"),
         (["--treated", "payments"], "--treated must be team=VALUE or service=VALUE"),
-        (["--controls", "ghost"], "no control series 'incidents/team=ghost'"),
+        (["--controls", "ghost"], "controls: no series 'incidents/team=ghost'"),
         (["--weeks", "0"], "weeks must be a whole number from 1 to 104"),
         (["--weeks", "105"], "weeks must be a whole number from 1 to 104"),
         (["--direction", "up"], "direction must be 'increase' or 'decrease'"),
