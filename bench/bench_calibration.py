@@ -54,7 +54,7 @@ from ml.experiments.calibration import (  # noqa: E402
     normal_score,
     prior_factor,
 )
-from ml.experiments.counterfactual import CounterfactualModel, TMixture  # noqa: E402
+from ml.experiments.counterfactual import CYCLE_GRID_ON, CounterfactualModel, TMixture  # noqa: E402
 
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "weekly_counts.csv"
 ALPHA = 0.05
@@ -63,15 +63,9 @@ STEP = 4  # weeks between window starts (half the horizon, as the scorer steps b
 SHIFTS = (1.0, 2.0)
 PRIOR_STRENGTHS = (2.5, 5.0, 10.0, 20.0)  # candidates for ml.experiments.calibration.PRIOR_STRENGTH
 TODAY = CounterfactualModel(r_grid=(0.0,), cycle_grid=(0.0,))  # before local trends and pooled calibration
-#: The scorer before the stochastic cycle (issue #15, second round) and the prior factors it had learned.
-PREVIOUS = CounterfactualModel(cycle_grid=(0.0,))
-PREVIOUS_PRIORS: dict[tuple[bool, bool], tuple[float, float]] = {
-    (False, False): (1.28, 1.42),
-    (False, True): (2.12, 2.38),
-    (True, False): (1.37, 1.60),
-    (True, True): (1.81, 1.61),
-}
 OURS = CounterfactualModel()
+#: The same model with the opt-in stochastic cycle; its prior factor is learned here on the tuning split.
+CYCLE = CounterfactualModel(cycle_grid=CYCLE_GRID_ON)
 
 log = logging.getLogger("bench_calibration")
 
@@ -127,9 +121,9 @@ class Window:
     nonstationary: bool
     mix: TMixture
     today: TMixture
-    prev: TMixture
-    prev_z: float
-    prev_nonstationary: bool
+    cyc: TMixture
+    cyc_z: float
+    cyc_nonstationary: bool
     sd_detrended: float
     f0: float = 1.0
 
@@ -164,12 +158,12 @@ def cut_windows(
                 try:
                     fit = OURS.clone().fit(a, Xa, t[:pre])
                     old = TODAY.clone().fit(a, Xa, t[:pre])
-                    prev = PREVIOUS.clone().fit(a, Xa, t[:pre])
+                    cyc = CYCLE.clone().fit(a, Xa, t[:pre])
                 except Exception as exc:  # a control constant over the window: no placebo here
                     log.debug("skip %s/%s at %d: %s", group, name, e, exc)
                     continue
                 mix = fit.predict_mean(t[pre:], Xb)
-                prev_mix = prev.predict_mean(t[pre:], Xb)
+                cyc_mix = cyc.predict_mean(t[pre:], Xb)
                 trend = np.polyval(np.polyfit(np.arange(pre), a, 1), np.arange(pre))
                 yield Window(
                     group=group,
@@ -184,14 +178,14 @@ def cut_windows(
                     nonstationary=is_nonstationary(fit.noise_summary()),
                     mix=mix,
                     today=old.predict_mean(t[pre:], Xb),
-                    prev=prev_mix,
-                    prev_z=normal_score(float(prev_mix.cdf(float(b.mean())))),
-                    prev_nonstationary=is_nonstationary(prev.noise_summary()),
+                    cyc=cyc_mix,
+                    cyc_z=normal_score(float(cyc_mix.cdf(float(b.mean())))),
+                    cyc_nonstationary=is_nonstationary(cyc.noise_summary()),
                     sd_detrended=float(np.std(a - trend, ddof=2)),
                 )
 
 
-def pools(windows: list[Window], previous: bool = False) -> list[list[float]]:
+def pools(windows: list[Window], cycle: bool = False) -> list[list[float]]:
     """For each window, the placebo scores the scorer would pool: same indicator, post ending before start."""
     by_group: dict[str, list[Window]] = defaultdict(list)
     for w in windows:
@@ -204,7 +198,7 @@ def pools(windows: list[Window], previous: bool = False) -> list[list[float]]:
                 (v for v in by_group[w.group] if v.series == s and v.end + HORIZON <= w.end),
                 key=lambda v: -v.end,
             )
-            ranked += [(rank, v.prev_z if previous else v.z) for rank, v in enumerate(earlier)]
+            ranked += [(rank, v.cyc_z if cycle else v.z) for rank, v in enumerate(earlier)]
         ranked.sort(key=lambda r: r[0])
         out.append([z for _, z in ranked[:MAX_PLACEBOS]])
     return out
@@ -238,7 +232,7 @@ def figures(windows: list[Window], factors: dict[str, list[float]]) -> dict[str,
         for shift, delta in ((0.0, 0.0), *((s, s * w.sd) for s in SHIFTS), (-2.0, 2.0 * w.sd_detrended)):
             x = obs + delta
             for name, fs in factors.items():
-                mix = w.prev if name.startswith("before") else w.mix
+                mix = w.cyc if "cycle" in name else w.mix
                 calls[name][shift].append(p_value(mix.inflate(fs[i]), x) < ALPHA)
             calls["today's scorer"][shift].append(p_value(w.today, x) < ALPHA)
             welch, mw = baseline_p(w.pre, w.post + delta)
@@ -252,7 +246,7 @@ def figures(windows: list[Window], factors: dict[str, list[float]]) -> dict[str,
     return out
 
 
-def fit_priors(windows: list[Window]) -> dict[bool, float]:
+def fit_priors(windows: list[Window], cycle: bool = False) -> dict[bool, float]:
     """f0 by non-stationarity on tuning windows: the weighted (1 - alpha) quantile of |z| over z_crit.
 
     Each indicator weighs the same, whatever its number of windows.
@@ -260,14 +254,14 @@ def fit_priors(windows: list[Window]) -> dict[bool, float]:
     z_crit = float(stats.norm.ppf(1 - ALPHA / 2))
     out = {}
     for ns in (False, True):
-        ws = [w for w in windows if w.tune and w.nonstationary == ns]
+        ws = [w for w in windows if w.tune and (w.cyc_nonstationary if cycle else w.nonstationary) == ns]
         if not ws:
             out[ns] = 1.0
             continue
         counts: dict[str, int] = defaultdict(int)
         for w in ws:
             counts[w.group] += 1
-        z = np.array([abs(w.z) for w in ws])
+        z = np.array([abs(w.cyc_z if cycle else w.z) for w in ws])
         wt = np.array([1.0 / counts[w.group] for w in ws])
         order = np.argsort(z)
         cum = np.cumsum(wt[order]) / wt.sum()
@@ -281,10 +275,10 @@ def run_config(
 ) -> tuple[list[str], dict[str, float]]:
     t = time.perf_counter()
     windows = list(cut_windows(groups, pre, controls, max_windows))
-    learned = fit_priors(windows)
+    learned, learned_cyc = fit_priors(windows), fit_priors(windows, cycle=True)
     for w in windows:
         w.f0 = prior_factor(pre, controls=controls, nonstationary=w.nonstationary)
-    pool, prev_pool = pools(windows), pools(windows, previous=True)
+    pool, cyc_pool = pools(windows), pools(windows, cycle=True)
     rep = [i for i, w in enumerate(windows) if w.report]
     rw = [windows[i] for i in rep]
     factors = {
@@ -293,14 +287,8 @@ def run_config(
         ],
         "ours, cold start (prior only)": [calibrated_factor([], alpha=ALPHA, prior=w.f0) for w in rw],
         "ours, model interval (no calibration)": [1.0] * len(rw),
-        "before (no cycle; pooled + its prior)": [
-            calibrated_factor(
-                prev_pool[i],
-                alpha=ALPHA,
-                prior=prior_factor(
-                    pre, controls=controls, nonstationary=windows[i].prev_nonstationary, table=PREVIOUS_PRIORS
-                ),
-            )
+        "with cycle (opt-in): pooled + its prior": [
+            calibrated_factor(cyc_pool[i], alpha=ALPHA, prior=learned_cyc[windows[i].cyc_nonstationary])
             for i in rep
         ],
     }
@@ -314,7 +302,8 @@ def run_config(
         f"   prior f0 learned on the tuning split: stationary {learned[False]:.2f}, non-stationary"
         f" {learned[True]:.2f}; in ml/experiments/calibration.py at {pre} weeks:"
         f" {prior_factor(pre, controls=controls, nonstationary=False):.2f},"
-        f" {prior_factor(pre, controls=controls, nonstationary=True):.2f}"
+        f" {prior_factor(pre, controls=controls, nonstationary=True):.2f}; with the cycle (learned, used here)"
+        f" {learned_cyc[False]:.2f}, {learned_cyc[True]:.2f}"
     )
     summary: dict[str, float] = {}
     for scope, idx in (

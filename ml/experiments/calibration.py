@@ -33,11 +33,10 @@ logger = logging.getLogger(__name__)
 CalibrationMethod = Literal["model", "prior", "pooled placebos"]
 
 #: Prior inflation factor f0 at 30 and 52 fitted weeks, by (controls, non-stationary); learned by
-#: ``python bench/bench_calibration.py --fit-prior`` on the tuning half (in time) of the real series (the rows
-#: without controls refitted for the model with a stochastic cycle; those with controls are the earlier model's).
+#: ``python bench/bench_calibration.py --fit-prior`` on the tuning half (in time) of the real series.
 PRIOR_FACTORS: dict[tuple[bool, bool], tuple[float, float]] = {
-    (False, False): (1.50, 1.47),
-    (False, True): (2.10, 2.15),
+    (False, False): (1.28, 1.42),
+    (False, True): (2.12, 2.38),
     (True, False): (1.37, 1.60),
     (True, True): (1.81, 1.61),
 }
@@ -75,19 +74,13 @@ class PlaceboWindow:
     t: np.ndarray
 
 
-def prior_factor(
-    n_fit: int,
-    *,
-    controls: bool,
-    nonstationary: bool,
-    table: dict[tuple[bool, bool], tuple[float, float]] | None = None,
-) -> float:
+def prior_factor(n_fit: int, *, controls: bool, nonstationary: bool) -> float:
     """The prior inflation f0 for `n_fit` fitted weeks: never smaller for a shorter window.
 
-    Linear in 1 / n_fit through the 30- and 52-week values of `table` (default :data:`PRIOR_FACTORS`),
-    extrapolated down to 12 weeks, the 52-week value beyond 52 weeks.
+    Linear in 1 / n_fit through the 30- and 52-week values (extrapolated down to 12 weeks), the 52-week value
+    beyond 52 weeks.
     """
-    f30, f52 = (PRIOR_FACTORS if table is None else table)[(controls, nonstationary)]
+    f30, f52 = PRIOR_FACTORS[(controls, nonstationary)]
     f30 = max(f30, f52)
     n = float(max(n_fit, 12))
     if n >= 52:

@@ -5,8 +5,8 @@ Method (CausalImpact-style, built to stay calibrated on short, autocorrelated we
 1. Counterfactual model, fitted on the pre-period only (at most ``max_pre_weeks`` recent weeks)::
 
        y_t = x_t' beta + mu_t + e_t,   mu_t a random walk (weekly variance q * s2) plus a random slope,
-                                       e_t a stationary AR(1) (coefficient phi, variance s2), plus a
-                                       stochastic cycle (period 4-26 weeks, when the window holds two)
+                                       e_t a stationary AR(1) (coefficient phi, variance s2), plus
+                                       (opt-in, ``cycle_grid``) a stochastic cycle of 4-26 weeks
 
    ``x_t`` holds an intercept and the control series when the experiment has controls. The model nests white
    noise (phi = q = 0), an autocorrelated but stable level (q = 0) and a wandering level (q > 0). It is a Gaussian
@@ -191,8 +191,8 @@ def _method(used: list[str], mode: str, calibration: Calibration) -> str:
         "model": "model interval (calibration off)",
     }[calibration.method]
     return (
-        f"counterfactual regression{on} with random-walk level + local trend + AR(1) noise + stochastic cycle,"
-        f" integrated over (phi, q, r, cycle); {interval} x{calibration.factor:.2f}"
+        f"counterfactual regression{on} with random-walk level + local trend + AR(1) noise, integrated over"
+        f" (phi, q, r); {interval} x{calibration.factor:.2f}"
     )
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ml.errors import InputError, NotFittedError, NotFoundError
+from ml.experiments.counterfactual import CYCLE_GRID_ON
 from ml.experiments.impact import (
     CounterfactualModel,
     ImpactResult,
@@ -265,20 +266,21 @@ def test_more_post_weeks_give_a_smaller_mde_on_stable_noise() -> None:
 
 
 def test_a_season_in_the_pre_period_is_carried_forward_and_narrows_the_interval() -> None:
-    """A 12-week season over 30 fitted weeks: the cycle term forecasts it, so the interval is much narrower than
-    the same model's without a cycle, still covers the truth, and a 2 sd shift is found."""
+    """A 12-week season over 30 fitted weeks: the (opt-in) cycle term forecasts it, so the interval is much
+    narrower than the same model's without a cycle, still covers the truth, and a 2 sd shift is found."""
     rng = np.random.default_rng(21)
     t = np.arange(38.0)
+    cyclic = CounterfactualModel(cycle_grid=CYCLE_GRID_ON)
     covered, shifted, ratios, p_cycle = 0, 0, [], []
     for _ in range(20):
         y = 10.0 + 3.0 * np.sin(2 * np.pi * t / 12 + rng.uniform(0, 2 * np.pi)) + 0.7 * ar1(rng, 38, 0.3)
-        est = estimate_effect(y[:30], y[30:], calibrate=False)
-        flat = estimate_effect(y[:30], y[30:], calibrate=False, model=CounterfactualModel(cycle_grid=(0.0,)))
+        est = estimate_effect(y[:30], y[30:], calibrate=False, model=cyclic)
+        flat = estimate_effect(y[:30], y[30:], calibrate=False)
         ratios.append(est.se / flat.se)
         p_cycle.append(est.model.noise_summary()["p_cycle"])
         covered += est.ci_low <= 0.0 <= est.ci_high
         bump = np.r_[y[:30], y[30:] + 2.0 * np.std(y[:30], ddof=1)]
-        shifted += estimate_effect(bump[:30], bump[30:], calibrate=False).p_value < 0.05
+        shifted += estimate_effect(bump[:30], bump[30:], calibrate=False, model=cyclic).p_value < 0.05
     assert float(np.median(ratios)) < 0.6, ratios
     assert min(p_cycle) > 0.9, p_cycle
     assert covered >= 18 and shifted >= 18, (covered, shifted)
@@ -286,7 +288,7 @@ def test_a_season_in_the_pre_period_is_carried_forward_and_narrows_the_interval(
 
 def test_a_cycle_is_offered_only_when_the_window_holds_two_periods() -> None:
     y = ar1(np.random.default_rng(22), 12, 0.3)
-    m = CounterfactualModel(cycle_periods=(4, 6, 12)).fit(y)
+    m = CounterfactualModel(cycle_periods=(4, 6, 12), cycle_grid=CYCLE_GRID_ON).fit(y)
     offered = {round(2 * np.pi / w) for w in m.cyc_w_[m.cyc_c_ > 0]}
     assert offered == {4, 6}
     with pytest.raises(InputError) as err:
