@@ -40,19 +40,16 @@ DEFAULT_Q_ZERO_PRIOR = 0.65
 DEFAULT_R_GRID: tuple[float, ...] = (0.0, 0.01, 1.0)
 #: Prior probability of no trend (r = 0); the rest is spread evenly over the positive r values.
 DEFAULT_R_ZERO_PRIOR = 0.5
-#: Periods of a stochastic cycle (seasons, business or solar cycles); one is offered only when the fitted
-#: window holds at least two of its periods.
+#: Periods of a stochastic cycle (seasons, slow cycles), each offered when the fitted window holds two of them.
 DEFAULT_CYCLE_PERIODS: tuple[float, ...] = (4, 5, 6, 8, 10, 12, 15, 20, 26)
-#: Variance of the cycle relative to the AR(1) noise variance (0: no cycle). Off by default: on real series it
-#: raised power at +2 sd from 0.71 to 0.77 but false calls from 0.055 to 0.074 (``bench/bench_calibration.py``);
-#: pass ``cycle_grid=CYCLE_GRID_ON`` to use it.
+#: Cycle variance relative to the AR(1) noise (0: none). Off by default (``cycle_grid=CYCLE_GRID_ON`` opts in): on
+#: real series it raised power at +2 sd from 0.71 to 0.77 but false calls from 0.055 to 0.074 (bench_calibration).
 DEFAULT_CYCLE_GRID: tuple[float, ...] = (0.0,)
 CYCLE_GRID_ON: tuple[float, ...] = (0.0, 1.0, 4.0)
 #: Prior probability of no cycle; the rest is spread evenly over the (variance, period) pairs offered.
 DEFAULT_CYCLE_ZERO_PRIOR = 0.5
 #: With a cycle, the AR(1) coefficients and level variances integrated over (a coarser grid keeps fits fast).
-CYCLE_PHI_GRID: tuple[float, ...] = (0.0, 0.5)
-CYCLE_Q_GRID: tuple[float, ...] = (0.0, 0.01, 0.1)
+CYCLE_PHI_GRID, CYCLE_Q_GRID = (0.0, 0.5), (0.0, 0.01, 0.1)
 #: Damping of the cycle's autocorrelation per period: rho^lag cos(2 pi lag / period) (Harvey's cycle).
 DEFAULT_CYCLE_DAMPING = 0.95
 
