@@ -153,7 +153,7 @@ def _explain_one(
         "series": sid,
         "indicator": indicator,
         "date": date,
-        "direction": "up" if direction > 0 else "down",
+        "direction": "increase" if direction > 0 else "decrease",
         "magnitude": mag if math.isfinite(mag) else None,
         "confidence": e.get("confidence"),
         "detail": e.get("detail"),

@@ -54,7 +54,7 @@ def test_a_slice_on_one_dimension_explains_the_aggregate() -> None:
     top = agg["causes"][0]
     assert (top["kind"], top["key"]) == ("slice", "team=payments")
     assert top["confidence"] >= 0.8 and top["contribution"] >= 0.8
-    assert agg["verdict"] == "explained" and agg["direction"] == "up"
+    assert agg["verdict"] == "explained" and agg["direction"] == "increase"
     ev = top["evidence"]
     assert ev["share_after"] > ev["share_before"] and ev["surprise"] > 0
     # the other teams are not blamed
@@ -253,7 +253,7 @@ def test_an_experiment_in_the_treated_team_explains_the_shift_and_a_control_does
         frame, signals=[_signal("incidents/team=payments", SHIFT, "decrease")], experiments=experiments
     )
     r = res[0]
-    assert r["direction"] == "down"
+    assert r["direction"] == "decrease"
     top = r["causes"][0]
     assert (top["kind"], top["key"]) == ("experiment", "EXP-1") and top["confidence"] >= 0.8
     assert top["evidence"]["direction_agrees"] is True

@@ -83,7 +83,7 @@ def test_explain_json_names_the_planted_slice_and_change(tmp_path: Path) -> None
             assert c["kind"] in ("slice", "pattern", "change", "experiment")
             assert 0 <= c["confidence"] <= 1 and (c["contribution"] is None or 0 <= c["contribution"] <= 1)
     total = [s for s in signals if s["series"] == "incidents" and near(s["date"], SHIFT_WEEK)]
-    assert total and total[0]["direction"] == "up", signals
+    assert total and total[0]["direction"] == "increase", signals
     assert total[0]["causes"][0]["kind"] == "slice" and total[0]["causes"][0]["key"] == "team=payments"
     team = [s for s in signals if s["series"] == "incidents/team=payments" and near(s["date"], SHIFT_WEEK)]
     assert team, signals
