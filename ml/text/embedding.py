@@ -8,8 +8,8 @@
 - Each text is tokenised once. Long texts are not truncated: their word pieces are cut into windows of the
   model's limit (a few pieces of overlap at each cut), each window is embedded, and the vectors are averaged
   (weighted by window length) and re-normalised. Windows are sorted by length before batching.
-- An optional on-disk cache maps sha256(model id, runtime, chunking, text) to the vector (``.npy`` shards plus a
-  JSON index, no pickle), so a retrain only embeds new or changed texts.
+- An optional on-disk cache maps sha256(model id, runtime and its ONNX file's hash, chunking, text) to the
+  vector (``.npy`` shards plus a JSON index, no pickle), so a retrain only embeds new or changed texts.
 - ``encode`` is thread-safe (one lock), since the API calls it from worker threads.
 """
 
@@ -232,6 +232,20 @@ def _windows(n: int, word_start: list[bool], limit: int, overlap: int) -> list[t
     return spans
 
 
+def _export_tag(file: Path, variant: str) -> str:
+    """The runtime's part of a cache key: its name and the sha256 of its ONNX file (from the export's
+    manifest), so vectors of an older export are never served for a new one (an int8 export of another
+    quantisation format once came back from the cache with cosine 0.936 to the current one's)."""
+    from ml.text.onnx_runtime import MANIFEST
+
+    try:
+        manifest = json.loads((file.parent / MANIFEST).read_text(encoding="utf-8"))
+        digest = str(manifest["files"][file.name]["sha256"])[:16]
+    except (OSError, ValueError, KeyError, TypeError):
+        digest = f"{file.stat().st_size}-{file.stat().st_mtime_ns}"
+    return f"{variant}:{digest}"
+
+
 def _length_batches(order: list[int], lengths: list[int], size: int, slack: float = 0.8) -> list[list[int]]:
     """Windows in `order` (longest first) cut into batches of at most `size` that each pad little: a batch
     ends before a window shorter than `slack` times its first (longest) one. Padding is computed like real
@@ -299,6 +313,7 @@ class Embedder:
         self._lock = threading.RLock()
         self._hits = 0
         self._misses = 0
+        self._key_runtime = "torch"  # the runtime's part of the cache key, set when the model loads
 
     # -- model ---------------------------------------------------------------------------------------
     def _resolved_path(self) -> Path:
@@ -388,11 +403,13 @@ class Embedder:
             tokenizer.no_padding()
             cores = _available_cores()
             model: Any = None
+            self._key_runtime = "torch"
             if self.runtime != "torch":
                 variant = ADOPTED_ONNX if self.runtime == "auto" else self.runtime
                 file = self._onnx_file(spec, variant)
                 if file is not None:
                     model = _OnnxPooled(spec, file, threads=cores, name=variant)
+                    self._key_runtime = _export_tag(file, variant)
             if model is None:
                 model = _TorchEncoder(spec, threads=cores)
             specials = tokenizer.encode("", add_special_tokens=True).ids
@@ -457,9 +474,10 @@ class Embedder:
 
     # -- encoding -------------------------------------------------------------------------------------
     def _cache_key(self, text: str) -> str:
+        self._load()  # the key names the loaded runtime and its export
         h = hashlib.sha256()
         h.update(
-            f"{self.model_id}\n{self.backend}\n{self.max_tokens}\n{_CHUNK_OVERLAP}\n{_CHUNKING}\n".encode()
+            f"{self.model_id}\n{self._key_runtime}\n{self.max_tokens}\n{_CHUNK_OVERLAP}\n{_CHUNKING}\n".encode()
         )
         h.update(text.encode("utf-8", errors="surrogatepass"))
         return h.hexdigest()

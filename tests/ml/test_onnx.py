@@ -16,7 +16,14 @@ import pytest
 from ml.errors import InputError, ModelUnavailableError
 from ml.io.schemas import Incident
 from ml.text.documents import DocumentBuilder
-from ml.text.embedding import ADOPTED_ONNX, Embedder, _length_batches, _windows, default_model_path
+from ml.text.embedding import (
+    ADOPTED_ONNX,
+    Embedder,
+    _export_tag,
+    _length_batches,
+    _windows,
+    default_model_path,
+)
 from ml.text.onnx_runtime import MANIFEST, default_onnx_dir, onnx_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +143,23 @@ def test_length_batches_pad_little_and_keep_every_window() -> None:
     # one batch when everything fits the slack, one per window when nothing does
     assert _length_batches([0, 1, 2], [10, 9, 8], size=8) == [[0, 1, 2]]
     assert _length_batches([0, 1, 2], [10, 7, 5], size=8) == [[0], [1], [2]]
+
+
+def test_cache_key_names_the_onnx_export(tmp_path: Path) -> None:
+    folder = default_onnx_dir()
+    emb = Embedder(runtime=ADOPTED_ONNX)
+    key = emb._cache_key("disk full")
+    sha = json.loads((onnx_files(folder, default_model_path(), emb.model_id) / MANIFEST).read_text())  # type: ignore[operator]
+    file = next(f for f in sha["files"] if "fp32" in f)
+    assert emb._key_runtime == f"{ADOPTED_ONNX}:{sha['files'][file]['sha256'][:16]}"
+    # another export of the same variant (here: another manifest digest) gives other keys
+    other = tmp_path / "export"
+    other.mkdir()
+    (other / file).write_bytes(b"x")
+    (other / MANIFEST).write_text(json.dumps({"files": {file: {"sha256": "0" * 64}}}))
+    assert _export_tag(other / file, ADOPTED_ONNX) == f"{ADOPTED_ONNX}:{'0' * 16}"
+    emb._key_runtime = _export_tag(other / file, ADOPTED_ONNX)
+    assert emb._cache_key("disk full") != key
 
 
 def test_stop_words_are_scikit_learns() -> None:
