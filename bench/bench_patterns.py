@@ -224,7 +224,9 @@ def quality(name: str, incidents: list[Incident], seeds: list[int], bertopic: bo
         g = first.clusterer_
         print(
             f"  granularity chosen: min_cluster_size={g.min_cluster_size_}, min_samples={g.min_samples_}, "
-            f"{g.cluster_selection_method_} of {len(first.granularity_)} candidates; "
+            f"{g.cluster_selection_method_}, {getattr(g, 'n_dense_groups_', 0)} dense groups"
+            f"{' joined' if g.search_ is not None and g.search_.best_.merged else ''} "
+            f"of {len(first.granularity_)} candidates; "
             f"silhouette {first.metrics_.get('silhouette', float('nan')):.3f}"
             + "".join(f"; warning: {w}" for w in first.warnings_)
         )

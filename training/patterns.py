@@ -211,6 +211,7 @@ def train_patterns(
         "clusterer.chosen_min_cluster_size": model.clusterer_.min_cluster_size_,
         "clusterer.chosen_min_samples": model.clusterer_.min_samples_,
         "clusterer.chosen_method": model.clusterer_.cluster_selection_method_,
+        "clusterer.chosen_dense_groups": getattr(model.clusterer_, "n_dense_groups_", 0),
         **{f"labeller.{k}": v for k, v in model.labeller_.get_params().items()},
         **{f"index.{k}": v for k, v in index.get_params().items()},
         "previous_champion": previous[1] if previous else "none",

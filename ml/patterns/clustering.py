@@ -29,7 +29,7 @@ from ml.patterns.geometry import (
     l2_normalize,
     predict_nearest,
 )
-from ml.patterns.granularity import GranularitySearch
+from ml.patterns.granularity import GranularitySearch, join_groups
 from ml.patterns.ids import NOISE
 
 __all__ = [
@@ -96,6 +96,10 @@ class PatternClusterer:
         HDBSCAN's ``"eom"`` or ``"leaf"`` (with ``"auto"`` sizes the search chooses it).
     granularity:
         The search used when `min_cluster_size` is ``"auto"`` (default: its defaults).
+    join_groups:
+        With ``"auto"`` sizes and no analyst labels, let the search also try joining HDBSCAN's groups whose
+        centres agree in the clustering space (merged candidates, :mod:`ml.patterns.granularity`); the chosen
+        cut is applied here. With labels, the labels join groups instead.
     target_weight:
         With analyst labels (``y`` in `fit`), how much they shape the UMAP layout (UMAP's ``target_weight``:
         0 ignores them, 1 separates labelled classes fully).
@@ -115,6 +119,7 @@ class PatternClusterer:
         cluster_selection_method: str = "eom",
         granularity: GranularitySearch | None = None,
         target_weight: float = 0.5,
+        join_groups: bool = True,
     ) -> None:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -128,6 +133,7 @@ class PatternClusterer:
         self.cluster_selection_method = cluster_selection_method
         self.granularity = granularity
         self.target_weight = target_weight
+        self.join_groups = join_groups
 
     # -- parameters ------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -144,6 +150,7 @@ class PatternClusterer:
             "cluster_selection_method": self.cluster_selection_method,
             "granularity": self.granularity.get_params() if self.granularity is not None else None,
             "target_weight": self.target_weight,
+            "join_groups": self.join_groups,
         }
 
     def _validate(self, n: int) -> tuple[int, int]:
@@ -263,7 +270,9 @@ class PatternClusterer:
             search = GranularitySearch(**(self.granularity.get_params() if self.granularity else {}))
             if self.granularity is not None and self.granularity.k_range is not None:
                 search.k_range = tuple(self.granularity.k_range)  # type: ignore[assignment]
-            best = search.fit(self.reduced_, y).best
+            # with analyst labels, they decide which groups are one cause (`_merge_by_labels`), not the text
+            joins = self.join_groups and y is None
+            best = search.fit(self.reduced_, y, X=X if joins else None).best
             mcs, ms, method = best.min_cluster_size, best.min_samples, best.method
             self.search_ = search
         clusterer = hdbscan.HDBSCAN(
@@ -274,6 +283,11 @@ class PatternClusterer:
             core_dist_n_jobs=1,
         )
         raw = clusterer.fit_predict(self.reduced_.astype(np.float64))
+        self.n_dense_groups_ = int(raw.max()) + 1 if raw.size and raw.max() >= 0 else 0
+        best_cut = self.search_.best_ if self.search_ is not None else None
+        if best_cut is not None and best_cut.merged and best_cut.join_height is not None:
+            # the chosen join height (on a subsampled search, the count may differ a little here)
+            raw = next(iter(join_groups(raw, X, height=best_cut.join_height).values()), (raw, 0.0))[0]
         self.merged_by_labels_ = self._merge_by_labels(raw, y) if y is not None else 0
         labels = self._relabel_by_size(raw)
         self.probabilities_ = np.asarray(clusterer.probabilities_, dtype=np.float32)

@@ -10,15 +10,24 @@ internal criterion, with no labels:
   fifth of the corpus is left out; an arbitrary split of a dense region does not.
 - **DBCV** (HDBSCAN's relative validity), **noise** and the **largest pattern's share** are recorded too.
 
+**Merged candidates.** A local layout (UMAP keeps neighbourhoods) splits one broad cause told in many ways
+(a config change: a timeout, a flag, a rate-limit rule) into several dense groups, while the text of those
+groups still agrees. With the clustering-space vectors ``X`` (sentence vectors joined with LSA), each
+setting's groups are also joined by average linkage of their centres (cosine in ``X``) and cut at a few
+pattern counts of the readable range; a cut is a candidate of its own, scored by the same bootstrap
+stability: the subsample's own groups are joined and cut at the same height (not the same count, which
+would make every join look stable). A join the text supports comes back on every subsample; an arbitrary
+one does not.
+
 Candidates are first kept to a readable range of pattern counts (``k_range``; for a few hundred postmortems
 about 4 to 22) and to no pattern above ``max_share`` of the incidents (a pattern holding 40% of everything
 is under-segmentation). Among those, the coarsest candidate whose stability is close to the most stable one's
 wins (the parsimony of the "one standard error" rule: finer splits must earn their place; ties: less noise).
 "Close" scales with how unstable the best is: within ``0.005 + tolerance * (1 - best)``, so a corpus with crisp
 groups (best near 1) keeps its small groups, and a noisy one, whose stability estimates are noisy too, is not
-split on a difference that a resample would erase. When no candidate
-satisfies the limits, the one that breaks them least is taken and ``warnings_`` says so. Every candidate's
-figures stay in ``candidates_`` so that a training run can log the search.
+split on a difference that a resample would erase. When no candidate satisfies the limits, the one that breaks
+them least is taken and ``warnings_`` says so. Every candidate's figures stay in ``candidates_`` so that a
+training run can log the search.
 
 With analyst labels (``y``, -1 for unlabelled), the score is the adjusted Rand index against those labels
 instead (a supervised choice on the guidance labels; held-out labels are never passed here).
@@ -38,7 +47,7 @@ import numpy as np
 from ml.errors import InputError, NotFittedError
 from ml.patterns.ids import NOISE
 
-__all__ = ["GranularityCandidate", "GranularitySearch", "pattern_count_range"]
+__all__ = ["GranularityCandidate", "GranularitySearch", "cut_counts", "join_groups", "pattern_count_range"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +60,10 @@ def pattern_count_range(n: int) -> tuple[int, int]:
 
 @dataclass
 class GranularityCandidate:
-    """One HDBSCAN setting and what it gave on the corpus."""
+    """One HDBSCAN setting (and, when ``merged``, a cut of its joined groups) and what it gave on the corpus.
+
+    ``n_dense_groups``: the groups HDBSCAN found; ``n_patterns``: the patterns after joining (the same when
+    not ``merged``)."""
 
     min_cluster_size: int
     min_samples: int
@@ -64,6 +76,9 @@ class GranularityCandidate:
     label_ari: float | None = None
     violation: float = 0.0
     chosen: bool = False
+    n_dense_groups: int = 0
+    merged: bool = False
+    join_height: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +100,46 @@ def _hdbscan(
     labels = model.fit_predict(Z.astype(np.float64))
     dbcv = float(model.relative_validity_) if validity and labels.max() >= 0 else float("nan")
     return labels.astype(np.int64), dbcv
+
+
+def join_groups(
+    labels: np.ndarray, X: np.ndarray, ks: list[int] | None = None, height: float | None = None
+) -> dict[int, tuple[np.ndarray, float]]:
+    """`labels` with their groups joined by average linkage of the group centres (cosine distance in `X`).
+
+    Per pattern count in `ks` below the number of groups: the joined labels (noise stays -1; labels
+    0..k-1) and the cut height (halfway between the joins that bound that count). With `height`: the one
+    labelling that cuts the tree there instead (keyed by its pattern count)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    k_all = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    if k_all < 2:
+        return {k_all: (labels.copy(), 0.0)} if height is not None else {}
+    centres = np.stack([X[labels == c].mean(axis=0) for c in range(k_all)]).astype(np.float64)
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    tree = linkage(centres, method="average", metric="cosine")
+    heights = tree[:, 2]  # after joins 0..j, k_all - 1 - j groups are left
+    out: dict[int, tuple[np.ndarray, float]] = {}
+    cuts: list[tuple[int, float]] = []
+    if height is not None:
+        cuts = [(-1, float(height))]
+    else:
+        for k in ks or []:
+            if 2 <= k < k_all:
+                j = k_all - k  # joins made to reach k groups: heights[:j]; the next one is heights[j]
+                cuts.append((k, 0.5 * (float(heights[j - 1]) + float(heights[j]))))
+    for k, h in cuts:
+        group = fcluster(tree, h, criterion="distance").astype(np.int64) - 1
+        got = int(group.max()) + 1
+        if k != -1 and got != k:  # equal heights in the tree: this count cannot be cut on its own
+            continue
+        out[got] = (np.where(labels >= 0, group[np.maximum(labels, 0)], NOISE), h)
+    return out
+
+
+def cut_counts(lo: int, hi: int, n: int = 10) -> list[int]:
+    """About `n` pattern counts spread geometrically over [lo, hi]."""
+    return sorted({int(round(v)) for v in np.geomspace(max(lo, 1), max(hi, lo, 1), num=n)})
 
 
 def _number(v: object) -> bool:
@@ -194,8 +249,11 @@ class GranularitySearch:
                     out.append((mcs, ms, method))
         return out
 
-    def fit(self, Z: np.ndarray, y: np.ndarray | None = None) -> GranularitySearch:
-        """Search on the reduced layout `Z` (n, d); `y` optional guidance labels (-1: unlabelled)."""
+    def fit(
+        self, Z: np.ndarray, y: np.ndarray | None = None, X: np.ndarray | None = None
+    ) -> GranularitySearch:
+        """Search on the reduced layout `Z` (n, d); `y` optional guidance labels (-1: unlabelled); `X`
+        optional clustering-space vectors (n, D) whose agreement may join groups (merged candidates)."""
         Z = np.asarray(Z, dtype=np.float64)
         if Z.ndim != 2 or Z.shape[0] < 10 or not np.all(np.isfinite(Z)):
             raise InputError(
@@ -207,6 +265,14 @@ class GranularitySearch:
         n_all = Z.shape[0]
         sel = np.sort(rng.choice(n_all, self.max_points, replace=False)) if n_all > self.max_points else None
         Zs = Z[sel] if sel is not None else Z
+        Xs = None
+        if X is not None:
+            X = np.asarray(X, dtype=np.float64)
+            if X.ndim != 2 or X.shape[0] != n_all or not np.all(np.isfinite(X)):
+                raise InputError(
+                    f"X must be a finite array of shape ({n_all}, D), got {X.shape}", field="X", value=X.shape
+                )
+            Xs = X[sel] if sel is not None else X
         ys = None
         if y is not None:
             y = np.asarray(y, dtype=np.int64)
@@ -221,30 +287,43 @@ class GranularitySearch:
         boots = [
             np.sort(rng.choice(n, int(self.subsample * n), replace=False)) for _ in range(self.n_bootstrap)
         ]
+        cuts = cut_counts(lo, hi) if Xs is not None else []
         cands: list[GranularityCandidate] = []
         for mcs, ms, method in self.grid(n):
             labels, dbcv = _hdbscan(Zs, mcs, ms, method, validity=True)
             k = int(labels.max()) + 1
-            sizes = np.bincount(labels[labels >= 0], minlength=max(k, 1))
-            cand = GranularityCandidate(
-                min_cluster_size=max(2, int(round(mcs * scale))),
-                min_samples=max(1, int(round(ms * scale))) if ms > 1 else 1,
-                method=method,
-                n_patterns=k,
-                noise=float(np.mean(labels == NOISE)),
-                largest_share=float(sizes.max() / n) if k else 0.0,
-                stability=float("nan"),
-                dbcv=dbcv,
-            )
-            cand.violation = self._violation(cand, lo, hi)
-            if k >= 2 and cand.violation < 1.0:
+            setting = {
+                "min_cluster_size": max(2, int(round(mcs * scale))),
+                "min_samples": max(1, int(round(ms * scale))) if ms > 1 else 1,
+                "method": method,
+                "dbcv": dbcv,
+                "n_dense_groups": k,
+            }
+            cand = self._candidate(setting, labels, n, lo, hi)
+            joined = join_groups(labels, Xs, cuts) if Xs is not None and cand.noise <= self.max_noise else {}
+            kept = [
+                (self._candidate(setting, lab, n, lo, hi, merged=True, height=h), lab)
+                for lab, h in joined.values()
+            ]
+            kept = [(c, lab) for c, lab in kept if c.violation == 0.0]
+            scored = k >= 2 and cand.violation < 1.0
+            boot_labels = [_hdbscan(Zs[b], mcs, ms, method)[0] for b in boots] if scored or kept else []
+            if scored:
                 cand.stability = float(
-                    np.mean([_ari(labels[b], _hdbscan(Zs[b], mcs, ms, method)[0]) for b in boots])
+                    np.mean([_ari(labels[b], bl) for b, bl in zip(boots, boot_labels, strict=True)])
                 )
-            if ys is not None and k >= 1:
-                known = ys >= 0
-                cand.label_ari = _ari(ys[known], labels[known])
-            cands.append(cand)
+            for c, lab in kept:
+                scores = []
+                for b, bl in zip(boots, boot_labels, strict=True):
+                    # the same join height on the subsample: how many patterns it gives is free
+                    sub = join_groups(bl, Xs[b], height=c.join_height) if Xs is not None else {}
+                    scores.append(_ari(lab[b], next(iter(sub.values()))[0]) if sub else 0.0)
+                c.stability = float(np.mean(scores))
+            for c, lab in [(cand, labels), *kept]:
+                if ys is not None and c.n_patterns >= 1:
+                    known = ys >= 0
+                    c.label_ari = _ari(ys[known], lab[known])
+                cands.append(c)
         self.candidates_ = cands
         self.k_range_ = (int(lo), int(hi))
         self.best_ = self._choose(cands)
@@ -252,20 +331,45 @@ class GranularitySearch:
         self.warnings_ = self._warnings(self.best_, lo, hi)
         self.seconds_ = time.perf_counter() - t0
         logger.info(
-            "Granularity - %d candidates in %.1fs; chose min_cluster_size=%d, min_samples=%d, %s: %d patterns, "
-            "%.0f%% noise, largest %.0f%%, stability %.2f%s",
+            "Granularity - %d candidates in %.1fs; chose min_cluster_size=%d, min_samples=%d, %s: %d patterns "
+            "(of %d dense groups), %.0f%% noise, largest %.0f%%, stability %.2f%s",
             len(cands),
             self.seconds_,
             self.best_.min_cluster_size,
             self.best_.min_samples,
             self.best_.method,
             self.best_.n_patterns,
+            self.best_.n_dense_groups,
             100 * self.best_.noise,
             100 * self.best_.largest_share,
             self.best_.stability,
             "".join(f"; {w}" for w in self.warnings_),
         )
         return self
+
+    def _candidate(
+        self,
+        setting: dict[str, Any],
+        labels: np.ndarray,
+        n: int,
+        lo: int,
+        hi: int,
+        merged: bool = False,
+        height: float | None = None,
+    ) -> GranularityCandidate:
+        k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+        sizes = np.bincount(labels[labels >= 0], minlength=max(k, 1))
+        cand = GranularityCandidate(
+            **setting,
+            n_patterns=k,
+            noise=float(np.mean(labels == NOISE)),
+            largest_share=float(sizes.max() / n) if k else 0.0,
+            stability=float("nan"),
+            merged=merged,
+            join_height=height,
+        )
+        cand.violation = self._violation(cand, lo, hi)
+        return cand
 
     def _violation(self, c: GranularityCandidate, lo: int, hi: int) -> float:
         """0 when the candidate is within every limit; else how far outside (relative)."""

@@ -56,6 +56,25 @@ logger = logging.getLogger(__name__)
 FORMAT = "recur-labeller/1"
 
 
+# A one-word name ("Pool", "Primary") says what was involved, not what happened: the best phrase of two or more
+# words takes its place when it scores at least this share of it (else one that holds the word, see _fit_names).
+_PHRASE_SHARE = 0.5
+
+
+def _phrase_first(
+    order: list[int], row: np.ndarray, phrases: _Phrases, keywords: frozenset[str] = frozenset()
+) -> list[int]:
+    """`order` with the best phrase of several words first when the best is a single word and the phrase
+    scores at least ``_PHRASE_SHARE`` of it and holds one of the pattern's leading keywords (stems)."""
+    if not order or len(phrases.keys[order[0]]) > 1:
+        return order
+    for pos, j in enumerate(order[1:], start=1):
+        key = phrases.keys[j]
+        if len(key) > 1 and row[j] >= _PHRASE_SHARE * row[order[0]] and keywords & set(key):
+            return [j, *order[:pos], *order[pos + 1 :]]
+    return order
+
+
 class PatternLabeller:
     """Names, keywords and representative incidents for each pattern.
 
@@ -344,9 +363,21 @@ class PatternLabeller:
             n_present = present.sum(axis=0)
             specific = (n_present < 3) | (n_present <= self.max_name_pattern_share * k)
             for c in range(k):
-                row = scores.getrow(c + offset).toarray().ravel()
-                row = np.where(present[c] & specific, row, 0.0) * self._keyword_boost(c, phrases)
-                ranked[c] = self._rank_phrases(row, phrases)
+                full = scores.getrow(c + offset).toarray().ravel()
+                row = np.where(present[c] & specific, full, 0.0) * self._keyword_boost(c, phrases)
+                leading = frozenset(stem(t) for t, _ in self.keywords_.get(c, [])[:3] if " " not in t)
+                order = _phrase_first(self._rank_phrases(row, phrases), row, phrases, leading)
+                if order and len(phrases.keys[order[0]]) == 1:
+                    # still one word ("Pull"): the pattern's best common phrase that holds it ("Pull requests")
+                    word = phrases.keys[order[0]]
+                    longer = [
+                        j
+                        for j in np.flatnonzero(present[c] & (full > 0))
+                        if len(phrases.keys[j]) > 1 and _contains(phrases.keys[j], word)
+                    ]
+                    if longer:
+                        order = [int(max(longer, key=lambda j: full[j])), *order]
+                ranked[c] = order
         base: dict[int, str] = {}
         base_key: dict[int, tuple[str, ...]] = {}
         for c in range(k):

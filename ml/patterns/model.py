@@ -416,6 +416,7 @@ class PatternModel:
                 "min_cluster_size": float(clusterer.min_cluster_size_),
                 "min_samples": float(clusterer.min_samples_),
                 "leaf_selection": float(clusterer.cluster_selection_method_ == "leaf"),
+                "n_dense_groups": float(getattr(clusterer, "n_dense_groups_", 0)),
                 "n_labelled": float(sum(1 for inc in incidents if getattr(inc, "root_cause_category", None))),
             }
         )

@@ -31,6 +31,19 @@ _EDGE_WORDS = frozenset(
     | {"reports", "reported", "experiencing", "seeing", "continuing", "normal", "back", "currently"}
     | {"ms", "sec", "secs", "seconds", "minute", "minutes", "hour", "hours", "gb", "mb", "kb", "percent"}
     | {"instead", "impact", "impacted", "visible"}
+    # units, time words and amounts say how long or how much, never what failed
+    | {"millisecond", "milliseconds", "msec", "second", "period", "periods", "day", "days", "week", "weeks"}
+    | {"month", "months", "year", "years", "night", "nights", "morning", "evening", "afternoon", "weekend"}
+    | {"today", "yesterday", "tonight", "time", "times", "quiet", "short", "long", "lot", "lots", "few"}
+    | {"tb", "kib", "mib", "gib", "rps", "qps", "utc", "pst", "est", "am", "pm", "x"}
+    # status-page and report words that name no mechanism
+    | {"elevated", "degraded", "affecting", "affected", "customers", "customer", "users", "user"}
+    # words of degree, order or state that qualify a cause without being one ("remaining regions", "real")
+    | {"ahead", "remaining", "real", "actual", "healthy", "unhealthy", "new", "several", "many", "multiple"}
+    | {"various", "other", "same", "different", "certain", "rest", "whole", "entire", "usual", "normally"}
+    # verbs in the present tense that postmortems use to narrate ("applies TLS settings", "removes instances")
+    | {"applies", "removes", "sends", "returns", "uses", "runs", "takes", "makes", "causes", "keeps", "needs"}
+    | {"handles", "starts", "stops", "includes", "contains", "requires", "allows", "expects", "tries", "gets"}
 )
 
 

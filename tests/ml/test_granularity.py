@@ -8,7 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from ml.errors import InputError
 from ml.patterns.clustering import PatternClusterer
-from ml.patterns.granularity import GranularitySearch, pattern_count_range
+from ml.patterns.granularity import GranularitySearch, join_groups, pattern_count_range
 
 
 def blobs(
@@ -89,3 +89,35 @@ def test_analyst_labels_raise_the_held_out_score() -> None:
 
     unsupervised, guided = held_out_ari(0.0), held_out_ari(0.3)
     assert guided >= unsupervised + 0.15, (unsupervised, guided)
+
+
+def test_groups_whose_centres_agree_are_joined_first() -> None:
+    """Three groups told around one cause (centres close in the text space) join before unrelated ones; the
+    cut height gives the same labels back, and noise stays noise."""
+    rng = np.random.default_rng(0)
+    cause = rng.normal(size=16)
+    centres = [cause + 0.3 * rng.normal(size=16) for _ in range(3)] + [rng.normal(size=16) for _ in range(3)]
+    X = np.vstack([c + 0.1 * rng.normal(size=(10, 16)) for c in centres])
+    labels = np.repeat(np.arange(6), 10)
+    labels[[5, 25]] = -1
+    out = join_groups(labels, X, [4, 6, 1])
+    assert set(out) == {4}  # a count not below the number of groups, or below 2, is no cut
+    joined, height = out[4]
+    assert len(set(joined[labels.clip(0) < 3][joined[labels.clip(0) < 3] >= 0])) == 1
+    assert len(set(joined[labels >= 3])) == 3 and joined[5] == -1 and joined[25] == -1
+    again = join_groups(labels, X, height=height)
+    assert list(again) == [4] and np.array_equal(again[4][0], joined)
+
+
+def test_merged_candidates_are_searched_and_logged() -> None:
+    X, y = blobs([50, 50, 50, 50, 50, 50], spread=0.3, seed=2)
+    Z = PatternClusterer().fit(X).reduced_
+    search = GranularitySearch(k_range=(2, 8)).fit(Z, X=X)
+    merged = [c for c in search.candidates_ if c.merged]
+    assert merged and all(c.n_patterns < c.n_dense_groups and c.join_height is not None for c in merged)
+    assert all(0.0 <= c.stability <= 1.0 for c in merged)
+    assert {"merged", "n_dense_groups", "join_height"} <= set(merged[0].to_dict())
+    assert not any(c.merged for c in GranularitySearch(k_range=(2, 8)).fit(Z).candidates_)
+    with pytest.raises(InputError) as exc:
+        GranularitySearch().fit(Z, X=X[:10])
+    assert exc.value.field == "X"
