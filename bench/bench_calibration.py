@@ -11,7 +11,8 @@ Series (all real, none copied into the repository):
 
 Each window is a placebo experiment: `pre` weeks (30 or 52) fitted, 8 post weeks, no effect added. "With
 controls" uses two other series of the same indicator as controls (indicators with at least three series).
-Power adds a shift of 1 or 2 standard deviations of the pre-period values to every post week.
+Power adds a shift of 1 or 2 standard deviations of the raw pre-period values (ddof 1) to every post week; the
+last column uses the stricter sd of the pre-period values after removing their linear trend.
 
 Calibration pool, as ``ImpactScorer`` builds it: placebo windows of the same indicator's series (the treated one
 included) whose post-period ends before the window's start, the most recent first, at most
@@ -23,7 +24,9 @@ hyper-parameters fitted here) are learned on windows whose post-period ends in t
 is reported on windows whose post-period starts in the second half.
 
 Baselines on the same windows: Welch t-test and Mann-Whitney U (pre vs post, weeks independent) and today's
-scorer before this calibration (the random-walk + AR(1) model without trend, on the window alone).
+scorer before this calibration (the random-walk + AR(1) model without trend, on the window alone). "with cycle
+(opt-in)" is the same method with the model's stochastic cycle switched on and its own prior factor learned here
+on the tuning split (where a cycle fit fails, on 7 windows with controls, that row uses ours).
 
     python bench/bench_calibration.py [--quick] [--fit-prior] [--max-windows 60]
 """
@@ -158,11 +161,15 @@ def cut_windows(
                 try:
                     fit = OURS.clone().fit(a, Xa, t[:pre])
                     old = TODAY.clone().fit(a, Xa, t[:pre])
-                    cyc = CYCLE.clone().fit(a, Xa, t[:pre])
                 except Exception as exc:  # a control constant over the window: no placebo here
                     log.debug("skip %s/%s at %d: %s", group, name, e, exc)
                     continue
                 mix = fit.predict_mean(t[pre:], Xb)
+                try:  # the opt-in cycle can find a grid point's whitened controls collinear: its row uses ours
+                    cyc = CYCLE.clone().fit(a, Xa, t[:pre])
+                except Exception as exc:
+                    log.debug("cycle falls back at %s/%s %d: %s", group, name, e, exc)
+                    cyc = fit
                 cyc_mix = cyc.predict_mean(t[pre:], Xb)
                 trend = np.polyval(np.polyfit(np.arange(pre), a, 1), np.arange(pre))
                 yield Window(
