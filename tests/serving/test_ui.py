@@ -236,6 +236,9 @@ def test_every_page_over_the_champions(ui: TestClient, indicators_store: dict) -
     assert ui.get("/ui/incidents/NO-SUCH").status_code == 404
     assert ui.get("/ui/patterns/999999").status_code == 404
     r = ui.get("/ui/indicators")
+    shifts = r.text.split('id="shift-h"', 1)[1].split("</section>", 1)[0]
+    assert "Why it moved" in shifts and "Not analysed" not in shifts  # every listed shift has its explanation
+    assert "No convincing cause" in shifts or "(confidence" in shifts
     plot = re.search(r'src="(/ui/indicators/[^"]+/plot\.png)"', r.text)
     assert plot and ui.get(plot.group(1).replace("&amp;", "&")).headers["content-type"] == "image/png"
 
