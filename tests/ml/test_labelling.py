@@ -343,3 +343,27 @@ def test_service_identifiers_in_the_text_are_names() -> None:
     assert m.slugs_ == ["events-pg", "tenant-registry"]  # "-pg", "-registry": how services end
     assert m.mask(texts[0]) == "Calls to [SERVICE] timed out while the feature-flag rollout ran."
     assert m.term_has_entity("events pg") and not m.term_has_entity("feature flag")
+
+
+def test_units_time_words_and_narrating_verbs_are_never_a_name() -> None:
+    """A pattern whose most distinctive words are a unit and a time word ('milliseconds', 'periods') is named
+    by its mechanism, and a one-word name gives way to a phrase of the pattern's own keywords."""
+    rng = random.Random(1)
+    slow = [
+        "Calls took 900 milliseconds for short periods because the retry budget was exhausted.",
+        "For short periods every call took milliseconds longer: the retry budget was exhausted.",
+        "The retry budget was exhausted, so requests waited milliseconds for short periods.",
+    ]
+    pool = [
+        "The connection pool was exhausted and the worker applies the same settings.",
+        "Connection pool exhaustion: every connection was held by slow queries.",
+        "Slow queries held the connection pool until it was exhausted.",
+    ]
+    texts = [rng.choice(v) for v in (slow, pool) for _ in range(20)]
+    labels = np.repeat([0, 1], 20)
+    lab = PatternLabeller(min_df=2).fit(texts, labels)
+    banned = {"milliseconds", "periods", "short", "applies"}
+    for c in (0, 1):
+        assert not _words(lab.names_[c]) & banned, lab.names_
+        assert len(lab.names_[c].split()) >= 2, lab.names_
+    assert _words(lab.names_[0]) & {"retry", "budget"} and _words(lab.names_[1]) & {"pool", "connection"}
