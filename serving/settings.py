@@ -67,7 +67,9 @@ class ServingSettings(BaseSettings):
     )
     max_body_bytes: int = Field(256_000, ge=1024)
     max_text_chars: int = Field(20_000, ge=100)
-    query_cache_size: int = Field(2048, ge=0, description="Prepared query texts kept (LRU); 0: off.")
+    query_cache_size: int = Field(
+        2048, ge=0, description="Prepared query texts, and finished answers, kept (LRU each); 0: off."
+    )
     heatmap_cache_size: int = Field(64, ge=0, description="Heat maps kept (LRU, tables and pages); 0: off.")
 
     _key_scopes: dict[str, Scope] = PrivateAttr(default_factory=dict)

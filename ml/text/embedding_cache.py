@@ -108,8 +108,18 @@ class EmbeddingCache:
 
     def _compact(self) -> None:
         index = self.index
-        keys = sorted(index)
-        vecs = np.stack([np.asarray(self._shard(index[k][0])[index[k][1]]) for k in keys]).astype(np.float32)
+        keys, rows = [], []
+        for k in sorted(index):
+            try:
+                rows.append(np.asarray(self._shard(index[k][0])[index[k][1]], dtype=np.float32))
+            except (OSError, ValueError, IndexError):  # another process compacted that shard away
+                continue  # the vector is embedded again when next needed
+            keys.append(k)
+        if not rows:
+            self._index = {}
+            self._write_index(self._index)
+            return
+        vecs = np.stack(rows)
         old = {s for s, _ in index.values()}
         name = f"shard-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.npy"
         np.save(self.path / name, vecs, allow_pickle=False)

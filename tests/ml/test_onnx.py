@@ -57,8 +57,11 @@ def test_onnx_agrees_with_torch_on_the_sample(
     cos = np.sum(vectors * torch_vectors, axis=1)
     assert float(cos.min()) >= floor, f"{runtime}: worst cosine with torch {cos.min():.4f}"
 
-    # Neighbours are kept: the nearest other document found with this runtime is, by torch's similarity,
-    # as close as torch's own nearest one (the sample has near-duplicates, so the index itself may differ).
+    # Neighbours are kept by the adopted runtime: the nearest other document found with it is, by torch's
+    # similarity, as close as torch's own nearest one (the sample has near-duplicates, so the index itself may
+    # differ). int8 moves some by more than 0.02, one reason it is not adopted (README, "Embedding").
+    if runtime != ADOPTED_ONNX:
+        return
     sims = torch_vectors[:-3] @ torch_vectors[:-3].T
     np.fill_diagonal(sims, -1)
     mine = vectors[:-3] @ vectors[:-3].T
@@ -212,3 +215,16 @@ def test_server_answers_without_importing_torch(store: dict[str, object]) -> Non
         "transformers": False,
         "sklearn": False,
     }
+
+
+def test_cache_compaction_survives_a_shard_another_process_removed(tmp_path: Path) -> None:
+    from ml.text.embedding_cache import EmbeddingCache
+
+    first = EmbeddingCache(tmp_path, dim=4, max_shards=2)
+    first.put(["x"], np.ones((1, 4)))
+    first.put(["y"], np.full((1, 4), 2.0))
+    second = EmbeddingCache(tmp_path, dim=4, max_shards=2)
+    (tmp_path / second.index["x"][0]).unlink()  # compacted away by another process meanwhile
+    second.put(["z"], np.full((1, 4), 3.0))  # compacts over the missing shard
+    assert sorted(second.index) == ["y", "z"]
+    np.testing.assert_array_equal(second.get(["y", "z"])["z"], np.full(4, 3.0, dtype=np.float32))
