@@ -12,6 +12,7 @@ _NAMES = {
     "pattern_causes": "bursts",
     "change_causes": "changes",
     "experiment_causes": "changes",
+    "candidate_shifts": "candidates",
     "explain_signals": "explain",
     "signal_id": "explain",
 }

@@ -1,6 +1,8 @@
 """``explain_signals``: ranked candidate causes for every shift of an indicator series, or an honest abstention.
 
-For each shift (detected here, or given), windows of ``window_days`` before and after the shift date are cut,
+Shifts detected here include those found at a known candidate date (a change, an experiment start or a pattern
+burst) that the blind detector missed (:mod:`ml.causes.candidates`). For each shift (detected here, or given),
+windows of ``window_days`` before and after the shift date are cut,
 clipped at the neighbouring shifts of the same series. Then:
 
 - an aggregate's shift is split over its slices (:mod:`ml.causes.slices`);
@@ -24,8 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from ml.causes.aggregates import SeriesData, build_series, detect_shifts, is_mean_indicator
+from ml.causes.aggregates import SeriesData, build_series, detect_shifts, dimension_columns, is_mean_indicator
 from ml.causes.bursts import pattern_causes, prepare_incidents
+from ml.causes.candidates import burst_candidates, candidate_shifts
 from ml.causes.cause import Cause, ExplainConfig, json_safe
 from ml.causes.changes import change_causes, experiment_causes, prepare_changes, prepare_experiments
 from ml.causes.slices import slice_causes
@@ -188,16 +191,19 @@ def explain_signals(
             "indicators must be a DataFrame", field="indicators", value=type(indicators).__name__
         )
     series = build_series(indicators, cfg)
+    inc = prepare_incidents(incidents)
+    chg = prepare_changes(changes)
+    exps = prepare_experiments(experiments)
     if signals is None:
         events = detect_shifts(series, cfg)
+        bursts = burst_candidates(inc, dimension_columns(indicators), cfg)
+        events += candidate_shifts(series, events, chg, exps, bursts, cfg)
+        events.sort(key=lambda e: (str(e["series"]), str(e["date"])))
     else:
         events = [dict(e) for e in signals if str(e.get("kind", "shift")) == "shift" and e.get("series")]
     bounds: dict[str, list[pd.Timestamp]] = {}
     for e in events:
         bounds.setdefault(str(e["series"]), []).append(pd.Timestamp(str(e["date"])[:10]))
-    inc = prepare_incidents(incidents)
-    chg = prepare_changes(changes)
-    exps = prepare_experiments(experiments)
     seen: set[tuple[str, str]] = set()
     out = []
     for e in events:

@@ -1,0 +1,224 @@
+"""Shifts found at a known candidate date: a change, an experiment start or a failure-pattern burst.
+
+The blind detector (:func:`ml.indicators.signals.detect_signals`) searches every date of a series, so it needs a
+large shift to report one. A change, an experiment start or a burst of one pattern's incidents is a date given in
+advance: the series of its slice (and the aggregate over everything, for a sliced candidate) can be tested for a
+level shift at that date (each lag of ``LAGS_DAYS``: the effect may show 0-3 weeks later) with the detector's
+segment test, as :func:`ml.causes.aggregates.carried_shifts` does for a part's shift on its aggregate: the
+difference of the series' means over the segments either side of the date (up to its own detected shifts, at most
+``window_days`` x ``SEGMENT_WINDOWS`` long) against the AR(1) noise around the segment means, two-sided. The
+p-value is Bonferroni-corrected over ALL candidate tests made (every candidate x series x lag), so a busy change
+log does not buy spurious shifts. A shift is kept when the corrected confidence reaches ``min_confidence`` (0.95)
+and the step is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds, and only when the series has no shift
+(detected, or found here at a more significant date) within ``CARRY_DAYS`` of it; there the existing shift keeps its
+explanation. The shift's ``detail`` says "found at the date of <id>" and ``candidate`` names it.
+
+Bursts: per slice value (each dimension the incidents share with the indicators) and pattern, the weekly incident
+counts; a burst starts at a week where the pattern's count over the next ``BURST_WEEKS`` weeks exceeds its rate
+over the ``pattern_baseline_days`` before (one-sided conditional binomial test, Bonferroni-corrected over every
+slice x pattern x week tested, corrected p < ``BURST_P``), at the first such week of a run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml.causes.aggregates import _DETECTOR_DEFAULTS, CARRY_DAYS, CARRY_SIGMA, SeriesData, carried_shifts
+from ml.causes.cause import ExplainConfig
+from ml.causes.changes import Started
+from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
+
+__all__ = ["BURST_P", "BURST_WEEKS", "LAGS_DAYS", "Candidate", "burst_candidates", "candidate_shifts"]
+
+#: Lags after a candidate date at which its series is tested (the planned lag window of 0-3 weeks).
+LAGS_DAYS = (0, 7, 14, 21)
+#: A segment either side of a candidate date is at most this many ``window_days`` long.
+SEGMENT_WINDOWS = 2
+#: Weeks of a burst window, and the corrected p-value a burst needs.
+BURST_WEEKS = 4
+BURST_P = 0.01
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pre-specified date: kind ("change", "experiment" or "pattern"), id, date, slice and indicator (if one)."""
+
+    kind: str
+    id: str
+    date: pd.Timestamp
+    dims: dict[str, str]
+    indicator: str | None = None
+
+
+def segment_test(
+    y: np.ndarray,
+    idx: pd.DatetimeIndex,
+    own: list[pd.Timestamp],
+    d: pd.Timestamp,
+    max_days: int,
+    min_segment: int,
+) -> tuple[float, float, float, float, float, float] | None:
+    """(diff, se, noise sd, phi, left mean, right mean) of a level shift of ``y`` at ``d`` (see module docstring),
+    the segments ending at the series' own shifts ``own``; None when a segment is too short or there is no noise."""
+    cps = sorted({int(idx.get_loc(o)) for o in [*own, d] if o in idx} - {0})
+    phi, sd = residual_ar1(y - _segment_means(y, cps), len(cps) + 1, 0.8)
+    if sd <= 0:
+        return None
+    span = pd.Timedelta(days=max_days)
+    lo = max([o for o in own if o < d] + [d - span])
+    hi = min([o for o in own if o > d] + [d + span])
+    left, right = y[(idx >= lo) & (idx < d)], y[(idx >= d) & (idx < hi)]
+    if min(len(left), len(right)) < min_segment:
+        return None
+    diff = float(right.mean() - left.mean())
+    se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
+    return diff, se, sd, phi, float(left.mean()), float(right.mean())
+
+
+def _targets(series: dict[str, SeriesData], c: Candidate) -> list[SeriesData]:
+    """The series of exactly the candidate's slice (the aggregates for an org-wide one), on its indicator if any."""
+    out = []
+    for sid in sorted(series):
+        s = series[sid]
+        if c.indicator is not None and s.indicator != c.indicator:
+            continue
+        if s.dims == c.dims:
+            out.append(s)
+    return out
+
+
+def burst_candidates(incidents: pd.DataFrame | None, dims: list[str], cfg: ExplainConfig) -> list[Candidate]:
+    """Burst starts of each pattern per slice value (see the module docstring), by date."""
+    if incidents is None or len(incidents) == 0:
+        return []
+    week = incidents["date"] - pd.to_timedelta(incidents["date"].dt.weekday, unit="D")
+    weeks = pd.date_range(week.min(), week.max(), freq="7D")
+    base = max(cfg.pattern_baseline_days // 7, 4)
+    tests: list[tuple[float, str, dict[str, str], pd.Timestamp]] = []
+    n_tests = 0
+    for dim in [d for d in dims if d in incidents.columns]:
+        for (value, pid), rows in incidents.groupby([incidents[dim].astype(str), "pattern_id"], sort=True):
+            counts = week[rows.index].value_counts().reindex(weeks, fill_value=0).to_numpy()
+            csum = np.concatenate([[0], np.cumsum(counts)])
+            n_tests += max(len(weeks) - BURST_WEEKS + 1 - base, 0)
+            for t in range(base, len(weeks) - BURST_WEEKS + 1):
+                kb = int(csum[t] - csum[t - base])
+                ka = int(csum[t + BURST_WEEKS] - csum[t])
+                if counts[t] == 0 or ka < 3:
+                    continue
+                p = float(stats.binom.sf(ka - 1, ka + kb, BURST_WEEKS / (BURST_WEEKS + base)))
+                tests.append((p, str(pid), {dim: str(value)}, weeks[t]))
+    out: list[Candidate] = []
+    last: dict[tuple[str, str], pd.Timestamp] = {}
+    for p, pid, where, w in sorted(tests, key=lambda t: (t[3], t[1], sorted(t[2].items()))):
+        if p * max(n_tests, 1) >= BURST_P:
+            continue
+        key = (pid, ",".join(f"{k}={v}" for k, v in sorted(where.items())))
+        prev = last.get(key)
+        last[key] = w
+        if prev is not None and (w - prev).days <= 7 * BURST_WEEKS:
+            continue  # the same run
+        out.append(Candidate("pattern", pid, w, where))
+    return out
+
+
+def candidate_shifts(
+    series: dict[str, SeriesData],
+    events: list[dict[str, Any]],
+    changes: list[Started],
+    experiments: list[Started],
+    bursts: list[Candidate],
+    cfg: ExplainConfig,
+) -> list[dict[str, Any]]:
+    """Shift events found at candidate dates that no shift of the same series lies near (see module docstring)."""
+    cands = [Candidate("change", c.id, c.start, c.dims) for c in changes]
+    cands += [Candidate("experiment", e.id, e.start, e.dims, e.indicator) for e in experiments if e.indicator]
+    cands += bursts
+    own: dict[str, list[pd.Timestamp]] = {}
+    for e in events:
+        own.setdefault(str(e["series"]), []).append(pd.Timestamp(str(e["date"])[:10]))
+    tests: list[tuple[Candidate, SeriesData, pd.Timestamp]] = []
+    for c in cands:
+        lags = (0,) if c.kind == "pattern" else LAGS_DAYS
+        for s in _targets(series, c):
+            idx = pd.DatetimeIndex(s.values.index)
+            if len(idx) < 12:
+                continue
+            dates = {idx[idx >= c.date + pd.Timedelta(days=lag)].min() for lag in lags}
+            tests += [(c, s, d) for d in sorted(x for x in dates if not pd.isna(x) and x > idx[0])]
+    n_tests = max(len(tests), 1)
+    near = pd.Timedelta(days=CARRY_DAYS)
+    out: list[dict[str, Any]] = []
+    # a sliced candidate is tested on its own slice; a shift found there is carried to the aggregates above it
+    # (carried_shifts), so an aggregate is tested directly only for an org-wide candidate
+    found = _test(tests, own, n_tests, cfg)
+    for _, e in sorted(found, key=lambda t: (t[0], t[1]["series"], t[1]["date"])):
+        d = pd.Timestamp(e["date"])
+        mine = own.setdefault(str(e["series"]), [])
+        if any(abs(d - o) <= near for o in mine):
+            continue
+        mine.append(d)
+        out.append(e)
+    dates = {e["date"] for e in out}
+    out += [e for e in carried_shifts(series, [*events, *out], cfg) if e["date"] in dates]
+    return out
+
+
+def _test(
+    tests: list[tuple[Candidate, SeriesData, pd.Timestamp]],
+    own: dict[str, list[pd.Timestamp]],
+    n_tests: int,
+    cfg: ExplainConfig,
+) -> list[tuple[float, dict[str, Any]]]:
+    """(p-value, shift event) of each test that passes (see the module docstring)."""
+    params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
+    near = pd.Timedelta(days=CARRY_DAYS)
+    found: list[tuple[float, dict[str, Any]]] = []
+    for c, s, d in tests:
+        idx = pd.DatetimeIndex(s.values.index)
+        mine = own.get(s.series, [])
+        if any(abs(d - o) <= near for o in mine):
+            continue
+        res = segment_test(
+            s.values.to_numpy(dtype=float),
+            idx,
+            mine,
+            d,
+            cfg.window_days * SEGMENT_WINDOWS,
+            params["min_segment"],
+        )
+        if res is None:
+            continue
+        diff, se, sd, phi, before, after = res
+        p = 2.0 * float(stats.norm.sf(abs(diff) / se))
+        conf = max(0.0, 1.0 - min(1.0, p * n_tests))
+        if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
+            continue
+        what = {"change": "", "experiment": "experiment ", "pattern": "the burst of pattern "}[c.kind]
+        found.append(
+            (
+                p,
+                {
+                    "rank": None,
+                    "series": s.series,
+                    "date": str(d.date()),
+                    "kind": "shift",
+                    "direction": "increase" if diff > 0 else "decrease",
+                    "magnitude": diff,
+                    "magnitude_sigma": diff / sd,
+                    "confidence": conf,
+                    "outside_interval": None,
+                    "detail": f"found at the date of {what}{c.id} ({c.date.date()}): the series moves "
+                    f"{before:.4g} -> {after:.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f}; "
+                    f"{n_tests} candidate tests)",
+                    "candidate": {"kind": c.kind, "id": c.id, "date": str(c.date.date())},
+                },
+            )
+        )
+    return found
