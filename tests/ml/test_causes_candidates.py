@@ -106,3 +106,27 @@ def test_a_detected_shift_keeps_its_explanation() -> None:
     near = [r for r in res if abs((pd.Timestamp(str(r["date"])) - DATES[at]).days) <= 14]
     assert len(near) == 1 and not _found(near), near
     assert near[0]["causes"][0]["key"] == "CHG-1"
+
+
+def test_a_burst_of_one_pattern_is_a_candidate_date_and_steady_patterns_are_not() -> None:
+    from ml.causes.bursts import prepare_incidents
+    from ml.causes.candidates import burst_candidates
+    from ml.causes.cause import ExplainConfig
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for w, d in enumerate(DATES[:80]):
+        for team in ("payments", "growth"):
+            for _ in range(int(rng.poisson(1.0))):
+                rows.append(
+                    {
+                        "date": d + pd.Timedelta(days=int(rng.integers(0, 7))),
+                        "pattern_id": "steady",
+                        "team": team,
+                    }
+                )
+        if 50 <= w < 54:
+            rows += [{"date": d + pd.Timedelta(days=1), "pattern_id": "pool", "team": "growth"}] * 4
+    inc = prepare_incidents(pd.DataFrame(rows).assign(id=lambda f: [f"INC-{i}" for i in range(len(f))]))
+    found = burst_candidates(inc, ["team"], ExplainConfig())
+    assert [(c.id, c.dims, c.date) for c in found] == [("pool", {"team": "growth"}, DATES[50])]
