@@ -176,6 +176,11 @@ def run_sample(mode: str) -> None:
         for r in misses.itertuples():
             where = f"detected {r.detected}" if r.found else "not detected within 14 days"
             print(f"  {r.series:<42} {r.date}  truth {r.want:<38} {where}; found: {r.causes}")
+    at = [r for r in results if str(r.get("detail") or "").startswith("found at the date of")]
+    print(
+        f"\nshifts found at a candidate date (a change, experiment start or pattern burst): {len(at)}"
+        + "".join(f"\n  {r['series']} {r['date']}: {r['detail']}" for r in at)
+    )
     other = [r for r in results if not ((truth.series == r["series"]).any())]
     print(f"\n(shifts on series without a truth row: {len(other)}; not scored)")
 
