@@ -368,11 +368,13 @@ class PatternLabeller:
                 leading = frozenset(stem(t) for t, _ in self.keywords_.get(c, [])[:3] if " " not in t)
                 order = _phrase_first(self._rank_phrases(row, phrases), row, phrases, leading)
                 if order and len(phrases.keys[order[0]]) == 1:
-                    # still one word ("Pull"): the pattern's best common phrase that holds it ("Pull requests")
+                    # still one word ("Pull"): the pattern's best phrase that holds it ("Pull requests"), told by
+                    # two of its members at least
                     word = phrases.keys[order[0]]
+                    held = class_docs.getrow(c + offset).toarray().ravel() >= min(2.0, sizes[c + offset])
                     longer = [
                         j
-                        for j in np.flatnonzero(present[c] & (full > 0))
+                        for j in np.flatnonzero(held & (full > 0))
                         if len(phrases.keys[j]) > 1 and _contains(phrases.keys[j], word)
                     ]
                     if longer:
