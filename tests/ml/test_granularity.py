@@ -121,3 +121,9 @@ def test_merged_candidates_are_searched_and_logged() -> None:
     with pytest.raises(InputError) as exc:
         GranularitySearch().fit(Z, X=X[:10])
     assert exc.value.field == "X"
+    # the clusterer searches joins only when asked (join_groups=True), and applies the cut it chose
+    assert not PatternClusterer().join_groups
+    clu = PatternClusterer(min_cluster_size="auto", join_groups=True).fit(X)
+    assert clu.search_ is not None and any(c.merged for c in clu.search_.candidates_)
+    assert clu.n_dense_groups_ >= clu.n_clusters_
+    assert clu.n_clusters_ == clu.search_.best.n_patterns or not clu.search_.best.merged
