@@ -40,7 +40,7 @@ from ml.registry.artifacts import (
     write_manifest,
 )
 from ml.registry.forecaster_runtime import ForecasterRuntime, write_forecaster_artifacts
-from ml.text.embedding import EmbeddingBatcher
+from ml.text.embedding import EmbeddingBatcher, available_cores
 
 __all__ = [
     "CODE_DIR",
@@ -176,7 +176,7 @@ class PatternsRuntime:
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
         self._cache: _LRU[str, _Prepared] = _LRU(cache_size)
         # Concurrent uncached queries share model calls (one worker thread owns the embedder).
-        self._batcher = EmbeddingBatcher(lambda texts: self.embedder.encode(texts))
+        self._batcher = EmbeddingBatcher(lambda texts: self.embedder.encode(texts), workers=available_cores())
         # Heat maps (tables, PNGs, HTML pages of up to a few MB) by normalised arguments, bounded.
         self._heat_cache: _LRU[tuple[str, ...], Any] = _LRU(heatmap_cache_size)
 
@@ -197,7 +197,7 @@ class PatternsRuntime:
 
                     # Loads lazily, on the first encode: the ONNX export when there (no torch import), else
                     # torch; a server never exports (that needs torch and seconds of start-up).
-                    self._embedder = Embedder(batch_size=32, export=False)
+                    self._embedder = Embedder(batch_size=32, export=False, threads=1)
         return self._embedder
 
     def prepare(self, text: str) -> _Prepared:

@@ -10,7 +10,8 @@
   (weighted by window length) and re-normalised. Windows are sorted by length before batching.
 - An optional on-disk cache maps sha256(model id, runtime and its ONNX file's hash, chunking, text) to the
   vector (``.npy`` shards plus a JSON index, no pickle), so a retrain only embeds new or changed texts.
-- ``encode`` is thread-safe (one lock), since the API calls it from worker threads.
+- ``encode`` is thread-safe (the model loads and the cache is read and written under one lock; model calls from
+  several threads run side by side), since the API calls it from worker threads.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def default_model_path() -> Path:
     return path
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
+    """CPU cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -287,6 +289,9 @@ class Embedder:
     export:
         Whether a missing ONNX export may be made here (needs torch; a few seconds). A server passes ``False``
         and falls back to torch instead.
+    threads:
+        Threads one model call uses; ``None``: every available core. A server that runs one call per core at
+        once (:class:`~ml.text.embedding_batches.EmbeddingBatcher` with ``workers`` = cores) passes 1.
     """
 
     def __init__(
@@ -298,6 +303,7 @@ class Embedder:
         runtime: str = "auto",
         onnx_dir: Path | None = None,
         export: bool = True,
+        threads: int | None = None,
     ) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
@@ -306,6 +312,7 @@ class Embedder:
         self.runtime = runtime
         self.onnx_dir = onnx_dir
         self.export = export
+        self.threads = threads
         self._model: Any = None
         self._tokenizer: Any = None
         self._spec: _ModelSpec | None = None
@@ -347,6 +354,14 @@ class Embedder:
                 f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}",
                 field="runtime",
                 value=self.runtime,
+            )
+        if self.threads is not None and (
+            not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1
+        ):
+            raise InputError(
+                f"threads must be a positive integer or None, got {self.threads!r}",
+                field="threads",
+                value=self.threads,
             )
 
     def _onnx_file(self, spec: _ModelSpec, variant: str) -> Path | None:
@@ -401,7 +416,7 @@ class Embedder:
             tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
             tokenizer.no_truncation()
             tokenizer.no_padding()
-            cores = _available_cores()
+            cores = available_cores() if self.threads is None else min(self.threads, available_cores())
             model: Any = None
             self._key_runtime = "torch"
             if self.runtime != "torch":
@@ -516,15 +531,18 @@ class Embedder:
             n_hit = sum(k in found for k in keys)
             self._hits += n_hit
             self._misses += len(texts) - n_hit
-            if todo:
-                new = self._embed(list(todo.values()))
-                fresh = dict(zip(todo.keys(), new, strict=True))
-                if cache is not None:
-                    cache.put(list(fresh.keys()), new)
-                found.update(fresh)
+        if todo:
+            # The model runs outside the lock (ONNX Runtime sessions and torch inference are thread-safe), so
+            # calls from several threads run side by side; the cache is touched under the lock only.
+            new = self._embed(list(todo.values()))
+            fresh = dict(zip(todo.keys(), new, strict=True))
             if cache is not None:
-                logger.info("Embedding - %d texts: %d from cache, %d embedded", len(texts), n_hit, len(todo))
-            return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+                with self._lock:
+                    cache.put(list(fresh.keys()), new)
+            found.update(fresh)
+        if cache is not None:
+            logger.info("Embedding - %d texts: %d from cache, %d embedded", len(texts), n_hit, len(todo))
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         model = self._load()

@@ -26,13 +26,16 @@ class EmbeddingBatcher:
     without work (and starts again on the next request), so a replaced model is not kept alive by it.
     """
 
-    def __init__(self, encode: Any, max_batch: int = 32, idle_s: float = 30.0) -> None:
+    def __init__(self, encode: Any, max_batch: int = 32, idle_s: float = 30.0, workers: int = 1) -> None:
         if not callable(encode):
             raise InputError("encode must be callable (texts -> array)", field="encode")
         if not isinstance(max_batch, int) or max_batch < 1:
             raise InputError(f"max_batch must be a positive integer, got {max_batch!r}", field="max_batch")
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise InputError(f"workers must be a positive integer, got {workers!r}", field="workers")
         self._encode = encode
         self.max_batch = max_batch
+        self.workers = workers
         self.idle_s = idle_s
         self._queue: Any = None  # the running worker's queue; None when no worker runs
         self._lock = threading.Lock()
@@ -48,9 +51,10 @@ class EmbeddingBatcher:
         with self._lock:  # puts and the worker's exit are under one lock: nothing is queued to a gone worker
             if self._queue is None:
                 self._queue = queue.SimpleQueue()
-                threading.Thread(
-                    target=self._run, args=(self._queue,), name="recur-embed", daemon=True
-                ).start()
+                for k in range(self.workers):
+                    threading.Thread(
+                        target=self._run, args=(self._queue,), name=f"recur-embed-{k}", daemon=True
+                    ).start()
             self._queue.put((text, future))
         return future.result()
 
@@ -63,10 +67,13 @@ class EmbeddingBatcher:
             except queue.Empty:
                 with self._lock:
                     if q.empty():
-                        self._queue = None
+                        if self._queue is q:  # not a newer queue that other workers serve
+                            self._queue = None
                         return
                 continue
-            while len(batch) < self.max_batch:
+            # One worker takes all that waits; several split it, so each core gets a share at once.
+            take = self.max_batch if self.workers == 1 else 1 + -(-q.qsize() // self.workers)
+            while len(batch) < min(take, self.max_batch):
                 try:
                     batch.append(q.get_nowait())
                 except queue.Empty:

@@ -150,6 +150,47 @@ def test_batcher_coalesces_concurrent_requests_and_keeps_each_result(embedder: E
     assert batcher.batches == len(sizes) and batcher.texts == len(texts)
 
 
+def test_batcher_workers_run_model_calls_side_by_side_and_split_the_queue(embedder: Embedder) -> None:
+    texts = [f"certificate expired on edge node {i} and clients failed" for i in range(20)]
+    expected = {t: embedder.encode([t])[0] for t in texts}
+    lock = threading.Lock()
+    running, most, sizes = [0], [0], []
+    both = threading.Barrier(2, timeout=10)
+
+    def encode(batch: list[str]) -> np.ndarray:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            sizes.append(len(batch))
+            first_two = len(sizes) <= 2
+        if first_two:
+            both.wait()  # the first two calls must be in flight at the same time
+        out = embedder.encode(batch)
+        with lock:
+            running[0] -= 1
+        return out
+
+    batcher = EmbeddingBatcher(encode, max_batch=16, workers=2, idle_s=0.2)
+    results: dict[str, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda t=t: results.__setitem__(t, batcher(t))) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert most[0] == 2 and sum(sizes) == len(texts)
+    for t in texts:  # each caller still gets the vector of its own text
+        np.testing.assert_allclose(results[t], expected[t], atol=1e-5)
+    deadline = time.monotonic() + 5
+    while batcher._queue is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert batcher._queue is None  # both idle workers are gone
+    assert batcher("again").shape == expected[texts[0]].shape  # and new ones start
+    with pytest.raises(InputError):
+        EmbeddingBatcher(encode, workers=0)
+    with pytest.raises(InputError):
+        Embedder(threads=0).encode(["x"])
+
+
 def test_batcher_hands_an_encoding_error_to_its_callers() -> None:
     def encode(batch: list[str]) -> np.ndarray:
         if "bad" in batch:
