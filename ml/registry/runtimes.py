@@ -175,8 +175,11 @@ class PatternsRuntime:
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
         self._cache: _LRU[str, _Prepared] = _LRU(cache_size)
-        # Concurrent uncached queries share model calls (one worker thread owns the embedder).
-        self._batcher = EmbeddingBatcher(lambda texts: self.embedder.encode(texts), workers=available_cores())
+        # Concurrent uncached queries share model calls: one worker per core, each a single-threaded model call on at most 8 texts: more CPU per text went to
+        # one call on two threads, and larger batches made the slowest callers wait (bench/bench_api.py).
+        self._batcher = EmbeddingBatcher(
+            lambda texts: self.embedder.encode(texts), max_batch=8, workers=available_cores()
+        )
         # Heat maps (tables, PNGs, HTML pages of up to a few MB) by normalised arguments, bounded.
         self._heat_cache: _LRU[tuple[str, ...], Any] = _LRU(heatmap_cache_size)
 
