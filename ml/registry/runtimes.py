@@ -175,8 +175,9 @@ class PatternsRuntime:
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
         self._cache: _LRU[str, _Prepared] = _LRU(cache_size)
-        # Concurrent uncached queries share model calls: one worker per core, each a single-threaded model call on at most 8 texts: more CPU per text went to
-        # one call on two threads, and larger batches made the slowest callers wait (bench/bench_api.py).
+        # Concurrent uncached queries share model calls: one worker per core, each a single-threaded model call
+        # on at most 8 texts (one call on two threads cost more CPU per text, and larger batches made the
+        # slowest callers wait; bench/bench_api.py).
         self._batcher = EmbeddingBatcher(
             lambda texts: self.embedder.encode(texts), max_batch=8, workers=available_cores()
         )
