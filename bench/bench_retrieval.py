@@ -47,6 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from data import github_status  # noqa: E402
 from ml.io.schemas import Incident  # noqa: E402
 from ml.patterns.model import PatternModel  # noqa: E402
 from ml.patterns.similarity import SimilarityIndex  # noqa: E402
@@ -57,15 +58,8 @@ SAMPLE = ROOT / "data" / "sample" / "incidents.jsonl"
 HARD = ROOT / "data" / "sample-hard" / "incidents.jsonl"
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
 CACHE = ROOT / ".cache" / "embeddings"
-COMPONENT_ALIASES = {
-    "GitHub Pages": "Pages",
-    "GitHub Actions": "Actions",
-    "GitHub Packages": "Packages",
-    "Issues, PRs, Dashboard, Projects": "Issues",
-    "Issues, PRs, Projects": "Issues",
-    "Issues, Pull Requests, Projects": "Issues",
-}
-DROP_COMPONENTS = {"Visit www.githubstatus.com for more information"}
+# One component's names across the years, and the status page's footer that is not a component.
+COMPONENT_ALIASES, DROP_COMPONENTS = github_status.ALIASES, github_status.DROP
 
 
 @dataclass

@@ -14,7 +14,15 @@ import datetime as dt
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4", "SEV5"]
 ActionStatus = Literal["open", "done", "wontfix"]
@@ -50,6 +58,19 @@ def date_in_range(value: dt.date) -> dt.date:
     if not EARLIEST_DATE <= value <= LATEST_DATE:
         raise ValueError(f"{value.isoformat()} is outside the supported date range {_RANGE}")
     return value
+
+
+def _day_of(value: object) -> object:
+    """A datetime (or an ISO datetime string) as its UTC date; anything else as it is, for pydantic's date."""
+    if isinstance(value, dt.datetime):
+        return utc_in_range(value).date()
+    if isinstance(value, str) and ("T" in value or " " in value.strip()):
+        return utc_in_range(dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))).date()
+    return value
+
+
+#: A calendar date in the supported range; a datetime is taken as its UTC date.
+Day = Annotated[dt.date, BeforeValidator(_day_of), AfterValidator(date_in_range)]
 
 
 def _strip_nonblank(value: str, field: str) -> str:
@@ -158,24 +179,10 @@ class IndicatorObservation(_Strict):
     """One observation in long format: an indicator value on a date, for optional team/service."""
 
     indicator: NonBlank
-    ds: dt.date
+    ds: Day
     y: float
     team: str | None = None
     service: str | None = None
-
-    @field_validator("ds", mode="before")
-    @classmethod
-    def _date(cls, v: object) -> object:
-        if isinstance(v, dt.datetime):
-            return utc_in_range(v).date()
-        if isinstance(v, str) and ("T" in v or " " in v.strip()):
-            return utc_in_range(dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))).date()
-        return v
-
-    @field_validator("ds")
-    @classmethod
-    def _in_range(cls, v: dt.date) -> dt.date:
-        return date_in_range(v)
 
     @field_validator("y")
     @classmethod
@@ -277,25 +284,11 @@ class Change(_Strict):
     """
 
     id: NonBlank
-    ds: dt.date
+    ds: Day
     kind: NonBlank
     description: NonBlank
     team: str | None = None
     service: str | None = None
-
-    @field_validator("ds", mode="before")
-    @classmethod
-    def _date(cls, v: object) -> object:
-        if isinstance(v, dt.datetime):
-            return utc_in_range(v).date()
-        if isinstance(v, str) and ("T" in v or " " in v.strip()):
-            return utc_in_range(dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))).date()
-        return v
-
-    @field_validator("ds")
-    @classmethod
-    def _in_range(cls, v: dt.date) -> dt.date:
-        return date_in_range(v)
 
     @field_validator("team", "service", mode="before")
     @classmethod
