@@ -379,6 +379,21 @@ def add_references(rng: Rand, drafts: list[Draft]) -> None:
         last[d.pattern] = d.id
 
 
+def _metadata(d: Draft) -> dict[str, Any]:
+    """Who, when and which pattern: the fields an incident record and a postmortem's front matter share."""
+    return {
+        "service": d.service,
+        "team": d.team,
+        "severity": d.severity,
+        "started_at": iso(d.started_at),
+        "detected_at": iso(d.detected_at) if d.detected_at else None,
+        "resolved_at": iso(d.resolved_at) if d.resolved_at else None,
+        "reopened": d.reopened,
+        "tags": d.tags,
+        "pattern": d.pattern,
+    }
+
+
 def incident_record(d: Draft) -> dict[str, Any]:
     return {
         "id": d.id,
@@ -398,15 +413,7 @@ def incident_record(d: Draft) -> dict[str, Any]:
             }
             for a in d.action_items
         ],
-        "service": d.service,
-        "team": d.team,
-        "severity": d.severity,
-        "started_at": iso(d.started_at),
-        "detected_at": iso(d.detected_at) if d.detected_at else None,
-        "resolved_at": iso(d.resolved_at) if d.resolved_at else None,
-        "reopened": d.reopened,
-        "tags": d.tags,
-        "pattern": d.pattern,
+        **_metadata(d),
     }
 
 
@@ -435,15 +442,7 @@ def postmortem_markdown(d: Draft) -> str:
     front = {
         "id": d.id,
         "title": d.title,
-        "service": d.service,
-        "team": d.team,
-        "severity": d.severity,
-        "started_at": iso(d.started_at),
-        "detected_at": iso(d.detected_at) if d.detected_at else None,
-        "resolved_at": iso(d.resolved_at) if d.resolved_at else None,
-        "reopened": d.reopened,
-        "tags": d.tags,
-        "pattern": d.pattern,
+        **_metadata(d),
     }
     fm = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000)
     out = ["---", fm.rstrip("\n"), "---", "", f"# {d.title}", "", "## Summary", "", d.summary, ""]

@@ -74,6 +74,24 @@ class SeriesData:
         return self.parts is not None and self.parts.shape[1] > 1
 
 
+def shift_event(
+    series: str, date: pd.Timestamp, diff: float, sd: float, conf: float, detail: str
+) -> dict[str, Any]:
+    """A level shift found by a targeted test (not the detector's blind search), as an event dict."""
+    return {
+        "rank": None,
+        "series": series,
+        "date": str(date.date()),
+        "kind": "shift",
+        "direction": "increase" if diff > 0 else "decrease",
+        "magnitude": diff,
+        "magnitude_sigma": diff / sd,
+        "confidence": conf,
+        "outside_interval": None,
+        "detail": detail,
+    }
+
+
 def dimension_columns(frame: pd.DataFrame) -> list[str]:
     """Dimension columns of an indicator frame: team and service first, then any others by name."""
     others = sorted(c for c in frame.columns if c not in _RESERVED and c not in _FIRST_DIMS)
@@ -246,19 +264,15 @@ def carried_shifts(
                 continue
             parts = sorted(part for part in s.part_series if any(o == d for o, _ in by_series.get(part, [])))
             out.append(
-                {
-                    "rank": None,
-                    "series": sid,
-                    "date": str(d.date()),
-                    "kind": "shift",
-                    "direction": "increase" if diff > 0 else "decrease",
-                    "magnitude": diff,
-                    "magnitude_sigma": diff / sd,
-                    "confidence": conf,
-                    "outside_interval": None,
-                    "detail": f"carried from {', '.join(parts)}: the aggregate, cleared of its parts' other shifts, "
+                shift_event(
+                    sid,
+                    d,
+                    diff,
+                    sd,
+                    conf,
+                    f"carried from {', '.join(parts)}: the aggregate, cleared of its parts' other shifts, "
                     f"moves {left.mean():.4g} -> {right.mean():.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
-                }
+                )
             )
             own.append(d)
     return out

@@ -29,7 +29,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ml.causes.aggregates import _DETECTOR_DEFAULTS, CARRY_DAYS, CARRY_SIGMA, SeriesData, carried_shifts
+from ml.causes.aggregates import (
+    _DETECTOR_DEFAULTS,
+    CARRY_DAYS,
+    CARRY_SIGMA,
+    SeriesData,
+    carried_shifts,
+    shift_event,
+)
 from ml.causes.cause import ExplainConfig
 from ml.causes.changes import Started
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
@@ -205,18 +212,16 @@ def _test(
             (
                 p,
                 {
-                    "rank": None,
-                    "series": s.series,
-                    "date": str(d.date()),
-                    "kind": "shift",
-                    "direction": "increase" if diff > 0 else "decrease",
-                    "magnitude": diff,
-                    "magnitude_sigma": diff / sd,
-                    "confidence": conf,
-                    "outside_interval": None,
-                    "detail": f"found at the date of {what}{c.id} ({c.date.date()}): the series moves "
-                    f"{before:.4g} -> {after:.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f}; "
-                    f"{n_tests} candidate tests)",
+                    **shift_event(
+                        s.series,
+                        d,
+                        diff,
+                        sd,
+                        conf,
+                        f"found at the date of {what}{c.id} ({c.date.date()}): the series moves "
+                        f"{before:.4g} -> {after:.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f}; "
+                        f"{n_tests} candidate tests)",
+                    ),
                     "candidate": {"kind": c.kind, "id": c.id, "date": str(c.date.date())},
                 },
             )
