@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from ml.errors import ModelUnavailableError
 from ml.registry.artifacts import MODEL_KINDS, ArtifactError, fetch_version
 from ml.registry.names import CHAMPION as ALIAS
 from ml.registry.names import MODEL_NAMES
-from ml.registry.runtimes import open_runtime
+from ml.registry.runtimes import LRUCache, open_runtime
 
 log = logging.getLogger(__name__)
 
@@ -48,34 +47,10 @@ class _Unreachable(Exception):
     """The registry did not answer."""
 
 
-class AnswerCache:
+class AnswerCache(LRUCache[Hashable, bytes]):
     """Finished response bodies by request (a small thread-safe LRU). One per loaded version, so a reload
     starts empty: an answer is a function of the request and the version alone. During an incident the same
     texts come back (responders, bots, retries); a repeated question then costs no search at all."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def get(self, key: Hashable) -> bytes | None:
-        with self._lock:
-            body = self._data.get(key)
-            if body is not None:
-                self._data.move_to_end(key)
-            return body
-
-    def put(self, key: Hashable, body: bytes) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._data[key] = body
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
 
 
 @dataclass(frozen=True)

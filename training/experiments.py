@@ -24,6 +24,7 @@ from ml.io.schemas import Experiment
 from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
 from ml.registry.runs import latest_runs, list_recorded
 from training import tracking
+from training.ingest import load_indicators
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -188,9 +189,7 @@ def plan_experiment(
         raise InputError(
             f"--treated must be team=VALUE or service=VALUE, got {treated!r}", field="treated", value=treated
         )
-    inds = read_indicators(list(indicators_paths))
-    if not inds.records:
-        raise InputError("no valid indicator observations", field="indicators")
+    inds = load_indicators(indicators_paths)
     data = indicators_frame(inds.records)[["series", "ds", "y"]]
     rows = list_recorded(settings.tracking_uri)
     past = past_from_records(rows, indicator)

@@ -26,10 +26,11 @@ from typing import Any
 
 import pandas as pd
 
-from ml.errors import InputError, ModelUnavailableError, StrictModeError
-from ml.io.readers import indicators_frame, read_experiments, read_indicators
+from ml.errors import ModelUnavailableError, StrictModeError
+from ml.io.readers import indicators_frame, read_experiments
 from ml.io.schemas import Incident
 from ml.registry.names import PATTERNS_MODEL
+from training.ingest import load_indicators
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -201,13 +202,7 @@ def explain(
     strict: bool = False,
 ) -> dict[str, Any]:
     """`recur explain`: ``{"signals": [...], "notes": [...], "patterns_version": ...}``."""
-    read = read_indicators(list(indicators_paths))
-    if strict and read.quarantined:
-        raise StrictModeError(
-            f"{read.quarantined} indicator row(s) rejected (first: {read.rejects[0]})", field="indicators"
-        )
-    if not read.records:
-        raise InputError("no valid indicator observations", field="indicators")
+    read = load_indicators(indicators_paths, strict=strict)
     inputs = gather_inputs(
         settings,
         incidents_paths=incidents_paths,

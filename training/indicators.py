@@ -24,12 +24,13 @@ import yaml
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from ml.errors import InputError, StrictModeError
-from ml.io.readers import indicators_frame, read_indicators
+from ml.errors import InputError
+from ml.io.readers import indicators_frame
 from ml.registry.forecaster_runtime import write_forecaster_artifacts
 from ml.registry.names import FORECASTER_MODEL
 from ml.registry.runtimes import CODE_DIR
 from training import tracking
+from training.ingest import load_indicators
 from training.settings import Settings
 
 if TYPE_CHECKING:
@@ -192,13 +193,7 @@ def train_indicators(
     from ml.indicators.forecasting import fit_many
     from training.explain import explain_history, summary_counts
 
-    read = read_indicators(list(indicators_paths))
-    if strict and read.quarantined:
-        raise StrictModeError(
-            f"{read.quarantined} indicator row(s) rejected (first: {read.rejects[0]})", field="indicators"
-        )
-    if not read.records:
-        raise InputError("no valid indicator observations", field="indicators")
+    read = load_indicators(indicators_paths, strict=strict)
     history = indicators_frame(read.records)
     thresholds = read_thresholds(thresholds_path)
     config: dict[str, Any] = {"thresholds": thresholds}

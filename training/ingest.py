@@ -15,13 +15,14 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from ml.io.readers import ReadResult, read_incidents
-from ml.io.schemas import Incident
+from ml.errors import InputError, StrictModeError
+from ml.io.readers import ReadResult, read_incidents, read_indicators
+from ml.io.schemas import Incident, IndicatorObservation
 from ml.text.redaction import redact, redact_incident
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_incidents"]
+__all__ = ["load_incidents", "load_indicators"]
 
 
 def load_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incident]:
@@ -32,3 +33,15 @@ def load_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incid
     result.notes = [dataclasses.replace(n, reason=redact(n.reason)) for n in result.notes]
     log.info("Ingestion - %d incident(s) redacted", len(result.records))
     return result
+
+
+def load_indicators(paths: Iterable[str | Path], strict: bool = False) -> ReadResult[IndicatorObservation]:
+    """Read indicator observations; with ``strict`` any reject is an error, and no valid observation always is."""
+    read = read_indicators(list(paths))
+    if strict and read.quarantined:
+        raise StrictModeError(
+            f"{read.quarantined} indicator row(s) rejected (first: {read.rejects[0]})", field="indicators"
+        )
+    if not read.records:
+        raise InputError("no valid indicator observations", field="indicators")
+    return read

@@ -110,7 +110,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class _LRU(Generic[K, V]):
+class LRUCache(Generic[K, V]):
     """A small thread-safe LRU cache (prepared queries by their raw text; heat maps by normalised arguments)."""
 
     def __init__(self, size: int) -> None:
@@ -174,7 +174,7 @@ class PatternsRuntime:
         self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
-        self._cache: _LRU[str, _Prepared] = _LRU(cache_size)
+        self._cache: LRUCache[str, _Prepared] = LRUCache(cache_size)
         # Concurrent uncached queries share model calls: one worker per core, each a single-threaded model call
         # on at most 8 texts (one call on two threads cost more CPU per text, and larger batches made the
         # slowest callers wait; bench/bench_api.py).
@@ -182,7 +182,7 @@ class PatternsRuntime:
             lambda texts: self.embedder.encode(texts), max_batch=8, workers=available_cores()
         )
         # Heat maps (tables, PNGs, HTML pages of up to a few MB) by normalised arguments, bounded.
-        self._heat_cache: _LRU[tuple[str, ...], Any] = _LRU(heatmap_cache_size)
+        self._heat_cache: LRUCache[tuple[str, ...], Any] = LRUCache(heatmap_cache_size)
 
     def configure_caches(self, query: int | None = None, heatmap: int | None = None) -> None:
         """Resize the LRU caches: prepared queries and heat maps (0 turns one off)."""

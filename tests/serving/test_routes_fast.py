@@ -131,9 +131,9 @@ class MemoryPatternsRuntime(runtimes.PatternsRuntime):
         self._patterns = [runtimes._pattern_view(p.to_dict(), titles) for p in patterns]
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min(i.started_at.date() for i in incidents)
-        self._cache = runtimes._LRU(64)
+        self._cache = runtimes.LRUCache(64)
         self._batcher = runtimes.EmbeddingBatcher(lambda batch: self.embedder.encode(batch))
-        self._heat_cache = runtimes._LRU(8)
+        self._heat_cache = runtimes.LRUCache(8)
 
 
 SERIES = [series_key("latency_p95", team="payments"), series_key("latency_p95", team="discovery")]
