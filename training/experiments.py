@@ -19,12 +19,12 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ml.errors import InputError, RecurError, StrictModeError
-from ml.io.readers import indicators_frame, read_experiments, read_indicators
+from ml.io.readers import indicators_frame, read_indicators
 from ml.io.schemas import Experiment
 from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
 from ml.registry.runs import latest_runs, list_recorded
 from training import tracking
-from training.ingest import load_indicators
+from training.ingest import load_experiments, load_indicators
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def score_experiments(
     from ml.experiments.hygiene import find_overlaps
     from ml.experiments.impact import ImpactScorer
 
-    exps = read_experiments(list(experiments_paths))
+    exps = load_experiments(list(experiments_paths))  # redacted, once, here
     inds = read_indicators(list(indicators_paths))
     rejects = exps.rejects + inds.rejects
     if strict and rejects:
@@ -195,7 +195,7 @@ def plan_experiment(
     past = past_from_records(rows, indicator)
     running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
     if experiments_paths:
-        given = read_experiments(list(experiments_paths)).records
+        given = load_experiments(list(experiments_paths)).records
         past = score_past(data, given, indicator)
         running += [ExperimentSpan.of(e) for e in given if e.id not in {s.id for s in running}]
     out = plan(

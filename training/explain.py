@@ -27,10 +27,10 @@ from typing import Any
 import pandas as pd
 
 from ml.errors import ModelUnavailableError, StrictModeError
-from ml.io.readers import indicators_frame, read_experiments
+from ml.io.readers import indicators_frame
 from ml.io.schemas import Incident
 from ml.registry.names import PATTERNS_MODEL
-from training.ingest import load_indicators
+from training.ingest import load_changes, load_experiments, load_indicators
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,9 @@ def read_changes_frame(paths: Sequence[Path], strict: bool = False) -> pd.DataFr
     """The change log as a frame (``ds, <dimensions>, kind, description, id``), or None without one."""
     if not paths:
         return None
-    from ml.io.readers import changes_frame, read_changes
+    from ml.io.readers import changes_frame
 
-    read = read_changes(list(paths))
+    read = load_changes(list(paths))  # redacted, once, here
     if strict and read.quarantined:
         raise StrictModeError(
             f"{read.quarantined} change(s) rejected (first: {read.rejects[0]})", field="changes"
@@ -127,7 +127,7 @@ def read_changes_frame(paths: Sequence[Path], strict: bool = False) -> pd.DataFr
 def read_experiment_dicts(paths: Sequence[Path], strict: bool = False) -> list[dict[str, Any]] | None:
     if not paths:
         return None
-    read = read_experiments(list(paths))
+    read = load_experiments(list(paths))  # redacted, once, here
     if strict and read.quarantined:
         raise StrictModeError(
             f"{read.quarantined} experiment(s) rejected (first: {read.rejects[0]})", field="experiments"

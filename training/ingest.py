@@ -1,4 +1,5 @@
-"""Ingestion: where the jobs read incidents, and the one place they are redacted.
+"""Ingestion: where the jobs read incidents (and the free text of experiments and the change log), and the one
+place they are redacted.
 
 Every job that reads incidents (``train patterns``, ``report``) calls :func:`load_incidents`, never
 :func:`ml.io.readers.read_incidents` directly: the records it returns have every free-text field redacted
@@ -6,6 +7,8 @@ Every job that reads incidents (``train patterns``, ``report``) calls :func:`loa
 the rejected value). The pattern model, the similarity index, the ``incidents.jsonl`` of the model artifact,
 the report and everything logged to MLflow are built from these records only, so no later path can forget to
 redact. A test (``tests/test_pii_leak.py``) plants personal data and secrets and scans every output for them.
+Experiments (:func:`load_experiments`: name and hypothesis) and the change log (:func:`load_changes`: kind and
+description) reach the MLflow runs, the forecaster's ``causes.json``, the API and the report the same way.
 """
 
 from __future__ import annotations
@@ -14,24 +17,57 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ml.errors import InputError, StrictModeError
-from ml.io.readers import ReadResult, read_incidents, read_indicators
-from ml.io.schemas import Incident, IndicatorObservation
+from ml.io.readers import ReadResult, read_changes, read_experiments, read_incidents, read_indicators
+from ml.io.schemas import Change, Experiment, Incident, IndicatorObservation
 from ml.text.redaction import redact, redact_incident
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_incidents", "load_indicators"]
+__all__ = ["load_changes", "load_experiments", "load_incidents", "load_indicators"]
 
 
 def load_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incident]:
     """Read incidents like :func:`ml.io.readers.read_incidents` (same counts, same quarantine), redacted."""
-    result = read_incidents(paths)
+    result = _redacted_reasons(read_incidents(paths))
     result.records = [redact_incident(inc) for inc in result.records]
+    log.info("Ingestion - %d incident(s) redacted", len(result.records))
+    return result
+
+
+def _redacted_reasons(result: ReadResult[Any]) -> ReadResult[Any]:
+    """The reasons of quarantined records and of notes redacted (a reason may quote the rejected value)."""
     result.rejects = [dataclasses.replace(r, reason=redact(r.reason)) for r in result.rejects]
     result.notes = [dataclasses.replace(n, reason=redact(n.reason)) for n in result.notes]
-    log.info("Ingestion - %d incident(s) redacted", len(result.records))
+    return result
+
+
+def load_experiments(paths: str | Path | Iterable[str | Path]) -> ReadResult[Experiment]:
+    """Experiment definitions with their name and hypothesis redacted (ids, slices and dates as they are)."""
+    result = _redacted_reasons(read_experiments(paths))
+    result.records = [
+        e.model_copy(
+            update={
+                "name": redact(e.name),
+                "hypothesis": e.hypothesis.model_copy(
+                    update={k: redact(getattr(e.hypothesis, k)) for k in ("problem", "solution", "metric")}
+                ),
+            }
+        )
+        for e in result.records
+    ]
+    return result
+
+
+def load_changes(paths: str | Path | Iterable[str | Path]) -> ReadResult[Change]:
+    """The change log with each entry's kind and description redacted."""
+    result = _redacted_reasons(read_changes(paths))
+    result.records = [
+        c.model_copy(update={"kind": redact(c.kind), "description": redact(c.description)})
+        for c in result.records
+    ]
     return result
 
 

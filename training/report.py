@@ -17,14 +17,13 @@ from typing import Any
 import mlflow
 
 from ml.errors import ModelUnavailableError
-from ml.io.readers import read_experiments
 from ml.io.schemas import Incident
 from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
 from ml.reporting.learning import learning_health
 from ml.reporting.page import Figure, Finding, Section, Table, fig_to_png, render_html, report_json
 from training import tracking
 from training.champions import load_runtime
-from training.ingest import load_incidents
+from training.ingest import load_experiments, load_incidents
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -301,7 +300,7 @@ def build_sections(
     experiments = []
     for p in experiments_paths:
         if p.exists():
-            experiments += read_experiments(p).records
+            experiments += load_experiments(p).records  # redacted, once, here
     assignments = patterns_rt.assignments if patterns_rt is not None else {}
     return [
         patterns_section(patterns_rt, patterns_v, since),

@@ -43,3 +43,37 @@ def test_load_incidents_redacts_records_and_reasons(tmp_path: Path) -> None:
     assert inc.action_items[0].title == "rotate [SECRET]"
     assert "bob@example.com" in " ".join(r.reason for r in raw.rejects)  # the reader quotes it ...
     assert "bob@example.com" not in " ".join(r.reason for r in read.rejects)  # ... ingestion does not
+
+
+def test_experiments_and_changes_come_back_redacted(tmp_path: Path) -> None:
+    from training.ingest import load_changes, load_experiments
+
+    exp = tmp_path / "experiments.yaml"
+    exp.write_text(
+        "- id: EXP-1\n"
+        "  name: Pager rota for jane.doe@example.com\n"
+        "  hypothesis:\n"
+        "    problem: Host 10.1.2.3 pages at night\n"
+        "    solution: Ask bob@example.com to own it\n"
+        "    metric: Pages per week\n"
+        "  indicator: pages\n"
+        "  treated: payments\n"
+        "  start: 2024-03-04\n"
+        "  owner: '@ewalker'\n",
+        encoding="utf-8",
+    )
+    (e,) = load_experiments(exp).records
+    assert "example.com" not in e.name and "10.1.2.3" not in e.hypothesis.problem
+    assert "bob@" not in e.hypothesis.solution and e.hypothesis.metric == "Pages per week"
+    assert (e.id, e.treated, e.owner) == ("EXP-1", "payments", "@ewalker")  # keys and owner as written
+    changes = tmp_path / "changes.csv"
+    changes.write_text(
+        "ds,team,kind,description\n2024-03-04,payments,deploy,Rolled back by carol@example.com on 10.9.8.7\n"
+        "not-a-date,payments,deploy,mail dave@example.com\n",
+        encoding="utf-8",
+    )
+    read = load_changes(changes)
+    (c,) = read.records
+    assert read.records_in == read.accepted + read.quarantined == 2
+    assert "carol@" not in c.description and "10.9.8.7" not in c.description and c.kind == "deploy"
+    assert all("dave@" not in r.reason for r in read.rejects)
