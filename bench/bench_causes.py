@@ -1,6 +1,6 @@
 """Why did it move? Accuracy of ``ml.causes.explain_signals`` on the sample's planted causes (issue #16).
 
-    python bench/bench_causes.py [--patterns truth|model] [--no-github] [--no-github-patterns]
+    python bench/bench_causes.py [--patterns truth|model] [--seeds 7,42,1,2,3] [--no-github] [--no-github-patterns]
 
 1. Sample (data/sample): indicators.csv, incidents.jsonl, experiments.yaml and changes.csv go to explain_signals,
    which detects the shifts itself (every team series and the aggregates). Incident pattern ids are the truth
@@ -11,6 +11,9 @@
    the truth, e.g. an aggregate moved by a team's experiment, accepts any of them; an undetected shift counts as
    a miss). No-cause shifts (``none``) are "blamed" when a cause with confidence >= 0.8 is named. Every miss is
    listed. Targets: top-1 >= 0.80, top-3 >= 0.95, no-cause blamed <= 5%.
+   ``--seeds 7,42,1,2,3``: the sample is generated with each generator seed (data/generate.py; seed 7 is the
+   committed sample) into a temporary folder and scored the same way; per-seed figures, then the pooled ones (all
+   planted causes and no-cause shifts of all seeds together), so that the figure is not tuned to one sample.
 2. GitHub status corpus (../shared/data/github-status/incidents.jsonl, when present): weekly incident counts per
    component (the first listed, names normalised as in bench_retrieval; none listed: "unspecified"), the
    aggregate being all components; the shifts found and their top causes are printed. Pattern ids come from a
@@ -25,8 +28,11 @@ import collections
 import datetime as dt
 import json
 import logging
+import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -59,9 +65,9 @@ def _cause_text(c: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------- sample
 
 
-def sample_incidents(mode: str) -> pd.DataFrame:
+def sample_incidents(mode: str, folder: Path = SAMPLE) -> pd.DataFrame:
     rows = [
-        json.loads(line) for line in (SAMPLE / "incidents.jsonl").read_text(encoding="utf-8").splitlines()
+        json.loads(line) for line in (folder / "incidents.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     frame = pd.DataFrame(
         {
@@ -132,23 +138,53 @@ def score(results: list[dict[str, Any]], truth: pd.DataFrame) -> dict[str, Any]:
     return {"rows": pd.DataFrame(rows)}
 
 
-def run_sample(mode: str) -> None:
-    indicators = pd.read_csv(SAMPLE / "indicators.csv")
-    truth = pd.read_csv(SAMPLE / "truth" / "causes.csv", dtype=str, keep_default_na=False)
-    changes = pd.read_csv(SAMPLE / "changes.csv", dtype=str, keep_default_na=False)
-    experiments = yaml.safe_load((SAMPLE / "experiments.yaml").read_text(encoding="utf-8"))
-    incidents = sample_incidents(mode)
+def explain_sample(mode: str, folder: Path) -> tuple[list[dict[str, Any]], pd.DataFrame, float, float]:
+    """(explanations, scored truth rows, CPU s, wall s) of the sample in ``folder``."""
+    indicators = pd.read_csv(folder / "indicators.csv")
+    truth = pd.read_csv(folder / "truth" / "causes.csv", dtype=str, keep_default_na=False)
+    changes = pd.read_csv(folder / "changes.csv", dtype=str, keep_default_na=False)
+    experiments = yaml.safe_load((folder / "experiments.yaml").read_text(encoding="utf-8"))
+    incidents = sample_incidents(mode, folder)
     start_cpu, start_wall = cpu_seconds(), time.perf_counter()
     results = explain_signals(indicators, None, incidents, experiments, changes)
     cpu, wall = cpu_seconds() - start_cpu, time.perf_counter() - start_wall
     rows = score(results, truth)["rows"]
+    rows["truth_series"] = rows.series.isin(set(truth.series))
+    return results, rows, cpu, wall
+
+
+def figures(rows: pd.DataFrame) -> str:
+    """One line: planted n, detected, top-1, top-3, no-cause blamed."""
+    planted, none = rows[rows.kind != "none"], rows[rows.kind == "none"]
+    nd = none[none.found]
+    n = len(planted)
+    return (
+        f"planted n={n:<3} detected {int(planted.found.sum()):>3}  "
+        f"top-1 {planted.top1.mean():.3f} ({int(planted.top1.sum())}/{n})  "
+        f"top-3 {planted.top3.mean():.3f} ({int(planted.top3.sum())}/{n})  "
+        f"no-cause blamed {int(nd.blamed.sum())}/{len(nd)} = {nd.blamed.mean() if len(nd) else 0:.3f} "
+        f"(of {len(none)})"
+    )
+
+
+def print_misses(rows: pd.DataFrame, prefix: str = "") -> None:
+    planted, none = rows[rows.kind != "none"], rows[rows.kind == "none"]
+    nd = none[none.found]
+    misses = pd.concat([planted[~planted.top1], nd[nd.blamed]])
+    for r in misses.itertuples():
+        where = f"detected {r.detected}" if r.found else "not detected within 14 days"
+        print(f"  {prefix}{r.series:<42} {r.date}  truth {r.want:<38} {where}; found: {r.causes}")
+
+
+def run_sample(mode: str) -> None:
+    results, rows, cpu, wall = explain_sample(mode, SAMPLE)
     planted, none = rows[rows.kind != "none"], rows[rows.kind == "none"]
     print(
         f"## Sample (pattern ids: {'truth labels' if mode == 'truth' else 'PatternModel fitted on the sample'})"
     )
     print(
         f"explain_signals: {len(results)} shifts explained in {cpu:.1f} CPU s ({wall:.1f} s wall, "
-        f"load average {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())})"
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())})"
     )
     n = len(planted)
     print(
@@ -170,19 +206,55 @@ def run_sample(mode: str) -> None:
         f"{int(nd.blamed.sum())}/{len(nd)} = {nd.blamed.mean() if len(nd) else 0:.3f}   target <= 0.05; "
         f"verdict 'no convincing cause' {int((nd.verdict == 'no convincing cause').sum())}/{len(nd)}"
     )
-    misses = pd.concat([planted[~planted.top1], nd[nd.blamed]])
-    if len(misses):
+    if len(pd.concat([planted[~planted.top1], nd[nd.blamed]])):
         print("\nmisses (top-1 wrong or not detected; blamed no-cause shifts):")
-        for r in misses.itertuples():
-            where = f"detected {r.detected}" if r.found else "not detected within 14 days"
-            print(f"  {r.series:<42} {r.date}  truth {r.want:<38} {where}; found: {r.causes}")
+        print_misses(rows)
     at = [r for r in results if str(r.get("detail") or "").startswith("found at the date of")]
     print(
         f"\nshifts found at a candidate date (a change, experiment start or pattern burst): {len(at)}"
         + "".join(f"\n  {r['series']} {r['date']}: {r['detail']}" for r in at)
     )
-    other = [r for r in results if not ((truth.series == r["series"]).any())]
+    truth_series = set(rows.series)
+    other = [r for r in results if r["series"] not in truth_series]
     print(f"\n(shifts on series without a truth row: {len(other)}; not scored)")
+
+
+def run_seeds(mode: str, seeds: list[int]) -> None:
+    """The sample generated with each seed, scored; per-seed and pooled figures."""
+    gen = ROOT / "data" / "generate.py"
+    print(
+        f"## Samples generated with seeds {', '.join(map(str, seeds))} "
+        f"(pattern ids: {'truth labels' if mode == 'truth' else 'PatternModel fitted on each sample'})"
+    )
+    pooled, cpu_all = [], 0.0
+    with tempfile.TemporaryDirectory(prefix="bench-causes-") as tmp:
+        for seed in seeds:
+            folder = Path(tmp) / f"seed-{seed}"
+            subprocess.run(
+                [sys.executable, str(gen), "--seed", str(seed), "--out", str(folder)],
+                check=True,
+                capture_output=True,
+            )
+            results, rows, cpu, _ = explain_sample(mode, folder)
+            cpu_all += cpu
+            rows.insert(0, "seed", seed)
+            pooled.append(rows)
+            at = sum(str(r.get("detail") or "").startswith("found at the date of") for r in results)
+            print(f"seed {seed:<4} {figures(rows)}  [{len(results)} shifts, {at} at a candidate date]")
+    allrows = pd.concat(pooled, ignore_index=True)
+    print(f"pooled    {figures(allrows)}   targets top-1 >= 0.80, top-3 >= 0.95, blamed <= 0.05")
+    for kind, g in allrows[allrows.kind != "none"].groupby("kind"):
+        print(
+            f"  {kind:<11} n={len(g):<3} detected {int(g.found.sum()):<3} top-1 {int(g.top1.sum()):<3} "
+            f"top-3 {int(g.top3.sum())}"
+        )
+    print(
+        f"explain_signals: {cpu_all:.1f} CPU s over {len(seeds)} samples (load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())})"
+    )
+    print("\nmisses (top-1 wrong or not detected; blamed no-cause shifts):")
+    for seed, rows in allrows.groupby("seed", sort=False):
+        print_misses(rows, f"seed {seed:<4} ")
 
 
 # ---------------------------------------------------------------------------------------------- GitHub
@@ -265,6 +337,12 @@ def run_github(fit_patterns: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patterns", choices=["truth", "model"], default="truth", help="sample pattern ids")
+    ap.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated generator seeds: score samples generated with each (7 = the committed sample) "
+        "instead of data/sample; per-seed and pooled figures",
+    )
     ap.add_argument("--no-github", action="store_true", help="skip the GitHub status corpus")
     ap.add_argument(
         "--no-github-patterns",
@@ -273,7 +351,14 @@ def main() -> None:
     )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    run_sample(args.patterns)
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    if seeds:
+        run_seeds(args.patterns, seeds)
+    else:
+        run_sample(args.patterns)
     if not args.no_github:
         run_github(not args.no_github_patterns)
 
