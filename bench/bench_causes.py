@@ -153,6 +153,22 @@ def explain_sample(mode: str, folder: Path) -> tuple[list[dict[str, Any]], pd.Da
     return results, rows, cpu, wall
 
 
+def false_shifts(results: list[dict[str, Any]], folder: Path) -> tuple[int, int, int]:
+    """(shifts found at a candidate date, of those at no true shift, all shifts at no true shift): a shift is
+    true when the series (for an aggregate: one of its teams) has a shift in ``truth/shifts.csv`` (any kind,
+    planted or not, a burst's end too) within 14 days."""
+    shifts = pd.read_csv(folder / "truth" / "shifts.csv")
+    shifts["indicator"] = shifts.series.str.split("/").str[0]
+    days = pd.to_datetime(shifts.date)
+
+    def true(r: dict[str, Any]) -> bool:
+        mine = shifts.series == r["series"] if "/" in r["series"] else shifts.indicator == r["series"]
+        return bool((abs(days[mine] - pd.Timestamp(r["date"])).dt.days <= TOL_DAYS).any())
+
+    at = [r for r in results if str(r.get("detail") or "").startswith("found at the date of")]
+    return len(at), sum(not true(r) for r in at), sum(not true(r) for r in results)
+
+
 def figures(rows: pd.DataFrame) -> str:
     """One line: planted n, detected, top-1, top-3, no-cause blamed."""
     planted, none = rows[rows.kind != "none"], rows[rows.kind == "none"]
@@ -226,7 +242,7 @@ def run_seeds(mode: str, seeds: list[int]) -> None:
         f"## Samples generated with seeds {', '.join(map(str, seeds))} "
         f"(pattern ids: {'truth labels' if mode == 'truth' else 'PatternModel fitted on each sample'})"
     )
-    pooled, cpu_all = [], 0.0
+    pooled, cpu_all, false_all = [], 0.0, []
     with tempfile.TemporaryDirectory(prefix="bench-causes-") as tmp:
         for seed in seeds:
             folder = Path(tmp) / f"seed-{seed}"
@@ -239,10 +255,19 @@ def run_seeds(mode: str, seeds: list[int]) -> None:
             cpu_all += cpu
             rows.insert(0, "seed", seed)
             pooled.append(rows)
-            at = sum(str(r.get("detail") or "").startswith("found at the date of") for r in results)
-            print(f"seed {seed:<4} {figures(rows)}  [{len(results)} shifts, {at} at a candidate date]")
+            at, at_false, all_false = false_shifts(results, folder)
+            false_all.append((len(results), at, at_false, all_false))
+            print(
+                f"seed {seed:<4} {figures(rows)}  [{len(results)} shifts, {all_false} at no true shift; "
+                f"{at} at a candidate date, {at_false} at no true shift]"
+            )
     allrows = pd.concat(pooled, ignore_index=True)
+    n, at, at_false, all_false = (sum(x) for x in zip(*false_all, strict=True))
     print(f"pooled    {figures(allrows)}   targets top-1 >= 0.80, top-3 >= 0.95, blamed <= 0.05")
+    print(
+        f"  shifts {n}, {all_false} at no true shift (within 14 days of a shift in truth/shifts.csv); "
+        f"found at a candidate date {at}, {at_false} at no true shift"
+    )
     for kind, g in allrows[allrows.kind != "none"].groupby("kind"):
         print(
             f"  {kind:<11} n={len(g):<3} detected {int(g.found.sum()):<3} top-1 {int(g.top1.sum()):<3} "
