@@ -1,7 +1,9 @@
 """Series to explain: the input's own series, aggregates built from their parts, and their shifts.
 
-Shifts are detected on every series with :func:`ml.indicators.signals.detect_signals`; a part's shift that the
-aggregate's own detection missed is tested on the aggregate at its date (:func:`carried_shifts`).
+Shifts are detected on every series with :func:`ml.indicators.signals.detect_signals`; an aggregate's shift dated
+15-35 days from a part's shift moves to the part's date when the aggregate fits it at least as well there
+(:func:`redate_shifts`); a part's shift that the aggregate's own detection missed is tested on the aggregate at its
+date (:func:`carried_shifts`).
 
 The input is long (``indicator, ds, y`` + dimension columns such as ``team`` and ``service``; an empty value means
 "not split on that dimension"). Per indicator, the leaves are the rows split on every dimension the indicator
@@ -37,6 +39,7 @@ __all__ = [
     "carried_shifts",
     "detect_shifts",
     "dimension_columns",
+    "redate_shifts",
     "series_name",
 ]
 
@@ -46,6 +49,8 @@ _RESERVED = ("indicator", "ds", "y", "series")
 _FIRST_DIMS = ("team", "service")
 #: A part's shift is carried to its aggregate only when the aggregate has no shift this close to it.
 CARRY_DAYS = 14
+#: A detected shift this far (more than ``CARRY_DAYS``) from a known date may be moved to it (:func:`redate_shifts`).
+REDATE_DAYS = 35
 #: Share of the detector's size bar (``min_shift_sigma``) a carried shift must reach on the aggregate.
 CARRY_SIGMA = 0.5
 _DETECTOR_DEFAULTS: dict[str, Any] = {"min_segment": 4, "min_confidence": 0.95, "min_shift_sigma": 1.0}
@@ -202,8 +207,128 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
             logger.info("Explaining - no shift detection on %s: %s", sid, exc.message)
             continue
         events += [e for e in found if e.get("kind") == "shift"]
+    anchors: dict[str, list[tuple[pd.Timestamp, str]]] = {}
+    for e in events:
+        for sid in sorted(series):
+            if str(e["series"]) in series[sid].part_series:
+                anchors.setdefault(sid, []).append(
+                    (pd.Timestamp(str(e["date"])[:10]), f"the shift of {e['series']}")
+                )
+    events = redate_shifts(series, events, anchors, cfg)
     events += carried_shifts(series, events, cfg)
     return sorted(events, key=lambda e: (str(e["series"]), str(e["date"])))
+
+
+def _steps(events: list[dict[str, Any]]) -> dict[str, list[tuple[pd.Timestamp, float]]]:
+    """(date, step) of each series' shifts (a trend change: step 0), by series id."""
+    by_series: dict[str, list[tuple[pd.Timestamp, float]]] = {}
+    for e in events:
+        mag = e.get("magnitude")
+        step = (
+            0.0 if "trend change" in str(e.get("detail") or "") or not isinstance(mag, int | float) else mag
+        )
+        by_series.setdefault(str(e["series"]), []).append((pd.Timestamp(str(e["date"])[:10]), float(step)))
+    return by_series
+
+
+def _cleared(
+    y0: np.ndarray, idx: pd.DatetimeIndex, steps: list[tuple[pd.Timestamp, float]], w: float, d: pd.Timestamp
+) -> np.ndarray:
+    """An aggregate's values less its parts' steps (weight ``w`` each) more than ``CARRY_DAYS`` from ``d``."""
+    y = y0.copy()
+    for o, m in steps:
+        if abs(o - d) > pd.Timedelta(days=CARRY_DAYS):
+            y[idx >= o] -= w * m
+    return y
+
+
+def _two_level_sse(y: np.ndarray, a: int, p: int, b: int) -> float:
+    left, right = y[a:p], y[p:b]
+    return float(((left - left.mean()) ** 2).sum() + ((right - right.mean()) ** 2).sum())
+
+
+def redate_shifts(
+    series: dict[str, SeriesData],
+    events: list[dict[str, Any]],
+    anchors: dict[str, list[tuple[pd.Timestamp, str]]],
+    cfg: ExplainConfig,
+) -> list[dict[str, Any]]:
+    """``events`` with a detected shift moved to a known date (an anchor: a part's shift for an aggregate, a
+    change, experiment start or burst for the candidate tests) when the data fit it at least as well there.
+
+    A blind search dates a shift to within a few weeks; on a sum of parts, or next to a seasonal swing, it can
+    land three or four weeks off, and then it hides the true date from every test made there (the shift blocks
+    tests within ``CARRY_DAYS`` and clips their segments). A shift without an anchor within ``CARRY_DAYS`` is
+    compared with each anchor more than ``CARRY_DAYS`` and at most ``REDATE_DAYS`` away that lies between its
+    neighbouring shifts: the sum of squares of the two-level fit over the span between those neighbours is
+    computed with the step at the detected date and at the anchor (each side at least ``min_segment`` points).
+    The shift moves to the best anchor when that fit is at least as good and the step keeps its sign; its
+    magnitude becomes the step there, its confidence stays the detector's, and ``detail`` says so.
+    """
+    params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
+    ms = int(params["min_segment"])
+    near, far = pd.Timedelta(days=CARRY_DAYS), pd.Timedelta(days=REDATE_DAYS)
+    own: dict[str, list[pd.Timestamp]] = {}
+    for e in events:
+        own.setdefault(str(e["series"]), []).append(pd.Timestamp(str(e["date"])[:10]))
+    by_part = _steps(events)
+    out = []
+    for e in events:
+        sid, o = str(e["series"]), pd.Timestamp(str(e["date"])[:10])
+        s, marks = series.get(sid), anchors.get(sid, [])
+        mag = e.get("magnitude")
+        if (
+            s is None
+            or not marks
+            or any(abs(a - o) <= near for a, _ in marks)
+            or "trend change" in str(e.get("detail") or "")
+            or not isinstance(mag, int | float)
+        ):
+            out.append(e)
+            continue
+        idx = pd.DatetimeIndex(s.values.index)
+        y0 = s.values.to_numpy(dtype=float)
+        steps = sorted((d, m) for part in s.part_series for d, m in by_part.get(part, []))
+        w = 1.0 / len(s.part_series) if s.how == "mean" and s.part_series else 1.0
+        others = [x for x in own[sid] if x != o]
+        lo = max([x for x in others if x < o], default=idx[0])
+        hi = min([x for x in others if x > o], default=idx[-1] + pd.Timedelta(days=1))
+        a, b = int(idx.searchsorted(lo)), int(idx.searchsorted(hi))
+        po = int(idx.searchsorted(o))
+        if min(po - a, b - po) < ms:
+            out.append(e)
+            continue
+        best: tuple[float, int, str, float] | None = None
+        for d, label in sorted(marks, key=lambda m: (m[0], m[1])):
+            if not (near < abs(d - o) <= far and lo < d < hi):
+                continue
+            pd_ = int(idx.searchsorted(d))
+            if min(pd_ - a, b - pd_) < ms:
+                continue
+            y = _cleared(y0, idx, steps, w, d)  # an aggregate: less its parts' other shifts
+            sse, sse_o = _two_level_sse(y, a, pd_, b), _two_level_sse(y, a, po, b)
+            step = float(y[pd_:b].mean() - y[a:pd_].mean())
+            if step * float(mag) > 0 and sse <= sse_o and (best is None or sse - sse_o < best[0]):
+                best = (sse - sse_o, pd_, label, step)
+        if best is None:
+            out.append(e)
+            continue
+        _, pd_, label, step = best
+        d = idx[pd_]
+        sigma = e.get("magnitude_sigma")
+        moved = {
+            **e,
+            "date": str(d.date()),
+            "magnitude": step,
+            "magnitude_sigma": float(sigma) * step / float(mag)
+            if isinstance(sigma, int | float) and mag
+            else sigma,
+            "detail": f"{e.get('detail') or ''}; re-dated from {o.date()} to {d.date()}, the date of {label}: "
+            f"the two-level fit between its neighbouring shifts is as good or better there".lstrip("; "),
+        }
+        own[sid] = [*others, d]
+        out.append(moved)
+    return out
 
 
 def carried_shifts(
@@ -222,13 +347,7 @@ def carried_shifts(
     full size bar; the sum of many parts is noisier).
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
-    by_series: dict[str, list[tuple[pd.Timestamp, float]]] = {}
-    for e in events:
-        mag = e.get("magnitude")
-        step = (
-            0.0 if "trend change" in str(e.get("detail") or "") or not isinstance(mag, int | float) else mag
-        )
-        by_series.setdefault(str(e["series"]), []).append((pd.Timestamp(str(e["date"])[:10]), float(step)))
+    by_series = _steps(events)
     near = pd.Timedelta(days=CARRY_DAYS)
     out: list[dict[str, Any]] = []
     for sid in sorted(series):
@@ -243,10 +362,7 @@ def carried_shifts(
         for d in sorted({d for d, _ in steps}):
             if any(abs(d - o) <= near for o in own) or d not in idx:
                 continue
-            y = y0.copy()
-            for o, m in steps:
-                if abs(o - d) > near:
-                    y[idx >= o] -= w * m
+            y = _cleared(y0, idx, steps, w, d)
             cps = sorted({int(idx.get_loc(o)) for o in [*own, d] if o in idx} - {0})
             phi, sd = residual_ar1(y - _segment_means(y, cps), len(cps) + 1, 0.8)
             if sd <= 0:

@@ -130,3 +130,58 @@ def test_a_burst_of_one_pattern_is_a_candidate_date_and_steady_patterns_are_not(
     inc = prepare_incidents(pd.DataFrame(rows).assign(id=lambda f: [f"INC-{i}" for i in range(len(f))]))
     found = burst_candidates(inc, ["team"], ExplainConfig())
     assert [(c.id, c.dims, c.date) for c in found] == [("pool", {"team": "growth"}, DATES[50])]
+
+
+def _one_series(y: np.ndarray) -> dict[str, object]:
+    from ml.causes.aggregates import SeriesData
+
+    values = pd.Series(y, index=DATES[: len(y)])
+    return {"x": SeriesData("x", "x", {}, values)}
+
+
+def _event(week: int, magnitude: float) -> dict[str, object]:
+    return {
+        "series": "x",
+        "date": str(DATES[week].date()),
+        "kind": "shift",
+        "magnitude": magnitude,
+        "magnitude_sigma": magnitude,
+        "detail": "level shift",
+    }
+
+
+def test_a_shift_dated_weeks_off_moves_to_a_known_date_that_fits_better() -> None:
+    from ml.causes.aggregates import redate_shifts
+    from ml.causes.cause import ExplainConfig
+
+    rng = np.random.default_rng(4)
+    y = rng.normal(0.0, 1.0, 100)
+    y[50:] += 3.0
+    series = _one_series(y)
+    # detected four weeks late; a part's shift at the true date re-dates it, with the step measured there
+    anchors = {"x": [(DATES[50], "the shift of x/team=a")]}
+    (moved,) = redate_shifts(series, [_event(54, 2.0)], anchors, ExplainConfig())  # type: ignore[arg-type]
+    assert moved["date"] == str(DATES[50].date())
+    assert 2.5 < float(moved["magnitude"]) < 3.5
+    assert "re-dated from" in str(moved["detail"]) and "x/team=a" in str(moved["detail"])
+    # a known date where the data fit worse (four weeks after the true one) does not move a correct date
+    (kept,) = redate_shifts(
+        series,
+        [_event(50, 3.0)],
+        {"x": [(DATES[54], "change C")]},
+        ExplainConfig(),  # type: ignore[arg-type]
+    )
+    assert kept["date"] == str(DATES[50].date()) and kept["magnitude"] == 3.0
+    # nor does one beyond REDATE_DAYS, one across a neighbouring shift, or a step of the other sign
+    for anchors_far in ([(DATES[44], "far")], [(DATES[58], "after the next shift")]):
+        (same,) = [
+            e
+            for e in redate_shifts(
+                series,
+                [_event(50, 3.0), _event(56, -1.0)],
+                {"x": anchors_far},
+                ExplainConfig(),  # type: ignore[arg-type]
+            )
+            if e["magnitude"] == 3.0
+        ]
+        assert same["date"] == str(DATES[50].date())
