@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
@@ -14,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from serving import errors
 from serving.metrics import Metrics
 from serving.middleware import LimitsAndModelHeaders, LoopbackAndHostGuard, PrometheusMiddleware
-from serving.models import ModelStore, Poller
+from serving.models import ModelStore, Poller, check_in_background
 from serving.settings import ServingSettings, SettingsError, load_serving_settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
     store = ModelStore(
         settings.tracking_uri,
         cache_sizes={"query": settings.query_cache_size, "heatmap": settings.heatmap_cache_size},
+        cache_dir=settings.model_cache_path,
     )
     metrics = Metrics()
 
@@ -50,12 +52,23 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
         # One BLAS thread while serving: a search is one matrix-vector product at a time on the event loop;
         # more threads only spin against each other and the clients (server CPU per request doubled with two).
         blas = threadpool_limits(1, user_api="blas")
-        if load_models:
-            result = store.reload()
+
+        def record(result: dict[str, dict[str, Any]]) -> None:
             for name, info in result.items():
                 metrics.model_version.labels(name).set(float(info.get("version") or 0))
-                if info["status"] != "loaded":
+                if not store.status()[name]["loaded"]:
                     log.warning("Serving - %s: %s", name, store.status()[name].get("reason"))
+
+        check = None
+        if load_models:
+            # The local copies first (ready at once, no registry); the registry is then checked in the background.
+            cached = store.open_cached()
+            if any(info["status"] == "loaded" for info in cached.values()):
+                for name, info in cached.items():
+                    metrics.model_version.labels(name).set(float(info.get("version") or 0))
+                check = check_in_background(store, record)
+            else:
+                record(store.reload())
         poller = Poller(store, settings.reload_interval_s)
         poller.start()
         log.info("Serving - the API is under /v1 (docs at /docs), the web page at /ui")
@@ -64,6 +77,8 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
                 "Serving - no API keys configured: answering loopback callers only, and every one is admin"
             )
         yield
+        if check is not None:
+            check.cancel()
         poller.stop()
         blas.restore_original_limits()
 

@@ -4,6 +4,11 @@ A version is served from its data files only: the store downloads the version's 
 runtime with the installed code (:func:`ml.registry.runtimes.open_runtime`), after validating every array; it
 never imports the code the registry holds. A version that fails to download, validate or build is refused and
 the model already loaded keeps serving; ``/readyz`` says so in generic words (the details go to the log only).
+
+With a local cache (:mod:`serving.model_cache`) each loaded version's folder is kept on disk; at start-up
+:meth:`ModelStore.open_cached` builds the models from those copies without importing MLflow, and a background
+check against the registry (:meth:`ModelStore.reload`) then keeps them, replaces them with a newer champion, or
+leaves them serving while the registry does not answer. Status says where each model came from.
 """
 
 from __future__ import annotations
@@ -14,19 +19,20 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
 from ml.errors import ModelUnavailableError
-from ml.registry.artifacts import MODEL_KINDS, ArtifactError, fetch_version
+from ml.registry.artifacts import MANIFEST, MODEL_KINDS, ArtifactError, fetch_version
 from ml.registry.names import CHAMPION as ALIAS
 from ml.registry.names import MODEL_NAMES
 from ml.registry.runtimes import LRUCache, open_runtime
+from serving.model_cache import CacheError, ModelCache, file_sha256
+
+# MLflow (about a second to import) is imported in the methods that talk to the registry, so that a start from
+# the local copies is ready before it is needed.
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,8 @@ log = logging.getLogger(__name__)
 _ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
 
 UNREACHABLE = "the model registry is unreachable; retrying"
+REGISTRY = "registry"
+LOCAL_COPY = "local copy"
 
 
 def _limit_http_retries() -> None:
@@ -61,6 +69,7 @@ class LoadedModel:
     runtime: Any  # a runtime of ml.registry.runtimes, built from the version's data files
     loaded_at: float = field(default_factory=time.time)
     answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
+    source: str = REGISTRY  # REGISTRY, or LOCAL_COPY: built from the local cache at start-up
 
 
 class ModelStore:
@@ -73,22 +82,31 @@ class ModelStore:
         names: tuple[str, ...] = MODEL_NAMES,
         alias: str = ALIAS,
         cache_sizes: dict[str, int] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         _limit_http_retries()
         self.tracking_uri = tracking_uri
         self.cache_sizes = dict(cache_sizes or {})  # runtime LRU sizes, e.g. {"query": 2048, "heatmap": 64}
         self.names = names
         self.alias = alias
+        #: The local copies of the champions (None: off); see serving.model_cache.
+        self.cache = ModelCache(cache_dir, tracking_uri) if cache_dir is not None else None
         self._models: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
         self._refused: dict[str, tuple[str, str]] = {}  # name -> (version, generic reason)
+        self._unchecked: set[str] = set()  # served from a local copy the registry has not confirmed yet
+        self._notes: dict[str, str] = {}  # name -> what the registry said about its local copy
         self._reload_lock = threading.Lock()
 
-    def _client(self) -> MlflowClient:
+    def _client(self) -> Any:
+        from mlflow.tracking import MlflowClient
+
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def _champion(self, name: str) -> tuple[str, str | None] | None:
         """(version, run id) behind the alias; None when there is none; _Unreachable when the registry fails."""
+        from mlflow.exceptions import MlflowException
+
         try:
             mv = self._client().get_model_version_by_alias(name, self.alias)
         except MlflowException as exc:
@@ -101,32 +119,131 @@ class ModelStore:
             raise _Unreachable from None
         return str(mv.version), mv.run_id
 
-    def _load(self, name: str, version: str, run_id: str | None) -> LoadedModel:
-        started = time.perf_counter()
-        tmp = Path(tempfile.mkdtemp(prefix="recur-serve-"))
-        try:
-            root = fetch_version(self.tracking_uri, name, version, dest=tmp)
-            # Built from the data files by the installed code; code stored with the artifact is never run.
-            runtime = open_runtime(root, MODEL_KINDS.get(name))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)  # the runtime holds everything in memory
+    def _build(self, root: Path, name: str) -> Any:
+        """The runtime of the artifact folder `root`, built by the installed code (code stored with the artifact
+        is never run), its caches sized and its embedding model loaded."""
+        runtime = open_runtime(root, MODEL_KINDS.get(name))
         if self.cache_sizes and hasattr(runtime, "configure_caches"):
             runtime.configure_caches(**self.cache_sizes)
         if hasattr(runtime, "warm_up"):
             runtime.warm_up()
-        log.info("Serving - loaded %s v%s in %.1fs", name, version, time.perf_counter() - started)
+        return runtime
+
+    def _loaded(self, name: str, version: str, run_id: str | None, runtime: Any, source: str) -> LoadedModel:
         answers = AnswerCache(int(self.cache_sizes.get("query", 0)))
-        return LoadedModel(name=name, version=version, run_id=run_id, runtime=runtime, answers=answers)
+        return LoadedModel(
+            name=name, version=version, run_id=run_id, runtime=runtime, answers=answers, source=source
+        )
+
+    def _load(self, name: str, version: str, run_id: str | None) -> LoadedModel:
+        started = time.perf_counter()
+        # With a cache, downloaded onto its file system: keeping the validated folder is then a rename.
+        tmp = self.cache.staging(name) if self.cache else Path(tempfile.mkdtemp(prefix="recur-serve-"))
+        try:
+            root = fetch_version(self.tracking_uri, name, version, dest=tmp)
+            runtime = self._build(root, name)
+            if self.cache is not None:
+                self._keep(name, version, run_id, root, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # the runtime holds everything in memory
+        log.info("Serving - loaded %s v%s in %.1fs", name, version, time.perf_counter() - started)
+        return self._loaded(name, version, run_id, runtime, REGISTRY)
+
+    def _keep(self, name: str, version: str, run_id: str | None, root: Path, tmp: Path) -> None:
+        """Keep the validated folder of a version loaded from the registry as the local copy; a failure (disk
+        full, permissions) costs only the next fast start."""
+        assert self.cache is not None
+        where = "/".join(root.relative_to(tmp).parts[1:])  # the manifest's folder under the download URI
+        try:
+            self.cache.save(name, version, run_id, root, where)
+        except (OSError, CacheError) as exc:
+            log.warning("Serving - could not keep a local copy of %s v%s: %s", name, version, exc)
+
+    def open_cached(self) -> dict[str, dict[str, Any]]:
+        """Build every model that has a local copy, without the registry (MLflow is not imported). A copy that
+        is missing, half written, tampered or corrupt is refused (one log line) and forgotten: the registry's
+        copy is loaded instead by the next :meth:`reload`. Returns what happened per model."""
+        out: dict[str, dict[str, Any]] = {}
+        if self.cache is None:
+            return {name: {"status": "absent", "version": None} for name in self.names}
+        with self._reload_lock:
+            for name in self.names:
+                if name in self._models or not self.cache.has(name):
+                    out[name] = {"status": "absent", "version": None}
+                    continue
+                started = time.perf_counter()
+                try:
+                    entry = self.cache.current(name)
+                    runtime = self._build(entry.root, name)
+                except Exception as exc:  # never serve a bad copy: the registry's is loaded instead
+                    log.error(
+                        "Serving - refused the local copy of %s (%s: %s); loading it from the registry",
+                        name,
+                        type(exc).__name__,
+                        str(exc).splitlines()[0][:300] if str(exc) else "",
+                    )
+                    self.cache.discard(name)
+                    out[name] = {"status": "refused", "version": None}
+                    continue
+                self._models = {
+                    **self._models,
+                    name: self._loaded(name, entry.version, entry.run_id, runtime, LOCAL_COPY),
+                }
+                self._unchecked.add(name)
+                self._notes[name] = "checking the registry"
+                log.info(
+                    "Serving - loaded %s v%s from the local copy in %.1fs",
+                    name,
+                    entry.version,
+                    time.perf_counter() - started,
+                )
+                out[name] = {"status": "loaded", "version": entry.version, "source": LOCAL_COPY}
+        return out
+
+    def _same_as_registry(self, name: str, version: str) -> bool:
+        """Whether the local copy of `version` holds the registry's files: its manifest (which lists every
+        file's SHA-256, checked when the copy was opened) equals the registry's. _Unreachable if no answer."""
+        assert self.cache is not None
+        try:
+            entry = self.cache.current(name)
+        except CacheError:
+            return False
+        if entry.version != version:
+            return False
+        tmp = self.cache.staging(name)
+        try:
+            import mlflow.artifacts
+
+            location = self._client().get_model_version_download_uri(name, version)
+            if entry.manifest_path:
+                got = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{location.rstrip('/')}/{entry.manifest_path}/{MANIFEST}",
+                    dst_path=str(tmp),
+                    tracking_uri=self.tracking_uri,
+                )
+                manifest = Path(got)
+            else:
+                manifest = fetch_version(self.tracking_uri, name, version, dest=tmp) / MANIFEST
+            return file_sha256(manifest) == entry.manifest_sha256
+        except Exception as exc:
+            log.warning(
+                "Serving - could not check the local copy of %s: %s: %s", name, type(exc).__name__, exc
+            )
+            raise _Unreachable from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def reload(self, force: bool = False, only_missing: bool = False) -> dict[str, dict[str, Any]]:
-        """Load any champion that changed since the last load (with `only_missing`, only models not loaded yet).
-        A version that was refused is not tried again unless `force`. Returns what happened per model."""
+        """Load any champion that changed since the last load (with `only_missing`, only models not loaded yet
+        or served from a local copy the registry has not confirmed). A local copy of the champion's version is
+        kept when its manifest is the registry's, else replaced. A version that was refused is not tried again
+        unless `force`. Returns what happened per model."""
         out: dict[str, dict[str, Any]] = {}
         with self._reload_lock:
             for name in self.names:
                 current = self._models.get(name)
                 kept = current.version if current else None
-                if only_missing and current is not None:
+                if only_missing and current is not None and name not in self._unchecked:
                     out[name] = {"status": "unchanged", "version": kept}
                     continue
                 try:
@@ -134,16 +251,41 @@ class ModelStore:
                 except _Unreachable:
                     if current is None:
                         self._errors[name] = UNREACHABLE
+                    if name in self._unchecked:
+                        self._notes[name] = "registry unreachable"
                     out[name] = {"status": "unreachable", "version": kept}
                     continue
                 if champ is None:
                     self._errors[name] = f"no '{self.alias}' version of model '{name}' in the registry"
+                    if name in self._unchecked:  # checked: the registry has nothing newer to serve
+                        self._unchecked.discard(name)
+                        self._notes[name] = f"the registry has no '{self.alias}' version"
                     out[name] = {"status": "missing", "version": kept}
                     continue
                 version, run_id = champ
                 if current is not None and current.version == version and not force:
-                    out[name] = {"status": "unchanged", "version": version}
-                    continue
+                    if name not in self._unchecked:
+                        out[name] = {"status": "unchanged", "version": version}
+                        continue
+                    try:
+                        same = self._same_as_registry(name, version)
+                    except _Unreachable:
+                        self._notes[name] = "registry unreachable"
+                        out[name] = {"status": "unreachable", "version": kept}
+                        continue
+                    if same:
+                        self._unchecked.discard(name)
+                        self._notes[name] = "the registry's champion (checked)"
+                        out[name] = {"status": "unchanged", "version": version}
+                        continue
+                    log.error(
+                        "Serving - the local copy of %s v%s differs from the registry's; loading the registry's",
+                        name,
+                        version,
+                    )
+                    assert self.cache is not None
+                    self.cache.discard(name)
+                    current = None  # not served again if the registry's copy cannot be loaded
                 refused = self._refused.get(name)
                 if refused is not None and refused[0] == version and not force:
                     out[name] = {"status": "refused", "version": kept, "refused": version}
@@ -163,11 +305,17 @@ class ModelStore:
                     self._refused[name] = (version, reason)
                     if current is None:
                         self._errors[name] = f"{name} v{version} {reason}"
+                        if name in self._models:  # a local copy that differs from the registry's
+                            self._models = {k: v for k, v in self._models.items() if k != name}
+                            self._unchecked.discard(name)
+                            kept = None
                     out[name] = {"status": "refused", "version": kept, "refused": version}
                     continue
                 self._models = {**self._models, name: loaded}  # atomic swap of the reference
                 self._errors.pop(name, None)
                 self._refused.pop(name, None)
+                self._unchecked.discard(name)
+                self._notes.pop(name, None)
                 out[name] = {"status": "loaded", "version": version, "previous": kept}
         return out
 
@@ -186,16 +334,24 @@ class ModelStore:
     def all_loaded(self) -> bool:
         return all(name in self._models for name in self.names)
 
+    def needs_registry(self) -> bool:
+        """Whether a model is not loaded, or is served from a local copy the registry has not confirmed."""
+        return not self.all_loaded() or bool(self._unchecked)
+
     def status(self) -> dict[str, Any]:
-        """Per model: loaded (version, run id) or why not; a refused newer champion and why, in generic words."""
+        """Per model: loaded (version, run id, source: registry or local copy, and for a local copy what the
+        registry said) or why not; a refused newer champion and why, in generic words."""
         models: dict[str, Any] = {}
         for name in self.names:
             m = self._models.get(name)
             entry: dict[str, Any] = (
-                {"loaded": True, "version": m.version, "run_id": m.run_id}
+                {"loaded": True, "version": m.version, "run_id": m.run_id, "source": m.source}
                 if m
                 else {"loaded": False, "reason": self._errors.get(name, "not loaded yet")}
             )
+            if m is not None and m.source == LOCAL_COPY:
+                note = self._notes.get(name, "checking the registry")
+                entry["detail"] = f"served from the local copy of v{m.version}; {note}"
             refused = self._refused.get(name)
             if refused is not None:
                 entry["refused"] = {"version": refused[0], "reason": refused[1]}
@@ -205,6 +361,8 @@ class ModelStore:
 
 def _refusal(exc: BaseException) -> str:
     """Why a version was refused, in words that reveal no path, class or trace."""
+    from mlflow.exceptions import MlflowException
+
     if isinstance(exc, ArtifactError):
         return "was refused: its artifact is missing, incomplete or corrupt"
     if isinstance(exc, (MlflowException, OSError)):
@@ -236,7 +394,31 @@ class Poller:
             try:
                 if self.interval > 0:
                     self.store.reload()
-                elif not self.store.all_loaded():
+                elif self.store.needs_registry():
                     self.store.reload(only_missing=True)
             except Exception:
                 log.exception("Serving - model poll failed")
+
+
+def check_in_background(
+    store: ModelStore,
+    done: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+    delay_s: float = 1.0,
+) -> threading.Timer:
+    """Check the registry once, `delay_s` seconds from now in a thread, after a start from the local copies:
+    keep, replace or load each champion; `done` gets :meth:`ModelStore.reload`'s result. The delay lets the
+    server answer its first probes before MLflow's import (about a second of CPU, holding the GIL) begins."""
+
+    def run() -> None:
+        try:
+            result = store.reload(only_missing=True)
+        except Exception:
+            log.exception("Serving - the registry check after start-up failed")
+            return
+        if done is not None:
+            done(result)
+
+    timer = threading.Timer(delay_s, run)
+    timer.name, timer.daemon = "recur-registry-check", True
+    timer.start()
+    return timer

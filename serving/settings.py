@@ -71,10 +71,21 @@ class ServingSettings(BaseSettings):
         2048, ge=0, description="Prepared query texts, and finished answers, kept (LRU each); 0: off."
     )
     heatmap_cache_size: int = Field(64, ge=0, description="Heat maps kept (LRU, tables and pages); 0: off.")
+    model_cache: bool = Field(
+        True, description="Keep a local copy of each champion loaded and start from it (false: off)."
+    )
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Folder of the local copies; default serving-cache/ beside a SQLite tracking store, "
+        "else <RECUR_CACHE_DIR>/serving-cache.",
+    )
+    cache_dir: Path | None = Field(
+        None, description="Reusable work (as for training); default <project>/.cache."
+    )
 
     _key_scopes: dict[str, Scope] = PrivateAttr(default_factory=dict)
 
-    @field_validator("mlflow_tracking_uri", "api_keys_file", mode="before")
+    @field_validator("mlflow_tracking_uri", "api_keys_file", "model_cache_dir", "cache_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
@@ -105,6 +116,13 @@ class ServingSettings(BaseSettings):
         self._key_scopes = {**_inline_keys(self.api_keys), **_file_keys(self.api_keys_file)}
         return self
 
+    @model_validator(mode="after")
+    def _check_model_cache(self) -> ServingSettings:
+        folder = self.model_cache_path
+        if folder is not None:
+            _writable_folder(folder, "RECUR_MODEL_CACHE_DIR" + ("" if self.model_cache_dir else " (default)"))
+        return self
+
     @property
     def tracking_uri(self) -> str:
         return (
@@ -112,6 +130,20 @@ class ServingSettings(BaseSettings):
             or os.environ.get("MLFLOW_TRACKING_URI")
             or default_tracking_uri(PROJECT_ROOT)
         )
+
+    @property
+    def model_cache_path(self) -> Path | None:
+        """Where the local copies of the champions live; None when ``model_cache`` is off."""
+        if not self.model_cache:
+            return None
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        uri = self.tracking_uri
+        if uri.startswith("sqlite:///"):  # beside the SQLite store
+            db = uri.removeprefix("sqlite:///").split("?", 1)[0]
+            if db and db != ":memory:":
+                return Path(db).parent / "serving-cache"
+        return (self.cache_dir or PROJECT_ROOT / ".cache") / "serving-cache"
 
     def key_scopes(self) -> dict[str, Scope]:
         """sha256(key) -> scope, from ``api_keys`` and ``api_keys_file`` (read and checked at start-up)."""
@@ -171,6 +203,22 @@ def _file_keys(path: Path | None) -> dict[str, Scope]:
             raise SettingsError(f"{where}: key {digest[:12]}...: scope {scope!r} is not read or admin")
         out[digest] = scope
     return out
+
+
+def _writable_folder(path: Path, setting: str) -> None:
+    """Create `path` if needed; a file there, or a folder that cannot be created or written, is a
+    :class:`SettingsError` naming the setting."""
+    where = f"{setting} ({path})"
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{where}: not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"{where}: cannot create it: {exc.strerror}; set it to a writable folder, or RECUR_MODEL_CACHE=false"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SettingsError(f"{where}: not writable; set it to a writable folder, or RECUR_MODEL_CACHE=false")
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -27,7 +27,14 @@ def readyz(store: StoreDep) -> Any:
     missing: list[str] = []
     for name, m in store.status().items():
         if m.get("loaded"):
-            models[name] = {"loaded": True, "version": m.get("version"), "run_id": m.get("run_id")}
+            models[name] = {
+                "loaded": True,
+                "version": m.get("version"),
+                "run_id": m.get("run_id"),
+                "source": m.get("source"),  # registry, or local copy (served before the registry answered)
+            }
+            if m.get("detail"):  # e.g. "served from the local copy of v3; registry unreachable"
+                models[name]["detail"] = m["detail"]
             if m.get(
                 "refused"
             ):  # a newer champion refused: the store words it generically (no path, no class)

@@ -7,10 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from mlflow.tracking import MlflowClient
 from starlette.concurrency import run_in_threadpool
 
 from ml.errors import NotFoundError
@@ -24,6 +22,9 @@ REPORT_EXPERIMENT = "leadership-report"
 
 
 def _latest_artifact(tracking_uri: str, name: str) -> tuple[str, str]:
+    import mlflow.artifacts  # imported on use: a start from the local model copies never needs it
+    from mlflow.tracking import MlflowClient
+
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(REPORT_EXPERIMENT)
     runs = (

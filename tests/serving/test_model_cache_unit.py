@@ -1,0 +1,73 @@
+"""The local model cache's settings and its writes (no model needed): the folder setting validated at start-up,
+and a write killed midway never leaves a half entry current."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ml.registry.artifacts import MANIFEST
+from serving.model_cache import CURRENT, ModelCache
+from serving.settings import SettingsError, load_serving_settings
+
+
+def test_cache_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("RECUR_") or key == "MLFLOW_TRACKING_URI":
+            monkeypatch.delenv(key)
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    monkeypatch.setenv("RECUR_MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("RECUR_MODEL_CACHE_DIR", "")  # empty means unset: beside the SQLite store
+    assert load_serving_settings().model_cache_path == tmp_path / "store" / "serving-cache"
+    monkeypatch.setenv("RECUR_MODEL_CACHE", "false")
+    assert load_serving_settings().model_cache_path is None
+    monkeypatch.setenv("RECUR_MODEL_CACHE", "true")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    monkeypatch.setenv("RECUR_MODEL_CACHE_DIR", str(a_file))
+    with pytest.raises(SettingsError) as err:
+        load_serving_settings()
+    assert str(err.value) == f"RECUR_MODEL_CACHE_DIR ({a_file}): not a folder"
+    monkeypatch.setenv("RECUR_MODEL_CACHE_DIR", str(a_file / "below"))
+    with pytest.raises(SettingsError, match=r"^RECUR_MODEL_CACHE_DIR \(.*\): cannot create it"):
+        load_serving_settings()
+    monkeypatch.setenv("RECUR_MODEL_CACHE", "maybe")
+    with pytest.raises(SettingsError, match="^RECUR_MODEL_CACHE: "):
+        load_serving_settings()
+
+
+def _fake_artifact(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / MANIFEST).write_text(text)
+    return folder
+
+
+def test_a_write_killed_midway_leaves_the_previous_copy_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import serving.model_cache as mc
+
+    cache = ModelCache(tmp_path, "sqlite:///x.db")
+    cache.save("m", "1", None, _fake_artifact(cache.staging("m") / "a", "one"), "artifacts/model")
+    real = mc._write_json_atomic
+
+    def killed(path: Path, data: dict) -> None:
+        if path.name == CURRENT:
+            raise KeyboardInterrupt  # the process dies before the pointer moves
+        real(path, data)
+
+    monkeypatch.setattr(mc, "_write_json_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cache.save("m", "2", None, _fake_artifact(cache.staging("m") / "b", "two"), "artifacts/model")
+    monkeypatch.setattr(mc, "_write_json_atomic", real)
+    current = cache.current("m")
+    assert current.version == "1" and (current.root / MANIFEST).read_text() == "one"
+    cache.save("m", "3", None, _fake_artifact(cache.staging("m") / "c", "three"), "artifacts/model")
+    assert cache.current("m").version == "3"
+    left = sorted(
+        p.name for p in (tmp_path / cache.registry / "m").iterdir() if not p.name.startswith(".tmp-")
+    )
+    assert left == [CURRENT, json.loads((tmp_path / cache.registry / "m" / CURRENT).read_text())["dir"]]
