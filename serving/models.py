@@ -212,26 +212,40 @@ class ModelStore:
             return False
         tmp = self.cache.staging(name)
         try:
+            try:
+                location = self._client().get_model_version_download_uri(name, version)
+            except Exception as exc:
+                log.warning("Serving - could not check the local copy of %s: %s", name, type(exc).__name__)
+                raise _Unreachable from None
+            theirs = self._registry_manifest(name, version, location, entry.manifest_path, tmp)
+            return file_sha256(theirs) == entry.manifest_sha256
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _registry_manifest(self, name: str, version: str, location: str, where: str, tmp: Path) -> Path:
+        """The registry's manifest of `version`, downloaded alone when its place is known, else with the
+        version's files; _Unreachable when neither download works."""
+        if where:
             import mlflow.artifacts
 
-            location = self._client().get_model_version_download_uri(name, version)
-            if entry.manifest_path:
+            (tmp / "manifest").mkdir()
+            try:
                 got = mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"{location.rstrip('/')}/{entry.manifest_path}/{MANIFEST}",
-                    dst_path=str(tmp),
+                    artifact_uri=f"{location.rstrip('/')}/{where}/{MANIFEST}",
+                    dst_path=str(tmp / "manifest"),
                     tracking_uri=self.tracking_uri,
                 )
-                manifest = Path(got)
-            else:
-                manifest = fetch_version(self.tracking_uri, name, version, dest=tmp) / MANIFEST
-            return file_sha256(manifest) == entry.manifest_sha256
+                return Path(got)
+            except Exception as exc:
+                log.info("Serving - %s v%s: the manifest alone could not be fetched (%s)", name, version, exc)
+        try:
+            (tmp / "version").mkdir()
+            return fetch_version(self.tracking_uri, name, version, dest=tmp / "version") / MANIFEST
         except Exception as exc:
             log.warning(
                 "Serving - could not check the local copy of %s: %s: %s", name, type(exc).__name__, exc
             )
             raise _Unreachable from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def reload(self, force: bool = False, only_missing: bool = False) -> dict[str, dict[str, Any]]:
         """Load any champion that changed since the last load (with `only_missing`, only models not loaded yet

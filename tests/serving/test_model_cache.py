@@ -127,11 +127,13 @@ def test_a_corrupt_local_copy_is_refused_and_the_registry_copy_served(
     assert fresh.version == version and verify_files(fresh.root, "patterns")
 
 
+@pytest.mark.parametrize("manifest_path", ["kept", "unknown"])
 def test_a_consistently_rewritten_local_copy_is_replaced_once_the_registry_answers(
-    small_store: dict, warm: Path
+    small_store: dict, warm: Path, manifest_path: str
 ) -> None:
     """A copy whose files, manifest and entry were all rewritten passes its own checks; the registry check
-    compares its manifest with the registry's and loads the registry's copy."""
+    compares its manifest with the registry's (fetched alone, or with the version's files when its place is
+    unknown) and loads the registry's copy."""
     uri = str(small_store["uri"])
     entry_dir = _entry_dir(warm, uri)
     config = entry_dir / "model" / "config.json"
@@ -139,6 +141,8 @@ def test_a_consistently_rewritten_local_copy_is_replaced_once_the_registry_answe
     write_manifest(entry_dir / "model", "patterns")
     entry = json.loads((entry_dir / ENTRY).read_text())
     entry["manifest_sha256"] = file_sha256(entry_dir / "model" / MANIFEST)
+    if manifest_path == "unknown":
+        entry["manifest_path"] = ""
     (entry_dir / ENTRY).write_text(json.dumps(entry))
 
     store = _store(uri, warm)
