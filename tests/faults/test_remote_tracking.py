@@ -67,7 +67,11 @@ def test_api_starts_not_ready_without_tracking_server_then_serves_a_champion_pro
     port, root = tracking_port
     uri = f"http://127.0.0.1:{port}"
     env = {"RECUR_MLFLOW_TRACKING_URI": uri, "RECUR_CACHE_DIR": str(fault_data["cache"])}
-    api = Server({**env, "RECUR_RELOAD_INTERVAL_S": "0"}, log_path=root / "api.log")
+    # an empty local model cache of its own: no copy from an earlier run to start from
+    api = Server(
+        {**env, "RECUR_RELOAD_INTERVAL_S": "0", "RECUR_MODEL_CACHE_DIR": str(root / "model-cache")},
+        log_path=root / "api.log",
+    )
     api.start(timeout=180, ready_path="/healthz")
     mlflow_server = None
     try:
