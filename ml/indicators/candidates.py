@@ -289,7 +289,12 @@ ARIMA_APPROXIMATION_ABOVE = 150
 
 
 class AutoARIMA(_StatsForecast):
-    """statsforecast's AutoARIMA; ``order`` (p, d, q) with ``seasonal_order`` fixes the orders (no stepwise search)."""
+    """statsforecast's AutoARIMA; ``order`` (p, d, q) with ``seasonal_order`` fixes the orders (no stepwise search).
+
+    Non-seasonal windows over :data:`ARIMA_APPROXIMATION_ABOVE` points search with
+    :func:`~ml.indicators.arima_search.fit_auto_arima` (the same stepwise CSS search, exact gradients) unless the
+    config's ``arima_search`` is ``statsforecast``; the result is statsforecast's ``ARIMA`` fitted exactly.
+    """
 
     name = "auto_arima"
 
@@ -339,6 +344,26 @@ class AutoARIMA(_StatsForecast):
             include_mean=bool(self.include_mean),
             include_drift=bool(self.include_drift),
         )
+
+    def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> _StatsForecast:
+        if (
+            self.order is not None
+            or cfg.arima_search != "fast"
+            or prep.model_season > 1
+            or len(prep.y) <= ARIMA_APPROXIMATION_ABOVE
+        ):
+            return super()._fit(prep, cfg)
+        from ml.indicators.arima_search import fit_auto_arima
+
+        try:  # the same stepwise CSS search as statsforecast's, with exact gradients (arima_search)
+            self.model_ = fit_auto_arima(prep.adjusted.astype(float))
+        except (
+            ValueError
+        ) as exc:  # a constant differenced series or no admissible order: statsforecast's search
+            logger.debug("Forecasting - auto_arima: fast search failed (%s), statsforecast's search", exc)
+            return super()._fit(prep, cfg)
+        self.prep_ = prep
+        return self
 
     def structure(self) -> dict[str, Any]:
         p, q, sp, sq, _m, d, sd = (int(v) for v in self.model_.model_["arma"])
