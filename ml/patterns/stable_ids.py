@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ml.errors import InputError
 
@@ -77,6 +76,8 @@ def match_patterns(
     ids: list[int | None] = [None] * k_new
     sim_out = [float("nan")] * k_new
     if k_new and old.shape[0]:
+        from scipy.optimize import linear_sum_assignment  # training only: the API never imports it (0.3 s)
+
         sims = unit(new) @ unit(old).T
         rows, cols = linear_sum_assignment(-sims)
         for r, c in zip(rows, cols, strict=True):
