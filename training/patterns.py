@@ -208,6 +208,7 @@ def train_patterns(
         "labels_guiding": int(model.metrics_.get("n_labelled", 0)),
         "labels_held_out": len(held_out),
         **{f"clusterer.{k}": v for k, v in model.clusterer_.get_params().items()},
+        "clusterer.chosen_algorithm": getattr(model.clusterer_, "algorithm_", "hdbscan"),
         "clusterer.chosen_min_cluster_size": model.clusterer_.min_cluster_size_,
         "clusterer.chosen_min_samples": model.clusterer_.min_samples_,
         "clusterer.chosen_method": model.clusterer_.cluster_selection_method_,

@@ -31,6 +31,13 @@ training run can log the search.
 
 With analyst labels (``y``, -1 for unlabelled), the score is the adjusted Rand index against those labels
 instead (a supervised choice on the guidance labels; held-out labels are never passed here).
+
+**Tree cuts** (``algorithm="agglomerative"``, :mod:`ml.patterns.hierarchy`): the candidates are cuts of one
+average-linkage tree of the clustering-space vectors ``X`` at every cluster count from the low end of the
+range to three times its high end (clusters under the smallest pattern size are unclustered), each scored by
+the same bootstrap stability (the subsample's own tree cut at the same count). Stability rises with the
+count while the cut follows real structure and falls once it splits noise, so the most stable cut wins (ties
+within 0.005: fewer patterns, then less noise); there is no coarse-end bias to correct here.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from ml.errors import InputError, NotFittedError
+from ml.patterns.hierarchy import average_tree, cut_tree, tree_cut_counts
 from ml.patterns.ids import NOISE
 
 __all__ = ["GranularityCandidate", "GranularitySearch", "cut_counts", "join_groups", "pattern_count_range"]
@@ -178,6 +186,11 @@ class GranularitySearch:
     tolerance:
         Share of the most stable candidate's instability (1 - stability) that a coarser candidate may give up
         and still be preferred.
+    algorithm:
+        ``"hdbscan"``: HDBSCAN settings on the layout `Z`; ``"agglomerative"``: cuts of an average-linkage
+        tree of `X` (which `fit` then needs).
+    min_size:
+        Smallest pattern of a tree cut (``"agglomerative"``); ``None``: about sqrt(n)/2, between 5 and 100.
     """
 
     def __init__(
@@ -190,6 +203,8 @@ class GranularitySearch:
         max_points: int = 3000,
         random_state: int = 0,
         tolerance: float = 0.25,
+        algorithm: str = "hdbscan",
+        min_size: int | None = None,
     ) -> None:
         self.k_range = k_range
         self.max_share = max_share
@@ -199,6 +214,8 @@ class GranularitySearch:
         self.max_points = max_points
         self.random_state = random_state
         self.tolerance = tolerance
+        self.algorithm = algorithm
+        self.min_size = min_size
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -210,6 +227,8 @@ class GranularitySearch:
             "max_points": self.max_points,
             "random_state": self.random_state,
             "tolerance": self.tolerance,
+            "algorithm": self.algorithm,
+            "min_size": self.min_size,
         }
 
     def _validate(self) -> None:
@@ -226,6 +245,17 @@ class GranularitySearch:
             value = getattr(self, name)
             if not ok(value):
                 raise InputError(f"{name} must be {what}, got {value!r}", field=name, value=value)
+        if self.algorithm not in ("hdbscan", "agglomerative"):
+            raise InputError(
+                f"algorithm must be 'hdbscan' or 'agglomerative', got {self.algorithm!r}",
+                field="algorithm",
+                value=self.algorithm,
+            )
+        ms = self.min_size
+        if ms is not None and not (_integer(ms) and ms >= 2):
+            raise InputError(
+                f"min_size must be None or an integer >= 2, got {ms!r}", field="min_size", value=ms
+            )
         k = self.k_range
         pair = isinstance(k, tuple | list) and len(k) == 2 and all(_integer(v) for v in k)
         if k is not None and not (pair and 1 <= k[0] <= k[1]):
@@ -287,8 +317,14 @@ class GranularitySearch:
         boots = [
             np.sort(rng.choice(n, int(self.subsample * n), replace=False)) for _ in range(self.n_bootstrap)
         ]
+        self.sample_ = sel
+        if self.algorithm == "agglomerative":
+            if Xs is None:
+                raise InputError("algorithm='agglomerative' needs the clustering-space vectors X", field="X")
+            cands = self._tree_candidates(Xs, ys, n, scale, lo, hi, boots)
+            return self._finish(cands, lo, hi, t0)
         cuts = cut_counts(lo, hi) if Xs is not None else []
-        cands: list[GranularityCandidate] = []
+        cands = []
         for mcs, ms, method in self.grid(n):
             labels, dbcv = _hdbscan(Zs, mcs, ms, method, validity=True)
             k = int(labels.max()) + 1
@@ -324,6 +360,58 @@ class GranularitySearch:
                     known = ys >= 0
                     c.label_ari = _ari(ys[known], lab[known])
                 cands.append(c)
+        return self._finish(cands, lo, hi, t0)
+
+    def _tree_candidates(
+        self,
+        Xs: np.ndarray,
+        ys: np.ndarray | None,
+        n: int,
+        scale: float,
+        lo: int,
+        hi: int,
+        boots: list[np.ndarray],
+    ) -> list[GranularityCandidate]:
+        """Cuts of the average-linkage tree of `Xs`, each scored by bootstrap stability (and, with `ys`, by
+        the adjusted Rand index against the guidance labels). Keeps each candidate's labels for the clusterer."""
+        min_size = self.min_size or int(min(100, max(5, round(0.5 * math.sqrt(n)))))
+        boot_size = max(2, int(round(min_size * self.subsample)))
+        tree = average_tree(Xs)
+        boot_trees = [average_tree(Xs[b]) for b in boots]
+        cands: list[GranularityCandidate] = []
+        self.tree_labels_: dict[int, np.ndarray] = {}
+        seen: set[bytes] = set()
+        for k in tree_cut_counts(lo, hi, n):
+            labels = cut_tree(tree, k, min_size)
+            key = labels.tobytes()
+            if key in seen:  # a higher count that only cut more small clusters off gave the same labels
+                continue
+            seen.add(key)
+            setting = {
+                "min_cluster_size": max(2, int(round(min_size * scale))),
+                "min_samples": 0,
+                "method": "average",
+                "dbcv": float("nan"),
+                "n_dense_groups": k,
+            }
+            cand = self._candidate(setting, labels, n, lo, hi)
+            if cand.n_patterns >= 2 and cand.violation < 1.0:
+                cand.stability = float(
+                    np.mean(
+                        [
+                            _ari(labels[b], cut_tree(bt, k, boot_size))
+                            for b, bt in zip(boots, boot_trees, strict=True)
+                        ]
+                    )
+                )
+            if ys is not None and cand.n_patterns >= 1:
+                known = ys >= 0
+                cand.label_ari = _ari(ys[known], labels[known])
+            self.tree_labels_[k] = labels
+            cands.append(cand)
+        return cands
+
+    def _finish(self, cands: list[GranularityCandidate], lo: int, hi: int, t0: float) -> GranularitySearch:
         self.candidates_ = cands
         self.k_range_ = (int(lo), int(hi))
         self.best_ = self._choose(cands)
@@ -392,6 +480,9 @@ class GranularitySearch:
             if any(c.label_ari is not None for c in ok):
                 return max(ok, key=lambda c: (c.label_ari or 0.0, -c.noise))
             top = max(np.nan_to_num(c.stability, nan=-1.0) for c in ok)
+            if self.algorithm == "agglomerative":  # the most stable cut (see the module's docstring)
+                best = [c for c in ok if np.nan_to_num(c.stability, nan=-1.0) >= top - 0.005]
+                return min(best, key=lambda c: (c.n_patterns, c.noise, -c.stability))
             slack = 0.005 + self.tolerance * (1.0 - top)
             near = [c for c in ok if np.nan_to_num(c.stability, nan=-1.0) >= top - slack]
             return min(near, key=lambda c: (c.n_patterns, c.noise, -c.stability))
