@@ -15,7 +15,13 @@ reports the CPU time per request of the server process (``/proc/<pid>/stat``, al
 generator, which other jobs on a shared machine do not change (wall figures do): on an idle 2-core machine the
 capacity is about ``2000 / (server + client ms)`` requests/s; and the server's CPU seconds to ready.
 
+Start-up is measured twice: cold (an empty local model cache: the champion comes from the registry) and warm (a
+restart that finds the local copy the cold start kept, ``serving.model_cache``), with the warm start's background
+registry check (its end and the server's CPU seconds by then). ``--startup-only`` measures only that (``--starts``
+pairs), no load phases.
+
     python bench/bench_api.py [--n 10000] [--clients 16] [--seconds 20] [--rate 150] [--quick] [--workdir DIR]
+    python bench/bench_api.py --startup-only [--starts 3] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -86,6 +92,58 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def measure_start(env: dict[str, str], log_path: Path) -> tuple[Server, dict]:
+    """Start a server; wall seconds from process start to /readyz 200 (polled every 0.25 s), the server's CPU
+    seconds then and the 1-minute load average. Returns the running server and the figures."""
+    srv = Server(env, log_path=log_path)
+    wall = srv.start(timeout=600, ready_path="/readyz")
+    assert srv.proc is not None
+    cpu = cpu_seconds(srv.proc.pid)  # mostly one thread: what an idle machine would take
+    r = httpx.get(srv.url + "/readyz", timeout=10).json()["models"]["incident-patterns"]
+    return srv, {"wall": wall, "cpu": cpu, "load1": os.getloadavg()[0], "source": r.get("source")}
+
+
+def wait_checked(srv: Server, started: float, timeout: float = 120.0) -> dict:
+    """After a start from the local copy: when the background registry check ended (seconds since the process
+    started) and the server's CPU seconds by then."""
+    assert srv.proc is not None
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        model = httpx.get(srv.url + "/readyz", timeout=10).json()["models"]["incident-patterns"]
+        if model.get("source") == "registry" or "checking" not in model.get("detail", "checking"):
+            return {"wall": time.perf_counter() - started, "cpu": cpu_seconds(srv.proc.pid)}
+        time.sleep(0.1)
+    return {"wall": float("nan"), "cpu": float("nan")}
+
+
+def startups(env: dict[str, str], root: Path, cache: Path) -> dict:
+    """One cold start (empty local cache) and one warm start (the copy the cold start kept)."""
+    import shutil
+
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {**env, "RECUR_MODEL_CACHE_DIR": str(cache)}
+    srv, cold = measure_start(env, root / "server-cold.log")
+    srv.stop()
+    t0 = time.perf_counter()
+    srv, warm = measure_start(env, root / "server-warm.log")
+    try:
+        warm["check"] = wait_checked(srv, t0)
+    finally:
+        srv.stop()
+    return {"cold": cold, "warm": warm}
+
+
+def print_startups(runs: list[dict]) -> None:
+    print("start-up to ready (process start to /readyz 200, polled every 0.25 s; CPU: the server process's):")
+    for i, r in enumerate(runs, 1):
+        c, w = r["cold"], r["warm"]
+        print(
+            f"  {i}: cold (from the registry) {c['wall']:.2f} s wall, {c['cpu']:.2f} CPU-s, load {c['load1']:.2f}; "
+            f"warm (from the {w['source']}) {w['wall']:.2f} s wall, {w['cpu']:.2f} CPU-s, load {w['load1']:.2f}; "
+            f"registry check done at {w['check']['wall']:.2f} s, {w['check']['cpu']:.2f} CPU-s"
+        )
+
+
 def phase(pid: int, run: Any) -> dict:
     """Run one load phase; add the server's CPU seconds per request and the 1-minute load average after it."""
     before, client = cpu_seconds(pid), time.process_time()
@@ -154,6 +212,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=150.0, help="offered load of the paced phase, requests/s")
     ap.add_argument("--quick", action="store_true", help="2,000 incidents, 8 s per phase")
     ap.add_argument(
+        "--startup-only", action="store_true", help="measure cold and warm start-ups only (no load phases)"
+    )
+    ap.add_argument("--starts", type=int, default=1, help="cold + warm start-up pairs to measure")
+    ap.add_argument(
         "--workdir",
         type=Path,
         help="keep the trained store here and reuse it on the next run (default: a temporary folder)",
@@ -187,11 +249,16 @@ def main() -> None:
             "RECUR_CACHE_DIR": str(settings.cache_dir),
             "RECUR_QUERY_CACHE_SIZE": "4096",
         }
+        starts = [startups(env, root, root / "model-cache") for _ in range(max(1, args.starts))]
+        if args.startup_only:
+            print(f"\nSimilar-incident API, {args.n:,} indexed incidents, 2-core machine")
+            print_startups(starts)
+            print("target: start-up to ready <= 3 s")
+            return
+        env["RECUR_MODEL_CACHE_DIR"] = str(root / "model-cache")
         srv = Server(env, log_path=root / "server.log")
-        startup = srv.start(timeout=600, ready_path="/readyz")
+        srv.start(timeout=600, ready_path="/readyz")
         assert srv.proc is not None
-        startup_cpu = cpu_seconds(srv.proc.pid)  # mostly one thread: what an idle machine would take
-        startup_load = os.getloadavg()[0]
         try:
             rng = random.Random(1)
             pool = [
@@ -220,10 +287,7 @@ def main() -> None:
     )
     trained_how = f"{train_s:.1f} s" if train_s == train_s else "reused from --workdir"
     print(f"train + register: {trained_how} ({result['metrics']['n_patterns']:.0f} patterns)")
-    print(
-        f"start-up to ready with the model: {startup:.1f} s wall (load average {startup_load:.1f}), "
-        f"{startup_cpu:.1f} s of server CPU"
-    )
+    print_startups(starts)
     print(
         f"{'phase':<14}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'srv CPU ms/req':>16}{'client ms/req':>15}{'load1':>7}"
