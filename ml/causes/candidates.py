@@ -15,8 +15,10 @@ explanation. The shift's ``detail`` says "found at the date of <id>" and ``candi
 
 Bursts: per slice value (each dimension the incidents share with the indicators) and pattern, the weekly incident
 counts; a burst starts at a week where the pattern's count over the next ``BURST_WEEKS`` weeks exceeds its rate
-over the ``pattern_baseline_days`` before (one-sided conditional binomial test, Bonferroni-corrected over every
-slice x pattern x week tested, corrected p < ``BURST_P``), at the first such week of a run.
+over the ``pattern_baseline_days`` before (one-sided conditional binomial test, corrected p < ``BURST_P``), at the
+first such week of a run. The correction is Bonferroni over the slice x pattern x week tests that could reach
+significance at all (Tarone's count, :func:`tarone_count`): most pairs of a slice and a pattern hold a handful of
+incidents in two years, and a test whose every outcome has p above the bar cannot make a false discovery.
 """
 
 from __future__ import annotations
@@ -41,7 +43,15 @@ from ml.causes.cause import ExplainConfig
 from ml.causes.changes import Started
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 
-__all__ = ["BURST_P", "BURST_WEEKS", "LAGS_DAYS", "Candidate", "burst_candidates", "candidate_shifts"]
+__all__ = [
+    "BURST_P",
+    "BURST_WEEKS",
+    "LAGS_DAYS",
+    "Candidate",
+    "burst_candidates",
+    "candidate_shifts",
+    "tarone_count",
+]
 
 #: Lags after a candidate date at which its series is tested (the planned lag window of 0-3 weeks).
 LAGS_DAYS = (0, 7, 14, 21)
@@ -100,6 +110,18 @@ def _targets(series: dict[str, SeriesData], c: Candidate) -> list[SeriesData]:
     return out
 
 
+def tarone_count(p_min: np.ndarray, alpha: float) -> int:
+    """Tarone's (1990) Bonferroni count for discrete tests: the smallest K such that at most K tests can reach a
+    p-value of ``alpha / K`` at all (``p_min``: each test's smallest attainable p-value; at least 1). A test
+    that cannot reach significance (a pattern seen twice in half a year) cannot make a false discovery and takes
+    no share of the budget; Bonferroni over K still bounds the family-wise error rate by ``alpha``."""
+    ordered = np.sort(p_min)
+    for k in range(1, len(ordered) + 1):
+        if int(np.searchsorted(ordered, alpha / k, side="right")) <= k:
+            return k
+    return max(len(ordered), 1)
+
+
 def burst_candidates(incidents: pd.DataFrame | None, dims: list[str], cfg: ExplainConfig) -> list[Candidate]:
     """Burst starts of each pattern per slice value (see the module docstring), by date."""
     if incidents is None or len(incidents) == 0:
@@ -107,24 +129,24 @@ def burst_candidates(incidents: pd.DataFrame | None, dims: list[str], cfg: Expla
     week = incidents["date"] - pd.to_timedelta(incidents["date"].dt.weekday, unit="D")
     weeks = pd.date_range(week.min(), week.max(), freq="7D")
     base = max(cfg.pattern_baseline_days // 7, 4)
+    share = BURST_WEEKS / (BURST_WEEKS + base)
     tests: list[tuple[float, str, dict[str, str], pd.Timestamp]] = []
-    n_tests = 0
+    p_min: list[np.ndarray] = []
     for dim in [d for d in dims if d in incidents.columns]:
         for (value, pid), rows in incidents.groupby([incidents[dim].astype(str), "pattern_id"], sort=True):
             counts = week[rows.index].value_counts().reindex(weeks, fill_value=0).to_numpy()
             csum = np.concatenate([[0], np.cumsum(counts)])
-            n_tests += max(len(weeks) - BURST_WEEKS + 1 - base, 0)
-            for t in range(base, len(weeks) - BURST_WEEKS + 1):
-                kb = int(csum[t] - csum[t - base])
-                ka = int(csum[t + BURST_WEEKS] - csum[t])
-                if counts[t] == 0 or ka < 3:
-                    continue
-                p = float(stats.binom.sf(ka - 1, ka + kb, BURST_WEEKS / (BURST_WEEKS + base)))
-                tests.append((p, str(pid), {dim: str(value)}, weeks[t]))
+            t = np.arange(base, len(weeks) - BURST_WEEKS + 1)
+            kb, ka = csum[t] - csum[t - base], csum[t + BURST_WEEKS] - csum[t]
+            p_min.append(share ** (ka + kb).astype(float))  # every one of the n incidents in the burst window
+            for i in np.flatnonzero((counts[t] > 0) & (ka >= 3)):
+                p = float(stats.binom.sf(ka[i] - 1, ka[i] + kb[i], share))
+                tests.append((p, str(pid), {dim: str(value)}, weeks[t[i]]))
+    n_tests = tarone_count(np.concatenate(p_min) if p_min else np.empty(0), BURST_P)
     out: list[Candidate] = []
     last: dict[tuple[str, str], pd.Timestamp] = {}
     for p, pid, where, w in sorted(tests, key=lambda t: (t[3], t[1], sorted(t[2].items()))):
-        if p * max(n_tests, 1) >= BURST_P:
+        if p * n_tests >= BURST_P:
             continue
         key = (pid, ",".join(f"{k}={v}" for k, v in sorted(where.items())))
         prev = last.get(key)

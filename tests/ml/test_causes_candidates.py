@@ -185,3 +185,47 @@ def test_a_shift_dated_weeks_off_moves_to_a_known_date_that_fits_better() -> Non
             if e["magnitude"] == 3.0
         ]
         assert same["date"] == str(DATES[50].date())
+
+
+def test_tarone_count_leaves_out_tests_that_cannot_reach_significance() -> None:
+    from ml.causes.candidates import tarone_count
+
+    assert tarone_count(np.array([1e-6] * 3 + [0.5] * 1000), 0.01) == 3
+    assert tarone_count(np.array([1e-9] * 50), 0.01) == 50
+    assert tarone_count(np.empty(0), 0.01) == 1
+
+
+def _sparse_incidents(rng: np.random.Generator, burst: int) -> pd.DataFrame:
+    """Twelve teams x fifteen patterns at about one incident a quarter each; ``burst`` extra incidents of one
+    pattern in one team over weeks 60-63."""
+    rows = []
+    for team in [f"t{i}" for i in range(12)]:
+        for pid in [f"p{j}" for j in range(15)]:
+            for w in np.flatnonzero(rng.random(N) < 1 / 13):
+                rows.append({"date": DATES[int(w)] + pd.Timedelta(days=2), "pattern_id": pid, "team": team})
+    rows += [
+        {"date": DATES[60 + i % 4] + pd.Timedelta(days=1), "pattern_id": "pool", "team": "t3"}
+        for i in range(burst)
+    ]
+    return pd.DataFrame(rows).assign(id=lambda f: [f"INC-{i}" for i in range(len(f))])
+
+
+def test_a_moderate_burst_among_many_sparse_patterns_is_found_and_none_without_it() -> None:
+    from scipy import stats
+
+    from ml.causes.bursts import prepare_incidents
+    from ml.causes.candidates import BURST_P, burst_candidates
+    from ml.causes.cause import ExplainConfig
+
+    cfg = ExplainConfig()
+    spurious = 0
+    for seed in range(5):
+        inc = prepare_incidents(_sparse_incidents(np.random.default_rng(seed), 0))
+        spurious += len(burst_candidates(inc, ["team"], cfg))
+    assert spurious == 0
+    inc = prepare_incidents(_sparse_incidents(np.random.default_rng(9), 6))
+    found = burst_candidates(inc, ["team"], cfg)
+    assert [(c.id, c.dims, c.date) for c in found] == [("pool", {"team": "t3"}, DATES[60])]
+    # plain Bonferroni over every slice x pattern x week would have missed it: 6 in 4 weeks, none in 26 before
+    plain = (12 * 15 + 1) * (N - 26 - 4 + 1)
+    assert float(stats.binom.sf(5, 6, 4 / 30)) * plain >= BURST_P
