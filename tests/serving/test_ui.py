@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,10 @@ def ui(indicators_store: dict) -> Iterator[TestClient]:
     env = indicators_store["env"]
     settings = ServingSettings(mlflow_tracking_uri=env["RECUR_MLFLOW_TRACKING_URI"])
     with _client(create_app(settings)) as c:
+        # Started from a local copy, a champion missing from it is loaded by the background registry check.
+        deadline = time.time() + 120
+        while c.get("/readyz").json()["missing"] and time.time() < deadline:
+            time.sleep(0.2)
         yield c
 
 
