@@ -27,7 +27,8 @@ class ExplainConfig:
         pattern_baseline_days: length of the before window for incident counts per pattern (sparse counts need a
             longer baseline than the indicator; not clipped at earlier shifts, not before the first incident).
         lookback_days: how long before a shift a change or experiment may start and still be a candidate.
-        slack_days: how long after the shift date a change may start (the detected date is noisy).
+        slack_days: how long after the shift date a change may start (a detected date can be up to two weeks
+            early: the same tolerance as ``CARRY_DAYS`` and the bench's).
         full_credit_days: a change that starts at most this long before the shift keeps full timing credit; the
             credit then falls linearly to ``min_timing`` at ``lookback_days``.
         min_timing: timing credit of a change that starts ``lookback_days`` before the shift.
@@ -46,7 +47,7 @@ class ExplainConfig:
     window_days: int = 56
     pattern_baseline_days: int = 182
     lookback_days: int = 42
-    slack_days: int = 7
+    slack_days: int = 14
     full_credit_days: int = 21
     min_timing: float = 0.5
     explained_at: float = 0.5

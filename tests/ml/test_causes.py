@@ -267,6 +267,35 @@ def test_an_experiment_in_the_treated_team_explains_the_shift_and_a_control_does
     assert res[0]["causes"][0]["confidence"] < 0.8
 
 
+def test_an_experiment_starting_two_weeks_after_the_detected_date_is_named_and_three_weeks_is_not() -> None:
+    # a detected date is noisy by up to two weeks (the detector's dating; the bench's tolerance): an experiment that
+    # started within ``slack_days`` (14) after it is still a candidate, with the timing credit of a late start
+    rng = np.random.default_rng(8)
+    frame = _team_frame(rng, -5.0)
+
+    def exp(weeks_after: int) -> list[dict[str, Any]]:
+        start = DATES[SHIFT + weeks_after].date()
+        return [
+            {
+                "id": "EXP-1",
+                "indicator": "incidents",
+                "dimension": "team",
+                "treated": "payments",
+                "start": start,
+                "desired_direction": "decrease",
+                "name": "canary",
+            }
+        ]
+
+    sig = [_signal("incidents/team=payments", SHIFT, "decrease")]
+    (r,) = explain_signals(frame, signals=sig, experiments=exp(2))
+    top = r["causes"][0]
+    assert (top["kind"], top["key"]) == ("experiment", "EXP-1")
+    assert top["evidence"]["days_before_shift"] == -14 and top["evidence"]["timing_credit"] < 1.0
+    (r,) = explain_signals(frame, signals=sig, experiments=exp(3))
+    assert r["causes"] == []
+
+
 # ---------------------------------------------------------------------------------------------- abstention
 
 
