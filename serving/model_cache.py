@@ -192,10 +192,14 @@ class ModelCache:
         return CachedEntry(name, version, run_id, final / MODEL_DIR, digest, manifest_path)
 
     def discard(self, name: str) -> None:
-        """Forget the current copy of `name` (a refused one): the next start-up goes to the registry."""
+        """Forget the current copy of `name` (a refused one): the next start-up goes to the registry. A failure
+        to remove it is logged: the copy is refused again next time."""
         folder = self._model_dir(name)
-        (folder / CURRENT).unlink(missing_ok=True)
-        self._prune(folder, keep=None)
+        try:
+            (folder / CURRENT).unlink(missing_ok=True)
+            self._prune(folder, keep=None)
+        except OSError as exc:
+            log.warning("Serving - could not remove the local copy of %s: %s", name, exc)
 
     @staticmethod
     def _prune(folder: Path, keep: str | None) -> None:

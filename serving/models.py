@@ -29,7 +29,7 @@ from ml.registry.artifacts import MANIFEST, MODEL_KINDS, ArtifactError, fetch_ve
 from ml.registry.names import CHAMPION as ALIAS
 from ml.registry.names import MODEL_NAMES
 from ml.registry.runtimes import LRUCache, open_runtime
-from serving.model_cache import CacheError, ModelCache, file_sha256
+from serving.model_cache import CachedEntry, CacheError, ModelCache, file_sha256
 
 # MLflow (about a second to import) is imported in the methods that talk to the registry, so that a start from
 # the local copies is ready before it is needed.
@@ -96,6 +96,7 @@ class ModelStore:
         self._refused: dict[str, tuple[str, str]] = {}  # name -> (version, generic reason)
         self._unchecked: set[str] = set()  # served from a local copy the registry has not confirmed yet
         self._notes: dict[str, str] = {}  # name -> what the registry said about its local copy
+        self._copies: dict[str, CachedEntry] = {}  # name -> the local copy being served
         self._reload_lock = threading.Lock()
 
     def _client(self) -> Any:
@@ -190,6 +191,7 @@ class ModelStore:
                     name: self._loaded(name, entry.version, entry.run_id, runtime, LOCAL_COPY),
                 }
                 self._unchecked.add(name)
+                self._copies[name] = entry
                 self._notes[name] = "checking the registry"
                 log.info(
                     "Serving - loaded %s v%s from the local copy in %.1fs",
@@ -201,14 +203,11 @@ class ModelStore:
         return out
 
     def _same_as_registry(self, name: str, version: str) -> bool:
-        """Whether the local copy of `version` holds the registry's files: its manifest (which lists every
-        file's SHA-256, checked when the copy was opened) equals the registry's. _Unreachable if no answer."""
-        assert self.cache is not None
-        try:
-            entry = self.cache.current(name)
-        except CacheError:
-            return False
-        if entry.version != version:
+        """Whether the local copy of `version` being served holds the registry's files: its manifest (which
+        lists every file's SHA-256, checked when the copy was opened) equals the registry's. _Unreachable if
+        the registry does not answer."""
+        entry = self._copies.get(name)
+        if self.cache is None or entry is None or entry.version != version:
             return False
         tmp = self.cache.staging(name)
         try:
@@ -297,8 +296,8 @@ class ModelStore:
                         name,
                         version,
                     )
-                    assert self.cache is not None
-                    self.cache.discard(name)
+                    if self.cache is not None:
+                        self.cache.discard(name)
                     current = None  # not served again if the registry's copy cannot be loaded
                 refused = self._refused.get(name)
                 if refused is not None and refused[0] == version and not force:
@@ -330,6 +329,7 @@ class ModelStore:
                 self._refused.pop(name, None)
                 self._unchecked.discard(name)
                 self._notes.pop(name, None)
+                self._copies.pop(name, None)
                 out[name] = {"status": "loaded", "version": version, "previous": kept}
         return out
 

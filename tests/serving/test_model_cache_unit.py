@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ml.registry.artifacts import MANIFEST
-from serving.model_cache import CURRENT, ModelCache
+from serving.model_cache import CURRENT, CacheError, ModelCache
 from serving.settings import SettingsError, load_serving_settings
 
 
@@ -71,3 +71,28 @@ def test_a_write_killed_midway_leaves_the_previous_copy_current(
         p.name for p in (tmp_path / cache.registry / "m").iterdir() if not p.name.startswith(".tmp-")
     )
     assert left == [CURRENT, json.loads((tmp_path / cache.registry / "m" / CURRENT).read_text())["dir"]]
+
+
+def test_a_copy_is_read_only_as_written(tmp_path: Path) -> None:
+    """A pointer to a folder outside the model's, an entry of another registry or model, or a manifest changed
+    after the write are refused, one line each; another registry's cache never sees the copy."""
+    cache = ModelCache(tmp_path, "sqlite:///a.db")
+    cache.save("m", "1", "run", _fake_artifact(cache.staging("m") / "a", "one"), "artifacts/model")
+    folder = tmp_path / cache.registry / "m"
+    pointer = json.loads((folder / CURRENT).read_text())
+    assert not ModelCache(tmp_path, "sqlite:///b.db").has("m")
+
+    (folder / CURRENT).write_text(json.dumps({**pointer, "dir": "../../etc"}))
+    with pytest.raises(CacheError, match="does not name a version and its folder"):
+        cache.current("m")
+    (folder / CURRENT).write_text(json.dumps({**pointer, "version": "2"}))
+    with pytest.raises(CacheError, match="says version '1', expected '2'"):
+        cache.current("m")
+    (folder / CURRENT).write_text(json.dumps(pointer))
+    assert cache.current("m").run_id == "run"
+    (folder / pointer["dir"] / "model" / MANIFEST).write_text("changed")
+    with pytest.raises(CacheError, match="manifest differs"):
+        cache.current("m")
+    cache.discard("m")
+    assert not cache.has("m")
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(".tmp-")] == []  # (the test's staging)
