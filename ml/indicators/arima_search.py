@@ -5,11 +5,15 @@ R's ``auto.arima``) ranks the orders of its stepwise search by the conditional s
 best one by exact maximum likelihood. Its CSS fits run SciPy's BFGS with numerical gradients, whose Python overhead
 is about 95% of the search (the sum of squares itself is a C loop): on a 313-week window the search took about
 100 ms per series, most of Recur's time on long histories. This module runs the same search with the same CSS
-objective, each fit a Levenberg-Marquardt least-squares solve on the residual vector (:func:`css_fit`: the ARMA
-filter is ``scipy.signal.lfilter``), then hands the best orders to statsforecast's exact ``ARIMA`` fit, in the
-ranked order, until one passes the same root checks. Only the non-seasonal case is covered (weekly data, whose
-yearly season is removed before the models, and daily data without a weekly season); seasonal orders keep
-statsforecast's own search.
+objective, each fit a Levenberg-Marquardt solve on the residual vector with its exact Jacobian (:func:`css_fit`;
+the ARMA filter and its derivatives are ``scipy.signal.lfilter`` calls), then hands the best orders to
+statsforecast's exact ``ARIMA`` fit, in the ranked order, until one passes the same root checks: about 29 ms
+against 108 ms per 313-week window. Both optimisers start from the same point but can stop at different local
+optima of the CSS surface, so about one window in eight ends with other orders than statsforecast's (on 160
+M4-like long series the selection's held-out MASE moved from 1.3446 to 1.3455, within noise).
+
+Only the non-seasonal case is covered (weekly data, whose yearly season is removed before the models, and daily data
+without a weekly season); seasonal orders keep statsforecast's own search.
 
 What follows statsforecast 2.x's ``auto_arima_f`` (``stepwise=True``, ``approximation=True``, ``ic="aicc"``):
 the number of differences by its KPSS rule (``ndiffs``); a constant (mean for ``d = 0``, drift for ``d = 1``) where
@@ -24,11 +28,12 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, signal
+from scipy import signal
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +42,9 @@ MAX_ORDER = 5
 MAX_MODELS = 94
 #: Roots closer than this to the unit circle make a model inadmissible (R's ``auto.arima`` rule).
 MIN_ROOT = 1.01
+#: Iteration limit of each CSS fit (statsforecast's BFGS limit).
+MAX_ITER = 100
+_ONE = np.ones(1)
 
 
 @dataclass(frozen=True)
@@ -84,28 +92,71 @@ def css_residuals(
     u = w[p:].copy()
     for i in range(p):
         u -= phi[i] * w[p - i - 1 : p - i - 1 + m]
-    ma = np.r_[1.0, theta]
-    e: np.ndarray = signal.lfilter([1.0], ma, u) if q else u
+    ma = np.empty(q + 1)
+    ma[0], ma[1:] = 1.0, theta
+    e: np.ndarray = signal.lfilter(_ONE, ma, u) if q else u
     if not jac:
         return e, None
-    cols = [-w[p - i - 1 : p - i - 1 + m] for i in range(p)]
-    cols += [-np.r_[np.zeros(j + 1), e[: m - j - 1]] for j in range(q)]
+    raw = np.empty((m, p + q + len(beta)))
+    for i in range(p):
+        raw[:, i] = w[p - i - 1 : p - i - 1 + m]
+    for j in range(q):  # d e / d theta_j is the filtered e lagged j + 1 steps (filters commute with lags)
+        raw[: j + 1, p + j] = 0.0
+        raw[j + 1 :, p + j] = e[: m - j - 1]
     if len(beta):
         r = dreg[p:].copy()
         for i in range(p):
             r -= phi[i] * dreg[p - i - 1 : p - i - 1 + m]
-        cols += list(-r.T)
-    raw = np.column_stack(cols)
-    jacobian: np.ndarray = signal.lfilter([1.0], ma, raw, axis=0) if q else raw
+        raw[:, p + q :] = r
+    jacobian: np.ndarray = -signal.lfilter(_ONE, ma, raw, axis=0) if q else -raw
     return e, jacobian
+
+
+def _least_squares(
+    fun: Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray | None]], x0: np.ndarray
+) -> np.ndarray:
+    """Levenberg-Marquardt on a residual vector with its exact Jacobian (``fun(par, jac)``), from ``x0``.
+
+    Steps solve ``(J'J + lam diag(J'J)) s = -J'e``; a step that lowers the sum of squares is taken and ``lam``
+    shrinks, otherwise ``lam`` grows; stops when the sum of squares falls by less than ``1e-10`` relatively.
+    """
+    par = x0
+    e, jac = fun(par, True)
+    ss = float(e @ e)
+    lam = 1e-3
+    for _ in range(MAX_ITER):
+        if jac is None or not math.isfinite(ss):
+            break
+        grad, hess = jac.T @ e, jac.T @ jac
+        scale = np.maximum(np.diag(hess), 1e-12)
+        try:
+            step = np.linalg.solve(hess + lam * np.diag(scale), -grad)
+        except np.linalg.LinAlgError:
+            lam *= 10.0
+            continue
+        trial = par + step
+        e_new, _ = fun(trial, False)
+        ss_new = float(e_new @ e_new)
+        if math.isfinite(ss_new) and ss_new < ss:
+            done = ss - ss_new <= 1e-10 * ss
+            par, ss = trial, ss_new
+            lam = max(lam / 10.0, 1e-12)
+            if done:
+                break
+            e, jac = fun(par, True)
+        else:
+            lam *= 10.0
+            if lam > 1e10:
+                break
+    return par
 
 
 def css_fit(x: np.ndarray, p: int, d: int, q: int, constant: bool) -> OrderFit:
     """Fit ``ARIMA(p, d, q)`` (with a mean or drift when ``constant``) by CSS; its AICc, inf when inadmissible.
 
-    Minimises statsforecast's objective (half the log of the mean squared residual) from statsforecast's start
-    (ARMA coefficients zero, the constant by least squares on the differenced series) by BFGS, as statsforecast
-    does, with the exact gradient instead of finite differences.
+    Minimises statsforecast's objective (the mean squared residual) from statsforecast's start (ARMA coefficients
+    zero, the constant by least squares on the differenced series) by Levenberg-Marquardt with the exact Jacobian
+    (:func:`_least_squares`) where statsforecast runs BFGS with finite differences.
     """
     n = len(x)
     dx = np.diff(x, d) if d else x
@@ -118,21 +169,12 @@ def css_fit(x: np.ndarray, p: int, d: int, q: int, constant: bool) -> OrderFit:
     if len(dx) - p <= npar + 2:
         return OrderFit(p, d, q, constant, math.inf)
 
-    def objective(par: np.ndarray) -> tuple[float, np.ndarray]:
-        e, jacobian = css_residuals(par, dx, dreg, p, q, jac=True)
-        ss = float(e @ e)
-        if not (math.isfinite(ss) and ss > 0) or jacobian is None:
-            return math.inf, np.zeros_like(par)
-        return 0.5 * math.log(ss / len(e)), (e @ jacobian) / ss
-
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             par = x0
-            if npar and p + q:
-                par = optimize.minimize(
-                    objective, x0, jac=True, method="BFGS", tol=1e-8, options={"maxiter": 100}
-                ).x
+            if p + q:
+                par = _least_squares(lambda v, j: css_residuals(v, dx, dreg, p, q, jac=j), x0)
             e, _ = css_residuals(par, dx, dreg, p, q)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return OrderFit(p, d, q, constant, math.inf)

@@ -292,7 +292,7 @@ class AutoARIMA(_StatsForecast):
     """statsforecast's AutoARIMA; ``order`` (p, d, q) with ``seasonal_order`` fixes the orders (no stepwise search).
 
     Non-seasonal windows over :data:`ARIMA_APPROXIMATION_ABOVE` points search with
-    :func:`~ml.indicators.arima_search.fit_auto_arima` (the same stepwise CSS search, exact gradients) unless the
+    :func:`~ml.indicators.arima_search.fit_auto_arima` (the same stepwise CSS search, a faster optimiser) unless the
     config's ``arima_search`` is ``statsforecast``; the result is statsforecast's ``ARIMA`` fitted exactly.
     """
 
@@ -355,7 +355,7 @@ class AutoARIMA(_StatsForecast):
             return super()._fit(prep, cfg)
         from ml.indicators.arima_search import fit_auto_arima
 
-        try:  # the same stepwise CSS search as statsforecast's, with exact gradients (arima_search)
+        try:  # the same stepwise CSS search as statsforecast's, a faster optimiser (arima_search)
             self.model_ = fit_auto_arima(prep.adjusted.astype(float))
         except (
             ValueError

@@ -102,10 +102,10 @@ class ForecastConfig:
             final model; Prophet starts from the oldest window's fit.
         arima_search: ``fast`` (default) or ``statsforecast``: how AutoARIMA searches its orders on non-seasonal
             training windows over 150 points, where the search ranks orders by the conditional sum of squares
-            (CSS). ``fast`` runs statsforecast's stepwise search with the same CSS objective and exact gradients
-            (:mod:`ml.indicators.arima_search`, about 40% less time); its optimiser can stop at a different local
-            optimum, so about a third of the long windows end with other orders (the forecasts differ by about 1%).
-            ``statsforecast`` runs statsforecast's own search (numerical gradients).
+            (CSS). ``fast`` runs statsforecast's stepwise search with the same CSS objective, each fit solved by
+            Levenberg-Marquardt with the exact Jacobian (:mod:`ml.indicators.arima_search`: about a quarter of the
+            time); its optimiser can stop at another local optimum, so about one long window in eight ends with
+            other orders. ``statsforecast`` runs statsforecast's own search (BFGS, numerical gradients).
         errors: ``raise`` (default) or ``record``: with ``record`` a bad series gives a result with status
             ``error`` instead of an exception (what :func:`fit_many` uses so one bad series does not stop a batch).
     """

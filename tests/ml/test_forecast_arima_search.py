@@ -1,4 +1,4 @@
-"""AutoARIMA's stepwise CSS search with exact gradients (ml.indicators.arima_search) against statsforecast's."""
+"""AutoARIMA's stepwise CSS search with a faster optimiser (ml.indicators.arima_search) against statsforecast's."""
 
 from __future__ import annotations
 
