@@ -263,7 +263,11 @@ def train_patterns_cmd(
     min_cluster_size: Annotated[
         int | None,
         typer.Option(
-            min=2, help="Smallest pattern (default: chosen from the data by a bounded granularity search)."
+            min=2,
+            help=(
+                "Smallest pattern: runs UMAP + HDBSCAN with this min_cluster_size "
+                "(default: the most stable cut of an average-linkage tree, chosen from the data)."
+            ),
         ),
     ] = None,
     json_out: JsonOpt = False,
