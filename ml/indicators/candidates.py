@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from ml.errors import InputError, NotFittedError, RecurError
+from ml.indicators import prophet_lean
 from ml.indicators.config import ForecastConfig, _check_int
 from ml.indicators.grid import _freq_kind, _future_dates
 from ml.indicators.seasonality import _Prepared
@@ -407,15 +408,20 @@ class ProphetCandidate(Candidate):
     The MAP fit runs in this process (:class:`~ml.indicators.prophet_map.MapProphet`, the same model and priors as
     Prophet's Stan program). ``init`` warm-starts the optimiser (``k``, ``m``, ``sigma_obs``, ``delta``, ``beta`` of
     an earlier fit, as Prophet's documented warm start; parts whose shape differs are ignored): the backtest's later
-    windows start from the oldest window's fit.
+    windows start from the oldest window's fit. ``lean`` (the backtest's windows) fits and forecasts with
+    :class:`~ml.indicators.prophet_lean.LeanProphet` where it reproduces Prophet (same forecast and interval, no
+    pandas layer); such a fit cannot be saved or simulated.
     """
 
     name = "prophet"
     uncertainty_samples = 300
 
-    def __init__(self, seed: int | None = None, init: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, seed: int | None = None, init: Mapping[str, Any] | None = None, lean: bool = False
+    ) -> None:
         self.seed = seed
         self.init = init
+        self.lean = lean
 
     def get_params(self) -> dict[str, Any]:
         return {"seed": self.seed} if self.init is None else {"seed": self.seed, "init": self.init}
@@ -460,6 +466,13 @@ class ProphetCandidate(Candidate):
                     "holidays need 'holiday' and 'ds' keys", field="holidays", value=cfg.holidays[0]
                 )
             holidays["ds"] = pd.to_datetime(holidays["ds"])
+        y = np.where(np.isfinite(prep.y_raw), prep.clean, np.nan)
+        if self.lean and prophet_lean.supported(y, bool(cfg.holidays or cfg.country_holidays)):
+            lean: Any = prophet_lean.LeanProphet(
+                span_days >= 730, daily and span_days >= 14, cfg.level / 100, 300
+            )
+            self.model_, self.seed_, self.prep_ = lean.fit(prep.dates, y, self._init()), seed, prep
+            return self
         model: Any = MapProphet(
             yearly_seasonality=span_days >= 730,
             weekly_seasonality=daily and span_days >= 14,
@@ -470,7 +483,7 @@ class ProphetCandidate(Candidate):
         )
         if cfg.country_holidays:
             model.add_country_holidays(country_name=cfg.country_holidays)
-        df = pd.DataFrame({"ds": prep.dates, "y": np.where(np.isfinite(prep.y_raw), prep.clean, np.nan)})
+        df = pd.DataFrame({"ds": prep.dates, "y": y})
         with _quiet("cmdstanpy", "prophet"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             init = self._init()
@@ -487,6 +500,9 @@ class ProphetCandidate(Candidate):
     def _predict(self, h: int, level: int) -> Prediction:
         future = self._future(h)
         self.model_.interval_width = level / 100
+        if isinstance(self.model_, prophet_lean.LeanProphet):
+            with _seeded(self.seed_):
+                return Prediction(*self.model_.predict(pd.DatetimeIndex(future["ds"])))
         with _seeded(self.seed_), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = self.model_.predict(future)
@@ -494,9 +510,16 @@ class ProphetCandidate(Candidate):
             out["yhat"].to_numpy(float), out["yhat_lower"].to_numpy(float), out["yhat_upper"].to_numpy(float)
         )
 
+    def _full(self) -> Any:
+        if isinstance(self.model_, prophet_lean.LeanProphet):
+            raise RecurError(
+                "prophet: a backtest (lean) fit cannot be saved or simulated; fit with lean=False"
+            )
+        return self.model_
+
     def _simulate(self, h: int, n: int, seed: int) -> np.ndarray:
         future = self._future(h)
-        model = self.model_
+        model = self._full()
         keep = model.uncertainty_samples
         model.uncertainty_samples = n
         try:
@@ -511,7 +534,7 @@ class ProphetCandidate(Candidate):
         from prophet.serialize import model_to_json
 
         self._check()
-        return {"prophet_json": model_to_json(self.model_), "seed": self.seed_}
+        return {"prophet_json": model_to_json(self._full()), "seed": self.seed_}
 
     def load_state(self, prep: _Prepared, state: Mapping[str, Any]) -> ProphetCandidate:
         from prophet.serialize import model_from_json
