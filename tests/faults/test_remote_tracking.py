@@ -1,6 +1,7 @@
 """The API against a real `mlflow server` process (remote tracking URI): started while the tracking server is
 down it answers not-ready, then a champion is trained and promoted through the server, and the API becomes ready
-by itself (polling) and serves it."""
+by itself (polling) and serves it; restarted, it is ready from the local copy it kept, which the registry then
+confirms."""
 
 from __future__ import annotations
 
@@ -103,6 +104,23 @@ def test_api_starts_not_ready_without_tracking_server_then_serves_a_champion_pro
         )
         assert q.status_code == 200 and q.headers["X-Model-Version"] == version
         assert len(q.json()["matches"]) == 3
+
+        # A restart is ready from the local copy it kept, and the registry check (the manifest fetched alone
+        # through the tracking server) confirms it.
+        api.stop()
+        api.start(timeout=180, ready_path="/readyz")
+        model = httpx.get(api.url + "/readyz", timeout=10).json()["models"][PATTERNS_MODEL]
+        assert model["source"] == "local copy" and model["version"] == version
+        wait_for(
+            lambda: (
+                "(checked)"
+                in httpx.get(api.url + "/readyz", timeout=10).json()["models"][PATTERNS_MODEL]["detail"]
+            ),
+            timeout=120,
+            what="the registry confirming the local copy",
+            every=0.5,
+        )
+        assert "could not be fetched" not in (root / "api.log").read_text()
     finally:
         api.stop()
         if mlflow_server is not None:
