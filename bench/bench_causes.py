@@ -14,6 +14,8 @@
    ``--seeds 7,42,1,2,3``: the sample is generated with each generator seed (data/generate.py; seed 7 is the
    committed sample) into a temporary folder and scored the same way; per-seed figures, then the pooled ones (all
    planted causes and no-cause shifts of all seeds together), so that the figure is not tuned to one sample.
+   Also printed: how many shifts (all, and those found at a candidate date) lie at no true shift, i.e. more than
+   14 days from every shift of that series (an aggregate: of any team) in ``truth/shifts.csv``, planted or not.
 2. GitHub status corpus (../shared/data/github-status/incidents.jsonl, when present): weekly incident counts per
    component (the first listed, names normalised as in bench_retrieval; none listed: "unspecified"), the
    aggregate being all components; the shifts found and their top causes are printed. Pattern ids come from a

@@ -253,8 +253,8 @@ def redate_shifts(
     anchors: dict[str, list[tuple[pd.Timestamp, str]]],
     cfg: ExplainConfig,
 ) -> list[dict[str, Any]]:
-    """``events`` with a detected shift moved to a known date (an anchor: a part's shift for an aggregate, a
-    change, experiment start or burst for the candidate tests) when the data fit it at least as well there.
+    """``events`` with a detected shift moved to a known date of its series (an anchor; :func:`detect_shifts`
+    passes an aggregate its parts' shifts) when the data fit it at least as well there.
 
     A blind search dates a shift to within a few weeks; on a sum of parts, or next to a seasonal swing, it can
     land three or four weeks off, and then it hides the true date from every test made there (the shift blocks
@@ -263,7 +263,9 @@ def redate_shifts(
     neighbouring shifts: the sum of squares of the two-level fit over the span between those neighbours is
     computed with the step at the detected date and at the anchor (each side at least ``min_segment`` points).
     The shift moves to the best anchor when that fit is at least as good and the step keeps its sign; its
-    magnitude becomes the step there, its confidence stays the detector's, and ``detail`` says so.
+    magnitude becomes the step there, its confidence stays the detector's, and ``detail`` says so. (Changes and
+    experiment starts as anchors were tried on the sample's seeds: they moved a true shift onto a distractor
+    change four weeks later and found nothing more, so they are not used.)
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     ms = int(params["min_segment"])
@@ -302,19 +304,19 @@ def redate_shifts(
         for d, label in sorted(marks, key=lambda m: (m[0], m[1])):
             if not (near < abs(d - o) <= far and lo < d < hi):
                 continue
-            pd_ = int(idx.searchsorted(d))
-            if min(pd_ - a, b - pd_) < ms:
+            pa = int(idx.searchsorted(d))
+            if min(pa - a, b - pa) < ms:
                 continue
             y = _cleared(y0, idx, steps, w, d)  # an aggregate: less its parts' other shifts
-            sse, sse_o = _two_level_sse(y, a, pd_, b), _two_level_sse(y, a, po, b)
-            step = float(y[pd_:b].mean() - y[a:pd_].mean())
+            sse, sse_o = _two_level_sse(y, a, pa, b), _two_level_sse(y, a, po, b)
+            step = float(y[pa:b].mean() - y[a:pa].mean())
             if step * float(mag) > 0 and sse <= sse_o and (best is None or sse - sse_o < best[0]):
-                best = (sse - sse_o, pd_, label, step)
+                best = (sse - sse_o, pa, label, step)
         if best is None:
             out.append(e)
             continue
-        _, pd_, label, step = best
-        d = idx[pd_]
+        _, pa, label, step = best
+        d = idx[pa]
         sigma = e.get("magnitude_sigma")
         moved = {
             **e,
