@@ -14,7 +14,9 @@ seasonality at Prophet's default orders and prior scales, automatic changepoints
   draws from NumPy's global generator in the same order (the caller seeds it, as for Prophet): the same interval.
 
 Anything else (holidays, a constant history, fewer than 2 points) is not handled here (:func:`supported`).
-Tests check the forecast and interval against :class:`MapProphet` on the same data.
+:meth:`LeanProphet.from_prophet` forecasts a fitted (or loaded) Prophet model the same way, without a refit, when
+its configuration is one this module reproduces. Tests check the forecast and interval against
+:class:`MapProphet` on the same data.
 """
 
 from __future__ import annotations
@@ -74,10 +76,35 @@ class LeanProphet:
         self.weekly = weekly
         self.interval_width = interval_width
         self.uncertainty_samples = uncertainty_samples
+        self.seasons = ([YEARLY] if yearly else []) + ([WEEKLY] if weekly else [])
+
+    @classmethod
+    def from_prophet(cls, model: Any) -> LeanProphet | None:
+        """The fitted Prophet ``model``'s forecast in NumPy (no refit); ``None`` outside what this module does."""
+        seasons = model.seasonalities
+        if (
+            model.growth != "linear"
+            or model.scaling != "absmax"
+            or model.logistic_floor
+            or model.train_holiday_names is not None
+            or model.extra_regressors
+            or model.params is None
+            or np.shape(model.params["k"])[0] != 1
+            or any(p["mode"] != "additive" or p["condition_name"] is not None for p in seasons.values())
+        ):
+            return None
+        lean = cls(False, False, float(model.interval_width), int(model.uncertainty_samples))
+        lean.seasons = [(float(p["period"]), int(p["fourier_order"])) for p in seasons.values()]
+        lean.params = model.params
+        lean.y_scale_ = float(model.y_scale)
+        lean.start_ = int(pd.Timestamp(model.start).value)
+        lean.t_scale_ = int(pd.Timedelta(model.t_scale).value)
+        lean.changepoints_t_ = np.asarray(model.changepoints_t, dtype=float)
+        lean.n_history_ = len(model.history)
+        return lean
 
     def _features(self, ns: np.ndarray) -> np.ndarray:
-        parts = [_fourier(ns, *YEARLY)] if self.yearly else []
-        parts += [_fourier(ns, *WEEKLY)] if self.weekly else []
+        parts = [_fourier(ns, period, order) for period, order in self.seasons]
         return np.column_stack(parts) if parts else np.zeros((len(ns), 1))  # Prophet's 'zeros' column
 
     def fit(
@@ -124,7 +151,7 @@ class LeanProphet:
             "t": t,
             "t_change": cps,
             "X": x,
-            "sigmas": [SEASONALITY_PRIOR] * x.shape[1] if self.yearly or self.weekly else [1.0],
+            "sigmas": [SEASONALITY_PRIOR] * x.shape[1] if self.seasons else [1.0],
             "tau": CHANGEPOINT_PRIOR,
         }
         from ml.indicators.prophet_map import map_fit  # imports Prophet: only when a fit is made
@@ -173,3 +200,8 @@ class LeanProphet:
         lower = np.percentile(sims, 100 * (1.0 - self.interval_width) / 2, axis=1)
         upper = np.percentile(sims, 100 * (1.0 + self.interval_width) / 2, axis=1)
         return yhat, lower, upper
+
+
+def as_lean(model: Any) -> LeanProphet | None:
+    """``model`` itself if lean, else :meth:`LeanProphet.from_prophet` (with the model's current interval)."""
+    return model if isinstance(model, LeanProphet) else LeanProphet.from_prophet(model)

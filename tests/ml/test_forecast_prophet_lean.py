@@ -1,4 +1,4 @@
-"""The backtest's lean Prophet (ml.indicators.prophet_lean) gives Prophet's own forecast and interval."""
+"""Prophet in NumPy (ml.indicators.prophet_lean): the backtest's fits and every forecast equal Prophet's own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from ml.errors import RecurError
 from ml.indicators import backtest
-from ml.indicators.candidates import ProphetCandidate, make_candidate
+from ml.indicators.candidates import ProphetCandidate, _seeded, make_candidate
 from ml.indicators.config import ForecastConfig
 from ml.indicators.grid import to_grid
 from ml.indicators.prophet_lean import LeanProphet
@@ -45,12 +45,19 @@ def test_lean_prophet_gives_prophets_forecast_and_interval(n: int, freq: str, ga
     full = make_candidate("prophet", **form).fit(prep, cfg)  # type: ignore[arg-type]
     lean = make_candidate("prophet", lean=True, **form).fit(prep, cfg)  # type: ignore[arg-type]
     assert isinstance(lean.model_, LeanProphet)  # type: ignore[attr-defined]
+    loaded = ProphetCandidate().load_state(prep, full.state())  # type: ignore[arg-type]
     for level in (80, 95):
-        a, b = full.predict(13, level), lean.predict(13, level)
-        scale = float(np.abs(a.mean).mean())
-        np.testing.assert_allclose(b.mean, a.mean, atol=1e-9 * scale)
-        np.testing.assert_allclose(b.lower, a.lower, atol=1e-9 * scale)
-        np.testing.assert_allclose(b.upper, a.upper, atol=1e-9 * scale)
+        # Prophet's own predict (pandas), as the candidate called it before prophet_lean
+        model = full.model_  # type: ignore[attr-defined]
+        model.interval_width = level / 100
+        with _seeded(3):
+            ref = model.predict(full._future(13))  # type: ignore[attr-defined]
+        scale = float(np.abs(ref["yhat"]).mean())
+        for cand in (full, lean, loaded):
+            got = cand.predict(13, level)
+            np.testing.assert_allclose(got.mean, ref["yhat"], atol=1e-9 * scale)
+            np.testing.assert_allclose(got.lower, ref["yhat_lower"], atol=1e-9 * scale)
+            np.testing.assert_allclose(got.upper, ref["yhat_upper"], atol=1e-9 * scale)
     a_init, b_init = full.structure()["init"], lean.structure()["init"]
     for key in ("k", "m", "sigma_obs", "delta", "beta"):
         np.testing.assert_allclose(b_init[key], a_init[key], rtol=1e-9, atol=1e-12)
