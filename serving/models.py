@@ -287,7 +287,9 @@ class ModelStore:
                         out[name] = {"status": "unreachable", "version": kept}
                         continue
                     if same:
-                        log.info("Serving - the local copy of %s v%s is the registry's champion", name, version)
+                        log.info(
+                            "Serving - the local copy of %s v%s is the registry's champion", name, version
+                        )
                         self._unchecked.discard(name)
                         self._notes[name] = "the registry's champion (checked)"
                         out[name] = {"status": "unchanged", "version": version}
