@@ -14,6 +14,7 @@ seasonality at Prophet's default orders and prior scales, automatic changepoints
   draws from NumPy's global generator in the same order (the caller seeds it, as for Prophet): the same interval.
 
 Anything else (holidays, a constant history, fewer than 2 points) is not handled here (:func:`supported`).
+The module also holds the two context managers Prophet's callers share (:func:`_quiet`, :func:`_seeded`).
 :meth:`LeanProphet.from_prophet` forecasts a fitted (or loaded) Prophet model the same way, without a refit, when
 its configuration is one this module reproduces. Tests check the forecast and interval against
 :class:`MapProphet` on the same data.
@@ -21,7 +22,9 @@ its configuration is one this module reproduces. Tests check the forecast and in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,31 @@ SEASONALITY_PRIOR = 10.0
 YEARLY = (365.25, 10)
 WEEKLY = (7.0, 3)
 _DAY_NS = 86_400 * 10**9
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Silence chatty third-party loggers (cmdstanpy resets its level on first use, so disable it instead)."""
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before, strict=True):
+            lg.disabled = was
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Prophet draws its intervals from numpy's global generator: seed it here and restore it afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def supported(y: np.ndarray, holidays: bool) -> bool:
