@@ -23,13 +23,15 @@ __all__ = ["average_tree", "cut_tree", "tree_cut_counts"]
 
 
 def average_tree(X: np.ndarray) -> np.ndarray:
-    """Average-linkage tree (SciPy's linkage matrix) of the rows of `X` by cosine distance."""
+    """Average-linkage tree (SciPy's linkage matrix) of the rows of `X` by cosine distance (a zero row at
+    distance 1 from every other)."""
     from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import pdist
 
-    X = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    X = X / np.maximum(norms, 1e-12)  # a zero row would make cosine undefined
-    return np.asarray(linkage(X, method="average", metric="cosine"))
+    # a zero row (a text equal to the corpus mean once centred) has no cosine: it is taken as orthogonal to
+    # every other row (distance 1), not left undefined (SciPy's NaN, which linkage refuses)
+    distances = np.nan_to_num(pdist(np.asarray(X, dtype=np.float64), metric="cosine"), nan=1.0)
+    return np.asarray(linkage(distances, method="average"))
 
 
 def cut_tree(tree: np.ndarray, k: int, min_size: int) -> np.ndarray:

@@ -12,16 +12,14 @@ from ml.patterns.clustering import PatternClusterer
 from ml.patterns.granularity import GranularitySearch
 from ml.patterns.hierarchy import average_tree, cut_tree, tree_cut_counts
 from ml.patterns.ids import NOISE
+from tests.ml.test_granularity import blobs
 
 
 def groups(
     sizes: list[int], dim: int = 32, spread: float = 0.45, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors around random centres, one group per size; `spread` large enough that the groups touch."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(len(sizes), dim))
-    X = np.vstack([c + spread * rng.normal(size=(n, dim)) for c, n in zip(centres, sizes, strict=True)])
-    return X / np.linalg.norm(X, axis=1, keepdims=True), np.repeat(np.arange(len(sizes)), sizes)
+    return blobs(sizes, dim=dim, spread=spread, seed=seed)
 
 
 def test_a_cut_keeps_big_clusters_and_leaves_small_ones_unclustered() -> None:
@@ -32,6 +30,16 @@ def test_a_cut_keeps_big_clusters_and_leaves_small_ones_unclustered() -> None:
     assert tree_cut_counts(4, 10, 1000) == list(range(4, 31)) and tree_cut_counts(4, 10, 20) == list(
         range(4, 11)
     )
+
+
+def test_a_zero_row_is_far_from_every_other_not_undefined() -> None:
+    # a text equal to the corpus mean is a zero row once centred; SciPy's cosine is NaN there
+    X, y = groups([20, 20], seed=5)
+    X = np.vstack([X, np.zeros((2, X.shape[1]))])
+    tree = average_tree(X)
+    assert np.all(np.isfinite(tree))
+    labels = cut_tree(tree, 4, min_size=5)  # the two groups and each zero row alone
+    assert set(labels[-2:]) == {NOISE} and adjusted_rand_score(y, labels[:-2]) == 1.0
 
 
 @pytest.mark.parametrize(
