@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ml.registry.artifacts import MANIFEST
+from ml.registry.artifacts import MANIFEST, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,6 @@ class CacheError(Exception):
 def registry_key(tracking_uri: str) -> str:
     """The folder name of a registry's entries (its URI is never written: it may hold credentials)."""
     return hashlib.sha256(tracking_uri.encode("utf-8")).hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -92,6 +84,23 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _manifest_place(where: object) -> str | None:
+    """`where` if it is a relative path of plain names (no ``..``, no scheme, no leading ``/``), else None: it is
+    joined to the version's download URI for the registry check, so a changed one must not point elsewhere."""
+    if where == "":
+        return ""
+    if not isinstance(where, str) or not all(_NAME.fullmatch(part) for part in where.split("/")):
+        return None
+    return where
+
+
+def _not_linked(*paths: Path) -> None:
+    """A copy is read only from real folders and files under the cache: a link could point it anywhere."""
+    for path in paths:
+        if path.is_symlink():
+            raise CacheError(f"{path.name} is a link")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -133,18 +142,24 @@ class ModelCache:
         """The local copy of `name` to serve; :class:`CacheError` if there is none or it must not be served.
         Only names and the manifest's hash are checked here: :func:`open_runtime` checks the files."""
         folder = self._model_dir(name)
+        _not_linked(self.base, folder, folder / CURRENT)
         pointer = _read_json(folder / CURRENT)
         version, sub = pointer.get("version"), pointer.get("dir")
         if not isinstance(version, str) or not isinstance(sub, str) or not _ENTRY_DIR.fullmatch(sub):
             raise CacheError(f"{CURRENT} does not name a version and its folder")
         entry_dir = folder / sub
+        _not_linked(entry_dir, entry_dir / ENTRY)
         entry = _read_json(entry_dir / ENTRY)
         expected = {"name": name, "version": version, "registry": self.registry}
         for key, value in expected.items():
             if entry.get(key) != value:
                 raise CacheError(f"{ENTRY} says {key} {entry.get(key)!r}, expected {value!r}")
+        where = _manifest_place(entry.get("manifest_path") or "")
+        if where is None:
+            raise CacheError(f"{ENTRY} says manifest_path {entry['manifest_path']!r}, not a relative path")
         root = entry_dir / MODEL_DIR
         manifest = root / MANIFEST
+        _not_linked(root, manifest)
         if not manifest.is_file():
             raise CacheError(f"v{version}: the artifact's manifest is missing")
         if file_sha256(manifest) != entry.get("manifest_sha256"):
@@ -156,7 +171,7 @@ class ModelCache:
             run_id=run_id if isinstance(run_id, str) else None,
             root=root,
             manifest_sha256=str(entry["manifest_sha256"]),
-            manifest_path=str(entry.get("manifest_path") or ""),
+            manifest_path=where,
         )
 
     def save(
@@ -166,6 +181,7 @@ class ModelCache:
         system, see :meth:`staging`) as the current copy of `name`, and remove older ones."""
         folder = self._model_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
+        manifest_path = _manifest_place(manifest_path) or ""  # unusual: the check then fetches the version
         building = Path(tempfile.mkdtemp(prefix=_TMP, dir=folder))
         try:
             os.rename(artifact_root, building / MODEL_DIR)
@@ -195,6 +211,9 @@ class ModelCache:
         """Forget the current copy of `name` (a refused one): the next start-up goes to the registry. A failure
         to remove it is logged: the copy is refused again next time."""
         folder = self._model_dir(name)
+        if self.base.is_symlink() or folder.is_symlink():  # nothing is removed through a link
+            log.warning("Serving - the local copy of %s is under a link: left as it is (refused again)", name)
+            return
         try:
             (folder / CURRENT).unlink(missing_ok=True)
             self._prune(folder, keep=None)
@@ -213,7 +232,10 @@ class ModelCache:
                         continue
                 except OSError:
                     continue
-            if child.is_dir() and (child.name.startswith(_TMP) or _ENTRY_DIR.fullmatch(child.name)):
+            ours = child.name.startswith(_TMP) or _ENTRY_DIR.fullmatch(child.name)
+            if ours and child.is_symlink():  # the link goes, never what it points at
+                child.unlink(missing_ok=True)
+            elif child.is_dir() and ours:
                 shutil.rmtree(child, ignore_errors=True)
             elif child.name.startswith(_TMP):
                 child.unlink(missing_ok=True)

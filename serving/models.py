@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ml.errors import ModelUnavailableError
-from ml.registry.artifacts import MANIFEST, MODEL_KINDS, ArtifactError, fetch_version
+from ml.registry.artifacts import MANIFEST, MODEL_KINDS, ArtifactError, fetch_version, file_sha256
 from ml.registry.names import CHAMPION as ALIAS
 from ml.registry.names import MODEL_NAMES
 from ml.registry.runtimes import LRUCache, open_runtime
-from serving.model_cache import CachedEntry, CacheError, ModelCache, file_sha256
+from serving.model_cache import CachedEntry, CacheError, ModelCache
 
 # MLflow (about a second to import) is imported in the methods that talk to the registry, so that a start from
 # the local copies is ready before it is needed.

@@ -85,7 +85,8 @@ def _fail(path: Path | str, why: str) -> ArtifactError:
     return ArtifactError(f"model artifact {path}: {why}", field="artifact", value=str(path))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of the file at `path`, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -102,7 +103,7 @@ def write_manifest(root: Path, kind: str) -> Path:
         raise InputError(f"artifact kind must be one of {KINDS}, got {kind!r}", field="kind", value=kind)
     root = Path(root)
     files = {
-        p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
@@ -158,7 +159,7 @@ def verify_files(root: Path, kind: str | None = None) -> dict[str, Any]:
         size = path.stat().st_size
         if size != info["bytes"]:
             raise _fail(root / name, f"has {size} bytes, the manifest says {info['bytes']} (truncated?)")
-        if _sha256(path) != info["sha256"]:
+        if file_sha256(path) != info["sha256"]:
             raise _fail(root / name, "content differs from the manifest's SHA-256")
     return manifest
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from ml.registry.artifacts import MANIFEST, fetch_version, verify_files, write_manifest
+from ml.registry.artifacts import MANIFEST, fetch_version, file_sha256, verify_files, write_manifest
 from ml.registry.names import CHAMPION, PATTERNS_MODEL
-from serving.model_cache import CURRENT, ENTRY, ModelCache, file_sha256
+from serving.model_cache import CURRENT, ENTRY, ModelCache
 from serving.settings import ServingSettings
 from tests.conftest import ROOT, SAMPLE
 from tests.serving.server import Server, free_port

@@ -96,3 +96,46 @@ def test_a_copy_is_read_only_as_written(tmp_path: Path) -> None:
     cache.discard("m")
     assert not cache.has("m")
     assert [p.name for p in folder.iterdir() if not p.name.startswith(".tmp-")] == []  # (the test's staging)
+
+
+def test_links_and_a_changed_manifest_place_are_refused_and_nothing_is_removed_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """A copy is read only from real folders under the cache (a link could point it at any folder the service
+    can read), its manifest's place must stay a relative path (it is joined to the registry's download URI for
+    the check), and discarding or pruning never follows a link."""
+    cache = ModelCache(tmp_path / "cache", "sqlite:///a.db")
+    assert (
+        cache.save("m", "1", None, _fake_artifact(cache.staging("m") / "a", "one"), "x/../y").manifest_path
+        == ""
+    )
+    entry = cache.save("m", "1", None, _fake_artifact(cache.staging("m") / "b", "one"), "artifacts/model")
+    assert cache.current("m").manifest_path == "artifacts/model"
+    folder = tmp_path / "cache" / cache.registry / "m"
+    pointer = json.loads((folder / CURRENT).read_text())
+    record = json.loads((folder / pointer["dir"] / "entry.json").read_text())
+    for bad in ("../../other-run/artifacts", "/abs", "s3://bucket/x", "a//b"):
+        (folder / pointer["dir"] / "entry.json").write_text(json.dumps({**record, "manifest_path": bad}))
+        with pytest.raises(CacheError, match="manifest_path .* not a relative path"):
+            cache.current("m")
+    (folder / pointer["dir"] / "entry.json").write_text(json.dumps(record))
+    assert cache.current("m").root == entry.root
+
+    elsewhere = tmp_path / "elsewhere"
+    (entry.root.parent).rename(elsewhere)  # the entry's folder replaced by a link to a copy outside the cache
+    (folder / pointer["dir"]).symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(CacheError, match="is a link"):
+        cache.current("m")
+    cache.discard("m")
+    assert not cache.has("m") and (elsewhere / "model" / MANIFEST).read_text() == "one"
+    assert not (folder / pointer["dir"]).exists()  # the link itself went
+
+    cache.save("m", "2", None, _fake_artifact(cache.staging("m") / "c", "two"), "artifacts/model")
+    victim = tmp_path / "victim"
+    (victim / "m" / "v1-0123abcd").mkdir(parents=True)
+    (tmp_path / "cache" / cache.registry).rename(tmp_path / "moved")
+    (tmp_path / "cache" / cache.registry).symlink_to(victim, target_is_directory=True)
+    with pytest.raises(CacheError, match="is a link"):
+        cache.current("m")
+    cache.discard("m")
+    assert (victim / "m" / "v1-0123abcd").is_dir()  # nothing removed through the link
