@@ -138,8 +138,7 @@ class ModelStore:
 
     def _load(self, name: str, version: str, run_id: str | None) -> LoadedModel:
         started = time.perf_counter()
-        # With a cache, downloaded onto its file system: keeping the validated folder is then a rename.
-        tmp = self.cache.staging(name) if self.cache else Path(tempfile.mkdtemp(prefix="recur-serve-"))
+        tmp = self._download_folder(name)
         try:
             root = fetch_version(self.tracking_uri, name, version, dest=tmp)
             runtime = self._build(root, name)
@@ -149,6 +148,21 @@ class ModelStore:
             shutil.rmtree(tmp, ignore_errors=True)  # the runtime holds everything in memory
         log.info("Serving - loaded %s v%s in %.1fs", name, version, time.perf_counter() - started)
         return self._loaded(name, version, run_id, runtime, REGISTRY)
+
+    def _download_folder(self, name: str) -> Path:
+        """A fresh folder to download a version into: with a cache, on its file system (keeping the validated
+        folder is then a rename); without one, or when the cache folder cannot take it (a local disk problem
+        must not refuse a good version), a temporary folder."""
+        if self.cache is not None:
+            try:
+                return self.cache.staging(name)
+            except OSError as exc:
+                log.warning(
+                    "Serving - the local model cache cannot be written (%s): downloading %s to a temporary folder",
+                    exc.strerror or type(exc).__name__,
+                    name,
+                )
+        return Path(tempfile.mkdtemp(prefix="recur-serve-"))
 
     def _keep(self, name: str, version: str, run_id: str | None, root: Path, tmp: Path) -> None:
         """Keep the validated folder of a version loaded from the registry as the local copy; a failure (disk
@@ -209,7 +223,7 @@ class ModelStore:
         entry = self._copies.get(name)
         if self.cache is None or entry is None or entry.version != version:
             return False
-        tmp = self.cache.staging(name)
+        tmp = self._download_folder(name)
         try:
             try:
                 location = self._client().get_model_version_download_uri(name, version)

@@ -127,6 +127,32 @@ def test_a_corrupt_local_copy_is_refused_and_the_registry_copy_served(
     assert fresh.version == version and verify_files(fresh.root, "patterns")
 
 
+def test_a_cache_folder_that_cannot_be_written_never_refuses_a_good_version(
+    small_store: dict, warm: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A local disk problem (full, read-only) costs only the local copy: the registry's version is downloaded to
+    a temporary folder and served, and the check of a local copy still runs."""
+    uri, version = str(small_store["uri"]), small_store["version"]
+    checked = _store(uri, warm)
+    assert checked.open_cached()[PATTERNS_MODEL]["status"] == "loaded"  # type: ignore[attr-defined]
+
+    def full(self: ModelCache, name: str) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ModelCache, "staging", full)
+    with caplog.at_level(logging.WARNING, logger="serving.models"):
+        fresh = _store(uri, warm.parent / "other-cache")
+        assert fresh.reload()[PATTERNS_MODEL] == {  # type: ignore[attr-defined]
+            "status": "loaded",
+            "version": version,
+            "previous": None,
+        }
+        assert checked.reload(only_missing=True)[PATTERNS_MODEL]["status"] == "unchanged"  # type: ignore[attr-defined]
+    assert fresh.status()[PATTERNS_MODEL]["source"] == "registry"  # type: ignore[attr-defined]
+    assert "the registry's champion (checked)" in checked.status()[PATTERNS_MODEL]["detail"]  # type: ignore[attr-defined]
+    assert any("No space left on device" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize("manifest_path", ["kept", "unknown"])
 def test_a_consistently_rewritten_local_copy_is_replaced_once_the_registry_answers(
     small_store: dict, warm: Path, manifest_path: str
