@@ -31,7 +31,7 @@ from ml.patterns.geometry import (
     l2_normalize,
     predict_nearest,
 )
-from ml.patterns.granularity import GranularitySearch, join_groups
+from ml.patterns.granularity import GranularitySearch, fit_hdbscan, join_groups
 from ml.patterns.ids import NOISE
 
 __all__ = [
@@ -347,8 +347,6 @@ class PatternClusterer:
         self, X: np.ndarray, y: np.ndarray | None, mcs: int, ms: int
     ) -> tuple[np.ndarray, int, int, str]:
         """HDBSCAN on the UMAP layout (settings searched when `mcs` is 0): raw labels and the settings."""
-        import hdbscan
-
         method = self.cluster_selection_method
         self.search_ = None
         if mcs == 0:
@@ -358,20 +356,13 @@ class PatternClusterer:
             best = search.fit(self.reduced_, y, X=X if joins else None).best
             mcs, ms, method = best.min_cluster_size, best.min_samples, best.method
             self.search_ = search
-        clusterer = hdbscan.HDBSCAN(
-            min_cluster_size=mcs,
-            min_samples=ms,
-            metric="euclidean",
-            cluster_selection_method=method,
-            core_dist_n_jobs=1,
-        )
-        raw = clusterer.fit_predict(self.reduced_.astype(np.float64))
+        raw, probabilities, _ = fit_hdbscan(self.reduced_, mcs, ms, method)
         self.n_dense_groups_ = int(raw.max()) + 1 if raw.size and raw.max() >= 0 else 0
         best_cut = self.search_.best_ if self.search_ is not None else None
         if best_cut is not None and best_cut.merged and best_cut.join_height is not None:
             # the chosen join height (on a subsampled search, the count may differ a little here)
             raw = next(iter(join_groups(raw, X, height=best_cut.join_height).values()), (raw, 0.0))[0]
-        self.probabilities_ = np.asarray(clusterer.probabilities_, dtype=np.float32)
+        self.probabilities_ = probabilities
         return raw, mcs, ms, method
 
     def _fit_tree(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, int, int, str]:

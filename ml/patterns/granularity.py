@@ -55,7 +55,14 @@ from ml.errors import InputError, NotFittedError
 from ml.patterns.hierarchy import average_tree, cut_tree, tree_cut_counts
 from ml.patterns.ids import NOISE
 
-__all__ = ["GranularityCandidate", "GranularitySearch", "cut_counts", "join_groups", "pattern_count_range"]
+__all__ = [
+    "GranularityCandidate",
+    "GranularitySearch",
+    "cut_counts",
+    "fit_hdbscan",
+    "join_groups",
+    "pattern_count_range",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +99,11 @@ class GranularityCandidate:
         return asdict(self)
 
 
-def _hdbscan(
+def fit_hdbscan(
     Z: np.ndarray, mcs: int, ms: int, method: str, validity: bool = False
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """HDBSCAN (Euclidean, one thread for core distances) on the layout `Z`: labels (-1: noise), membership
+    strengths, and with `validity` the relative DBCV (NaN without it, or when everything is noise)."""
     import hdbscan
 
     model = hdbscan.HDBSCAN(
@@ -107,7 +116,14 @@ def _hdbscan(
     )
     labels = model.fit_predict(Z.astype(np.float64))
     dbcv = float(model.relative_validity_) if validity and labels.max() >= 0 else float("nan")
-    return labels.astype(np.int64), dbcv
+    return labels.astype(np.int64), np.asarray(model.probabilities_, dtype=np.float32), dbcv
+
+
+def _hdbscan(
+    Z: np.ndarray, mcs: int, ms: int, method: str, validity: bool = False
+) -> tuple[np.ndarray, float]:
+    labels, _, dbcv = fit_hdbscan(Z, mcs, ms, method, validity)
+    return labels, dbcv
 
 
 def join_groups(
