@@ -231,11 +231,12 @@ def stepwise_search(x: np.ndarray, d: int) -> list[OrderFit]:
     return sorted(tried.values(), key=lambda f: f.aicc)
 
 
-def fit_auto_arima(y: np.ndarray) -> Any:
+def fit_auto_arima(y: np.ndarray, search_window: int = 0) -> Any:
     """statsforecast's ``ARIMA`` fitted exactly with the best admissible orders of :func:`stepwise_search`.
 
-    The orders are tried in the search's ranking until an exact fit succeeds with its roots outside
-    ``MIN_ROOT`` (statsforecast's re-fit rule); a :class:`ValueError` when none does.
+    The differences are chosen on the whole of ``y``, the orders searched on its last ``search_window`` points
+    (``0``: all; R's ``truncate``) and fitted on the whole of ``y``, in the search's ranking until an exact fit
+    succeeds with its roots outside ``MIN_ROOT`` (statsforecast's re-fit rule); a :class:`ValueError` when none does.
     """
     from statsforecast.arima import ndiffs
     from statsforecast.models import ARIMA
@@ -244,7 +245,10 @@ def fit_auto_arima(y: np.ndarray) -> Any:
     d = int(ndiffs(x, max_d=2))  # type: ignore[no-untyped-call]  # statsforecast's KPSS rule
     if np.ptp(np.diff(x, d) if d else x) == 0:
         raise ValueError("the differenced series is constant")
-    for cand in stepwise_search(x, d):
+    recent = x[-search_window:] if 0 < search_window < len(x) else x
+    if np.ptp(np.diff(recent, d) if d else recent) == 0:
+        recent = x
+    for cand in stepwise_search(recent, d):
         if not math.isfinite(cand.aicc):
             break
         model = ARIMA(

@@ -210,6 +210,8 @@ def test_results_are_identical_with_one_and_two_workers() -> None:
         ("prune_ratio", "x"),
         ("fit_window", -3),
         ("reuse_structure", 1),
+        ("search_window", -1),
+        ("search_window", 2.5),
     ],
 )
 def test_speed_settings_are_validated(key: str, value: Any) -> None:
@@ -343,3 +345,32 @@ def test_forward_on_the_fitted_window_repeats_the_forecast(name: str) -> None:
     assert np.all(later.mean > same.mean)  # a rising line: forecasts from 13 weeks later start higher
     with pytest.raises(ValueError):
         cand.forward(_prepare(grid.y[:100], grid.dates[:100], grid.freq), 13, 80)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["auto_ets", "auto_theta", "auto_arima"])
+def test_forms_are_searched_on_the_recent_points_and_fitted_on_the_whole_window(name: str) -> None:
+    """search_window: the form a search finds on the last points is the one fitted on the whole window; a window
+    no longer than search_window is searched whole."""
+    from ml.indicators.seasonality import _prepare
+
+    grid = to_grid(weekly(313), known_series("damped", 313, seed=0))
+    whole = _prepare(grid.y, grid.dates, grid.freq)
+    recent = _prepare(grid.y[-156:], grid.dates[-156:], grid.freq)
+    cfg = ForecastConfig()
+    fitted = make_candidate(name).fit(whole, cfg)
+    on_recent = make_candidate(name).fit(recent, ForecastConfig(search_window=0, arima_search="fast"))
+    if name == "auto_arima":  # the recent points are too few for the CSS search: compare with it run on them
+        from statsforecast.arima import ndiffs
+
+        from ml.indicators import arima_search
+
+        x = whole.adjusted
+        best = arima_search.stepwise_search(x[-156:], int(ndiffs(x, max_d=2)))[0]
+        form = fitted.structure()
+        assert (form["order"][0], form["order"][2]) == (best.p, best.q)
+    else:
+        assert fitted.structure() == on_recent.structure()
+    # searching the whole window finds another form here, so the test tells the two apart
+    assert make_candidate(name).fit(whole, ForecastConfig(search_window=0)).structure() != fitted.structure()
+    key = "residuals" if name == "auto_arima" else "fitted"
+    assert len(fitted.model_.model_[key]) == 313  # type: ignore[attr-defined]  # fitted on the whole window
