@@ -81,6 +81,7 @@ def test_a_loaded_champion_is_kept_and_a_restart_serves_it_before_the_registry(
     assert [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")] == []  # nothing half written
     entry = json.loads((_entry_dir(warm, uri) / ENTRY).read_text())
     assert entry["version"] == version and uri not in json.dumps(entry)  # the URI is never written
+    assert entry["manifest_path"] == ModelCache(warm, uri).current(PATTERNS_MODEL).manifest_path != ""
 
     store = _store(uri, warm)
     assert store.open_cached()[PATTERNS_MODEL] == {  # type: ignore[attr-defined]
