@@ -15,8 +15,9 @@ two registries never share an entry) and per model::
 
 A write never leaves a half entry under a final name: the folder is completed under a ``.tmp-`` name, renamed to
 a fresh ``v<version>-<random>`` name, and only then does ``current.json`` (replaced atomically) point at it; older
-entries are removed afterwards. A read checks the names and the manifest's SHA-256 recorded at write time; the
-store then builds the runtime with :func:`ml.registry.runtimes.open_runtime`, which checks every file against the
+entries are removed afterwards (a link is removed, never what it points at). A read checks the names, that no
+folder or file on the way is a link, the manifest's place and its SHA-256 recorded at write time; the store then
+builds the runtime with :func:`ml.registry.runtimes.open_runtime`, which checks every file against the
 manifest and every array. Anyone who can write this folder can change what is served until the registry answers
 (the background check compares the manifest with the registry's): keep it writable by the service user only.
 """
