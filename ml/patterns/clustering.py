@@ -368,7 +368,8 @@ class PatternClusterer:
     def _fit_tree(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, int, int, str]:
         """The chosen cut of the average-linkage tree of `X` (:mod:`ml.patterns.hierarchy`). When the search
         ran on a subsample (large corpora), every other incident joins its nearest pattern if it is at least
-        as close to the centre as the pattern's least typical members (5th percentile), else stays noise."""
+        as close to the centre as the pattern's least typical members (5th percentile; a numeric
+        `outlier_threshold` instead, when set), else stays noise."""
         search = self._search("agglomerative")
         if isinstance(self.min_cluster_size, int) and not isinstance(self.min_cluster_size, bool):
             search.min_size = self.min_cluster_size
