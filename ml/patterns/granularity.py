@@ -204,7 +204,7 @@ class GranularitySearch:
         and still be preferred.
     algorithm:
         ``"hdbscan"``: HDBSCAN settings on the layout `Z`; ``"agglomerative"``: cuts of an average-linkage
-        tree of `X` (which `fit` then needs).
+        tree of `X` (which `fit` then needs). A :class:`PatternClusterer` sets it from its own ``algorithm``.
     min_size:
         Smallest pattern of a tree cut (``"agglomerative"``); ``None``: about sqrt(n)/2, between 5 and 100.
     """
