@@ -221,6 +221,8 @@ def main() -> None:
         help="keep the trained store here and reuse it on the next run (default: a temporary folder)",
     )
     args = ap.parse_args()
+    if args.starts < 1:
+        ap.error(f"--starts takes a whole number >= 1, got {args.starts}")
     if args.quick:
         args.n, args.seconds = 2000, 8.0
     from training.patterns import train_patterns
@@ -249,7 +251,7 @@ def main() -> None:
             "RECUR_CACHE_DIR": str(settings.cache_dir),
             "RECUR_QUERY_CACHE_SIZE": "4096",
         }
-        starts = [startups(env, root, root / "model-cache") for _ in range(max(1, args.starts))]
+        starts = [startups(env, root, root / "model-cache") for _ in range(args.starts)]
         if args.startup_only:
             print(f"\nSimilar-incident API, {args.n:,} indexed incidents, 2-core machine")
             print_startups(starts)
