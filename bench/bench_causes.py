@@ -248,11 +248,14 @@ def run_seeds(mode: str, seeds: list[int]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-causes-") as tmp:
         for seed in seeds:
             folder = Path(tmp) / f"seed-{seed}"
-            subprocess.run(
+            done = subprocess.run(
                 [sys.executable, str(gen), "--seed", str(seed), "--out", str(folder)],
-                check=True,
                 capture_output=True,
+                text=True,
             )
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                sys.exit(f"bench_causes: data/generate.py --seed {seed} failed: {last}")
             results, rows, cpu, _ = explain_sample(mode, folder)
             cpu_all += cpu
             rows.insert(0, "seed", seed)
