@@ -112,8 +112,8 @@ class PatternClusterer:
         searched; an integer `min_cluster_size` is the smallest pattern); ``"hdbscan"``: HDBSCAN on the UMAP
         layout; ``"auto"`` (default): the tree when `min_cluster_size` is ``"auto"``, no analyst labels are
         given and `join_groups` is off, else HDBSCAN (labels guide the UMAP layout it runs on). On the hard
-        sample, the easy sample and the GitHub status corpus the tree gives higher NMI and ARI than HDBSCAN
-        (``bench/bench_patterns.py``).
+        sample and the GitHub status corpus the tree gives higher NMI and ARI than HDBSCAN, on the easy
+        sample lower (``bench/bench_patterns.py``; README, "How failure patterns are found").
     """
 
     def __init__(

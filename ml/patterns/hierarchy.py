@@ -6,7 +6,8 @@ dense groups and leaves the rest as noise. Average linkage (UPGMA) on cosine dis
 (sentence vectors joined with reduced TF-IDF, centred) joins documents by how much they agree with a group
 *on average*, the classic choice for text, and keeps a broad cause together while a small distinct one stays
 apart. Measured side by side on the same documents and vectors (``python bench/bench_patterns.py``):
-higher NMI and ARI than UMAP + HDBSCAN on the hard sample, the easy sample and the real GitHub status corpus.
+higher NMI and ARI than UMAP + HDBSCAN on the hard sample (ARI 0.308 against 0.223) and the real GitHub status
+corpus (0.291 against 0.220), lower on the easy sample (0.871 against 0.931: two patterns joined).
 
 A cut at ``k`` tree clusters keeps the clusters of at least ``min_size`` incidents as patterns; the
 smaller ones are unclustered (outlier reduction may attach them later). Which cut is chosen from the data
