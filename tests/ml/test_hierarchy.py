@@ -91,3 +91,14 @@ def test_bad_algorithm_names_the_parameter() -> None:
     with pytest.raises(InputError) as exc:
         GranularitySearch(min_size=1).fit(X[:, :5], X=X)
     assert exc.value.field == "min_size"
+
+
+def test_an_integer_min_cluster_size_is_the_smallest_pattern_of_the_tree() -> None:
+    X, y = groups([60, 40, 30, 6], seed=6)
+    clu = PatternClusterer(min_cluster_size=12, algorithm="agglomerative", random_state=0).fit(X)
+    search = clu.search_
+    assert clu.algorithm_ == "agglomerative" and search is not None and search.min_size == 12
+    cut = search.tree_labels_[search.best.n_dense_groups]
+    sizes = np.bincount(cut[cut >= 0])
+    assert sizes.min() >= 12 and set(cut[y == 3]) == {NOISE}  # the 6-incident group is under the smallest
+    assert clu.min_cluster_size_ == 12
