@@ -139,3 +139,40 @@ def test_links_and_a_changed_manifest_place_are_refused_and_nothing_is_removed_t
         cache.current("m")
     cache.discard("m")
     assert (victim / "m" / "v1-0123abcd").is_dir()  # nothing removed through the link
+
+
+def test_a_local_copy_that_differs_is_not_served_when_the_registrys_copy_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry answers with the same version but another manifest, and its copy fails validation: neither is
+    served (the local copy is forgotten), /readyz says the version was refused, and it is not retried."""
+    from ml.registry.artifacts import ArtifactError
+    from serving.models import ModelStore
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # what ModelStore would set, undone after
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    store = ModelStore("sqlite:///x.db", names=("m",), cache_dir=tmp_path)
+    assert store.cache is not None
+    store.cache.save(
+        "m", "3", "run", _fake_artifact(store.cache.staging("m") / "a", "one"), "artifacts/model"
+    )
+    monkeypatch.setattr(store, "_build", lambda root, name: object())  # no real model needed here
+    assert store.open_cached()["m"]["status"] == "loaded" and store.status()["m"]["source"] == "local copy"
+
+    loads: list[str] = []
+
+    def refused(name: str, version: str, run_id: str | None) -> None:
+        loads.append(version)
+        raise ArtifactError("model artifact m: content differs from the manifest's SHA-256")
+
+    monkeypatch.setattr(store, "_champion", lambda name: ("3", "run"))
+    monkeypatch.setattr(store, "_same_as_registry", lambda name, version: False)
+    monkeypatch.setattr(store, "_load", refused)
+    assert store.reload(only_missing=True)["m"] == {"status": "refused", "version": None, "refused": "3"}
+    status = store.status()["m"]
+    assert (
+        status["loaded"] is False
+        and status["reason"] == "m v3 was refused: its artifact is missing, incomplete or corrupt"
+    )
+    assert not store.cache.has("m") and store.needs_registry()
+    assert store.reload(only_missing=True)["m"]["status"] == "refused" and loads == ["3"]  # not tried again
