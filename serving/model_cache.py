@@ -49,6 +49,7 @@ _TMP = ".tmp-"
 _STALE_TMP_S = 3600.0  # a .tmp- folder this old belongs to a process that died
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ENTRY_DIR = re.compile(r"v[A-Za-z0-9._]{1,64}-[0-9a-f]{8}")
+_VERSION = re.compile(r"[A-Za-z0-9._-]{1,64}")  # MLflow's are integers; it reaches logs and /readyz
 
 
 class CacheError(Exception):
@@ -146,7 +147,9 @@ class ModelCache:
         _not_linked(self.base, folder, folder / CURRENT)
         pointer = _read_json(folder / CURRENT)
         version, sub = pointer.get("version"), pointer.get("dir")
-        if not isinstance(version, str) or not isinstance(sub, str) or not _ENTRY_DIR.fullmatch(sub):
+        if not (isinstance(version, str) and _VERSION.fullmatch(version)):
+            raise CacheError(f"{CURRENT} does not name a version")
+        if not isinstance(sub, str) or not _ENTRY_DIR.fullmatch(sub):
             raise CacheError(f"{CURRENT} does not name a version and its folder")
         entry_dir = folder / sub
         _not_linked(entry_dir, entry_dir / ENTRY)

@@ -85,6 +85,9 @@ def test_a_copy_is_read_only_as_written(tmp_path: Path) -> None:
     (folder / CURRENT).write_text(json.dumps({**pointer, "dir": "../../etc"}))
     with pytest.raises(CacheError, match="does not name a version and its folder"):
         cache.current("m")
+    (folder / CURRENT).write_text(json.dumps({**pointer, "version": "1\nINFO forged log line"}))
+    with pytest.raises(CacheError, match="does not name a version$"):  # it reaches logs and /readyz
+        cache.current("m")
     (folder / CURRENT).write_text(json.dumps({**pointer, "version": "2"}))
     with pytest.raises(CacheError, match="says version '1', expected '2'"):
         cache.current("m")
