@@ -49,7 +49,8 @@ _TMP = ".tmp-"
 _STALE_TMP_S = 3600.0  # a .tmp- folder this old belongs to a process that died
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ENTRY_DIR = re.compile(r"v[A-Za-z0-9._]{1,64}-[0-9a-f]{8}")
-_VERSION = re.compile(r"[A-Za-z0-9._-]{1,64}")  # MLflow's are integers; it reaches logs and /readyz
+#: A version or run id (MLflow: an integer, hex): it reaches logs and /readyz.
+_VERSION = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class CacheError(Exception):
@@ -172,7 +173,7 @@ class ModelCache:
         return CachedEntry(
             name=name,
             version=version,
-            run_id=run_id if isinstance(run_id, str) else None,
+            run_id=run_id if isinstance(run_id, str) and _VERSION.fullmatch(run_id) else None,  # to /readyz
             root=root,
             manifest_sha256=str(entry["manifest_sha256"]),
             manifest_path=where,
