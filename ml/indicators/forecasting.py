@@ -31,15 +31,19 @@ Nothing is pickled: :class:`SeriesModel` round-trips through JSON (Prophet throu
 ``prophet.serialize.model_to_json``; statsforecast models are refitted on the stored history at load time, which
 is deterministic and takes milliseconds).
 
-Speed without losing accuracy (``fit_window``, ``prune_ratio``, ``reuse_structure``): on long histories the model
-candidates (ETS, Theta, ARIMA, Prophet; not the baseline) are fitted on the last six years of weekly points (three
-years of daily points), in the backtest and for the final model; after the oldest backtest window, candidates
-whose error there is far above the ``top_k``-th best are not fitted again (the baseline always is); the automatic
-searches (ARIMA orders, ETS components, Theta variant) run once, on the oldest window, and the later windows
-forecast from that fit (statsforecast's ``forward``, when they add at most 10% to its history) or refit that form;
-ARIMA searches its orders with an approximate likelihood on windows over 150 points (R's ``auto.arima`` rule).
-Prophet's MAP is solved in this process (:mod:`ml.indicators.prophet_map`: the same model and priors, no CmdStan
-process per fit). Each result records the wall seconds per candidate (``seconds``) and the pruned candidates
+Speed without losing accuracy (``fit_window``, ``search_window``, ``prune_ratio``, ``reuse_structure``,
+``arima_search``): on long histories the model candidates (ETS, Theta, ARIMA, Prophet; not the baseline) are fitted
+on the last six years of weekly points (three years of daily points), in the backtest and for the final model (the
+final model's history is that bounded window too); after the oldest backtest window, candidates whose error there
+is far above the ``top_k``-th best are not fitted again (the baseline always is); the automatic searches (ARIMA
+orders, ETS components, Theta variant) run once, on the oldest window, choosing the form on its last three years
+(``search_window``) and fitting it on the whole window, and the later windows forecast from that fit
+(statsforecast's ``forward``, when they add at most 10% to its history) or refit that form; ARIMA searches its
+orders with an approximate likelihood on windows over 150 points (R's ``auto.arima`` rule), each conditional sum
+of squares solved with its exact Jacobian (:mod:`ml.indicators.arima_search`). Prophet's MAP is solved in this
+process (:mod:`ml.indicators.prophet_map`: the same model and priors, no CmdStan process per fit), and the
+backtest's Prophet fits and every Prophet forecast skip Prophet's pandas layer (:mod:`ml.indicators.prophet_lean`:
+the same numbers). Each result records the wall seconds per candidate (``seconds``) and the pruned candidates
 (``pruned``).
 
 Parallelism: :func:`fit_series` is a pure top-level function of JSON-able arguments; :func:`fit_many` runs it over
