@@ -179,3 +179,25 @@ def test_a_local_copy_that_differs_is_not_served_when_the_registrys_copy_is_refu
     )
     assert not store.cache.has("m") and store.needs_registry()
     assert store.reload(only_missing=True)["m"]["status"] == "refused" and loads == ["3"]  # not tried again
+
+
+def test_a_registry_without_a_champion_leaves_the_local_copy_serving_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from serving.models import ModelStore
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    store = ModelStore("sqlite:///x.db", names=("m",), cache_dir=tmp_path)
+    assert store.cache is not None
+    store.cache.save(
+        "m", "3", "run", _fake_artifact(store.cache.staging("m") / "a", "one"), "artifacts/model"
+    )
+    monkeypatch.setattr(store, "_build", lambda root, name: object())
+    store.open_cached()
+    monkeypatch.setattr(store, "_champion", lambda name: None)
+    assert store.reload(only_missing=True)["m"] == {"status": "missing", "version": "3"}
+    status = store.status()["m"]
+    assert status["loaded"] is True and status["source"] == "local copy"
+    assert status["detail"] == "served from the local copy of v3; the registry has no 'champion' version"
+    assert not store.needs_registry()  # checked: nothing newer to load
