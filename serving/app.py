@@ -44,6 +44,7 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
         settings.tracking_uri,
         cache_sizes={"query": settings.query_cache_size, "heatmap": settings.heatmap_cache_size},
         cache_dir=settings.model_cache_path,
+        query_runtime=settings.query_runtime,
     )
     metrics = Metrics()
 

@@ -83,8 +83,10 @@ class ModelStore:
         alias: str = ALIAS,
         cache_sizes: dict[str, int] | None = None,
         cache_dir: Path | None = None,
+        query_runtime: str | None = None,
     ) -> None:
         _limit_http_retries()
+        self.query_runtime = query_runtime  # the runtime embedding pasted texts (None: the runtime's default)
         self.tracking_uri = tracking_uri
         self.cache_sizes = dict(cache_sizes or {})  # runtime LRU sizes, e.g. {"query": 2048, "heatmap": 64}
         self.names = names
@@ -126,6 +128,8 @@ class ModelStore:
         runtime = open_runtime(root, MODEL_KINDS.get(name))
         if self.cache_sizes and hasattr(runtime, "configure_caches"):
             runtime.configure_caches(**self.cache_sizes)
+        if self.query_runtime and hasattr(runtime, "configure_embedding"):
+            runtime.configure_embedding(self.query_runtime)
         if hasattr(runtime, "warm_up"):
             runtime.warm_up()
         return runtime

@@ -71,6 +71,11 @@ class ServingSettings(BaseSettings):
         2048, ge=0, description="Prepared query texts, and finished answers, kept (LRU each); 0: off."
     )
     heatmap_cache_size: int = Field(64, ge=0, description="Heat maps kept (LRU, tables and pages); 0: off.")
+    query_runtime: Literal["onnx-int8", "onnx", "torch", "auto"] = Field(
+        "onnx-int8",
+        description="Runtime that embeds pasted texts: onnx-int8 (about 40% less CPU per new query; within "
+        "cosine 0.993 and +0.005 P@5/MRR of fp32), onnx (fp32), torch, or auto; a missing export falls back to auto.",
+    )
     model_cache: bool = Field(
         True, description="Keep a local copy of each champion loaded and start from it (false: off)."
     )

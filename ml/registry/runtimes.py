@@ -192,6 +192,36 @@ class PatternsRuntime:
             self._heat_cache.resize(heatmap)
 
     # ------------------------------------------------------------------ embedding
+    def configure_embedding(self, runtime: str) -> None:
+        """The runtime that embeds pasted texts (queries): ``"onnx-int8"``, ``"onnx"``, ``"torch"`` or ``"auto"``
+        (:class:`~ml.text.embedding.Embedder`'s). The index keeps the vectors made at training; int8 query
+        vectors stay within cosine 0.993 of fp32 ones and move P@5 / MRR by at most +0.005 on the three corpora
+        (``bench/bench_retrieval.py --query-runtime onnx-int8``) for about 40% less CPU per query. An ONNX
+        runtime whose export is missing falls back to ``"auto"`` (fp32 ONNX when there, else torch), logged.
+        Call before the first query."""
+        from ml.errors import ModelUnavailableError
+        from ml.text.embedding import RUNTIMES, Embedder
+
+        if runtime not in RUNTIMES:
+            raise InputError(
+                f"query runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}",
+                field="runtime",
+                value=runtime,
+            )
+        embedder = Embedder(batch_size=32, export=False, threads=1, runtime=runtime)
+        try:
+            backend = (
+                embedder.backend
+            )  # loads it now: a missing export shows here, not on a responder's query
+        except ModelUnavailableError as exc:
+            log.warning("Serving - query runtime %s unavailable (%s); using auto", runtime, exc)
+            embedder = Embedder(batch_size=32, export=False, threads=1)
+            backend = embedder.backend
+        log.info("Serving - queries embedded with %s", backend)
+        with self._embedder_lock:
+            self._embedder = embedder
+            self.model.embedder = embedder
+
     @property
     def embedder(self) -> Any:
         if self._embedder is None:

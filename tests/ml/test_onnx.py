@@ -199,10 +199,16 @@ _NO_TORCH = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_server_answers_without_importing_torch(store: dict[str, object]) -> None:
+@pytest.mark.parametrize(("setting", "backend"), [(None, "onnx-int8"), ("onnx", ADOPTED_ONNX)])
+def test_server_answers_without_importing_torch(
+    store: dict[str, object], setting: str | None, backend: str
+) -> None:
+    # queries are embedded by the int8 export by default (RECUR_QUERY_RUNTIME), fp32 ONNX when asked
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RECUR_"))}
     env.update(store["env"])  # type: ignore[arg-type]
     env["HF_HUB_OFFLINE"] = "1"
+    if setting is not None:
+        env["RECUR_QUERY_RUNTIME"] = setting
     proc = subprocess.run(
         [sys.executable, "-c", _NO_TORCH], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
@@ -210,7 +216,7 @@ def test_server_answers_without_importing_torch(store: dict[str, object]) -> Non
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {
         "status": 200,
-        "backend": ADOPTED_ONNX,
+        "backend": backend,
         "torch": False,
         "transformers": False,
         "sklearn": False,
