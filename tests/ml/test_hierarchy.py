@@ -102,3 +102,12 @@ def test_an_integer_min_cluster_size_is_the_smallest_pattern_of_the_tree() -> No
     sizes = np.bincount(cut[cut >= 0])
     assert sizes.min() >= 12 and set(cut[y == 3]) == {NOISE}  # the 6-incident group is under the smallest
     assert clu.min_cluster_size_ == 12
+
+
+def test_patterns_cut_from_noise_come_with_a_warning() -> None:
+    # random vectors hold no recurring cause: the tree still cuts them, but the choice says it is unstable
+    X = np.random.default_rng(1).normal(size=(200, 64))
+    clu = PatternClusterer(min_cluster_size="auto", random_state=0).fit(X)
+    assert clu.search_ is not None and any("unstable" in w for w in clu.search_.warnings_)
+    structured = PatternClusterer(min_cluster_size="auto", random_state=0).fit(blobs([60, 50, 40], seed=4)[0])
+    assert structured.search_ is not None and not structured.search_.warnings_
