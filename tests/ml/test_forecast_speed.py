@@ -353,10 +353,11 @@ def test_forms_are_searched_on_the_recent_points_and_fitted_on_the_whole_window(
     no longer than search_window is searched whole."""
     from ml.indicators.seasonality import _prepare
 
-    grid = to_grid(weekly(313), known_series("damped", 313, seed=0))
+    grid = to_grid(weekly(313), known_series("damped", 313, seed=1))
     whole = _prepare(grid.y, grid.dates, grid.freq)
-    recent = _prepare(grid.y[-156:], grid.dates[-156:], grid.freq)
     cfg = ForecastConfig()
+    k = cfg.search_window
+    recent = _prepare(grid.y[-k:], grid.dates[-k:], grid.freq)
     fitted = make_candidate(name).fit(whole, cfg)
     on_recent = make_candidate(name).fit(recent, ForecastConfig(search_window=0, arima_search="fast"))
     if name == "auto_arima":  # the recent points are too few for the CSS search: compare with it run on them
@@ -365,7 +366,7 @@ def test_forms_are_searched_on_the_recent_points_and_fitted_on_the_whole_window(
         from ml.indicators import arima_search
 
         x = whole.adjusted
-        best = arima_search.stepwise_search(x[-156:], int(ndiffs(x, max_d=2)))[0]
+        best = arima_search.stepwise_search(x[-k:], int(ndiffs(x, max_d=2)))[0]
         form = fitted.structure()
         assert (form["order"][0], form["order"][2]) == (best.p, best.q)
     else:
