@@ -116,3 +116,5 @@ def test_retrain_keeps_ids_and_gate_blocks_a_worse_model(store: dict, tmp_path: 
     assert (
         str(client.get_model_version_by_alias("incident-patterns", "candidate").version) == worse["version"]
     )
+    # the session's store is shared: leave its champion where the fixture put it, whatever runs next
+    client.set_registered_model_alias("incident-patterns", "champion", first["version"])
