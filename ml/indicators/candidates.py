@@ -172,23 +172,37 @@ class _StatsForecast(Candidate):
         raise NotImplementedError
 
     def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> _StatsForecast:
-        model = self._model(prep.model_season, len(prep.y))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(prep.adjusted.astype(float))
+        model = self._fit_recent_form(prep, cfg)
+        if model is None:
+            model = self._model(prep.model_season, len(prep.y))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(prep.adjusted.astype(float))
         self.model_ = model
         self.prep_ = prep
         return self
 
-    def _probe(self, prep: _Prepared, cfg: ForecastConfig) -> Any:
-        """The automatic search run on the last ``cfg.search_window`` points (``None``: no search to shorten)."""
+    #: whether the form is searched on the last ``search_window`` points (ETS, Theta; ARIMA has its own search)
+    recent_search = False
+
+    def _form_of(self, model: Any) -> dict[str, Any] | None:
+        """Constructor parameters fixing a fitted statsforecast model's form."""
+        return None
+
+    def _fit_recent_form(self, prep: _Prepared, cfg: ForecastConfig) -> Any:
+        """The form searched on the last ``cfg.search_window`` points, fitted on the whole window; ``None`` if none,
+        or if that form does not fit the whole window (multiplicative with zeros earlier on: search it all)."""
         k = cfg.search_window
-        if getattr(self, "model", None) is not None or k <= 0 or len(prep.y) <= k:
+        if not self.recent_search or getattr(self, "model", None) is not None or k <= 0 or len(prep.y) <= k:
             return None
-        probe = self._model(prep.model_season, k)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return probe.fit(prep.adjusted[-k:].astype(float))
+            form = self._form_of(self._model(prep.model_season, k).fit(prep.adjusted[-k:].astype(float)))
+        try:
+            return None if form is None else type(self)(**form)._fit(prep, cfg).model_
+        except ValueError as exc:
+            logger.debug("Forecasting - %s: form %s does not fit the whole window (%s)", self.name, form, exc)
+            return None
 
     def _predict(self, h: int, level: int) -> Prediction:
         prep = self._check()
@@ -244,6 +258,7 @@ class AutoETS(_StatsForecast):
     the last ``search_window`` points of longer windows)."""
 
     name = "auto_ets"
+    recent_search = True
 
     def __init__(self, model: str | None = None, damped: bool | None = None) -> None:
         self.model = model
@@ -265,19 +280,12 @@ class AutoETS(_StatsForecast):
             )
         return _AutoETS(season_length=season_length, model=self.model, damped=self.damped)
 
-    def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> _StatsForecast:
-        probe = self._probe(
-            prep, cfg
-        )  # the components chosen on the recent points, fitted on the whole window
-        if probe is None:
-            return super()._fit(prep, cfg)
-        comp = str(probe.model_["components"])
-        self.model_, self.prep_ = AutoETS(comp[:3], comp[3] != "N")._fit(prep, cfg).model_, prep
-        return self
+    def _form_of(self, model: Any) -> dict[str, Any]:
+        comp = str(model.model_["components"])
+        return {"model": comp[:3], "damped": comp[3] != "N"}
 
     def structure(self) -> dict[str, Any]:
-        comp = str(self.model_.model_["components"])
-        return {"model": comp[:3], "damped": comp[3] != "N"}
+        return self._form_of(self.model_)
 
 
 class AutoTheta(_StatsForecast):
@@ -285,6 +293,7 @@ class AutoTheta(_StatsForecast):
     chosen on the last ``search_window`` points (config) of longer windows."""
 
     name = "auto_theta"
+    recent_search = True
 
     def __init__(self, model: str | None = None) -> None:
         self.model = model
@@ -303,16 +312,11 @@ class AutoTheta(_StatsForecast):
             )
         return _AutoTheta(season_length=season_length, model=self.model)
 
-    def _fit(self, prep: _Prepared, cfg: ForecastConfig) -> _StatsForecast:
-        probe = self._probe(prep, cfg)
-        if probe is None:
-            return super()._fit(prep, cfg)
-        chosen = AutoTheta(str(probe.model_["modeltype"]))._fit(prep, cfg)
-        self.model_, self.prep_ = chosen.model_, prep
-        return self
+    def _form_of(self, model: Any) -> dict[str, Any]:
+        return {"model": str(model.model_["modeltype"])}
 
     def structure(self) -> dict[str, Any]:
-        return {"model": str(self.model_.model_["modeltype"])}
+        return self._form_of(self.model_)
 
 
 #: Training windows longer than this search the ARIMA orders with an approximate likelihood (R's default rule).

@@ -375,3 +375,20 @@ def test_forms_are_searched_on_the_recent_points_and_fitted_on_the_whole_window(
     assert make_candidate(name).fit(whole, ForecastConfig(search_window=0)).structure() != fitted.structure()
     key = "residuals" if name == "auto_arima" else "fitted"
     assert len(fitted.model_.model_[key]) == 313  # type: ignore[attr-defined]  # fitted on the whole window
+
+
+def test_a_recent_form_that_does_not_fit_the_whole_window_is_searched_on_all_of_it() -> None:
+    """Zeros early and a positive trend late: the last points suggest a multiplicative ETS form, which cannot be
+    fitted on the whole window; the whole window is searched instead of the candidate failing."""
+    from ml.indicators.seasonality import _prepare
+
+    rng = np.random.default_rng(0)
+    y = np.r_[rng.poisson(0.3, 250), 50 * np.exp(np.cumsum(rng.normal(0.01, 0.05, 150)))].round(2)
+    grid = to_grid(weekly(400), y.tolist())
+    prep = _prepare(grid.y[-313:], grid.dates[-313:], grid.freq)
+    k = ForecastConfig().search_window
+    recent = _prepare(grid.y[-k:], grid.dates[-k:], grid.freq)
+    assert "M" in make_candidate("auto_ets").fit(recent, ForecastConfig()).structure()["model"]
+    fitted = make_candidate("auto_ets").fit(prep, ForecastConfig())
+    whole = make_candidate("auto_ets").fit(prep, ForecastConfig(search_window=0))
+    assert fitted.structure() == whole.structure()
