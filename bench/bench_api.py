@@ -216,6 +216,11 @@ def main() -> None:
     )
     ap.add_argument("--starts", type=int, default=1, help="cold + warm start-up pairs to measure")
     ap.add_argument(
+        "--query-runtime",
+        choices=("onnx-int8", "onnx", "torch", "auto"),
+        help="RECUR_QUERY_RUNTIME of the server (default: the server's own, onnx-int8)",
+    )
+    ap.add_argument(
         "--workdir",
         type=Path,
         help="keep the trained store here and reuse it on the next run (default: a temporary folder)",
@@ -250,6 +255,7 @@ def main() -> None:
             "RECUR_MLFLOW_ARTIFACT_ROOT": str(settings.mlflow_artifact_root),
             "RECUR_CACHE_DIR": str(settings.cache_dir),
             "RECUR_QUERY_CACHE_SIZE": "4096",
+            **({"RECUR_QUERY_RUNTIME": args.query_runtime} if args.query_runtime else {}),
         }
         starts = [startups(env, root, root / "model-cache") for _ in range(args.starts)]
         if args.startup_only:
