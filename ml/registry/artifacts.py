@@ -23,12 +23,15 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ml.errors import InputError
 from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
+
+if TYPE_CHECKING:
+    from ml.io.schemas import Incident
 
 log = logging.getLogger(__name__)
 
@@ -407,27 +410,35 @@ def _check_index_view(folder: Path, name: str, view: Any, n: int, dim: int) -> N
         raise _fail(f["tf_data"], "term counts must be positive")
 
 
-def _check_incident_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+def _check_incident_rows(path: Path, rows: list[dict[str, Any]]) -> list[tuple[Incident, int]]:
     """Each row an incident the runtime can build (summary, root cause and action items are optional: older
-    artifacts lack them); the first bad one names its line and field."""
+    artifacts lack them); the first bad one names its line and field. Returns the incidents and their pattern
+    ids, so that the runtime does not parse and validate them a second time."""
     from pydantic import ValidationError
 
     from ml.io.schemas import Incident
 
+    out: list[tuple[Incident, int]] = []
     for n, row in enumerate(rows, start=1):
         fields = {k: v for k, v in row.items() if k != "pattern_id"}
         try:
-            Incident.model_validate({**fields, "summary": fields.get("summary") or fields.get("title")})
+            incident = Incident.model_validate(
+                {**fields, "summary": fields.get("summary") or fields.get("title")}
+            )
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(x) for x in err["loc"])
             raise _fail(path, f"line {n}: field {where}: {err['msg']}") from None
-        if not isinstance(row.get("pattern_id"), int) or isinstance(row.get("pattern_id"), bool):
+        pattern_id = row.get("pattern_id")
+        if not isinstance(pattern_id, int) or isinstance(pattern_id, bool):
             raise _fail(path, f"line {n}: field pattern_id must be an integer")
+        out.append((incident, pattern_id))
+    return out
 
 
-def check_pattern_artifacts(root: Path) -> None:
-    """Validate a pattern artifact folder (manifest, files, every array) before anything is built from it."""
+def check_pattern_artifacts(root: Path) -> list[tuple[Incident, int]]:
+    """Validate a pattern artifact folder (manifest, files, every array) before anything is built from it; returns
+    its incidents (validated) with their pattern ids, in file order."""
     root = Path(root)
     verify_files(root, "patterns")
     if not isinstance(_json(root / "config.json"), dict):
@@ -438,9 +449,10 @@ def check_pattern_artifacts(root: Path) -> None:
     if not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in rows):
         raise _fail(root / "incidents.jsonl", "every line must be an incident with a string id")
     _unique(root / "incidents.jsonl", (r["id"] for r in rows), "incident id")
-    _check_incident_rows(root / "incidents.jsonl", rows)
+    incidents = _check_incident_rows(root / "incidents.jsonl", rows)
     if set(index_ids) - {r["id"] for r in rows}:
         raise _fail(root / "incidents.jsonl", "does not list every incident of the index")
+    return incidents
 
 
 def check_forecaster_artifacts(root: Path) -> None:

@@ -154,7 +154,8 @@ class PatternsRuntime:
         from ml.patterns.similarity import SimilarityIndex
 
         self.root = Path(root)
-        check_pattern_artifacts(self.root)  # every array validated before anything is built from it
+        # every array validated before anything is built from it; the incidents come back validated
+        validated = check_pattern_artifacts(self.root)
         self.config: dict[str, Any] = json.loads((self.root / "config.json").read_text(encoding="utf-8"))
         self.index = SimilarityIndex.load(self.root / "index")
         self._embedder = embedder
@@ -163,14 +164,12 @@ class PatternsRuntime:
         self._incidents: list[Incident] = []
         self.assignments: dict[str, int] = {}
         titles: dict[str, str] = {}
-        for line in (self.root / "incidents.jsonl").read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            self.assignments[row["id"]] = int(row.pop("pattern_id"))
-            titles[row["id"]] = row["title"]
-            # summary, root cause and action items: absent from artifacts written before they were stored
-            self._incidents.append(
-                Incident.model_validate({**row, "summary": row.get("summary") or row["title"]})
-            )
+        # summary, root cause and action items: absent from artifacts written before they were stored (the
+        # check fills the summary with the title)
+        for incident, pattern_id in validated:
+            self.assignments[incident.id] = pattern_id
+            titles[incident.id] = incident.title
+            self._incidents.append(incident)
         self._patterns = [_pattern_view(p.to_dict(), titles) for p in self.model.patterns_]
         self._by_id = {int(p["id"]): p for p in self._patterns}
         self._first_day = min((i.started_at.date() for i in self._incidents), default=None)
