@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from serving import errors
 from serving.metrics import Metrics
 from serving.middleware import LimitsAndModelHeaders, LoopbackAndHostGuard, PrometheusMiddleware
-from serving.models import ModelStore, Poller, check_in_background
+from serving.models import ModelStore, Poller
 from serving.settings import ServingSettings, SettingsError, load_serving_settings
 
 log = logging.getLogger(__name__)
@@ -60,17 +60,22 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
                 if not store.status()[name]["loaded"]:
                     log.warning("Serving - %s: %s", name, store.status()[name].get("reason"))
 
-        check = None
+        from_copies = False
         if load_models:
-            # The local copies first (ready at once, no registry); the registry is then checked in the background.
+            # The local copies first (ready at once, no registry); the poller then checks the registry.
             cached = store.open_cached()
-            if any(info["status"] == "loaded" for info in cached.values()):
+            from_copies = any(info["status"] == "loaded" for info in cached.values())
+            if from_copies:
                 for name, info in cached.items():
                     metrics.model_version.labels(name).set(float(info.get("version") or 0))
-                check = check_in_background(store, record)
             else:
                 record(store.reload())
-        poller = Poller(store, settings.reload_interval_s)
+        poller = Poller(
+            store,
+            settings.reload_interval_s,
+            first_s=1.0 if from_copies else None,
+            on_first=record if from_copies else None,
+        )
         poller.start()
         log.info("Serving - the API is under /v1 (docs at /docs), the web page at /ui")
         if not app.state.key_scopes:
@@ -78,8 +83,6 @@ def create_app(settings: ServingSettings | None = None, *, load_models: bool = T
                 "Serving - no API keys configured: answering loopback callers only, and every one is admin"
             )
         yield
-        if check is not None:
-            check.cancel()
         poller.stop()
         blas.restore_original_limits()
 

@@ -407,53 +407,54 @@ def _refusal(exc: BaseException) -> str:
 
 class Poller:
     """Polls the registry every `interval` seconds and reloads changed champions. With no interval it still
-    retries every `retry_s` seconds while a model is not loaded (registry down at start, no champion yet), so
-    the API becomes ready by itself; once every model is loaded it only reloads on request."""
+    retries every `retry_s` seconds while a model is not loaded (registry down at start, no champion yet) or is
+    served from a local copy the registry has not confirmed, so the API becomes ready, and its copies checked,
+    by itself; once every model is loaded and confirmed it only reloads on request.
 
-    def __init__(self, store: ModelStore, interval: float, retry_s: float = 5.0) -> None:
+    After a start from the local copies, `first_s` brings the first poll forward (the delay lets the server
+    answer its first probes before MLflow's import, about a second of CPU holding the GIL, begins) and
+    `on_first` gets that poll's :meth:`ModelStore.reload` result."""
+
+    def __init__(
+        self,
+        store: ModelStore,
+        interval: float,
+        retry_s: float = 5.0,
+        first_s: float | None = None,
+        on_first: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.store = store
         self.interval = interval
         self.retry_s = retry_s
+        self.first_s = first_s
+        self.on_first = on_first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="recur-model-poller", daemon=True)
 
     def start(self) -> None:
-        if self.interval > 0 or self.retry_s > 0:
+        if self.interval > 0 or self.retry_s > 0 or self.first_s is not None:
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval if self.interval > 0 else self.retry_s):
-            try:
-                if self.interval > 0:
-                    self.store.reload()
-                elif self.store.needs_registry():
-                    self.store.reload(only_missing=True)
-            except Exception:
-                log.exception("Serving - model poll failed")
-
-
-def check_in_background(
-    store: ModelStore,
-    done: Callable[[dict[str, dict[str, Any]]], None] | None = None,
-    delay_s: float = 1.0,
-) -> threading.Timer:
-    """Check the registry once, `delay_s` seconds from now in a thread, after a start from the local copies:
-    keep, replace or load each champion; `done` gets :meth:`ModelStore.reload`'s result. The delay lets the
-    server answer its first probes before MLflow's import (about a second of CPU, holding the GIL) begins."""
-
-    def run() -> None:
+    def _poll(self) -> dict[str, dict[str, Any]] | None:
+        """One poll: what :meth:`ModelStore.reload` did, or None (nothing to check, or it failed: logged; the
+        thread must outlive any error, and the next poll tries again)."""
         try:
-            result = store.reload(only_missing=True)
+            if self.interval > 0:
+                return self.store.reload()
+            if self.store.needs_registry():
+                return self.store.reload(only_missing=True)
         except Exception:
-            log.exception("Serving - the registry check after start-up failed")
-            return
-        if done is not None:
-            done(result)
+            log.exception("Serving - model poll failed")
+        return None
 
-    timer = threading.Timer(delay_s, run)
-    timer.name, timer.daemon = "recur-registry-check", True
-    timer.start()
-    return timer
+    def _run(self) -> None:
+        period = self.interval if self.interval > 0 else self.retry_s
+        first = True
+        while not self._stop.wait(self.first_s if first and self.first_s is not None else period):
+            result = self._poll()
+            if first and result is not None and self.on_first is not None:
+                self.on_first(result)
+            first = False

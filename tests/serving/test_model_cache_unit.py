@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,44 @@ def test_a_registry_without_a_champion_leaves_the_local_copy_serving_and_says_so
     assert status["loaded"] is True and status["source"] == "local copy"
     assert status["detail"] == "served from the local copy of v3; the registry has no 'champion' version"
     assert not store.needs_registry()  # checked: nothing newer to load
+
+
+def test_the_poller_outlives_a_failing_poll_and_reports_its_first_result(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # the first poll after a start from local copies comes early and reports; an unexpected error in a poll is
+    # logged and the next poll runs
+    from serving.models import Poller
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def needs_registry(self) -> bool:
+            return True
+
+        def reload(self, only_missing: bool = False) -> dict[str, dict[str, object]]:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("boom")
+            return {"m": {"status": "unchanged", "version": "1"}}
+
+    store, first = Flaky(), []
+    poller = Poller(store, 0.0, retry_s=0.05, first_s=0.01, on_first=first.append)  # type: ignore[arg-type]
+    with caplog.at_level("ERROR", logger="serving.models"):
+        poller.start()
+        deadline = time.monotonic() + 5
+        while store.calls < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        poller.stop()
+    assert store.calls >= 3 and "model poll failed" in caplog.text
+    assert first == []  # the first poll failed: nothing to report, and later polls do not report
+    ok, reported = Flaky(), []
+    ok.calls = 1  # its first poll succeeds
+    early = Poller(ok, 0.0, retry_s=60.0, first_s=0.01, on_first=reported.append)  # type: ignore[arg-type]
+    early.start()
+    deadline = time.monotonic() + 5
+    while not reported and time.monotonic() < deadline:
+        time.sleep(0.01)
+    early.stop()
+    assert reported == [{"m": {"status": "unchanged", "version": "1"}}] and ok.calls == 2
