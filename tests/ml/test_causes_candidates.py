@@ -44,6 +44,17 @@ def _found(res: list[dict[str, object]]) -> list[dict[str, object]]:
     return [r for r in res if str(r.get("detail") or "").startswith("found at the date of")]
 
 
+def _change(at: int, days_before: int, team: str, kind: str, cid: str) -> pd.DataFrame:
+    """A change log of one entry, `days_before` days before week `at`."""
+    ds = DATES[at] - pd.Timedelta(days=days_before)
+    return pd.DataFrame([{"ds": ds, "team": team, "kind": kind, "description": "x", "id": cid}])
+
+
+def _near(res: list[dict[str, object]], at: int) -> list[dict[str, object]]:
+    """The explained shifts within 14 days of week `at`."""
+    return [r for r in res if abs((pd.Timestamp(str(r["date"])) - DATES[at]).days) <= 14]
+
+
 def test_pure_noise_with_random_changes_reports_few_shifts() -> None:
     spurious, made = 0, 0
     for seed in range(4):
@@ -62,19 +73,9 @@ def test_small_shift_at_a_change_date_is_found_with_that_change() -> None:
     frame = _frame(rng, {"identity": (at, -1.0)})
     blind = [e for e in detect_shifts(build_series(frame)) if e["series"] == "reopens/team=identity"]
     assert not any(abs((pd.Timestamp(e["date"]) - DATES[at]).days) <= 14 for e in blind), blind
-    changes = pd.DataFrame(
-        [
-            {
-                "ds": DATES[at] - pd.Timedelta(days=3),
-                "team": "identity",
-                "kind": "process",
-                "description": "x",
-                "id": "CHG-9",
-            }
-        ]
-    )
+    changes = _change(at, 3, "identity", "process", "CHG-9")
     res = [r for r in explain_signals(frame, changes=changes) if r["series"] == "reopens/team=identity"]
-    near = [r for r in res if abs((pd.Timestamp(str(r["date"])) - DATES[at]).days) <= 14]
+    near = _near(res, at)
     assert len(near) == 1, res
     hit = near[0]
     assert "found at the date of CHG-9" in str(hit["detail"])
@@ -91,19 +92,9 @@ def test_a_detected_shift_keeps_its_explanation() -> None:
     rng = np.random.default_rng(11)
     at = 60
     frame = _frame(rng, {"data": (at, 5.0)})
-    changes = pd.DataFrame(
-        [
-            {
-                "ds": DATES[at] - pd.Timedelta(days=5),
-                "team": "data",
-                "kind": "tooling",
-                "description": "x",
-                "id": "CHG-1",
-            }
-        ]
-    )
+    changes = _change(at, 5, "data", "tooling", "CHG-1")
     res = [r for r in explain_signals(frame, changes=changes) if r["series"] == "reopens/team=data"]
-    near = [r for r in res if abs((pd.Timestamp(str(r["date"])) - DATES[at]).days) <= 14]
+    near = _near(res, at)
     assert len(near) == 1 and not _found(near), near
     assert near[0]["causes"][0]["key"] == "CHG-1"
 
