@@ -36,8 +36,8 @@ Speed without losing accuracy (``fit_window``, ``search_window``, ``prune_ratio`
 on the last six years of weekly points (three years of daily points), in the backtest and for the final model (the
 final model's history is that bounded window too); after the oldest backtest window, candidates whose error there
 is far above the ``top_k``-th best are not fitted again (the baseline always is); the automatic searches (ARIMA
-orders, ETS components, Theta variant) run once, on the oldest window, choosing the form on its last three years
-(``search_window``) and fitting it on the whole window, and the later windows forecast from that fit
+orders, ETS components, Theta variant) run once, on the oldest window, choosing the form on its last two years
+(``search_window``, 104 points) and fitting it on the whole window, and the later windows forecast from that fit
 (statsforecast's ``forward``, when they add at most 10% to its history) or refit that form; ARIMA searches its
 orders with an approximate likelihood on windows over 150 points (R's ``auto.arima`` rule), each conditional sum
 of squares solved with its exact Jacobian (:mod:`ml.indicators.arima_search`). Prophet's MAP is solved in this
