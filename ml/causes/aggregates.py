@@ -73,6 +73,7 @@ class SeriesData:
     part_dims: list[dict[str, str]] = field(default_factory=list)
     how: Literal["sum", "mean"] = "sum"
     part_series: list[str] = field(default_factory=list)
+    season: pd.Series | None = None
 
     @property
     def is_aggregate(self) -> bool:
@@ -202,7 +203,10 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
         if len(s.values) < 12:
             continue
         try:
-            found = detect_signals(sid, list(s.values.index), list(s.values.to_numpy()), **cfg.signal_params)
+            params = dict(cfg.signal_params)
+            if s.season is not None:  # the shared season is out: the detector fits none of its own
+                params.setdefault("season_length", 1)
+            found = detect_signals(sid, list(s.values.index), list(s.values.to_numpy()), **params)
         except InputError as exc:
             logger.info("Explaining - no shift detection on %s: %s", sid, exc.message)
             continue

@@ -42,6 +42,8 @@ class ExplainConfig:
             whose name contains "incident" and that are summed.
         signal_params: keyword arguments for :class:`ml.indicators.signals.ChangeDetector` when shifts are
             detected here.
+        shared_season: take the seasonal profile shared by an indicator's series out of them before shifts are
+            searched and measured (:mod:`ml.causes.season`).
     """
 
     window_days: int = 56
@@ -56,6 +58,7 @@ class ExplainConfig:
     mean_indicators: tuple[str, ...] | None = None
     incident_indicators: tuple[str, ...] | None = None
     signal_params: dict[str, Any] = field(default_factory=dict)
+    shared_season: bool = True
 
 
 @dataclass

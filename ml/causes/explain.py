@@ -1,9 +1,10 @@
 """``explain_signals``: ranked candidate causes for every shift of an indicator series, or an honest abstention.
 
-Shifts detected here include those found at a known candidate date (a change, an experiment start or a pattern
-burst) that the blind detector missed (:mod:`ml.causes.candidates`). For each shift (detected here, or given),
-windows of ``window_days`` before and after the shift date are cut,
-clipped at the neighbouring shifts of the same series. Then:
+Every series first loses the seasonal profile its indicator's series share, when they share one
+(:mod:`ml.causes.season`); shifts are searched and measured on what is left. Shifts detected here include those
+found at a known candidate date (a change, an experiment start or a pattern burst) that the blind detector missed
+(:mod:`ml.causes.candidates`). For each shift (detected here, or given), windows of ``window_days`` before and
+after the shift date are cut, clipped at the neighbouring shifts of the same series. Then:
 
 - an aggregate's shift is split over its slices (:mod:`ml.causes.slices`);
 - failure patterns of the series' slice whose incident rate changed (:mod:`ml.causes.bursts`);
@@ -31,6 +32,7 @@ from ml.causes.bursts import pattern_causes, prepare_incidents
 from ml.causes.candidates import burst_candidates, candidate_shifts
 from ml.causes.cause import Cause, ExplainConfig, json_safe
 from ml.causes.changes import change_causes, experiment_causes, prepare_changes, prepare_experiments
+from ml.causes.season import adjust_for_season
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
 
@@ -114,6 +116,11 @@ def _explain_one(
         direction = _direction(e, 0.0 if math.isnan(mag) else mag)
     else:
         before, after, b0, a1 = _windows(s, d, bounds, cfg)
+        if s.season is not None:
+            notes.append(
+                f"measured after taking out the seasonal profile shared by the series of {s.indicator} "
+                f"(peak to trough {float(s.season.max() - s.season.min()):.3g} on this series)"
+            )
         windows = {
             "before": [str(x.date()) for x in before[[0, -1]]] if len(before) else [],
             "after": [str(x.date()) for x in after[[0, -1]]] if len(after) else [],
@@ -191,6 +198,8 @@ def explain_signals(
             "indicators must be a DataFrame", field="indicators", value=type(indicators).__name__
         )
     series = build_series(indicators, cfg)
+    if cfg.shared_season:
+        series = adjust_for_season(series)
     inc = prepare_incidents(incidents)
     chg = prepare_changes(changes)
     exps = prepare_experiments(experiments)
