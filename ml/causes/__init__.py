@@ -8,6 +8,7 @@ _NAMES = {
     "SeriesData": "aggregates",
     "build_series": "aggregates",
     "detect_shifts": "aggregates",
+    "adjust_for_season": "season",
     "slice_causes": "slices",
     "pattern_causes": "bursts",
     "change_causes": "changes",
