@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml.experiments.calibration import (  # noqa: E402
+    FORECAST_PRIOR_FACTORS,
     MAX_PLACEBOS,
     PRIOR_FACTORS,
     calibrated_factor,
@@ -58,6 +59,7 @@ from ml.experiments.calibration import (  # noqa: E402
     prior_factor,
 )
 from ml.experiments.counterfactual import CYCLE_GRID_ON, CounterfactualModel, TMixture  # noqa: E402
+from ml.experiments.effect import fit_step  # noqa: E402
 
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "weekly_counts.csv"
 ALPHA = 0.05
@@ -122,13 +124,17 @@ class Window:
     sd: float
     z: float
     nonstationary: bool
-    mix: TMixture
+    mix: TMixture  # the step estimator's counterfactual mean (ours)
+    fc: TMixture  # the forecast comparison's (before)
+    fc_z: float
+    fc_nonstationary: bool
     today: TMixture
     cyc: TMixture
     cyc_z: float
     cyc_nonstationary: bool
     sd_detrended: float
     f0: float = 1.0
+    fc_f0: float = 1.0
 
 
 def window_ends(n: int, pre: int, max_windows: int) -> np.ndarray:
@@ -159,18 +165,19 @@ def cut_windows(
                 Xb = None if X is None else X[e : e + HORIZON]
                 t = np.arange(e - pre, e + HORIZON, dtype=float)
                 try:
-                    fit = OURS.clone().fit(a, Xa, t[:pre])
+                    fc_fit = OURS.clone().fit(a, Xa, t[:pre])
                     old = TODAY.clone().fit(a, Xa, t[:pre])
+                    _, mix = fit_step(OURS.clone(), a, b, Xa, Xb, t[:pre], t[pre:])
                 except Exception as exc:  # a control constant over the window: no placebo here
                     log.debug("skip %s/%s at %d: %s", group, name, e, exc)
                     continue
-                mix = fit.predict_mean(t[pre:], Xb)
+                fc = fc_fit.predict_mean(t[pre:], Xb)
                 try:  # the opt-in cycle can find a grid point's whitened controls collinear: its row uses ours
                     cyc = CYCLE.clone().fit(a, Xa, t[:pre])
+                    _, cyc_mix = fit_step(CYCLE.clone(), a, b, Xa, Xb, t[:pre], t[pre:])
                 except Exception as exc:
                     log.debug("cycle falls back at %s/%s %d: %s", group, name, e, exc)
-                    cyc = fit
-                cyc_mix = cyc.predict_mean(t[pre:], Xb)
+                    cyc, cyc_mix = fc_fit, mix
                 trend = np.polyval(np.polyfit(np.arange(pre), a, 1), np.arange(pre))
                 yield Window(
                     group=group,
@@ -182,8 +189,11 @@ def cut_windows(
                     post=b,
                     sd=float(np.std(a, ddof=1)),
                     z=normal_score(float(mix.cdf(float(b.mean())))),
-                    nonstationary=is_nonstationary(fit.noise_summary()),
+                    nonstationary=is_nonstationary(fc_fit.noise_summary()),  # pre-period alone, as the scorer
                     mix=mix,
+                    fc=fc,
+                    fc_z=normal_score(float(fc.cdf(float(b.mean())))),
+                    fc_nonstationary=is_nonstationary(fc_fit.noise_summary()),  # the same flag
                     today=old.predict_mean(t[pre:], Xb),
                     cyc=cyc_mix,
                     cyc_z=normal_score(float(cyc_mix.cdf(float(b.mean())))),
@@ -192,7 +202,11 @@ def cut_windows(
                 )
 
 
-def pools(windows: list[Window], cycle: bool = False) -> list[list[float]]:
+def score_of(w: Window, kind: str) -> float:
+    return {"ours": w.z, "cycle": w.cyc_z, "forecast": w.fc_z}[kind]
+
+
+def pools(windows: list[Window], kind: str = "ours") -> list[list[float]]:
     """For each window, the placebo scores the scorer would pool: same indicator, post ending before start."""
     by_group: dict[str, list[Window]] = defaultdict(list)
     for w in windows:
@@ -205,7 +219,7 @@ def pools(windows: list[Window], cycle: bool = False) -> list[list[float]]:
                 (v for v in by_group[w.group] if v.series == s and v.end + HORIZON <= w.end),
                 key=lambda v: -v.end,
             )
-            ranked += [(rank, v.cyc_z if cycle else v.z) for rank, v in enumerate(earlier)]
+            ranked += [(rank, score_of(v, kind)) for rank, v in enumerate(earlier)]
         ranked.sort(key=lambda r: r[0])
         out.append([z for _, z in ranked[:MAX_PLACEBOS]])
     return out
@@ -239,7 +253,7 @@ def figures(windows: list[Window], factors: dict[str, list[float]]) -> dict[str,
         for shift, delta in ((0.0, 0.0), *((s, s * w.sd) for s in SHIFTS), (-2.0, 2.0 * w.sd_detrended)):
             x = obs + delta
             for name, fs in factors.items():
-                mix = w.cyc if "cycle" in name else w.mix
+                mix = w.cyc if "cycle" in name else w.fc if "forecast" in name else w.mix
                 calls[name][shift].append(p_value(mix.inflate(fs[i]), x) < ALPHA)
             calls["today's scorer"][shift].append(p_value(w.today, x) < ALPHA)
             welch, mw = baseline_p(w.pre, w.post + delta)
@@ -253,7 +267,7 @@ def figures(windows: list[Window], factors: dict[str, list[float]]) -> dict[str,
     return out
 
 
-def fit_priors(windows: list[Window], cycle: bool = False) -> dict[bool, float]:
+def fit_priors(windows: list[Window], kind: str = "ours") -> dict[bool, float]:
     """f0 by non-stationarity on tuning windows: the weighted (1 - alpha) quantile of |z| over z_crit.
 
     Each indicator weighs the same, whatever its number of windows.
@@ -261,14 +275,15 @@ def fit_priors(windows: list[Window], cycle: bool = False) -> dict[bool, float]:
     z_crit = float(stats.norm.ppf(1 - ALPHA / 2))
     out = {}
     for ns in (False, True):
-        ws = [w for w in windows if w.tune and (w.cyc_nonstationary if cycle else w.nonstationary) == ns]
+        flag = {"ours": "nonstationary", "cycle": "cyc_nonstationary", "forecast": "fc_nonstationary"}[kind]
+        ws = [w for w in windows if w.tune and getattr(w, flag) == ns]
         if not ws:
             out[ns] = 1.0
             continue
         counts: dict[str, int] = defaultdict(int)
         for w in ws:
             counts[w.group] += 1
-        z = np.array([abs(w.cyc_z if cycle else w.z) for w in ws])
+        z = np.array([abs(score_of(w, kind)) for w in ws])
         wt = np.array([1.0 / counts[w.group] for w in ws])
         order = np.argsort(z)
         cum = np.cumsum(wt[order]) / wt.sum()
@@ -282,10 +297,11 @@ def run_config(
 ) -> tuple[list[str], dict[str, float]]:
     t = time.perf_counter()
     windows = list(cut_windows(groups, pre, controls, max_windows))
-    learned, learned_cyc = fit_priors(windows), fit_priors(windows, cycle=True)
+    learned, learned_cyc, learned_fc = (fit_priors(windows, k) for k in ("ours", "cycle", "forecast"))
     for w in windows:
         w.f0 = prior_factor(pre, controls=controls, nonstationary=w.nonstationary)
-    pool, cyc_pool = pools(windows), pools(windows, cycle=True)
+        w.fc_f0 = prior_factor(pre, controls=controls, nonstationary=w.fc_nonstationary, estimator="forecast")
+    pool, cyc_pool, fc_pool = pools(windows), pools(windows, "cycle"), pools(windows, "forecast")
     rep = [i for i, w in enumerate(windows) if w.report]
     rw = [windows[i] for i in rep]
     factors = {
@@ -294,6 +310,9 @@ def run_config(
         ],
         "ours, cold start (prior only)": [calibrated_factor([], alpha=ALPHA, prior=w.f0) for w in rw],
         "ours, model interval (no calibration)": [1.0] * len(rw),
+        "forecast comparison (before)": [
+            calibrated_factor(fc_pool[i], alpha=ALPHA, prior=windows[i].fc_f0) for i in rep
+        ],
         "with cycle (opt-in): pooled + its prior": [
             calibrated_factor(cyc_pool[i], alpha=ALPHA, prior=learned_cyc[windows[i].cyc_nonstationary])
             for i in rep
@@ -307,7 +326,8 @@ def run_config(
     ]
     lines.append(
         f"   prior f0 learned on the tuning split: stationary {learned[False]:.2f}, non-stationary"
-        f" {learned[True]:.2f}; in ml/experiments/calibration.py at {pre} weeks:"
+        f" {learned[True]:.2f} (forecast comparison {learned_fc[False]:.2f}, {learned_fc[True]:.2f});"
+        f" in ml/experiments/calibration.py at {pre} weeks:"
         f" {prior_factor(pre, controls=controls, nonstationary=False):.2f},"
         f" {prior_factor(pre, controls=controls, nonstationary=True):.2f}; with the cycle (learned, used here)"
         f" {learned_cyc[False]:.2f}, {learned_cyc[True]:.2f}"
@@ -332,21 +352,24 @@ def run_config(
             )
             if scope == "all real series" and name.startswith("ours (pooled"):
                 summary = f
-    ours = factors["ours (pooled placebos + prior)"]
     by_group: dict[str, list[int]] = defaultdict(list)
     for i, w in enumerate(rw):
         by_group[w.group].append(i)
-    parts = []
-    for g, idx in by_group.items():
-        fpr = np.mean([p_value(rw[i].mix.inflate(ours[i]), float(rw[i].post.mean())) < ALPHA for i in idx])
-        pw2 = np.mean(
-            [
-                p_value(rw[i].mix.inflate(ours[i]), float(rw[i].post.mean()) + 2 * rw[i].sd) < ALPHA
-                for i in idx
-            ]
-        )
-        parts.append(f"{g} {fpr:.2f} / {pw2:.2f} (n={len(idx)})")
-    lines.append("   ours, false calls / power +2sd by indicator: " + "; ".join(parts))
+    for label, key in (
+        ("ours", "ours (pooled placebos + prior)"),
+        ("before", "forecast comparison (before)"),
+    ):
+        fs = factors[key]
+        parts = []
+        for g, idx in by_group.items():
+            mixes = [(rw[i].mix if label == "ours" else rw[i].fc).inflate(fs[i]) for i in idx]
+            obs = [float(rw[i].post.mean()) for i in idx]
+            fpr = np.mean([p_value(m, o) < ALPHA for m, o in zip(mixes, obs, strict=True)])
+            pw2 = np.mean(
+                [p_value(m, o + 2 * rw[i].sd) < ALPHA for m, o, i in zip(mixes, obs, idx, strict=True)]
+            )
+            parts.append(f"{g} {fpr:.2f} / {pw2:.2f} (n={len(idx)})")
+        lines.append(f"   {label}, false calls / power +2sd by indicator: " + "; ".join(parts))
     if fit_prior:
         lines.append(f"   --fit-prior: PRIOR_FACTORS[({controls}, ns)] at {pre} weeks = {learned}")
         tune = [i for i, w in enumerate(windows) if w.tune and pool[i]]
@@ -374,13 +397,20 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     groups = load_series()
     print(f"prior factors in use (30 w, 52 w) by (controls, non-stationary): {PRIOR_FACTORS}")
+    print(f"forecast comparison (before): {FORECAST_PRIOR_FACTORS}")
     targets = None
+    calibrated = []
     for controls in (False, True):
         for pre in (30, 52):
             lines, summary = run_config(groups, pre, controls, max_windows, args.fit_prior)
             print("\n".join(lines), flush=True)
+            calibrated.append(0.03 <= summary["fpr"] <= 0.07 and summary["coverage"] >= 0.93)
             if not controls and pre == 30:
                 targets = summary
+    print(
+        f"\nours: false calls in [0.03, 0.07] and coverage >= 0.93 in {sum(calibrated)} of {len(calibrated)}"
+        " settings (all real series)"
+    )
     if targets:
         ok = 0.03 <= targets["fpr"] <= 0.07 and targets["coverage"] >= 0.93 and targets["power2"] >= 0.80
         print(

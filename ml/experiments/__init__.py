@@ -5,9 +5,9 @@ from ml._exports import lazy_exports
 
 _NAMES = {
     "CounterfactualModel": "counterfactual",
-    "EffectEstimate": "counterfactual",
-    "estimate_effect": "counterfactual",
-    "placebo_scores": "counterfactual",
+    "EffectEstimate": "effect",
+    "estimate_effect": "effect",
+    "placebo_scores": "effect",
     "Calibration": "calibration",
     "calibrated_factor": "calibration",
     "DiDCheck": "checks",

@@ -1,17 +1,19 @@
 """Calibration of an experiment's interval by placebo windows pooled across series, with a learned prior.
 
 Thirty weeks of one series cannot show how far its own model's interval is off. Placebo windows can: the same
-counterfactual model is fitted at fake intervention dates where nothing happened, and the normal score of each
-placebo outcome under the model's predictive distribution (``z = Phi^-1(F(observed))``) should be standard
-normal. The windows are pooled from the treated series' own older history and from the organisation's other
-series of the same indicator, always ending before the experiment's start (nothing after the change is used).
+estimator (:mod:`ml.experiments.effect`) is applied at fake intervention dates where nothing happened, and the
+normal score of each placebo outcome (``z = Phi^-1(F(observed))``, F the counterfactual mean's distribution)
+should be standard normal. The windows are pooled from the treated series' own older history and from the
+organisation's other series of the same indicator, always ending before the experiment's start (nothing after
+the change is used).
 
 The interval is then widened by a factor ``f = max(1, c / z_crit)`` where ``c`` solves a conformal-style,
 empirical-Bayes quantile equation: the share of placebo scores beyond ``c`` plus ``prior_strength``
 pseudo-placebos drawn from the prior ``|N(0, f0^2)|`` equals ``alpha``. The prior factor ``f0`` was learned
 from placebo windows of real weekly series (``bench/bench_calibration.py``, on a time split that it does not
 report on): it is larger for short fitted windows and for series the model finds non-stationary (a wandering
-level or a trend). With no placebo the prior alone sets the factor; with many, the placebos dominate.
+level or a trend, as the pre-period fit finds). With no placebo the prior alone sets the factor; with many, the
+placebos dominate.
 """
 
 from __future__ import annotations
@@ -31,10 +33,22 @@ from ml.errors import InputError
 logger = logging.getLogger(__name__)
 
 CalibrationMethod = Literal["model", "prior", "pooled placebos"]
+#: How the effect is read: "step", the coefficient of a step at the start in the model fitted on the pre- and
+#: post-period together (intervention analysis, the default); "forecast", the post-period mean compared with the
+#: model's forecast from the pre-period alone (the method before).
+Estimator = Literal["step", "forecast"]
 
-#: Prior inflation factor f0 at 30 and 52 fitted weeks, by (controls, non-stationary); learned by
-#: ``python bench/bench_calibration.py --fit-prior`` on the tuning half (in time) of the real series.
+#: Prior inflation factor f0 at 30 and 52 fitted pre-period weeks, by (controls, non-stationary), for the step
+#: estimator; learned by ``python bench/bench_calibration.py --fit-prior`` on the tuning half (in time) of the
+#: real series.
 PRIOR_FACTORS: dict[tuple[bool, bool], tuple[float, float]] = {
+    (False, False): (1.00, 1.00),
+    (False, True): (1.01, 1.44),
+    (True, False): (1.13, 1.03),
+    (True, True): (1.00, 1.41),
+}
+#: The same for the forecast comparison (learned so before the step estimator; kept for comparison).
+FORECAST_PRIOR_FACTORS: dict[tuple[bool, bool], tuple[float, float]] = {
     (False, False): (1.28, 1.42),
     (False, True): (2.12, 2.38),
     (True, False): (1.37, 1.60),
@@ -74,13 +88,14 @@ class PlaceboWindow:
     t: np.ndarray
 
 
-def prior_factor(n_fit: int, *, controls: bool, nonstationary: bool) -> float:
+def prior_factor(n_fit: int, *, controls: bool, nonstationary: bool, estimator: Estimator = "step") -> float:
     """The prior inflation f0 for `n_fit` fitted weeks: never smaller for a shorter window.
 
     Linear in 1 / n_fit through the 30- and 52-week values (extrapolated down to 12 weeks), the 52-week value
     beyond 52 weeks.
     """
-    f30, f52 = PRIOR_FACTORS[(controls, nonstationary)]
+    table = PRIOR_FACTORS if estimator == "step" else FORECAST_PRIOR_FACTORS
+    f30, f52 = table[(controls, nonstationary)]
     f30 = max(f30, f52)
     n = float(max(n_fit, 12))
     if n >= 52:

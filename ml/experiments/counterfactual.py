@@ -1,6 +1,6 @@
-"""The counterfactual model (local level + AR(1) noise, integrated over a grid) and the effect estimate on arrays.
+"""The counterfactual model (local level + trend + AR(1) noise, integrated over a grid) and its predictions.
 
-See :mod:`ml.experiments.impact` for the method."""
+The effect estimate on arrays is in :mod:`ml.experiments.effect`; see :mod:`ml.experiments.impact` for the method."""
 
 from __future__ import annotations
 
@@ -13,20 +13,6 @@ import numpy as np
 from scipy import special, stats
 
 from ml.errors import InputError, NotFittedError
-from ml.experiments.calibration import (
-    MAX_PLACEBO_HORIZON,
-    MAX_PLACEBOS,
-    Calibration,
-    CalibrationMethod,
-    PlaceboWindow,
-    calibrated_factor,
-    describe,
-    is_nonstationary,
-    normal_score,
-    placebo_ends,
-    placebo_train,
-    prior_factor,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +160,8 @@ class CounterfactualModel:
 
     Learned attributes: ``weights_`` (posterior weight of each grid point), ``phi_``, ``q_``, ``r_`` (grid points),
     ``s2_`` (noise variance per grid point, data units squared), ``df_`` (degrees of freedom of the predictions),
-    ``n_`` (observations) and ``k_`` (coefficients, intercept included).
+    ``n_`` (observations), ``k_`` (coefficients, intercept included), ``t_`` (fitted times) and ``design_``
+    (intercept and regressors).
     """
 
     def __init__(
@@ -263,17 +250,20 @@ class CounterfactualModel:
         prior = mass * q_prior[j] * r_prior[k] / (phi.size * len(cycles))
         return phi[i], q[j], r[k], cyc[m, 0], cyc[m, 1], prior
 
-    def _cov(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Noise covariance (unit AR variance) between times `a` and `b` (both >= 1), shape (G, len a, len b)."""
+    def _cov(self, a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """Noise covariance (unit AR variance) between times `a` and `b` (both >= 1), shape (G, len a, len b);
+        with `keep`, only the grid points it selects."""
+        sel = slice(None) if keep is None else keep
+        phi, q, r, cc, cw = (v[sel] for v in (self.phi_, self.q_, self.r_, self.cyc_c_, self.cyc_w_))
         lag = np.abs(a[:, None] - b[None, :]).astype(np.intp)
-        powers = self.phi_[:, None] ** np.arange(int(lag.max()) + 1)[None, :]  # (G, max lag + 1)
+        powers = phi[:, None] ** np.arange(int(lag.max()) + 1)[None, :]  # (G, max lag + 1)
         ar = powers[:, lag]
-        rw = self.q_[:, None, None] * np.minimum(a[:, None], b[None, :])[None]
-        slope = self.r_[:, None, None] * ((a[:, None] - self.tc_) * (b[None, :] - self.tc_))[None]
+        rw = q[:, None, None] * np.minimum(a[:, None], b[None, :])[None]
+        slope = r[:, None, None] * ((a[:, None] - self.tc_) * (b[None, :] - self.tc_))[None]
         cov: np.ndarray = ar + rw + slope
-        if np.any(self.cyc_c_ > 0):
+        if np.any(cc > 0):
             damp = self.cycle_damping ** lag.astype(float)
-            cov += self.cyc_c_[:, None, None] * damp[None] * np.cos(self.cyc_w_[:, None, None] * lag[None])
+            cov += cc[:, None, None] * damp[None] * np.cos(cw[:, None, None] * lag[None])
         return cov
 
     def fit(
@@ -333,7 +323,7 @@ class CounterfactualModel:
         self.prior_ = prior
         self.s2_ = rss / (n - k) * self.y_scale_**2
         self.df_ = float(n - k)
-        self.n_, self.k_ = n, k
+        self.n_, self.k_, self.t_, self.design_ = n, k, times, D
         self._fit_state = (tt, L, Dw, rw, DtD_inv, beta, rss / (n - k))
         return self
 
@@ -410,6 +400,43 @@ class CounterfactualModel:
         loc = np.cumsum(mean, axis=1) / j * self.y_scale_ + self.y_shift_
         return TMixture(self.weights_, loc, scale, self.df_)
 
+    def coef_posterior(self, j: int) -> TMixture:
+        """Posterior of regression coefficient `j` (0: the intercept, then the columns of X), data units per unit
+        of the regressor: a Student-t per grid point (flat prior, noise variance integrated out), mixed."""
+        self._check_fitted()
+        _, _, _, _, DtD_inv, beta, s2 = self._fit_state
+        scale = np.sqrt(np.maximum(DtD_inv[:, j, j], 0.0) * s2) * self.y_scale_
+        return TMixture(self.weights_, beta[:, j] * self.y_scale_, scale, self.df_)
+
+    def coef_scale(
+        self,
+        j: int,
+        t: np.ndarray,
+        X: np.ndarray | None,
+        lengths: Sequence[int] = (),
+        min_weight: float = 1e-6,
+    ) -> TMixture:
+        """Coefficient `j`'s posterior, centred on 0, had the model been fitted on the first `lengths` of the
+        periods `t` (after ``t0_``, with regressors `X`; default all), arrays (G, len(lengths)); the fitted grid
+        weights and noise variances are kept (grid points below `min_weight` of the largest left out): how an
+        interval would narrow with more weeks, before they are observed.
+
+        One Cholesky factor serves every length: a prefix's factor is the full factor's leading block."""
+        self._check_fitted()
+        tt = np.asarray(t, dtype=float) - self.t0_
+        D = _design(X, tt.size, "X")
+        ends = np.asarray(list(lengths) or [tt.size], dtype=np.intp) - 1
+        keep = self.weights_ >= min_weight * self.weights_.max()
+        S = self._cov(tt, tt, keep)
+        S[:, np.arange(tt.size), np.arange(tt.size)] += 1e-9
+        Dw = np.linalg.solve(np.linalg.cholesky(S), np.broadcast_to(D, (S.shape[0], *D.shape)))
+        info = np.cumsum(np.einsum("gni,gnj->gnij", Dw, Dw), axis=1)[:, ends]  # (G, L, k, k)
+        var = np.linalg.inv(info)[:, :, j, j]
+        scale = np.sqrt(np.maximum(var, 0.0) * self.s2_[keep][:, None])
+        return TMixture(
+            self.weights_[keep] / self.weights_[keep].sum(), np.zeros_like(scale), scale, self.df_
+        )
+
     def noise_summary(self) -> dict[str, float]:
         """Posterior summaries of the noise structure: phi, q, P(level wanders), residual sd."""
         self._check_fitted()
@@ -424,176 +451,3 @@ class CounterfactualModel:
             "prior_nonstationary": float(self.prior_ @ ((self.q_ > 0) | (self.r_ > 0))),
             "noise_sd": float(math.sqrt(w @ self.s2_)),
         }
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Effect estimate on arrays (used by the scorer and by the calibration harness)
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class EffectEstimate:
-    """Average effect over the post-period, its interval and p-value, with the fitted model behind it."""
-
-    observed_mean: float
-    counterfactual_mean: float
-    effect: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    se: float
-    inflation: float
-    n_placebos: int
-    calibration: Calibration
-    n_pre: int
-    n_post: int
-    model: CounterfactualModel
-    mixture: TMixture
-
-
-def _two_sided_p(mix: TMixture, x: float) -> float:
-    F = float(mix.cdf(x))
-    return float(min(1.0, 2.0 * min(F, 1.0 - F)))
-
-
-def placebo_scores(
-    windows: Sequence[PlaceboWindow],
-    *,
-    train: int,
-    horizon: int,
-    model: CounterfactualModel,
-    max_placebos: int = MAX_PLACEBOS,
-) -> tuple[list[float], int]:
-    """Normal scores of placebo outcomes at fake intervention dates in `windows`, and how many series gave one.
-
-    In each series the model is refitted on `train` observations and predicts the mean of the next `horizon`,
-    stepping back half a horizon from the series' end; the most recent placebos of all series come first, at
-    most `max_placebos` in all.
-    """
-    candidates: list[tuple[int, int, PlaceboWindow]] = []
-    for w in windows:
-        for rank, e in enumerate(placebo_ends(w.y.shape[0], train, horizon, max_placebos)):
-            candidates.append((rank, e, w))
-    candidates.sort(key=lambda c: c[0])
-    scores: list[float] = []
-    series: set[str] = set()
-    for _, e, w in candidates:
-        if len(scores) >= max_placebos:
-            break
-        Xtr = None if w.X is None else w.X[e - train : e]
-        Xte = None if w.X is None else w.X[e : e + horizon]
-        ytr = w.y[e - train : e]
-        if np.ptp(ytr) == 0:
-            continue
-        try:
-            m = model.clone().fit(ytr, Xtr, w.t[e - train : e])
-        except InputError:  # e.g. a control constant over this window: no placebo here
-            continue
-        mix = m.predict_mean(w.t[e : e + horizon], Xte)
-        scores.append(normal_score(float(mix.cdf(float(np.mean(w.y[e : e + horizon]))))))
-        series.add(w.series)
-    return scores, len(series)
-
-
-def estimate_effect(
-    y_pre: np.ndarray,
-    y_post: np.ndarray,
-    X_pre: np.ndarray | None = None,
-    X_post: np.ndarray | None = None,
-    t_pre: np.ndarray | None = None,
-    t_post: np.ndarray | None = None,
-    *,
-    alpha: float = 0.05,
-    max_pre_weeks: int = 52,
-    calibrate: bool = True,
-    model: CounterfactualModel | None = None,
-    pool: Sequence[PlaceboWindow] = (),
-    series: str = "treated",
-    max_placebos: int = MAX_PLACEBOS,
-    prior: float | None = None,
-) -> EffectEstimate:
-    """Average effect of the change (observed minus counterfactual over the post-period) with its interval.
-
-    The model is fitted on the last `max_pre_weeks` pre-period observations. With `calibrate`, the interval is
-    widened as :mod:`ml.experiments.calibration` says, from placebo windows in the older pre-period history and
-    in `pool` (the same indicator's other series, up to the start) and the learned prior (or `prior`, a fixed
-    prior factor). Times default to consecutive weeks.
-    """
-    if not 0.0 < alpha < 1.0:
-        raise InputError("alpha must be between 0 and 1", field="alpha", value=alpha)
-    y_pre = np.asarray(y_pre, dtype=float)
-    y_post = np.asarray(y_post, dtype=float)
-    n, h = y_pre.shape[0], y_post.shape[0]
-    if n < 4:
-        raise InputError(
-            f"the pre-period has {n} observations; at least 4 are needed", field="y_pre", value=n
-        )
-    if h == 0:
-        raise InputError("the post-period has no observations", field="y_post", value=0)
-    if not np.all(np.isfinite(y_post)):
-        raise InputError("y_post has missing or infinite values", field="y_post", value=None)
-    t_pre = _as_times(t_pre, n, "t_pre")
-    t_post = _as_times(t_post, h, "t_post", default_start=float(t_pre[-1] + 1))
-    Xp = None if X_pre is None else np.asarray(X_pre, dtype=float).reshape(n, -1)
-    Xo = None if X_post is None else np.asarray(X_post, dtype=float).reshape(h, -1)
-    if (Xp is None) != (Xo is None):
-        raise InputError("give controls for both periods or for neither", field="X_post", value=None)
-    template = model if model is not None else CounterfactualModel()
-    m_used = min(n, max_pre_weeks)
-    lo = n - m_used
-    fitted = template.clone().fit(y_pre[lo:], None if Xp is None else Xp[lo:], t_pre[lo:])
-    mix = fitted.predict_mean(t_post, Xo)
-    nonstat = is_nonstationary(fitted.noise_summary())
-    f0 = prior if prior is not None else prior_factor(m_used, controls=Xp is not None, nonstationary=nonstat)
-    calibration = Calibration(
-        method="model",
-        factor=1.0,
-        prior_factor=f0,
-        n_placebos=0,
-        n_series=0,
-        nonstationary=nonstat,
-        reason=describe("model", 1.0, f0, 0, 0, m_used, nonstat),
-    )
-    if calibrate:
-        own = PlaceboWindow(series=series, y=y_pre, X=Xp, t=t_pre)
-        windows = [own, *pool]
-        hp = min(h, MAX_PLACEBO_HORIZON)
-        scores, n_series = placebo_scores(
-            windows,
-            train=placebo_train(m_used, max((w.y.shape[0] for w in pool), default=0), hp),
-            horizon=hp,
-            model=template,
-            max_placebos=max_placebos,
-        )
-        factor = calibrated_factor(scores, alpha=alpha, prior=f0)
-        method: CalibrationMethod = "pooled placebos" if scores else "prior"
-        calibration = Calibration(
-            method=method,
-            factor=factor,
-            prior_factor=f0,
-            n_placebos=len(scores),
-            n_series=n_series,
-            nonstationary=nonstat,
-            reason=describe(method, factor, f0, len(scores), n_series, m_used, nonstat),
-        )
-        mix = mix.inflate(factor)
-    inflation, n_placebos = calibration.factor, calibration.n_placebos
-    observed = float(np.mean(y_post))
-    q_lo, q_hi = float(mix.ppf(alpha / 2)), float(mix.ppf(1 - alpha / 2))
-    cf = float(mix.mean())
-    return EffectEstimate(
-        observed_mean=observed,
-        counterfactual_mean=cf,
-        effect=observed - cf,
-        ci_low=observed - q_hi,
-        ci_high=observed - q_lo,
-        p_value=_two_sided_p(mix, observed),
-        se=(q_hi - q_lo) / (2.0 * float(stats.norm.ppf(1 - alpha / 2))),
-        inflation=inflation,
-        n_placebos=n_placebos,
-        calibration=calibration,
-        n_pre=m_used,
-        n_post=h,
-        model=fitted,
-        mixture=mix,
-    )

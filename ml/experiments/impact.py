@@ -2,7 +2,8 @@
 
 Method (CausalImpact-style, built to stay calibrated on short, autocorrelated weekly series):
 
-1. Counterfactual model, fitted on the pre-period only (at most ``max_pre_weeks`` recent weeks)::
+1. Counterfactual model, fitted on the pre-period (at most ``max_pre_weeks`` recent weeks) and the post-period
+   together, with a step ``1{t >= start}`` as one more regressor (intervention analysis, Box & Tiao 1975)::
 
        y_t = x_t' beta + mu_t + e_t,   mu_t a random walk (weekly variance q * s2) plus a random slope,
                                        e_t a stationary AR(1) (coefficient phi, variance s2), plus
@@ -15,12 +16,15 @@ Method (CausalImpact-style, built to stay calibrated on short, autocorrelated we
    a grid weighted by their restricted likelihood. Uncertainty about the noise structure, the level and the
    regression on controls all flow into the counterfactual's interval. (A plug-in estimate of phi from 20-30 weeks,
    or a test that treats weeks as independent, is what makes naive intervals far too narrow.)
-2. The effect is observed minus counterfactual over the post-period weeks: the average, the cumulative sum and
-   both relative to the counterfactual. The interval (level 1 - alpha) and the two-sided p-value come from the
-   same predictive distribution of the post-period mean (a mixture of Student-t), so p < alpha exactly when the
-   interval excludes zero.
-3. Calibration that borrows strength across series (:mod:`ml.experiments.calibration`): the same model is
-   refitted at fake intervention dates (same training length and horizon, ending before the start) in the
+2. The effect is the step's coefficient, the average post-period effect (the counterfactual mean is the observed
+   mean minus it): the average, the cumulative sum and both relative to the counterfactual. The interval (level
+   1 - alpha) and the two-sided p-value come from the same posterior (a mixture of Student-t, one per grid
+   point), so p < alpha exactly when the interval excludes zero. Because the post weeks locate the level after
+   the start, a jump in a wandering series is measured far more precisely than by comparing the post-period
+   with an eight-week forecast from the pre-period, the method before (``estimator="forecast"``, kept for
+   comparison; :mod:`ml.experiments.effect`).
+3. Calibration that borrows strength across series (:mod:`ml.experiments.calibration`): the same estimator is
+   applied at fake intervention dates (same training length and horizon, ending before the start) in the
    treated series' older history and in the other series of the same indicator; the (1 - alpha) quantile of the
    placebo normal scores, pooled with a prior learned on real weekly series (wider for short fitted windows and
    non-stationary series), sets how much the model's interval is widened (never narrowed). The result says which
@@ -33,7 +37,8 @@ a familiar reference, not evidence). ``bench/bench_impact.py`` measures false-po
 Units: ``effect``, ``mde`` and ``Experiment.min_effect`` are in the indicator's own units per week; relative
 figures are fractions of the counterfactual mean.
 
-Layout: :mod:`ml.experiments.counterfactual` (the model and :func:`estimate_effect`), :mod:`~ml.experiments.checks`
+Layout: :mod:`ml.experiments.counterfactual` (the model), :mod:`~ml.experiments.effect` (:func:`estimate_effect`,
+placebo scores), :mod:`~ml.experiments.checks`
 (cross-checks), :mod:`~ml.experiments.results` (result models, verdict), :mod:`~ml.experiments.plots`
 (:func:`plot_impact`); this module holds :class:`ImpactScorer` and re-exports the others' public names.
 """
@@ -49,18 +54,16 @@ import pandas as pd
 from scipy import stats
 
 from ml.errors import InputError, NotFittedError, NotFoundError
-from ml.experiments.calibration import Calibration, PlaceboWindow
+from ml.experiments.calibration import Calibration, Estimator, PlaceboWindow
 from ml.experiments.checks import DiDCheck, MannWhitneyCheck, did_check, mann_whitney_check
 from ml.experiments.counterfactual import (
     DEFAULT_PHI_GRID,
     DEFAULT_Q_GRID,
     DEFAULT_Q_ZERO_PRIOR,
     CounterfactualModel,
-    EffectEstimate,
     TMixture,
-    estimate_effect,
-    placebo_scores,
 )
+from ml.experiments.effect import EffectEstimate, estimate_effect, placebo_scores, se_by_horizon
 from ml.experiments.plots import plot_impact
 from ml.experiments.results import ImpactDiagnostics, ImpactResult, ImpactSeries, Verdict, verdict_for
 from ml.io.schemas import Experiment, series_key
@@ -182,7 +185,7 @@ class _Periods:
     m_used: int  # pre-period weeks the model is fitted on (the most recent, at most max_pre_weeks)
 
 
-def _method(used: list[str], mode: str, calibration: Calibration) -> str:
+def _method(used: list[str], mode: str, calibration: Calibration, estimator: Estimator = "step") -> str:
     """The method in words, as reported with the result."""
     on = f" on {len(used)} control(s)" if mode == "each" else " on the mean of the controls" if used else ""
     interval = {
@@ -190,9 +193,14 @@ def _method(used: list[str], mode: str, calibration: Calibration) -> str:
         "prior": "interval calibrated by the prior learned on real series (no placebo window before the start)",
         "model": "model interval (calibration off)",
     }[calibration.method]
+    how = (
+        "step at the start fitted on the pre- and post-period together (intervention analysis)"
+        if estimator == "step"
+        else "post-period compared with the forecast of a regression fitted on the pre-period"
+    )
     return (
-        f"counterfactual regression{on} with random-walk level + local trend + AR(1) noise, integrated over"
-        f" (phi, q, r); {interval} x{calibration.factor:.2f}"
+        f"{how}{on}, with random-walk level + local trend + AR(1) noise, integrated over (phi, q, r);"
+        f" {interval} x{calibration.factor:.2f}"
     )
 
 
@@ -254,6 +262,8 @@ class ImpactScorer:
         least 10 pre weeks per coefficient, else the mean).
     max_extra_weeks: how far ahead `weeks_needed` looks.
     model: the counterfactual model template (default :class:`CounterfactualModel`).
+    estimator: "step" (intervention analysis: a step at the start fitted on both periods, the default) or
+        "forecast" (the post-period compared with the pre-period model's forecast, the method before).
 
     Learned attributes: ``result_`` (:class:`ImpactResult`), ``estimate_`` (:class:`EffectEstimate`).
     """
@@ -268,6 +278,7 @@ class ImpactScorer:
         max_extra_weeks: int = 52,
         model: CounterfactualModel | None = None,
         max_sibling_series: int = 20,
+        estimator: Estimator = "step",
     ) -> None:
         self.alpha = alpha
         self.min_pre_weeks = min_pre_weeks
@@ -277,6 +288,7 @@ class ImpactScorer:
         self.max_extra_weeks = max_extra_weeks
         self.model = model
         self.max_sibling_series = max_sibling_series
+        self.estimator = estimator
 
     def _check_params(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -318,13 +330,16 @@ class ImpactScorer:
             model=self.model if self.model is not None else CounterfactualModel(),
             pool=pool,
             series=p.treated,
+            estimator=self.estimator,
         )
         notes.append(f"calibration: {est.calibration.reason}")
         h = len(p.y_post)
         cf = est.counterfactual_mean
         rel, rel_lo, rel_hi = self._relative(est, notes)
         z_crit = float(stats.norm.ppf(1 - self.alpha / 2))
-        mde = (z_crit + _Z_POWER) * est.se
+        # what this design could detect (80% power), read from the pre-period fit like the calibration, so a plan
+        # made before the start finds the same MDE; for the forecast comparison it is (z_crit + z_0.8) x se
+        mde = (z_crit + _Z_POWER) * float(se_by_horizon(est, p.t_post, X_post, self.alpha, [h])[0])
         weeks_needed = None
         if experiment.min_effect is not None:
             weeks_needed = self._weeks_needed(est, X_post, p.t_post, experiment.min_effect, z_crit)
@@ -358,7 +373,7 @@ class ImpactScorer:
             mde_relative=None if rel is None else mde / abs(cf),
             min_effect=experiment.min_effect,
             weeks_needed=weeks_needed,
-            method=_method(used, mode, est.calibration),
+            method=_method(used, mode, est.calibration, est.estimator),
             calibration=est.calibration,
             diagnostics=diagnostics,
             series=series,
@@ -459,14 +474,18 @@ class ImpactScorer:
         return None, None, None
 
     def _plot_series(self, est: EffectEstimate, p: _Periods, X_post: np.ndarray | None) -> ImpactSeries:
-        """Pre-period observed (the fitted window), post-period observed with the counterfactual band."""
+        """Pre-period observed (the fitted window), post-period observed with the counterfactual band.
+
+        For the step estimator the counterfactual of each post week is the observed value minus the step (its
+        band the effect's interval); for the forecast comparison, the pre-period model's forecast."""
         h, m_used = len(p.y_post), p.m_used
-        points = est.model.predict_points(
-            p.t_post, None if X_post is None else np.asarray(X_post).reshape(h, -1)
-        )
-        points = points.inflate(est.inflation)
-        cf_pts = points.mean()
-        lo_pts, hi_pts = points.ppf(self.alpha / 2), points.ppf(1 - self.alpha / 2)
+        if est.joint is not None:
+            cf_pts, lo_pts, hi_pts = p.y_post - est.effect, p.y_post - est.ci_high, p.y_post - est.ci_low
+        else:
+            points = est.model.predict_points(
+                p.t_post, None if X_post is None else np.asarray(X_post).reshape(h, -1)
+            ).inflate(est.inflation)
+            cf_pts, lo_pts, hi_pts = points.mean(), points.ppf(self.alpha / 2), points.ppf(1 - self.alpha / 2)
         return ImpactSeries(
             ds=list(p.wide.index[p.pre][-m_used:].date) + list(p.wide.index[p.post].date),
             observed=[float(v) for v in p.y_pre[-m_used:]] + [float(v) for v in p.y_post],
@@ -527,11 +546,25 @@ class ImpactScorer:
         if X_post is not None:
             Xp = np.asarray(X_post, dtype=float).reshape(h, -1)
             X_ext = np.vstack([Xp, np.repeat(Xp.mean(axis=0, keepdims=True), extra.size, axis=0)])
-        mix = est.model.predict_mean_by_horizon(t_ext, X_ext).inflate(est.inflation)
-        half_width = (mix.ppf(1 - self.alpha / 2) - mix.ppf(self.alpha / 2)) / 2.0
-        mde = (z_crit + _Z_POWER) * half_width[h - 1 :] / z_crit
-        ok = np.flatnonzero(mde <= min_effect)
-        return int(ok[0]) if ok.size else None
+        if est.estimator == "forecast":  # every horizon at once: the forecast's MDE may grow with the horizon
+            se = se_by_horizon(est, t_ext, X_ext, self.alpha, range(h, t_ext.size + 1))
+            mdes = (z_crit + _Z_POWER) * se
+            ok = np.flatnonzero(mdes <= min_effect)
+            return int(ok[0]) if ok.size else None
+
+        def mde(j: int) -> float:  # the step's MDE after j more weeks
+            return (z_crit + _Z_POWER) * float(se_by_horizon(est, t_ext, X_ext, self.alpha, [h + j])[0])
+
+        # the step's MDE shrinks as weeks are added: bisect for the first week count that brings it to min_effect
+        if mde(0) <= min_effect:
+            return 0
+        if mde(extra.size) > min_effect:
+            return None
+        lo, hi = 0, int(extra.size)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if mde(mid) <= min_effect else (mid, hi)
+        return hi
 
     def score(self, experiment: Experiment, data: pd.DataFrame) -> ImpactResult:
         """Fit and return the result."""

@@ -36,6 +36,7 @@ from scipy import stats
 
 from ml.errors import InputError, NotFoundError
 from ml.experiments.calibration import Calibration
+from ml.experiments.effect import se_by_horizon
 from ml.experiments.hygiene import ExperimentSpan, Overlap, overlaps_with
 from ml.experiments.impact import ImpactScorer
 from ml.io.schemas import Direction, Experiment, Hypothesis, series_key
@@ -270,10 +271,7 @@ def _se_by_horizon(
         x = np.array([float(level[c]) for c in controls if c in diag.controls_used])
         row = x if diag.control_mode == "each" else np.array([x.mean()])
         X = np.repeat(row[None, :], t_future.size, axis=0)
-    mix = est.model.predict_mean_by_horizon(t_future, X).inflate(est.inflation)
-    zc = float(stats.norm.ppf(1 - scorer.alpha / 2))
-    se: np.ndarray = (mix.ppf(1 - scorer.alpha / 2) - mix.ppf(scorer.alpha / 2)) / (2.0 * zc)
-    return se
+    return se_by_horizon(est, t_future, X, scorer.alpha)
 
 
 def plan_experiment(
