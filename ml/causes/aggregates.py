@@ -61,6 +61,9 @@ _MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|t
 class SeriesData:
     """One series to explain: its values, its fixed dimensions and, for an aggregate, its parts.
 
+    ``season`` is the shared seasonal profile taken out of ``values`` (:mod:`ml.causes.season`; None: none was),
+    ``unadjusted`` the values before.
+
     ``parts`` is wide (index ``ds``, one column per leaf, NaN where a leaf has no value) and ``part_dims`` gives
     each leaf column's dimension values; ``how`` says how the parts make the series ("sum" or "mean").
     """
@@ -74,6 +77,7 @@ class SeriesData:
     how: Literal["sum", "mean"] = "sum"
     part_series: list[str] = field(default_factory=list)
     season: pd.Series | None = None
+    unadjusted: pd.Series | None = None
 
     @property
     def is_aggregate(self) -> bool:
@@ -194,6 +198,48 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
     return out
 
 
+def _detect(s: SeriesData, cfg: ExplainConfig) -> list[dict[str, Any]]:
+    """Shifts of one series: on its values, and for a series that lost a shared season (:mod:`ml.causes.season`)
+    on both.
+
+    The detector fits no season of its own on a series whose shared season is out. A leaf series (one the
+    forecaster also lists the shifts of, by the same detector on its values) keeps every shift found on its
+    values, at their dates, so that each shift listed there is explained under its own id; a shift found only once
+    the season is out (none on the values within ``CARRY_DAYS``) is added, and one found only on the values says
+    so in its ``detail`` and is marked ``seasonal`` (its explanation names the season and no convincing cause).
+    An aggregate's shifts are those found with the season out.
+    """
+
+    def shifts(values: pd.Series, **extra: Any) -> list[dict[str, Any]]:
+        found = detect_signals(
+            s.series, list(values.index), list(values.to_numpy()), **{**extra, **cfg.signal_params}
+        )
+        return [e for e in found if e.get("kind") == "shift"]
+
+    if s.season is None:
+        return shifts(s.values)
+    adjusted = shifts(s.values, season_length=1)
+    if s.is_aggregate:
+        return adjusted
+    near = pd.Timedelta(days=CARRY_DAYS)
+    raw = shifts(s.unadjusted if s.unadjusted is not None else s.values + s.season)
+    out = []
+    for e in raw:
+        d = pd.Timestamp(str(e["date"]))
+        if not any(abs(pd.Timestamp(str(a["date"])) - d) <= near for a in adjusted):
+            e = {
+                **e,
+                "detail": f"{e.get('detail') or ''}; no shift near it once the shared season is out",
+                "seasonal": True,
+            }
+        out.append(e)
+    for a in adjusted:
+        d = pd.Timestamp(str(a["date"]))
+        if not any(abs(pd.Timestamp(str(e["date"])) - d) <= near for e in raw):
+            out.append({**a, "detail": f"{a.get('detail') or ''}; found once the shared season is out"})
+    return out
+
+
 def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = None) -> list[dict[str, Any]]:
     """Shift events (:data:`~ml.indicators.events.EVENT_FIELDS` dicts) of every series, by series id then date."""
     cfg = cfg or ExplainConfig()
@@ -203,14 +249,11 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
         if len(s.values) < 12:
             continue
         try:
-            params = dict(cfg.signal_params)
-            if s.season is not None:  # the shared season is out: the detector fits none of its own
-                params.setdefault("season_length", 1)
-            found = detect_signals(sid, list(s.values.index), list(s.values.to_numpy()), **params)
+            found = _detect(s, cfg)
         except InputError as exc:
             logger.info("Explaining - no shift detection on %s: %s", sid, exc.message)
             continue
-        events += [e for e in found if e.get("kind") == "shift"]
+        events += found
     anchors: dict[str, list[tuple[pd.Timestamp, str]]] = {}
     for e in events:
         for sid in sorted(series):

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 _INCIDENT_NAME = re.compile(r"incident")
 #: Cap of a non-slice cause on an aggregate, relative to the best slice (see the module docstring).
 BELOW_SLICE = 0.95
+#: Cap of every cause of a shift that the shared season may explain, relative to ``ExplainConfig.explained_at``.
+SEASONAL_CAP = 0.9
 
 
 def signal_id(series: str, date: str) -> str:
@@ -145,6 +147,13 @@ def _explain_one(
             notes += pnotes
         deeper += change_causes(s, changes, d, before, after, drivers, cfg)
         deeper += experiment_causes(s, experiments, d, before, after, direction, drivers, cfg)
+        if e.get("seasonal"):
+            notes.append(
+                f"no shift is found near {date} once the seasonal profile shared by the series of {s.indicator} "
+                "is taken out: the season may explain it, so no cause is convincing"
+            )
+            for c in deeper:
+                c.confidence = min(c.confidence, SEASONAL_CAP * cfg.explained_at)
         best_slice = max((c.confidence for c in causes), default=0.0)
         if s.is_aggregate and best_slice >= cfg.explained_at:
             for c in deeper:

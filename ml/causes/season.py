@@ -181,6 +181,6 @@ def adjust_for_season(series: dict[str, SeriesData]) -> dict[str, SeriesData]:
                 for j, part in zip(parts.columns, s.part_series, strict=True):
                     if part in seasons:
                         parts[j] = parts[j] - seasons[part].reindex(parts.index)
-            out[sid] = replace(s, values=s.values - season, season=season, parts=parts)
+            out[sid] = replace(s, values=s.values - season, season=season, unadjusted=s.values, parts=parts)
         logger.info("Explaining - a shared season taken out of the %d series of %s", len(seasons), indicator)
     return out
