@@ -105,9 +105,10 @@ def _zero_prior(grid: np.ndarray, zero_prior: float) -> np.ndarray:
     return np.full(grid.size, 1.0 / grid.size)
 
 
-def _as_times(
+def as_times(
     t: np.ndarray | Sequence[float] | None, n: int, name: str, default_start: float = 0.0
 ) -> np.ndarray:
+    """`t` checked as `n` strictly increasing whole period numbers (`default_start` onwards when None)."""
     if t is None:
         return default_start + np.arange(n, dtype=float)
     arr = np.asarray(t, dtype=float)
@@ -280,7 +281,7 @@ class CounterfactualModel:
         k = D.shape[1]
         if n - k < 3:
             raise InputError(f"{n} observations are too few for {k} coefficients", field="y", value=n)
-        times = _as_times(t, n, "t")
+        times = as_times(t, n, "t")
         phis, qs, rs, self.cyc_c_, self.cyc_w_, prior = self._validate_params(n)
         self.phi_, self.q_, self.r_ = phis, qs, rs
         G = phis.size
@@ -341,7 +342,7 @@ class CounterfactualModel:
         tt, L, Dw, rw, _, beta, _ = self._fit_state
         tn = np.asarray(t_new, dtype=float)
         h = tn.shape[0] if tn.ndim == 1 else -1
-        tn = _as_times(tn, h, "t_new") - self.t0_
+        tn = as_times(tn, h, "t_new") - self.t0_
         if tn[0] <= tt[-1]:
             raise InputError(
                 "t_new must come after the fitted period", field="t_new", value=float(tn[0] + self.t0_)

@@ -42,7 +42,7 @@ from ml.experiments.calibration import (
     placebo_train,
     prior_factor,
 )
-from ml.experiments.counterfactual import CounterfactualModel, TMixture, _as_times
+from ml.experiments.counterfactual import CounterfactualModel, TMixture, as_times
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +210,8 @@ def estimate_effect(
         raise InputError("the post-period has no observations", field="y_post", value=0)
     if not np.all(np.isfinite(y_post)):
         raise InputError("y_post has missing or infinite values", field="y_post", value=None)
-    t_pre = _as_times(t_pre, n, "t_pre")
-    t_post = _as_times(t_post, h, "t_post", default_start=float(t_pre[-1] + 1))
+    t_pre = as_times(t_pre, n, "t_pre")
+    t_post = as_times(t_post, h, "t_post", default_start=float(t_pre[-1] + 1))
     Xp = None if X_pre is None else np.asarray(X_pre, dtype=float).reshape(n, -1)
     Xo = None if X_post is None else np.asarray(X_post, dtype=float).reshape(h, -1)
     if (Xp is None) != (Xo is None):
