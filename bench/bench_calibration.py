@@ -23,10 +23,18 @@ hyper-parameters fitted here) are learned on windows whose post-period ends in t
 (``--fit-prior`` prints them; ``ml/experiments/calibration.py`` holds the values learned so), and every figure
 is reported on windows whose post-period starts in the second half.
 
-Baselines on the same windows: Welch t-test and Mann-Whitney U (pre vs post, weeks independent) and today's
-scorer before this calibration (the random-walk + AR(1) model without trend, on the window alone). "with cycle
-(opt-in)" is the same method with the model's stochastic cycle switched on and its own prior factor learned here
-on the tuning split (where a cycle fit fails, on 7 windows with controls, that row uses ours).
+"ours" is the scorer's estimator: the step's coefficient in the model fitted on pre and post weeks together
+(intervention analysis, ``ml.experiments.effect``), calibrated by pooled placebos scored the same way and the
+prior factors in ``ml/experiments/calibration.py``. One fit per window serves the null and the shifts: a
+constant added to the post weeks moves the step's coefficient by exactly that much and leaves its spread as it
+is. "forecast comparison (before)" is the method before, on the same windows: the pre-period fit's forecast of
+the post-period mean, its own placebos and its own prior factors (``FORECAST_PRIOR_FACTORS``).
+
+Baselines on the same windows: Welch t-test and Mann-Whitney U (pre vs post, weeks independent) and "today's
+scorer", the one before any calibration (the random-walk + AR(1) model without trend, forecast comparison, the
+window alone). "with cycle (opt-in)" is ours with the model's stochastic cycle switched on and its own prior
+factor learned here on the tuning split (where a cycle fit fails, on a few windows with controls, that row uses
+ours).
 
     python bench/bench_calibration.py [--quick] [--fit-prior] [--max-windows 60]
 """

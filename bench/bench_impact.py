@@ -22,9 +22,9 @@ pre- vs post-period values, both treating weeks as independent):
   against ``truth/experiments.csv``.
 
 Every window here is scored alone (no other series of its indicator, little or no older history), so the
-interval is calibrated by the prior learned on real series (``ml.experiments.calibration``), which is
-conservative on series simulated from the model itself; ``bench/bench_calibration.py`` measures the calibration
-that pools placebo windows across real series.
+interval is calibrated by the prior learned on real series (``ml.experiments.calibration``; for the step
+estimator its factors are close to 1); ``bench/bench_calibration.py`` measures the calibration that pools
+placebo windows across real series.
 
     python bench/bench_impact.py [--quick] [--seed 7]
 """
