@@ -309,7 +309,9 @@ class CounterfactualModel:
         yw, Dw = W[:, :, 0], W[:, :, 1:]
         DtD = np.einsum("gni,gnj->gij", Dw, Dw)
         sign, logdet_DtD = np.linalg.slogdet(DtD)
-        if np.any(sign <= 0) or np.any(np.linalg.cond(DtD) > 1e12):
+        # columns on one scale first: the condition number then measures the angle between them, not their units
+        d = np.sqrt(np.maximum(np.einsum("gii->gi", DtD), 1e-300))
+        if np.any(sign <= 0) or np.any(np.linalg.cond(DtD / (d[:, :, None] * d[:, None, :])) > 1e12):
             raise InputError("the regressors are collinear over the fitting period", field="X", value=None)
         DtD_inv = np.linalg.inv(DtD)
         beta = np.einsum("gij,gnj,gn->gi", DtD_inv, Dw, yw)

@@ -113,3 +113,17 @@ def test_the_design_based_se_matches_the_interval_and_shrinks_with_more_weeks() 
     with pytest.raises(InputError) as err:
         estimate_effect(y[:40], y[40:48], estimator="both")  # type: ignore[arg-type]
     assert err.value.field == "estimator"
+
+
+def test_controls_on_a_large_scale_are_not_mistaken_for_collinear_ones() -> None:
+    """The collinearity check looks at the angle between (whitened) columns, not their scale: GDP-sized controls
+    beside a 0/1 step fit, and a control that repeats another is still refused."""
+    rng = np.random.default_rng(8)
+    X = 1e4 * (50.0 + np.cumsum(rng.normal(size=(38, 2)), axis=0))
+    y = 1e-4 * X[:, 0] + rng.normal(size=38)
+    est = estimate_effect(y[:30], y[30:], X[:30], X[30:], calibrate=False)
+    assert est.joint is not None and np.isfinite(est.effect)
+    twin = np.column_stack([X[:, 0], 2.0 * X[:, 0]])
+    with pytest.raises(InputError) as err:
+        estimate_effect(y[:30], y[30:], twin[:30], twin[30:], calibrate=False)
+    assert err.value.field == "X"
