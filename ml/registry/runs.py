@@ -5,12 +5,11 @@ Takes the tracking URI as an argument: used by the CLI (`recur experiment list`)
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from ml.errors import NotFoundError
 from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
@@ -33,6 +32,13 @@ def latest_runs(client: Any, experiment_id: str) -> dict[str, Any]:
     return latest
 
 
+def _utc_iso(ms: int) -> str:
+    """A run's start time (milliseconds since the epoch) in ISO 8601, UTC, as pandas' Timestamp wrote it."""
+    return (
+        dt.datetime.fromtimestamp(ms // 1000, tz=dt.UTC).replace(microsecond=(ms % 1000) * 1000).isoformat()
+    )
+
+
 def _summary(eid: str, run: Any) -> dict[str, Any]:
     m, t = run.data.metrics, run.data.tags
     return {
@@ -53,7 +59,7 @@ def _summary(eid: str, run: Any) -> dict[str, Any]:
         "relative_effect": m.get("relative_effect"),
         "p_value": m.get("p_value"),
         "mde": m.get("mde"),
-        "scored_at": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").isoformat(),
+        "scored_at": _utc_iso(int(run.info.start_time)),
         "run_id": run.info.run_id,
         "previous_run_id": t.get("recur.previous_run_id"),
         "hypothesis": {

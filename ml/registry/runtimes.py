@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -39,15 +39,15 @@ from ml.registry.artifacts import (
     read_manifest,
     write_manifest,
 )
-from ml.registry.forecaster_runtime import ForecasterRuntime, write_forecaster_artifacts
 from ml.text.embedding import EmbeddingBatcher, available_cores
 
-__all__ = [
+if TYPE_CHECKING:  # imported on use: the forecaster needs pandas, which a patterns-only server never loads
+    from ml.registry.forecaster_runtime import ForecasterRuntime
+
+__all__ = [  # the forecaster's runtime and writer: from ml.registry.forecaster_runtime (they need pandas)
     "CODE_DIR",
-    "ForecasterRuntime",
     "PatternsRuntime",
     "open_runtime",
-    "write_forecaster_artifacts",
     "write_pattern_artifacts",
 ]
 
@@ -544,9 +544,12 @@ def open_runtime(root: Path, kind: str | None = None, **options: Any) -> Pattern
             field="artifact",
             value=str(root),
         )
-    cls = PatternsRuntime if found == "patterns" else ForecasterRuntime
     try:
-        return cls(root, **options)
+        if found == "patterns":
+            return PatternsRuntime(root, **options)
+        from ml.registry.forecaster_runtime import ForecasterRuntime
+
+        return ForecasterRuntime(root, **options)
     except ArtifactError:
         raise
     except RecurError as exc:  # the installed code refused a value the checks let through
@@ -564,9 +567,14 @@ def open_runtime(root: Path, kind: str | None = None, **options: Any) -> Pattern
 
 
 def __getattr__(name: str) -> Any:
-    """The pyfunc wrappers moved to :mod:`ml.registry.pyfunc`; versions registered before load them from here."""
+    """The pyfunc wrappers moved to :mod:`ml.registry.pyfunc`; versions registered before load them from here.
+    The forecaster's runtime and writer are imported on first use (they need pandas)."""
     if name in ("PatternsPyfunc", "ForecasterPyfunc"):
         from ml.registry import pyfunc
 
         return getattr(pyfunc, name)
+    if name in ("ForecasterRuntime", "write_forecaster_artifacts"):
+        from ml.registry import forecaster_runtime
+
+        return getattr(forecaster_runtime, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,9 @@ class Server:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 120.0, ready_path: str = "/healthz") -> float:
+    def start(self, timeout: float = 120.0, ready_path: str = "/healthz", poll_s: float = 0.25) -> float:
+        """Start the server; seconds from process start until `ready_path` answers below 500 (polled every
+        `poll_s`)."""
         started = time.perf_counter()
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -49,7 +51,7 @@ class Server:
                     return time.perf_counter() - started
             except httpx.HTTPError:
                 pass
-            time.sleep(0.25)
+            time.sleep(poll_s)
         self.stop()
         raise TimeoutError(f"server not ready after {timeout}s; log: {self.log_path}")
 
