@@ -119,16 +119,17 @@ class Prefetch:
 
 
 def start(tracking_uri: str, cache_dir: Path | None, names: tuple[str, ...], alias: str) -> Prefetch | None:
-    """Start the child for the models of `names` that have no local copy under `cache_dir`; None when there is
-    nothing to fetch (no cache, every model has a copy) or the child cannot be started."""
+    """Start the child for `names` on a first start: when no model has a local copy under `cache_dir`. None
+    otherwise (no cache; a restart, which is ready from its copies at once while the poller looks for the rest)
+    or when the child cannot be started."""
     if cache_dir is None:
         return None
     from serving.model_cache import ModelCache  # light: the standard library and the manifest's hash
 
     cache = ModelCache(cache_dir, tracking_uri)
-    missing = tuple(n for n in names if not cache.has(n))
-    if not missing:
+    if any(cache.has(n) for n in names):
         return None
+    missing = tuple(names)
     request = {
         "tracking_uri": tracking_uri,
         "cache_dir": str(cache_dir),
@@ -210,4 +211,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # skip the interpreter's clean-up of MLflow's ~2,000 modules: the parent is waiting

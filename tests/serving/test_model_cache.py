@@ -387,8 +387,14 @@ def test_prefetch_settles_only_what_it_could_and_a_failed_child_costs_nothing(
     with caplog.at_level(logging.WARNING, logger="serving.prefetch"):
         assert job.wait(timeout=120) == {}
     assert "registry unreachable for incident-patterns" in caplog.text
-    # nothing to fetch: no cache, or every model already has a local copy
+    # nothing to fetch: no cache; a restart (a model has a local copy: ready from it, the poller finds the rest)
     assert prefetch.start(str(small_store["uri"]), None, NAMES, CHAMPION) is None
+    restart = tmp_path / "restart-cache"
+    staging = ModelCache(restart, dead).staging(PATTERNS_MODEL)
+    (staging / "model").mkdir()
+    (staging / "model" / MANIFEST).write_text("{}")
+    ModelCache(restart, dead).keep(PATTERNS_MODEL, "1", None, staging / "model", staging)
+    assert prefetch.start(dead, restart, (PATTERNS_MODEL, "indicator-forecaster"), CHAMPION) is None
     # a child that dies or hangs: {} and one log line, never an exception
     for code, timeout, said in (
         ("raise SystemExit(3)", 60.0, "failed (exit 3)"),
