@@ -87,10 +87,9 @@ def synthesise(n: int, out: Path, seed: int = 0) -> list[dict]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far, all its threads, and of the children it has waited for
-    (the registry fetch of a first start, ``serving.prefetch``) (``/proc/<pid>/stat``)."""
+    """User + system CPU seconds of process `pid` so far, all its threads (``/proc/<pid>/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_start(env: dict[str, str], log_path: Path) -> tuple[Server, dict]:
@@ -135,10 +134,7 @@ def startups(env: dict[str, str], root: Path, cache: Path) -> dict:
 
 
 def print_startups(runs: list[dict]) -> None:
-    print(
-        "start-up to ready (process start to /readyz 200, polled every 0.05 s; CPU: the server process's, with its"
-        " registry fetch on a cold start):"
-    )
+    print("start-up to ready (process start to /readyz 200, polled every 0.05 s; CPU: the server process's):")
     for i, r in enumerate(runs, 1):
         c, w = r["cold"], r["warm"]
         print(

@@ -16,7 +16,6 @@ from serving import errors
 from serving.metrics import Metrics
 from serving.middleware import LimitsAndModelHeaders, LoopbackAndHostGuard, PrometheusMiddleware
 from serving.models import ModelStore, Poller
-from serving.prefetch import Prefetch, start_for
 from serving.settings import ServingSettings, SettingsError, load_serving_settings
 
 log = logging.getLogger(__name__)
@@ -34,12 +33,8 @@ cannot trigger it.
 """
 
 
-def create_app(
-    settings: ServingSettings | None = None, *, load_models: bool = True, prefetch: Prefetch | None = None
-) -> FastAPI:
-    """The API over ``settings`` (read from the environment when not given; :class:`SettingsError` if bad).
-    `prefetch`: the champions being fetched in a second process (``recur serve`` starts it before its imports;
-    see :mod:`serving.prefetch`), waited for at start-up."""
+def create_app(settings: ServingSettings | None = None, *, load_models: bool = True) -> FastAPI:
+    """The API over ``settings`` (read from the environment when not given; :class:`SettingsError` if bad)."""
     settings = settings or load_serving_settings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -67,15 +62,12 @@ def create_app(
 
         from_copies = False
         if load_models:
-            # The local copies first (ready at once, no registry; on a first start, those the second process
-            # has just fetched); the poller then checks the registry.
-            cached = store.open_cached(prefetch.wait() if prefetch is not None else None)
+            # The local copies first (ready at once, no registry); the poller then checks the registry.
+            cached = store.open_cached()
             from_copies = any(info["status"] == "loaded" for info in cached.values())
             if from_copies:
                 for name, info in cached.items():
                     metrics.model_version.labels(name).set(float(info.get("version") or 0))
-                    if info["status"] == "missing":
-                        log.warning("Serving - %s: %s", name, store.status()[name].get("reason"))
             else:
                 record(store.reload())
         poller = Poller(
@@ -135,8 +127,7 @@ def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory serving.app:app_factory`. A bad setting is one line on stderr and exit
     code 2, not a traceback."""
     try:
-        settings = load_serving_settings()
-        return create_app(settings, prefetch=start_for(settings))
+        return create_app()
     except SettingsError as exc:
         log.error("error: %s", exc)
         sys.stderr.flush()

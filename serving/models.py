@@ -14,11 +14,12 @@ leaves them serving while the registry does not answer. Status says where each m
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,29 @@ from ml.registry.names import CHAMPION as ALIAS
 from ml.registry.names import MODEL_NAMES
 from ml.registry.runtimes import LRUCache, open_runtime
 from serving.model_cache import CachedEntry, CacheError, ModelCache
-from serving.prefetch import Unreachable as _Unreachable
-from serving.prefetch import champion
-from serving.prefetch import limit_http_retries as _limit_http_retries
 
 # MLflow (about a second to import) is imported in the methods that talk to the registry, so that a start from
 # the local copies is ready before it is needed.
 
 log = logging.getLogger(__name__)
 
+#: MLflow error codes that mean "no such model or alias" rather than "the registry did not answer".
+_ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+
 UNREACHABLE = "the model registry is unreachable; retrying"
 REGISTRY = "registry"
 LOCAL_COPY = "local copy"
+
+
+def _limit_http_retries() -> None:
+    """A registry that does not answer should cost seconds, not MLflow's default minutes of retries: the API
+    starts not-ready and the poller tries again."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+class _Unreachable(Exception):
+    """The registry did not answer."""
 
 
 class AnswerCache(LRUCache[Hashable, bytes]):
@@ -96,7 +108,19 @@ class ModelStore:
 
     def _champion(self, name: str) -> tuple[str, str | None] | None:
         """(version, run id) behind the alias; None when there is none; _Unreachable when the registry fails."""
-        return champion(self.tracking_uri, name, self.alias)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self._client().get_model_version_by_alias(name, self.alias)
+        except MlflowException as exc:
+            if exc.error_code in _ABSENT:
+                return None
+            log.warning("Serving - registry error for %s: %s", name, str(exc).splitlines()[0][:300])
+            raise _Unreachable from None
+        except Exception as exc:  # connection refused, DNS, TLS ...: the registry did not answer
+            log.warning("Serving - registry unreachable for %s: %s: %s", name, type(exc).__name__, exc)
+            raise _Unreachable from None
+        return str(mv.version), mv.run_id
 
     def _build(self, root: Path, name: str) -> Any:
         """The runtime of the artifact folder `root`, built by the installed code (code stored with the artifact
@@ -148,33 +172,23 @@ class ModelStore:
         """Keep the validated folder of a version loaded from the registry as the local copy; a failure (disk
         full, permissions) costs only the next fast start."""
         assert self.cache is not None
+        where = "/".join(root.relative_to(tmp).parts[1:])  # the manifest's folder under the download URI
         try:
-            self.cache.keep(name, version, run_id, root, tmp)
+            self.cache.save(name, version, run_id, root, where)
         except (OSError, CacheError) as exc:
             log.warning("Serving - could not keep a local copy of %s v%s: %s", name, version, exc)
 
-    def open_cached(
-        self, fetched: Mapping[str, Mapping[str, Any]] | None = None
-    ) -> dict[str, dict[str, Any]]:
+    def open_cached(self) -> dict[str, dict[str, Any]]:
         """Build every model that has a local copy, without the registry (MLflow is not imported). A copy that
         is missing, half written, tampered or corrupt is refused (one log line) and forgotten: the registry's
-        copy is loaded instead by the next :meth:`reload`. Returns what happened per model.
-
-        `fetched` is what :mod:`serving.prefetch` did in this start: a copy it downloaded from the registry
-        (same version and manifest) is served as the registry's, with no background check; a model it found
-        without a champion is reported as such."""
-        fetched = fetched or {}
+        copy is loaded instead by the next :meth:`reload`. Returns what happened per model."""
         out: dict[str, dict[str, Any]] = {}
         if self.cache is None:
             return {name: {"status": "absent", "version": None} for name in self.names}
         with self._reload_lock:
             for name in self.names:
                 if name in self._models or not self.cache.has(name):
-                    if fetched.get(name, {}).get("status") == "missing":
-                        self._errors[name] = f"no '{self.alias}' version of model '{name}' in the registry"
-                        out[name] = {"status": "missing", "version": None}
-                    else:
-                        out[name] = {"status": "absent", "version": None}
+                    out[name] = {"status": "absent", "version": None}
                     continue
                 started = time.perf_counter()
                 try:
@@ -190,28 +204,20 @@ class ModelStore:
                     self.cache.discard(name)
                     out[name] = {"status": "refused", "version": None}
                     continue
-                got = fetched.get(name, {})
-                fresh = (got.get("version"), got.get("manifest_sha256")) == (
-                    entry.version,
-                    entry.manifest_sha256,
-                )
-                source = REGISTRY if fresh else LOCAL_COPY
                 self._models = {
                     **self._models,
-                    name: self._loaded(name, entry.version, entry.run_id, runtime, source),
+                    name: self._loaded(name, entry.version, entry.run_id, runtime, LOCAL_COPY),
                 }
-                if not fresh:
-                    self._unchecked.add(name)
-                    self._copies[name] = entry
-                    self._notes[name] = "checking the registry"
+                self._unchecked.add(name)
+                self._copies[name] = entry
+                self._notes[name] = "checking the registry"
                 log.info(
-                    "Serving - loaded %s v%s from the %s in %.1fs",
+                    "Serving - loaded %s v%s from the local copy in %.1fs",
                     name,
                     entry.version,
-                    "registry (fetched at start-up)" if fresh else "local copy",
                     time.perf_counter() - started,
                 )
-                out[name] = {"status": "loaded", "version": entry.version, "source": source}
+                out[name] = {"status": "loaded", "version": entry.version, "source": LOCAL_COPY}
         return out
 
     def _same_as_registry(self, name: str, version: str) -> bool:
