@@ -136,6 +136,22 @@ def _design(X: np.ndarray | None, n: int, name: str) -> np.ndarray:
     return np.hstack([ones, arr])
 
 
+def _column_transform(D: np.ndarray) -> np.ndarray:
+    """The (k, k) matrix T with ``D @ T`` the design with its regressors centred and scaled to unit sd (the
+    intercept kept): the same model, reparametrised (``beta = T @ beta_std``), but a control on a large offset
+    (1e9 + noise) is no longer nearly parallel to the intercept, so the normal matrix stays well conditioned.
+    Columns with no spread are left as they are (the callers refuse or handle them)."""
+    k = D.shape[1]
+    T = np.eye(k)
+    if k > 1:
+        centre = D[:, 1:].mean(axis=0)
+        sd = D[:, 1:].std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        T[0, 1:] = -centre / sd
+        T[np.arange(1, k), np.arange(1, k)] = 1.0 / sd
+    return T
+
+
 class CounterfactualModel:
     """Regression on controls + random-walk level + AR(1) noise, with (phi, q) integrated over a grid.
 
@@ -304,7 +320,8 @@ class CounterfactualModel:
             L = np.linalg.cholesky(S)
         except np.linalg.LinAlgError as exc:
             raise InputError("noise covariance is not positive definite", field="t", value=None) from exc
-        rhs = np.concatenate([ys[:, None], D], axis=1)
+        T = _column_transform(D)  # fit on centred, scaled regressors (the intercept absorbs the centres)
+        rhs = np.concatenate([ys[:, None], D @ T], axis=1)
         W = np.linalg.solve(L, np.broadcast_to(rhs, (G, n, k + 1)))
         yw, Dw = W[:, :, 0], W[:, :, 1:]
         DtD = np.einsum("gni,gnj->gij", Dw, Dw)
@@ -327,6 +344,7 @@ class CounterfactualModel:
         self.s2_ = rss / (n - k) * self.y_scale_**2
         self.df_ = float(n - k)
         self.n_, self.k_, self.t_, self.design_ = n, k, times, D
+        self._transform = T  # beta (original units) = T @ beta (standardised regressors), per grid point
         self._fit_state = (tt, L, Dw, rw, DtD_inv, beta, rss / (n - k))
         return self
 
@@ -356,6 +374,7 @@ class CounterfactualModel:
                 field="X_new",
                 value=D_new.shape[1] - 1,
             )
+        D_new = D_new @ self._transform  # on the fit's standardised regressors
         A = np.linalg.solve(L, self._cov(tt, tn))  # (G, n, h)
         mean = np.einsum("hk,gk->gh", D_new, beta) + np.einsum("gnh,gn->gh", A, rw)
         R = D_new[None] - np.einsum("gnh,gnk->ghk", A, Dw)  # (G, h, k)
@@ -408,8 +427,11 @@ class CounterfactualModel:
         of the regressor: a Student-t per grid point (flat prior, noise variance integrated out), mixed."""
         self._check_fitted()
         _, _, _, _, DtD_inv, beta, s2 = self._fit_state
-        scale = np.sqrt(np.maximum(DtD_inv[:, j, j], 0.0) * s2) * self.y_scale_
-        return TMixture(self.weights_, beta[:, j] * self.y_scale_, scale, self.df_)
+        row = self._transform[j]  # coefficient j in original units: a combination of the standardised ones
+        loc = beta @ row
+        var = np.einsum("i,gij,j->g", row, DtD_inv, row)
+        scale = np.sqrt(np.maximum(var, 0.0) * s2) * self.y_scale_
+        return TMixture(self.weights_, loc * self.y_scale_, scale, self.df_)
 
     def coef_scale(
         self,
@@ -432,9 +454,10 @@ class CounterfactualModel:
         keep = self.weights_ >= min_weight * self.weights_.max()
         S = self._cov(tt, tt, keep)
         S[:, np.arange(tt.size), np.arange(tt.size)] += 1e-9
-        Dw = np.linalg.solve(np.linalg.cholesky(S), np.broadcast_to(D, (S.shape[0], *D.shape)))
+        T = _column_transform(D)  # standardised regressors, as in fit; T maps back to the original units
+        Dw = np.linalg.solve(np.linalg.cholesky(S), np.broadcast_to(D @ T, (S.shape[0], *D.shape)))
         info = np.cumsum(np.einsum("gni,gnj->gnij", Dw, Dw), axis=1)[:, ends]  # (G, L, k, k)
-        var = np.linalg.inv(info)[:, :, j, j]
+        var = np.einsum("i,glij,j->gl", T[j], np.linalg.inv(info), T[j])
         scale = np.sqrt(np.maximum(var, 0.0) * self.s2_[keep][:, None])
         return TMixture(
             self.weights_[keep] / self.weights_[keep].sum(), np.zeros_like(scale), scale, self.df_

@@ -318,8 +318,9 @@ def plan_experiment(
     try:
         result = scorer.fit(exp, frame).result_
     except (InputError, NotFoundError) as exc:
+        field = exc.field if exc.field == "controls" else "treated"
         raise InputError(
-            f"cannot plan on {treated_series!r}: {exc.message}", field="treated", value=treated
+            f"cannot plan on {treated_series!r}: {exc.message}", field=field, value=treated
         ) from exc
     alpha = scorer.alpha
     zc, zp = float(stats.norm.ppf(1 - alpha / 2)), float(stats.norm.ppf(POWER))

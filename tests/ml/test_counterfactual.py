@@ -127,3 +127,28 @@ def test_controls_on_a_large_scale_are_not_mistaken_for_collinear_ones() -> None
     with pytest.raises(InputError) as err:
         estimate_effect(y[:30], y[30:], twin[:30], twin[30:], calibrate=False)
     assert err.value.field == "X"
+
+
+def test_a_control_far_from_zero_is_centred_not_refused_and_gives_the_same_effect() -> None:
+    """A control on a large offset (1e9 + unit noise) is nearly parallel to the intercept in raw units; the fit
+    centres and scales the regressors, so it is accepted and gives the effect of the same control shifted to 0
+    (the model is invariant under affine changes of a control), as does a control of 1 + 1e-9 noise."""
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=38)
+    y = 10.0 + 0.8 * x + rng.normal(size=38)
+    y[30:] -= 2.0
+    ref = estimate_effect(y[:30], y[30:], x[:30], x[30:], calibrate=False)
+    for shifted in (1e9 + x, 1.0 + 1e-9 * x):
+        est = estimate_effect(y[:30], y[30:], shifted[:30], shifted[30:], calibrate=False)
+        assert est.effect == pytest.approx(ref.effect, rel=1e-6)
+        assert (est.ci_low, est.ci_high) == pytest.approx((ref.ci_low, ref.ci_high), rel=1e-6)
+        se = se_by_horizon(
+            est, np.arange(30.0, 50.0), np.r_[shifted[30:], np.full(12, shifted[30:].mean())], 0.05
+        )
+        se_ref = se_by_horizon(ref, np.arange(30.0, 50.0), np.r_[x[30:], np.full(12, x[30:].mean())], 0.05)
+        np.testing.assert_allclose(se, se_ref, rtol=1e-6)
+        fc = estimate_effect(
+            y[:30], y[30:], shifted[:30], shifted[30:], calibrate=False, estimator="forecast"
+        )
+        fc_ref = estimate_effect(y[:30], y[30:], x[:30], x[30:], calibrate=False, estimator="forecast")
+        assert fc.effect == pytest.approx(fc_ref.effect, rel=1e-6)

@@ -373,3 +373,86 @@ def test_plot_impact_draws_a_labelled_figure() -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+def test_a_control_that_changes_at_the_start_is_named() -> None:
+    """A control that itself steps at the start is collinear with the step the effect is read from; two controls
+    that repeat each other are collinear together: one error naming the controls, not the fit's internals."""
+    rng = np.random.default_rng(31)
+    data = frame_for(rng, n_pre=30, n_post=8, teams=("payments", "identity"))
+    jump = long_frame(
+        {series_key("reopens", team="storage"): np.r_[1e-9 * rng.normal(size=30), np.ones(8)]},
+        START - dt.timedelta(weeks=30),
+    )
+    with pytest.raises(InputError) as err:
+        ImpactScorer().score(experiment(controls=["storage"]), pd.concat([data, jump]))
+    assert err.value.field == "controls" and "'reopens/team=storage'" in err.value.message
+    assert "change exactly at the start" in err.value.message
+    ident = data[data["series"] == series_key("reopens", team="identity")]
+    twin = ident.assign(series=series_key("reopens", team="growth"), y=2.0 * ident["y"] + 1.0)
+    with pytest.raises(InputError) as err:
+        ImpactScorer(control_mode="each").score(
+            experiment(controls=["identity", "growth"]), pd.concat([data, twin])
+        )
+    assert err.value.field == "controls" and "move together" in err.value.message
+    assert "'reopens/team=identity'" in err.value.message and "'reopens/team=growth'" in err.value.message
+
+
+def _edge_frames() -> dict[str, tuple[pd.DataFrame, Experiment]]:
+    """Inputs a user can give: a 1-week post-period, a constant post-period, zeros with one spike, values near
+    1e9 and 1e-9, a control constant after the start only, a control far from zero, an end after the data."""
+    rng = np.random.default_rng(32)
+    key, ctl = series_key("reopens", team="payments"), series_key("reopens", team="identity")
+    first = START - dt.timedelta(weeks=40)
+    noise = rng.normal(size=(4, 48))
+    spike = np.zeros(48)
+    spike[[12, 39]] = (30.0, 50.0)
+    ctl_flat_post = 5.0 + noise[1]
+    ctl_flat_post[40:] = 5.0
+    cases = {
+        "one post week": ({key: 10.0 + noise[0, :41]}, experiment()),
+        "constant post": ({key: np.r_[10.0 + noise[0, :40], np.full(8, 7.0)]}, experiment()),
+        "zeros and spikes": ({key: spike}, experiment()),
+        "near 1e9": ({key: 1e9 + 1e7 * noise[0]}, experiment()),
+        "near 1e-9": ({key: 1e-9 * (1.0 + 0.1 * noise[0])}, experiment()),
+        "control flat after start": (
+            {key: 10.0 + noise[0], ctl: ctl_flat_post},
+            experiment(controls=["identity"]),
+        ),
+        "control far from 0": (
+            {key: 10.0 + noise[0], ctl: 1e9 + noise[2]},
+            experiment(controls=["identity"]),
+        ),
+        "end after the data": ({key: 10.0 + noise[0]}, experiment(end=START + dt.timedelta(weeks=20))),
+    }
+    return {name: (long_frame(s, first), ex) for name, (s, ex) in cases.items()}
+
+
+@pytest.mark.parametrize("case", list(_edge_frames()))
+def test_edge_inputs_give_a_consistent_finite_result(case: str) -> None:
+    import json
+
+    data, ex = _edge_frames()[case]
+    r = ImpactScorer().score(ex, data)
+    json.dumps(r.model_dump(mode="json"), allow_nan=False)  # no NaN / inf reaches the JSON
+    assert r.ci_low <= r.effect <= r.ci_high
+    assert r.counterfactual_mean == pytest.approx(
+        r.observed_mean - r.effect, rel=1e-9, abs=1e-12 * abs(r.observed_mean)
+    )
+    assert (r.p_value < 0.05) == (r.ci_low > 0 or r.ci_high < 0)
+    assert r.cumulative_effect == pytest.approx(r.effect * r.n_post)
+    if r.relative_effect is not None:
+        assert r.relative_effect == pytest.approx(r.effect / r.counterfactual_mean)
+        assert r.relative_ci_low is not None and r.relative_ci_high is not None
+        assert r.relative_ci_low <= r.relative_effect <= r.relative_ci_high
+    band = r.series.to_frame().dropna()
+    assert np.all(band["lower"] <= band["upper"])
+    np.testing.assert_allclose(
+        band["observed"] - band["counterfactual"], r.effect, atol=1e-9 * abs(r.observed_mean) + 1e-15
+    )
+    if case == "end after the data":
+        assert r.n_post == 8 and any(
+            "scored on the 8 week(s) observed so far" in n for n in r.diagnostics.notes
+        )
+    if case == "one post week":
+        assert r.n_post == 1
