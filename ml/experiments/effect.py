@@ -77,7 +77,7 @@ class EffectEstimate:
 
 
 def _two_sided_p(mix: TMixture, x: float) -> float:
-    F = float(mix.cdf(x))
+    F = min(max(float(mix.cdf(x)), 0.0), 1.0)  # the weights' sum may round past 1: never a negative p
     return float(min(1.0, 2.0 * min(F, 1.0 - F)))
 
 

@@ -152,3 +152,13 @@ def test_a_control_far_from_zero_is_centred_not_refused_and_gives_the_same_effec
         )
         fc_ref = estimate_effect(y[:30], y[30:], x[:30], x[30:], calibrate=False, estimator="forecast")
         assert fc.effect == pytest.approx(fc_ref.effect, rel=1e-6)
+
+
+def test_a_huge_jump_has_a_p_value_of_zero_not_below_it() -> None:
+    """The mixture's CDF far in its tail may round past 1 (the weights' sum does): the p-value stays in [0, 1]."""
+    rng = np.random.default_rng(22)
+    for k in range(2, 10):
+        y = rng.normal(size=40)
+        est = estimate_effect(y[:32], y[32:] + 10.0**k, calibrate=False)
+        assert 0.0 <= est.p_value < 1e-6
+        assert est.ci_low > 0
