@@ -92,6 +92,22 @@ def with_step(X_pre: np.ndarray | None, X_post: np.ndarray | None, n: int, h: in
     return np.hstack([C, step])
 
 
+#: A last pre-period week this many standard deviations from the other fitted pre-period weeks is left out of the
+#: step's fit: with autocorrelated noise the step's estimate leans on the weeks either side of the start, so one
+#: unusual week just before it (an experiment started after a bad week) would be read as a change that reverts.
+BOUNDARY_OUTLIER_Z = 4.0
+
+
+def boundary_outlier(y_pre: np.ndarray) -> bool:
+    """Whether the last pre-period value lies more than ``BOUNDARY_OUTLIER_Z`` sd from the others (at least 8)."""
+    rest = np.asarray(y_pre[:-1], dtype=float)
+    if rest.size < 8:
+        return False
+    gap = abs(float(y_pre[-1]) - float(np.mean(rest)))
+    sd = float(np.std(rest, ddof=1))
+    return gap > BOUNDARY_OUTLIER_Z * sd if sd > 0 else gap > 0
+
+
 def fit_step(
     model: CounterfactualModel,
     y_pre: np.ndarray,
@@ -103,6 +119,9 @@ def fit_step(
 ) -> tuple[CounterfactualModel, TMixture]:
     """The step estimator: `model` (unfitted) fitted on both periods with the step column, and the distribution
     of the counterfactual mean (the observed post-period mean minus the step's coefficient)."""
+    if boundary_outlier(y_pre):
+        y_pre, t_pre = y_pre[:-1], t_pre[:-1]
+        X_pre = None if X_pre is None else np.asarray(X_pre)[:-1]
     n, h = y_pre.shape[0], y_post.shape[0]
     X = with_step(X_pre, X_post, n, h)
     joint = model.fit(np.r_[y_pre, y_post], X, np.r_[t_pre, t_post])
