@@ -1,4 +1,5 @@
-"""Cross-checks reported beside the estimate: difference-in-differences and a Mann-Whitney before/after test."""
+"""Cross-checks reported beside the estimate: difference-in-differences and a Mann-Whitney before/after test;
+and which controls a refused fit found collinear."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import math
 import numpy as np
 from pydantic import BaseModel
 from scipy import stats
+
+from ml.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -71,4 +74,38 @@ def mann_whitney_check(y_pre: np.ndarray, y_post: np.ndarray) -> MannWhitneyChec
         median_pre=float(np.median(pre)),
         median_post=float(np.median(post)),
         hodges_lehmann_shift=float(np.median(post[:, None] - pre[None, :])),
+    )
+
+
+def collinear_controls_error(
+    experiment_id: str, names: list[str], X_pre: np.ndarray, X_post: np.ndarray
+) -> InputError:
+    """One clear error naming the control column(s) (`names`; values `X_pre` over the fitted pre-period weeks
+    and `X_post`) that the fit refused as collinear: with the step at the start (a control that itself changes
+    exactly at the start) or with the other controls (two controls that move together)."""
+    n, h = X_pre.shape[0], np.asarray(X_post).shape[0]
+    C = np.vstack(
+        [np.asarray(X_pre, dtype=float).reshape(n, -1), np.asarray(X_post, dtype=float).reshape(h, -1)]
+    )
+    base = np.c_[np.ones(n + h), np.r_[np.zeros(n), np.ones(h)]]
+
+    def parallel(col: np.ndarray, others: np.ndarray) -> bool:
+        res = col - others @ np.linalg.lstsq(others, col, rcond=None)[0]
+        return bool(np.linalg.norm(res) <= 1e-6 * max(float(np.linalg.norm(col - col.mean())), 1e-300))
+
+    at_start = [nm for j, nm in enumerate(names) if parallel(C[:, j], base)]
+    if at_start:
+        return InputError(
+            f"experiment {experiment_id!r}: control(s) {', '.join(map(repr, at_start))} change exactly at the"
+            " start, like the step the effect is read from (the change may have reached them): leave them out of"
+            " the controls",
+            field="controls",
+            value=at_start,
+        )
+    tied = [nm for j, nm in enumerate(names) if parallel(C[:, j], np.c_[base, np.delete(C, j, axis=1)])]
+    return InputError(
+        f"experiment {experiment_id!r}: controls {', '.join(map(repr, tied or names))} move together (collinear"
+        " over the pre- and post-period): leave one of them out",
+        field="controls",
+        value=tied or names,
     )

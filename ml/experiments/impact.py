@@ -55,7 +55,13 @@ from scipy import stats
 
 from ml.errors import InputError, NotFittedError, NotFoundError
 from ml.experiments.calibration import Calibration, Estimator, PlaceboWindow
-from ml.experiments.checks import DiDCheck, MannWhitneyCheck, did_check, mann_whitney_check
+from ml.experiments.checks import (
+    DiDCheck,
+    MannWhitneyCheck,
+    collinear_controls_error,
+    did_check,
+    mann_whitney_check,
+)
 from ml.experiments.counterfactual import (
     DEFAULT_PHI_GRID,
     DEFAULT_Q_GRID,
@@ -247,45 +253,6 @@ def _sibling_windows(
     return windows
 
 
-def _collinear_error(
-    experiment: Experiment,
-    p: _Periods,
-    used: list[str],
-    mode: str,
-    X_pre: np.ndarray,
-    X_post: np.ndarray,
-) -> InputError:
-    """One clear error naming the control(s) the fit refused as collinear: with the step at the start (a control
-    that itself changes exactly at the start) or with the other controls (two controls that move together)."""
-    n, h = p.m_used, p.y_post.shape[0]
-    pre = np.asarray(X_pre, dtype=float)
-    C = np.vstack([pre.reshape(pre.shape[0], -1)[-n:], np.asarray(X_post, dtype=float).reshape(h, -1)])
-    names = used if mode == "each" else ["the mean of the controls"]
-    base = np.c_[np.ones(n + h), np.r_[np.zeros(n), np.ones(h)]]
-
-    def parallel(col: np.ndarray, others: np.ndarray) -> bool:
-        centred = col - col.mean()
-        res = col - others @ np.linalg.lstsq(others, col, rcond=None)[0]
-        return bool(np.linalg.norm(res) <= 1e-6 * max(float(np.linalg.norm(centred)), 1e-300))
-
-    at_start = [nm for j, nm in enumerate(names) if parallel(C[:, j], base)]
-    if at_start:
-        return InputError(
-            f"experiment {experiment.id!r}: control(s) {', '.join(map(repr, at_start))} change exactly at the"
-            " start, like the step the effect is read from (the change may have reached them): leave them out of"
-            " the controls",
-            field="controls",
-            value=at_start,
-        )
-    tied = [nm for j, nm in enumerate(names) if parallel(C[:, j], np.c_[base, np.delete(C, j, axis=1)])]
-    return InputError(
-        f"experiment {experiment.id!r}: controls {', '.join(map(repr, tied or names))} move together (collinear"
-        " over the pre- and post-period): leave one of them out",
-        field="controls",
-        value=tied or names,
-    )
-
-
 class ImpactScorer:
     """Scores an experiment: counterfactual, effect with interval and p-value, cross-checks, verdict, power.
 
@@ -352,14 +319,12 @@ class ImpactScorer:
         self._check_params()
         p = self._periods(experiment, data)
         notes: list[str] = []
-        last = p.wide.index[-1]
-        if experiment.end is not None and len(p.wide) > 1:
-            period = pd.Timedelta(np.median(np.diff(p.wide.index.to_numpy())))
-            if last + period < pd.Timestamp(experiment.end):
-                notes.append(
-                    f"the data end on {last.date()}, before the experiment's end {experiment.end}: scored on the"
-                    f" {int(p.post.sum())} week(s) observed so far"
-                )
+        last, gaps, end = p.wide.index[-1], np.diff(p.wide.index.to_numpy()), experiment.end
+        if end is not None and gaps.size and last + pd.Timedelta(np.median(gaps)) < pd.Timestamp(end):
+            notes.append(
+                f"the data end on {last.date()}, before the experiment's end {end}: scored on the"
+                f" {int(p.post.sum())} week(s) observed so far"
+            )
         used, mode, X_pre, X_post = self._controls(p, experiment.control_series, notes)
         pool: list[PlaceboWindow] = []
         if self.calibrate:
@@ -383,7 +348,9 @@ class ImpactScorer:
         except InputError as exc:
             if exc.field != "X" or X_pre is None or X_post is None:
                 raise
-            raise _collinear_error(experiment, p, used, mode, X_pre, X_post) from exc
+            names = used if mode == "each" else ["the mean of the controls"]
+            pre = np.asarray(X_pre, dtype=float).reshape(len(p.y_pre), -1)[-p.m_used :]
+            raise collinear_controls_error(experiment.id, names, pre, X_post) from exc
         notes.append(f"calibration: {est.calibration.reason}")
         h = len(p.y_post)
         cf = est.counterfactual_mean
