@@ -115,7 +115,7 @@ class ModelStore:
         except MlflowException as exc:
             if exc.error_code in _ABSENT:
                 return None
-            log.warning("Serving - registry error for %s: %s", name, str(exc).splitlines()[0][:300])
+            log.warning("Serving - registry error for %s: %s", name, _first_line(exc))
             raise _Unreachable from None
         except Exception as exc:  # connection refused, DNS, TLS ...: the registry did not answer
             log.warning("Serving - registry unreachable for %s: %s: %s", name, type(exc).__name__, exc)
@@ -199,7 +199,7 @@ class ModelStore:
                         "Serving - refused the local copy of %s (%s: %s); loading it from the registry",
                         name,
                         type(exc).__name__,
-                        str(exc).splitlines()[0][:300] if str(exc) else "",
+                        _first_line(exc),
                     )
                     self.cache.discard(name)
                     out[name] = {"status": "refused", "version": None}
@@ -392,6 +392,16 @@ class ModelStore:
                 entry["refused"] = {"version": refused[0], "reason": refused[1]}
             models[name] = entry
         return models
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message for a log line, at most `limit` characters: a long one loses its
+    middle (usually a path), never its end, which says what was wrong."""
+    text = (str(exc).splitlines() or [""])[0]
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return f"{text[:head]}...{text[-(limit - head - 3) :]}"
 
 
 def _refusal(exc: BaseException) -> str:

@@ -523,3 +523,17 @@ def test_every_route_is_exercised(app: FastAPI, client: TestClient) -> None:
         r = client.request(method, url, **kw)
         assert r.status_code == status, (method, url, r.status_code, r.text[:300])
         assert r.status_code != 404
+
+
+def test_a_long_error_keeps_its_end_in_the_log_line() -> None:
+    """A refused model's log line is bounded, and a long path in it loses its middle, not what was wrong."""
+    from serving.models import _first_line
+
+    long_path = "/tmp/" + "c" * 400 + "/index/embeddings.npy"
+    line = _first_line(
+        ValueError(f"model artifact {long_path}: content differs from the manifest's SHA-256\nmore")
+    )
+    assert (
+        len(line) == 300 and line.startswith("model artifact /tmp/cc") and line.endswith("manifest's SHA-256")
+    )
+    assert _first_line(ValueError("short\nsecond line")) == "short" and _first_line(ValueError("")) == ""
