@@ -221,22 +221,27 @@ def _detect(s: SeriesData, cfg: ExplainConfig) -> list[dict[str, Any]]:
     adjusted = shifts(s.values, season_length=1)
     if s.is_aggregate:
         return adjusted
-    near = pd.Timedelta(days=CARRY_DAYS)
     raw = shifts(s.unadjusted if s.unadjusted is not None else s.values + s.season)
-    out = []
-    for e in raw:
-        d = pd.Timestamp(str(e["date"]))
-        if not any(abs(pd.Timestamp(str(a["date"])) - d) <= near for a in adjusted):
-            e = {
-                **e,
-                "detail": f"{e.get('detail') or ''}; no shift near it once the shared season is out",
-                "seasonal": True,
-            }
-        out.append(e)
-    for a in adjusted:
-        d = pd.Timestamp(str(a["date"]))
-        if not any(abs(pd.Timestamp(str(e["date"])) - d) <= near for e in raw):
-            out.append({**a, "detail": f"{a.get('detail') or ''}; found once the shared season is out"})
+
+    def near(event: dict[str, Any], others: list[dict[str, Any]]) -> bool:
+        d = pd.Timestamp(str(event["date"]))
+        return any(abs(pd.Timestamp(str(o["date"])) - d) <= pd.Timedelta(days=CARRY_DAYS) for o in others)
+
+    out = [
+        e
+        if near(e, adjusted)
+        else {
+            **e,
+            "detail": f"{e.get('detail') or ''}; no shift near it once the shared season is out",
+            "seasonal": True,
+        }
+        for e in raw
+    ]
+    out += [
+        {**a, "detail": f"{a.get('detail') or ''}; found once the shared season is out"}
+        for a in adjusted
+        if not near(a, raw)
+    ]
     return out
 
 

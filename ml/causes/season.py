@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from ml.causes.aggregates import SeriesData
-from ml.indicators.changepoints import pelt_l2, robust_ar1
+from ml.indicators.changepoints import mad_sd, pelt_l2, robust_ar1
 
 __all__ = [
     "HARMONICS",
@@ -77,8 +77,7 @@ def fourier_basis(idx: pd.DatetimeIndex, period_days: float, k: int = HARMONICS)
 
 
 def _mad_diff(y: np.ndarray) -> float:
-    d = np.diff(y)
-    return 1.4826 * float(np.median(np.abs(d - np.median(d)))) if len(d) else 0.0
+    return mad_sd(np.diff(y))
 
 
 def _noise_sd(y: np.ndarray) -> float:

@@ -27,11 +27,17 @@ def ar1_mean_variance(n: int, phi: float, sigma: float) -> float:
     return float(sigma**2 / n * (1.0 + 2.0 * np.sum((1.0 - k / n) * phi**k)))
 
 
+def mad_sd(x: np.ndarray) -> float:
+    """The normal-consistent robust sd of `x`: 1.4826 x its median absolute deviation (0 when it is empty)."""
+    x = np.asarray(x, dtype=float)
+    return 1.4826 * float(np.median(np.abs(x - np.median(x)))) if x.size else 0.0
+
+
 def _mad_var(x: np.ndarray) -> float:
     x = x[np.isfinite(x)]
     if len(x) < 3:
         return 0.0
-    return float((1.4826 * np.median(np.abs(x - np.median(x)))) ** 2)
+    return mad_sd(x) ** 2
 
 
 def robust_ar1(z: np.ndarray, max_phi: float = 0.9, max_lag: int = 8) -> tuple[float, float]:

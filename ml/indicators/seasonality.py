@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml.indicators.changepoints import mad_sd
 from ml.indicators.config import MAX_MODEL_SEASON, SEASON_HARMONICS
 from ml.indicators.grid import NOMINAL_SEASON, _freq_kind, fill_gaps
 
@@ -100,7 +101,7 @@ def clean_outliers(y: np.ndarray, season: int = 1, z: float = 4.0, window: int =
     r = y - prof
     run_med = pd.Series(r).rolling(window, center=True, min_periods=1).median().to_numpy()
     d = np.diff(r)
-    sd = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2)
+    sd = mad_sd(d) / math.sqrt(2)
     if sd <= 0:
         return y.copy(), 0
     bad = np.abs(r - run_med) > z * sd
