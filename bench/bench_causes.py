@@ -32,6 +32,7 @@ import collections
 import datetime as dt
 import json
 import logging
+import math
 import os
 import resource
 import subprocess
@@ -107,7 +108,7 @@ def sample_incidents(mode: str, folder: Path = SAMPLE) -> pd.DataFrame:
     return frame.drop(columns="truth")
 
 
-def score(results: list[dict[str, Any]], truth: pd.DataFrame) -> dict[str, Any]:
+def score(results: list[dict[str, Any]], truth: pd.DataFrame, tol_days: int = TOL_DAYS) -> dict[str, Any]:
     by_series: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for r in results:
         by_series[r["series"]].append(r)
@@ -119,7 +120,7 @@ def score(results: list[dict[str, Any]], truth: pd.DataFrame) -> dict[str, Any]:
         near = [
             r
             for r in by_series.get(series, [])
-            if abs((dt.date.fromisoformat(r["date"]) - day).days) <= TOL_DAYS
+            if abs((dt.date.fromisoformat(r["date"]) - day).days) <= tol_days
         ]
         hit = min(near, key=lambda r: abs((dt.date.fromisoformat(r["date"]) - day).days)) if near else None
         causes = hit["causes"] if hit else []
@@ -154,7 +155,63 @@ def explain_sample(mode: str, folder: Path) -> tuple[list[dict[str, Any]], pd.Da
     cpu, wall = cpu_seconds() - start_cpu, time.perf_counter() - start_wall
     rows = score(results, truth)["rows"]
     rows["truth_series"] = rows.series.isin(set(truth.series))
+    rows["oracle_z"] = oracle_z(rows, indicators, folder)
+    rows["top3_28"] = score(results, truth, tol_days=28)["rows"]["top3"].to_numpy()
     return results, rows, cpu, wall
+
+
+def oracle_z(rows: pd.DataFrame, indicators: pd.DataFrame, folder: Path) -> list[float]:
+    """How plainly the data shows each truth row's shift, told the truth: |z| of the step at the planted date
+    with the generator's own segments (every shift of the series in ``truth/shifts.csv``; an aggregate: of
+    any of its teams), the difference of the segment means either side against the AR(1) noise around all
+    the true segment means, as the detector's segment test. No detector can do better than the truth's
+    segments; a planted shift with a small oracle |z| is one the data does not show (e.g. a count series whose
+    level rose after earlier shifts, so its Poisson noise outgrew the noise the shift was sized on, or an
+    aggregate whose other teams drifted the other way)."""
+    from ml.causes.aggregates import is_mean_indicator
+    from ml.causes.cause import ExplainConfig
+    from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
+
+    shifts = pd.read_csv(folder / "truth" / "shifts.csv")
+    shifts["indicator"] = shifts.series.str.split("/").str[0]
+    frame = indicators.assign(ds=pd.to_datetime(indicators.ds))
+    cfg = ExplainConfig()
+    out = []
+    for r in rows.itertuples():
+        indicator, _, team = r.series.partition("/team=")
+        part = frame[frame.indicator == indicator]
+        if team:
+            y = part[part.team == team].set_index("ds").y.sort_index()
+            mine = shifts[shifts.series == r.series]
+        else:
+            g = part.groupby("ds").y
+            y = (g.mean() if is_mean_indicator(indicator, cfg) else g.sum()).sort_index()
+            mine = shifts[shifts.indicator == indicator]
+        idx, d = pd.DatetimeIndex(y.index), pd.Timestamp(r.date)
+        cps = sorted({int(idx.searchsorted(pd.Timestamp(x))) for x in [*mine.date, r.date]} - {0, len(idx)})
+        v = y.to_numpy(dtype=float)
+        phi, sd = residual_ar1(v - _segment_means(v, cps), len(cps) + 1, 0.8)
+        at = int(idx.searchsorted(d))
+        lo = max([c for c in cps if c < at], default=0)
+        hi = min([c for c in cps if c > at], default=len(v))
+        left, right = v[lo:at], v[at:hi]
+        if sd <= 0 or min(len(left), len(right)) < 2:
+            out.append(float("nan"))
+            continue
+        se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
+        out.append(abs(float(right.mean() - left.mean())) / se)
+    return out
+
+
+def by_oracle(rows: pd.DataFrame) -> str:
+    """Planted causes by oracle |z| band: n and top-3 in each."""
+    planted = rows[rows.kind != "none"]
+    parts = []
+    for lo, hi in ((0.0, 3.0), (3.0, 5.0), (5.0, math.inf)):
+        g = planted[(planted.oracle_z >= lo) & (planted.oracle_z < hi)]
+        band = f"|z| >= {lo:g}" if hi == math.inf else f"{lo:g} <= |z| < {hi:g}"
+        parts.append(f"{band}: n={len(g)} top-3 {g.top3.mean() if len(g) else float('nan'):.3f}")
+    return "; ".join(parts) + f" (all, a shift found within 28 days: top-3 {planted.top3_28.mean():.3f})"
 
 
 def seasonal(r: dict[str, Any]) -> bool:
@@ -206,7 +263,10 @@ def print_misses(rows: pd.DataFrame, prefix: str = "") -> None:
     misses = pd.concat([planted[~planted.top1], nd[nd.blamed]])
     for r in misses.itertuples():
         where = f"detected {r.detected}" if r.found else "not detected within 14 days"
-        print(f"  {prefix}{r.series:<42} {r.date}  truth {r.want:<38} {where}; found: {r.causes}")
+        print(
+            f"  {prefix}{r.series:<42} {r.date}  truth {r.want:<38} oracle |z| {r.oracle_z:4.1f}  {where}; "
+            f"found: {r.causes}"
+        )
 
 
 def run_sample(mode: str) -> None:
@@ -225,6 +285,7 @@ def run_sample(mode: str) -> None:
         f"top-1 {planted.top1.mean():.3f} ({int(planted.top1.sum())}/{n})  "
         f"top-3 {planted.top3.mean():.3f} ({int(planted.top3.sum())}/{n})   targets 0.80 / 0.95"
     )
+    print(f"  by oracle |z| at the planted date (the truth's own segments): {by_oracle(rows)}")
     det = planted[planted.found]
     if len(det):
         print(f"  of those detected  n={len(det)}  top-1 {det.top1.mean():.3f}  top-3 {det.top3.mean():.3f}")
@@ -284,6 +345,7 @@ def run_seeds(mode: str, seeds: list[int]) -> None:
     allrows = pd.concat(pooled, ignore_index=True)
     n, at, at_false, all_false, season, season_false = (sum(x) for x in zip(*false_all, strict=True))
     print(f"pooled    {figures(allrows)}   targets top-1 >= 0.80, top-3 >= 0.95, blamed <= 0.05")
+    print(f"  by oracle |z| at the planted date (the truth's own segments): {by_oracle(allrows)}")
     print(
         f"  shifts {n}, {all_false} at no true shift (within 14 days of a shift in truth/shifts.csv); "
         f"found at a candidate date {at}, {at_false} at no true shift; "
