@@ -1,9 +1,10 @@
 """The local copy of the champions the API served last, so that a restart is ready without the registry.
 
-After the store loads a version from the registry, the version's validated artifact folder is moved here. At
-start-up the store builds each model from its local copy (no MLflow import, no registry call), is ready at once,
-and then checks the registry in the background. Layout, one folder per registry (a hash of its tracking URI, so
-two registries never share an entry) and per model::
+After the store loads a version from the registry, the version's validated artifact folder is moved here (on a
+first start, :mod:`serving.prefetch` downloads the champions here, and the store validates them as it builds
+them). At start-up the store builds each model from its local copy (no MLflow import, no registry call), is
+ready at once, and then checks the registry in the background. Layout, one folder per registry (a hash of its
+tracking URI, so two registries never share an entry) and per model::
 
     <cache dir>/<registry hash>/<model name>/
         current.json        {"format": "recur.model-cache/1", "version": "3", "dir": "v3-1a2b3c4d"}
@@ -211,6 +212,12 @@ class ModelCache:
         _write_json_atomic(folder / CURRENT, {"format": FORMAT, "version": version, "dir": final.name})
         self._prune(folder, keep=final.name)
         return CachedEntry(name, version, run_id, final / MODEL_DIR, digest, manifest_path)
+
+    def keep(self, name: str, version: str, run_id: str | None, root: Path, staging: Path) -> CachedEntry:
+        """:meth:`save` for a version downloaded under `staging` (from :meth:`staging`) whose manifest folder is
+        `root`: where the manifest sits under the version's download URI is read off the path."""
+        where = "/".join(root.relative_to(staging).parts[1:])
+        return self.save(name, version, run_id, root, where)
 
     def discard(self, name: str) -> None:
         """Forget the current copy of `name` (a refused one): the next start-up goes to the registry. A failure

@@ -14,12 +14,11 @@ leaves them serving while the registry does not answer. Status says where each m
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,31 +27,21 @@ from ml.errors import ModelUnavailableError
 from ml.registry.artifacts import MANIFEST, MODEL_KINDS, ArtifactError, fetch_version, file_sha256
 from ml.registry.names import CHAMPION as ALIAS
 from ml.registry.names import MODEL_NAMES
-from ml.registry.runtimes import LRUCache, open_runtime
+from ml.registry.runtimes import LRUCache, import_pattern_code, open_runtime, query_embedder
 from serving.model_cache import CachedEntry, CacheError, ModelCache
+from serving.prefetch import Unreachable as _Unreachable
+from serving.prefetch import champion
+from serving.prefetch import first_line as _first_line
+from serving.prefetch import limit_http_retries as _limit_http_retries
 
 # MLflow (about a second to import) is imported in the methods that talk to the registry, so that a start from
 # the local copies is ready before it is needed.
 
 log = logging.getLogger(__name__)
 
-#: MLflow error codes that mean "no such model or alias" rather than "the registry did not answer".
-_ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
-
 UNREACHABLE = "the model registry is unreachable; retrying"
 REGISTRY = "registry"
 LOCAL_COPY = "local copy"
-
-
-def _limit_http_retries() -> None:
-    """A registry that does not answer should cost seconds, not MLflow's default minutes of retries: the API
-    starts not-ready and the poller tries again."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-
-
-class _Unreachable(Exception):
-    """The registry did not answer."""
 
 
 class AnswerCache(LRUCache[Hashable, bytes]):
@@ -100,6 +89,8 @@ class ModelStore:
         self._notes: dict[str, str] = {}  # name -> what the registry said about its local copy
         self._copies: dict[str, CachedEntry] = {}  # name -> the local copy being served
         self._reload_lock = threading.Lock()
+        self._embedder: Any = None  # the query embedder every pattern runtime shares (query_embedder)
+        self._embedder_lock = threading.Lock()
 
     def _client(self) -> Any:
         from mlflow.tracking import MlflowClient
@@ -108,28 +99,41 @@ class ModelStore:
 
     def _champion(self, name: str) -> tuple[str, str | None] | None:
         """(version, run id) behind the alias; None when there is none; _Unreachable when the registry fails."""
-        from mlflow.exceptions import MlflowException
+        return champion(self.tracking_uri, name, self.alias)
 
+    def query_embedder(self) -> Any:
+        """The query embedder of the pattern runtimes (``query_runtime``, else ``"auto"``), loaded on the first
+        call and shared by every version loaded after: it depends on no artifact."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = query_embedder(self.query_runtime or "auto")
+            return self._embedder
+
+    def prepare(self) -> None:
+        """Do now what building a pattern runtime needs and no artifact does: import its code, load the query
+        embedder and run it once. On a first start this runs while the champions are being fetched, so that
+        only reading the artifact is left once they arrive."""
+        started = time.perf_counter()
         try:
-            mv = self._client().get_model_version_by_alias(name, self.alias)
-        except MlflowException as exc:
-            if exc.error_code in _ABSENT:
-                return None
-            log.warning("Serving - registry error for %s: %s", name, _first_line(exc))
-            raise _Unreachable from None
-        except Exception as exc:  # connection refused, DNS, TLS ...: the registry did not answer
-            log.warning("Serving - registry unreachable for %s: %s: %s", name, type(exc).__name__, exc)
-            raise _Unreachable from None
-        return str(mv.version), mv.run_id
+            import_pattern_code()
+            self.query_embedder().encode(["warm up"])
+        except Exception as exc:  # the build tries again and refuses the version, saying why
+            log.warning(
+                "Serving - could not prepare the query embedder: %s: %s", type(exc).__name__, _first_line(exc)
+            )
+            return
+        log.info(
+            "Serving - pattern runtime code and query embedder ready in %.1fs", time.perf_counter() - started
+        )
 
     def _build(self, root: Path, name: str) -> Any:
         """The runtime of the artifact folder `root`, built by the installed code (code stored with the artifact
-        is never run), its caches sized and its embedding model loaded."""
-        runtime = open_runtime(root, MODEL_KINDS.get(name))
+        is never run), its caches sized and the shared query embedder in place (:meth:`query_embedder`)."""
+        kind = MODEL_KINDS.get(name)
+        options = {"embedder": self.query_embedder()} if kind == "patterns" else {}
+        runtime = open_runtime(root, kind, **options)
         if self.cache_sizes and hasattr(runtime, "configure_caches"):
             runtime.configure_caches(**self.cache_sizes)
-        if self.query_runtime and hasattr(runtime, "configure_embedding"):
-            runtime.configure_embedding(self.query_runtime)
         if hasattr(runtime, "warm_up"):
             runtime.warm_up()
         return runtime
@@ -172,23 +176,33 @@ class ModelStore:
         """Keep the validated folder of a version loaded from the registry as the local copy; a failure (disk
         full, permissions) costs only the next fast start."""
         assert self.cache is not None
-        where = "/".join(root.relative_to(tmp).parts[1:])  # the manifest's folder under the download URI
         try:
-            self.cache.save(name, version, run_id, root, where)
+            self.cache.keep(name, version, run_id, root, tmp)
         except (OSError, CacheError) as exc:
             log.warning("Serving - could not keep a local copy of %s v%s: %s", name, version, exc)
 
-    def open_cached(self) -> dict[str, dict[str, Any]]:
+    def open_cached(
+        self, fetched: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Build every model that has a local copy, without the registry (MLflow is not imported). A copy that
         is missing, half written, tampered or corrupt is refused (one log line) and forgotten: the registry's
-        copy is loaded instead by the next :meth:`reload`. Returns what happened per model."""
+        copy is loaded instead by the next :meth:`reload`. Returns what happened per model.
+
+        `fetched` is what :mod:`serving.prefetch` did in this start: a copy it downloaded from the registry
+        (same version and manifest) is served as the registry's, with no background check; a model it found
+        without a champion is reported as such."""
+        fetched = fetched or {}
         out: dict[str, dict[str, Any]] = {}
         if self.cache is None:
             return {name: {"status": "absent", "version": None} for name in self.names}
         with self._reload_lock:
             for name in self.names:
                 if name in self._models or not self.cache.has(name):
-                    out[name] = {"status": "absent", "version": None}
+                    if fetched.get(name, {}).get("status") == "missing":
+                        self._errors[name] = f"no '{self.alias}' version of model '{name}' in the registry"
+                        out[name] = {"status": "missing", "version": None}
+                    else:
+                        out[name] = {"status": "absent", "version": None}
                     continue
                 started = time.perf_counter()
                 try:
@@ -204,20 +218,28 @@ class ModelStore:
                     self.cache.discard(name)
                     out[name] = {"status": "refused", "version": None}
                     continue
+                got = fetched.get(name, {})
+                fresh = (got.get("version"), got.get("manifest_sha256")) == (
+                    entry.version,
+                    entry.manifest_sha256,
+                )
+                source = REGISTRY if fresh else LOCAL_COPY
                 self._models = {
                     **self._models,
-                    name: self._loaded(name, entry.version, entry.run_id, runtime, LOCAL_COPY),
+                    name: self._loaded(name, entry.version, entry.run_id, runtime, source),
                 }
-                self._unchecked.add(name)
-                self._copies[name] = entry
-                self._notes[name] = "checking the registry"
+                if not fresh:
+                    self._unchecked.add(name)
+                    self._copies[name] = entry
+                    self._notes[name] = "checking the registry"
                 log.info(
-                    "Serving - loaded %s v%s from the local copy in %.1fs",
+                    "Serving - loaded %s v%s from the %s in %.1fs",
                     name,
                     entry.version,
+                    "registry (fetched at start-up)" if fresh else "local copy",
                     time.perf_counter() - started,
                 )
-                out[name] = {"status": "loaded", "version": entry.version, "source": LOCAL_COPY}
+                out[name] = {"status": "loaded", "version": entry.version, "source": source}
         return out
 
     def _same_as_registry(self, name: str, version: str) -> bool:
@@ -392,16 +414,6 @@ class ModelStore:
                 entry["refused"] = {"version": refused[0], "reason": refused[1]}
             models[name] = entry
         return models
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of an error's message for a log line, at most `limit` characters: a long one loses its
-    middle (usually a path), never its end, which says what was wrong."""
-    text = (str(exc).splitlines() or [""])[0]
-    if len(text) <= limit:
-        return text
-    head = limit // 3
-    return f"{text[:head]}...{text[-(limit - head - 3) :]}"
 
 
 def _refusal(exc: BaseException) -> str:

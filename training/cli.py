@@ -813,8 +813,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the API with uvicorn over the MLflow champions."""
-    import uvicorn
-
     from serving.settings import SettingsError, load_serving_settings
 
     updates: dict[str, Any] = {}
@@ -835,10 +833,16 @@ def serve(
             label="warning",
         )
         bind = "127.0.0.1"
+    from serving.prefetch import start_for
+
+    prefetch = start_for(settings)  # a first start: fetch the champions while the server imports its code
+    import uvicorn
+
     from serving.app import create_app
 
     logging.getLogger().setLevel(logging.INFO)
-    uvicorn.run(create_app(settings), host=bind, port=settings.api_port, log_level="info", access_log=False)
+    app_ = create_app(settings, prefetch=prefetch)
+    uvicorn.run(app_, host=bind, port=settings.api_port, log_level="info", access_log=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -181,22 +181,6 @@ def _json(path: Path) -> Any:
         raise _fail(path, f"not valid JSON ({str(exc).splitlines()[0][:120]})") from None
 
 
-def _jsonl(path: Path) -> list[Any]:
-    if not path.is_file():
-        raise _fail(path, "missing")
-    rows = []
-    try:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise _fail(f"{path}:{n}", "not valid JSON") from None
-    except UnicodeDecodeError:
-        raise _fail(path, "not UTF-8 text") from None
-    return rows
-
-
 def load_array(path: Path, dtype: str, ndim: int, *, finite: bool = False) -> np.ndarray:
     """A ``.npy`` file read without pickles, checked before and after reading: its header must be readable,
     its data as long as the header says (a header claiming a huge shape is refused before any allocation),
@@ -410,32 +394,6 @@ def _check_index_view(folder: Path, name: str, view: Any, n: int, dim: int) -> N
         raise _fail(f["tf_data"], "term counts must be positive")
 
 
-def _check_incident_rows(path: Path, rows: list[dict[str, Any]]) -> list[tuple[Incident, int]]:
-    """Each row an incident the runtime can build (summary, root cause and action items are optional: older
-    artifacts lack them); the first bad one names its line and field. Returns the incidents and their pattern
-    ids, so that the runtime does not parse and validate them a second time."""
-    from pydantic import ValidationError
-
-    from ml.io.schemas import Incident
-
-    out: list[tuple[Incident, int]] = []
-    for n, row in enumerate(rows, start=1):
-        fields = {k: v for k, v in row.items() if k != "pattern_id"}
-        try:
-            incident = Incident.model_validate(
-                {**fields, "summary": fields.get("summary") or fields.get("title")}
-            )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(x) for x in err["loc"])
-            raise _fail(path, f"line {n}: field {where}: {err['msg']}") from None
-        pattern_id = row.get("pattern_id")
-        if not isinstance(pattern_id, int) or isinstance(pattern_id, bool):
-            raise _fail(path, f"line {n}: field pattern_id must be an integer")
-        out.append((incident, pattern_id))
-    return out
-
-
 def check_pattern_artifacts(root: Path) -> list[tuple[Incident, int]]:
     """Validate a pattern artifact folder (manifest, files, every array) before anything is built from it; returns
     its incidents (validated) with their pattern ids, in file order."""
@@ -445,12 +403,10 @@ def check_pattern_artifacts(root: Path) -> list[tuple[Incident, int]]:
         raise _fail(root / "config.json", "must be a JSON object")
     dim, _ = _check_pattern_model(root / "pattern_model")
     index_ids = _check_index(root / "index", dim)
-    rows = _jsonl(root / "incidents.jsonl")
-    if not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in rows):
-        raise _fail(root / "incidents.jsonl", "every line must be an incident with a string id")
-    _unique(root / "incidents.jsonl", (r["id"] for r in rows), "incident id")
-    incidents = _check_incident_rows(root / "incidents.jsonl", rows)
-    if set(index_ids) - {r["id"] for r in rows}:
+    from ml.registry.incident_rows import read_incident_rows
+
+    incidents, ids = read_incident_rows(root / "incidents.jsonl")
+    if set(index_ids) - set(ids):
         raise _fail(root / "incidents.jsonl", "does not list every incident of the index")
     return incidents
 

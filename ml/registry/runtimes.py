@@ -47,7 +47,9 @@ if TYPE_CHECKING:  # imported on use: the forecaster needs pandas, which a patte
 __all__ = [  # the forecaster's runtime and writer: from ml.registry.forecaster_runtime (they need pandas)
     "CODE_DIR",
     "PatternsRuntime",
+    "import_pattern_code",
     "open_runtime",
+    "query_embedder",
     "write_pattern_artifacts",
 ]
 
@@ -192,31 +194,13 @@ class PatternsRuntime:
 
     # ------------------------------------------------------------------ embedding
     def configure_embedding(self, runtime: str) -> None:
-        """The runtime that embeds pasted texts (queries): ``"onnx-int8"``, ``"onnx"``, ``"torch"`` or ``"auto"``
-        (:class:`~ml.text.embedding.Embedder`'s). The index keeps the vectors made at training; int8 query
-        vectors stay within cosine 0.993 of fp32 ones and move P@5 / MRR by at most +0.005 on the three corpora
-        (``bench/bench_retrieval.py --query-runtime onnx-int8``) for about 40% less CPU per query. An ONNX
-        runtime whose export is missing falls back to ``"auto"`` (fp32 ONNX when there, else torch), logged.
-        Call before the first query."""
-        from ml.errors import ModelUnavailableError
-        from ml.text.embedding import RUNTIMES, Embedder
+        """Embed pasted texts with a query embedder of `runtime` (:func:`query_embedder`), loaded now. Call before
+        the first query."""
+        self.use_embedder(query_embedder(runtime))
 
-        if runtime not in RUNTIMES:
-            raise InputError(
-                f"query runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}",
-                field="runtime",
-                value=runtime,
-            )
-        embedder = Embedder(batch_size=32, export=False, threads=1, runtime=runtime)
-        try:
-            backend = (
-                embedder.backend
-            )  # loads it now: a missing export shows here, not on a responder's query
-        except ModelUnavailableError as exc:
-            log.warning("Serving - query runtime %s unavailable (%s); using auto", runtime, exc)
-            embedder = Embedder(batch_size=32, export=False, threads=1)
-            backend = embedder.backend
-        log.info("Serving - queries embedded with %s", backend)
+    def use_embedder(self, embedder: Any) -> None:
+        """Embed pasted texts with `embedder` (one loaded by :func:`query_embedder`; it can serve several
+        runtimes: it does not depend on the artifact). Call before the first query."""
         with self._embedder_lock:
             self._embedder = embedder
             self.model.embedder = embedder
@@ -504,6 +488,40 @@ class PatternsRuntime:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def query_embedder(runtime: str) -> Any:
+    """A query embedder of `runtime` (``"onnx-int8"``, ``"onnx"``, ``"torch"`` or ``"auto"``,
+    :class:`~ml.text.embedding.Embedder`'s), loaded now: a missing export shows here, not on a responder's query.
+    The index keeps the vectors made at training; int8 query vectors stay within cosine 0.993 of fp32 ones and move
+    P@5 / MRR by at most +0.005 on the three corpora (``bench/bench_retrieval.py --query-runtime onnx-int8``) for
+    about 40% less CPU per query. An ONNX runtime whose export is missing falls back to ``"auto"`` (fp32 ONNX when
+    there, else torch), logged. It depends on no artifact, so one serves every version loaded."""
+    from ml.errors import ModelUnavailableError
+    from ml.text.embedding import RUNTIMES, Embedder
+
+    if runtime not in RUNTIMES:
+        raise InputError(
+            f"query runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}",
+            field="runtime",
+            value=runtime,
+        )
+    embedder = Embedder(batch_size=32, export=False, threads=1, runtime=runtime)
+    try:
+        backend = embedder.backend
+    except ModelUnavailableError as exc:
+        log.warning("Serving - query runtime %s unavailable (%s); using auto", runtime, exc)
+        embedder = Embedder(batch_size=32, export=False, threads=1)
+        backend = embedder.backend
+    log.info("Serving - queries embedded with %s", backend)
+    return embedder
+
+
+def import_pattern_code() -> None:
+    """Import the modules a pattern runtime is built with (about half a second), e.g. while its artifact is
+    still being fetched; :class:`PatternsRuntime` imports them on use otherwise."""
+    import ml.patterns.model
+    import ml.patterns.similarity  # noqa: F401
 
 
 def _pattern_view(p: dict[str, Any], titles: Mapping[str, str]) -> dict[str, Any]:

@@ -313,3 +313,127 @@ def test_a_warm_start_does_not_import_mlflow_before_ready(small_store: dict, war
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"mlflow_at_ready": False, "source": "local copy", "status": 200}
+
+
+# ---- a first start: the champions fetched in a second process (serving.prefetch) ------------------------------
+
+_FIRST_START = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    import httpx
+    from serving.app import create_app
+    from serving.prefetch import start_for
+    from serving.settings import load_serving_settings
+
+    async def main():
+        settings = load_serving_settings()
+        app = create_app(settings, prefetch=start_for(settings))
+        async with app.router.lifespan_context(app):
+            at_ready = "mlflow" in sys.modules
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+                ready = (await client.get("/readyz")).json()["models"]
+                r = await client.post("/v1/incidents/similar", json={"text": "disk full on the db host", "k": 3})
+        return at_ready, ready, r.status_code
+
+    at_ready, ready, status = asyncio.run(main())
+    print(json.dumps({"mlflow_at_ready": at_ready, "models": ready, "status": status}))
+    """
+)
+
+
+def test_a_first_start_fetches_the_champions_in_a_second_process(small_store: dict, tmp_path: Path) -> None:
+    """No local copy yet: the child process downloads the champion into the cache while the server imports its
+    code; the server builds it from there, serves it as the registry's (no background check owed), never imports
+    MLflow itself before ready, and reports the model without a champion as such."""
+    cache = tmp_path / "model-cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RECUR_"))}
+    env.update(
+        {
+            "RECUR_MLFLOW_TRACKING_URI": str(small_store["uri"]),
+            "RECUR_MODEL_CACHE_DIR": str(cache),
+            "RECUR_CACHE_DIR": str(small_store["settings"].cache_dir),
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_START], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    patterns = out["models"][PATTERNS_MODEL]
+    assert out["mlflow_at_ready"] is False and out["status"] == 200
+    assert patterns["source"] == "registry" and patterns["version"] == small_store["version"]
+    assert "detail" not in patterns  # fetched from the registry in this start: nothing left to check
+    assert out["models"]["indicator-forecaster"] == {
+        "loaded": False,
+        "reason": "model indicator-forecaster is not loaded",
+        "detail": "no 'champion' version of model 'indicator-forecaster' in the registry",
+    }
+    assert (
+        ModelCache(cache, str(small_store["uri"])).current(PATTERNS_MODEL).version == small_store["version"]
+    )
+
+
+def test_prefetch_settles_only_what_it_could_and_a_failed_child_costs_nothing(
+    small_store: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from serving import prefetch
+
+    # a registry that does not answer: nothing settled, the server loads (or retries) by itself
+    dead = f"http://127.0.0.1:{free_port()}"
+    job = prefetch.start(dead, tmp_path / "dead-cache", NAMES, CHAMPION)
+    assert job is not None
+    with caplog.at_level(logging.WARNING, logger="serving.prefetch"):
+        assert job.wait(timeout=120) == {}
+    assert "registry unreachable for incident-patterns" in caplog.text
+    # nothing to fetch: no cache; a restart (a model has a local copy: ready from it, the poller finds the rest)
+    assert prefetch.start(str(small_store["uri"]), None, NAMES, CHAMPION) is None
+    restart = tmp_path / "restart-cache"
+    staging = ModelCache(restart, dead).staging(PATTERNS_MODEL)
+    (staging / "model").mkdir()
+    (staging / "model" / MANIFEST).write_text("{}")
+    ModelCache(restart, dead).keep(PATTERNS_MODEL, "1", None, staging / "model", staging)
+    assert prefetch.start(dead, restart, (PATTERNS_MODEL, "indicator-forecaster"), CHAMPION) is None
+    # a child that dies or hangs: {} and one log line, never an exception
+    for code, timeout, said in (
+        ("raise SystemExit(3)", 60.0, "failed (exit 3)"),
+        ("import time; time.sleep(60)", 0.5, "took over"),
+    ):
+        child = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="serving.prefetch"):
+            assert prefetch.Prefetch(child, NAMES, time.perf_counter()).wait(timeout=timeout) == {}
+        assert said in caplog.text and child.returncode is not None
+
+
+def test_a_forked_fetch_that_fails_or_hangs_costs_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """The child forked on Linux: an error in it is one log line with its type and message, a hung one is
+    killed after the wait, and neither returns into the caller's code (os._exit in the child)."""
+    from serving import prefetch
+
+    def broken(request: dict) -> dict:
+        raise ValueError("no registry here\nsecond line")
+
+    def hung(request: dict) -> dict:
+        time.sleep(60)
+        return {}
+
+    for fetch, timeout, said in (
+        (broken, 60.0, "failed (exit 1): ValueError: no registry here"),
+        (hung, 0.5, "took over"),
+    ):
+        monkeypatch.setattr(prefetch, "fetch", fetch)  # the fork runs this process's code as it is
+        child = prefetch._fork({"names": []})
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="serving.prefetch"):
+            assert prefetch.Prefetch(child, NAMES, time.perf_counter()).wait(timeout=timeout) == {}
+        assert said in caplog.text and "second line" not in caplog.text
+        assert child.returncode is not None and child.fd == -1  # reaped, its pipe closed
