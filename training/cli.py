@@ -813,6 +813,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the API with uvicorn over the MLflow champions."""
+    import gc
+
+    gc.disable()  # start-up only allocates what lasts: the app turns collection back on once its models are built
     from serving.settings import SettingsError, load_serving_settings
 
     updates: dict[str, Any] = {}
