@@ -94,7 +94,7 @@ def create_app(
                 # reclaim any cycle left among it.
                 gc.freeze()
                 gc.unfreeze()
-                gc.enable()
+        gc.enable()  # on in any case: `recur serve` turned it off before its imports
         poller = Poller(
             store,
             settings.reload_interval_s,

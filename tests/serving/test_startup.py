@@ -76,3 +76,32 @@ def test_a_query_embedder_that_cannot_load_does_not_stop_the_start(
     assert "second line" not in caplog.text
     with pytest.raises(RuntimeError, match="no ONNX export"):
         store._build(Path("v"), PATTERNS_MODEL)
+
+
+@pytest.mark.parametrize("load_models", [True, False])
+def test_the_start_up_turns_collection_back_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load_models: bool
+) -> None:
+    """`recur serve` stops the collector before its imports; the app's start-up turns it back on, models or not
+    (here the registry has no champion: nothing to build)."""
+    import asyncio
+    import gc
+
+    from serving.app import create_app
+    from serving.settings import ServingSettings
+
+    monkeypatch.setattr(ModelStore, "reload", lambda self, **_: {})
+    settings = ServingSettings(
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", model_cache_dir=tmp_path
+    )
+    app = create_app(settings, load_models=load_models)
+
+    async def start() -> bool:
+        async with app.router.lifespan_context(app):
+            return gc.isenabled()
+
+    gc.disable()
+    try:
+        assert asyncio.run(start()) is True
+    finally:
+        gc.enable()
