@@ -395,8 +395,9 @@ def carried_shifts(
     search, yet clear when tested at its known date. The aggregate is first cleared of its parts' other shifts
     (each part's detected step, more than ``CARRY_DAYS`` away, subtracted; weighted 1/K for a mean), then tested
     as the detector does: the difference of its means over the segments either side (up to its own neighbouring
-    shifts) against the AR(1) noise around the segment means, two-sided, Bonferroni-corrected over the ~n /
-    min_segment places a change could be. Kept when the confidence reaches ``min_confidence`` (0.95) and the
+    shifts) against the AR(1) noise around the segment means, two-sided, Bonferroni-corrected over the dates
+    tested: the distinct dates of its parts' shifts (each part's own detection already paid for its search over
+    every date). Kept when the confidence reaches ``min_confidence`` (0.95) and the
     shift is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds (the part's own shift already passed the
     full size bar; the sum of many parts is noisier).
     """
@@ -429,7 +430,7 @@ def carried_shifts(
             diff = float(right.mean() - left.mean())
             se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
             p = 2.0 * float(stats.norm.sf(abs(diff) / se))
-            conf = max(0.0, 1.0 - min(1.0, p * max(1.0, len(y) / params["min_segment"])))
+            conf = max(0.0, 1.0 - min(1.0, p * max(1.0, float(len({x for x, _ in steps})))))
             if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
                 continue
             parts = sorted(part for part in s.part_series if any(o == d for o, _ in by_series.get(part, [])))

@@ -412,6 +412,29 @@ def test_a_part_shift_too_small_for_the_aggregate_detector_is_carried_to_the_agg
     assert top["key"] == "team=t3" and top["confidence"] >= 0.8
 
 
+def test_a_part_shift_is_tested_on_its_aggregate_over_the_dates_tested_not_every_date() -> None:
+    """A team's shift of 2 team sds (0.7 sds of the sum of eight teams) at a date its own detection found: the
+    aggregate is tested there with Bonferroni over the part-shift dates (its parts' detections paid for their
+    search), not over the n / 4 places of a blind search."""
+    from ml.causes.aggregates import build_series, detect_shifts
+
+    found, others = 0, 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        values = {(f"t{i}",): _noise(rng, 10.0, 1.0) for i in range(8)}
+        values[("t3",)][SHIFT:] += 2.0
+        events = detect_shifts(build_series(_long(values, ("team",))))
+        near = [e for e in events if abs(pd.Timestamp(e["date"]) - DATES[SHIFT]) <= pd.Timedelta(weeks=2)]
+        found += any(e["series"] == "incidents" for e in near) and any(
+            e["series"] == "incidents/team=t3" for e in near
+        )
+        others += sum(e["series"] not in ("incidents", "incidents/team=t3") for e in events)
+    assert found >= 11  # 10 with the n / 4 places
+    # the seven noise teams (280 series-years of noise in all) keep the detector's calibration: about 0.05 false
+    # shifts a series-year
+    assert others <= 14
+
+
 def test_two_dimensions_give_per_team_aggregates_and_experiment_records_are_accepted() -> None:
     from ml.io.schemas import Experiment
 
