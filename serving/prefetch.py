@@ -192,11 +192,10 @@ def start(tracking_uri: str, cache_dir: Path | None, names: tuple[str, ...], ali
     cache = ModelCache(cache_dir, tracking_uri)
     if any(cache.has(n) for n in names):
         return None
-    missing = tuple(names)
     request = {
         "tracking_uri": tracking_uri,
         "cache_dir": str(cache_dir),
-        "names": list(missing),
+        "names": list(names),
         "alias": alias,
     }
     limit_http_retries()
@@ -206,7 +205,7 @@ def start(tracking_uri: str, cache_dir: Path | None, names: tuple[str, ...], ali
     except OSError as exc:
         log.warning("Serving - could not start the registry fetch (%s); loading in the server", exc)
         return None
-    return Prefetch(proc=proc, names=missing, started=started)
+    return Prefetch(proc=proc, names=names, started=started)
 
 
 def _fork(request: dict[str, Any]) -> Forked:
