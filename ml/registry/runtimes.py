@@ -196,11 +196,7 @@ class PatternsRuntime:
     def configure_embedding(self, runtime: str) -> None:
         """Embed pasted texts with a query embedder of `runtime` (:func:`query_embedder`), loaded now. Call before
         the first query."""
-        self.use_embedder(query_embedder(runtime))
-
-    def use_embedder(self, embedder: Any) -> None:
-        """Embed pasted texts with `embedder` (one loaded by :func:`query_embedder`; it can serve several
-        runtimes: it does not depend on the artifact). Call before the first query."""
+        embedder = query_embedder(runtime)
         with self._embedder_lock:
             self._embedder = embedder
             self.model.embedder = embedder
