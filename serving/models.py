@@ -101,6 +101,10 @@ class ModelStore:
         """(version, run id) behind the alias; None when there is none; _Unreachable when the registry fails."""
         return champion(self.tracking_uri, name, self.alias)
 
+    def _no_champion(self, name: str) -> str:
+        """Why `name` is not loaded when the registry has no champion of it."""
+        return f"no '{self.alias}' version of model '{name}' in the registry"
+
     def query_embedder(self) -> Any:
         """The query embedder of the pattern runtimes (``query_runtime``, else ``"auto"``), loaded on the first
         call and shared by every version loaded after: it depends on no artifact."""
@@ -199,7 +203,7 @@ class ModelStore:
             for name in self.names:
                 if name in self._models or not self.cache.has(name):
                     if fetched.get(name, {}).get("status") == "missing":
-                        self._errors[name] = f"no '{self.alias}' version of model '{name}' in the registry"
+                        self._errors[name] = self._no_champion(name)
                         out[name] = {"status": "missing", "version": None}
                     else:
                         out[name] = {"status": "absent", "version": None}
@@ -309,7 +313,7 @@ class ModelStore:
                     out[name] = {"status": "unreachable", "version": kept}
                     continue
                 if champ is None:
-                    self._errors[name] = f"no '{self.alias}' version of model '{name}' in the registry"
+                    self._errors[name] = self._no_champion(name)
                     if name in self._unchecked:  # checked: the registry has nothing newer to serve
                         self._unchecked.discard(name)
                         self._notes[name] = f"the registry has no '{self.alias}' version"
