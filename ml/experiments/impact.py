@@ -565,25 +565,11 @@ class ImpactScorer:
         if X_post is not None:
             Xp = np.asarray(X_post, dtype=float).reshape(h, -1)
             X_ext = np.vstack([Xp, np.repeat(Xp.mean(axis=0, keepdims=True), extra.size, axis=0)])
-        if est.estimator == "forecast":  # every horizon at once: the forecast's MDE may grow with the horizon
-            se = se_by_horizon(est, t_ext, X_ext, self.alpha, range(h, t_ext.size + 1))
-            mdes = (z_crit + _Z_POWER) * se
-            ok = np.flatnonzero(mdes <= min_effect)
-            return int(ok[0]) if ok.size else None
-
-        def mde(j: int) -> float:  # the step's MDE after j more weeks
-            return (z_crit + _Z_POWER) * float(se_by_horizon(est, t_ext, X_ext, self.alpha, [h + j])[0])
-
-        # the step's MDE shrinks as weeks are added: bisect for the first week count that brings it to min_effect
-        if mde(0) <= min_effect:
-            return 0
-        if mde(extra.size) > min_effect:
-            return None
-        lo, hi = 0, int(extra.size)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if mde(mid) <= min_effect else (mid, hi)
-        return hi
+        # every week count at once (for the step, one Cholesky factor serves them all): the first that brings the
+        # MDE to min_effect (the forecast's MDE may grow with the horizon, the step's only shrinks)
+        mdes = (z_crit + _Z_POWER) * se_by_horizon(est, t_ext, X_ext, self.alpha, range(h, t_ext.size + 1))
+        ok = np.flatnonzero(mdes <= min_effect)
+        return int(ok[0]) if ok.size else None
 
     def score(self, experiment: Experiment, data: pd.DataFrame) -> ImpactResult:
         """Fit and return the result."""
