@@ -169,8 +169,8 @@ def oracle_z(rows: pd.DataFrame, indicators: pd.DataFrame, folder: Path) -> list
     level rose after earlier shifts, so its Poisson noise outgrew the noise the shift was sized on, or an
     aggregate whose other teams drifted the other way)."""
     from ml.causes.aggregates import is_mean_indicator
+    from ml.causes.candidates import segment_test
     from ml.causes.cause import ExplainConfig
-    from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 
     shifts = pd.read_csv(folder / "truth" / "shifts.csv")
     shifts["indicator"] = shifts.series.str.split("/").str[0]
@@ -187,19 +187,11 @@ def oracle_z(rows: pd.DataFrame, indicators: pd.DataFrame, folder: Path) -> list
             g = part.groupby("ds").y
             y = (g.mean() if is_mean_indicator(indicator, cfg) else g.sum()).sort_index()
             mine = shifts[shifts.indicator == indicator]
-        idx, d = pd.DatetimeIndex(y.index), pd.Timestamp(r.date)
-        cps = sorted({int(idx.searchsorted(pd.Timestamp(x))) for x in [*mine.date, r.date]} - {0, len(idx)})
-        v = y.to_numpy(dtype=float)
-        phi, sd = residual_ar1(v - _segment_means(v, cps), len(cps) + 1, 0.8)
-        at = int(idx.searchsorted(d))
-        lo = max([c for c in cps if c < at], default=0)
-        hi = min([c for c in cps if c > at], default=len(v))
-        left, right = v[lo:at], v[at:hi]
-        if sd <= 0 or min(len(left), len(right)) < 2:
-            out.append(float("nan"))
-            continue
-        se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
-        out.append(abs(float(right.mean() - left.mean())) / se)
+        d = pd.Timestamp(r.date)
+        true = sorted({pd.Timestamp(x) for x in mine.date} - {d})
+        idx = pd.DatetimeIndex(y.index)
+        res = segment_test(y.to_numpy(dtype=float), idx, true, d, (idx[-1] - idx[0]).days + 1, 2)
+        out.append(abs(res[0]) / res[1] if res is not None else float("nan"))
     return out
 
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_causes import GITHUB, cpu_seconds, github_frames  # noqa: E402
 
 from ml.causes import explain_signals  # noqa: E402
+from ml.indicators.changepoints import mad_sd  # noqa: E402
 
 TOL_DAYS = 14
 MARGIN = 30  # weeks between D and either end of the window
@@ -48,17 +49,12 @@ BLAME = 0.8
 BASE_WEEKS = 12
 
 
-def robust_sd(y: np.ndarray) -> float:
-    d = np.diff(y)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2)) if len(d) else 0.0
-
-
 def plant(
     window: pd.DataFrame, comp: str, d: pd.Timestamp, size: float, rng: np.random.Generator
 ) -> tuple[pd.DataFrame, float]:
     """The window with the rise planted in ``comp`` from ``d``; and lam, the weekly mean added."""
     total = window.groupby("ds").y.sum().sort_index()
-    sd = robust_sd(total[total.index < d].to_numpy(dtype=float))
+    sd = mad_sd(np.diff(total[total.index < d].to_numpy(dtype=float))) / math.sqrt(2)
     lam = size * max(sd, 0.5)  # a floor: a quiet stretch of a sparse total has a median difference of 0
     out = window.copy()
     if size > 0:

@@ -414,7 +414,8 @@ def carried_shifts(
         w = 1.0 / len(s.part_series) if s.how == "mean" else 1.0
         y0 = s.values.to_numpy(dtype=float)
         idx = pd.DatetimeIndex(s.values.index)
-        for d in sorted({d for d, _ in steps}):
+        dates = sorted({d for d, _ in steps})  # the dates tested: the Bonferroni count
+        for d in dates:
             if any(abs(d - o) <= near for o in own) or d not in idx:
                 continue
             y = _cleared(y0, idx, steps, w, d)
@@ -430,7 +431,7 @@ def carried_shifts(
             diff = float(right.mean() - left.mean())
             se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
             p = 2.0 * float(stats.norm.sf(abs(diff) / se))
-            conf = max(0.0, 1.0 - min(1.0, p * max(1.0, float(len({x for x, _ in steps})))))
+            conf = max(0.0, 1.0 - min(1.0, p * len(dates)))
             if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
                 continue
             parts = sorted(part for part in s.part_series if any(o == d for o, _ in by_series.get(part, [])))

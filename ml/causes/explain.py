@@ -32,7 +32,7 @@ from ml.causes.bursts import pattern_causes, prepare_incidents
 from ml.causes.candidates import burst_candidates, candidate_shifts
 from ml.causes.cause import Cause, ExplainConfig, json_safe
 from ml.causes.changes import change_causes, experiment_causes, prepare_changes, prepare_experiments
-from ml.causes.season import adjust_for_season
+from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
 
@@ -71,11 +71,7 @@ def _windows(
     before, after = idx[(idx >= lo) & (idx < d)], idx[(idx >= d) & (idx < hi)]
     if len(before) < 2 or len(after) < 2:  # clipped too hard: use the plain windows
         before, after = idx[(idx >= d - w) & (idx < d)], idx[(idx >= d) & (idx < d + w)]
-    step = (
-        pd.Timedelta(days=int(pd.Series(idx).diff().dt.days.median()))
-        if len(idx) > 1
-        else pd.Timedelta(days=7)
-    )
+    step = pd.Timedelta(days=step_days(idx) or 7)
     b0 = before[0] if len(before) else d - w
     a1 = after[-1] + step if len(after) else d + step
     return before, after, b0, a1

@@ -44,6 +44,7 @@ __all__ = [
     "adjust_for_season",
     "fourier_basis",
     "shared_profile",
+    "step_days",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ _PERIOD_DAYS = {7: 365.25, 1: 7.0}
 _PERIODS_NEEDED = 2
 
 
-def _step_days(idx: pd.DatetimeIndex) -> int:
+def step_days(idx: pd.DatetimeIndex) -> int:
+    """The series' step in days: the median gap between its dates (0 for fewer than two)."""
     return int(pd.Series(idx).diff().dt.days.median()) if len(idx) > 1 else 0
 
 
@@ -115,7 +117,7 @@ def shared_profile(leaves: list[SeriesData]) -> tuple[np.ndarray, float] | None:
     usable = []
     for s in leaves:
         idx = pd.DatetimeIndex(s.values.index)
-        step = _step_days(idx)
+        step = step_days(idx)
         if step not in _PERIOD_DAYS:
             continue
         period = _PERIOD_DAYS[step]
