@@ -130,23 +130,6 @@ def fit_step(
     return joint, TMixture(eff.weights, observed - eff.loc, eff.scale, eff.df)
 
 
-def counterfactual_mean(
-    model: CounterfactualModel,
-    estimator: Estimator,
-    y_pre: np.ndarray,
-    y_post: np.ndarray,
-    X_pre: np.ndarray | None,
-    X_post: np.ndarray | None,
-    t_pre: np.ndarray,
-    t_post: np.ndarray,
-) -> tuple[CounterfactualModel, TMixture]:
-    """The fitted model behind the estimate and the (uncalibrated) distribution of the counterfactual mean."""
-    if estimator == "step":
-        return fit_step(model.clone(), y_pre, y_post, X_pre, X_post, t_pre, t_post)
-    fitted = model.clone().fit(y_pre, X_pre, t_pre)
-    return fitted, fitted.predict_mean(t_post, X_post)
-
-
 def placebo_scores(
     windows: Sequence[PlaceboWindow],
     *,
@@ -175,12 +158,14 @@ def placebo_scores(
         Xtr = None if w.X is None else w.X[e - train : e]
         Xte = None if w.X is None else w.X[e : e + horizon]
         ytr, yte = w.y[e - train : e], w.y[e : e + horizon]
+        ttr, tte = w.t[e - train : e], w.t[e : e + horizon]
         if np.ptp(ytr) == 0:
             continue
         try:
-            _, mix = counterfactual_mean(
-                model, estimator, ytr, yte, Xtr, Xte, w.t[e - train : e], w.t[e : e + horizon]
-            )
+            if estimator == "step":
+                _, mix = fit_step(model.clone(), ytr, yte, Xtr, Xte, ttr, tte)
+            else:
+                mix = model.clone().fit(ytr, Xtr, ttr).predict_mean(tte, Xte)
         except InputError:  # e.g. a control constant over this window: no placebo here
             continue
         scores.append(normal_score(float(mix.cdf(float(np.mean(yte))))))
