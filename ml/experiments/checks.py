@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from scipy import stats
 
 from ml.errors import InputError
+from ml.experiments.effect import with_step
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +85,8 @@ def collinear_controls_error(
     and `X_post`) that the fit refused as collinear: with the step at the start (a control that itself changes
     exactly at the start) or with the other controls (two controls that move together)."""
     n, h = X_pre.shape[0], np.asarray(X_post).shape[0]
-    C = np.vstack(
-        [np.asarray(X_pre, dtype=float).reshape(n, -1), np.asarray(X_post, dtype=float).reshape(h, -1)]
-    )
-    base = np.c_[np.ones(n + h), np.r_[np.zeros(n), np.ones(h)]]
+    Z = with_step(X_pre, X_post, n, h)  # the fit's regressors: the controls, then the step
+    C, base = Z[:, :-1], np.c_[np.ones(n + h), Z[:, -1]]
 
     def parallel(col: np.ndarray, others: np.ndarray) -> bool:
         res = col - others @ np.linalg.lstsq(others, col, rcond=None)[0]
