@@ -135,7 +135,6 @@ class Window:
     mix: TMixture  # the step estimator's counterfactual mean (ours)
     fc: TMixture  # the forecast comparison's (before)
     fc_z: float
-    fc_nonstationary: bool
     today: TMixture
     cyc: TMixture
     cyc_z: float
@@ -201,7 +200,6 @@ def cut_windows(
                     mix=mix,
                     fc=fc,
                     fc_z=normal_score(float(fc.cdf(float(b.mean())))),
-                    fc_nonstationary=is_nonstationary(fc_fit.noise_summary()),  # the same flag
                     today=old.predict_mean(t[pre:], Xb),
                     cyc=cyc_mix,
                     cyc_z=normal_score(float(cyc_mix.cdf(float(b.mean())))),
@@ -283,7 +281,7 @@ def fit_priors(windows: list[Window], kind: str = "ours") -> dict[bool, float]:
     z_crit = float(stats.norm.ppf(1 - ALPHA / 2))
     out = {}
     for ns in (False, True):
-        flag = {"ours": "nonstationary", "cycle": "cyc_nonstationary", "forecast": "fc_nonstationary"}[kind]
+        flag = {"ours": "nonstationary", "cycle": "cyc_nonstationary", "forecast": "nonstationary"}[kind]
         ws = [w for w in windows if w.tune and getattr(w, flag) == ns]
         if not ws:
             out[ns] = 1.0
@@ -308,7 +306,7 @@ def run_config(
     learned, learned_cyc, learned_fc = (fit_priors(windows, k) for k in ("ours", "cycle", "forecast"))
     for w in windows:
         w.f0 = prior_factor(pre, controls=controls, nonstationary=w.nonstationary)
-        w.fc_f0 = prior_factor(pre, controls=controls, nonstationary=w.fc_nonstationary, estimator="forecast")
+        w.fc_f0 = prior_factor(pre, controls=controls, nonstationary=w.nonstationary, estimator="forecast")
     pool, cyc_pool, fc_pool = pools(windows), pools(windows, "cycle"), pools(windows, "forecast")
     rep = [i for i, w in enumerate(windows) if w.report]
     rw = [windows[i] for i in rep]
