@@ -395,9 +395,10 @@ def carried_shifts(
     search, yet clear when tested at its known date. The aggregate is first cleared of its parts' other shifts
     (each part's detected step, more than ``CARRY_DAYS`` away, subtracted; weighted 1/K for a mean), then tested
     as the detector does: the difference of its means over the segments either side (up to its own neighbouring
-    shifts) against the AR(1) noise around the segment means, two-sided, Bonferroni-corrected over the dates
-    tested: the distinct dates of its parts' shifts (each part's own detection already paid for its search over
-    every date). Kept when the confidence reaches ``min_confidence`` (0.95) and the
+    shifts) against the AR(1) noise around the segment means, one-sided in the direction the parts' steps at that
+    date move the aggregate (two-sided where they cancel: a part's rise is carried only as a rise), and
+    Bonferroni-corrected over the dates tested: the distinct dates of its parts' shifts (each part's own detection
+    already paid for its search over every date). Kept when the confidence reaches ``min_confidence`` (0.95) and the
     shift is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds (the part's own shift already passed the
     full size bar; the sum of many parts is noisier).
     """
@@ -415,6 +416,8 @@ def carried_shifts(
         y0 = s.values.to_numpy(dtype=float)
         idx = pd.DatetimeIndex(s.values.index)
         dates = sorted({d for d, _ in steps})  # the dates tested: the Bonferroni count
+        # the direction each date's parts moved the aggregate (0: they cancel, and the test is two-sided)
+        sign = {d: float(np.sign(sum(w * m for o, m in steps if o == d))) for d in dates}
         for d in dates:
             if any(abs(d - o) <= near for o in own) or d not in idx:
                 continue
@@ -430,7 +433,8 @@ def carried_shifts(
                 continue
             diff = float(right.mean() - left.mean())
             se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
-            p = 2.0 * float(stats.norm.sf(abs(diff) / se))
+            z = diff / se
+            p = float(stats.norm.sf(sign[d] * z)) if sign[d] else 2.0 * float(stats.norm.sf(abs(z)))
             conf = max(0.0, 1.0 - min(1.0, p * len(dates)))
             if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
                 continue

@@ -140,3 +140,33 @@ def _segment_means(z: np.ndarray, cps: Sequence[int]) -> np.ndarray:
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         level[a:b] = z[a:b].mean()
     return level
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sparse counts
+# --------------------------------------------------------------------------------------------------------------
+
+#: A series of whole non-negative numbers with a median at most this is tested on the square-root scale.
+COUNT_SCALE_MEDIAN = 5.0
+
+
+def sparse_counts(y: np.ndarray) -> bool:
+    """Whether the observed values are counts low enough for their Poisson noise to change with their level.
+
+    Weekly counts with a median of at most :data:`COUNT_SCALE_MEDIAN` (a component's incidents, say) are quiet
+    (0-1 a week, a noise sd near 0.5) for months and then busy (3-5 a week, an sd near 2): one noise sd for the
+    whole series, estimated robustly, takes the quiet stretches' and then finds "shifts" in every busy one.
+    """
+    y = y[np.isfinite(y)]
+    return bool(y.size and (y >= 0).all() and (y == np.round(y)).all() and np.median(y) <= COUNT_SCALE_MEDIAN)
+
+
+def to_count_scale(y: np.ndarray) -> np.ndarray:
+    """Anscombe's variance-stabilising transform 2 sqrt(y + 3/8): Poisson counts get a noise sd near 1."""
+    out: np.ndarray = 2.0 * np.sqrt(np.maximum(y, 0.0) + 0.375)
+    return out
+
+
+def from_count_scale(v: float) -> float:
+    """The Poisson mean a level on the count scale stands for: (v / 2)^2 - 1/8 (its unbiased inverse), >= 0."""
+    return max((float(v) / 2.0) ** 2 - 0.125, 0.0)

@@ -56,9 +56,12 @@ from ml.indicators.changepoints import (
     _mad_var,
     _segment_means,
     ar1_mean_variance,
+    from_count_scale,
     pelt_l2,
     residual_ar1,
     robust_ar1,
+    sparse_counts,
+    to_count_scale,
 )
 from ml.indicators.events import EVENT_FIELDS, rank_events
 from ml.indicators.grid import NOMINAL_SEASON, fill_gaps, to_grid
@@ -104,10 +107,13 @@ class ChangeDetector:
         level: interval (percent) used for ``outside_interval``.
         max_iter: rounds of the seasonality/trend/level alternation.
         max_phi: cap on the AR(1) coefficient.
+        count_scale: "auto" (default): sparse counts (:func:`~ml.indicators.changepoints.sparse_counts`) are
+            tested on Anscombe's square-root scale, where Poisson noise has one sd at every level; events still
+            give their levels and magnitudes as counts. "off": always on the values.
 
     Learned attributes: ``change_points_`` (indices of the first point of each new level), ``outliers_``,
-    ``level_``, ``seasonal_``, ``trend_``, ``phi_``, ``sigma_``, ``shifts_`` and ``outlier_events_`` (dicts without
-    the series id), ``notes_``.
+    ``level_``, ``seasonal_``, ``trend_``, ``phi_``, ``sigma_`` (on the scale tested), ``count_scale_`` (whether that
+    was the square-root scale), ``shifts_`` and ``outlier_events_`` (dicts without the series id), ``notes_``.
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class ChangeDetector:
         level: int = 80,
         max_iter: int = 4,
         max_phi: float = 0.8,
+        count_scale: str = "auto",
     ) -> None:
         self.season_length = season_length
         self.min_segment = min_segment
@@ -131,6 +138,7 @@ class ChangeDetector:
         self.level = level
         self.max_iter = max_iter
         self.max_phi = max_phi
+        self.count_scale = count_scale
 
     def _validate(self) -> None:
         for name, lo in (("season_length", 1), ("min_segment", 2), ("max_iter", 1)):
@@ -146,6 +154,12 @@ class ChangeDetector:
                 f"min_confidence must be in (0, 1), got {self.min_confidence!r}",
                 field="min_confidence",
                 value=self.min_confidence,
+            )
+        if self.count_scale not in ("auto", "off"):
+            raise InputError(
+                f"count_scale must be 'auto' or 'off', got {self.count_scale!r}",
+                field="count_scale",
+                value=self.count_scale,
             )
         if not 0 <= self.max_phi < 1:
             raise InputError(
@@ -173,6 +187,11 @@ class ChangeDetector:
         self.shifts_: list[dict[str, Any]] = []
         self.outlier_events_: list[dict[str, Any]] = []
         obs = np.isfinite(y)
+        self.count_scale_ = self.count_scale == "auto" and sparse_counts(y)
+        counts = y
+        if self.count_scale_:
+            self.notes_.append("sparse counts: tested on their square-root scale (Anscombe)")
+            y = np.where(obs, to_count_scale(np.where(obs, y, 0.0)), np.nan)
         ms = self.min_segment
         if obs.sum() < 2 * ms + 2 or np.ptp(y[obs]) == 0:
             self.notes_.append(
@@ -225,6 +244,8 @@ class ChangeDetector:
         self.level_ = _segment_means(zc, cps)
         self.slope_ = float(self.trend_[1] - self.trend_[0]) if n > 1 else 0.0
         self._describe(x, zc, obs)
+        if self.count_scale_:
+            self._as_counts(counts)
         return self
 
     def _alternate(
@@ -442,6 +463,32 @@ class ChangeDetector:
             )
         self.shifts_ = shifts + self._trend_change(zc)
         self.outlier_events_ = outs
+
+    def _as_counts(self, counts: np.ndarray) -> None:
+        """Events found on the square-root scale, given as counts: a shift's levels and magnitude are the Poisson
+        means its levels stand for, an outlier's expected value too, a trend change what it adds by the end."""
+        inv = from_count_scale
+        for e in self.shifts_:
+            c = e["index"]
+            if str(e["detail"]).startswith("trend change"):
+                at = float(self.level_[c] + self.trend_[c])
+                e["magnitude"] = inv(at + e["magnitude"]) - inv(at)
+                e["detail"] = (
+                    f"trend change (on the counts' square-root scale): adds {e['magnitude']:.3g} by the end"
+                )
+                continue
+            a, b = inv(self.level_[c - 1]), inv(self.level_[c])
+            e["magnitude"] = b - a
+            e["detail"] = (
+                f"level {a:.4g} -> {b:.4g} (counts, tested on their square-root scale: noise sd {self.sigma_:.3g}, "
+                f"AR(1) phi {self.phi_:.2f} there)"
+            )
+        expected = self.level_ + self.seasonal_ + self.trend_
+        for e in self.outlier_events_:
+            j = e["index"]
+            value, want = float(counts[j]), inv(expected[j])
+            e["magnitude"] = value - want
+            e["detail"] = f"isolated value {value:.4g} vs expected {want:.4g}"
 
     def _trend_change(self, zc: np.ndarray) -> list[dict[str, Any]]:
         """A change in slope (a kink) the level shifts and the global trend leave in the residuals.

@@ -412,6 +412,29 @@ def test_a_part_shift_too_small_for_the_aggregate_detector_is_carried_to_the_agg
     assert top["key"] == "team=t3" and top["confidence"] >= 0.8
 
 
+def test_a_part_rise_is_carried_to_its_aggregate_only_as_a_rise() -> None:
+    """The aggregate falls at the date of a part's shift (another part fell more, unseen by its own detection):
+    the part's rise is not carried as the aggregate's fall; the same data with the part's shift a fall is."""
+    from ml.causes.aggregates import build_series, carried_shifts, shift_event
+
+    rng = np.random.default_rng(5)
+    values = {(f"t{i}",): _noise(rng, 10.0, 1.0) for i in range(4)}
+    values[("t0",)][SHIFT:] += 2.0
+    values[("t1",)][SHIFT:] -= 4.0
+    series = build_series(_long(values, ("team",)))
+    assert (
+        series["incidents"].values.iloc[SHIFT:].mean() < series["incidents"].values.iloc[:SHIFT].mean() - 1.5
+    )
+
+    def carried(step: float) -> list[dict[str, Any]]:
+        part = shift_event("incidents/team=t0", DATES[SHIFT], step, 1.0, 1.0, "given")
+        return [e for e in carried_shifts(series, [part], ExplainConfig()) if e["series"] == "incidents"]
+
+    assert carried(2.0) == []
+    fall = carried(-2.0)
+    assert [e["date"] for e in fall] == [str(DATES[SHIFT].date())] and fall[0]["direction"] == "decrease"
+
+
 def test_a_part_shift_is_tested_on_its_aggregate_over_the_dates_tested_not_every_date() -> None:
     """A team's shift of 2 team sds (0.7 sds of the sum of eight teams) at a date its own detection found: the
     aggregate is tested there with Bonferroni over the part-shift dates (its parts' detections paid for their

@@ -211,6 +211,55 @@ def test_rank_events_orders_by_confidence_then_kind_then_size() -> None:
     assert [e["series"] for e in ev] == ["c", "b", "a"]
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Sparse counts: tested on the square-root scale
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_a_sparse_count_series_rise_is_one_shift_in_counts_not_a_staircase() -> None:
+    """Quiet (Poisson 0.4 a week) then busy (Poisson 3): one noise sd for the whole series, estimated robustly, is
+    the quiet stretch's, and every busy week's swing looks like a new level. On the square-root scale the Poisson
+    noise has one sd, and the rise is one shift, reported in counts."""
+    rng = np.random.default_rng(1)
+    y = np.r_[rng.poisson(0.4, 50), rng.poisson(3.0, 54)].astype(float)
+    det = ChangeDetector().fit(y, dates(len(y)))
+    assert det.count_scale_ and any("square-root" in n for n in det.notes_)
+    assert [e["index"] for e in det.shifts_] == [51]  # the rise at week 50, one week late
+    e = det.shifts_[0]
+    assert e["direction"] == "increase" and 2.0 <= e["magnitude"] <= 3.5
+    assert e["detail"].startswith("level 0.6") and "square-root scale" in e["detail"]
+    plain = ChangeDetector(count_scale="off").fit(y, dates(len(y)))
+    assert not plain.count_scale_ and len(plain.shifts_) >= 3  # the staircase
+    assert plain.shifts_[0]["index"] > 51
+
+
+def test_sparse_counts_that_rise_once_give_one_shift_and_other_series_keep_their_scale() -> None:
+    """30 two-year series of Poisson counts that rise once, from 0.2-0.6 a week to 2-4, at a random week: the rise
+    is found and little else; on the values, with one noise sd, the busy stretches break into staircases."""
+    rng = np.random.default_rng(3)
+    found, extra, extra_plain = 0, 0, 0
+    for _ in range(30):
+        k = int(rng.integers(30, 75))
+        y = np.r_[rng.poisson(rng.uniform(0.2, 0.6), k), rng.poisson(rng.uniform(2, 4), 104 - k)].astype(
+            float
+        )
+        det = ChangeDetector().fit(y, dates(104))
+        assert det.count_scale_
+        near = [e for e in det.shifts_ if abs(e["index"] - k) <= 2]
+        found += bool(near)
+        extra += len(det.shifts_) - len(near)
+        plain = ChangeDetector(count_scale="off").fit(y, dates(104)).shifts_
+        extra_plain += sum(abs(e["index"] - k) > 2 for e in plain)
+    assert found >= 26 and extra <= 4  # measured: 28 found, 2 more shifts
+    assert extra_plain >= 20  # measured: 33
+    # not counts (fractions), or counts too high for the Poisson noise to change much with the level
+    assert not ChangeDetector().fit(rng.poisson(2.0, 104) + 0.5, dates(104)).count_scale_
+    assert not ChangeDetector().fit(rng.poisson(12.0, 104).astype(float), dates(104)).count_scale_
+    with pytest.raises(InputError) as exc:
+        ChangeDetector(count_scale="sqrt").fit(np.arange(30.0))
+    assert exc.value.field == "count_scale"
+
+
 def test_bad_parameters_and_not_fitted() -> None:
     with pytest.raises(InputError) as exc:
         ChangeDetector(min_confidence=1.5).fit(np.arange(30.0))
