@@ -25,6 +25,10 @@ History (:class:`ChangeDetector`), per series on a regular grid:
    ``level``% interval of the model before it, on the side of the change.
 5. Outliers are found first, by the Hampel filter (more than ``outlier_z`` noise sds from a centred running median
    of 7), and replaced by that median, so one bad week cannot create a shift; runs of 4 or more are level changes.
+6. Sparse counts (whole numbers with a median of at most 5) are fitted on Anscombe's square-root scale, where
+   Poisson noise has one sd at every level (one robust sd on the values is the quiet stretches', and a busy stretch
+   then breaks into a staircase of shifts); their events give levels and magnitudes in counts. A series that is
+   constant once its outliers are set aside has no noise to test a shift against and gets none.
 
 New observations against a forecast (:func:`monitor`): points outside the forecast's interval, and a two-sided
 robust CUSUM on the standardised forecast errors; a CUSUM alarm is a shift, an isolated far point an outlier.
@@ -235,6 +239,11 @@ class ChangeDetector:
             r["cost"] = n * math.log(max(float(np.mean(innov**2)), 1e-300)) + math.log(n) * r["n_par"]
         best = min(runs, key=lambda r: r["cost"])
         cps = best["cps"]
+        if best["sigma"] <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):
+            # constant once its outliers are set aside (a count that is 0 in all but a handful of weeks): no noise
+            # to test a shift against, and rounding differences would pass any test
+            self.notes_.append("constant apart from its outliers: no shift can be tested")
+            cps = []
         zc = best["xc"] - best["seasonal"] - best["trend"]
         self.change_points_ = cps
         self.outliers_ = [int(i) for i in best["outliers"] if obs[i]]
