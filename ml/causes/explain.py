@@ -77,6 +77,17 @@ def _windows(
     return before, after, b0, a1
 
 
+def _baseline(
+    s: SeriesData, d: pd.Timestamp, bounds: list[pd.Timestamp], cfg: ExplainConfig
+) -> pd.DatetimeIndex:
+    """The dates a slice's share before the shift is measured over: ``pattern_baseline_days`` before ``d``,
+    clipped at the series' previous shift (a sparse count's 8-week window holds a handful of incidents)."""
+    idx = pd.DatetimeIndex(s.values.index)
+    prev = max([b for b in bounds if b < d], default=idx[0])
+    lo = max(prev, d - pd.Timedelta(days=cfg.pattern_baseline_days))
+    return idx[(idx >= lo) & (idx < d)]
+
+
 def _direction(e: dict[str, Any], magnitude: float) -> int:
     word = str(e.get("direction") or "").lower()
     if word in ("increase", "up", "rise"):
@@ -128,7 +139,7 @@ def _explain_one(
         direction = _direction(e, mag)
         drivers: dict[str, tuple[float, float]] = {}
         if s.is_aggregate:
-            res = slice_causes(s, before, after, direction, cfg)
+            res = slice_causes(s, before, after, direction, cfg, _baseline(s, d, bounds, cfg))
             causes += res.causes
             notes += res.notes
             drivers = res.drivers

@@ -5,7 +5,10 @@ aggregate A made of leaves, with before/after windows:
 
 - each candidate slice s (one dimension value, or with two or more dimensions a pair of values) has a change
   ``change_s`` (after mean - before mean of its leaves, weighted like the aggregate) and an explanatory power
-  ``EP_s = change_s / change_A``; its surprise is the Jensen-Shannon term between its share of A before and after;
+  ``EP_s = change_s / change_A``; its surprise is the Jensen-Shannon term between its share of A before and after
+  (the share before measured over a longer baseline when one is given: up to ``pattern_baseline_days`` before
+  the shift, clipped at the aggregate's previous shift, as the share of a sparse count's 8-week window is a
+  handful of incidents, perhaps the shift's own first week when it is dated late);
 - its own test: ``change_s`` against the AR(1) noise of the slice's own series (variance of a mean of n AR(1)
   values, :func:`ml.indicators.changepoints.ar1_mean_variance`), one-sided in the direction of the shift,
   Bonferroni-corrected over all candidates;
@@ -83,7 +86,12 @@ def _candidates(s: SeriesData) -> list[tuple[dict[str, str], frozenset[int]]]:
 
 
 def slice_causes(
-    s: SeriesData, before: pd.DatetimeIndex, after: pd.DatetimeIndex, direction: int, cfg: ExplainConfig
+    s: SeriesData,
+    before: pd.DatetimeIndex,
+    after: pd.DatetimeIndex,
+    direction: int,
+    cfg: ExplainConfig,
+    baseline: pd.DatetimeIndex | None = None,
 ) -> SliceResult:
     """Slice causes of a shift of aggregate ``s`` between the ``before`` and ``after`` dates (see module doc)."""
     if s.parts is None or s.parts.shape[1] < 2:
@@ -93,6 +101,10 @@ def slice_causes(
     w = 1.0 / k if s.how == "mean" else 1.0
     full = parts.fillna(0.0) if s.how == "sum" else parts.apply(lambda c: c.fillna(c.mean()))
     b = full.reindex(before).mean(axis=0).fillna(0.0).to_numpy() * w
+    # the shares before: over the longer baseline when one is given (shares of a few incidents are noise)
+    base = b
+    if baseline is not None and len(baseline) > len(before):
+        base = full.reindex(baseline).mean(axis=0).fillna(0.0).to_numpy() * w
     a = full.reindex(after).mean(axis=0).fillna(0.0).to_numpy() * w
     change = a - b
     total = float(change.sum())
@@ -104,7 +116,9 @@ def slice_causes(
     if not math.isfinite(total) or total == 0 or np.sign(total) != direction:
         notes.append("the parts do not change in the direction of the shift: no slice explains it")
         return SliceResult([], notes, {})
-    nonneg = bool((b >= 0).all() and (a >= 0).all() and b.sum() > 0 and a.sum() > 0)
+    nonneg = bool(
+        (b >= 0).all() and (a >= 0).all() and (base >= 0).all() and min(b.sum(), a.sum(), base.sum()) > 0
+    )
     cands = _candidates(s)
     nb, na = len(before), len(after)
 
@@ -123,7 +137,7 @@ def slice_causes(
         cs, z, phi, sd = ztest(idx)
         ep = cs / total
         bs, as_ = float(b[idx].sum()), float(a[idx].sum())
-        share_b = bs / float(b.sum()) if nonneg else len(idx) / k
+        share_b = float(base[idx].sum()) / float(base.sum()) if nonneg else len(idx) / k
         share_a = as_ / float(a.sum()) if nonneg else len(idx) / k
         p = float(stats.norm.sf(z * direction)) if math.isfinite(z) else (0.0 if cs * direction > 0 else 1.0)
         sig = significance(p, len(cands))
@@ -143,6 +157,7 @@ def slice_causes(
                     "aggregate_change": total,
                     "explanatory_power": ep,
                     "share_before": share_b,
+                    "share_before_points": len(baseline) if base is not b and baseline is not None else nb,
                     "share_after": share_a,
                     "surprise": _js_term(share_b, share_a) if nonneg else None,
                     "z": z if math.isfinite(z) else None,

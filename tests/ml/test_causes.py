@@ -412,6 +412,31 @@ def test_a_part_shift_too_small_for_the_aggregate_detector_is_carried_to_the_agg
     assert top["key"] == "team=t3" and top["confidence"] >= 0.8
 
 
+def test_a_sparse_slice_share_before_is_measured_over_a_longer_baseline() -> None:
+    """Four services with a handful of incidents a quarter; one rises to about 3 a week. With the shift dated two
+    weeks late, its 8-week before window holds the rise's first weeks, so the service looks like most of the
+    (tiny) level before and its rise as "in proportion": measured over 26 weeks, its share is its own."""
+    from ml.causes.aggregates import build_series
+    from ml.causes.explain import _baseline
+    from ml.causes.slices import slice_causes
+
+    rng = np.random.default_rng(4)
+    values = {(f"s{i}",): rng.poisson(0.15, N).astype(float) for i in range(4)}
+    values[("s0",)][SHIFT - 8 : SHIFT] = 0.0
+    values[("s0",)][SHIFT - 2 : SHIFT] = [3.0, 2.0]  # the rise's first two weeks, before the detected date
+    values[("s0",)][SHIFT:] += rng.poisson(3.0, N - SHIFT)
+    s = build_series(_long(values, ("service",)))["incidents"]
+    idx = pd.DatetimeIndex(s.values.index)
+    d, cfg = DATES[SHIFT], ExplainConfig()
+    before, after = idx[SHIFT - 8 : SHIFT], idx[SHIFT : SHIFT + 8]
+    short = {c.key: c for c in slice_causes(s, before, after, 1, cfg).causes}
+    long = {c.key: c for c in slice_causes(s, before, after, 1, cfg, _baseline(s, d, [], cfg)).causes}
+    assert short["service=s0"].evidence["share_before"] >= 0.6 and short["service=s0"].confidence < 0.5
+    assert long["service=s0"].evidence["share_before_points"] == 26
+    assert long["service=s0"].evidence["share_before"] < 0.4 and long["service=s0"].confidence >= 0.5
+    assert max(c.confidence for k, c in long.items() if k != "service=s0") < 0.5
+
+
 def test_a_part_rise_is_carried_to_its_aggregate_only_as_a_rise() -> None:
     """The aggregate falls at the date of a part's shift (another part fell more, unseen by its own detection):
     the part's rise is not carried as the aggregate's fall; the same data with the part's shift a fall is."""
