@@ -1,6 +1,6 @@
 """Why it moved on a real incident history with planted slice effects (issue #16's goal on hidden real data).
 
-    python bench/bench_planted.py [--trials 100] [--weeks 104] [--sizes 1,2,3] [--seed 0]
+    python bench/bench_planted.py [--trials 100] [--weeks 104] [--sizes 1,2,3] [--seed 0] [--teams K]
 
 Base: the GitHub status corpus (../shared/data/github-status/incidents.jsonl), weekly incident counts per
 component (the first listed, names normalised as in bench_retrieval; none listed: "unspecified"), the aggregate
@@ -14,6 +14,11 @@ change log), as ``recur explain --indicators`` would. Scored per size:
 - detected: the aggregate has a shift within 14 days of D;
 - top-1 / top-3: that shift's first cause / one of its first three is ``component=<the planted one>``;
 - part found: the planted component's own series has a shift within 14 days of D.
+
+``--teams K``: two dimensions, as a company's history has them: the components become ``service`` values owned by
+K made-up teams (the i-th component by name goes to ``team<i mod K>``), so there are per-team aggregates too. The
+planted service is then named by ``service=<it>`` (its team x service pair is the same set of series); scored on
+the total and on its team's aggregate (``team found`` / ``team top-1``).
 
 Size 0 is the same windows with nothing planted: the share where the real history already has an aggregate shift
 within 14 days of D, and how often a slice is then named with confidence >= 0.8 (no planted truth there; what the
@@ -50,7 +55,12 @@ BASE_WEEKS = 12
 
 
 def plant(
-    window: pd.DataFrame, comp: str, d: pd.Timestamp, size: float, rng: np.random.Generator
+    window: pd.DataFrame,
+    comp: str,
+    d: pd.Timestamp,
+    size: float,
+    rng: np.random.Generator,
+    col: str = "component",
 ) -> tuple[pd.DataFrame, float]:
     """The window with the rise planted in ``comp`` from ``d``; and lam, the weekly mean added."""
     total = window.groupby("ds").y.sum().sort_index()
@@ -58,16 +68,16 @@ def plant(
     lam = size * max(sd, 0.5)  # a floor: a quiet stretch of a sparse total has a median difference of 0
     out = window.copy()
     if size > 0:
-        hit = (out.component == comp) & (out.ds >= d)
+        hit = (out[col] == comp) & (out.ds >= d)
         out.loc[hit, "y"] = out.loc[hit, "y"] + rng.poisson(lam, int(hit.sum()))
     return out, lam
 
 
-def baseline(window: pd.DataFrame, d: pd.Timestamp) -> str:
+def baseline(window: pd.DataFrame, d: pd.Timestamp, col: str = "component") -> str:
     """The component whose mean rose most from the BASE_WEEKS weeks before ``d`` to the BASE_WEEKS from it."""
     span = pd.Timedelta(weeks=BASE_WEEKS)
-    before = window[(window.ds >= d - span) & (window.ds < d)].groupby("component").y.mean()
-    after = window[(window.ds >= d) & (window.ds < d + span)].groupby("component").y.mean()
+    before = window[(window.ds >= d - span) & (window.ds < d)].groupby(col).y.mean()
+    after = window[(window.ds >= d) & (window.ds < d + span)].groupby(col).y.mean()
     rise = after.reindex(before.index, fill_value=0.0) - before
     return str(rise.idxmax())
 
@@ -86,6 +96,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,2,3", help="planted rises, in aggregate noise sds (default 1,2,3)")
     ap.add_argument("--seed", type=int, default=0, help="random seed of the draws (default 0)")
     ap.add_argument("--misses", action="store_true", help="list every planted rise not named first")
+    ap.add_argument(
+        "--teams",
+        type=int,
+        default=0,
+        help="K > 0: components become services of K made-up teams (default 0)",
+    )
     args = ap.parse_args()
     if not GITHUB.exists():
         sys.exit(f"bench_planted: the GitHub status corpus is absent ({GITHUB})")
@@ -95,9 +111,16 @@ def main() -> None:
         sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         ap.error(f"--sizes takes numbers separated by commas, got {args.sizes!r}")
+    if args.teams < 0:
+        ap.error(f"--teams must be 0 or more, got {args.teams}")
     long, _ = github_frames(fit_patterns=False)
     weeks = np.sort(long.ds.unique())
     comps = sorted(long.component.unique())
+    col = "service" if args.teams else "component"
+    team_of = {c: f"team{i % args.teams}" for i, c in enumerate(comps)} if args.teams else {}
+    if args.teams:
+        long = long.rename(columns={"component": "service"})
+        long["team"] = long.service.map(team_of)
     rng = np.random.default_rng(args.seed)
     draws = []
     for _ in range(args.trials):
@@ -109,29 +132,35 @@ def main() -> None:
     print(
         f"## Planted slice rises on the GitHub status corpus: {len(comps)} components, {len(weeks)} weeks; "
         f"{args.trials} windows of {args.weeks} weeks per size, seed {args.seed}"
+        + (f"; the components are services of {args.teams} teams" if args.teams else "")
     )
     start_cpu, start_wall = cpu_seconds(), time.perf_counter()
     for size in [0.0, *sizes]:
         rows = []
         for i, (lo, hi, comp, d) in enumerate(draws):
             window = long[(long.ds >= lo) & (long.ds <= hi)]
-            planted, lam = plant(window, comp, d, size, np.random.default_rng(args.seed * 1000 + i))
+            planted, lam = plant(window, comp, d, size, np.random.default_rng(args.seed * 1000 + i), col)
             results = explain_signals(planted)
             agg = near(results, "incidents", d)
             got = [c["key"] for c in agg["causes"]] if agg else []
-            want = f"component={comp}"
-            rows.append(
-                {
-                    "lam": lam,
-                    "detected": agg is not None,
-                    "top1": bool(got) and got[0] == want,
-                    "top3": want in got[:3],
-                    "blamed": agg is not None
-                    and any(c["kind"] == "slice" and c["confidence"] >= BLAME for c in agg["causes"]),
-                    "part": near(results, f"incidents/component={comp}", d) is not None,
-                    "baseline": baseline(planted, d) == comp,
-                }
-            )
+            want = f"{col}={comp}"
+            wants = {want, f"service={comp},team={team_of[comp]}"} if args.teams else {want}
+            leaf = f"incidents/team={team_of[comp]}/service={comp}" if args.teams else f"incidents/{want}"
+            row = {
+                "lam": lam,
+                "detected": agg is not None,
+                "top1": bool(got) and got[0] in wants,
+                "top3": bool(wants & set(got[:3])),
+                "blamed": agg is not None
+                and any(c["kind"] == "slice" and c["confidence"] >= BLAME for c in agg["causes"]),
+                "part": near(results, leaf, d) is not None,
+                "baseline": baseline(planted, d, col) == comp,
+            }
+            if args.teams:
+                team = near(results, f"incidents/team={team_of[comp]}", d)
+                row["team"] = team is not None
+                row["team_top1"] = bool(team and team["causes"]) and team["causes"][0]["key"] in wants
+            rows.append(row)
             if args.misses and size > 0 and not rows[-1]["top1"]:
                 top = (
                     ", ".join(f"{c['key']} ({c['confidence']:.2f})" for c in agg["causes"][:3]) if agg else ""
@@ -150,8 +179,9 @@ def main() -> None:
             continue
         print(
             f"size {size:g} (mean +{t.lam.mean():.2f} incidents a week): detected {t.detected.mean():.3f}  "
-            f"top-1 {t.top1.mean():.3f}  top-3 {t.top3.mean():.3f}  part found {t.part.mean():.3f}  |  "
-            f"baseline told the date: top-1 {t.baseline.mean():.3f}"
+            f"top-1 {t.top1.mean():.3f}  top-3 {t.top3.mean():.3f}  part found {t.part.mean():.3f}  "
+            + (f"team found {t.team.mean():.3f}  team top-1 {t.team_top1.mean():.3f}  " if args.teams else "")
+            + f"|  baseline told the date: top-1 {t.baseline.mean():.3f}"
         )
     print(
         f"explain_signals: {cpu_seconds() - start_cpu:.0f} CPU s, {time.perf_counter() - start_wall:.0f} s wall "

@@ -14,10 +14,11 @@ aggregate A made of leaves, with before/after windows:
   Bonferroni-corrected over all candidates;
 - confidence = that test's significance x :func:`~ml.causes.cause.concentration` (EP against the slice's share
   before), so a change spread over the slices in proportion to their size blames none of them (and says so);
-- a pair is preferred to its two parents (Squeeze's "the root cause is the most specific set that explains it")
-  only when it explains at least ``combo_ep`` of what each parent explains and the rest of each parent (its
-  other leaves) shows no change of its own in the direction of the shift (z < ``REST_Z``); its parents then rank
-  just below it. Otherwise it ranks below its best parent.
+- a slice is preferred to its parents, the slices that contain it (a pair's two values; with nested dimensions,
+  e.g. each service run by one team, a service's team too), as Squeeze's "the root cause is the most specific
+  set that explains it", only when it explains at least ``combo_ep`` of what each parent explains and the rest of
+  each parent (its other leaves) shows no change of its own in the direction of the shift (z < ``REST_Z``); its
+  parents then rank just below it. Otherwise it ranks below its best parent.
 """
 
 from __future__ import annotations
@@ -200,21 +201,18 @@ def slice_causes(
 def _prefer_combinations(
     rows: list[dict[str, Any]], rest_z: Callable[[list[int]], float], cfg: ExplainConfig
 ) -> None:
-    """Squeeze-style choice between a pair and its parents (see the module docstring); edits confidences.
+    """Squeeze-style choice between a slice and its parents (see the module docstring); edits confidences.
 
+    A slice's parents are the slices whose series strictly contain its own: a pair's two values, and with nested
+    dimensions (each service run by one team) a service's team too. Slices are taken from the most specific.
     ``rest_z(leaves)`` is the z of the change of those leaves in the direction of the shift.
     """
-    by_key = {r["key"]: r for r in rows}
-    for r in rows:
-        if len(r["dims"]) != 2:
-            continue
-        parents = [by_key.get(_key({d: v})) for d, v in r["dims"].items()]
-        parents_ok = [p for p in parents if p is not None]
+    for r in sorted(rows, key=lambda r: (len(r["cols"]), r["key"])):
+        parents_ok = [p for p in rows if r["cols"] < p["cols"]]
         if not parents_ok:
             continue
-        smaller = all(len(r["cols"]) < len(p["cols"]) for p in parents_ok)
         explains = all(r["ep"] >= cfg.combo_ep * p["ep"] for p in parents_ok)
-        quiet = smaller and all(rest_z(sorted(p["cols"] - r["cols"])) < REST_Z for p in parents_ok)
+        quiet = all(rest_z(sorted(p["cols"] - r["cols"])) < REST_Z for p in parents_ok)
         if explains and quiet:
             for p in parents_ok:
                 p["conf"] = min(p["conf"], 0.95 * r["conf"])

@@ -412,6 +412,24 @@ def test_a_part_shift_too_small_for_the_aggregate_detector_is_carried_to_the_agg
     assert top["key"] == "team=t3" and top["confidence"] >= 0.8
 
 
+@pytest.mark.parametrize("rising", [("s1",), ("s0", "s1", "s2")])
+def test_nested_dimensions_name_the_most_specific_slice(rising: tuple[str, ...]) -> None:
+    """Each service is run by one team (s0-s2 by ta, s3-s5 by tb): one service's rise names the service, with its
+    team just below; a rise of all the team's services names the team."""
+    for seed in range(6):  # a clear rise: both the service and its team reach full confidence
+        rng = np.random.default_rng(seed)
+        values = {(("ta" if i < 3 else "tb"), f"s{i}"): _noise(rng, 10.0, 1.0) for i in range(6)}
+        for (_, service), y in values.items():
+            if service in rising:
+                y[SHIFT:] += 6.0 / len(rising)
+        res = explain_signals(_long(values, ("team", "service")), signals=[_signal("incidents", SHIFT)])
+        keys = [c["key"] for c in _find(res, "incidents")["causes"]]
+        if len(rising) == 1:
+            assert keys[:2] == ["service=s1", "team=ta"], seed
+        else:
+            assert keys[0] == "team=ta", seed
+
+
 def test_a_sparse_slice_share_before_is_measured_over_a_longer_baseline() -> None:
     """Four services with a handful of incidents a quarter; one rises to about 3 a week. With the shift dated two
     weeks late, its 8-week before window holds the rise's first weeks, so the service looks like most of the
