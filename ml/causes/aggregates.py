@@ -401,23 +401,34 @@ def carried_shifts(
     already paid for its search over every date). Kept when the confidence reaches ``min_confidence`` (0.95) and the
     shift is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds (the part's own shift already passed the
     full size bar; the sum of many parts is noisier).
+
+    With two dimensions an aggregate (the total) also holds inner aggregates (each team over its services), whose
+    shifts, found by the detector or carried here (the smallest aggregates go first), are tested the same way: a
+    team whose services each rose too little to be found can still move the team's sum, and so the total.
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     by_series = _steps(events)
     near = pd.Timedelta(days=CARRY_DAYS)
     out: list[dict[str, Any]] = []
-    for sid in sorted(series):
+    # the smallest aggregates first, so that a total also tests the dates its inner aggregates' shifts were carried to
+    for sid in sorted(series, key=lambda k: (len(series[k].part_series), k)):
         s = series[sid]
         if not s.is_aggregate or len(s.values) < 12:
             continue
         own = [d for d, _ in by_series.get(sid, [])]
         steps = sorted((d, m) for part in s.part_series for d, m in by_series.get(part, []))
+        mine = set(s.part_series)
+        inner = sorted(k for k, t in series.items() if t.is_aggregate and set(t.part_series) < mine)
+        inner_steps = sorted((d, m) for k in inner for d, m in by_series.get(k, []))
         w = 1.0 / len(s.part_series) if s.how == "mean" else 1.0
         y0 = s.values.to_numpy(dtype=float)
         idx = pd.DatetimeIndex(s.values.index)
-        dates = sorted({d for d, _ in steps})  # the dates tested: the Bonferroni count
-        # the direction each date's parts moved the aggregate (0: they cancel, and the test is two-sided)
-        sign = {d: float(np.sign(sum(w * m for o, m in steps if o == d))) for d in dates}
+        dates = sorted({d for d, _ in [*steps, *inner_steps]})  # the dates tested: the Bonferroni count
+        # the direction each date's parts (or else inner aggregates) moved it (0: they cancel; the test is two-sided)
+        sign = {
+            d: float(np.sign(sum(m for o, m in steps if o == d) or sum(m for o, m in inner_steps if o == d)))
+            for d in dates
+        }
         for d in dates:
             if any(abs(d - o) <= near for o in own) or d not in idx:
                 continue
@@ -439,6 +450,7 @@ def carried_shifts(
             if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
                 continue
             parts = sorted(part for part in s.part_series if any(o == d for o, _ in by_series.get(part, [])))
+            parts = parts or [k for k in inner if any(o == d for o, _ in by_series.get(k, []))]
             out.append(
                 shift_event(
                     sid,
@@ -451,4 +463,5 @@ def carried_shifts(
                 )
             )
             own.append(d)
+            by_series.setdefault(sid, []).append((d, diff))
     return out

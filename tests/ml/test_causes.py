@@ -501,6 +501,29 @@ def test_a_part_shift_is_tested_on_its_aggregate_over_the_dates_tested_not_every
     assert others <= 14
 
 
+def test_a_team_shift_is_carried_to_the_total_though_no_service_shows_it() -> None:
+    """Four teams of four services; all of t0's services rise by 0.8 of their noise sd, too little for any one of
+    them, 1.6 sds of t0's sum: t0's shift is found, and the total is tested at its date as at a service's."""
+    from ml.causes.aggregates import build_series, detect_shifts
+
+    total, team = 0, 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        values = {(f"t{j}", f"s{j}{i}"): _noise(rng, 10.0, 1.0) for j in range(4) for i in range(4)}
+        for i in range(4):
+            values[("t0", f"s0{i}")][SHIFT:] += 0.8
+        events = detect_shifts(build_series(_long(values, ("team", "service"))))
+        near = {
+            e["series"]
+            for e in events
+            if abs(pd.Timestamp(e["date"]) - DATES[SHIFT]) <= pd.Timedelta(weeks=2)
+        }
+        total += "incidents" in near
+        team += "incidents/team=t0" in near
+    assert team >= 6  # measured: 8
+    assert total >= 5  # measured: 6; 2 when only the services' shifts were carried
+
+
 def test_two_dimensions_give_per_team_aggregates_and_experiment_records_are_accepted() -> None:
     from ml.io.schemas import Experiment
 
