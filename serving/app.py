@@ -81,7 +81,8 @@ def create_app(
                     fetched = prefetch.wait()
                 cached = store.open_cached(fetched)
                 from_copies = any(info["status"] == "loaded" for info in cached.values())
-                if from_copies:
+                if from_copies or all(info["status"] == "missing" for info in cached.values()):
+                    # a copy's check is the poller's; a champion the fetch found absent is not asked for again
                     for name, info in cached.items():
                         metrics.model_version.labels(name).set(float(info.get("version") or 0))
                         if info["status"] == "missing":
