@@ -103,9 +103,9 @@ def slice_causes(
     full = parts.fillna(0.0) if s.how == "sum" else parts.apply(lambda c: c.fillna(c.mean()))
     b = full.reindex(before).mean(axis=0).fillna(0.0).to_numpy() * w
     # the shares before: over the longer baseline when one is given (shares of a few incidents are noise)
-    base = b
+    base, base_points = b, len(before)
     if baseline is not None and len(baseline) > len(before):
-        base = full.reindex(baseline).mean(axis=0).fillna(0.0).to_numpy() * w
+        base, base_points = full.reindex(baseline).mean(axis=0).fillna(0.0).to_numpy() * w, len(baseline)
     a = full.reindex(after).mean(axis=0).fillna(0.0).to_numpy() * w
     change = a - b
     total = float(change.sum())
@@ -158,7 +158,7 @@ def slice_causes(
                     "aggregate_change": total,
                     "explanatory_power": ep,
                     "share_before": share_b,
-                    "share_before_points": len(baseline) if base is not b and baseline is not None else nb,
+                    "share_before_points": base_points,
                     "share_after": share_a,
                     "surprise": _js_term(share_b, share_a) if nonneg else None,
                     "z": z if math.isfinite(z) else None,
