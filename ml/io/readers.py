@@ -184,14 +184,37 @@ def _indicator_key(rec: IndicatorObservation) -> tuple[str, dt.date]:
     return (rec.series, rec.ds)
 
 
+def _note_unread_columns(
+    result: ReadResult[IndicatorObservation], path: Path, columns: Iterable[Any]
+) -> None:
+    """One note per column of an indicator file that no field reads (a ``component`` or ``region`` column would
+    otherwise vanish in silence, and the rows it told apart come back as duplicates)."""
+    for col in columns:
+        if str(col) not in IndicatorObservation.model_fields:
+            note = Reject(
+                str(path),
+                1,
+                str(col),
+                f"column {str(col)!r} is not read: an indicator row has indicator, ds, y, team and service "
+                "(rename it team or service to split the indicator on it)",
+            )
+            result.notes.append(note)
+            log.warning("Reading - note %s", note)
+
+
 def read_indicators(paths: str | Path | Iterable[str | Path]) -> ReadResult[IndicatorObservation]:
-    """Read long-format indicator observations (indicator, ds, y[, team][, service]) from CSV or Parquet."""
+    """Read long-format indicator observations (indicator, ds, y[, team][, service]) from CSV or Parquet; a column
+    that is none of these is noted once per file."""
     result: ReadResult[IndicatorObservation] = ReadResult(kind="indicators")
     v = _Validator(IndicatorObservation, result, _indicator_key, "series+ds")
     for p in _as_paths(paths):
         result.sources.append(str(p))
         if p.suffix.lower() == ".csv":
+            noted = False
             for line, row in _csv_rows(p, result):
+                if not noted:
+                    _note_unread_columns(result, p, row)
+                    noted = True
                 v.add({k: val for k, val in row.items() if val.strip() != ""}, str(p), line)
         elif p.suffix.lower() in (".parquet", ".pq"):
             import pandas as pd
@@ -201,6 +224,7 @@ def read_indicators(paths: str | Path | Iterable[str | Path]) -> ReadResult[Indi
             except Exception as exc:  # pyarrow raises many types for a broken file
                 _unrecognised(p, result, f"cannot read Parquet: {exc}")
                 continue
+            _note_unread_columns(result, p, frame.columns)
             for i, row in enumerate(frame.to_dict(orient="records")):
                 v.add(row, str(p), i + 1)
         else:

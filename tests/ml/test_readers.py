@@ -205,6 +205,32 @@ def test_indicators_parquet(tmp_path: Path) -> None:
     )
     res = read_indicators(path)
     assert res.accepted == 2 and detect_kind(path) == "indicators"
+    assert res.notes == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_indicator_column_no_field_reads_is_noted_once_per_file(tmp_path: Path, suffix: str) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "indicator": ["incidents"] * 3,
+            "ds": ["2025-01-06", "2025-01-06", "2025-01-13"],
+            "y": [2.0, 1.0, 1.0],
+            "component": ["api", "web", "web"],
+            "team": ["core"] * 3,
+        }
+    )
+    path = tmp_path / f"ind{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    res = read_indicators(path)
+    assert [(n.file, n.line, n.field) for n in res.notes] == [(str(path), 1, "component")]
+    assert res.notes[0].reason == (
+        "column 'component' is not read: an indicator row has indicator, ds, y, team and service (rename it team "
+        "or service to split the indicator on it)"
+    )
+    # the rows it told apart are one series: the second of a date is a duplicate, never lost in silence
+    assert res.accepted == 2 and res.quarantined == 1 and "duplicate" in res.rejects[0].reason
 
 
 EXP = """experiments:
