@@ -293,6 +293,8 @@ def train_patterns_cmd(
 
 
 def _print_indicators(result: dict[str, Any]) -> None:
+    for note in result.get("notes") or []:
+        say_error(note, label="note")
     m = result["metrics"]
     console.print(
         f"[bold]indicator-forecaster[/] v{result['version']} (run {result['run_id'][:8]}): "

@@ -19,12 +19,12 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ml.errors import InputError, RecurError, StrictModeError
-from ml.io.readers import indicators_frame, read_indicators
+from ml.io.readers import read_indicators
 from ml.io.schemas import Experiment
 from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
 from ml.registry.runs import latest_runs, list_recorded
 from training import tracking
-from training.ingest import load_experiments, load_indicators
+from training.ingest import indicator_history, load_experiments, load_indicators
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def score_experiments(
         raise StrictModeError(f"{len(rejects)} input record(s) rejected (first: {rejects[0]})", field="input")
     if not inds.records:
         raise InputError("no valid indicator observations", field="indicators")
-    data = indicators_frame(inds.records)
+    data, _ = indicator_history(inds)
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     latest: dict[str, Any] = {}
@@ -190,7 +190,7 @@ def plan_experiment(
             f"--treated must be team=VALUE or service=VALUE, got {treated!r}", field="treated", value=treated
         )
     inds = load_indicators(indicators_paths)
-    data = indicators_frame(inds.records)[["series", "ds", "y"]]
+    data = indicator_history(inds)[0][["series", "ds", "y"]]
     rows = list_recorded(settings.tracking_uri)
     past = past_from_records(rows, indicator)
     running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]

@@ -27,10 +27,9 @@ from typing import Any
 import pandas as pd
 
 from ml.errors import ModelUnavailableError, StrictModeError
-from ml.io.readers import indicators_frame
 from ml.io.schemas import Incident
 from ml.registry.names import PATTERNS_MODEL
-from training.ingest import load_changes, load_experiments, load_indicators
+from training.ingest import indicator_history, load_changes, load_experiments, load_indicators
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -210,8 +209,10 @@ def explain(
         changes_paths=changes_paths,
         strict=strict,
     )
-    signals = explain_history(indicators_frame(read.records), inputs, since)
-    return {"signals": signals, "notes": inputs.notes, "patterns_version": inputs.patterns_version}
+    history, completed = indicator_history(read)
+    signals = explain_history(history, inputs, since)
+    notes = [*completed, *inputs.notes]
+    return {"signals": signals, "notes": notes, "patterns_version": inputs.patterns_version}
 
 
 def summary_counts(signals: Sequence[dict[str, Any]]) -> dict[str, int]:

@@ -25,12 +25,11 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from ml.errors import InputError
-from ml.io.readers import indicators_frame
 from ml.registry.forecaster_runtime import write_forecaster_artifacts
 from ml.registry.names import FORECASTER_MODEL
 from ml.registry.runtimes import CODE_DIR
 from training import tracking
-from training.ingest import load_indicators
+from training.ingest import indicator_history, load_indicators
 from training.settings import Settings
 
 if TYPE_CHECKING:
@@ -194,7 +193,7 @@ def train_indicators(
     from training.explain import explain_history, summary_counts
 
     read = load_indicators(indicators_paths, strict=strict)
-    history = indicators_frame(read.records)
+    history, completed = indicator_history(read)
     thresholds = read_thresholds(thresholds_path)
     config: dict[str, Any] = {"thresholds": thresholds}
     if horizon is not None:
@@ -295,6 +294,7 @@ def train_indicators(
         "explanations": why,
         "plots": [p.name for p in plots],
         "quarantined": read.quarantined,
+        "notes": completed,
         "promotion": promotion.to_dict() if promotion else None,
     }
 

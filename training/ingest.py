@@ -20,13 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from ml.errors import InputError, StrictModeError
-from ml.io.readers import ReadResult, read_changes, read_experiments, read_incidents, read_indicators
+from ml.io.readers import (
+    ReadResult,
+    indicators_frame,
+    read_changes,
+    read_experiments,
+    read_incidents,
+    read_indicators,
+)
 from ml.io.schemas import Change, Experiment, Incident, IndicatorObservation
 from ml.text.redaction import redact, redact_incident
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_changes", "load_experiments", "load_incidents", "load_indicators"]
+__all__ = ["indicator_history", "load_changes", "load_experiments", "load_incidents", "load_indicators"]
 
 
 def load_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incident]:
@@ -81,3 +88,17 @@ def load_indicators(paths: Iterable[str | Path], strict: bool = False) -> ReadRe
     if not read.records:
         raise InputError("no valid indicator observations", field="indicators")
     return read
+
+
+def indicator_history(read: ReadResult[IndicatorObservation]) -> tuple[Any, list[str]]:
+    """The observations as the long frame every job works on (:func:`ml.io.readers.indicators_frame`), with a 0
+    at each date a series of a count indicator has no row for (:func:`ml.indicators.completion.complete_counts`:
+    an export that lists only the weeks with an incident), sorted by series and date; and one note per
+    indicator completed (also logged). The forecaster, the experiment scorer and ``recur explain`` all read
+    their indicators through here, so each sees the same series."""
+    from ml.indicators.completion import complete_counts
+
+    frame, notes = complete_counts(indicators_frame(read.records), ["series"])
+    for note in notes:
+        log.info("Indicators - %s", note)
+    return frame.sort_values(["series", "ds"], kind="stable").reset_index(drop=True), notes

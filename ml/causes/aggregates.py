@@ -11,14 +11,14 @@ uses. From them two kinds of aggregate are built (unless the input already holds
 are kept and only the parts are attached): the indicator over everything (series id = the bare indicator
 name) and, with two dimensions, per value of the first dimension over the second. An aggregate is the sum of its
 parts (a missing part counts as 0) or, for rates and averages (see :class:`~ml.causes.cause.ExplainConfig`),
-their mean.
+their mean. A summed indicator of whole-number counts gets a 0 at each date of its grid a series has no row for
+(:func:`ml.indicators.completion.complete_counts`), so each part agrees with the sum it makes.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from scipy import stats
 from ml.causes.cause import ExplainConfig
 from ml.errors import InputError
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
+from ml.indicators.completion import complete_counts, looks_like_mean
 from ml.indicators.signals import detect_signals
 
 __all__ = [
@@ -54,7 +55,6 @@ REDATE_DAYS = 35
 #: Share of the detector's size bar (``min_shift_sigma``) a carried shift must reach on the aggregate.
 CARRY_SIGMA = 0.5
 _DETECTOR_DEFAULTS: dict[str, Any] = {"min_segment": 4, "min_confidence": 0.95, "min_shift_sigma": 1.0}
-_MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
 
 
 @dataclass
@@ -116,7 +116,7 @@ def series_name(indicator: str, dims: dict[str, str], order: list[str]) -> str:
 def is_mean_indicator(indicator: str, cfg: ExplainConfig) -> bool:
     if cfg.mean_indicators is not None:
         return indicator in cfg.mean_indicators
-    return bool(_MEAN_NAME.search(indicator.lower()))
+    return looks_like_mean(indicator)
 
 
 def _clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -137,7 +137,6 @@ def _clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             None if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "" else str(v)
             for v in col
         ]
-    out = out[np.isfinite(out["y"])]
     return out, dims
 
 
@@ -145,6 +144,11 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
     """Every series of the input and every aggregate its parts make, by series id (see the module docstring)."""
     cfg = cfg or ExplainConfig()
     frame, all_dims = _clean(indicators)
+    # an absent date of a count is a 0; a row whose value is empty is a gap (completed first, dropped after)
+    frame, notes = complete_counts(frame, all_dims, lambda name: is_mean_indicator(name, cfg))
+    frame = frame[np.isfinite(frame["y"])]
+    for note in notes:
+        logger.info("Explaining - %s", note)
     out: dict[str, SeriesData] = {}
     for indicator, rows in frame.groupby("indicator", sort=True):
         ind = str(indicator)

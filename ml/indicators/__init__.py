@@ -8,6 +8,8 @@ _NAMES = {
     "infer_frequency": "grid",
     "to_grid": "grid",
     "fill_gaps": "grid",
+    "complete_counts": "completion",
+    "looks_like_mean": "completion",
     "ALL_CANDIDATES": "config",
     "DEFAULT_CANDIDATES": "config",
     "FAST_CANDIDATES": "config",

@@ -270,3 +270,44 @@ def test_train_all_stores_the_causes_with_the_forecaster(tmp_path: Path) -> None
     team = [e for e in runtime.explanations() if e["series"] == "incidents/team=payments"]
     assert team and team[0]["causes"][0]["key"] == "CHG-PIPE"  # the change log of the data folder
     assert {e["id"] for e in runtime.explanations()} <= {s["id"] for s in runtime.signals()}
+
+
+def test_a_sparse_export_of_counts_is_explained_as_the_full_one(tmp_path: Path) -> None:
+    """Only the weeks with an incident have a row (an export grouped by team and week): the absent weeks are
+    zeros, said in one note, and the explanation is the one of the full file."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for k, team in enumerate(TEAMS):
+        y = rng.poisson(0.4 + 0.3 * k, WEEKS).astype(int)
+        if team == "payments":
+            y[SHIFT_WEEK:] += rng.poisson(4.0, WEEKS - SHIFT_WEEK)
+        y[0], y[-1] = max(y[0], 1), max(y[-1], 1)
+        rows += [
+            {
+                "indicator": "incidents",
+                "ds": (START + pd.Timedelta(weeks=w)).date(),
+                "y": int(v),
+                "team": team,
+            }
+            for w, v in enumerate(y)
+        ]
+    full = pd.DataFrame(rows)
+    paths = {"full": tmp_path / "full.csv", "sparse": tmp_path / "sparse.csv"}
+    full.to_csv(paths["full"], index=False)
+    full[full.y != 0].to_csv(paths["sparse"], index=False)
+    absent = int((full.y == 0).sum())
+    outs = {
+        k: recur("explain", "--indicators", str(p), "--json", env=store_env(tmp_path))
+        for k, p in paths.items()
+    }
+    for out in outs.values():
+        assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(outs["sparse"].stdout) == json.loads(outs["full"].stdout)
+    total = [s for s in json.loads(outs["full"].stdout)["signals"] if s["series"] == "incidents"]
+    assert any(near(s["date"], SHIFT_WEEK) and s["causes"][0]["key"] == "team=payments" for s in total), total
+    notes = [ln for ln in outs["sparse"].stderr.splitlines() if ln.startswith("note: ")]
+    assert notes == [
+        f"note: incidents: {absent} absent dates of 3 of its 3 series counted as 0 (whole-number counts summed "
+        "over their parts: a date without a row had none)"
+    ], outs["sparse"].stderr
+    assert not [ln for ln in outs["full"].stderr.splitlines() if ln.startswith("note: ")]

@@ -90,3 +90,51 @@ def test_dask_executor_gives_the_same_forecasts(tmp_path) -> None:
     with pytest.raises(InputError, match="executor"):
         with executor_map("spark://x"):
             pass
+
+
+def test_a_sparse_export_of_counts_trains_as_the_full_one(tmp_path) -> None:
+    """Only the weeks with an incident have a row: the forecaster sees the absent weeks as zeros (one note), so
+    its series, signals and explanations are those of the full file."""
+    import numpy as np
+
+    from training.indicators import train_indicators
+    from training.settings import Settings
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for k, team in enumerate(("payments", "search")):
+        y = rng.poisson(0.5 + 0.5 * k, 70)
+        if team == "payments":
+            y[45:] += rng.poisson(4.0, 25)
+        y[0], y[-1] = max(y[0], 1), max(y[-1], 1)
+        days = pd.date_range("2024-01-01", periods=70, freq="7D")
+        rows += [
+            {"indicator": "incidents", "ds": d.date(), "y": int(v), "team": team}
+            for d, v in zip(days, y, strict=True)
+        ]
+    full = pd.DataFrame(rows)
+    paths = {"full": tmp_path / "full.csv", "sparse": tmp_path / "sparse.csv"}
+    full.to_csv(paths["full"], index=False)
+    full[full.y != 0].to_csv(paths["sparse"], index=False)
+    settings = Settings(
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+        mlflow_artifact_root=tmp_path / "a",
+        cache_dir=tmp_path,
+    )
+    res = {
+        k: train_indicators(settings, [p], executor="serial", candidates=["seasonal_naive"], horizon=4)
+        for k, p in paths.items()
+    }
+    assert res["sparse"]["series"] == res["full"]["series"]
+    assert res["sparse"]["signals"] == res["full"]["signals"]
+    assert res["sparse"]["explanations"] == res["full"]["explanations"]
+    shifts = [
+        s for s in res["full"]["signals"] if s["series"] == "incidents/team=payments" and s["kind"] == "shift"
+    ]
+    assert shifts, res["full"]["signals"]
+    assert res["full"]["notes"] == []
+    absent = int((full.y == 0).sum())
+    assert res["sparse"]["notes"] == [
+        f"incidents: {absent} absent dates of 2 of its 2 series counted as 0 (whole-number counts summed over "
+        "their parts: a date without a row had none)"
+    ]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ml.io.readers import read_incidents
-from training.ingest import load_incidents
+from training.ingest import indicator_history, load_incidents, load_indicators
 
 
 def _write(path: Path) -> None:
@@ -77,3 +77,25 @@ def test_experiments_and_changes_come_back_redacted(tmp_path: Path) -> None:
     assert read.records_in == read.accepted + read.quarantined == 2
     assert "carol@" not in c.description and "10.9.8.7" not in c.description and c.kind == "deploy"
     assert all("dave@" not in r.reason for r in read.rejects)
+
+
+def test_indicator_history_counts_absent_weeks_of_counts_as_zero(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.csv"
+    path.write_text(
+        "indicator,ds,y,team\n"
+        "incidents,2025-01-06,2,a\n"
+        "incidents,2025-01-27,1,a\n"
+        "incidents,2025-01-13,1,b\n"
+        "mttr_hours,2025-01-06,3.5,a\n"
+        "mttr_hours,2025-01-27,4.0,a\n",
+        encoding="utf-8",
+    )
+    history, notes = indicator_history(load_indicators([path]))
+    inc = history[history.indicator == "incidents"]
+    assert inc.groupby("series").size().to_dict() == {"incidents/team=a": 4, "incidents/team=b": 4}
+    assert inc[inc.series == "incidents/team=b"].y.tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert history[history.indicator == "mttr_hours"].y.tolist() == [3.5, 4.0]  # a duration keeps its gaps
+    assert list(history.columns) == ["series", "indicator", "team", "service", "ds", "y"]
+    assert len(notes) == 1 and notes[0].startswith(
+        "incidents: 5 absent dates of 2 of its 2 series counted as 0"
+    )

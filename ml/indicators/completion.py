@@ -1,0 +1,112 @@
+"""Absent rows of a count indicator are weeks with none: complete each series on its indicator's date grid.
+
+A weekly export of counts (incidents, reopens, manual retries per team or service) often holds only the weeks
+that had one: ``GROUP BY service, week`` has no row for a week without an incident. Read as gaps, those weeks
+would be filled by interpolation, so a quiet service looks as busy as its busy weeks and a rise in it goes
+unseen. So for an indicator whose values are all whole numbers >= 0 and that is summed over its parts (its
+name does not say rate, ratio, share, percent, mean, average, median, time, hours, minutes or duration:
+:func:`looks_like_mean`), every series gets a row with ``y = 0`` at each date of the indicator's grid that it
+lacks: from the indicator's first date to its last, daily or weekly as its dates are (weekly: all on one
+weekday; daily: consecutive days in at least a fifth of the gaps, as a sparse daily export has them). An
+aggregate of such an indicator already counts an absent part as 0 (:mod:`ml.causes.aggregates`); this makes each
+part agree with it.
+
+Left as they are: an indicator that is a mean or holds a fraction or a negative value (an absent week of MTTR is
+unknown, not 0), an explicit empty value (a row whose ``y`` is NaN says "not measured"), and an indicator whose
+dates fall on no single daily or weekly grid (the series' own validation then names the date).
+
+The forecaster (``recur train indicators``), the experiment scorer and ``recur explain`` all complete their input
+with :func:`complete_counts`, so a shift has the same date and id in ``GET /v1/signals`` and in its explanation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DAILY_SHARE", "MEAN_NAME", "complete_counts", "looks_like_mean"]
+
+#: Indicator names whose aggregate over parts is their mean, not their sum (and whose absent week is unknown).
+MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
+
+
+#: Share of the gaps between an indicator's dates that must be one day for its dates to be taken as daily.
+DAILY_SHARE = 0.2
+
+
+def looks_like_mean(indicator: str) -> bool:
+    """Whether the indicator's name says it is a rate, an average or a duration (see :data:`MEAN_NAME`)."""
+    return bool(MEAN_NAME.search(indicator.lower()))
+
+
+def _is_count(values: pd.Series) -> bool:
+    y = values.to_numpy(dtype=float)
+    y = y[np.isfinite(y)]
+    return len(y) > 0 and bool(np.all(y >= 0)) and bool(np.all(y == np.round(y)))
+
+
+def _grid_freq(dates: pd.DatetimeIndex) -> str | None:
+    """``"7D"`` when every date is on one weekday (however many weeks apart: a sparse count has long gaps),
+    ``"D"`` for daily dates (consecutive days in at least ``DAILY_SHARE`` of the gaps: a quiet service's daily
+    export skips most days, while monthly dates or weekly ones with a slip never follow each other that often),
+    None for anything else."""
+    if (dates != dates.normalize()).any():
+        return None
+    days = np.diff(dates.asi8) // (86_400 * 10**9)
+    if bool(np.all(days % 7 == 0)):
+        return "7D"
+    return "D" if float(np.mean(days == 1)) >= DAILY_SHARE else None
+
+
+def complete_counts(
+    frame: pd.DataFrame,
+    keys: Sequence[str],
+    is_mean: Callable[[str], bool] = looks_like_mean,
+) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` (long: ``indicator``, ``ds``, ``y`` and the columns ``keys`` that name a series within its
+    indicator) with a ``y = 0`` row at each date of its indicator's grid that a series of a count indicator lacks
+    (see the module docstring); and one note per indicator completed. Other columns of an added row repeat the
+    series' first row; ``ds`` comes back as datetimes. The input is not changed; without anything to add it is
+    returned as it is."""
+    if len(frame) == 0 or not {"indicator", "ds", "y"} <= set(frame.columns):
+        return frame, []
+    ds = pd.to_datetime(frame["ds"])
+    added: list[pd.DataFrame] = []
+    notes: list[str] = []
+    for indicator, rows in frame.groupby("indicator", sort=True):
+        name = str(indicator)
+        if is_mean(name) or not _is_count(rows["y"]):
+            continue
+        dates = pd.DatetimeIndex(ds[rows.index].unique()).sort_values()
+        if len(dates) < 2:
+            continue
+        freq = _grid_freq(dates)
+        if freq is None:
+            continue  # not one daily or weekly grid: the series' own validation names the date
+        grid = pd.date_range(dates[0], dates[-1], freq=freq)
+        n_added, n_series, n_all = 0, 0, 0
+        by = [rows[k].fillna("\x00") for k in keys] if keys else [rows["indicator"]]
+        for _, g in rows.groupby(by, sort=True):
+            n_all += 1
+            missing = grid.difference(pd.DatetimeIndex(ds[g.index]))
+            if len(missing) == 0:
+                continue
+            extra = pd.DataFrame([g.iloc[0].to_dict()] * len(missing))
+            extra["ds"] = missing
+            extra["y"] = 0.0
+            added.append(extra)
+            n_added += len(missing)
+            n_series += 1
+        if n_added:
+            notes.append(
+                f"{name}: {n_added} absent dates of {n_series} of its {n_all} series counted as 0 (whole-number "
+                "counts summed over their parts: a date without a row had none)"
+            )
+    if not added:
+        return frame, notes
+    out = pd.concat([frame.assign(ds=ds), *added], ignore_index=True)
+    out["y"] = out["y"].astype(float)
+    return out, notes

@@ -1,0 +1,160 @@
+"""Absent dates of a count indicator are zeros (ml/indicators/completion.py), and the explanation of a sparse
+export (only the weeks with an incident) is the explanation of the full one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.causes import explain_signals
+from ml.causes.aggregates import build_series
+from ml.indicators.completion import complete_counts, looks_like_mean
+
+MONDAY = pd.Timestamp("2025-01-06")
+
+
+def weeks(*idx: int) -> list[pd.Timestamp]:
+    return [MONDAY + pd.Timedelta(weeks=i) for i in idx]
+
+
+def frame(indicator: str, rows: dict[str, dict[int, float]]) -> pd.DataFrame:
+    """Long frame of one indicator: team -> {week index: value}."""
+    out = [
+        {"indicator": indicator, "ds": MONDAY + pd.Timedelta(weeks=w), "team": team, "y": y}
+        for team, values in rows.items()
+        for w, y in values.items()
+    ]
+    return pd.DataFrame(out)
+
+
+def test_a_sparse_count_gets_a_zero_at_every_date_of_its_indicator_span() -> None:
+    # team a has rows in weeks 0 and 5 only (gaps of 5 weeks: not a regular grid on its own), b in 1-3
+    f = frame("incidents", {"a": {0: 2, 5: 1}, "b": {1: 3, 2: 1, 3: 4}})
+    out, notes = complete_counts(f, ["team"])
+    a = out[out.team == "a"].set_index("ds").y.sort_index()
+    b = out[out.team == "b"].set_index("ds").y.sort_index()
+    assert list(a.index) == weeks(0, 1, 2, 3, 4, 5)
+    assert a.tolist() == [2, 0, 0, 0, 0, 1]
+    # b is completed over the indicator's span (weeks 0-5), not only its own
+    assert list(b.index) == weeks(0, 1, 2, 3, 4, 5)
+    assert b.tolist() == [0, 3, 1, 4, 0, 0]
+    assert notes == [
+        "incidents: 7 absent dates of 2 of its 2 series counted as 0 (whole-number counts summed over their "
+        "parts: a date without a row had none)"
+    ]
+    assert len(f) == 5  # the input is not changed
+
+
+@pytest.mark.parametrize(
+    ("indicator", "values"),
+    [
+        ("mttr_hours", {0: 2, 3: 5}),  # a duration: an absent week is unknown
+        ("change_failure_rate", {0: 1, 3: 0}),  # a rate, even when its values are whole
+        ("incidents", {0: 2.5, 3: 1}),  # not whole numbers: not a count
+        ("incidents", {0: -1, 3: 2}),  # negative: not a count
+    ],
+)
+def test_means_fractions_and_negatives_are_left_with_their_gaps(
+    indicator: str, values: dict[int, float]
+) -> None:
+    f = frame(indicator, {"a": values})
+    out, notes = complete_counts(f, ["team"])
+    assert out is f
+    assert notes == []
+
+
+def test_daily_counts_and_an_explicit_empty_value() -> None:
+    days = pd.to_datetime(["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-06"])
+    f = pd.DataFrame({"indicator": "reopens", "ds": days, "team": "a", "y": [1.0, np.nan, 3.0, 2.0]})
+    out, _ = complete_counts(f, ["team"])
+    got = out.set_index("ds").y.sort_index()
+    assert list(got.index) == list(pd.date_range("2025-03-01", "2025-03-06"))
+    # absent days are 0; the row that is there without a value stays a gap
+    assert got.loc["2025-03-04"] == 0 and got.loc["2025-03-05"] == 0
+    assert np.isnan(got.loc["2025-03-02"])
+
+
+def test_a_sparse_daily_export_is_completed_day_by_day() -> None:
+    # a quiet service: incidents on 6 of 14 days, most gaps longer than a day
+    days = pd.to_datetime(
+        ["2025-03-01", "2025-03-02", "2025-03-05", "2025-03-09", "2025-03-10", "2025-03-14"]
+    )
+    f = pd.DataFrame({"indicator": "incidents", "ds": days, "service": "api", "y": 1.0})
+    out, notes = complete_counts(f, ["service"])
+    assert list(out.sort_values("ds").ds) == list(pd.date_range("2025-03-01", "2025-03-14"))
+    assert out.y.sum() == 6 and len(notes) == 1
+
+
+def test_monthly_counts_are_not_taken_for_sparse_daily_ones() -> None:
+    f = pd.DataFrame(
+        {
+            "indicator": "incidents",
+            "ds": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"]),
+            "team": "a",
+            "y": [3.0, 1.0, 4.0, 1.0],
+        }
+    )
+    out, notes = complete_counts(f, ["team"])
+    assert out is f and notes == []
+
+
+def test_dates_on_no_single_grid_are_left_for_validation_to_name() -> None:
+    # weekly on Mondays but one Tuesday: neither one weekday nor days that follow each other
+    mondays = pd.date_range("2025-01-06", periods=8, freq="7D")
+    f = pd.DataFrame(
+        {
+            "indicator": "incidents",
+            "ds": mondays.insert(3, pd.Timestamp("2025-01-21")).delete(4),
+            "team": "a",
+            "y": 1.0,
+        }
+    )
+    out, notes = complete_counts(f, ["team"])
+    assert out is f and notes == []
+
+
+def test_completion_is_idempotent_and_names_are_read_as_before() -> None:
+    f = frame("incidents", {"a": {0: 2, 4: 1}, "b": {0: 1, 1: 1}})
+    once, _ = complete_counts(f, ["team"])
+    twice, notes = complete_counts(once, ["team"])
+    assert twice is once and notes == []
+    assert (
+        looks_like_mean("MTTR_hours") and looks_like_mean("error_rate") and not looks_like_mean("incidents")
+    )
+
+
+def sparse_history(seed: int = 3) -> pd.DataFrame:
+    """Weekly incidents of 5 quiet services (0-2 a week) over 80 weeks, one of them rising by 3 a week from week
+    50; the first and last weeks hold an incident, so the span of the rows with one is the whole span."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, service in enumerate(["api", "auth", "db", "queue", "web"]):
+        lam = 0.3 + 0.2 * k
+        y = rng.poisson(lam, 80).astype(float)
+        if service == "db":
+            y[50:] += rng.poisson(3.0, 30)
+        y[0], y[-1] = max(y[0], 1), max(y[-1], 1)
+        rows += [
+            {"indicator": "incidents", "ds": d, "service": service, "y": v}
+            for d, v in zip(weeks(*range(80)), y, strict=True)
+        ]
+    return pd.DataFrame(rows)
+
+
+def test_a_sparse_export_is_explained_as_the_full_one() -> None:
+    full = sparse_history()
+    export = full[full.y != 0]  # GROUP BY service, week: no row for a week without an incident
+    assert len(export) < 0.7 * len(full)
+    a, b = build_series(full), build_series(export)
+    assert sorted(a) == sorted(b)
+    for sid in a:
+        pd.testing.assert_series_equal(a[sid].values, b[sid].values, check_names=False, check_freq=False)
+    got, want = explain_signals(export), explain_signals(full)
+    assert got == want
+    rise = [
+        s
+        for s in want
+        if s["series"] == "incidents" and abs(pd.Timestamp(s["date"]) - weeks(50)[0]).days <= 14
+    ]
+    assert rise and rise[0]["causes"][0]["key"] == "service=db"
