@@ -29,7 +29,7 @@ from scipy import stats
 from ml.causes.cause import ExplainConfig
 from ml.errors import InputError
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
-from ml.indicators.completion import complete_counts, looks_like_mean
+from ml.indicators.completion import complete_counts, looks_like_mean, weekly_anchors
 from ml.indicators.signals import detect_signals
 
 __all__ = [
@@ -172,6 +172,11 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
             continue
         leaves = {k: g for k, g in groups.items() if all(v is not None for v in k)}
         if len(leaves) < 2:
+            continue
+        if len(weekly_anchors([pd.DatetimeIndex(g["ds"]) for g in leaves.values()])) > 1:
+            # weekly parts on different weekdays: a sum over them would interleave the days (complete_counts
+            # says so in its note); each part is still analysed on its own
+            logger.info("Explaining - %s: parts on different weekdays, no aggregate built", ind)
             continue
         wide = pd.DataFrame({k: g.groupby("ds")["y"].sum() for k, g in sorted(leaves.items())}).sort_index()
         leaf_keys = list(sorted(leaves))

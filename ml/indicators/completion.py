@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAILY_SHARE", "MEAN_NAME", "complete_counts", "looks_like_mean"]
+__all__ = ["DAILY_SHARE", "MEAN_NAME", "complete_counts", "looks_like_mean", "weekly_anchors"]
 
 #: Indicator names whose aggregate over parts is their mean, not their sum (and whose absent week is unknown).
 MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
@@ -61,6 +61,17 @@ def _grid_freq(dates: pd.DatetimeIndex) -> str | None:
     return "D" if float(np.mean(days == 1)) >= DAILY_SHARE else None
 
 
+def weekly_anchors(series_dates: list[pd.DatetimeIndex]) -> dict[str, int]:
+    """Weekday name -> number of series, when every series' own dates fall on one weekday; {} otherwise."""
+    out: dict[str, int] = {}
+    for d in series_dates:
+        if (d != d.normalize()).any() or len(set(d.dayofweek)) != 1:
+            return {}
+        day = str(d[0].day_name())
+        out[day] = out.get(day, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def complete_counts(
     frame: pd.DataFrame,
     keys: Sequence[str],
@@ -83,13 +94,25 @@ def complete_counts(
         dates = pd.DatetimeIndex(ds[rows.index].unique()).sort_values()
         if len(dates) < 2:
             continue
+        by = [rows[k].fillna("\x00") for k in keys] if keys else [rows["indicator"]]
+        groups = [g for _, g in rows.groupby(by, sort=True)]
         freq = _grid_freq(dates)
+        weekdays = weekly_anchors([pd.DatetimeIndex(ds[g.index]) for g in groups])
+        if freq != "7D" and len(weekdays) > 1:
+            # every series weekly, on different weekdays (one exported on Sundays, or written with a time zone
+            # offset): neither one weekly grid nor a daily one
+            notes.append(
+                f"{name}: its series are weekly on different weekdays ("
+                + ", ".join(f"{n} on {day}" for day, n in weekdays.items())
+                + "): absent weeks are not counted as 0 and no aggregate over them can be built; put every "
+                "series on the same weekday"
+            )
+            continue
         if freq is None:
             continue  # not one daily or weekly grid: the series' own validation names the date
         grid = pd.date_range(dates[0], dates[-1], freq=freq)
         n_added, n_series, n_all = 0, 0, 0
-        by = [rows[k].fillna("\x00") for k in keys] if keys else [rows["indicator"]]
-        for _, g in rows.groupby(by, sort=True):
+        for g in groups:
             n_all += 1
             missing = grid.difference(pd.DatetimeIndex(ds[g.index]))
             if len(missing) == 0:

@@ -158,3 +158,28 @@ def test_a_sparse_export_is_explained_as_the_full_one() -> None:
         if s["series"] == "incidents" and abs(pd.Timestamp(s["date"]) - weeks(50)[0]).days <= 14
     ]
     assert rise and rise[0]["causes"][0]["key"] == "service=db"
+
+
+def test_weekly_series_on_different_weekdays_are_named_not_taken_for_daily_ones() -> None:
+    # 3 services on Mondays, one exported on Sundays: the union of their dates has many one-day gaps
+    mondays = pd.date_range("2025-01-06", periods=20, freq="7D")
+    rows = [
+        {
+            "indicator": "incidents",
+            "ds": d - pd.Timedelta(days=1 if s == "actions" else 0),
+            "service": s,
+            "y": 1.0,
+        }
+        for s in ("actions", "api", "pages", "web")
+        for d in mondays
+    ]
+    f = pd.DataFrame(rows)
+    out, notes = complete_counts(f, ["service"])
+    assert out is f
+    assert notes == [
+        "incidents: its series are weekly on different weekdays (3 on Monday, 1 on Sunday): absent weeks are not "
+        "counted as 0 and no aggregate over them can be built; put every series on the same weekday"
+    ]
+    # each part is analysed on its own; no total interleaving Sundays and Mondays is built
+    series = build_series(f)
+    assert sorted(series) == [f"incidents/service={s}" for s in ("actions", "api", "pages", "web")]
