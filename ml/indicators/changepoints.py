@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,20 @@ def to_count_scale(y: np.ndarray) -> np.ndarray:
     """Anscombe's variance-stabilising transform 2 sqrt(y + 3/8): Poisson counts get a noise sd near 1."""
     out: np.ndarray = 2.0 * np.sqrt(np.maximum(y, 0.0) + 0.375)
     return out
+
+
+def count_scale_sd(mean: float) -> float:
+    """The sd of Anscombe's transform of Poisson(``mean``) counts: the least noise a count series at that mean rate
+    has on the square-root scale (near 1 from a mean of about 2; sqrt(1.25 mean) or so for a rare event). A robust
+    sd of a series that is 0 in most weeks is 0 or close to it, however many incidents its other weeks hold."""
+    mean = max(float(mean), 0.0)
+    if mean == 0.0:
+        return 0.0
+    k = np.arange(int(mean + 12.0 * math.sqrt(mean) + 25.0))
+    pmf = stats.poisson.pmf(k, mean)
+    a = to_count_scale(k.astype(float))
+    m1 = float(pmf @ a) / float(pmf.sum())
+    return math.sqrt(max(float(pmf @ (a - m1) ** 2) / float(pmf.sum()), 0.0))
 
 
 def from_count_scale(v: float) -> float:

@@ -27,8 +27,11 @@ History (:class:`ChangeDetector`), per series on a regular grid:
    of 7), and replaced by that median, so one bad week cannot create a shift; runs of 4 or more are level changes.
 6. Sparse counts (whole numbers with a median of at most 5) are fitted on Anscombe's square-root scale, where
    Poisson noise has one sd at every level (one robust sd on the values is the quiet stretches', and a busy stretch
-   then breaks into a staircase of shifts); their events give levels and magnitudes in counts. A series that is
-   constant once its outliers are set aside has no noise to test a shift against and gets none.
+   then breaks into a staircase of shifts); their events give levels and magnitudes in counts. Their noise sd is
+   at least the sd Poisson counts at the series' mean rate have on that scale
+   (:func:`~ml.indicators.changepoints.count_scale_sd`): the robust sd of a series that is 0 in most weeks (a
+   component that barely existed for years) is near 0, and every busy stretch would again be shifts and outliers.
+   A series that is constant once its outliers are set aside has no noise to test a shift against and gets none.
 
 New observations against a forecast (:func:`monitor`): points outside the forecast's interval, and a two-sided
 robust CUSUM on the standardised forecast errors; a CUSUM alarm is a shift, an isolated far point an outlier.
@@ -60,6 +63,7 @@ from ml.indicators.changepoints import (
     _mad_var,
     _segment_means,
     ar1_mean_variance,
+    count_scale_sd,
     from_count_scale,
     pelt_l2,
     residual_ar1,
@@ -193,6 +197,8 @@ class ChangeDetector:
         obs = np.isfinite(y)
         self.count_scale_ = self.count_scale == "auto" and sparse_counts(y)
         counts = y
+        # the least noise the counts can have on that scale: their Poisson noise at their mean rate
+        self.sigma_floor_ = count_scale_sd(float(np.mean(y[obs]))) if self.count_scale_ and obs.any() else 0.0
         if self.count_scale_:
             self.notes_.append("sparse counts: tested on their square-root scale (Anscombe)")
             y = np.where(obs, to_count_scale(np.where(obs, y, 0.0)), np.nan)
@@ -213,7 +219,7 @@ class ChangeDetector:
         tc = np.arange(n, dtype=float) - (n - 1) / 2
 
         phi_d, sigma_d = robust_ar1(x, self.max_phi)
-        phi, sigma = phi_d, sigma_d if sigma_d > 0 else max(float(np.std(x)), 1e-12)
+        phi, sigma = phi_d, max(sigma_d if sigma_d > 0 else max(float(np.std(x)), 1e-12), self.sigma_floor_)
         window = max(7, 2 * ms - 1)
         # Three starts, because with few seasonal cycles a step and a smooth season can mimic each other, and
         # an unmodelled shift makes the noise look more persistent than it is (which then hides the shift):
@@ -239,7 +245,7 @@ class ChangeDetector:
             r["cost"] = n * math.log(max(float(np.mean(innov**2)), 1e-300)) + math.log(n) * r["n_par"]
         best = min(runs, key=lambda r: r["cost"])
         cps = best["cps"]
-        if best["sigma"] <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):
+        if best["raw_sigma"] <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):
             # constant once its outliers are set aside (a count that is 0 in all but a handful of weeks): no noise
             # to test a shift against, and rounding differences would pass any test
             self.notes_.append("constant apart from its outliers: no shift can be tested")
@@ -276,6 +282,7 @@ class ChangeDetector:
         cps: list[int] = []
         out_idx = np.zeros(0, dtype=int)
         xc = x.copy()
+        raw_sigma = sigma  # the residuals' own estimate, before the floor of the counts' Poisson noise
         for it in range(self.max_iter):
             z = x - seasonal - trend
             if it == 0 and white_start:
@@ -283,6 +290,9 @@ class ChangeDetector:
             elif it == 0:
                 phi, sigma = robust_ar1(z, self.max_phi)
             sigma = sigma if sigma > 0 else max(float(np.std(z)), 1e-12)
+            if it == 0:
+                raw_sigma = sigma
+            sigma = max(sigma, self.sigma_floor_)
             out_idx, med = _hampel(z, window, self.outlier_z * sigma)
             zc = z.copy()
             zc[out_idx] = med[out_idx]
@@ -296,8 +306,9 @@ class ChangeDetector:
             resid = xc - seasonal - trend
             resid = resid - _segment_means(resid, new_cps)
             phi_r, sigma_r = residual_ar1(resid, len(new_cps) + 1, self.max_phi)
+            raw_sigma = sigma_r
             if sigma_r > 0:
-                phi, sigma = phi_r, sigma_r
+                phi, sigma = phi_r, max(sigma_r, self.sigma_floor_)
             if it > 0 and new_cps == cps:
                 cps = new_cps
                 break
@@ -319,6 +330,7 @@ class ChangeDetector:
             "trend": trend,
             "phi": phi,
             "sigma": sigma,
+            "raw_sigma": raw_sigma,
             "xc": xc,
             "cost": cost,
         }
@@ -343,7 +355,7 @@ class ChangeDetector:
         # season or trend that is there does not inflate the noise it is tested against
         phi_f, sigma_f = residual_ar1(xc - design @ coef, k0, self.max_phi)
         if sigma_f > 0:
-            phi, sigma = phi_f, sigma_f
+            phi, sigma = phi_f, max(sigma_f, self.sigma_floor_)
         try:
             cov = np.linalg.pinv(design.T @ design) * sigma**2 * (1 + phi) / (1 - phi)
         except np.linalg.LinAlgError:

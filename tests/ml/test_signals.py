@@ -277,3 +277,35 @@ def test_bad_parameters_and_not_fitted() -> None:
     with pytest.raises(InputError) as exc:
         detect_signals("s", ["2024-01-01", "2024-02-01", "2024-03-01"], [1.0, 2.0, 3.0])
     assert exc.value.field == "ds"
+
+
+def test_a_long_silent_history_does_not_set_the_noise_of_sparse_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nine years of a component that barely existed (0.03 incidents a week), then a busy year that rises at its
+    middle: the robust sd of a series that is 0 in most weeks is near 0, so without a floor every busy stretch
+    was a staircase of shifts and outliers; the floor is the counts' own Poisson noise at their mean rate."""
+    import ml.indicators.signals as signals_module
+    from ml.indicators.changepoints import count_scale_sd, to_count_scale
+
+    # the floor: Anscombe's transform of Poisson counts has an sd near 1 from a mean of 2, less for rare events
+    assert count_scale_sd(0.0) == 0.0 and abs(count_scale_sd(5.0) - 1.0) < 0.01
+    assert abs(count_scale_sd(0.01) - 0.112) < 0.005
+    rng = np.random.default_rng(5)
+    draws = to_count_scale(rng.poisson(0.5, 200_000).astype(float))
+    assert abs(count_scale_sd(0.5) - float(np.std(draws))) < 0.01
+    found, extra, extra_without = 0, 0, 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        y = np.r_[rng.poisson(0.03, 450), rng.poisson(1.0, 60), rng.poisson(3.0, 60)].astype(float)
+        det = ChangeDetector(season_length=52).fit(y, dates(len(y)))
+        true = [c for c in det.change_points_ if abs(c - 450) <= 3 or abs(c - 510) <= 3]
+        found += any(abs(c - 510) <= 3 for c in det.change_points_)
+        extra += len(det.change_points_) - len(true)
+        assert det.sigma_ >= det.sigma_floor_ > 0
+        with monkeypatch.context() as m:
+            m.setattr(signals_module, "count_scale_sd", lambda mean: 0.0)
+            bare = ChangeDetector(season_length=52).fit(y, dates(len(y)))
+        extra_without += len(bare.change_points_)
+    assert found >= 8 and extra <= 5, (found, extra)  # measured: 10 found, 3 more shifts
+    assert extra_without >= 50  # measured: 103 change points in all
