@@ -29,7 +29,7 @@ from scipy import stats
 from ml.causes.cause import ExplainConfig
 from ml.errors import InputError
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
-from ml.indicators.completion import complete_counts, looks_like_mean, weekly_anchors
+from ml.indicators.completion import UNSET, complete_counts, looks_like_mean, weekly_anchors
 from ml.indicators.signals import detect_signals
 
 __all__ = [
@@ -160,9 +160,9 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
         if keys is None:
             groups[()] = rows
         else:
-            for key, g in rows.groupby([rows[d].fillna("\x00") for d in dims], sort=True):
+            for key, g in rows.groupby([rows[d].fillna(UNSET) for d in dims], sort=True):
                 kt = key if isinstance(key, tuple) else (key,)
-                groups[tuple(None if v == "\x00" else str(v) for v in kt)] = g
+                groups[tuple(None if v == UNSET else str(v) for v in kt)] = g
         for key, g in groups.items():
             fixed = {d: v for d, v in zip(dims, key, strict=True) if v is not None}
             sid = series_name(ind, fixed, all_dims)
@@ -171,6 +171,19 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
         if not dims:
             continue
         leaves = {k: g for k, g in groups.items() if all(v is not None for v in k)}
+        # a series set on a later dimension without an earlier one (a service without its team) is neither a part
+        # nor an aggregate the input gives (the total, a team's total): it is analysed alone
+        loose = [k for k in groups if any(v is not None and None in k[:i] for i, v in enumerate(k))]
+        if loose:
+            example = series_name(ind, {d: v for d, v in zip(dims, loose[0], strict=True) if v}, all_dims)
+            logger.warning(
+                "Explaining - %s: %d series are split on a dimension but not on the one before it (order: %s; "
+                "e.g. %s): each is analysed alone, not as a part of the aggregates",
+                ind,
+                len(loose),
+                ", ".join(dims),
+                example,
+            )
         if len(leaves) < 2:
             continue
         if len(weekly_anchors([pd.DatetimeIndex(g["ds"]) for g in leaves.values()])) > 1:

@@ -27,11 +27,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAILY_SHARE", "MEAN_NAME", "complete_counts", "looks_like_mean", "weekly_anchors"]
+__all__ = ["DAILY_SHARE", "MEAN_NAME", "UNSET", "complete_counts", "looks_like_mean", "weekly_anchors"]
 
 #: Indicator names whose aggregate over parts is their mean, not their sum (and whose absent week is unknown).
 MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
 
+
+#: Group key of an unset dimension value (pandas hashes object keys as C strings: a NUL sentinel would come back as
+#: "", the same key as an empty string, so a total row without a team would group as a team named "").
+UNSET = "\uffff"
 
 #: Share of the gaps between an indicator's dates that must be one day for its dates to be taken as daily.
 DAILY_SHARE = 0.2
@@ -94,7 +98,7 @@ def complete_counts(
         dates = pd.DatetimeIndex(ds[rows.index].unique()).sort_values()
         if len(dates) < 2:
             continue
-        by = [rows[k].fillna("\x00") for k in keys] if keys else [rows["indicator"]]
+        by = [rows[k].fillna(UNSET) for k in keys] if keys else [rows["indicator"]]
         groups = [g for _, g in rows.groupby(by, sort=True)]
         freq = _grid_freq(dates)
         weekdays = weekly_anchors([pd.DatetimeIndex(ds[g.index]) for g in groups])

@@ -596,3 +596,35 @@ def test_a_change_on_a_team_and_service_counts_for_the_aggregate_through_its_sli
     causes = {c["key"]: c for c in res[0]["causes"]}
     assert res[0]["causes"][0]["kind"] == "slice"
     assert causes["CHG-2"]["confidence"] >= 0.5 and "CHG-3" not in causes
+
+
+def test_a_total_given_with_its_parts_is_the_aggregate_not_one_more_part(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Rows without a team hold the total (as an export with a grand total has them): it is the aggregate's
+    value, never a part of itself (a group key for "no team" once came back from pandas as a team named "")."""
+    from ml.causes.aggregates import build_series
+
+    rng = np.random.default_rng(1)
+    values = {(t,): _noise(rng, lvl) for t, lvl in TEAMS.items()}
+    values[("payments",)][SHIFT:] += 6.0
+    frame = _long(values, ("team",))
+    total = frame.groupby("ds", as_index=False).y.sum().assign(indicator="incidents", team="")
+    given = pd.concat([frame, total], ignore_index=True)
+    series = build_series(given)
+    assert series["incidents"].part_series == [f"incidents/team={t}" for t in sorted(TEAMS)]
+    pd.testing.assert_series_equal(
+        series["incidents"].values, total.set_index("ds").y.astype(float), check_names=False, check_freq=False
+    )
+    top = _find(explain_signals(given), "incidents")["causes"][0]
+    assert top["key"] == "team=payments" and top["confidence"] >= 0.8
+    # a series split on a later dimension without the one before it is analysed alone, and said so
+    loose = pd.concat(
+        [frame.assign(service=""), total.assign(service="web").assign(team="")], ignore_index=True
+    )
+    with caplog.at_level("WARNING", logger="ml.causes.aggregates"):
+        series = build_series(loose)
+    assert "incidents/service=web" in series
+    assert all("incidents/service=web" not in s.part_series for s in series.values())
+    assert not any(k.endswith("=") for k in series)
+    assert "split on a dimension but not on the one before it" in caplog.text
