@@ -212,6 +212,14 @@ def explain(
     history, completed = indicator_history(read)
     signals = explain_history(history, inputs, since)
     notes = [*completed, *inputs.notes]
+    from ml.causes.aggregates import MIN_POINTS
+
+    longest = int(history.groupby("series").size().max()) if len(history) else 0
+    if longest < MIN_POINTS:
+        notes.append(
+            f"no series has the {MIN_POINTS} dates a shift needs to be searched (the longest has {longest}): "
+            "nothing to explain yet"
+        )
     return {"signals": signals, "notes": notes, "patterns_version": inputs.patterns_version}
 
 

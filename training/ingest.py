@@ -93,12 +93,20 @@ def load_indicators(paths: Iterable[str | Path], strict: bool = False) -> ReadRe
 def indicator_history(read: ReadResult[IndicatorObservation]) -> tuple[Any, list[str]]:
     """The observations as the long frame every job works on (:func:`ml.io.readers.indicators_frame`), with a 0
     at each date a series of a count indicator has no row for (:func:`ml.indicators.completion.complete_counts`:
-    an export that lists only the weeks with an incident), sorted by series and date; and one note per
-    indicator completed (also logged). The forecaster, the experiment scorer and ``recur explain`` all read
-    their indicators through here, so each sees the same series."""
+    an export that lists only the weeks with an incident), sorted by series and date; and the notes (also
+    logged): how many rows were quarantined, if any, then one per indicator completed. The forecaster, the
+    experiment scorer and ``recur explain`` all read their indicators through here, so each sees the same
+    series."""
     from ml.indicators.completion import complete_counts
 
     frame, notes = complete_counts(indicators_frame(read.records), ["series"])
+    if read.quarantined:
+        # the log lists the first 20; the total and where to see them all, once
+        notes.insert(
+            0,
+            f"{read.quarantined} of {read.records_in} indicator rows quarantined (first: {read.rejects[0]}); "
+            "`recur validate` lists them all, --strict fails on them",
+        )
     for note in notes:
         log.info("Indicators - %s", note)
     return frame.sort_values(["series", "ds"], kind="stable").reset_index(drop=True), notes

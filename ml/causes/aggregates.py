@@ -35,6 +35,7 @@ from ml.indicators.signals import detect_signals
 __all__ = [
     "CARRY_DAYS",
     "CARRY_SIGMA",
+    "MIN_POINTS",
     "SeriesData",
     "build_series",
     "carried_shifts",
@@ -52,6 +53,8 @@ _FIRST_DIMS = ("team", "service")
 CARRY_DAYS = 14
 #: A detected shift this far (more than ``CARRY_DAYS``) from a known date may be moved to it (:func:`redate_shifts`).
 REDATE_DAYS = 35
+#: Fewest dates a series needs for its shifts to be searched or tested.
+MIN_POINTS = 12
 #: Share of the detector's size bar (``min_shift_sigma``) a carried shift must reach on the aggregate.
 CARRY_SIGMA = 0.5
 _DETECTOR_DEFAULTS: dict[str, Any] = {"min_segment": 4, "min_confidence": 0.95, "min_shift_sigma": 1.0}
@@ -273,7 +276,7 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
     events: list[dict[str, Any]] = []
     for sid in sorted(series):
         s = series[sid]
-        if len(s.values) < 12:
+        if len(s.values) < MIN_POINTS:
             continue
         try:
             found = _detect(s, cfg)
@@ -435,7 +438,7 @@ def carried_shifts(
     # the smallest aggregates first, so that a total also tests the dates its inner aggregates' shifts were carried to
     for sid in sorted(series, key=lambda k: (len(series[k].part_series), k)):
         s = series[sid]
-        if not s.is_aggregate or len(s.values) < 12:
+        if not s.is_aggregate or len(s.values) < MIN_POINTS:
             continue
         own = [d for d, _ in by_series.get(sid, [])]
         steps = sorted((d, m) for part in s.part_series for d, m in by_series.get(part, []))

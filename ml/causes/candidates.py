@@ -35,6 +35,7 @@ from ml.causes.aggregates import (
     _DETECTOR_DEFAULTS,
     CARRY_DAYS,
     CARRY_SIGMA,
+    MIN_POINTS,
     SeriesData,
     carried_shifts,
     shift_event,
@@ -177,7 +178,7 @@ def candidate_shifts(
         lags = (0,) if c.kind == "pattern" else LAGS_DAYS
         for s in _targets(series, c):
             idx = pd.DatetimeIndex(s.values.index)
-            if len(idx) < 12:
+            if len(idx) < MIN_POINTS:
                 continue
             dates = {idx[idx >= c.date + pd.Timedelta(days=lag)].min() for lag in lags}
             tests += [(c, s, d) for d in sorted(x for x in dates if not pd.isna(x) and x > idx[0])]

@@ -191,12 +191,18 @@ def _note_unread_columns(
     otherwise vanish in silence, and the rows it told apart come back as duplicates)."""
     for col in columns:
         if str(col) not in IndicatorObservation.model_fields:
+            field = str(col).strip().lower()
+            hint = (
+                f"column names are lower case: rename it {field}"
+                if field in IndicatorObservation.model_fields
+                else "rename it team or service to split the indicator on it"
+            )
             note = Reject(
                 str(path),
                 1,
                 str(col),
                 f"column {str(col)!r} is not read: an indicator row has indicator, ds, y, team and service "
-                "(rename it team or service to split the indicator on it)",
+                f"({hint})",
             )
             result.notes.append(note)
             log.warning("Reading - note %s", note)

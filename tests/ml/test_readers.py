@@ -233,6 +233,17 @@ def test_an_indicator_column_no_field_reads_is_noted_once_per_file(tmp_path: Pat
     assert res.accepted == 2 and res.quarantined == 1 and "duplicate" in res.rejects[0].reason
 
 
+def test_a_capitalised_indicator_header_is_told_to_be_lower_case(tmp_path: Path) -> None:
+    path = tmp_path / "ind.csv"
+    path.write_text("Indicator,ds,y\nincidents,2025-01-06,2\n", encoding="utf-8")
+    res = read_indicators(path)
+    assert res.accepted == 0 and res.quarantined == 1
+    assert [n.reason for n in res.notes] == [
+        "column 'Indicator' is not read: an indicator row has indicator, ds, y, team and service (column names are "
+        "lower case: rename it indicator)"
+    ]
+
+
 EXP = """experiments:
   - id: EXP-1
     name: Canary gate

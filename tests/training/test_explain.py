@@ -311,3 +311,20 @@ def test_a_sparse_export_of_counts_is_explained_as_the_full_one(tmp_path: Path) 
         "over their parts: a date without a row had none)"
     ], outs["sparse"].stderr
     assert not [ln for ln in outs["full"].stderr.splitlines() if ln.startswith("note: ")]
+
+
+def test_a_history_too_short_for_shifts_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "ten.csv"
+    rows = [
+        {"indicator": "incidents", "ds": (START + pd.Timedelta(weeks=w)).date(), "y": 3 + w % 2, "team": t}
+        for t in TEAMS
+        for w in range(10)
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    out = recur("explain", "--indicators", str(path), "--json", env=store_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout) == {"signals": []}
+    notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
+    assert notes == [
+        "note: no series has the 12 dates a shift needs to be searched (the longest has 10): nothing to explain yet"
+    ], out.stderr

@@ -99,3 +99,12 @@ def test_indicator_history_counts_absent_weeks_of_counts_as_zero(tmp_path: Path)
     assert len(notes) == 1 and notes[0].startswith(
         "incidents: 5 absent dates of 2 of its 2 series counted as 0"
     )
+
+
+def test_indicator_history_says_how_many_rows_were_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.csv"
+    rows = "".join(f"incidents,2025-01-{6 + 7 * (i % 3):02d},{i},a\n" for i in range(25))  # 22 duplicates
+    path.write_text("indicator,ds,y,team\n" + rows, encoding="utf-8")
+    _, notes = indicator_history(load_indicators([path]))
+    assert notes[0].startswith(f"22 of 25 indicator rows quarantined (first: {path}:5 [series+ds]: duplicate")
+    assert notes[0].endswith("`recur validate` lists them all, --strict fails on them")
