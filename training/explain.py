@@ -214,6 +214,7 @@ def explain(
     notes = [*completed, *inputs.notes]
     from ml.causes.aggregates import MIN_POINTS
 
+    notes += unknown_slices(inputs.changes, history)
     longest = int(history.groupby("series").size().max()) if len(history) else 0
     if longest < MIN_POINTS:
         notes.append(
@@ -221,6 +222,33 @@ def explain(
             "nothing to explain yet"
         )
     return {"signals": signals, "notes": notes, "patterns_version": inputs.patterns_version}
+
+
+def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[str]:
+    """One note per dimension on which change-log entries name a value no indicator series has: a misspelt service
+    (such a change explains no shift) or a team the indicators are not split on (weighed as an org-wide change)."""
+    if changes is None or not len(changes):
+        return []
+    notes = []
+    for dim in DIMENSIONS:
+        if dim not in changes:
+            continue
+        known = set(history[dim].dropna().astype(str)) if dim in history else set()
+        named = changes[changes[dim].notna() & (changes[dim].astype(str).str.strip() != "")]
+        odd = named[~named[dim].astype(str).isin(known)]
+        if len(odd):
+            ids = ", ".join(f"{i} ({dim}={v})" for i, v in zip(odd["id"][:3], odd[dim][:3], strict=True))
+            more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+            if known:
+                notes.append(
+                    f"{len(odd)} change(s) name a {dim} no indicator series has: {ids}{more}; they explain no shift"
+                )
+            else:
+                notes.append(
+                    f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; each is "
+                    "weighed as an org-wide change"
+                )
+    return notes
 
 
 def summary_counts(signals: Sequence[dict[str, Any]]) -> dict[str, int]:

@@ -328,3 +328,25 @@ def test_a_history_too_short_for_shifts_says_so(tmp_path: Path) -> None:
     assert notes == [
         "note: no series has the 12 dates a shift needs to be searched (the longest has 10): nothing to explain yet"
     ], out.stderr
+
+
+def test_a_change_on_a_slice_no_series_has_is_named_in_a_note(tmp_path: Path) -> None:
+    files = planted(tmp_path)
+    with files["changes"].open("a", encoding="utf-8") as fh:
+        fh.write("CHG-TYPO,2024-06-03,paymnets,deploy-pipeline,Deploys skip the canary stage\n")
+    out = recur(
+        "explain",
+        "--indicators",
+        str(files["indicators"]),
+        "--changes",
+        str(files["changes"]),
+        "--json",
+        env=store_env(tmp_path),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
+    assert notes == [
+        "note: 1 change(s) name a team no indicator series has: CHG-TYPO (team=paymnets); they explain no shift"
+    ], out.stderr
+    keys = {c["key"] for s in json.loads(out.stdout)["signals"] for c in s["causes"]}
+    assert "CHG-TYPO" not in keys and "CHG-PIPE" in keys
