@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,12 +58,8 @@ def store_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def near(date: str, week: int, weeks: int = 2) -> bool:
-    return abs((pd.Timestamp(date) - (START + pd.Timedelta(weeks=week))).days) <= 7 * weeks
-
-
-def test_explain_json_names_the_planted_slice_and_change(tmp_path: Path) -> None:
-    files = planted(tmp_path)
+def explain_with_changes(files: dict[str, Path], tmp_path: Path) -> Any:
+    """`recur explain --json` on the planted indicators and change log; it must succeed."""
     out = recur(
         "explain",
         "--indicators",
@@ -73,6 +70,16 @@ def test_explain_json_names_the_planted_slice_and_change(tmp_path: Path) -> None
         env=store_env(tmp_path),
     )
     assert out.returncode == 0, out.stderr[-2000:]
+    return out
+
+
+def near(date: str, week: int, weeks: int = 2) -> bool:
+    return abs((pd.Timestamp(date) - (START + pd.Timedelta(weeks=week))).days) <= 7 * weeks
+
+
+def test_explain_json_names_the_planted_slice_and_change(tmp_path: Path) -> None:
+    files = planted(tmp_path)
+    out = explain_with_changes(files, tmp_path)
     data = json.loads(out.stdout)
     assert list(data) == ["signals"]
     signals = data["signals"]
@@ -334,16 +341,7 @@ def test_a_change_on_a_slice_no_series_has_is_named_in_a_note(tmp_path: Path) ->
     files = planted(tmp_path)
     with files["changes"].open("a", encoding="utf-8") as fh:
         fh.write("CHG-TYPO,2024-06-03,paymnets,deploy-pipeline,Deploys skip the canary stage\n")
-    out = recur(
-        "explain",
-        "--indicators",
-        str(files["indicators"]),
-        "--changes",
-        str(files["changes"]),
-        "--json",
-        env=store_env(tmp_path),
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = explain_with_changes(files, tmp_path)
     notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
     assert notes == [
         "note: 1 change(s) name a team no indicator series has: CHG-TYPO (team=paymnets); they explain no shift"
