@@ -13,6 +13,26 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
+
+
+def reopens_experiment(exp_id: str, start: str, name: str = "Canary gate") -> dict[str, object]:
+    """An experiment definition on weekly reopens: payments treated, search and storage as controls."""
+    return {
+        "id": exp_id,
+        "name": name,
+        "hypothesis": {
+            "problem": "Pushes break production",
+            "solution": "A canary gate",
+            "metric": "reopens",
+        },
+        "indicator": "reopens",
+        "treated": "payments",
+        "controls": ["search", "storage"],
+        "start": start,
+        "desired_direction": "decrease",
+    }
+
+
 GITHUB_STATUS = ROOT.parent / "shared" / "data" / "github-status"
 
 

@@ -411,6 +411,8 @@ def experiment_score(
     if json_out:
         emit_json({**out, "summary": [{k: r[k] for k in SUMMARY_FIELDS} for r in out["results"]]})
         return
+    for note in out.get("notes") or []:
+        say_error(note, label="note")
     table = Table(title="Experiments")
     for col in (
         "id",

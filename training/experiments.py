@@ -125,7 +125,7 @@ def score_experiments(
         raise StrictModeError(f"{len(rejects)} input record(s) rejected (first: {rejects[0]})", field="input")
     if not inds.records:
         raise InputError("no valid indicator observations", field="indicators")
-    data, _ = indicator_history(inds)
+    data, completed = indicator_history(inds)
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     latest: dict[str, Any] = {}
@@ -151,6 +151,7 @@ def score_experiments(
         "results": results,
         "errors": errors,
         "quarantined": [str(r) for r in rejects],
+        "notes": completed,
     }
 
 
@@ -190,7 +191,8 @@ def plan_experiment(
             f"--treated must be team=VALUE or service=VALUE, got {treated!r}", field="treated", value=treated
         )
     inds = load_indicators(indicators_paths)
-    data = indicator_history(inds)[0][["series", "ds", "y"]]
+    history, completed = indicator_history(inds)
+    data = history[["series", "ds", "y"]]
     rows = list_recorded(settings.tracking_uri)
     past = past_from_records(rows, indicator)
     running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
@@ -210,7 +212,9 @@ def plan_experiment(
         past=past,
         running=running,
     )
-    return out.model_dump(mode="json")
+    planned = out.model_dump(mode="json")
+    planned["notes"] = [*completed, *planned.get("notes", [])]
+    return planned
 
 
 def score_past(data: Any, experiments: Sequence[Experiment], indicator: str) -> list[Any]:

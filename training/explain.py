@@ -215,10 +215,11 @@ def explain(
     from ml.causes.aggregates import MIN_POINTS
 
     notes += unknown_slices(inputs.changes, history)
-    longest = int(history.groupby("series").size().max()) if len(history) else 0
+    # an aggregate spans the dates of all its parts: count an indicator's dates, not a series' rows
+    longest = int(history.groupby("indicator")["ds"].nunique().max()) if len(history) else 0
     if longest < MIN_POINTS:
         notes.append(
-            f"no series has the {MIN_POINTS} dates a shift needs to be searched (the longest has {longest}): "
+            f"no indicator has the {MIN_POINTS} dates a shift needs to be searched (the longest has {longest}): "
             "nothing to explain yet"
         )
     return {"signals": signals, "notes": notes, "patterns_version": inputs.patterns_version}
@@ -226,7 +227,8 @@ def explain(
 
 def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[str]:
     """One note per dimension on which change-log entries name a value no indicator series has: a misspelt service
-    (such a change explains no shift) or a team the indicators are not split on (weighed as an org-wide change)."""
+    (such a change explains no shift) or a team the indicators are not split on (it counts as partly agreeing with
+    a series' shift, as an org-wide change does, and as no cause of an aggregate's)."""
     if changes is None or not len(changes):
         return []
     notes = []
@@ -245,8 +247,8 @@ def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[
                 )
             else:
                 notes.append(
-                    f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; each is "
-                    "weighed as an org-wide change"
+                    f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; each "
+                    f"counts as partly agreeing with any series' shift and as no cause of an aggregate's"
                 )
     return notes
 

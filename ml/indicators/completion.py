@@ -3,17 +3,20 @@
 A weekly export of counts (incidents, reopens, manual retries per team or service) often holds only the weeks
 that had one: ``GROUP BY service, week`` has no row for a week without an incident. Read as gaps, those weeks
 would be filled by interpolation, so a quiet service looks as busy as its busy weeks and a rise in it goes
-unseen. So for an indicator whose values are all whole numbers >= 0 and that is summed over its parts (its
-name does not say rate, ratio, share, percent, mean, average, median, time, hours, minutes or duration:
-:func:`looks_like_mean`), every series gets a row with ``y = 0`` at each date of the indicator's grid that it
-lacks: from the indicator's first date to its last, daily or weekly as its dates are (weekly: all on one
-weekday; daily: consecutive days in at least a fifth of the gaps, as a sparse daily export has them). An
+unseen. So for an indicator whose values are all whole numbers >= 0 with a median of at most 5 (a sparse count,
+as :func:`~ml.indicators.changepoints.sparse_counts` has it: a busy count's absent week is more likely unmeasured)
+and that is summed over its parts (its name does not say rate, ratio, share, percent, mean, average, median,
+time, hours, minutes or duration: :func:`looks_like_mean`), every series gets a row with ``y = 0`` at each date of
+the indicator's grid that it lacks: from the indicator's first date to its last, daily or weekly as its dates are
+(weekly: all on one weekday, consecutive weeks in at least a fifth of the gaps, so a fortnightly grid is not
+taken for one; daily: consecutive days in at least a fifth of the gaps, as a sparse daily export has them). An
 aggregate of such an indicator already counts an absent part as 0 (:mod:`ml.causes.aggregates`); this makes each
 part agree with it.
 
 Left as they are: an indicator that is a mean or holds a fraction or a negative value (an absent week of MTTR is
-unknown, not 0), an explicit empty value (a row whose ``y`` is NaN says "not measured"), and an indicator whose
-dates fall on no single daily or weekly grid (the series' own validation then names the date).
+unknown, not 0), a busy one, an explicit empty value (a row whose ``y`` is NaN says "not measured"), and an
+indicator whose dates fall on no single daily or weekly grid (the series' own validation then names the date);
+one whose series are weekly on different weekdays, or some daily and some weekly, gets a note saying so.
 
 The forecaster (``recur train indicators``), the experiment scorer and ``recur explain`` all complete their input
 with :func:`complete_counts`, so a shift has the same date and id in ``GET /v1/signals`` and in its explanation.
@@ -26,6 +29,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from ml.indicators.changepoints import COUNT_SCALE_MEDIAN
 
 __all__ = ["DAILY_SHARE", "MEAN_NAME", "UNSET", "complete_counts", "looks_like_mean", "weekly_anchors"]
 
@@ -61,7 +66,8 @@ def _grid_freq(dates: pd.DatetimeIndex) -> str | None:
         return None
     days = np.diff(dates.asi8) // (86_400 * 10**9)
     if bool(np.all(days % 7 == 0)):
-        return "7D"
+        # weekly, not a fortnightly or a sprint grid: consecutive weeks in at least DAILY_SHARE of the gaps
+        return "7D" if float(np.mean(days == 7)) >= DAILY_SHARE else None
     return "D" if float(np.mean(days == 1)) >= DAILY_SHARE else None
 
 
@@ -88,19 +94,28 @@ def complete_counts(
     returned as it is."""
     if len(frame) == 0 or not {"indicator", "ds", "y"} <= set(frame.columns):
         return frame, []
+    given = frame
+    frame = frame.reset_index(drop=True)  # rows are found by label below: a caller's index may repeat
     ds = pd.to_datetime(frame["ds"])
     added: list[pd.DataFrame] = []
     notes: list[str] = []
     for indicator, rows in frame.groupby("indicator", sort=True):
         name = str(indicator)
-        if is_mean(name) or not _is_count(rows["y"]):
-            continue
+        if is_mean(name) or not _is_count(rows["y"]) or float(rows["y"].median()) > COUNT_SCALE_MEDIAN:
+            continue  # a busy count's absent week is more likely unmeasured than quiet
         dates = pd.DatetimeIndex(ds[rows.index].unique()).sort_values()
         if len(dates) < 2:
             continue
         by = [rows[k].fillna(UNSET) for k in keys] if keys else [rows["indicator"]]
         groups = [g for _, g in rows.groupby(by, sort=True)]
         freq = _grid_freq(dates)
+        own = {_grid_freq(pd.DatetimeIndex(ds[g.index])) for g in groups if g["ds"].nunique() >= 3}
+        if {"7D", "D"} <= own:
+            notes.append(
+                f"{name}: some of its series are daily and some weekly: absent dates are not counted as 0; give "
+                "every series of an indicator on one grid"
+            )
+            continue
         weekdays = weekly_anchors([pd.DatetimeIndex(ds[g.index]) for g in groups])
         if freq != "7D" and len(weekdays) > 1:
             # every series weekly, on different weekdays (one exported on Sundays, or written with a time zone
@@ -133,7 +148,7 @@ def complete_counts(
                 "counts summed over their parts: a date without a row had none)"
             )
     if not added:
-        return frame, notes
+        return given, notes
     out = pd.concat([frame.assign(ds=ds), *added], ignore_index=True)
     out["y"] = out["y"].astype(float)
     return out, notes

@@ -49,13 +49,22 @@ def _score(body: ScoreRequest, champions: ChampionsDep, tracking_uri: str) -> di
         field = ".".join(str(p) for p in err.get("loc", ())) or "experiment"
         raise InputError(f"experiment: {field}: {err.get('msg')}", field=field) from None
     if body.data is not None:
-        data = pd.DataFrame(
+        from ml.indicators.completion import complete_counts
+
+        given = pd.DataFrame(
             [
-                {"series": series_key(o.indicator, team=o.team, service=o.service), "ds": o.ds, "y": o.y}
+                {
+                    "series": series_key(o.indicator, team=o.team, service=o.service),
+                    "indicator": o.indicator,
+                    "ds": pd.Timestamp(o.ds),
+                    "y": o.y,
+                }
                 for o in body.data
             ],
-            columns=["series", "ds", "y"],
+            columns=["series", "indicator", "ds", "y"],
         )
+        # as `recur experiment score` reads its files: an absent date of a sparse count is a 0
+        data = complete_counts(given, ["series"])[0][["series", "ds", "y"]]
     else:
         data = champions.forecaster.runtime.history[["series", "ds", "y"]]
     from ml.experiments.hygiene import overlaps_with

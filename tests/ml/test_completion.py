@@ -183,3 +183,40 @@ def test_weekly_series_on_different_weekdays_are_named_not_taken_for_daily_ones(
     # each part is analysed on its own; no total interleaving Sundays and Mondays is built
     series = build_series(f)
     assert sorted(series) == [f"incidents/service={s}" for s in ("actions", "api", "pages", "web")]
+
+
+def test_busy_counts_fortnights_and_mixed_grids_are_not_completed() -> None:
+    # a busy count (median above 5): an absent week is more likely unmeasured than quiet
+    busy = frame("deploys", {"a": {0: 40, 1: 38, 3: 41}, "b": {0: 12, 2: 9, 3: 11}})
+    assert complete_counts(busy, ["team"]) == (busy, [])
+    # a fortnightly (sprint) grid is not a weekly one with every other week at 0
+    sprints = frame("sprint_bugs", {"a": {0: 2, 2: 1, 4: 3, 6: 1}, "b": {0: 1, 2: 2, 6: 4}})
+    assert complete_counts(sprints, ["team"]) == (sprints, [])
+    # one series daily, one weekly: neither grid fits both
+    daily = pd.DataFrame(
+        {"indicator": "incidents", "ds": pd.date_range("2025-01-06", periods=30), "team": "a", "y": 1.0}
+    )
+    weekly = pd.DataFrame(
+        {
+            "indicator": "incidents",
+            "ds": pd.date_range("2025-01-06", periods=5, freq="7D"),
+            "team": "b",
+            "y": 2.0,
+        }
+    )
+    mixed = pd.concat([daily, weekly], ignore_index=True)
+    out, notes = complete_counts(mixed, ["team"])
+    assert out is mixed
+    assert notes == [
+        "incidents: some of its series are daily and some weekly: absent dates are not counted as 0; give every "
+        "series of an indicator on one grid"
+    ]
+
+
+def test_a_repeated_index_does_not_mix_indicators_up() -> None:
+    a = frame("incidents", {"a": {0: 2, 2: 1}, "b": {1: 1, 2: 3}})
+    b = frame("deploys", {"a": dict.fromkeys(range(-30, 3), 1.0), "b": dict.fromkeys(range(-30, 3), 2.0)})
+    joined = pd.concat([a, b])  # the caller's index repeats 0, 1, 2 ...
+    series = build_series(joined)
+    assert len(series["incidents/team=a"].values) == 3  # weeks 0-2, not the deploys' span
+    assert series["incidents/team=a"].values.tolist() == [2.0, 0.0, 1.0]

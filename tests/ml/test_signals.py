@@ -291,6 +291,9 @@ def test_a_long_silent_history_does_not_set_the_noise_of_sparse_counts(
     # the floor: Anscombe's transform of Poisson counts has an sd near 1 from a mean of 2, less for rare events
     assert count_scale_sd(0.0) == 0.0 and abs(count_scale_sd(5.0) - 1.0) < 0.01
     assert abs(count_scale_sd(0.01) - 0.112) < 0.005
+    assert count_scale_sd(1e12) == 1.0  # one unit-error value in a sparse count costs nothing
+    y = np.r_[np.zeros(30), 1e12, np.tile([0.0, 1.0], 15)]
+    assert ChangeDetector().fit(y, dates(len(y))).count_scale_
     rng = np.random.default_rng(5)
     draws = to_count_scale(rng.poisson(0.5, 200_000).astype(float))
     assert abs(count_scale_sd(0.5) - float(np.std(draws))) < 0.01

@@ -34,6 +34,7 @@ from ml.registry.names import FORECASTER_MODEL, PATTERNS_MODEL
 from serving.app import create_app
 from serving.models import LoadedModel
 from serving.settings import ServingSettings
+from tests.conftest import reopens_experiment
 
 LOCAL = ("127.0.0.1", 50000)
 BASE = "http://127.0.0.1:8000"
@@ -359,20 +360,7 @@ def test_experiments_and_report(client: TestClient) -> None:
         for team in ("payments", "search", "storage")
         for i, d in enumerate(days)
     ]
-    experiment = {
-        "id": "EXP-9",
-        "name": "Canary gate",
-        "hypothesis": {
-            "problem": "Pushes break production",
-            "solution": "A canary gate",
-            "metric": "reopens",
-        },
-        "indicator": "reopens",
-        "treated": "payments",
-        "controls": ["search", "storage"],
-        "start": str(days[20].date()),
-        "desired_direction": "decrease",
-    }
+    experiment = reopens_experiment("EXP-9", str(days[20].date()))
     r = hit(client, "POST", "/v1/experiments/score", json={"experiment": experiment, "data": data})
     body = _json(r)
     assert r.status_code == 200, body
@@ -537,3 +525,29 @@ def test_a_long_error_keeps_its_end_in_the_log_line() -> None:
         len(line) == 300 and line.startswith("model artifact /tmp/cc") and line.endswith("manifest's SHA-256")
     )
     assert _first_line(ValueError("short\nsecond line")) == "short" and _first_line(ValueError("")) == ""
+
+
+def test_scoring_inline_counts_reads_absent_weeks_as_zeros(client: TestClient) -> None:
+    """The inline data of POST /v1/experiments/score is read as `recur experiment score` reads files: a sparse
+    count's absent week is a 0, so an export without its zero rows scores as the full one."""
+    days = pd.date_range("2025-01-06", periods=40, freq="W-MON")
+    rng = np.random.default_rng(4)
+    full = [
+        {
+            "indicator": "reopens",
+            "team": team,
+            "ds": str(d.date()),
+            "y": float(rng.poisson(0.6 if team == "payments" and i >= 24 else 1.6)),
+        }
+        for team in ("payments", "search", "storage")
+        for i, d in enumerate(days)
+    ]
+    experiment = reopens_experiment("EXP-8", str(days[24].date()))
+    sparse = [o for o in full if o["y"] != 0]
+    assert len(sparse) < 0.85 * len(full)
+    got = {
+        k: _json(hit(client, "POST", "/v1/experiments/score", json={"experiment": experiment, "data": d}))
+        for k, d in (("full", full), ("sparse", sparse))
+    }
+    assert got["sparse"]["effect"] == pytest.approx(got["full"]["effect"])
+    assert got["sparse"]["p_value"] == pytest.approx(got["full"]["p_value"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, reopens_experiment
 
 INDICATORS = str(SAMPLE / "indicators.csv")
 
@@ -92,6 +92,13 @@ def test_plan_errors_are_one_line(tmp_path: Path, args: list[str], says: str) ->
     assert len(errors) == 1 and says in errors[0] and "Traceback" not in out.stderr, out.stderr
 
 
+#: `recur experiment plan` for payments over 8 weeks, a decrease desired, as JSON (the first two are the command).
+PLAN_PAYMENTS = (
+    *("experiment", "plan", "--treated", "team=payments"),
+    *("--weeks", "8", "--direction", "decrease", "--json"),
+)
+
+
 @pytest.mark.slow
 def test_plan_with_past_experiments(tmp_path: Path) -> None:
     """Past experiments on incidents in the sample, scored on the fly: those aiming the other way left out."""
@@ -104,13 +111,7 @@ def test_plan_with_past_experiments(tmp_path: Path) -> None:
         str(SAMPLE / "experiments.yaml"),
         "--indicator",
         "incidents",
-        "--treated",
-        "team=payments",
-        "--weeks",
-        "8",
-        "--direction",
-        "decrease",
-        "--json",
+        *PLAN_PAYMENTS[2:],
         tmp=tmp_path,
     )
     assert out.returncode == 0, out.stderr
@@ -122,3 +123,40 @@ def test_plan_with_past_experiments(tmp_path: Path) -> None:
     assert [p["label"] for p in plan["power"]] == ["0.5x MDE", "1x MDE", "2x MDE"]
     assert [o["other_id"] for o in plan["overlaps"]] == ["EXP-009"]  # still running on team=payments
     assert abs(plan["power"][1]["power"] - 0.80) < 1e-3 and plan["calibration"]["method"] == "pooled placebos"
+
+
+def test_plan_and_score_say_when_absent_weeks_of_counts_are_zeros(tmp_path: Path) -> None:
+    """A sparse export (no rows for weeks without a reopen): both commands read it as the full file and say so."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(6)
+    days = pd.date_range("2024-01-01", periods=60, freq="7D")
+    rows = [
+        {"indicator": "reopens", "ds": str(d.date()), "y": int(v), "team": team}
+        for team in ("payments", "search", "storage")
+        for d, v in zip(days, rng.poisson(1.5, 60), strict=True)
+        if v
+    ]
+    path = tmp_path / "sparse.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    absent = 180 - len(rows)
+    note = f"reopens: {absent} absent dates of 3 of its 3 series counted as 0"
+    args = (*PLAN_PAYMENTS[:2], "--indicators", str(path), "--indicator", "reopens", *PLAN_PAYMENTS[2:])
+    plan = recur(*args, tmp=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert any(n.startswith(note) for n in json.loads(plan.stdout)["notes"])
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump([reopens_experiment("EXP-1", str(days[40].date()))]), encoding="utf-8")
+    score = recur(
+        "experiment",
+        "score",
+        "--indicators",
+        str(path),
+        "--experiments",
+        str(exp),
+        "--no-record",
+        tmp=tmp_path,
+    )
+    assert score.returncode == 0, score.stderr
+    assert any(ln.startswith(f"note: {note}") for ln in score.stderr.splitlines()), score.stderr

@@ -333,7 +333,7 @@ def test_a_history_too_short_for_shifts_says_so(tmp_path: Path) -> None:
     assert json.loads(out.stdout) == {"signals": []}
     notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
     assert notes == [
-        "note: no series has the 12 dates a shift needs to be searched (the longest has 10): nothing to explain yet"
+        "note: no indicator has the 12 dates a shift needs to be searched (the longest has 10): nothing to explain yet"
     ], out.stderr
 
 
