@@ -96,7 +96,10 @@ def complete_counts(
         return frame, []
     given = frame
     frame = frame.reset_index(drop=True)  # rows are found by label below: a caller's index may repeat
-    ds = pd.to_datetime(frame["ds"])
+    try:
+        ds = pd.to_datetime(frame["ds"])
+    except (ValueError, OverflowError):  # out of pandas' range (year 68): the series' own validation names it
+        return given, []
     added: list[pd.DataFrame] = []
     notes: list[str] = []
     for indicator, rows in frame.groupby("indicator", sort=True):

@@ -56,7 +56,7 @@ def _score(body: ScoreRequest, champions: ChampionsDep, tracking_uri: str) -> di
                 {
                     "series": series_key(o.indicator, team=o.team, service=o.service),
                     "indicator": o.indicator,
-                    "ds": pd.Timestamp(o.ds),
+                    "ds": o.ds,
                     "y": o.y,
                 }
                 for o in body.data

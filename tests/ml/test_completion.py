@@ -213,6 +213,20 @@ def test_busy_counts_fortnights_and_mixed_grids_are_not_completed() -> None:
     ]
 
 
+def test_dates_pandas_cannot_hold_are_left_for_validation() -> None:
+    import datetime as dt
+
+    f = pd.DataFrame(
+        {
+            "indicator": "incidents",
+            "ds": [dt.date(68, 11, 16), dt.date(1576, 11, 3)],
+            "team": "a",
+            "y": [1.0, 2.0],
+        }
+    )
+    assert complete_counts(f, ["team"]) == (f, [])
+
+
 def test_a_repeated_index_does_not_mix_indicators_up() -> None:
     a = frame("incidents", {"a": {0: 2, 2: 1}, "b": {1: 1, 2: 3}})
     b = frame("deploys", {"a": dict.fromkeys(range(-30, 3), 1.0), "b": dict.fromkeys(range(-30, 3), 2.0)})

@@ -551,3 +551,18 @@ def test_scoring_inline_counts_reads_absent_weeks_as_zeros(client: TestClient) -
     }
     assert got["sparse"]["effect"] == pytest.approx(got["full"]["effect"])
     assert got["sparse"]["p_value"] == pytest.approx(got["full"]["p_value"])
+
+
+def test_scoring_inline_data_with_dates_pandas_cannot_hold_is_a_clear_error(client: TestClient) -> None:
+    """Found by schemathesis: year-68 dates in the inline data once raised out of the completion (a 500)."""
+    data = [
+        {"indicator": "reopens", "team": "payments", "ds": "0068-11-16", "y": 1.0},
+        {"indicator": "reopens", "team": "search", "ds": "1576-11-03", "y": 2.0},
+    ]
+    r = hit(
+        client,
+        "POST",
+        "/v1/experiments/score",
+        json={"experiment": reopens_experiment("EXP-7", "2026-06-22"), "data": data},
+    )
+    assert 400 <= r.status_code < 500 and set(_json(r)) >= {"error", "detail"}, (r.status_code, r.text)
