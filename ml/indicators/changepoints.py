@@ -175,9 +175,8 @@ def count_scale_sd(mean: float) -> float:
     mean = max(float(mean), 0.0)
     if mean == 0.0:
         return 0.0
-    if (
-        mean >= 20.0
-    ):  # the transform's sd is 1 to within 0.1% from here (and one huge value must cost nothing)
+    # the transform's sd is 1 to within 0.1% from a mean of 20 (and one huge value must cost nothing)
+    if mean >= 20.0:
         return 1.0
     k = np.arange(int(mean + 12.0 * math.sqrt(mean) + 25.0))
     pmf = stats.poisson.pmf(k, mean)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ml.indicators.changepoints import COUNT_SCALE_MEDIAN
+from ml.indicators.changepoints import sparse_counts
 
 __all__ = ["DAILY_SHARE", "MEAN_NAME", "UNSET", "complete_counts", "looks_like_mean", "weekly_anchors"]
 
@@ -49,12 +49,6 @@ DAILY_SHARE = 0.2
 def looks_like_mean(indicator: str) -> bool:
     """Whether the indicator's name says it is a rate, an average or a duration (see :data:`MEAN_NAME`)."""
     return bool(MEAN_NAME.search(indicator.lower()))
-
-
-def _is_count(values: pd.Series) -> bool:
-    y = values.to_numpy(dtype=float)
-    y = y[np.isfinite(y)]
-    return len(y) > 0 and bool(np.all(y >= 0)) and bool(np.all(y == np.round(y)))
 
 
 def _grid_freq(dates: pd.DatetimeIndex) -> str | None:
@@ -104,8 +98,8 @@ def complete_counts(
     notes: list[str] = []
     for indicator, rows in frame.groupby("indicator", sort=True):
         name = str(indicator)
-        if is_mean(name) or not _is_count(rows["y"]) or float(rows["y"].median()) > COUNT_SCALE_MEDIAN:
-            continue  # a busy count's absent week is more likely unmeasured than quiet
+        if is_mean(name) or not sparse_counts(rows["y"].to_numpy(dtype=float)):
+            continue  # not a sparse count: a busy count's absent week is more likely unmeasured than quiet
         dates = pd.DatetimeIndex(ds[rows.index].unique()).sort_values()
         if len(dates) < 2:
             continue

@@ -282,7 +282,6 @@ class ChangeDetector:
         cps: list[int] = []
         out_idx = np.zeros(0, dtype=int)
         xc = x.copy()
-        raw_sigma = sigma  # the residuals' own estimate, before the floor of the counts' Poisson noise
         for it in range(self.max_iter):
             z = x - seasonal - trend
             if it == 0 and white_start:
@@ -290,8 +289,6 @@ class ChangeDetector:
             elif it == 0:
                 phi, sigma = robust_ar1(z, self.max_phi)
             sigma = sigma if sigma > 0 else max(float(np.std(z)), 1e-12)
-            if it == 0:
-                raw_sigma = sigma
             sigma = max(sigma, self.sigma_floor_)
             out_idx, med = _hampel(z, window, self.outlier_z * sigma)
             zc = z.copy()
@@ -306,7 +303,7 @@ class ChangeDetector:
             resid = xc - seasonal - trend
             resid = resid - _segment_means(resid, new_cps)
             phi_r, sigma_r = residual_ar1(resid, len(new_cps) + 1, self.max_phi)
-            raw_sigma = sigma_r
+            raw_sigma = sigma_r  # the residuals' own estimate, before the floor of the counts' Poisson noise
             if sigma_r > 0:
                 phi, sigma = phi_r, max(sigma_r, self.sigma_floor_)
             if it > 0 and new_cps == cps:
