@@ -29,6 +29,7 @@ import pandas as pd
 from ml.errors import ModelUnavailableError, StrictModeError
 from ml.io.schemas import Incident
 from ml.registry.names import PATTERNS_MODEL
+from ml.text.redaction import redact
 from training.ingest import indicator_history, load_changes, load_experiments, load_indicators
 from training.settings import Settings
 
@@ -214,7 +215,9 @@ def explain(
     notes = [*completed, *inputs.notes]
     from ml.causes.aggregates import MIN_POINTS
 
-    notes += unknown_slices(inputs.changes, history)
+    notes += [
+        redact(n) for n in unknown_slices(inputs.changes, history)
+    ]  # they quote the change log's values
     # an aggregate spans the dates of all its parts: count an indicator's dates, not a series' rows
     longest = int(history.groupby("indicator")["ds"].nunique().max()) if len(history) else 0
     if longest < MIN_POINTS:

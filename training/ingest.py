@@ -107,6 +107,7 @@ def indicator_history(read: ReadResult[IndicatorObservation]) -> tuple[Any, list
             f"{read.quarantined} of {read.records_in} indicator rows quarantined (first: {read.rejects[0]}); "
             "`recur validate` lists them all, --strict fails on them",
         )
+    notes = [redact(n) for n in notes]  # the first reject may quote a rejected value
     for note in notes:
         log.info("Indicators - %s", note)
     return frame.sort_values(["series", "ds"], kind="stable").reset_index(drop=True), notes

@@ -108,3 +108,13 @@ def test_indicator_history_says_how_many_rows_were_quarantined(tmp_path: Path) -
     _, notes = indicator_history(load_indicators([path]))
     assert notes[0].startswith(f"22 of 25 indicator rows quarantined (first: {path}:5 [series+ds]: duplicate")
     assert notes[0].endswith("`recur validate` lists them all, --strict fails on them")
+
+
+def test_indicator_notes_are_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.csv"
+    path.write_text(
+        "indicator,ds,y,team\nincidents,2025-01-06,2,a\nincidents,2025-01-13,jane.doe@example.com,a\n",
+        encoding="utf-8",
+    )
+    _, notes = indicator_history(load_indicators([path]))
+    assert notes and "jane.doe@example.com" not in " ".join(notes)
