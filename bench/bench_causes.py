@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ml.causes import explain_signals  # noqa: E402
+from ml.indicators.incident_counts import weekly_incident_counts  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample"
 GITHUB = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
@@ -386,13 +387,7 @@ def github_frames(fit_patterns: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
             "component": comps,
         }
     )
-    week = inc["date"].dt.tz_convert(None).dt.normalize()
-    inc["ds"] = week - pd.to_timedelta(week.dt.weekday, unit="D")
-    weeks = pd.date_range(inc["ds"].min(), inc["ds"].max(), freq="7D")
-    counts = inc.groupby(["component", "ds"]).size()
-    grid = pd.MultiIndex.from_product([sorted(inc["component"].unique()), weeks], names=["component", "ds"])
-    long = counts.reindex(grid, fill_value=0).rename("y").reset_index()
-    long.insert(0, "indicator", "incidents")
+    long = weekly_incident_counts(inc.assign(date=inc["date"].dt.tz_convert(None)), ("component",))
     if fit_patterns:
         from ml.io.schemas import Incident
         from ml.patterns.model import PatternModel
@@ -413,7 +408,7 @@ def github_frames(fit_patterns: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
         inc["pattern_id"] = [str(model.assignments_[r["id"]]) for r in rows]
         inc["pattern_name"] = [names.get(p, p) for p in inc["pattern_id"]]
         print(f"PatternModel fitted on {len(rows)} GitHub incidents in {cpu_seconds() - start:.0f} CPU s")
-    return long, inc.drop(columns="ds")
+    return long, inc
 
 
 def run_github(fit_patterns: bool) -> None:

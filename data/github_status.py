@@ -18,17 +18,21 @@ the status updates as HTML, the impact and the affected components). This script
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import html
 import json
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ml.indicators.incident_counts import weekly_incident_counts  # noqa: E402
+
 SOURCE = ROOT.parent / "shared" / "data" / "github-status" / "incidents.jsonl"
 # Names of one component across the years; the status page's footer is not a component.
 ALIASES = {
@@ -68,7 +72,7 @@ def convert(source: Path, out: Path, since: dt.date | None = None) -> tuple[int,
     if not rows:
         raise ValueError(f"{source}: no incident{' since ' + since.isoformat() if since else ''}")
     out.mkdir(parents=True, exist_ok=True)
-    weeks: Counter[tuple[str, dt.date]] = Counter()
+    dated: list[tuple[dt.date, str]] = []
     with (out / "incidents.jsonl").open("w", encoding="utf-8") as f:
         for r in rows:
             started = _when(r["started_at"])
@@ -86,21 +90,15 @@ def convert(source: Path, out: Path, since: dt.date | None = None) -> tuple[int,
             if record["resolved_at"] is not None and record["resolved_at"] < record["started_at"]:
                 record["resolved_at"] = None
             f.write(json.dumps(record) + "\n")
-            day = started.date()
-            weeks[(service, day - dt.timedelta(days=day.weekday()))] += 1
-    first = min(w for _, w in weeks)
-    last = max(w for _, w in weeks)
-    services = sorted({s for s, _ in weeks})
-    n = 0
-    with (out / "indicators.csv").open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["indicator", "ds", "y", "service"])
-        for s in services:
-            week = first
-            while week <= last:
-                w.writerow(["incidents", week.isoformat(), weeks.get((s, week), 0), s])
-                week += dt.timedelta(days=7)
-                n += 1
+            dated.append((started.date(), service))
+    # the counts `recur explain --incidents` makes of the same file
+    counts = weekly_incident_counts(
+        pd.DataFrame({"date": pd.to_datetime([d for d, _ in dated]), "service": [s for _, s in dated]})
+    )
+    counts["ds"] = counts["ds"].dt.date.map(dt.date.isoformat)
+    counts["y"] = counts["y"].astype(int)
+    counts.to_csv(out / "indicators.csv", index=False, columns=["indicator", "ds", "y", "service"])
+    n = len(counts)
     return len(rows), n
 
 

@@ -663,8 +663,13 @@ def train_all(
 @app.command()
 def explain(
     indicators: Annotated[
-        list[Path], typer.Option("--indicators", help="Indicator observations: CSV or Parquet.")
-    ],
+        list[Path] | None,
+        typer.Option(
+            "--indicators",
+            help="Indicator observations: CSV or Parquet. Without them, the weekly incident counts of --incidents "
+            "(per team and service) are explained.",
+        ),
+    ] = None,
     incidents: Annotated[
         list[Path] | None, typer.Option("--incidents", help="Incidents (their patterns: the champion model).")
     ] = None,
@@ -674,7 +679,9 @@ def explain(
     strict: StrictOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Why did an indicator move? Each shift with its candidate causes (slices, patterns, changes, experiments)."""
+    """Why did an indicator move? Each shift with its candidate causes (slices, patterns, changes, experiments).
+
+    Give --indicators, or only --incidents to explain the shifts of their weekly counts."""
     import datetime as dt
 
     from training.explain import explain as explain_job
@@ -687,7 +694,7 @@ def explain(
     out = _run_job(
         explain_job,
         json_out,
-        indicators_paths=indicators,
+        indicators_paths=indicators or [],
         incidents_paths=incidents or [],
         experiments_paths=experiments or [],
         changes_paths=changes or [],

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml.errors import ModelUnavailableError, StrictModeError
+from ml.errors import InputError, ModelUnavailableError, StrictModeError
 from ml.io.schemas import Incident
 from ml.registry.names import PATTERNS_MODEL
 from ml.text.redaction import redact
@@ -47,6 +47,8 @@ class ExplainInputs:
     changes: pd.DataFrame | None = None
     patterns_version: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The accepted incidents (redacted), with or without a pattern model.
+    records: list[Incident] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -158,6 +160,7 @@ def gather_inputs(
         raise StrictModeError(
             f"{read.quarantined} incident(s) rejected (first: {read.rejects[0]})", field="incidents"
         )
+    inputs.records = list(read.records)
     try:
         runtime, version = pattern_runtime(settings, patterns_version)
     except ModelUnavailableError:
@@ -201,8 +204,14 @@ def explain(
     since: dt.date | None = None,
     strict: bool = False,
 ) -> dict[str, Any]:
-    """`recur explain`: ``{"signals": [...], "notes": [...], "patterns_version": ...}``."""
-    read = load_indicators(indicators_paths, strict=strict)
+    """`recur explain`: ``{"signals": [...], "notes": [...], "patterns_version": ...}``. Without indicator
+    files, the weekly incident counts of the incidents are explained (:func:`incident_count_history`)."""
+    if not indicators_paths and not incidents_paths:
+        raise InputError(
+            "nothing to explain: give --indicators, or --incidents to explain their weekly counts",
+            field="indicators",
+        )
+    read = load_indicators(indicators_paths, strict=strict) if indicators_paths else None
     inputs = gather_inputs(
         settings,
         incidents_paths=incidents_paths,
@@ -210,7 +219,10 @@ def explain(
         changes_paths=changes_paths,
         strict=strict,
     )
-    history, completed = indicator_history(read)
+    if read is not None:
+        history, completed = indicator_history(read)
+    else:
+        history, completed = incident_count_history(inputs.records)
     signals = explain_history(history, inputs, since)
     notes = [*completed, *inputs.notes]
     from ml.causes.aggregates import MIN_POINTS
@@ -226,6 +238,40 @@ def explain(
             "nothing to explain yet"
         )
     return {"signals": signals, "notes": notes, "patterns_version": inputs.patterns_version}
+
+
+def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame, list[str]]:
+    """The weekly incident counts of `incidents` (:func:`ml.indicators.incident_counts.weekly_incident_counts`)
+    as the long frame :func:`training.ingest.indicator_history` gives, and a note saying so."""
+    from ml.indicators.incident_counts import INCIDENTS_INDICATOR, weekly_incident_counts
+    from ml.io.schemas import series_key
+
+    rows = pd.DataFrame(
+        {
+            "date": [pd.Timestamp(inc.started_at.date()) for inc in incidents],
+            "team": [inc.team or "" for inc in incidents],
+            "service": [inc.service or "" for inc in incidents],
+        }
+    )
+    counts = weekly_incident_counts(rows, DIMENSIONS)
+    dims = [d for d in DIMENSIONS if d in counts]
+    history = counts.reindex(columns=["indicator", "ds", "y", *DIMENSIONS])
+    history["series"] = (
+        [series_key(INCIDENTS_INDICATOR, **{d: r[d] for d in dims}) for r in history[dims].to_dict("records")]
+        if dims
+        else INCIDENTS_INDICATOR
+    )
+    history["ds"] = pd.to_datetime(history["ds"])
+    parts = len(history.groupby(dims)) if dims and len(history) else min(len(history), 1)
+    by = " x ".join(dims) if dims else "all incidents together (they name no team or service)"
+    note = (
+        f"no --indicators: explaining the weekly count of the {len(incidents)} incident(s) "
+        f"('{INCIDENTS_INDICATOR}', by {by}: {parts} series, {history['ds'].nunique()} weeks, "
+        "a 0 for a week without one)"
+    )
+    log.info("Explain - %s", note)
+    history = history.sort_values(["series", "ds"], kind="stable").reset_index(drop=True)
+    return history[["series", "indicator", "team", "service", "ds", "y"]], [note]
 
 
 def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[str]:

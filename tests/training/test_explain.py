@@ -348,3 +348,51 @@ def test_a_change_on_a_slice_no_series_has_is_named_in_a_note(tmp_path: Path) ->
     ], out.stderr
     keys = {c["key"] for s in json.loads(out.stdout)["signals"] for c in s["causes"]}
     assert "CHG-TYPO" not in keys and "CHG-PIPE" in keys
+
+
+def incident_history(tmp_path: Path) -> Path:
+    """80 weeks of incidents on three services (Poisson 2 a week each, some naming no service); checkout's rise
+    by 6 a week from week 55."""
+    rng = np.random.default_rng(5)
+    lines = []
+    for w in range(WEEKS):
+        for service in ("checkout", "search", "storage", ""):
+            lam = 1.0 if not service else 2.0 + (6.0 if service == "checkout" and w >= SHIFT_WEEK else 0.0)
+            for k in range(int(rng.poisson(lam))):
+                when = START + pd.Timedelta(weeks=w, days=int(rng.integers(0, 7)), hours=9 + k)
+                record = {
+                    "id": f"INC-{len(lines)}",
+                    "title": f"{service or 'Something'} degraded",
+                    "summary": "Requests failed and were retried.",
+                    "started_at": when.isoformat() + "Z",
+                }
+                lines.append(json.dumps(record | ({"service": service} if service else {})))
+    path = tmp_path / "incidents.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_incidents_alone_explain_their_weekly_counts(tmp_path: Path) -> None:
+    path = incident_history(tmp_path)
+    out = recur("explain", "--incidents", str(path), "--json", env=store_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
+    assert any(
+        n.startswith("note: no --indicators: explaining the weekly count of the") and "by service: 4 series" in n
+        for n in notes
+    ), out.stderr
+    signals = json.loads(out.stdout)["signals"]
+    total = [s for s in signals if s["series"] == "incidents" and near(s["date"], SHIFT_WEEK)]
+    assert total and total[0]["direction"] == "increase", signals
+    assert total[0]["causes"][0]["key"] == "service=checkout"
+    assert {s["series"] for s in signals} <= {
+        "incidents",
+        *(f"incidents/service={v}" for v in ("checkout", "search", "storage", "unspecified")),
+    }
+
+
+def test_explain_with_neither_indicators_nor_incidents_is_one_line(tmp_path: Path) -> None:
+    out = recur("explain", "--json", env=store_env(tmp_path))
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: nothing to explain: give --indicators"), out.stderr
