@@ -10,9 +10,12 @@ The input is long (``indicator, ds, y`` + dimension columns such as ``team`` and
 uses. From them two kinds of aggregate are built (unless the input already holds them, in which case its values
 are kept and only the parts are attached): the indicator over everything (series id = the bare indicator
 name) and, with two dimensions, per value of the first dimension over the second. An aggregate is the sum of its
-parts (a missing part counts as 0) or, for rates and averages (see :class:`~ml.causes.cause.ExplainConfig`),
-their mean. A summed indicator of whole-number counts gets a 0 at each date of its grid a series has no row for
-(:func:`ml.indicators.completion.complete_counts`), so each part agrees with the sum it makes.
+parts or, for rates, averages, durations and latencies (see :class:`~ml.causes.cause.ExplainConfig`), their mean.
+In a sum, a part adds nothing before its first date or after its last, and a date it lacks in between is
+interpolated from its neighbours (unmeasured, not 0: one team's export missing for a month would otherwise show
+as a fall and a rise of the total). A summed indicator of sparse whole-number counts gets a 0 at each date of its
+grid a series has no row for first (:func:`ml.indicators.completion.complete_counts`), so each part agrees with the
+sum it makes.
 """
 
 from __future__ import annotations
@@ -207,6 +210,10 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
                 continue
             parts = wide[cols]
             parts = parts[parts.notna().any(axis=1)]
+            if how == "sum":
+                # a part's date missing between its first and last is unmeasured, not 0 (an absent week of a
+                # sparse count is already a 0: complete_counts); before its first or after its last it adds none
+                parts = parts.interpolate(method="time", limit_area="inside")
             agg = parts.mean(axis=1) if how == "mean" else parts.fillna(0.0).sum(axis=1)
             sid = series_name(ind, scope, all_dims)
             given = out.get(sid)

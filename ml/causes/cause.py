@@ -37,7 +37,8 @@ class ExplainConfig:
         combo_ep: share of what each parent slice explains that a two-dimension combination must explain to be
             preferred over its parents (see :mod:`ml.causes.slices`).
         mean_indicators: indicators whose aggregate is the mean of their parts (not the sum); ``None``: those
-            whose name says rate, ratio, share, percent, mean, average, time or hours.
+            whose name says rate, ratio, share, percent, mean, average, time, hours, latency, a percentile, MTTR,
+            a score and the like (:func:`ml.indicators.completion.looks_like_mean`).
         incident_indicators: indicators that count incidents (pattern causes get a contribution); ``None``: those
             whose name contains "incident" and that are summed.
         signal_params: keyword arguments for :class:`ml.indicators.signals.ChangeDetector` when shifts are

@@ -6,7 +6,8 @@ would be filled by interpolation, so a quiet service looks as busy as its busy w
 unseen. So for an indicator whose values are all whole numbers >= 0 with a median of at most 5 (a sparse count,
 as :func:`~ml.indicators.changepoints.sparse_counts` has it: a busy count's absent week is more likely unmeasured)
 and that is summed over its parts (its name does not say rate, ratio, share, percent, mean, average, median,
-time, hours, minutes or duration: :func:`looks_like_mean`), every series gets a row with ``y = 0`` at each date of
+time, hours, minutes, seconds, duration, latency, a percentile, MTTR, uptime, availability, a score and the like:
+:func:`looks_like_mean`), every series gets a row with ``y = 0`` at each date of
 the indicator's grid that it lacks: from the indicator's first date to its last, daily or weekly as its dates are
 (weekly: all on one weekday, consecutive weeks in at least a fifth of the gaps, so a fortnightly grid is not
 taken for one; daily: consecutive days in at least a fifth of the gaps, as a sparse daily export has them). An
@@ -32,10 +33,25 @@ import pandas as pd
 
 from ml.indicators.changepoints import sparse_counts
 
-__all__ = ["DAILY_SHARE", "MEAN_NAME", "UNSET", "complete_counts", "looks_like_mean", "weekly_anchors"]
+__all__ = [
+    "DAILY_SHARE",
+    "MEAN_NAME",
+    "MEAN_WORDS",
+    "UNSET",
+    "complete_counts",
+    "looks_like_mean",
+    "weekly_anchors",
+]
 
-#: Indicator names whose aggregate over parts is their mean, not their sum (and whose absent week is unknown).
-MEAN_NAME = re.compile(r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|duration")
+#: Indicator names whose aggregate over parts is their mean, not their sum (and whose absent week is unknown): a
+#: rate, an average, a duration, a latency or percentile, a score or an availability.
+MEAN_NAME = re.compile(
+    r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|seconds|duration|latency"
+    r"|percentile|mttr|mtta|mttd|mttf|mtbf|uptime|availability|apdex|utilization|utilisation|score"
+)
+#: Short words that say the same only as a whole word of the name (``p95_ms``, ``ticket_age_days``; not ``pages``).
+MEAN_WORDS = frozenset({"ms", "sec", "secs", "age", "days", "p50", "p75", "p90", "p95", "p99", "p999"})
+_WORD = re.compile(r"[^a-z0-9]+")
 
 
 #: Group key of an unset dimension value (pandas hashes object keys as C strings: a NUL sentinel would come back as
@@ -47,8 +63,10 @@ DAILY_SHARE = 0.2
 
 
 def looks_like_mean(indicator: str) -> bool:
-    """Whether the indicator's name says it is a rate, an average or a duration (see :data:`MEAN_NAME`)."""
-    return bool(MEAN_NAME.search(indicator.lower()))
+    """Whether the indicator's name says it is a rate, an average, a duration or a level such as a latency
+    percentile (see :data:`MEAN_NAME` and :data:`MEAN_WORDS`)."""
+    name = indicator.lower()
+    return bool(MEAN_NAME.search(name)) or not MEAN_WORDS.isdisjoint(_WORD.split(name))
 
 
 def _grid_freq(dates: pd.DatetimeIndex) -> str | None:

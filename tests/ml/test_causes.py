@@ -103,6 +103,30 @@ def test_a_rate_aggregate_is_the_mean_of_its_parts() -> None:
     assert any("mean of its 4 parts" in n for n in agg["notes"])
 
 
+def test_a_latency_or_mttr_aggregate_is_a_mean_and_a_count_is_a_sum() -> None:
+    rng = np.random.default_rng(9)
+    for name, how in (("p95_latency_ms", "mean"), ("mttr", "mean"), ("sla_breaches", "sum")):
+        values = {(t,): _noise(rng, 400.0, 5.0) for t in TEAMS}
+        values[("growth",)][SHIFT:] += 60.0
+        agg = _find(explain_signals(_long(values, ("team",), name)), name)
+        assert agg["causes"][0]["key"] == "team=growth"
+        assert agg["causes"][0]["evidence"]["aggregate"] == how, name
+
+
+def test_a_part_missing_for_weeks_is_interpolated_in_the_sum_not_counted_as_zero() -> None:
+    rng = np.random.default_rng(12)
+    values = {(t,): np.round(_noise(rng, 40.0 + 5 * i, 2.0)) for i, t in enumerate(TEAMS)}
+    frame = _long(values, ("team",), "manual_retries")
+    gap = (frame["team"] == "data") & frame["ds"].isin(DATES[40:46])  # six weeks of one team's export lost
+    res = explain_signals(frame[~gap])
+    assert not [r for r in res if r["series"] == "manual_retries"], [(r["series"], r["date"]) for r in res]
+    # what the gap did before: a fall of the total as large as the team and a rise when it returned
+    filled = frame.copy()
+    filled.loc[gap, "y"] = 0.0
+    dates = {r["date"] for r in explain_signals(filled) if r["series"] == "manual_retries"}
+    assert {str(DATES[40].date()), str(DATES[46].date())} <= dates
+
+
 # ---------------------------------------------------------------------------------------------- patterns
 
 

@@ -124,6 +124,25 @@ def test_completion_is_idempotent_and_names_are_read_as_before() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "mean"),
+    [
+        ("p95_latency_ms", True),
+        ("p99", True),
+        ("mttr", True),
+        ("ticket_age_days", True),
+        ("apdex_score", True),
+        ("availability", True),
+        ("pages_sent", False),  # "age" only as a word of its own
+        ("alarms", False),  # nor "ms"
+        ("sla_breaches", False),
+        ("open_bugs", False),
+    ],
+)
+def test_a_latency_percentile_or_duration_name_is_a_mean(name: str, mean: bool) -> None:
+    assert looks_like_mean(name) is mean
+
+
 def sparse_history(seed: int = 3) -> pd.DataFrame:
     """Weekly incidents of 5 quiet services (0-2 a week) over 80 weeks, one of them rising by 3 a week from week
     50; the first and last weeks hold an incident, so the span of the rows with one is the whole span."""

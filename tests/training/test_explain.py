@@ -378,7 +378,8 @@ def test_incidents_alone_explain_their_weekly_counts(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
     assert any(
-        n.startswith("note: no --indicators: explaining the weekly count of the") and "by service: 4 series" in n
+        n.startswith("note: no --indicators: explaining the weekly count of the")
+        and "by service: 4 series" in n
         for n in notes
     ), out.stderr
     signals = json.loads(out.stdout)["signals"]
