@@ -177,7 +177,7 @@ def slice_causes(
         top = max(singles, key=lambda r: r["ep"])
         notes.append(
             f"the change is spread over the slices (the largest share, {top['key']}, explains "
-            f"{max(top['ep'], 0.0):.0%}): no single slice explains it"
+            f"{max(top['ep'], 0.0):.0%}, at confidence {float(top['conf']):.2f}): no single slice explains it"
         )
     word = "rise" if direction > 0 else "fall"
     causes = [

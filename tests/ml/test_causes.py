@@ -90,7 +90,8 @@ def test_an_evenly_spread_shift_blames_no_slice() -> None:
     r = res[0]
     assert r["verdict"] == "no convincing cause"
     assert all(c["confidence"] < 0.5 for c in r["causes"])
-    assert any("spread over the slices" in n for n in r["notes"])
+    spread = [n for n in r["notes"] if "spread over the slices" in n]
+    assert spread and ", at confidence 0." in spread[0]  # the slice it names may be below the causes listed
 
 
 def test_a_rate_aggregate_is_the_mean_of_its_parts() -> None:
