@@ -12,10 +12,11 @@ are kept and only the parts are attached): the indicator over everything (series
 name) and, with two dimensions, per value of the first dimension over the second. An aggregate is the sum of its
 parts or, for rates, averages, durations and latencies (see :class:`~ml.causes.cause.ExplainConfig`), their mean.
 In a sum, a part adds nothing before its first date or after its last, and a date it lacks in between is
-interpolated from its neighbours (unmeasured, not 0: one team's export missing for a month would otherwise show
-as a fall and a rise of the total). A summed indicator of sparse whole-number counts gets a 0 at each date of its
-grid a series has no row for first (:func:`ml.indicators.completion.complete_counts`), so each part agrees with the
-sum it makes.
+interpolated from its neighbours when it has a value on at least half of those dates (unmeasured, not 0: one
+team's export missing for a month would otherwise show as a fall and a rise of the total); a part with values on
+fewer of them (an export that lists only its non-zero weeks) adds 0 there. A summed indicator of sparse
+whole-number counts gets a 0 at each date of its grid a series has no row for first
+(:func:`ml.indicators.completion.complete_counts`), so each part agrees with the sum it makes.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ _FIRST_DIMS = ("team", "service")
 CARRY_DAYS = 14
 #: A detected shift this far (more than ``CARRY_DAYS``) from a known date may be moved to it (:func:`redate_shifts`).
 REDATE_DAYS = 35
+#: How much worse (in noise variances of the sum of squares: twice the log-likelihood ratio) the two-level fit at a
+#: part's shift date may be than at the aggregate's own date for the shift to move there (:func:`redate_shifts`).
+REDATE_LR = 8.0
+#: ... when the part's own step at its date is at least this share of the sum's step (:func:`redate_shifts`).
+REDATE_SHARE = 2 / 3
 #: Fewest dates a series needs for its shifts to be searched or tested.
 MIN_POINTS = 12
 #: Share of the detector's size bar (``min_shift_sigma``) a carried shift must reach on the aggregate.
@@ -146,6 +152,27 @@ def _clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return out, dims
 
 
+#: Share of the dates between a part's first and last that must hold a value for its missing ones to be gaps.
+MEASURED_SHARE = 0.5
+
+
+def _fill_gaps_of_measured_parts(parts: pd.DataFrame) -> pd.DataFrame:
+    """Parts of a sum with their missing dates between their first and last interpolated when they have a value
+    on at least ``MEASURED_SHARE`` of those dates (a measured series with a gap: one team's export lost for a
+    month); a part with fewer (an export that lists only the weeks with a value) keeps them missing, so they add 0.
+    Before its first date or after its last a part adds nothing either way."""
+    out = parts.copy()
+    for col in out.columns:
+        present = out[col].notna().to_numpy()
+        where = np.flatnonzero(present)
+        if len(where) < 2 or present.all():
+            continue
+        span = present[where[0] : where[-1] + 1]
+        if span.mean() >= MEASURED_SHARE and not span.all():
+            out[col] = out[col].interpolate(method="time", limit_area="inside")
+    return out
+
+
 def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> dict[str, SeriesData]:
     """Every series of the input and every aggregate its parts make, by series id (see the module docstring)."""
     cfg = cfg or ExplainConfig()
@@ -211,9 +238,7 @@ def build_series(indicators: pd.DataFrame, cfg: ExplainConfig | None = None) -> 
             parts = wide[cols]
             parts = parts[parts.notna().any(axis=1)]
             if how == "sum":
-                # a part's date missing between its first and last is unmeasured, not 0 (an absent week of a
-                # sparse count is already a 0: complete_counts); before its first or after its last it adds none
-                parts = parts.interpolate(method="time", limit_area="inside")
+                parts = _fill_gaps_of_measured_parts(parts)
             agg = parts.mean(axis=1) if how == "mean" else parts.fillna(0.0).sum(axis=1)
             sid = series_name(ind, scope, all_dims)
             given = out.get(sid)
@@ -346,8 +371,16 @@ def redate_shifts(
     compared with each anchor more than ``CARRY_DAYS`` and at most ``REDATE_DAYS`` away that lies between its
     neighbouring shifts: the sum of squares of the two-level fit over the span between those neighbours is
     computed with the step at the detected date and at the anchor (each side at least ``min_segment`` points).
-    The shift moves to the best anchor when that fit is at least as good and the step keeps its sign; its
-    magnitude becomes the step there, its confidence stays the detector's, and ``detail`` says so. (Changes and
+    The shift moves to the best anchor when the fit there is at least as good and the step keeps its sign; or,
+    when the parts' own steps at the anchor are at least ``REDATE_SHARE`` (two thirds) of the sum's step there (and
+    of its detected step), when the fit there is not decisively worse: its sum of squares exceeds the detected date's by
+    at most ``REDATE_LR`` noise variances (the detected fit's residual variance), a likelihood ratio of at most
+    e^4, so the sum's data cannot tell the two dates apart. Such a part's shift is dated on a far less noisy series
+    than the sum of all parts, so its date is the better estimate of when the sum moved (on GitHub's history with
+    planted rises, a sum's shift dated 3-5 weeks from the date of the part that explains it was the most common
+    miss at large sizes); a part whose step is a small share of the sum's (an unrelated rise of one team a month
+    before a rise of all of them) does not take it. Its magnitude becomes
+    the step there, its confidence stays the detector's, and ``detail`` says so. (Changes and
     experiment starts as anchors were tried on the sample's seeds: they moved a true shift onto a distractor
     change four weeks later and found nothing more, so they are not used.)
     """
@@ -394,7 +427,11 @@ def redate_shifts(
             y = _cleared(y0, idx, steps, w, d)  # an aggregate: less its parts' other shifts
             sse, sse_o = _two_level_sse(y, a, pa, b), _two_level_sse(y, a, po, b)
             step = float(y[pa:b].mean() - y[a:pa].mean())
-            if step * float(mag) > 0 and sse <= sse_o and (best is None or sse - sse_o < best[0]):
+            # a part whose own step there is most of the sum's may take the shift where the fit is a little worse
+            part_step = w * sum(m for x, m in steps if x == d)
+            big = part_step * step > 0 and abs(part_step) >= REDATE_SHARE * max(abs(step), abs(float(mag)))
+            slack = REDATE_LR * sse_o / max(b - a - 2, 1) if big else 0.0  # in noise variances of the fit
+            if step * float(mag) > 0 and sse <= sse_o + slack and (best is None or sse - sse_o < best[0]):
                 best = (sse - sse_o, pa, label, step)
         if best is None:
             out.append(e)
@@ -410,7 +447,7 @@ def redate_shifts(
             if isinstance(sigma, int | float) and mag
             else sigma,
             "detail": f"{e.get('detail') or ''}; re-dated from {o.date()} to {d.date()}, the date of {label}: "
-            f"the two-level fit between its neighbouring shifts is as good or better there".lstrip("; "),
+            f"the two-level fit between its neighbouring shifts is about as good there".lstrip("; "),
         }
         own[sid] = [*others, d]
         out.append(moved)

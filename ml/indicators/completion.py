@@ -5,9 +5,9 @@ that had one: ``GROUP BY service, week`` has no row for a week without an incide
 would be filled by interpolation, so a quiet service looks as busy as its busy weeks and a rise in it goes
 unseen. So for an indicator whose values are all whole numbers >= 0 with a median of at most 5 (a sparse count,
 as :func:`~ml.indicators.changepoints.sparse_counts` has it: a busy count's absent week is more likely unmeasured)
-and that is summed over its parts (its name does not say rate, ratio, share, percent, mean, average, median,
-time, hours, minutes, seconds, duration, latency, a percentile, MTTR, uptime, availability, a score and the like:
-:func:`looks_like_mean`), every series gets a row with ``y = 0`` at each date of
+and that is summed over its parts (its name does not say rate, ratio, share, percent, mean, average, median, a
+percentile or MTTR, and does not end in a duration or level such as time, hours, days, latency, availability or
+score: :func:`looks_like_mean`), every series gets a row with ``y = 0`` at each date of
 the indicator's grid that it lacks: from the indicator's first date to its last, daily or weekly as its dates are
 (weekly: all on one weekday, consecutive weeks in at least a fifth of the gaps, so a fortnightly grid is not
 taken for one; daily: consecutive days in at least a fifth of the gaps, as a sparse daily export has them). An
@@ -35,6 +35,7 @@ from ml.indicators.changepoints import sparse_counts
 
 __all__ = [
     "DAILY_SHARE",
+    "MEAN_HEADS",
     "MEAN_NAME",
     "MEAN_WORDS",
     "UNSET",
@@ -43,15 +44,65 @@ __all__ = [
     "weekly_anchors",
 ]
 
-#: Indicator names whose aggregate over parts is their mean, not their sum (and whose absent week is unknown): a
-#: rate, an average, a duration, a latency or percentile, a score or an availability.
-MEAN_NAME = re.compile(
-    r"rate|ratio|share|percent|pct|mean|avg|average|median|time|hours|minutes|seconds|duration|latency"
-    r"|percentile|mttr|mtta|mttd|mttf|mtbf|uptime|availability|apdex|utilization|utilisation|score"
+#: Words that make an indicator a mean wherever they stand in its name (whole words): a rate, a ratio, a share, an
+#: average, a percentile, a mean time (``change_failure_rate``, ``p95_latency_ms``, ``apiP99``, ``mttr``).
+MEAN_WORDS = frozenset(
+    {
+        "rate",
+        "rates",
+        "ratio",
+        "share",
+        "pct",
+        "percent",
+        "percentage",
+        "mean",
+        "avg",
+        "average",
+        "median",
+        "percentile",
+        "p50",
+        "p75",
+        "p90",
+        "p95",
+        "p99",
+        "p999",
+        "mttr",
+        "mtta",
+        "mttd",
+        "mttf",
+        "mtbf",
+        "apdex",
+    }
 )
-#: Short words that say the same only as a whole word of the name (``p95_ms``, ``ticket_age_days``; not ``pages``).
-MEAN_WORDS = frozenset({"ms", "sec", "secs", "age", "days", "p50", "p75", "p90", "p95", "p99", "p999"})
-_WORD = re.compile(r"[^a-z0-9]+")
+#: Phrases with the same effect (``lead_time_for_changes``, ``time_to_restore``, ``hours_to_resolve``).
+MEAN_NAME = re.compile(r"lead_time|cycle_time|time_to|time_between|hours_to|minutes_to|days_to|mean_time")
+#: The last word of a name that makes it a duration or a level: the word the name is about (``resolution_time``,
+#: ``incident_duration_hours``, ``ticket_age_days``, ``api_availability``; not ``latency_alerts``,
+#: ``request_timeouts``, ``sec_findings`` or ``node_cpu_seconds_total``, which are counts).
+MEAN_HEADS = frozenset(
+    {
+        "time",
+        "hours",
+        "hrs",
+        "minutes",
+        "mins",
+        "seconds",
+        "secs",
+        "sec",
+        "ms",
+        "days",
+        "duration",
+        "latency",
+        "uptime",
+        "availability",
+        "utilization",
+        "utilisation",
+        "score",
+        "age",
+    }
+)
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 #: Group key of an unset dimension value (pandas hashes object keys as C strings: a NUL sentinel would come back as
@@ -63,10 +114,12 @@ DAILY_SHARE = 0.2
 
 
 def looks_like_mean(indicator: str) -> bool:
-    """Whether the indicator's name says it is a rate, an average, a duration or a level such as a latency
-    percentile (see :data:`MEAN_NAME` and :data:`MEAN_WORDS`)."""
-    name = indicator.lower()
-    return bool(MEAN_NAME.search(name)) or not MEAN_WORDS.isdisjoint(_WORD.split(name))
+    """Whether the indicator's name says it is a rate, an average, a duration or a level, whose aggregate over its
+    parts is their mean: a word of :data:`MEAN_WORDS` or a phrase of :data:`MEAN_NAME` anywhere in it, or a last
+    word in :data:`MEAN_HEADS` (words split at ``_``, any other non-alphanumeric and camelCase)."""
+    name = _NON_WORD.sub("_", _CAMEL.sub(r"\1_\2", indicator).lower()).strip("_")
+    words = name.split("_")
+    return not MEAN_WORDS.isdisjoint(words) or bool(MEAN_NAME.search(name)) or words[-1] in MEAN_HEADS
 
 
 def _grid_freq(dates: pd.DatetimeIndex) -> str | None:

@@ -6,8 +6,8 @@ indicator ``incidents``, one series per combination of the dimension values the 
 ``service``), Monday weeks from the week of the first incident to the week of the last, a 0 for a week without
 one. A dimension no incident names is left out; where only some incidents name it, the others count under
 ``unspecified`` (as a status page lists an incident without a component), so they are one more part of the
-aggregate and not taken for a total given with its parts. Dates are taken as given (the day an incident started,
-in the time zone of its record).
+aggregate and not taken for a total given with its parts. Dates are taken as given: ``recur explain`` passes the
+UTC day each incident started (its reader keeps times in UTC), the day pattern causes date it by too.
 """
 
 from __future__ import annotations

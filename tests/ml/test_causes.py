@@ -128,6 +128,25 @@ def test_a_part_missing_for_weeks_is_interpolated_in_the_sum_not_counted_as_zero
     assert {str(DATES[40].date()), str(DATES[46].date())} <= dates
 
 
+def test_a_part_that_lists_only_its_busy_weeks_adds_zero_between_them_in_the_sum() -> None:
+    from ml.causes.aggregates import build_series
+
+    rng = np.random.default_rng(2)
+    rows = [{"indicator": "pages", "ds": d, "y": float(rng.poisson(30)), "team": "core"} for d in DATES]
+    paged = {
+        2: 1.0,
+        40: 12.0,
+        41: 15.0,
+        42: 11.0,
+        78: 1.0,
+    }  # a quiet team's export: only the weeks it was paged
+    rows += [{"indicator": "pages", "ds": DATES[i], "y": v, "team": "billing"} for i, v in paged.items()]
+    frame = pd.DataFrame(rows)
+    total = build_series(frame)["pages"].values
+    assert total.sum() == frame["y"].sum()  # nothing invented between billing's rows
+    assert not [r for r in explain_signals(frame) if r["series"] == "pages"]
+
+
 # ---------------------------------------------------------------------------------------------- patterns
 
 

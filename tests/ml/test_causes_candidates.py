@@ -141,6 +141,31 @@ def _event(week: int, magnitude: float) -> dict[str, object]:
     }
 
 
+def test_a_shift_moves_to_a_part_date_the_sum_cannot_tell_from_its_own_when_that_part_made_most_of_it() -> (
+    None
+):
+    from ml.causes.aggregates import SeriesData, _two_level_sse, redate_shifts
+    from ml.causes.cause import ExplainConfig
+
+    noise = np.random.default_rng(0).normal(0.0, 1.0, 100)
+    anchors = {"x": [(DATES[50], "the shift of x/team=a")]}
+    # the fit at the part's date is worse by 4.8 noise variances at size 1 (not decisive), 33 at size 3
+    for size, part_step, moves in ((1.0, 0.9, True), (3.0, 3.0, False), (1.0, 0.3, False)):
+        y = noise.copy()
+        y[53:] += size  # the sum's best fit is at week 53; a part's shift three weeks earlier
+        assert _two_level_sse(y, 0, 50, 100) > _two_level_sse(y, 0, 53, 100)  # fits worse there
+        series = {
+            "x": SeriesData(
+                "x", "x", {}, pd.Series(y, index=DATES[:100]), part_series=["x/team=a", "x/team=b"]
+            )
+        }
+        part = {**_event(50, part_step), "series": "x/team=a"}
+        moved = redate_shifts(series, [_event(53, size), part], anchors, ExplainConfig())  # type: ignore[arg-type]
+        got = moved[0]["date"]
+        # a part whose own step is a small share of the sum's (0.3 of 1.0) does not take the shift
+        assert (got == str(DATES[50].date())) is moves, (size, part_step, got)
+
+
 def test_a_shift_dated_weeks_off_moves_to_a_known_date_that_fits_better() -> None:
     from ml.causes.aggregates import redate_shifts
     from ml.causes.cause import ExplainConfig

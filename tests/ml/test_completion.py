@@ -128,8 +128,12 @@ def test_completion_is_idempotent_and_names_are_read_as_before() -> None:
     ("name", "mean"),
     [
         ("p95_latency_ms", True),
-        ("p99", True),
+        ("apiP99", True),  # camelCase words
+        ("p95Ms", True),
         ("mttr", True),
+        ("lead_time_for_changes", True),
+        ("hours_to_resolve", True),
+        ("incident_duration_hours", True),
         ("ticket_age_days", True),
         ("apdex_score", True),
         ("availability", True),
@@ -137,6 +141,14 @@ def test_completion_is_idempotent_and_names_are_read_as_before() -> None:
         ("alarms", False),  # nor "ms"
         ("sla_breaches", False),
         ("open_bugs", False),
+        # counts whose name holds a duration or level word that is not the word the name is about
+        ("latency_alerts", False),
+        ("availability_incidents", False),
+        ("uptime_check_failures", False),
+        ("sec_findings", False),
+        ("node_cpu_seconds_total", False),
+        ("request_timeouts", False),
+        ("migrated_services", False),  # "rate" only as a word
     ],
 )
 def test_a_latency_percentile_or_duration_name_is_a_mean(name: str, mean: bool) -> None:
