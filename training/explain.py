@@ -161,6 +161,14 @@ def gather_inputs(
             f"{read.quarantined} incident(s) rejected (first: {read.rejects[0]})", field="incidents"
         )
     inputs.records = list(read.records)
+    if read.quarantined:
+        # the log lists the first 20; the total and where to see them all, once (as for indicator rows)
+        inputs.notes.append(
+            redact(
+                f"{read.quarantined} of {read.records_in} incidents quarantined (first: {read.rejects[0]}); "
+                "`recur validate` lists them all, --strict fails on them"
+            )
+        )
     try:
         runtime, version = pattern_runtime(settings, patterns_version)
     except ModelUnavailableError:
@@ -221,6 +229,12 @@ def explain(
     )
     if read is not None:
         history, completed = indicator_history(read)
+    elif not inputs.records:
+        raise InputError(
+            "nothing to explain: no incident of --incidents could be read"
+            + "".join(f" ({n})" for n in inputs.notes if "incidents quarantined" in n),
+            field="incidents",
+        )
     else:
         history, completed = incident_count_history(inputs.records)
     signals = explain_history(history, inputs, since)
@@ -234,8 +248,12 @@ def explain(
     longest = int(history.groupby("indicator")["ds"].nunique().max()) if len(history) else 0
     if longest < MIN_POINTS:
         notes.append(
-            f"no indicator has the {MIN_POINTS} dates a shift needs to be searched (the longest has {longest}): "
-            "nothing to explain yet"
+            (
+                f"no indicator has the {MIN_POINTS} dates a shift needs to be searched (the longest has {longest})"
+                if read is not None
+                else f"the incidents span {longest} week(s), and a shift needs {MIN_POINTS} to be searched"
+            )
+            + ": nothing to explain yet"
         )
     return {"signals": signals, "notes": notes, "patterns_version": inputs.patterns_version}
 
@@ -243,16 +261,33 @@ def explain(
 def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame, list[str]]:
     """The weekly incident counts of `incidents` (:func:`ml.indicators.incident_counts.weekly_incident_counts`)
     as the long frame :func:`training.ingest.indicator_history` gives, and a note saying so."""
-    from ml.indicators.incident_counts import INCIDENTS_INDICATOR, weekly_incident_counts
+    from ml.indicators.incident_counts import (
+        INCIDENTS_INDICATOR,
+        MAX_GAP_DAYS,
+        main_stretch,
+        weekly_incident_counts,
+    )
     from ml.io.schemas import series_key
 
     rows = pd.DataFrame(
         {
+            "id": [inc.id for inc in incidents],
             "date": [pd.Timestamp(inc.started_at.date()) for inc in incidents],
             "team": [inc.team or "" for inc in incidents],
             "service": [inc.service or "" for inc in incidents],
         }
     )
+    notes = []
+    keep = main_stretch(rows["date"])
+    if not keep.all():
+        away = rows[~keep].sort_values("date", kind="stable")
+        first = away.iloc[0]
+        notes.append(
+            f"{len(away)} incident(s) more than {MAX_GAP_DAYS} days from the rest of the history left out of the "
+            f"weekly counts (first: {first['id']} on {first['date'].date()}; a mistyped year?): the counts cover "
+            f"{rows['date'][keep].min().date()} to {rows['date'][keep].max().date()}"
+        )
+        rows = rows[keep]
     counts = weekly_incident_counts(rows, DIMENSIONS)
     dims = [d for d in DIMENSIONS if d in counts]
     history = counts.reindex(columns=["indicator", "ds", "y", *DIMENSIONS])
@@ -265,13 +300,15 @@ def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame,
     parts = len(history.groupby(dims)) if dims and len(history) else min(len(history), 1)
     by = " x ".join(dims) if dims else "all incidents together (they name no team or service)"
     note = (
-        f"no --indicators: explaining the weekly count of the {len(incidents)} incident(s) "
+        f"no --indicators: explaining the weekly count of the {len(rows)} incident(s) "
         f"('{INCIDENTS_INDICATOR}', by {by}: {parts} series, {history['ds'].nunique()} weeks, "
         "a 0 for a week without one)"
     )
-    log.info("Explain - %s", note)
+    notes.insert(0, note)
+    for n in notes:
+        log.info("Explain - %s", n)
     history = history.sort_values(["series", "ds"], kind="stable").reset_index(drop=True)
-    return history[["series", "indicator", "team", "service", "ds", "y"]], [note]
+    return history[["series", "indicator", "team", "service", "ds", "y"]], [redact(n) for n in notes]
 
 
 def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[str]:

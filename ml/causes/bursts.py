@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from ml.causes.cause import Cause, concentration, significance
+from ml.causes.cause import MIN_ROOM, Cause, concentration, significance
 
 __all__ = ["INDIRECT", "NO_PATTERN", "pattern_causes", "prepare_incidents"]
 
@@ -89,7 +89,7 @@ def pattern_causes(
         extra = ka - kb * t_a / t_b
         ep = extra / extra_all if extra_all * direction > 0 else 0.0
         share_b = kb / n_b if n_b else 0.0
-        conf = sig * concentration(ep, share_b) * (1.0 if counts_incidents else INDIRECT)
+        conf = sig * concentration(ep, share_b, MIN_ROOM) * (1.0 if counts_incidents else INDIRECT)
         if extra * direction <= 0 or conf <= 0:
             continue
         window = aft if direction > 0 else bef
@@ -127,8 +127,8 @@ def pattern_causes(
                 float(min(max(ep, 0.0), 1.0)) if counts_incidents and math.isfinite(ep) else None,
                 float(conf),
                 evidence,
-                f"Pattern '{name}' {word} from {kb} to {ka} incidents ({rate_b:.2g} -> {rate_a:.2g} a week, "
-                f"{where}) across the shift.",
+                f"Pattern '{name}' {word} from {kb} incidents in {t_b / 7:.0f} weeks to {ka} in {t_a / 7:.0f} weeks "
+                f"({rate_b:.2g} -> {rate_a:.2g} a week, {where}) across the shift.",
             )
         )
     return causes, notes

@@ -121,18 +121,31 @@ def significance(p_value: float, n_tests: int = 1) -> float:
     return max(0.0, -math.log10(p) / -math.log10(FULL_SIGNIFICANCE_P))
 
 
-def concentration(ep: float, share_before: float) -> float:
+#: The least room above a proportional change that :func:`concentration` divides by for a pattern cause.
+MIN_ROOM = 0.1
+
+
+def concentration(ep: float, share_before: float, min_room: float = 0.0) -> float:
     """How much more of the change a candidate explains than its size alone would: 0 (proportional) .. 1.
 
     ``ep`` is the share of the change it explains (explanatory power), ``share_before`` its share of the level
     before. A candidate that explains everything (ep = 1) while holding a small share scores near 1; one whose
     change is in proportion to its size (ep = share) scores 0. The score is also capped by ``ep / FULL_EP``, so
     a candidate that explains half of the change is at most 0.62 of a cause, and one that explains ``FULL_EP``
-    (the rest being noise, as in Adtributor's threshold) can be a whole one.
+    (the rest being noise, as in Adtributor's threshold) can be a whole one. With ``min_room`` (patterns:
+    :data:`MIN_ROOM`) a candidate that held all of the level before scores 0 (its change is the whole change, in
+    proportion: a slice's one catch-all pattern restates its count), one that held 95% at most 0.71. Slices keep no
+    such floor: the one service that made nearly all of a team's incidents and rose is still the place to look.
     """
     if not math.isfinite(ep) or ep <= 0:
         return 0.0
     ep_c = min(ep, 1.0)
-    s = min(max(share_before, 0.0), 0.999) if math.isfinite(share_before) else 0.0
-    excess = max(0.0, (ep_c - s) / (1.0 - s))
+    if min_room > 0:
+        # the room above proportional is at least min_room: a candidate that is (nearly) all of the level before
+        # (the one pattern of a slice's incidents) explains the change only by restating it
+        s = min(max(share_before, 0.0), 1.0) if math.isfinite(share_before) else 0.0
+        excess = max(0.0, (ep_c - s) / max(1.0 - s, min_room))
+    else:
+        s = min(max(share_before, 0.0), 0.999) if math.isfinite(share_before) else 0.0
+        excess = max(0.0, (ep_c - s) / (1.0 - s))
     return float(min(ep_c / FULL_EP, 1.0, math.sqrt(excess)))

@@ -173,11 +173,12 @@ def slice_causes(
         )
     _prefer_combinations(rows, lambda idx: ztest(idx)[1] * direction, cfg)
     singles = [r for r in rows if len(r["dims"]) == 1]
-    if singles and max(r["ep"] for r in singles) < 0.5:
+    # (not when a slice is convincing all the same: the verdict would say one explains it)
+    if singles and max(r["ep"] for r in singles) < 0.5 and max(r["conf"] for r in rows) < cfg.explained_at:
         top = max(singles, key=lambda r: r["ep"])
         notes.append(
             f"the change is spread over the slices (the largest share, {top['key']}, explains "
-            f"{max(top['ep'], 0.0):.0%}, at confidence {float(top['conf']):.2f}): no single slice explains it"
+            f"{max(top['ep'], 0.0):.1%}, at confidence {float(top['conf']):.2f}): no single slice explains it"
         )
     word = "rise" if direction > 0 else "fall"
     causes = [
@@ -187,7 +188,8 @@ def slice_causes(
             float(min(max(r["ep"], 0.0), 1.0)),
             float(r["conf"]),
             r["evidence"],
-            f"{r['key']} accounts for {max(r['ep'], 0.0):.0%} of the {word} of {s.series} "
+            f"{r['key']} accounts for {max(r['ep'], 0.0):.0%} of the {word} of {s.series}"
+            f"{' (more than all of it: other slices moved the other way)' if r['ep'] > 1.0 else ''} "
             f"({r['evidence']['before']:.3g} -> {r['evidence']['after']:.3g} in that slice"
             f"{', weighted as a mean' if s.how == 'mean' else ''}).",
         )

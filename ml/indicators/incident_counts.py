@@ -16,12 +16,30 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["INCIDENTS_INDICATOR", "UNSPECIFIED", "weekly_incident_counts"]
+__all__ = ["INCIDENTS_INDICATOR", "MAX_GAP_DAYS", "UNSPECIFIED", "main_stretch", "weekly_incident_counts"]
 
 #: Name of the derived indicator.
 INCIDENTS_INDICATOR = "incidents"
 #: Value of a dimension for an incident that does not name one while others do.
 UNSPECIFIED = "unspecified"
+#: A gap between consecutive incidents longer than this splits the history into stretches (:func:`main_stretch`).
+MAX_GAP_DAYS = 365
+
+
+def main_stretch(dates: pd.Series) -> pd.Series:
+    """Which incidents lie in the stretch of the history that holds most of them, the history being cut wherever
+    consecutive incidents are more than ``MAX_GAP_DAYS`` apart (ties: the latest stretch). One incident with a
+    mistyped year (2122 for 2022) would otherwise add a century of empty weeks to the counts: their zeros shrink the
+    noise estimate, and ordinary weekly swings pass for shifts."""
+    days = pd.to_datetime(dates)
+    if len(days) == 0:
+        return pd.Series(True, index=dates.index)
+    order = days.sort_values(kind="stable")
+    gaps = order.diff().dt.days.fillna(0).to_numpy()
+    stretch = pd.Series((gaps > MAX_GAP_DAYS).cumsum(), index=order.index)
+    sizes = stretch.value_counts()
+    best = max(sizes.index, key=lambda k: (sizes[k], k))
+    return (stretch == best).reindex(dates.index)
 
 
 def weekly_incident_counts(

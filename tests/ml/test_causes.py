@@ -187,6 +187,25 @@ def test_a_pattern_burst_explains_an_incident_rise() -> None:
     ev = top["evidence"]
     assert ev["after_count"] > ev["before_count"] and 0 < len(ev["incident_ids"]) <= 10
     assert all(i.startswith("INC-") for i in ev["incident_ids"])
+    assert f"from {ev['before_count']} incidents in " in top["summary"] and " weeks to " in top["summary"]
+
+
+def test_the_only_pattern_of_a_slice_does_not_explain_its_rise_by_restating_it() -> None:
+    from ml.causes.cause import MIN_ROOM, concentration
+
+    assert (
+        concentration(1.0, 1.0, MIN_ROOM) == 0.0 and abs(concentration(1.0, 0.95, MIN_ROOM) - 0.5**0.5) < 1e-9
+    )
+    assert concentration(1.0, 0.2, MIN_ROOM) == 1.0 and concentration(0.3, 0.3, MIN_ROOM) == 0.0
+    assert concentration(1.0, 0.95) == 1.0  # a slice: the service behind nearly all of its team's level
+    rng = np.random.default_rng(7)
+    rows = [r for r in _incidents(rng, {"catch-all": 1.0})]
+    rows += [r for r in _incidents(rng, {"catch-all": 3.0}) if r["date"] >= DATES[SHIFT]]
+    inc = _incident_frame(rows)
+    counts = inc.groupby(inc["date"].dt.to_period("W-SUN").dt.start_time).size()
+    frame = _long({("payments",): counts.reindex(DATES, fill_value=0).to_numpy(float)}, ("team",))
+    r = _find(explain_signals(frame, incidents=inc), "incidents/team=payments")
+    assert not [c for c in r["causes"] if c["kind"] == "pattern"], r["causes"]
 
 
 def test_constant_pattern_rates_are_not_blamed() -> None:

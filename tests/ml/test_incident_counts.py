@@ -53,3 +53,14 @@ def test_without_dimensions_one_series_and_aware_dates_keep_their_own_day() -> N
         pd.Timestamp("2025-01-06"): 1.0,
     }
     assert len(weekly_incident_counts(incidents.iloc[:0])) == 0
+
+
+def test_the_main_stretch_leaves_out_an_incident_with_a_mistyped_year() -> None:
+    from ml.indicators.incident_counts import main_stretch
+
+    dates = pd.Series(pd.to_datetime(["2022-01-03", "2122-05-03", "2022-06-01", "2023-02-01", "2002-01-01"]))
+    assert main_stretch(dates).tolist() == [True, False, True, True, False]
+    # a year-long lull splits a history: the stretch with more incidents is kept (ties: the later one)
+    two = pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01", "2022-01-01", "2022-03-01"]))
+    assert main_stretch(two).tolist() == [False, False, True, True]
+    assert main_stretch(pd.Series([], dtype="datetime64[ns]")).empty

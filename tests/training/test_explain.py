@@ -397,3 +397,51 @@ def test_explain_with_neither_indicators_nor_incidents_is_one_line(tmp_path: Pat
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: nothing to explain: give --indicators"), out.stderr
+
+
+def test_an_incident_with_a_mistyped_year_is_left_out_of_the_counts_with_a_note(tmp_path: Path) -> None:
+    path = incident_history(tmp_path)
+    clean = recur("explain", "--incidents", str(path), "--json", env=store_env(tmp_path))
+    typo = {
+        "id": "TYPO",
+        "title": "x",
+        "summary": "y",
+        "service": "search",
+        "started_at": "2124-03-04T10:00:00Z",
+    }
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(typo) + "\n")
+    out = recur("explain", "--incidents", str(path), "--json", env=store_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "1 incident(s) more than 365 days from the rest of the history left out" in out.stderr
+    assert "first: TYPO on 2124-03-04" in out.stderr
+    signals = [(s["series"], s["date"]) for s in json.loads(out.stdout)["signals"]]
+    assert signals == [(s["series"], s["date"]) for s in json.loads(clean.stdout)["signals"]]
+
+
+def test_incidents_that_all_fail_validation_are_an_error_not_an_empty_answer(tmp_path: Path) -> None:
+    path = tmp_path / "incidents.csv"
+    path.write_text(
+        "id,team,started_at\n"
+        + "".join(f"I{i},pay,2024-0{1 + i % 9}-0{1 + i % 9}T10:00:00Z\n" for i in range(30)),
+        encoding="utf-8",
+    )
+    out = recur("explain", "--incidents", str(path), env=store_env(tmp_path))
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "error: nothing to explain: no incident of --incidents could be read (30 of 30 incidents"
+    )
+    assert "title: is required" in last
+
+
+def test_a_count_of_quarantined_incidents_is_a_note(tmp_path: Path) -> None:
+    path = incident_history(tmp_path)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "BAD", "title": "x", "started_at": "2024-05-01T00:00:00Z"}) + "\n")
+    out = recur("explain", "--incidents", str(path), "--json", env=store_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert any(
+        ln.startswith("note: 1 of ") and "incidents quarantined (first: " in ln
+        for ln in out.stderr.splitlines()
+    ), out.stderr
