@@ -30,7 +30,13 @@ from ml.errors import InputError, ModelUnavailableError, StrictModeError
 from ml.io.schemas import Incident
 from ml.registry.names import PATTERNS_MODEL
 from ml.text.redaction import redact
-from training.ingest import indicator_history, load_changes, load_experiments, load_indicators
+from training.ingest import (
+    indicator_history,
+    load_changes,
+    load_experiments,
+    load_indicators,
+    quarantine_note,
+)
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,8 @@ class ExplainInputs:
     notes: list[str] = field(default_factory=list)
     #: The accepted incidents (redacted), with or without a pattern model.
     records: list[Incident] = field(default_factory=list)
+    #: The note on the incidents quarantined, if any (:func:`training.ingest.quarantine_note`).
+    rejected: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -161,14 +169,9 @@ def gather_inputs(
             f"{read.quarantined} incident(s) rejected (first: {read.rejects[0]})", field="incidents"
         )
     inputs.records = list(read.records)
-    if read.quarantined:
-        # the log lists the first 20; the total and where to see them all, once (as for indicator rows)
-        inputs.notes.append(
-            redact(
-                f"{read.quarantined} of {read.records_in} incidents quarantined (first: {read.rejects[0]}); "
-                "`recur validate` lists them all, --strict fails on them"
-            )
-        )
+    inputs.rejected = quarantine_note(read, "incidents")
+    if inputs.rejected:
+        inputs.notes.append(inputs.rejected)
     try:
         runtime, version = pattern_runtime(settings, patterns_version)
     except ModelUnavailableError:
@@ -232,7 +235,7 @@ def explain(
     elif not inputs.records:
         raise InputError(
             "nothing to explain: no incident of --incidents could be read"
-            + "".join(f" ({n})" for n in inputs.notes if "incidents quarantined" in n),
+            + (f" ({inputs.rejected})" if inputs.rejected else ""),
             field="incidents",
         )
     else:
@@ -304,11 +307,11 @@ def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame,
         f"('{INCIDENTS_INDICATOR}', by {by}: {parts} series, {history['ds'].nunique()} weeks, "
         "a 0 for a week without one)"
     )
-    notes.insert(0, note)
+    notes = [redact(n) for n in [note, *notes]]  # the note on left-out incidents quotes an id
     for n in notes:
         log.info("Explain - %s", n)
     history = history.sort_values(["series", "ds"], kind="stable").reset_index(drop=True)
-    return history[["series", "indicator", "team", "service", "ds", "y"]], [redact(n) for n in notes]
+    return history[["series", "indicator", "team", "service", "ds", "y"]], notes
 
 
 def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[str]:

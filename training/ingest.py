@@ -33,7 +33,14 @@ from ml.text.redaction import redact, redact_incident
 
 log = logging.getLogger(__name__)
 
-__all__ = ["indicator_history", "load_changes", "load_experiments", "load_incidents", "load_indicators"]
+__all__ = [
+    "indicator_history",
+    "quarantine_note",
+    "load_changes",
+    "load_experiments",
+    "load_incidents",
+    "load_indicators",
+]
 
 
 def load_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incident]:
@@ -90,6 +97,17 @@ def load_indicators(paths: Iterable[str | Path], strict: bool = False) -> ReadRe
     return read
 
 
+def quarantine_note(read: ReadResult[Any], what: str) -> str | None:
+    """One line on the records ``read`` quarantined (the log lists only the first 20): how many, the first, and
+    where to see them all; redacted (the first reject may quote a rejected value). None when there are none."""
+    if not read.quarantined:
+        return None
+    return redact(
+        f"{read.quarantined} of {read.records_in} {what} quarantined (first: {read.rejects[0]}); "
+        "`recur validate` lists them all, --strict fails on them"
+    )
+
+
 def indicator_history(read: ReadResult[IndicatorObservation]) -> tuple[Any, list[str]]:
     """The observations as the long frame every job works on (:func:`ml.io.readers.indicators_frame`), with a 0
     at each date a series of a count indicator has no row for (:func:`ml.indicators.completion.complete_counts`:
@@ -100,14 +118,10 @@ def indicator_history(read: ReadResult[IndicatorObservation]) -> tuple[Any, list
     from ml.indicators.completion import complete_counts
 
     frame, notes = complete_counts(indicators_frame(read.records), ["series"])
-    if read.quarantined:
-        # the log lists the first 20; the total and where to see them all, once
-        notes.insert(
-            0,
-            f"{read.quarantined} of {read.records_in} indicator rows quarantined (first: {read.rejects[0]}); "
-            "`recur validate` lists them all, --strict fails on them",
-        )
-    notes = [redact(n) for n in notes]  # the first reject may quote a rejected value
+    rejected = quarantine_note(read, "indicator rows")
+    if rejected:
+        notes.insert(0, rejected)
+    notes = [redact(n) for n in notes]
     for note in notes:
         log.info("Indicators - %s", note)
     return frame.sort_values(["series", "ds"], kind="stable").reset_index(drop=True), notes

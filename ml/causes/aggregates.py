@@ -363,7 +363,7 @@ def redate_shifts(
     cfg: ExplainConfig,
 ) -> list[dict[str, Any]]:
     """``events`` with a detected shift moved to a known date of its series (an anchor; :func:`detect_shifts`
-    passes an aggregate its parts' shifts) when the data fit it at least as well there.
+    passes an aggregate its parts' shifts) when the data fit it as well there (see below).
 
     A blind search dates a shift to within a few weeks; on a sum of parts, or next to a seasonal swing, it can
     land three or four weeks off, and then it hides the true date from every test made there (the shift blocks
@@ -373,16 +373,16 @@ def redate_shifts(
     computed with the step at the detected date and at the anchor (each side at least ``min_segment`` points).
     The shift moves to the best anchor when the fit there is at least as good and the step keeps its sign; or,
     when the parts' own steps at the anchor are at least ``REDATE_SHARE`` (two thirds) of the sum's step there (and
-    of its detected step), when the fit there is not decisively worse: its sum of squares exceeds the detected date's by
-    at most ``REDATE_LR`` noise variances (the detected fit's residual variance), a likelihood ratio of at most
-    e^4, so the sum's data cannot tell the two dates apart. Such a part's shift is dated on a far less noisy series
-    than the sum of all parts, so its date is the better estimate of when the sum moved (on GitHub's history with
+    of its detected step), when the fit there is not decisively worse: its sum of squares exceeds the detected
+    date's by at most ``REDATE_LR`` noise variances (the detected fit's residual variance), a likelihood ratio of
+    at most e^4, so the sum's data cannot tell the two dates apart. Such a part's shift is dated on a far less noisy
+    series than the sum of all parts, so its date is the better estimate of when the sum moved (on GitHub's history with
     planted rises, a sum's shift dated 3-5 weeks from the date of the part that explains it was the most common
     miss at large sizes); a part whose step is a small share of the sum's (an unrelated rise of one team a month
-    before a rise of all of them) does not take it. Its magnitude becomes
-    the step there, its confidence stays the detector's, and ``detail`` says so. (Changes and
-    experiment starts as anchors were tried on the sample's seeds: they moved a true shift onto a distractor
-    change four weeks later and found nothing more, so they are not used.)
+    before a rise of all of them) does not take it. Its magnitude becomes the step there, its confidence stays the
+    detector's, and ``detail`` says so. (Changes and experiment starts as anchors were tried on the sample's seeds:
+    they moved a true shift onto a distractor change four weeks later and found nothing more, so they are not
+    used.)
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     ms = int(params["min_segment"])

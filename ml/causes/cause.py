@@ -140,12 +140,10 @@ def concentration(ep: float, share_before: float, min_room: float = 0.0) -> floa
     if not math.isfinite(ep) or ep <= 0:
         return 0.0
     ep_c = min(ep, 1.0)
-    if min_room > 0:
-        # the room above proportional is at least min_room: a candidate that is (nearly) all of the level before
-        # (the one pattern of a slice's incidents) explains the change only by restating it
-        s = min(max(share_before, 0.0), 1.0) if math.isfinite(share_before) else 0.0
-        excess = max(0.0, (ep_c - s) / max(1.0 - s, min_room))
-    else:
-        s = min(max(share_before, 0.0), 0.999) if math.isfinite(share_before) else 0.0
-        excess = max(0.0, (ep_c - s) / (1.0 - s))
+    s = min(max(share_before, 0.0), 1.0) if math.isfinite(share_before) else 0.0
+    if not min_room:
+        s = min(s, 0.999)  # a slice that was all of the level still has room to be more than proportional
+    # the room above proportional is at least min_room: a candidate that is (nearly) all of the level before (the
+    # one pattern of a slice's incidents) explains the change only by restating it
+    excess = max(0.0, (ep_c - s) / max(1.0 - s, min_room))
     return float(min(ep_c / FULL_EP, 1.0, math.sqrt(excess)))
