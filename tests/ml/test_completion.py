@@ -265,3 +265,12 @@ def test_a_repeated_index_does_not_mix_indicators_up() -> None:
     series = build_series(joined)
     assert len(series["incidents/team=a"].values) == 3  # weeks 0-2, not the deploys' span
     assert series["incidents/team=a"].values.tolist() == [2.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["aA" * 500_000, "_" * 1_000_000, "time_" * 200_000, "lead_tim" * 125_000])
+def test_the_name_rule_is_linear_on_long_names(name: str) -> None:
+    import time
+
+    t0 = time.perf_counter()
+    looks_like_mean(name)
+    assert time.perf_counter() - t0 < 5.0  # a backtracking regex would take minutes on a million characters
