@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ml.errors import InputError, ModelUnavailableError, StrictModeError
+from ml.io.decoding import ReadResult
 from ml.io.schemas import Incident
 from ml.registry.names import PATTERNS_MODEL
 from ml.text.redaction import redact
@@ -36,6 +37,7 @@ from training.ingest import (
     load_experiments,
     load_indicators,
     quarantine_note,
+    unread_notes,
 )
 from training.settings import Settings
 
@@ -120,8 +122,11 @@ def pattern_runtime(settings: Settings, version: str | None = None) -> tuple[Any
     return runtime, version
 
 
-def read_changes_frame(paths: Sequence[Path], strict: bool = False) -> pd.DataFrame | None:
-    """The change log as a frame (``ds, <dimensions>, kind, description, id``), or None without one."""
+def read_changes_frame(
+    paths: Sequence[Path], strict: bool = False, notes: list[str] | None = None
+) -> pd.DataFrame | None:
+    """The change log as a frame (``ds, <dimensions>, kind, description, id``), or None without one; the notes on
+    rejected entries and unread columns go to ``notes``."""
     if not paths:
         return None
     from ml.io.readers import changes_frame
@@ -131,10 +136,15 @@ def read_changes_frame(paths: Sequence[Path], strict: bool = False) -> pd.DataFr
         raise StrictModeError(
             f"{read.quarantined} change(s) rejected (first: {read.rejects[0]})", field="changes"
         )
+    _read_notes(read, "change-log entries", notes)
     return changes_frame(read.records) if read.records else None
 
 
-def read_experiment_dicts(paths: Sequence[Path], strict: bool = False) -> list[dict[str, Any]] | None:
+def read_experiment_dicts(
+    paths: Sequence[Path], strict: bool = False, notes: list[str] | None = None
+) -> list[dict[str, Any]] | None:
+    """The experiments as dicts, or None without a file; the notes on rejected ones and unread fields go to
+    ``notes``."""
     if not paths:
         return None
     read = load_experiments(list(paths))  # redacted, once, here
@@ -142,7 +152,16 @@ def read_experiment_dicts(paths: Sequence[Path], strict: bool = False) -> list[d
         raise StrictModeError(
             f"{read.quarantined} experiment(s) rejected (first: {read.rejects[0]})", field="experiments"
         )
+    _read_notes(read, "experiments", notes)
     return [e.model_dump(mode="json") for e in read.records]
+
+
+def _read_notes(read: ReadResult[Any], what: str, notes: list[str] | None) -> None:
+    """Append to ``notes`` the line on the records ``read`` quarantined and one per field nothing reads."""
+    if notes is None:
+        return
+    rejected = quarantine_note(read, what)
+    notes += [*([rejected] if rejected else []), *unread_notes(read)]
 
 
 def gather_inputs(
@@ -155,10 +174,9 @@ def gather_inputs(
     strict: bool = False,
 ) -> ExplainInputs:
     """Read the incidents (with their patterns), experiments and change log for an explanation."""
-    inputs = ExplainInputs(
-        experiments=read_experiment_dicts(experiments_paths, strict),
-        changes=read_changes_frame(changes_paths, strict),
-    )
+    inputs = ExplainInputs()
+    inputs.experiments = read_experiment_dicts(experiments_paths, strict, inputs.notes)
+    inputs.changes = read_changes_frame(changes_paths, strict, inputs.notes)
     if not incidents_paths:
         return inputs
     from training.ingest import load_incidents
@@ -172,6 +190,7 @@ def gather_inputs(
     inputs.rejected = quarantine_note(read, "incidents")
     if inputs.rejected:
         inputs.notes.append(inputs.rejected)
+    inputs.notes += unread_notes(read)
     try:
         runtime, version = pattern_runtime(settings, patterns_version)
     except ModelUnavailableError:
@@ -241,7 +260,7 @@ def explain(
     else:
         history, completed = incident_count_history(inputs.records)
     signals = explain_history(history, inputs, since)
-    notes = [*completed, *inputs.notes]
+    notes = [*completed, *(unread_notes(read) if read is not None else []), *inputs.notes]
     from ml.causes.aggregates import MIN_POINTS
 
     notes += [
@@ -257,6 +276,11 @@ def explain(
                 else f"the incidents span {longest} week(s), and a shift needs {MIN_POINTS} to be searched"
             )
             + ": nothing to explain yet"
+        )
+    last = history["ds"].max() if len(history) else None
+    if since is not None and last is not None and pd.Timestamp(since) > last:
+        notes.append(
+            f"--since {since} is after the last date of the history ({last.date()}): no shift can be listed"
         )
     return {"signals": signals, "notes": notes, "patterns_version": inputs.patterns_version}
 
@@ -359,7 +383,10 @@ def explanations_table(signals: Sequence[dict[str, Any]], top: int = 3) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="Why it moved: candidate causes of each shift (newest first)")
+    table = Table(
+        title="Why it moved: candidate causes of each shift (newest first)",
+        caption=None if signals else "no shift found",
+    )
     for col in ("shift", "cause", "contribution", "confidence", "why"):
         table.add_column(col, overflow="fold")
     for s in signals:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "indicator_history",
     "quarantine_note",
+    "unread_notes",
     "load_changes",
     "load_experiments",
     "load_incidents",
@@ -55,7 +56,16 @@ def _redacted_reasons(result: ReadResult[Any]) -> ReadResult[Any]:
     """The reasons of quarantined records and of notes redacted (a reason may quote the rejected value)."""
     result.rejects = [dataclasses.replace(r, reason=redact(r.reason)) for r in result.rejects]
     result.notes = [dataclasses.replace(n, reason=redact(n.reason)) for n in result.notes]
+    result.unread = [
+        dataclasses.replace(n, field=redact(n.field) if n.field else n.field, reason=redact(n.reason))
+        for n in result.unread
+    ]
     return result
+
+
+def unread_notes(read: ReadResult[Any]) -> list[str]:
+    """One line per file and field of ``read`` that nothing reads (``ReadResult.unread``), redacted."""
+    return [redact(str(n)) for n in read.unread]
 
 
 def load_experiments(paths: str | Path | Iterable[str | Path]) -> ReadResult[Experiment]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import io
 import json
 import logging
@@ -71,6 +72,8 @@ class ReadResult(Generic[T]):
     records: list[T] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     notes: list[Reject] = field(default_factory=list)
+    #: The notes on fields (columns) no field of the record reads, one per file and field (also in ``notes``).
+    unread: list[Reject] = field(default_factory=list)
     records_in: int = 0
 
     @property
@@ -88,6 +91,7 @@ class ReadResult(Generic[T]):
         self.records += other.records
         self.rejects += other.rejects
         self.notes += other.notes
+        self.unread += other.unread
         self.records_in += other.records_in
         return self
 
@@ -135,12 +139,15 @@ class _Validator(Generic[T]):
         result: ReadResult[T],
         key: Callable[[T], Any],
         key_name: str,
+        note_unread: bool = True,
     ) -> None:
         self.model = model
         self.result = result
         self.key = key
         self.key_name = key_name
         self.seen: dict[Any, str] = {}
+        self.note_unread = note_unread
+        self.unread: set[tuple[str, str]] = set()  # (file, field) already noted
 
     def add(self, raw: Any, file: str, line: int | None) -> None:
         self.result.records_in += 1
@@ -172,6 +179,8 @@ class _Validator(Generic[T]):
             )
             return
         self.seen[k] = f"{file}:{line}" if line is not None else file
+        if self.note_unread:
+            self._note_unread(raw, file, line)
         for name in _DATETIME_FIELDS[self.result.kind]:
             v = raw.get(name)
             if isinstance(v, str) and _NAIVE_RE.match(v.strip()):
@@ -183,6 +192,51 @@ class _Validator(Generic[T]):
                     Reject(file, line, name, "timezone-naive datetime taken as UTC", rid_s)
                 )
         self.result.records.append(rec)
+
+    def _note_unread(self, raw: dict[Any, Any], file: str, line: int | None) -> None:
+        """One note per file and field of an accepted record that no field of the model reads: a misspelt
+        ``contols`` of an experiment, or an incidents export's ``component`` column, would otherwise vanish in
+        silence (the experiment scored without its controls; every incident counted under one service)."""
+        fields = self.model.model_fields
+        for name in raw:
+            key = str(name)
+            if key in fields or (file, key) in self.unread or len(self.unread) >= MAX_UNREAD_NOTES:
+                continue
+            self.unread.add((file, key))
+            note = Reject(file, line, key[:80], unread_reason(self.result.kind, key, list(fields)))
+            self.result.notes.append(note)
+            self.result.unread.append(note)
+            log.warning("Reading - note %s", note)
+
+
+#: Unread-field notes kept per reader (an export with hundreds of extra columns says so a hundred times at most).
+MAX_UNREAD_NOTES = 100
+#: Names of the fields an incident's other names most likely meant (a status page's component, a squad).
+_MEANT = {
+    "service": ("component", "components", "system", "product", "application", "app", "service_name"),
+    "team": ("squad", "owner_team", "owning_team", "team_name", "group"),
+}
+
+
+_RECORD = {"incidents": "an incident", "experiments": "an experiment", "changes": "a change-log entry"}
+
+
+def unread_reason(kind: str, name: str, fields: list[str]) -> str:
+    """Why a field of a ``kind`` record is not read, and what to rename it: the field of another case or
+    spelling (``Team``, ``contols``), a name that most likely means one (``component``: service), or the list."""
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    low = name.strip().lower().replace("-", "_").replace(" ", "_")[:80]
+    close = difflib.get_close_matches(low, fields, n=1, cutoff=0.8)
+    meant = next((f for f, names in _MEANT.items() if low in names), None)
+    if low in fields:
+        hint = f"field names are lower case with _: rename it {low}"
+    elif close:
+        hint = f"did you mean {close[0]}?"
+    elif meant is not None and meant in fields:
+        hint = f"rename it {meant} to split the {kind} by it"
+    else:
+        hint = f"{_RECORD.get(kind, 'a record')}'s fields are {', '.join(fields)}"
+    return f"field {shown!r} is not read ({hint})"
 
 
 _BLANK = " \t\r\n\x0b\x0c"

@@ -205,6 +205,7 @@ def _note_unread_columns(
                 f"({hint})",
             )
             result.notes.append(note)
+            result.unread.append(note)
             log.warning("Reading - note %s", note)
 
 
@@ -212,7 +213,7 @@ def read_indicators(paths: str | Path | Iterable[str | Path]) -> ReadResult[Indi
     """Read long-format indicator observations (indicator, ds, y[, team][, service]) from CSV or Parquet; a column
     that is none of these is noted once per file."""
     result: ReadResult[IndicatorObservation] = ReadResult(kind="indicators")
-    v = _Validator(IndicatorObservation, result, _indicator_key, "series+ds")
+    v = _Validator(IndicatorObservation, result, _indicator_key, "series+ds", note_unread=False)
     for p in _as_paths(paths):
         result.sources.append(str(p))
         if p.suffix.lower() == ".csv":

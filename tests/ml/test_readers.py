@@ -18,6 +18,7 @@ from ml.io.readers import (
     read_incidents,
     read_indicators,
 )
+from ml.io.schemas import Incident
 
 GOOD = {
     "id": "INC-1",
@@ -611,3 +612,74 @@ def test_changes_no_loss_property(tmp_path: Path, rows: list[tuple[str, str, str
     path.write_text("ds,team,kind,description,id\n" + "".join(f"{d},{t},{k},x,{i}\n" for d, t, k, i in rows))
     res = read_changes(path)
     assert res.records_in == len(rows) == res.accepted + res.quarantined
+
+
+def test_a_field_no_incident_field_reads_is_noted_once_per_file_with_what_to_rename_it(
+    tmp_path: Path,
+) -> None:
+    csv_path = tmp_path / "inc.csv"
+    csv_path.write_text(
+        "id,title,summary,started_at,component,Team,ticket_url\n"
+        + "".join(f"I{i},t,s,2025-01-0{i + 1}T00:00:00Z,api,pay,https://t/{i}\n" for i in range(3)),
+        encoding="utf-8",
+    )
+    res = read_incidents(csv_path)
+    assert res.accepted == 3 and res.records_in == res.accepted + res.quarantined
+    assert [(n.line, n.field, n.reason) for n in res.unread] == [
+        (2, "component", "field 'component' is not read (rename it service to split the incidents by it)"),
+        (2, "Team", "field 'Team' is not read (field names are lower case with _: rename it team)"),
+        (
+            2,
+            "ticket_url",
+            "field 'ticket_url' is not read (an incident's fields are "
+            + ", ".join(Incident.model_fields)
+            + ")",
+        ),
+    ]
+    assert all(n in res.notes for n in res.unread)
+    # JSONL: a key first seen on a later line is noted there, once; a rejected record notes nothing
+    path = _jsonl(
+        tmp_path / "inc.jsonl",
+        [
+            dict(GOOD, id="A"),
+            dict(GOOD, id="B", squad="sre"),
+            dict(GOOD, id="C", squad="x"),
+            {"id": "D", "x": 1},
+        ],
+    )
+    res = read_incidents(path)
+    assert [(n.line, n.field) for n in res.unread] == [(2, "squad")]
+    assert "rename it team to split the incidents by it" in res.unread[0].reason
+    # Markdown front matter
+    folder = tmp_path / "pm"
+    folder.mkdir()
+    (folder / "a.md").write_text(MD.replace("id: PM-1\n", "id: PM-1\nauthor: someone\n"), encoding="utf-8")
+    assert [n.field for n in read_incidents(folder).unread] == ["author"]
+
+
+def test_a_misspelt_experiment_field_is_noted_with_the_field_it_meant(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "- id: E1\n  name: x\n  hypothesis: {problem: a, solution: b, metric: c}\n  indicator: reopens\n"
+        "  treated: payments\n  contols: [data]\n  start: 2025-03-03\n",
+        encoding="utf-8",
+    )
+    res = read_experiments(path)
+    assert res.accepted == 1 and res.records[0].controls == []
+    assert [(n.line, n.field, n.reason) for n in res.unread] == [
+        (1, "contols", "field 'contols' is not read (did you mean controls?)")
+    ]
+
+
+def test_unread_field_notes_are_bounded_and_quick_on_huge_names(tmp_path: Path) -> None:
+    import time
+
+    row = {"k" * 1_000_000: 1} | dict(GOOD) | {f"extra_{i}": i for i in range(300)}
+    path = _jsonl(tmp_path / "inc.jsonl", [row])
+    t0 = time.perf_counter()
+    res = read_incidents(path)
+    assert time.perf_counter() - t0 < 5.0
+    assert res.accepted == 1 and len(res.unread) == 100 and len(res.notes) == 100
+    assert res.unread[0].field == "k" * 80 and res.unread[0].reason.startswith(
+        f"field '{'k' * 77}...' is not read"
+    )

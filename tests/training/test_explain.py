@@ -445,3 +445,37 @@ def test_a_count_of_quarantined_incidents_is_a_note(tmp_path: Path) -> None:
         ln.startswith("note: 1 of ") and "incidents quarantined (first: " in ln
         for ln in out.stderr.splitlines()
     ), out.stderr
+
+
+def test_every_field_nothing_reads_and_every_rejected_entry_is_a_note(tmp_path: Path) -> None:
+    """An incident's ``component``, an experiment's misspelt ``contols`` and a change log's bad row each leave a
+    note on what was not used; a --since after the history's end says so instead of an empty answer alone."""
+    path = incident_history(tmp_path)
+    with path.open("a", encoding="utf-8") as f:
+        extra = {"id": "C1", "title": "x", "summary": "y", "started_at": "2024-05-01T00:00:00Z"}
+        f.write(json.dumps(extra | {"component": "api"}) + "\n")
+    exp = tmp_path / "experiments.yaml"
+    exp.write_text(
+        "- id: EXP-1\n  name: Canary\n  hypothesis: {problem: a, solution: b, metric: c}\n  indicator: incidents\n"
+        "  dimension: service\n  treated: checkout\n  contols: [search]\n  start: 2024-06-03\n",
+        encoding="utf-8",
+    )
+    changes = tmp_path / "changes.csv"
+    changes.write_text(
+        "ds,service,kind,description\n2024-06-03,checkout,deploy,Canary skipped\nnot-a-date,search,deploy,x\n",
+        encoding="utf-8",
+    )
+    args = ["--incidents", str(path), "--experiments", str(exp), "--changes", str(changes)]
+    out = recur("explain", *args, "--since", "2031-01-01", "--json", env=store_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
+    assert (
+        f"note: {path}:{len(path.read_text().splitlines())} [component]: field 'component' is not read (rename it service to split the incidents by it)"
+        in notes
+    ), notes
+    assert f"note: {exp}:1 [contols]: field 'contols' is not read (did you mean controls?)" in notes, notes
+    assert any(n.startswith("note: 1 of 2 change-log entries quarantined (first: ") for n in notes), notes
+    assert any(
+        n.startswith("note: --since 2031-01-01 is after the last date of the history (") for n in notes
+    )
+    assert json.loads(out.stdout)["signals"] == []
