@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ml.errors import RecurError
-from ml.io.schemas import Experiment, Incident, parse_series_key
+from ml.io.schemas import Experiment, Incident, parse_series_key, series_key
 from ml.registry.runs import list_recorded, recorded_plot
 from ml.reporting.learning import MATURITY_RULES, maturity_level
 from ml.reporting.page import Figure, Finding, Section, Table
@@ -401,7 +401,7 @@ def suggestions_section(
             if fixes
             else "Define a prevention step addressing: " + ", ".join(p["keywords"][:4])
         )
-        series_id = f"incidents/team={team}" if team else None
+        series_id = series_key("incidents", team=team) if team else None
         mde, why = (
             _mde(forecaster, series_id) if series_id in known else (None, "no indicator series for this team")
         )

@@ -35,6 +35,7 @@ from ml.errors import InputError
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 from ml.indicators.completion import UNSET, complete_counts, looks_like_mean, weekly_anchors
 from ml.indicators.signals import detect_signals
+from ml.io.schemas import key_part
 
 __all__ = [
     "CARRY_DAYS",
@@ -122,7 +123,9 @@ def dimension_columns(frame: pd.DataFrame) -> list[str]:
 
 def series_name(indicator: str, dims: dict[str, str], order: list[str]) -> str:
     """``indicator/team=payments/service=checkout`` (dimensions in ``order``; none: the bare indicator)."""
-    return "/".join([indicator, *(f"{d}={dims[d]}" for d in order if dims.get(d))])
+    return "/".join(
+        [key_part(indicator), *(f"{key_part(d)}={key_part(dims[d])}" for d in order if dims.get(d))]
+    )
 
 
 def is_mean_indicator(indicator: str, cfg: ExplainConfig) -> bool:

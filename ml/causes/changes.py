@@ -28,6 +28,7 @@ import pandas as pd
 
 from ml.causes.aggregates import SeriesData
 from ml.causes.cause import Cause, ExplainConfig
+from ml.io.schemas import slice_key
 
 __all__ = [
     "AFTER",
@@ -132,10 +133,10 @@ def _agreement(
     if not unfixed:
         return 1.0, "same slice", None
     if s.is_aggregate:
-        key = ",".join(f"{d}={unfixed[d]}" for d in sorted(unfixed))
+        key = slice_key(unfixed)
         found = drivers.get(key)
         if found is None:  # a pair with the same leaves as one of its values is analysed as that value
-            singles = [drivers[f"{d}={v}"] for d, v in sorted(unfixed.items()) if f"{d}={v}" in drivers]
+            singles = [drivers[k] for d, v in sorted(unfixed.items()) if (k := slice_key({d: v})) in drivers]
             found = min(singles) if len(unfixed) > 1 and singles else None
         if found is not None:
             conf, ep = found

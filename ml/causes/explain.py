@@ -35,6 +35,7 @@ from ml.causes.changes import change_causes, experiment_causes, prepare_changes,
 from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
+from ml.io.schemas import parse_series_key
 
 __all__ = ["explain_signals", "signal_id"]
 
@@ -173,7 +174,7 @@ def _explain_one(
             "no convincing cause: "
             + (f"the best candidate reaches confidence {best:.2f}" if ranked else "no candidate found")
         )
-    indicator = s.indicator if s is not None else sid.split("/")[0]
+    indicator = s.indicator if s is not None else str(parse_series_key(sid)["indicator"])
     out = {
         "id": signal_id(sid, date),
         "series": sid,

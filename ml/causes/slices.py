@@ -36,6 +36,7 @@ from scipy import stats
 from ml.causes.aggregates import SeriesData
 from ml.causes.cause import Cause, ExplainConfig, concentration, significance
 from ml.indicators.changepoints import ar1_mean_variance, robust_ar1
+from ml.io.schemas import slice_key
 
 __all__ = ["REST_Z", "SliceResult", "slice_causes"]
 
@@ -60,10 +61,6 @@ def _js_term(p: float, q: float) -> float:
         if x > 0 and m > 0:
             out += 0.5 * x * math.log(x / m)
     return out
-
-
-def _key(dims: dict[str, str]) -> str:
-    return ",".join(f"{d}={dims[d]}" for d in sorted(dims))
 
 
 def _candidates(s: SeriesData) -> list[tuple[dict[str, str], frozenset[int]]]:
@@ -147,7 +144,7 @@ def slice_causes(
             {
                 "dims": dims,
                 "cols": cols,
-                "key": _key(dims),
+                "key": slice_key(dims),
                 "ep": ep,
                 "conf": conf,
                 "evidence": {

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ml.io.schemas import Experiment
+from ml.io.schemas import Experiment, parse_series_key
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ class ExperimentSpan:
         treated_s = str(treated)
         dim = str(row.get("dimension") or "team")
         if "=" in treated_s:  # a recorded treated series key, e.g. "reopens/team=payments"
-            dim, _, treated_s = treated_s.rsplit("/", 1)[-1].partition("=")
+            key = parse_series_key(treated_s)
+            dim = "service" if key["service"] else "team"
+            treated_s = str(key[dim] or "")
         try:
             s = dt.date.fromisoformat(str(start)[:10])
             e = row.get("end")

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from pydantic import (
     AfterValidator,
@@ -205,24 +207,40 @@ class IndicatorObservation(_Strict):
         return series_key(self.indicator, team=self.team, service=self.service)
 
 
+#: Characters a series id or a slice key uses as separators, percent-encoded inside a name or value (``%`` first).
+_KEY_ESCAPES = str.maketrans({"%": "%25", "/": "%2F", "=": "%3D", ",": "%2C"})
+
+
+def key_part(text: str) -> str:
+    """``text`` as it appears inside a series id or a slice key: ``%``, ``/``, ``=`` and ``,`` percent-encoded, so
+    that a team called ``platform/infra`` is one value (``team=platform%2Finfra``) and no two series share an id."""
+    return text.translate(_KEY_ESCAPES)
+
+
+def slice_key(dims: Mapping[str, str]) -> str:
+    """The key of a slice: its dimension values by name, ``service=checkout,team=payments`` (:func:`key_part`)."""
+    return ",".join(f"{key_part(d)}={key_part(dims[d])}" for d in sorted(dims))
+
+
 def series_key(indicator: str, *, team: str | None = None, service: str | None = None) -> str:
-    """The id of a series: the indicator plus its dimensions, e.g. ``reopens/team=payments``."""
-    parts = [indicator]
+    """The id of a series: the indicator plus its dimensions, e.g. ``reopens/team=payments`` (names and values
+    with a separator in them are encoded: :func:`key_part`)."""
+    parts = [key_part(indicator)]
     if team:
-        parts.append(f"team={team}")
+        parts.append(f"team={key_part(team)}")
     if service:
-        parts.append(f"service={service}")
+        parts.append(f"service={key_part(service)}")
     return "/".join(parts)
 
 
 def parse_series_key(key: str) -> dict[str, str | None]:
     """Inverse of :func:`series_key`."""
     indicator, *dims = key.split("/")
-    out: dict[str, str | None] = {"indicator": indicator, "team": None, "service": None}
+    out: dict[str, str | None] = {"indicator": unquote(indicator), "team": None, "service": None}
     for d in dims:
         name, _, value = d.partition("=")
         if name in ("team", "service"):
-            out[name] = value
+            out[name] = unquote(value)
     return out
 
 

@@ -683,3 +683,58 @@ def test_unread_field_notes_are_bounded_and_quick_on_huge_names(tmp_path: Path) 
     assert res.unread[0].field == "k" * 80 and res.unread[0].reason.startswith(
         f"field '{'k' * 77}...' is not read"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(
+        st.text(min_size=1),
+        st.one_of(st.none(), st.text(min_size=1)),
+        st.one_of(st.none(), st.text(min_size=1)),
+    ),
+    st.tuples(
+        st.text(min_size=1),
+        st.one_of(st.none(), st.text(min_size=1)),
+        st.one_of(st.none(), st.text(min_size=1)),
+    ),
+)
+def test_series_ids_round_trip_and_never_collide(a: tuple, b: tuple) -> None:
+    """A team called platform/infra (or a service a=b) is one value: its id parses back to it, and two different
+    series never share an id (before, team "a/service=b" and team a x service b were one series)."""
+    from ml.io.schemas import parse_series_key, series_key
+
+    ka = series_key(a[0], team=a[1], service=a[2])
+    kb = series_key(b[0], team=b[1], service=b[2])
+    assert parse_series_key(ka) == {"indicator": a[0], "team": a[1] or None, "service": a[2] or None}
+    assert (ka == kb) == ((a[0], a[1] or None, a[2] or None) == (b[0], b[1] or None, b[2] or None))
+
+
+def test_a_team_with_a_slash_is_its_own_series_and_its_own_slice(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from ml.causes import explain_signals
+
+    path = tmp_path / "ind.csv"
+    rng = np.random.default_rng(3)
+    rows = ["indicator,ds,y,team,service"]
+    for w in range(80):
+        ds = (pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=w)).date()
+        rows.append(
+            f"incidents,{ds},{10 + rng.normal(0, 1) + (8 if w >= 50 else 0):.2f},platform/service=infra,"
+        )
+        rows.append(f"incidents,{ds},{10 + rng.normal(0, 1):.2f},platform,infra")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    res = read_indicators(path)
+    assert (
+        res.accepted == 160 and res.quarantined == 0
+    )  # before: one series, the second row of a date a duplicate
+    frame = indicators_frame(res.records)
+    assert sorted(frame.series.unique()) == [
+        "incidents/team=platform%2Fservice%3Dinfra",
+        "incidents/team=platform/service=infra",
+    ]
+    # the slice that moved the total is named by a key that says which team it is
+    frame = frame.assign(service=frame.service.fillna("db")).drop(columns="series")
+    total = [s for s in explain_signals(frame) if s["series"] == "incidents"]
+    assert total and total[0]["causes"][0]["key"] == "team=platform%2Fservice%3Dinfra"
