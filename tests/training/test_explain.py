@@ -469,10 +469,9 @@ def test_every_field_nothing_reads_and_every_rejected_entry_is_a_note(tmp_path: 
     out = recur("explain", *args, "--since", "2031-01-01", "--json", env=store_env(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
     notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
-    assert (
-        f"note: {path}:{len(path.read_text().splitlines())} [component]: field 'component' is not read (rename it service to split the incidents by it)"
-        in notes
-    ), notes
+    line = len(path.read_text().splitlines())
+    why = "field 'component' is not read (rename it service to split the incidents by it)"
+    assert f"note: {path}:{line} [component]: {why}" in notes, notes
     assert f"note: {exp}:1 [contols]: field 'contols' is not read (did you mean controls?)" in notes, notes
     assert any(n.startswith("note: 1 of 2 change-log entries quarantined (first: ") for n in notes), notes
     assert any(
