@@ -64,8 +64,21 @@ def _redacted_reasons(result: ReadResult[Any]) -> ReadResult[Any]:
 
 
 def unread_notes(read: ReadResult[Any]) -> list[str]:
-    """One line per file and field of ``read`` that nothing reads (``ReadResult.unread``), redacted."""
-    return [redact(str(n)) for n in read.unread]
+    """One line per file and field of ``read`` that nothing reads (``ReadResult.unread``), redacted; then one line
+    on the records whose datetimes had no time zone (taken as UTC), if any."""
+    from ml.io.decoding import NAIVE_NOTE
+
+    lines = [redact(str(n)) for n in read.unread]
+    naive = [n for n in read.notes if n.reason == NAIVE_NOTE]
+    if naive:
+        records = len({(n.file, n.line) for n in naive})
+        lines.append(
+            redact(
+                f"{records} of {read.records_in} records give a datetime without a time zone, taken as UTC "
+                f"(first: {naive[0]})"
+            )
+        )
+    return lines
 
 
 def load_experiments(paths: str | Path | Iterable[str | Path]) -> ReadResult[Experiment]:

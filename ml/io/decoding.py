@@ -130,6 +130,10 @@ def _reason(err: Mapping[str, Any]) -> str:
     return msg
 
 
+#: The reason of the note on a datetime without a time zone.
+NAIVE_NOTE = "timezone-naive datetime taken as UTC"
+
+
 class _Validator(Generic[T]):
     """Validates raw dicts into models, tracking duplicates and naive datetimes."""
 
@@ -184,13 +188,9 @@ class _Validator(Generic[T]):
         for name in _DATETIME_FIELDS[self.result.kind]:
             v = raw.get(name)
             if isinstance(v, str) and _NAIVE_RE.match(v.strip()):
-                self.result.notes.append(
-                    Reject(file, line, name, "timezone-naive datetime taken as UTC", rid_s)
-                )
+                self.result.notes.append(Reject(file, line, name, NAIVE_NOTE, rid_s))
             elif isinstance(v, dt.datetime) and v.tzinfo is None:
-                self.result.notes.append(
-                    Reject(file, line, name, "timezone-naive datetime taken as UTC", rid_s)
-                )
+                self.result.notes.append(Reject(file, line, name, NAIVE_NOTE, rid_s))
         self.result.records.append(rec)
 
     def _note_unread(self, raw: dict[Any, Any], file: str, line: int | None) -> None:

@@ -449,10 +449,11 @@ def test_a_count_of_quarantined_incidents_is_a_note(tmp_path: Path) -> None:
 
 def test_every_field_nothing_reads_and_every_rejected_entry_is_a_note(tmp_path: Path) -> None:
     """An incident's ``component``, an experiment's misspelt ``contols`` and a change log's bad row each leave a
-    note on what was not used; a --since after the history's end says so instead of an empty answer alone."""
+    note on what was not used, and a datetime without a time zone one on how it was read; a --since after the
+    history's end says so instead of an empty answer alone."""
     path = incident_history(tmp_path)
     with path.open("a", encoding="utf-8") as f:
-        extra = {"id": "C1", "title": "x", "summary": "y", "started_at": "2024-05-01T00:00:00Z"}
+        extra = {"id": "C1", "title": "x", "summary": "y", "started_at": "2024-05-01T00:00:00"}
         f.write(json.dumps(extra | {"component": "api"}) + "\n")
     exp = tmp_path / "experiments.yaml"
     exp.write_text(
@@ -472,6 +473,10 @@ def test_every_field_nothing_reads_and_every_rejected_entry_is_a_note(tmp_path: 
     line = len(path.read_text().splitlines())
     why = "field 'component' is not read (rename it service to split the incidents by it)"
     assert f"note: {path}:{line} [component]: {why}" in notes, notes
+    naive = (
+        f"note: 1 of {line} records give a datetime without a time zone, taken as UTC (first: {path}:{line}"
+    )
+    assert any(n.startswith(naive) for n in notes), notes
     assert f"note: {exp}:1 [contols]: field 'contols' is not read (did you mean controls?)" in notes, notes
     assert any(n.startswith("note: 1 of 2 change-log entries quarantined (first: ") for n in notes), notes
     assert any(
