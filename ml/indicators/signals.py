@@ -102,15 +102,28 @@ CP_PARAMS = 3.0
 # --------------------------------------------------------------------------------------------------------------
 
 
+def points_per_week(dates: pd.DatetimeIndex | None) -> int:
+    """How many points of a regular grid make a week: 7 on a daily grid, 1 on a weekly one (or coarser, or without
+    dates)."""
+    if dates is None or len(dates) < 2:
+        return 1
+    step = float(np.median(np.diff(dates.asi8))) / 86_400e9  # days
+    return max(1, round(7 / step)) if step > 0 else 1
+
+
 class ChangeDetector:
     """Level shifts and outliers in one series (see the module docstring).
 
     Parameters:
         season_length: nominal seasonal period (1: none; 52 for weekly data, 7 for daily).
-        min_segment: fewest points between two changes (and the shortest run that counts as a level change).
+        min_segment: fewest weeks between two changes (and the shortest run that counts as a level change): that
+            many points on a weekly grid, 7 times as many on a daily one (``segment_``).
         penalty: PELT penalty in units of long-run variance x log(n) (a first pass; the tests decide).
         min_confidence: smallest Bonferroni-corrected confidence for a reported shift.
-        min_shift_sigma: smallest reported shift, in noise sds (practical significance).
+        min_shift_sigma: smallest reported shift, in noise sds of a weekly value (practical significance): on a
+            daily grid the sd of a week's mean of days, sigma / sqrt(7) (``size_bar_``), so that the same change of
+            a process is reported whether it is exported by day or by week (a rate tripling from 0.3 to 0.9
+            incidents a day is under one sd of a day's noise, and was never reported).
         outlier_z: Hampel threshold in noise sds.
         level: interval (percent) used for ``outside_interval``.
         max_iter: rounds of the seasonality/trend/level alternation.
@@ -190,6 +203,9 @@ class ChangeDetector:
             raise InputError(f"dates and y differ in length ({len(self.dates_)} vs {n})", field="dates")
         self.notes_: list[str] = []
         self.n_ = n
+        self.per_week_ = points_per_week(self.dates_)
+        self.segment_ = self.min_segment * self.per_week_
+        self.size_bar_ = self.min_shift_sigma / math.sqrt(self.per_week_)
         self.change_points_: list[int] = []
         self.outliers_: list[int] = []
         self.shifts_: list[dict[str, Any]] = []
@@ -202,7 +218,7 @@ class ChangeDetector:
         if self.count_scale_:
             self.notes_.append("sparse counts: tested on their square-root scale (Anscombe)")
             y = np.where(obs, to_count_scale(np.where(obs, y, 0.0)), np.nan)
-        ms = self.min_segment
+        ms = self.segment_
         if obs.sum() < 2 * ms + 2 or np.ptp(y[obs]) == 0:
             self.notes_.append(
                 "too short or constant for change detection" if obs.sum() else "no observed value"
@@ -277,7 +293,7 @@ class ChangeDetector:
     ) -> dict[str, Any]:
         """Alternate outliers -> changes (PELT + tests) -> seasonality/trend until the changes settle."""
         n = len(x)
-        ms = self.min_segment
+        ms = self.segment_
         window = max(7, 2 * ms - 1)
         cps: list[int] = []
         out_idx = np.zeros(0, dtype=int)
@@ -385,7 +401,7 @@ class ChangeDetector:
         var_e = sigma**2 * (1 - phi**2)
         c = 1.5 * math.sqrt(var_e)
         cps = list(cps)
-        n, ms = len(z), self.min_segment
+        n, ms = len(z), self.segment_
         for i in range(len(cps)):
             a = cps[i - 1] if i > 0 else 0
             b = cps[i + 1] if i + 1 < len(cps) else n
@@ -418,7 +434,7 @@ class ChangeDetector:
         if se <= 0:
             return 1.0, d
         p = 2.0 * stats.norm.sf(abs(d) / se)
-        n_tests = max(1.0, len(z) / self.min_segment)
+        n_tests = max(1.0, len(z) / self.segment_)
         return max(0.0, 1.0 - min(1.0, p * n_tests)), d
 
     def _prune(self, z: np.ndarray, cps: list[int], phi: float, sigma: float) -> list[int]:
@@ -426,7 +442,7 @@ class ChangeDetector:
         cps = list(cps)
         while cps:
             scored = [self._test(z, cps, i, phi, sigma) for i in range(len(cps))]
-            ok = [c >= self.min_confidence and abs(d) >= self.min_shift_sigma * sigma for c, d in scored]
+            ok = [c >= self.min_confidence and abs(d) >= self.size_bar_ * sigma for c, d in scored]
             if all(ok):
                 break
             worst = min(range(len(cps)), key=lambda i: (ok[i], scored[i][0], abs(scored[i][1])))
@@ -516,7 +532,7 @@ class ChangeDetector:
         as a ``shift`` (detail "trend change") when the slope change adds up to at least 2 ``min_shift_sigma``
         noise sds by the end of the series.
         """
-        n, ms, sigma, phi = len(zc), self.min_segment, self.sigma_, self.phi_
+        n, ms, sigma, phi = len(zc), self.segment_, self.sigma_, self.phi_
         if sigma <= 0 or n < 6 * ms:
             return []
         r = zc - self.level_
@@ -538,7 +554,7 @@ class ChangeDetector:
         z, tau, b = best
         conf = max(0.0, 1.0 - min(1.0, 2.0 * stats.norm.sf(z) * n / ms))
         total = b * (n - tau)
-        if conf < self.min_confidence or abs(total) < 2 * self.min_shift_sigma * sigma:
+        if conf < self.min_confidence or abs(total) < 2 * self.size_bar_ * sigma:
             return []
         slope = float(self.trend_[1] - self.trend_[0]) if n > 1 else 0.0
         return [

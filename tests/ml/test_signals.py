@@ -312,3 +312,29 @@ def test_a_long_silent_history_does_not_set_the_noise_of_sparse_counts(
         extra_without += len(bare.change_points_)
     assert found >= 8 and extra <= 5, (found, extra)  # measured: 10 found, 3 more shifts
     assert extra_without >= 50  # measured: 103 change points in all
+
+
+def test_a_change_exported_by_day_is_found_as_by_week() -> None:
+    """The size bar is in noise sds of a week (sigma / sqrt(7) on a daily grid) and a segment lasts at least
+    min_segment weeks: a daily export of counts that double is found like their weekly sums (before: never, since
+    a doubling from 0.3 to 0.6 incidents a day is under one sd of one day's Poisson noise)."""
+    n, at = 730, 500
+    days = dates(n, "D")
+    found_daily = found_weekly = 0
+    for seed in range(12):
+        rng = np.random.default_rng(900 + seed)
+        y = rng.poisson(np.where(np.arange(n) >= at, 0.9, 0.3)).astype(float)
+        daily = [e for e in detect_signals("d", days, y.tolist()) if e["kind"] == "shift"]
+        weekly_sums = (
+            pd.Series(y, index=pd.DatetimeIndex(days)).resample("W-MON", label="left", closed="left").sum()
+        )
+        weekly = [
+            e
+            for e in detect_signals("w", list(weekly_sums.index), weekly_sums.tolist())
+            if e["kind"] == "shift"
+        ]
+        near = lambda ev: any(abs(pd.Timestamp(e["date"]) - pd.Timestamp(days[at])).days <= 14 for e in ev)  # noqa: E731
+        found_daily += near(daily)
+        found_weekly += near(weekly)
+        assert len(daily) <= 2
+    assert found_weekly >= 10 and found_daily >= found_weekly - 2
