@@ -146,8 +146,10 @@ class ForecasterRuntime:
         }
 
     def signals(self, since: dt.date | None = None, series: str | None = None) -> list[dict[str, Any]]:
-        """Ranked events of the fitted series, and the shifts of the aggregates the explanations found (e.g.
-        ``incidents`` summed over teams); each with its ``id`` and how many candidate causes it has."""
+        """Ranked events of the fitted series, and every other shift the explanations found: those of the
+        aggregates (e.g. ``incidents`` summed over teams), and those of a fitted series found at the date of a
+        change or experiment, or once the season its team shares is out; each with its ``id`` and how many
+        candidate causes it has, so that every id ``causes`` answers is listed."""
         from ml.causes import signal_id
         from ml.indicators.events import EVENT_FIELDS, rank_events
 
@@ -161,10 +163,12 @@ class ForecasterRuntime:
                 "kind": "shift",
                 "direction": _DIRECTION.get(str(e["direction"]), e["direction"]),  # the detector's words
                 "id": e["id"],
-                "detail": "aggregate of its parts",
+                "detail": "aggregate of its parts"
+                if e["series"] not in self.bundle.results
+                else str(e.get("detail") or "found by the explanation"),
             }
             for e in self._explanations
-            if e["id"] not in known and e["series"] not in self.bundle.results
+            if e["id"] not in known
         ]
         if extra:  # ranked together; the id is the series and date's
             rows = [

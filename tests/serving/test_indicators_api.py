@@ -34,8 +34,8 @@ def test_indicators_forecast_signals_plot(live: Server, indicators_store: dict) 
 
 
 def test_signal_causes(live: Server, indicators_store: dict) -> None:
-    """Every listed shift has an id that GET /v1/signals/{id}/causes explains; aggregates are listed too; an
-    unknown id is a 404 JSON error."""
+    """Every listed shift has an id that GET /v1/signals/{id}/causes explains, and every explained one is listed
+    (aggregates too); an unknown id is a 404 JSON error."""
     from ml.causes import ExplainConfig
 
     rows = httpx.get(live.url + "/v1/signals", params={"kind": "shift"}).json()["signals"]
@@ -60,6 +60,8 @@ def test_signal_causes(live: Server, indicators_store: dict) -> None:
         e["id"]: e for e in json.loads((indicators_store["out"] / "causes.json").read_text())["signals"]
     }
     assert all(b["causes"] == stored[b["id"]]["causes"] for b in bodies)
+    # and every shift explained is listed: those found at a change's date or once the season is out too
+    assert set(stored) == {r["id"] for r in rows}
     missing = httpx.get(live.url + "/v1/signals/sig-0000000000/causes")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     assert "sig-0000000000" in missing.json()["detail"]
