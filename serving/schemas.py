@@ -215,7 +215,9 @@ class SeriesList(BaseModel):
     series: list[SeriesInfo]
 
 
-SeriesId = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[\w .:/=@+-]+$")]
+#: A series id as GET /v1/indicators lists it (a ``/``, ``=``, ``,`` or ``%`` inside a name or value is
+#: percent-encoded there: ``incidents/team=platform%2Finfra``).
+SeriesId = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[\w .:/=@+,%-]+$")]
 
 
 class ForecastRequest(BaseModel):
@@ -440,7 +442,7 @@ class PlanRequest(BaseModel):
         },
     )
     indicator: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
-    treated: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^(team|service)=[^=/]+$")]
+    treated: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^(team|service)=[^\x00-\x1f]+$")]
     controls: Annotated[list[FilterValue], Field(max_length=20)] = []
     weeks: Annotated[int, Field(ge=1, le=104)]
     direction: Literal["increase", "decrease"]

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ml.causes.aggregates import SeriesData
 from ml.causes.cause import Cause, ExplainConfig
-from ml.io.schemas import slice_key
+from ml.io.schemas import readable, slice_key
 
 __all__ = [
     "AFTER",
@@ -140,8 +140,12 @@ def _agreement(
             found = min(singles) if len(unfixed) > 1 and singles else None
         if found is not None:
             conf, ep = found
-            return conf, f"{key} drives the aggregate (slice confidence {conf:.2f})", min(max(ep, 0.0), 1.0)
-        return 0.0, f"{key} is not a slice of {s.series}", None
+            return (
+                conf,
+                f"{readable(key)} drives the aggregate (slice confidence {conf:.2f})",
+                min(max(ep, 0.0), 1.0),
+            )
+        return 0.0, f"{readable(key)} is not a slice of {readable(s.series)}", None
     return PARTIAL, "a dimension the series is not split on", None
 
 

@@ -35,7 +35,7 @@ from ml.causes.changes import change_causes, experiment_causes, prepare_changes,
 from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
-from ml.io.schemas import parse_series_key
+from ml.io.schemas import parse_series_key, readable
 
 __all__ = ["explain_signals", "signal_id"]
 
@@ -122,7 +122,7 @@ def _explain_one(
     magnitude = e.get("magnitude")
     mag = float(magnitude) if isinstance(magnitude, int | float) and math.isfinite(magnitude) else math.nan
     if s is None:
-        notes.append(f"{sid} is not a series of the indicators: no cause can be checked")
+        notes.append(f"{readable(sid)} is not a series of the indicators: no cause can be checked")
         direction = _direction(e, 0.0 if math.isnan(mag) else mag)
     else:
         before, after, b0, a1 = _windows(s, d, bounds, cfg)

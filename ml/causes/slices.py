@@ -36,7 +36,7 @@ from scipy import stats
 from ml.causes.aggregates import SeriesData
 from ml.causes.cause import Cause, ExplainConfig, concentration, significance
 from ml.indicators.changepoints import ar1_mean_variance, robust_ar1
-from ml.io.schemas import slice_key
+from ml.io.schemas import readable, slice_key
 
 __all__ = ["REST_Z", "SliceResult", "slice_causes"]
 
@@ -109,7 +109,7 @@ def slice_causes(
     notes: list[str] = []
     if s.how == "mean":
         notes.append(
-            f"{s.series} is the mean of its {k} parts (a rate or average), so slices are weighted 1/{k}"
+            f"{readable(s.series)} is the mean of its {k} parts (a rate or average), so slices are weighted 1/{k}"
         )
     if not math.isfinite(total) or total == 0 or np.sign(total) != direction:
         notes.append("the parts do not change in the direction of the shift: no slice explains it")
@@ -174,7 +174,7 @@ def slice_causes(
     if singles and max(r["ep"] for r in singles) < 0.5 and max(r["conf"] for r in rows) < cfg.explained_at:
         top = max(singles, key=lambda r: r["ep"])
         notes.append(
-            f"the change is spread over the slices (the largest share, {top['key']}, explains "
+            f"the change is spread over the slices (the largest share, {readable(top['key'])}, explains "
             f"{max(top['ep'], 0.0):.1%}, at confidence {float(top['conf']):.2f}): no single slice explains it"
         )
     word = "rise" if direction > 0 else "fall"
@@ -185,7 +185,7 @@ def slice_causes(
             float(min(max(r["ep"], 0.0), 1.0)),
             float(r["conf"]),
             r["evidence"],
-            f"{r['key']} accounts for {max(r['ep'], 0.0):.0%} of the {word} of {s.series}"
+            f"{readable(r['key'])} accounts for {max(r['ep'], 0.0):.0%} of the {word} of {readable(s.series)}"
             f"{' (more than all of it: other slices moved the other way)' if r['ep'] > 1.0 else ''} "
             f"({r['evidence']['before']:.3g} -> {r['evidence']['after']:.3g} in that slice"
             f"{', weighted as a mean' if s.how == 'mean' else ''}).",

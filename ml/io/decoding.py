@@ -151,7 +151,7 @@ class _Validator(Generic[T]):
         self.key_name = key_name
         self.seen: dict[Any, str] = {}
         self.note_unread = note_unread
-        self.unread: set[tuple[str, str]] = set()  # (file, field) already noted
+        self.unread: set[str] = set()  # fields already noted
 
     def add(self, raw: Any, file: str, line: int | None) -> None:
         self.result.records_in += 1
@@ -194,15 +194,16 @@ class _Validator(Generic[T]):
         self.result.records.append(rec)
 
     def _note_unread(self, raw: dict[Any, Any], file: str, line: int | None) -> None:
-        """One note per file and field of an accepted record that no field of the model reads: a misspelt
-        ``contols`` of an experiment, or an incidents export's ``component`` column, would otherwise vanish in
-        silence (the experiment scored without its controls; every incident counted under one service)."""
+        """One note per field of an accepted record that no field of the model reads, at its first file and line:
+        a misspelt ``contols`` of an experiment, or an incidents export's ``component`` column, would otherwise
+        vanish in silence (the experiment scored without its controls; every incident counted under one service).
+        Once per field, not per file: a folder of 1,000 postmortems whose front matter has ``authors`` gives one."""
         fields = self.model.model_fields
         for name in raw:
             key = str(name)
-            if key in fields or (file, key) in self.unread or len(self.unread) >= MAX_UNREAD_NOTES:
+            if key in fields or key in self.unread or len(self.unread) >= MAX_UNREAD_NOTES:
                 continue
-            self.unread.add((file, key))
+            self.unread.add(key)
             note = Reject(file, line, key[:80], unread_reason(self.result.kind, key, list(fields)))
             self.result.notes.append(note)
             self.result.unread.append(note)

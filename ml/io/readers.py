@@ -31,6 +31,7 @@ from ml.io.decoding import (
     EXPERIMENT_SUFFIXES,
     INCIDENT_SUFFIXES,
     INDICATOR_SUFFIXES,
+    MAX_UNREAD_NOTES,
     Kind,
     NoAliasLoader,
     ReadResult,
@@ -190,19 +191,21 @@ def _note_unread_columns(
     """One note per column of an indicator file that no field reads (a ``component`` or ``region`` column would
     otherwise vanish in silence, and the rows it told apart come back as duplicates)."""
     for col in columns:
+        if len(result.unread) >= MAX_UNREAD_NOTES:
+            break
         if str(col) not in IndicatorObservation.model_fields:
-            field = str(col).strip().lower()
+            field = str(col)[:80].strip().lower()
             hint = (
                 f"column names are lower case: rename it {field}"
                 if field in IndicatorObservation.model_fields
                 else "rename it team or service to split the indicator on it"
             )
+            name = str(col) if len(str(col)) <= 80 else str(col)[:77] + "..."
             note = Reject(
                 str(path),
                 1,
-                str(col),
-                f"column {str(col)!r} is not read: an indicator row has indicator, ds, y, team and service "
-                f"({hint})",
+                str(col)[:80],
+                f"column {name!r} is not read: an indicator row has indicator, ds, y, team and service ({hint})",
             )
             result.notes.append(note)
             result.unread.append(note)

@@ -217,6 +217,12 @@ def key_part(text: str) -> str:
     return text.translate(_KEY_ESCAPES)
 
 
+def readable(key: str) -> str:
+    """A series id or slice key as people read it in a sentence: the encoded characters decoded (``team=platform
+    /infra``); for text only, never parsed back."""
+    return unquote(key)
+
+
 def slice_key(dims: Mapping[str, str]) -> str:
     """The key of a slice: its dimension values by name, ``service=checkout,team=payments`` (:func:`key_part`)."""
     return ",".join(f"{key_part(d)}={key_part(dims[d])}" for d in sorted(dims))

@@ -738,3 +738,23 @@ def test_a_team_with_a_slash_is_its_own_series_and_its_own_slice(tmp_path: Path)
     frame = frame.assign(service=frame.service.fillna("db")).drop(columns="series")
     total = [s for s in explain_signals(frame) if s["series"] == "incidents"]
     assert total and total[0]["causes"][0]["key"] == "team=platform%2Fservice%3Dinfra"
+    # people read the value itself
+    assert total[0]["causes"][0]["summary"].startswith("team=platform/service=infra accounts for")
+
+
+def test_unread_field_notes_are_once_per_field_across_files_and_bounded_for_indicators(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "pm"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"pm{i}.md").write_text(
+            MD.replace("id: PM-1\n", f"id: PM-{i}\nauthors: someone\nstatus: final\n"), encoding="utf-8"
+        )
+    res = read_incidents(folder)
+    assert res.accepted == 30 and [n.field for n in res.unread] == ["authors", "status"]
+    wide = tmp_path / "wide.csv"
+    header = ["indicator", "ds", "y", *(f"extra_{i}" for i in range(300)), "x" * 5000]
+    wide.write_text(",".join(header) + "\n" + ",".join(["reopens", "2025-01-06", "1"] + ["0"] * 301) + "\n")
+    res = read_indicators(wide)
+    assert res.accepted == 1 and len(res.unread) == 100 and len(res.notes) == 100

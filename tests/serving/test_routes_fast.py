@@ -332,6 +332,9 @@ def test_indicators(client: TestClient) -> None:
         and r.headers["X-Model-Name"] == FORECASTER_MODEL
     )
     assert hit(client, "POST", "/v1/forecast", json={"series": "nope", "horizon": 3}).status_code == 404
+    # an id with an encoded team (platform/infra) is a valid id: unknown here, so 404, not a 422 on its form
+    encoded = {"series": "latency_p95/team=platform%2Finfra", "horizon": 3}
+    assert hit(client, "POST", "/v1/forecast", json=encoded).status_code == 404
     assert hit(client, "POST", "/v1/forecast", json={"series": SERIES[0], "horizon": 0}).status_code == 422
     assert "signals" in _json(hit(client, "GET", "/v1/signals", params={"since": "2025-01-01"}))
     assert "warnings" in _json(hit(client, "GET", "/v1/warnings"))
@@ -406,6 +409,7 @@ def test_experiment_plan(client: TestClient) -> None:
         ({"indicator": "nope"}, "unknown indicator 'nope'"),
         ({"treated": "team=nobody"}, "treated: no series 'latency_p95/team=nobody'"),
         ({"controls": ["ghost"]}, "controls: no series 'latency_p95/team=ghost'"),
+        ({"treated": "team=platform/infra"}, "treated: no series 'latency_p95/team=platform%2Finfra'"),
     ):
         r = hit(client, "POST", "/v1/experiments/plan", json={**req, **bad})
         assert r.status_code == 422 and says in _json(r)["detail"], r.text
