@@ -34,7 +34,7 @@ from ml.causes.cause import ExplainConfig
 from ml.errors import InputError
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 from ml.indicators.completion import UNSET, complete_counts, looks_like_mean, weekly_anchors
-from ml.indicators.signals import detect_signals
+from ml.indicators.signals import detect_signals, points_per_week
 from ml.io.schemas import key_part
 
 __all__ = [
@@ -331,6 +331,15 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
     return sorted(events, key=lambda e: (str(e["series"]), str(e["date"])))
 
 
+def grid_bars(idx: pd.DatetimeIndex, params: dict[str, Any]) -> tuple[int, float]:
+    """(shortest segment in points, size bar in noise sds of one point) of a series on grid ``idx``: the detector's
+    ``min_segment`` weeks and ``min_shift_sigma`` sds of a week's value (:func:`~ml.indicators.signals
+    .points_per_week`: 7 points and sigma / sqrt(7) on a daily grid), so a carried or re-dated shift of a daily
+    series meets the same bars as a detected one."""
+    k = points_per_week(idx)
+    return int(params["min_segment"]) * k, float(params["min_shift_sigma"]) / math.sqrt(k)
+
+
 def _steps(events: list[dict[str, Any]]) -> dict[str, list[tuple[pd.Timestamp, float]]]:
     """(date, step) of each series' shifts (a trend change: step 0), by series id."""
     by_series: dict[str, list[tuple[pd.Timestamp, float]]] = {}
@@ -388,7 +397,6 @@ def redate_shifts(
     used.)
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
-    ms = int(params["min_segment"])
     near, far = pd.Timedelta(days=CARRY_DAYS), pd.Timedelta(days=REDATE_DAYS)
     own: dict[str, list[pd.Timestamp]] = {}
     for e in events:
@@ -409,6 +417,7 @@ def redate_shifts(
             out.append(e)
             continue
         idx = pd.DatetimeIndex(s.values.index)
+        ms = grid_bars(idx, params)[0]
         y0 = s.values.to_numpy(dtype=float)
         steps = sorted((d, m) for part in s.part_series for d, m in by_part.get(part, []))
         w = 1.0 / len(s.part_series) if s.how == "mean" and s.part_series else 1.0
@@ -495,6 +504,7 @@ def carried_shifts(
         w = 1.0 / len(s.part_series) if s.how == "mean" else 1.0
         y0 = s.values.to_numpy(dtype=float)
         idx = pd.DatetimeIndex(s.values.index)
+        ms, bar = grid_bars(idx, params)
         dates = sorted({d for d, _ in [*steps, *inner_steps]})  # the dates tested: the Bonferroni count
         # the direction each date's parts (or else inner aggregates) moved it (0: they cancel; the test is two-sided)
         sign = {
@@ -512,14 +522,14 @@ def carried_shifts(
             lo = max([o for o in own if o < d], default=idx[0])
             hi = min([o for o in own if o > d], default=idx[-1] + pd.Timedelta(days=1))
             left, right = y[(idx >= lo) & (idx < d)], y[(idx >= d) & (idx < hi)]
-            if min(len(left), len(right)) < params["min_segment"]:
+            if min(len(left), len(right)) < ms:
                 continue
             diff = float(right.mean() - left.mean())
             se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
             z = diff / se
             p = float(stats.norm.sf(sign[d] * z)) if sign[d] else 2.0 * float(stats.norm.sf(abs(z)))
             conf = max(0.0, 1.0 - min(1.0, p * len(dates)))
-            if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
+            if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * bar * sd:
                 continue
             parts = sorted(part for part in s.part_series if any(o == d for o, _ in by_series.get(part, [])))
             parts = parts or [k for k in inner if any(o == d for o, _ in by_series.get(k, []))]

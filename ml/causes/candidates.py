@@ -38,6 +38,7 @@ from ml.causes.aggregates import (
     MIN_POINTS,
     SeriesData,
     carried_shifts,
+    grid_bars,
     shift_event,
 )
 from ml.causes.cause import ExplainConfig
@@ -215,20 +216,16 @@ def _test(
         mine = own.get(s.series, [])
         if any(abs(d - o) <= near for o in mine):
             continue
+        ms, bar = grid_bars(idx, params)
         res = segment_test(
-            s.values.to_numpy(dtype=float),
-            idx,
-            mine,
-            d,
-            cfg.window_days * SEGMENT_WINDOWS,
-            params["min_segment"],
+            s.values.to_numpy(dtype=float), idx, mine, d, cfg.window_days * SEGMENT_WINDOWS, ms
         )
         if res is None:
             continue
         diff, se, sd, phi, before, after = res
         p = 2.0 * float(stats.norm.sf(abs(diff) / se))
         conf = max(0.0, 1.0 - min(1.0, p * n_tests))
-        if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * params["min_shift_sigma"] * sd:
+        if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * bar * sd:
             continue
         what = {"change": "", "experiment": "experiment ", "pattern": "the burst of pattern "}[c.kind]
         found.append(

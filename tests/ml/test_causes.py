@@ -691,3 +691,30 @@ def test_a_total_given_with_its_parts_is_the_aggregate_not_one_more_part(
     assert all("incidents/service=web" not in s.part_series for s in series.values())
     assert not any(k.endswith("=") for k in series)
     assert "split on a dimension but not on the one before it" in caplog.text
+
+
+def test_a_team_shift_in_daily_counts_is_carried_to_the_total_with_the_detector_s_weekly_bars() -> None:
+    """Daily counts of three teams at 2 a day; payments rises to 3 a day. The carry and candidate tests use the
+    detector's bars per week (28 points, sigma / sqrt(7) on a daily grid): the total's rise is named payments in
+    most histories (2 of 6 with the per-day bar, which is 1.3 times the detector's own there)."""
+    days = pd.date_range("2023-01-02", periods=730, freq="D")
+    named = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        rows = [
+            {
+                "indicator": "incidents",
+                "ds": d,
+                "team": t,
+                "y": float(rng.poisson(3.0 if t == "payments" and i >= 504 else 2.0)),
+            }
+            for t in ("payments", "search", "storage")
+            for i, d in enumerate(days)
+        ]
+        total = [
+            s
+            for s in explain_signals(pd.DataFrame(rows))
+            if s["series"] == "incidents" and abs(pd.Timestamp(s["date"]) - days[504]).days <= 14
+        ]
+        named += bool(total and total[0]["causes"] and total[0]["causes"][0]["key"] == "team=payments")
+    assert named >= 4
