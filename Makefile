@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA ?= data/sample
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Test processes (pytest-xdist): the suite takes about 9.5 minutes on 2 cores with 2, about 12 with 1.
+# Test processes (pytest-xdist): the suite takes about 8.5 minutes on 2 cores with 2, about 12 with 1.
 TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -577,11 +577,13 @@ def experiment_plan(
 @train_app.command("all")
 def train_all(
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            "--data", help="A folder with incidents.jsonl, indicators.csv, experiments.yaml[, changes.csv]."
+            "--data",
+            help="A folder with incidents.jsonl, indicators.csv, experiments.yaml[, changes.csv] (default: "
+            "RECUR_DATA_DIR, the sample).",
         ),
-    ] = Path("data/sample"),
+    ] = None,
     promote: PromoteOpt = False,
     executor: Annotated[
         str, typer.Option(help="Executor for the indicator fits (see `train indicators`).")
@@ -594,6 +596,9 @@ def train_all(
     from training.indicators import train_indicators
     from training.patterns import train_patterns
 
+    data = data or _settings().data_dir
+    if not data.is_dir():
+        fail(f"--data: {data} is not a folder")
     incidents = [
         p for p in (data / "incidents.jsonl", data / "incidents.csv", data / "postmortems") if p.exists()
     ]
@@ -715,8 +720,12 @@ def explain(
 @app.command()
 def report(
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for index.html, report.json and slides/.")
-    ] = Path("reports"),
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for index.html, report.json and slides/ (default: RECUR_REPORTS_DIR, reports/).",
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only incidents from this date (YYYY-MM-DD) in the heat maps.")
     ] = None,
@@ -726,9 +735,6 @@ def report(
     ] = None,
     experiments: Annotated[
         list[Path] | None, typer.Option("--experiments", help="Experiment definitions.")
-    ] = None,
-    indicators: Annotated[
-        list[Path] | None, typer.Option("--indicators", help="Indicator observations.")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -745,7 +751,7 @@ def report(
     try:
         result = write_report(
             settings,
-            out,
+            out or settings.reports_dir,
             incidents_paths=incidents or [settings.resolve("incidents")],
             experiments_paths=experiments or [settings.resolve("experiments")],
             since=since_d,

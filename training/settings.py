@@ -34,7 +34,6 @@ class TrainingSettings(BaseSettings):
     # Data
     data_dir: Path = Field(PROJECT_ROOT / "data" / "sample", description="Folder of the default data set.")
     incidents_path: Path | None = Field(None, description="Incidents (JSONL, CSV or a folder of Markdown).")
-    indicators_path: Path | None = Field(None, description="Indicator observations (CSV or Parquet).")
     experiments_path: Path | None = Field(None, description="Experiment definitions (YAML or JSON).")
     cache_dir: Path = Field(PROJECT_ROOT / ".cache", description="Embedding cache and other reusable work.")
     reports_dir: Path = Field(PROJECT_ROOT / "reports", description="Where `recur report` writes.")
@@ -45,9 +44,7 @@ class TrainingSettings(BaseSettings):
     )
     mlflow_artifact_root: Path = Field(PROJECT_ROOT / "mlruns" / "artifacts")
 
-    @field_validator(
-        "incidents_path", "indicators_path", "experiments_path", "mlflow_tracking_uri", mode="before"
-    )
+    @field_validator("incidents_path", "experiments_path", "mlflow_tracking_uri", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
@@ -67,7 +64,6 @@ class TrainingSettings(BaseSettings):
             return Path(explicit)
         default = {
             "incidents": "incidents.jsonl",
-            "indicators": "indicators.csv",
             "experiments": "experiments.yaml",
         }
         return self.data_dir / default[name]

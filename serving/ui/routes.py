@@ -148,7 +148,7 @@ async def search(
         return _page(
             request,
             "search.html",
-            q=text,
+            q=prepared.lexical_text,  # the box is refilled with the redacted query too
             shown_query=prepared.lexical_text,  # the redacted query
             service=chosen,
             services=services,

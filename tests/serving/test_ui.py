@@ -255,6 +255,7 @@ def test_search_escapes_and_redacts_the_query(ui: TestClient) -> None:
     assert "<script>alert" not in r.text and "&lt;script&gt;" in r.text
     heading = r.text.split("Searched for:", 1)[1].split("</p>", 1)[0]
     assert "jane.doe@example.com" not in heading and "10.1.2.3" not in heading  # shown redacted
+    assert "jane.doe@example.com" not in r.text and "10.1.2.3" not in r.text  # the search box's refill too
     results = r.text.split("closest incidents", 1)[1]
     _assert_clean(results)
     links = re.findall(r'href="/ui/incidents/([^"]+)"', results)

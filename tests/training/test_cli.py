@@ -62,6 +62,13 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 1 and "no such file" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_train_all_on_a_folder_that_is_not_there_is_one_line_and_trains_nothing(tmp_path: Path) -> None:
+    env = {"RECUR_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    out = recur("train", "all", "--data", str(tmp_path / "nope"), env=env)
+    assert out.returncode == 1 and out.stderr.strip() == f"error: --data: {tmp_path / 'nope'} is not a folder"
+    assert not (tmp_path / "m.db").exists()
+
+
 def test_help_lists_every_command() -> None:
     out = recur("--help")
     for cmd in ("validate", "train", "experiment", "report", "similar", "serve"):
