@@ -55,10 +55,10 @@ test: install browser ## Lint, format check, mypy (strict on ml/) and the whole 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: install ## The suite without the slow end-to-end tests.
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 lint: install ## ruff lint, ruff format --check and mypy.
 	$(BIN)/ruff check .

@@ -103,8 +103,7 @@ CP_PARAMS = 3.0
 
 
 def points_per_week(dates: pd.DatetimeIndex | None) -> int:
-    """How many points of a regular grid make a week: 7 on a daily grid, 1 on a weekly one (or coarser, or without
-    dates)."""
+    """How many points of a regular grid make a week: 7 on a daily grid, 1 on a weekly or coarser one or none."""
     if dates is None or len(dates) < 2:
         return 1
     step = float(np.median(np.diff(dates.asi8))) / 86_400e9  # days

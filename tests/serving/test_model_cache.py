@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -380,8 +381,11 @@ def test_prefetch_settles_only_what_it_could_and_a_failed_child_costs_nothing(
 ) -> None:
     from serving import prefetch
 
-    # a registry that does not answer: nothing settled, the server loads (or retries) by itself
-    dead = f"http://127.0.0.1:{free_port()}"
+    # a registry that does not answer: nothing settled, the server loads (or retries) by itself. The port is held
+    # bound and never listening (connections are refused), so no other test process can start a server on it.
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{held.getsockname()[1]}"
     job = prefetch.start(dead, tmp_path / "dead-cache", NAMES, CHAMPION)
     assert job is not None
     with caplog.at_level(logging.WARNING, logger="serving.prefetch"):
@@ -410,6 +414,7 @@ def test_prefetch_settles_only_what_it_could_and_a_failed_child_costs_nothing(
         with caplog.at_level(logging.WARNING, logger="serving.prefetch"):
             assert prefetch.Prefetch(child, NAMES, time.perf_counter()).wait(timeout=timeout) == {}
         assert said in caplog.text and child.returncode is not None
+    held.close()
 
 
 def test_a_forked_fetch_that_fails_or_hangs_costs_nothing(
