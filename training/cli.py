@@ -681,6 +681,20 @@ def explain(
     experiments: Annotated[list[Path] | None, typer.Option("--experiments", help="Experiments.")] = None,
     changes: Annotated[list[Path] | None, typer.Option("--changes", help="Change log (changes.csv).")] = None,
     since: Annotated[str | None, typer.Option(help="Only shifts from this date (YYYY-MM-DD).")] = None,
+    mean: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mean",
+            help="An indicator whose aggregate over teams and services is the mean of its parts (a rate, a "
+            "duration); repeat for several. Default: by its name's words (rate, pct, p95, mttr, hours...).",
+        ),
+    ] = None,
+    total: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sum", help="An indicator whose aggregate is the sum of its parts (a count); repeatable."
+        ),
+    ] = None,
     strict: StrictOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -705,6 +719,8 @@ def explain(
         changes_paths=changes or [],
         since=since_d,
         strict=strict,
+        mean=mean or [],
+        total=total or [],
     )
     for note in out["notes"]:
         say_error(note, label="note")

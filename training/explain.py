@@ -207,8 +207,36 @@ def gather_inputs(
 # ---------------------------------------------------------------------------------------------- analysis
 
 
+def aggregation_config(
+    history: pd.DataFrame, mean: Sequence[str] = (), total: Sequence[str] = ()
+) -> tuple[Any, list[str]]:
+    """The :class:`~ml.causes.ExplainConfig` whose aggregates average the indicators named in ``mean`` and sum
+    those in ``total`` (``--mean`` / ``--sum``), the others by their name's words
+    (:func:`ml.indicators.completion.looks_like_mean`); and a note on each named indicator the history lacks."""
+    from ml.causes import ExplainConfig
+    from ml.indicators.completion import looks_like_mean
+
+    both = sorted(set(mean) & set(total))
+    if both:
+        raise InputError(
+            f"--mean and --sum both name {both[0]!r}: an aggregate is one or the other", field="mean"
+        )
+    known = set(history["indicator"].astype(str)) if len(history) else set()
+    notes = [
+        f"--{flag} {name!r}: no such indicator (the indicators are {', '.join(sorted(known)) or 'none'})"
+        for flag, names in (("mean", mean), ("sum", total))
+        for name in names
+        if name not in known
+    ]
+    means = sorted(i for i in known if i in mean or (i not in total and looks_like_mean(i)))
+    return ExplainConfig(mean_indicators=tuple(means)), [redact(n) for n in notes]
+
+
 def explain_history(
-    history: pd.DataFrame, inputs: ExplainInputs | None = None, since: dt.date | None = None
+    history: pd.DataFrame,
+    inputs: ExplainInputs | None = None,
+    since: dt.date | None = None,
+    config: Any | None = None,
 ) -> list[dict[str, Any]]:
     """Every shift of the indicators (series and aggregates) with its ranked causes, newest first."""
     from ml.causes import explain_signals
@@ -221,6 +249,7 @@ def explain_history(
         experiments=inputs.experiments,
         changes=inputs.changes,
         since=since,
+        config=config,
     )
 
 
@@ -233,9 +262,12 @@ def explain(
     changes_paths: Sequence[Path] = (),
     since: dt.date | None = None,
     strict: bool = False,
+    mean: Sequence[str] = (),
+    total: Sequence[str] = (),
 ) -> dict[str, Any]:
     """`recur explain`: ``{"signals": [...], "notes": [...], "patterns_version": ...}``. Without indicator
-    files, the weekly incident counts of the incidents are explained (:func:`incident_count_history`)."""
+    files, the weekly incident counts of the incidents are explained (:func:`incident_count_history`). ``mean`` /
+    ``total`` name indicators whose aggregate is the mean / the sum of their parts (:func:`aggregation_config`)."""
     if not indicators_paths and not incidents_paths:
         raise InputError(
             "nothing to explain: give --indicators, or --incidents to explain their weekly counts",
@@ -259,8 +291,9 @@ def explain(
         )
     else:
         history, completed = incident_count_history(inputs.records)
-    signals = explain_history(history, inputs, since)
-    notes = [*completed, *(unread_notes(read) if read is not None else []), *inputs.notes]
+    config, named = aggregation_config(history, mean, total)
+    signals = explain_history(history, inputs, since, config)
+    notes = [*completed, *(unread_notes(read) if read is not None else []), *inputs.notes, *named]
     from ml.causes.aggregates import MIN_POINTS
 
     notes += [

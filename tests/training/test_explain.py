@@ -483,3 +483,33 @@ def test_every_field_nothing_reads_and_every_rejected_entry_is_a_note(tmp_path: 
         n.startswith("note: --since 2031-01-01 is after the last date of the history (") for n in notes
     )
     assert json.loads(out.stdout)["signals"] == []
+
+
+def test_mean_and_sum_flags_choose_how_an_aggregate_is_made(tmp_path: Path) -> None:
+    """--mean makes an indicator's aggregate the mean of its teams (its step a third of the summed one's here);
+    --sum and --mean of one indicator is a one-line error; a name the history lacks is a note."""
+    paths = planted(tmp_path)
+    ind = paths["indicators"]
+    ind.write_text(ind.read_text(encoding="utf-8").replace("incidents,", "queue_depth,"), encoding="utf-8")
+
+    def total_step(*flags: str) -> tuple[float, list[str]]:
+        out = recur("explain", "--indicators", str(ind), *flags, "--json", env=store_env(tmp_path))
+        assert out.returncode == 0, out.stderr[-2000:]
+        total = [
+            s
+            for s in json.loads(out.stdout)["signals"]
+            if s["series"] == "queue_depth" and near(s["date"], SHIFT_WEEK)
+        ]
+        assert total and total[0]["causes"][0]["key"] == "team=payments", total
+        return float(total[0]["magnitude"]), [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
+
+    summed, _ = total_step()  # "queue_depth" names no rate or duration: summed
+    averaged, notes = total_step("--mean", "queue_depth", "--sum", "nope")
+    assert abs(summed - 10) < 2 and abs(averaged - 10 / 3) < 1, (summed, averaged)
+    assert "note: --sum 'nope': no such indicator (the indicators are queue_depth)" in notes
+    both = recur("explain", "--indicators", str(ind), "--mean", "x", "--sum", "x", env=store_env(tmp_path))
+    assert both.returncode == 1
+    assert (
+        both.stderr.strip().splitlines()[-1]
+        == "error: --mean and --sum both name 'x': an aggregate is one or the other"
+    )
