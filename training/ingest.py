@@ -55,11 +55,13 @@ def load_incidents(paths: str | Path | Iterable[str | Path]) -> ReadResult[Incid
 def _redacted_reasons(result: ReadResult[Any]) -> ReadResult[Any]:
     """The reasons of quarantined records and of notes redacted (a reason may quote the rejected value)."""
     result.rejects = [dataclasses.replace(r, reason=redact(r.reason)) for r in result.rejects]
-    result.notes = [dataclasses.replace(n, reason=redact(n.reason)) for n in result.notes]
-    result.unread = [
-        dataclasses.replace(n, field=redact(n.field) if n.field else n.field, reason=redact(n.reason))
-        for n in result.unread
-    ]
+    # each note once: an unread-field note is in both lists (its field is a name from the input, redacted too)
+    done = {
+        id(n): dataclasses.replace(n, field=redact(n.field) if n.field else n.field, reason=redact(n.reason))
+        for n in result.notes
+    }
+    result.notes = [done[id(n)] for n in result.notes]
+    result.unread = [done[id(n)] for n in result.unread]
     return result
 
 

@@ -34,7 +34,7 @@ from ml.causes.cause import ExplainConfig
 from ml.errors import InputError
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 from ml.indicators.completion import UNSET, complete_counts, looks_like_mean, weekly_anchors
-from ml.indicators.signals import detect_signals, points_per_week
+from ml.indicators.signals import detect_signals, per_week_bars
 from ml.io.schemas import key_part
 
 __all__ = [
@@ -332,12 +332,10 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
 
 
 def grid_bars(idx: pd.DatetimeIndex, params: dict[str, Any]) -> tuple[int, float]:
-    """(shortest segment in points, size bar in noise sds of one point) of a series on grid ``idx``: the detector's
-    ``min_segment`` weeks and ``min_shift_sigma`` sds of a week's value (:func:`~ml.indicators.signals
-    .points_per_week`: 7 points and sigma / sqrt(7) on a daily grid), so a carried or re-dated shift of a daily
-    series meets the same bars as a detected one."""
-    k = points_per_week(idx)
-    return int(params["min_segment"]) * k, float(params["min_shift_sigma"]) / math.sqrt(k)
+    """The detector's bars on grid ``idx`` (:func:`~ml.indicators.signals.per_week_bars`: 28 points and sigma /
+    sqrt(7) on a daily grid), so a carried or re-dated shift of a daily series meets the same bars as a detected
+    one."""
+    return per_week_bars(int(params["min_segment"]), float(params["min_shift_sigma"]), idx)
 
 
 def _steps(events: list[dict[str, Any]]) -> dict[str, list[tuple[pd.Timestamp, float]]]:

@@ -102,12 +102,14 @@ CP_PARAMS = 3.0
 # --------------------------------------------------------------------------------------------------------------
 
 
-def points_per_week(dates: pd.DatetimeIndex | None) -> int:
-    """How many points of a regular grid make a week: 7 on a daily grid, 1 on a weekly or coarser one or none."""
-    if dates is None or len(dates) < 2:
-        return 1
-    step = float(np.median(np.diff(dates.asi8))) / 86_400e9  # days
-    return max(1, round(7 / step)) if step > 0 else 1
+def per_week_bars(
+    min_segment: int, min_shift_sigma: float, dates: pd.DatetimeIndex | None
+) -> tuple[int, float]:
+    """(shortest segment in points, size bar in noise sds of one point) on grid ``dates`` from the per-week
+    settings: k points a week (7 daily; 1 weekly, coarser or undated) give k x min_segment and bar / sqrt(k)."""
+    step = float(np.median(np.diff(dates.asi8))) / 86_400e9 if dates is not None and len(dates) > 1 else 0.0
+    k = max(1, round(7 / step)) if step > 0 else 1
+    return min_segment * k, min_shift_sigma / math.sqrt(k)
 
 
 class ChangeDetector:
@@ -202,9 +204,7 @@ class ChangeDetector:
             raise InputError(f"dates and y differ in length ({len(self.dates_)} vs {n})", field="dates")
         self.notes_: list[str] = []
         self.n_ = n
-        self.per_week_ = points_per_week(self.dates_)
-        self.segment_ = self.min_segment * self.per_week_
-        self.size_bar_ = self.min_shift_sigma / math.sqrt(self.per_week_)
+        self.segment_, self.size_bar_ = per_week_bars(self.min_segment, self.min_shift_sigma, self.dates_)
         self.change_points_: list[int] = []
         self.outliers_: list[int] = []
         self.shifts_: list[dict[str, Any]] = []

@@ -201,13 +201,30 @@ class _Validator(Generic[T]):
         fields = self.model.model_fields
         for name in raw:
             key = str(name)
-            if key in fields or key in self.unread or len(self.unread) >= MAX_UNREAD_NOTES:
+            if key in fields or key in self.unread:
                 continue
             self.unread.add(key)
-            note = Reject(file, line, key[:80], unread_reason(self.result.kind, key, list(fields)))
-            self.result.notes.append(note)
-            self.result.unread.append(note)
-            log.warning("Reading - note %s", note)
+            if not add_unread_note(
+                self.result, file, line, key, unread_reason(self.result.kind, key, list(fields))
+            ):
+                return
+
+
+def add_unread_note(result: ReadResult[Any], file: str, line: int | None, name: str, reason: str) -> bool:
+    """Record (in ``notes`` and ``unread``) and log the note that field or column ``name`` is not read; False, and
+    nothing recorded, once ``result`` holds ``MAX_UNREAD_NOTES`` of them."""
+    if len(result.unread) >= MAX_UNREAD_NOTES:
+        return False
+    note = Reject(file, line, name[:80], reason)
+    result.notes.append(note)
+    result.unread.append(note)
+    log.warning("Reading - note %s", note)
+    return True
+
+
+def shown_name(name: str) -> str:
+    """A field or column name as a note quotes it: cut to 80 characters."""
+    return name if len(name) <= 80 else name[:77] + "..."
 
 
 #: Unread-field notes kept per reader (an export with hundreds of extra columns says so a hundred times at most).
@@ -225,7 +242,7 @@ _RECORD = {"incidents": "an incident", "experiments": "an experiment", "changes"
 def unread_reason(kind: str, name: str, fields: list[str]) -> str:
     """Why a field of a ``kind`` record is not read, and what to rename it: the field of another case or
     spelling (``Team``, ``contols``), a name that most likely means one (``component``: service), or the list."""
-    shown = name if len(name) <= 80 else name[:77] + "..."
+    shown = shown_name(name)
     low = name.strip().lower().replace("-", "_").replace(" ", "_")[:80]
     close = difflib.get_close_matches(low, fields, n=1, cutoff=0.8)
     meant = next((f for f, names in _MEANT.items() if low in names), None)

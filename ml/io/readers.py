@@ -31,7 +31,6 @@ from ml.io.decoding import (
     EXPERIMENT_SUFFIXES,
     INCIDENT_SUFFIXES,
     INDICATOR_SUFFIXES,
-    MAX_UNREAD_NOTES,
     Kind,
     NoAliasLoader,
     ReadResult,
@@ -45,7 +44,9 @@ from ml.io.decoding import (
     _unsupported,
     _Validator,
     _yaml_problem,
+    add_unread_note,
     load_yaml,
+    shown_name,
     unrecognised,
 )
 from ml.io.markdown import (
@@ -190,26 +191,21 @@ def _note_unread_columns(
 ) -> None:
     """One note per column of an indicator file that no field reads (a ``component`` or ``region`` column would
     otherwise vanish in silence, and the rows it told apart come back as duplicates)."""
-    for col in columns:
-        if len(result.unread) >= MAX_UNREAD_NOTES:
+    for col in map(str, columns):
+        if col in IndicatorObservation.model_fields:
+            continue
+        field = col[:80].strip().lower()
+        hint = (
+            f"column names are lower case: rename it {field}"
+            if field in IndicatorObservation.model_fields
+            else "rename it team or service to split the indicator on it"
+        )
+        reason = (
+            f"column {shown_name(col)!r} is not read: an indicator row has indicator, ds, y, team and service "
+            f"({hint})"
+        )
+        if not add_unread_note(result, str(path), 1, col, reason):
             break
-        if str(col) not in IndicatorObservation.model_fields:
-            field = str(col)[:80].strip().lower()
-            hint = (
-                f"column names are lower case: rename it {field}"
-                if field in IndicatorObservation.model_fields
-                else "rename it team or service to split the indicator on it"
-            )
-            name = str(col) if len(str(col)) <= 80 else str(col)[:77] + "..."
-            note = Reject(
-                str(path),
-                1,
-                str(col)[:80],
-                f"column {name!r} is not read: an indicator row has indicator, ds, y, team and service ({hint})",
-            )
-            result.notes.append(note)
-            result.unread.append(note)
-            log.warning("Reading - note %s", note)
 
 
 def read_indicators(paths: str | Path | Iterable[str | Path]) -> ReadResult[IndicatorObservation]:
