@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,13 +207,10 @@ def gather_inputs(
 # ---------------------------------------------------------------------------------------------- analysis
 
 
-def aggregation_config(
-    history: pd.DataFrame, mean: Sequence[str] = (), total: Sequence[str] = ()
-) -> tuple[Any, list[str]]:
-    """The :class:`~ml.causes.ExplainConfig` whose aggregates average the indicators named in ``mean`` and sum
-    those in ``total`` (``--mean`` / ``--sum``), the others by their name's words
-    (:func:`ml.indicators.completion.looks_like_mean`); and a note on each named indicator the history lacks."""
-    from ml.causes import ExplainConfig
+def mean_rule(mean: Sequence[str] = (), total: Sequence[str] = ()) -> Callable[[str], bool]:
+    """Whether an indicator's aggregate is the mean of its parts: named in ``mean`` (``--mean``), not named in
+    ``total`` (``--sum``) and its name's words say so (:func:`ml.indicators.completion.looks_like_mean`). The count
+    completion and the aggregates both follow it. Naming one indicator in both is an :class:`InputError`."""
     from ml.indicators.completion import looks_like_mean
 
     both = sorted(set(mean) & set(total))
@@ -221,6 +218,17 @@ def aggregation_config(
         raise InputError(
             f"--mean and --sum both name {both[0]!r}: an aggregate is one or the other", field="mean"
         )
+    return lambda name: name in mean or (name not in total and looks_like_mean(name))
+
+
+def aggregation_config(
+    history: pd.DataFrame, is_mean: Callable[[str], bool], mean: Sequence[str] = (), total: Sequence[str] = ()
+) -> tuple[Any, list[str]]:
+    """The :class:`~ml.causes.ExplainConfig` whose aggregates are means for the indicators ``is_mean``
+    (:func:`mean_rule`) says so of; and a note on each indicator named in ``mean`` or ``total`` that the history
+    lacks."""
+    from ml.causes import ExplainConfig
+
     known = set(history["indicator"].astype(str)) if len(history) else set()
     notes = [
         f"--{flag} {name!r}: no such indicator (the indicators are {', '.join(sorted(known)) or 'none'})"
@@ -228,8 +236,7 @@ def aggregation_config(
         for name in names
         if name not in known
     ]
-    means = sorted(i for i in known if i in mean or (i not in total and looks_like_mean(i)))
-    return ExplainConfig(mean_indicators=tuple(means)), [redact(n) for n in notes]
+    return ExplainConfig(mean_indicators=tuple(sorted(filter(is_mean, known)))), [redact(n) for n in notes]
 
 
 def explain_history(
@@ -273,6 +280,7 @@ def explain(
             "nothing to explain: give --indicators, or --incidents to explain their weekly counts",
             field="indicators",
         )
+    is_mean = mean_rule(mean, total)  # a flag error before any file is read
     read = load_indicators(indicators_paths, strict=strict) if indicators_paths else None
     inputs = gather_inputs(
         settings,
@@ -282,7 +290,7 @@ def explain(
         strict=strict,
     )
     if read is not None:
-        history, completed = indicator_history(read)
+        history, completed = indicator_history(read, is_mean)
     elif not inputs.records:
         raise InputError(
             "nothing to explain: no incident of --incidents could be read"
@@ -291,7 +299,7 @@ def explain(
         )
     else:
         history, completed = incident_count_history(inputs.records)
-    config, named = aggregation_config(history, mean, total)
+    config, named = aggregation_config(history, is_mean, mean, total)
     signals = explain_history(history, inputs, since, config)
     notes = [*completed, *(unread_notes(read) if read is not None else []), *inputs.notes, *named]
     from ml.causes.aggregates import MIN_POINTS

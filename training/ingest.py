@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -133,16 +133,19 @@ def quarantine_note(read: ReadResult[Any], what: str) -> str | None:
     )
 
 
-def indicator_history(read: ReadResult[IndicatorObservation]) -> tuple[Any, list[str]]:
+def indicator_history(
+    read: ReadResult[IndicatorObservation], is_mean: Callable[[str], bool] | None = None
+) -> tuple[Any, list[str]]:
     """The observations as the long frame every job works on (:func:`ml.io.readers.indicators_frame`), with a 0
     at each date a series of a count indicator has no row for (:func:`ml.indicators.completion.complete_counts`:
     an export that lists only the weeks with an incident), sorted by series and date; and the notes (also
     logged): how many rows were quarantined, if any, then one per indicator completed. The forecaster, the
     experiment scorer and ``recur explain`` all read their indicators through here, so each sees the same
-    series."""
-    from ml.indicators.completion import complete_counts
+    series. ``is_mean`` says which indicators are means, never completed (default: by their names' words,
+    :func:`ml.indicators.completion.looks_like_mean`)."""
+    from ml.indicators.completion import complete_counts, looks_like_mean
 
-    frame, notes = complete_counts(indicators_frame(read.records), ["series"])
+    frame, notes = complete_counts(indicators_frame(read.records), ["series"], is_mean or looks_like_mean)
     rejected = quarantine_note(read, "indicator rows")
     if rejected:
         notes.insert(0, rejected)

@@ -513,3 +513,30 @@ def test_mean_and_sum_flags_choose_how_an_aggregate_is_made(tmp_path: Path) -> N
         both.stderr.strip().splitlines()[-1]
         == "error: --mean and --sum both name 'x': an aggregate is one or the other"
     )
+
+
+def test_mean_names_an_indicator_whose_absent_weeks_are_unknown_not_zero(tmp_path: Path) -> None:
+    """A sparse whole-number indicator exported without some weeks: summed by its name, its absent weeks count as
+    0 (a note says so); named by --mean, they stay unknown, as for any mean."""
+    rng = np.random.default_rng(4)
+    rows = [
+        {
+            "indicator": "queue_depth",
+            "ds": (START + pd.Timedelta(weeks=w)).date(),
+            "y": int(rng.poisson(2)),
+            "team": t,
+        }
+        for t in TEAMS
+        for w in range(WEEKS)
+        if w % 9
+    ]
+    ind = tmp_path / "indicators.csv"
+    pd.DataFrame(rows).to_csv(ind, index=False)
+
+    def completed(*flags: str) -> list[str]:
+        out = recur("explain", "--indicators", str(ind), *flags, "--json", env=store_env(tmp_path))
+        assert out.returncode == 0, out.stderr[-2000:]
+        return [ln for ln in out.stderr.splitlines() if "absent dates" in ln]
+
+    assert completed() and completed()[0].startswith("note: queue_depth: ")
+    assert completed("--mean", "queue_depth") == []
