@@ -122,9 +122,7 @@ def pattern_runtime(settings: Settings, version: str | None = None) -> tuple[Any
     return runtime, version
 
 
-def read_changes_frame(
-    paths: Sequence[Path], strict: bool = False, notes: list[str] | None = None
-) -> pd.DataFrame | None:
+def read_changes_frame(paths: Sequence[Path], strict: bool, notes: list[str]) -> pd.DataFrame | None:
     """The change log as a frame (``ds, <dimensions>, kind, description, id``), or None without one; the notes on
     rejected entries and unread columns go to ``notes``."""
     if not paths:
@@ -141,7 +139,7 @@ def read_changes_frame(
 
 
 def read_experiment_dicts(
-    paths: Sequence[Path], strict: bool = False, notes: list[str] | None = None
+    paths: Sequence[Path], strict: bool, notes: list[str]
 ) -> list[dict[str, Any]] | None:
     """The experiments as dicts, or None without a file; the notes on rejected ones and unread fields go to
     ``notes``."""
@@ -156,12 +154,12 @@ def read_experiment_dicts(
     return [e.model_dump(mode="json") for e in read.records]
 
 
-def _read_notes(read: ReadResult[Any], what: str, notes: list[str] | None) -> None:
-    """Append to ``notes`` the line on the records ``read`` quarantined and one per field nothing reads."""
-    if notes is None:
-        return
+def _read_notes(read: ReadResult[Any], what: str, notes: list[str]) -> str | None:
+    """Append to ``notes`` the line on the records ``read`` quarantined and one per field nothing reads; return the
+    first (None when nothing was quarantined)."""
     rejected = quarantine_note(read, what)
     notes += [*([rejected] if rejected else []), *unread_notes(read)]
+    return rejected
 
 
 def gather_inputs(
@@ -187,10 +185,7 @@ def gather_inputs(
             f"{read.quarantined} incident(s) rejected (first: {read.rejects[0]})", field="incidents"
         )
     inputs.records = list(read.records)
-    inputs.rejected = quarantine_note(read, "incidents")
-    if inputs.rejected:
-        inputs.notes.append(inputs.rejected)
-    inputs.notes += unread_notes(read)
+    inputs.rejected = _read_notes(read, "incidents", inputs.notes)
     try:
         runtime, version = pattern_runtime(settings, patterns_version)
     except ModelUnavailableError:
