@@ -73,9 +73,21 @@ def indicators_for_explain(history: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def incidents_frame(incidents: Sequence[Incident], runtime: Any) -> pd.DataFrame:
+def incidents_frame(incidents: Sequence[Incident], runtime: Any | None) -> pd.DataFrame:
     """``id, date, pattern_id, pattern_name, team, service``: the pattern an incident was trained into, else the
-    one the model assigns it (-1: unclustered)."""
+    one the model assigns it (-1: unclustered). Without a pattern model (``runtime`` None): ``id, date, team,
+    service``, which give no pattern causes but tell which team owns which service."""
+    if runtime is None:
+        frame = pd.DataFrame(
+            {
+                "id": [inc.id for inc in incidents],
+                "date": pd.to_datetime([inc.started_at.date() for inc in incidents]),
+                "team": [inc.team or "" for inc in incidents],
+                "service": [inc.service or "" for inc in incidents],
+            },
+            columns=["id", "date", "team", "service"],
+        )
+        return frame
     known = runtime.assignments
     new = [inc for inc in incidents if inc.id not in known]
     assigned: dict[str, int] = {}
@@ -193,6 +205,7 @@ def gather_inputs(
             f"no champion '{PATTERNS_MODEL}' model: explaining without pattern causes "
             "(train one with `recur train patterns --promote`)"
         )
+        inputs.incidents = incidents_frame(read.records, None)  # who owns what, for the change log
         return inputs
     inputs.incidents = incidents_frame(read.records, runtime)
     inputs.patterns_version = version
@@ -300,7 +313,7 @@ def explain(
     from ml.causes.aggregates import MIN_POINTS
 
     notes += [
-        redact(n) for n in unknown_slices(inputs.changes, history)
+        redact(n) for n in unknown_slices(inputs.changes, history, inputs.incidents)
     ]  # they quote the change log's values
     # an aggregate spans the dates of all its parts: count an indicator's dates, not a series' rows
     longest = int(history.groupby("indicator")["ds"].nunique().max()) if len(history) else 0
@@ -374,12 +387,23 @@ def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame,
     return history[["series", "indicator", "team", "service", "ds", "y"]], notes
 
 
-def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[str]:
+def unknown_slices(
+    changes: pd.DataFrame | None, history: pd.DataFrame, incidents: pd.DataFrame | None = None
+) -> list[str]:
     """One note per dimension on which change-log entries name a value no indicator series has: a misspelt service
-    (such a change explains no shift) or a team the indicators are not split on (it counts as partly agreeing with
-    a series' shift, as an org-wide change does, and as no cause of an aggregate's)."""
+    (such a change explains no shift) or a team the indicators are not split on. Such a team's change is matched
+    through the incidents, which name both, to the services it owns (:func:`ml.causes.changes.ownership`); without
+    incidents naming it, it counts as partly agreeing with a series' shift, as an org-wide change does, and as no
+    cause of an aggregate's."""
     if changes is None or not len(changes):
         return []
+    told: dict[str, set[str]] = {}  # per dimension, the values incidents name together with another dimension
+    if incidents is not None and len(incidents):
+        cols = [d for d in DIMENSIONS if d in incidents]
+        named_all = incidents[cols].fillna("").astype(str).apply(lambda col: col.str.strip())
+        for dim in cols:
+            others = (named_all.drop(columns=dim) != "").any(axis=1)
+            told[dim] = set(named_all.loc[others & (named_all[dim] != ""), dim])
     notes = []
     for dim in DIMENSIONS:
         if dim not in changes:
@@ -395,10 +419,24 @@ def unknown_slices(changes: pd.DataFrame | None, history: pd.DataFrame) -> list[
                     f"{len(odd)} change(s) name a {dim} no indicator series has: {ids}{more}; they explain no shift"
                 )
             else:
-                notes.append(
-                    f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; each "
-                    f"counts as partly agreeing with any series' shift and as no cause of an aggregate's"
+                blind = odd[~odd[dim].astype(str).str.strip().isin(told.get(dim, set()))]
+                owned = len(odd) - len(blind)
+                head = (
+                    f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; "
                 )
+                if not len(blind):
+                    notes.append(head + f"each is matched to the series its {dim}'s incidents show it owns")
+                elif owned:
+                    notes.append(
+                        head + f"{owned} are matched to the series their {dim}'s incidents show it owns; the "
+                        f"{len(blind)} whose {dim} no incident names count as partly agreeing with any series' shift "
+                        "and as no cause of an aggregate's"
+                    )
+                else:
+                    notes.append(
+                        head + "each counts as partly agreeing with any series' shift and as no cause of an "
+                        f"aggregate's (give --incidents that name the {dim} to match it to the series it owns)"
+                    )
     return notes
 
 

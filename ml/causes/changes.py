@@ -6,7 +6,11 @@ Its confidence is the product of:
 - **slice agreement**: the same value on a dimension the series is split on (a different value rules it out);
   for an aggregate, a change in slice s counts with the confidence that s drives the aggregate (from the slice
   analysis); an org-wide change (no dimension value) or one on a dimension the series cannot check counts
-  ``PARTIAL``;
+  ``PARTIAL``. A change on a dimension the series is not split on (``team=payments`` on indicators split by
+  service) is checked through the incidents, which name both (:func:`ownership`): a series of a service whose
+  incidents are at least ``OWNED`` (half) the team's agrees with that share, one with none of them (of at least
+  ``MIN_OWNED`` incidents) is another slice, and an aggregate takes the change with the confidence of the most
+  convincing slice the team owns, its contribution the sum of theirs;
 - **timing**: full credit when it started at most ``full_credit_days`` before the shift, then falling linearly to
   ``min_timing`` at ``lookback_days``; ``AFTER`` when it started after the detected date (date noise);
 - **not visible before**: the series' mean in the window before the change must sit at the shift's old level;
@@ -33,10 +37,14 @@ from ml.io.schemas import readable, slice_key
 __all__ = [
     "AFTER",
     "AGAINST",
+    "MIN_OWNED",
+    "OWNED",
     "PARTIAL",
+    "Owners",
     "Started",
     "change_causes",
     "experiment_causes",
+    "ownership",
     "prepare_changes",
     "prepare_experiments",
 ]
@@ -47,6 +55,14 @@ PARTIAL = 0.7
 AFTER = 0.85
 #: Direction credit of an experiment that moved its indicator against the desired direction.
 AGAINST = 0.6
+#: Share of a slice's incidents a value of another dimension must hold to own it (:func:`ownership`).
+OWNED = 0.5
+#: Fewest incidents (naming both dimensions) a slice needs before its owners are known.
+MIN_OWNED = 5
+
+#: For a slice (dimension, value), the share of its incidents each value of each other dimension holds:
+#: ``{("service", "checkout"): {("team", "payments"): 0.95, ("team", "identity"): 0.05}}``.
+Owners = dict[tuple[str, str], dict[tuple[str, str], float]]
 
 _CHANGE_FIELDS = ("ds", "kind", "description", "id")
 
@@ -117,12 +133,79 @@ def prepare_experiments(experiments: list[Any] | None) -> list[Started]:
     return out
 
 
+def ownership(incidents: pd.DataFrame | None, dims: list[str]) -> Owners:
+    """Who owns what, from the incidents: for each value of each dimension in ``dims`` that the incidents name
+    together with another of those dimensions on at least ``MIN_OWNED`` incidents, the share of those incidents
+    each value of the other dimension holds (see :data:`Owners`). Empty without incidents or with one dimension."""
+    out: Owners = {}
+    if incidents is None or len(incidents) == 0:
+        return out
+    cols = [d for d in dims if d in incidents.columns]
+    for a in cols:
+        for b in cols:
+            if a == b:
+                continue
+            pair = incidents[[a, b]].astype(str).apply(lambda col: col.str.strip())
+            pair = pair[(pair[a] != "") & (pair[b] != "")]
+            for w, rows in pair.groupby(b, sort=True):
+                if len(rows) < MIN_OWNED:
+                    continue
+                shares = rows[a].value_counts(normalize=True)
+                out.setdefault((b, str(w)), {}).update({(a, str(v)): float(x) for v, x in shares.items()})
+    return out
+
+
+def _owned_by(s: SeriesData, d: str, v: str, owners: Owners) -> tuple[float, str] | None:
+    """(agreement, how) of a change on ``d=v`` with a series not split on ``d``, from the share of the series'
+    slice incidents ``d=v`` holds; None when the incidents do not tell."""
+    best: tuple[float, str] | None = None
+    for e, w in sorted(s.dims.items()):
+        shares = {k: x for k, x in owners.get((e, w), {}).items() if k[0] == d}
+        if not shares:
+            continue
+        share = shares.get((d, v), 0.0)
+        if share >= OWNED:
+            found = (share, f"{e}={w} belongs to {d}={v} ({share:.0%} of its incidents)")
+        elif share <= 0.0:
+            top = max(sorted(shares), key=lambda k: shares[k])
+            found = (0.0, f"{e}={w} belongs to {d}={top[1]}, not {d}={v} (by its incidents)")
+        else:
+            found = (PARTIAL, f"{d}={v} holds {share:.0%} of the incidents of {e}={w}")
+        if best is None or found[0] > best[0]:
+            best = found
+    return best
+
+
+def _aggregate_owned(
+    d: str, v: str, drivers: dict[str, tuple[float, float]], owners: Owners
+) -> tuple[float, str, float | None] | None:
+    """(agreement, how, contribution) of a change on ``d=v`` with an aggregate whose slices do not include
+    ``d``: the slices ``d=v`` owns (:func:`ownership`) that the slice analysis scored; None when it owns none."""
+    owned = sorted(
+        key
+        for (e, w), shares in owners.items()
+        if e != d and shares.get((d, v), 0.0) >= OWNED and (key := slice_key({e: w})) in drivers
+    )
+    if not owned:
+        return None
+    top = max(owned, key=lambda k: drivers[k][0])
+    conf = drivers[top][0]
+    contribution = sum(max(drivers[k][1], 0.0) for k in owned)
+    return (
+        conf,
+        f"{d}={v} owns {', '.join(readable(k) for k in owned)} (by their incidents); {readable(top)} drives "
+        f"the aggregate (slice confidence {conf:.2f})",
+        min(contribution, 1.0),
+    )
+
+
 def _agreement(
-    s: SeriesData, c: Started, drivers: dict[str, tuple[float, float]]
+    s: SeriesData, c: Started, drivers: dict[str, tuple[float, float]], owners: Owners | None = None
 ) -> tuple[float, str, float | None]:
     """(agreement, how, contribution) of the slice of ``c`` with series ``s`` (see the module docstring)."""
     if not c.dims:
         return PARTIAL, "org-wide", None
+    owners = owners or {}
     unfixed: dict[str, str] = {}
     for d, v in c.dims.items():
         if d in s.dims:
@@ -145,7 +228,15 @@ def _agreement(
                 f"{readable(key)} drives the aggregate (slice confidence {conf:.2f})",
                 min(max(ep, 0.0), 1.0),
             )
+        if len(unfixed) == 1:
+            ((d, v),) = unfixed.items()
+            owned = _aggregate_owned(d, v, drivers, owners)
+            if owned is not None:
+                return owned
         return 0.0, f"{readable(key)} is not a slice of {readable(s.series)}", None
+    checks = [_owned_by(s, d, v, owners) for d, v in sorted(unfixed.items())]
+    if all(x is not None for x in checks):
+        return min((x for x in checks if x is not None), key=lambda x: x[0]) + (None,)
     return PARTIAL, "a dimension the series is not split on", None
 
 
@@ -192,6 +283,7 @@ def _candidates(
     after: pd.DatetimeIndex,
     drivers: dict[str, tuple[float, float]],
     cfg: ExplainConfig,
+    owners: Owners | None = None,
 ) -> list[tuple[Started, float, dict[str, Any], float | None]]:
     """(item, confidence without direction, evidence, contribution) of each item in the window."""
     lo, hi = d - pd.Timedelta(days=cfg.lookback_days), d + pd.Timedelta(days=cfg.slack_days)
@@ -199,14 +291,14 @@ def _candidates(
     agreeing = [
         c
         for c in items
-        if _agreement(s, c, drivers)[0] > 0 and (len(idx) == 0 or idx[0] <= c.start <= idx[-1])
+        if _agreement(s, c, drivers, owners)[0] > 0 and (len(idx) == 0 or idx[0] <= c.start <= idx[-1])
     ]
     p_chance = _chance(len(agreeing), _span(s), cfg)
     out = []
     for c in items:
         if not lo <= c.start <= hi:
             continue
-        agree, how, contribution = _agreement(s, c, drivers)
+        agree, how, contribution = _agreement(s, c, drivers, owners)
         if agree <= 0:
             continue
         gap = int((d - c.start).days)
@@ -244,10 +336,11 @@ def change_causes(
     after: pd.DatetimeIndex,
     drivers: dict[str, tuple[float, float]],
     cfg: ExplainConfig,
+    owners: Owners | None = None,
 ) -> list[Cause]:
     """Change-log causes of a shift of ``s`` at ``d`` (see the module docstring)."""
     out = []
-    for c, conf, ev, contribution in _candidates(s, changes, d, before, after, drivers, cfg):
+    for c, conf, ev, contribution in _candidates(s, changes, d, before, after, drivers, cfg, owners):
         where = ",".join(f"{k}={v}" for k, v in sorted(c.dims.items())) or "org-wide"
         what = f"{c.kind}: {c.description}" if c.kind else c.description
         out.append(
@@ -272,11 +365,12 @@ def experiment_causes(
     direction: int,
     drivers: dict[str, tuple[float, float]],
     cfg: ExplainConfig,
+    owners: Owners | None = None,
 ) -> list[Cause]:
     """Experiments on the series' indicator that may have caused the shift (see the module docstring)."""
     mine = [e for e in experiments if e.indicator == s.indicator]
     out = []
-    for c, conf, ev, contribution in _candidates(s, mine, d, before, after, drivers, cfg):
+    for c, conf, ev, contribution in _candidates(s, mine, d, before, after, drivers, cfg, owners):
         wanted = 1 if c.desired == "increase" else -1
         agrees = wanted == direction
         ev["desired_direction"] = c.desired

@@ -31,7 +31,14 @@ from ml.causes.aggregates import SeriesData, build_series, detect_shifts, dimens
 from ml.causes.bursts import pattern_causes, prepare_incidents
 from ml.causes.candidates import burst_candidates, candidate_shifts
 from ml.causes.cause import Cause, ExplainConfig, json_safe
-from ml.causes.changes import change_causes, experiment_causes, prepare_changes, prepare_experiments
+from ml.causes.changes import (
+    Owners,
+    change_causes,
+    experiment_causes,
+    ownership,
+    prepare_changes,
+    prepare_experiments,
+)
 from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
@@ -113,6 +120,7 @@ def _explain_one(
     changes: list[Any],
     experiments: list[Any],
     cfg: ExplainConfig,
+    owners: Owners | None = None,
 ) -> dict[str, Any]:
     sid, date = str(e["series"]), str(e["date"])[:10]
     d = pd.Timestamp(date)
@@ -153,8 +161,8 @@ def _explain_one(
             )
             deeper += found
             notes += pnotes
-        deeper += change_causes(s, changes, d, before, after, drivers, cfg)
-        deeper += experiment_causes(s, experiments, d, before, after, direction, drivers, cfg)
+        deeper += change_causes(s, changes, d, before, after, drivers, cfg, owners)
+        deeper += experiment_causes(s, experiments, d, before, after, direction, drivers, cfg, owners)
         if e.get("seasonal"):
             notes.append(
                 f"no shift is found near {date} once the seasonal profile shared by the series of {s.indicator} "
@@ -205,7 +213,9 @@ def explain_signals(
 
     ``indicators`` is long (``indicator, ds, y`` + dimension columns); ``signals`` are detected events (only
     ``kind == "shift"`` ones are explained; None: shifts are detected here on every series and aggregate);
-    ``incidents`` has ``id, date, pattern_id, pattern_name`` + dimension columns; ``experiments`` are experiment
+    ``incidents`` has ``id, date, pattern_id, pattern_name`` + dimension columns (without the pattern columns it
+    gives no pattern causes, but still tells which team owns which service for the change log and experiments:
+    :func:`~ml.causes.changes.ownership`); ``experiments`` are experiment
     definitions as dicts; ``changes`` is the change log (``ds``, dimension columns, ``kind``, ``description``,
     optional ``id``). Each result is JSON-safe and the output is deterministic.
     """
@@ -220,6 +230,9 @@ def explain_signals(
     inc = prepare_incidents(incidents)
     chg = prepare_changes(changes)
     exps = prepare_experiments(experiments)
+    # who owns what, on the indicators' dimensions and those the change log and experiments name
+    named = sorted({*dimension_columns(indicators), *(d for c in [*chg, *exps] for d in c.dims)})
+    owners = ownership(incidents, named) if chg or exps else {}
     if signals is None:
         events = detect_shifts(series, cfg)
         bursts = burst_candidates(inc, dimension_columns(indicators), cfg)
@@ -237,7 +250,7 @@ def explain_signals(
         if key in seen or (since is not None and dt.date.fromisoformat(key[1]) < since):
             continue
         seen.add(key)
-        out.append(_explain_one(e, series.get(key[0]), bounds.get(key[0], []), inc, chg, exps, cfg))
+        out.append(_explain_one(e, series.get(key[0]), bounds.get(key[0], []), inc, chg, exps, cfg, owners))
     out.sort(key=lambda r: r["series"])
     out.sort(key=lambda r: r["date"], reverse=True)
     logger.info(

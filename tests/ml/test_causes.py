@@ -718,3 +718,72 @@ def test_a_team_shift_in_daily_counts_is_carried_to_the_total_with_the_detector_
         ]
         named += bool(total and total[0]["causes"] and total[0]["causes"][0]["key"] == "team=payments")
     assert named >= 4
+
+
+# ---------------------------------------------------------------------------------------------- ownership
+
+OWNER = {"checkout": "payments", "ledger": "payments", "search": "growth", "feed": "growth"}
+
+
+def _owned_incidents(n_each: int = 8) -> pd.DataFrame:
+    """Incidents naming team and service (no pattern columns): who owns which service."""
+    rows = [
+        {"id": f"INC-{svc}-{i}", "date": DATES[i], "team": team, "service": svc}
+        for svc, team in sorted(OWNER.items())
+        for i in range(n_each)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _service_changes() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"ds": DATES[SHIFT - 2], "team": "payments", "kind": "deploy", "description": "a", "id": "CHG-A"},
+            {"ds": DATES[SHIFT - 2], "team": "growth", "kind": "deploy", "description": "b", "id": "CHG-B"},
+        ]
+    )
+
+
+def test_ownership_reads_who_owns_which_slice_from_the_incidents() -> None:
+    from ml.causes.changes import MIN_OWNED, ownership
+
+    inc = _owned_incidents()
+    # one checkout incident filed by growth: payments still owns checkout, with its share
+    inc.loc[0, "team"] = "growth"
+    owners = ownership(inc, ["team", "service"])
+    assert owners[("service", "checkout")][("team", "payments")] == pytest.approx(7 / 8)
+    assert owners[("service", "checkout")][("team", "growth")] == pytest.approx(1 / 8)
+    assert owners[("team", "growth")][("service", "search")] == pytest.approx(8 / 17)
+    # too few incidents: no owner is known
+    few = _owned_incidents(MIN_OWNED - 1)
+    assert ("service", "feed") not in ownership(few, ["team", "service"])
+    assert ownership(None, ["team", "service"]) == {} and ownership(inc, ["service"]) == {}
+
+
+def test_a_team_change_counts_for_a_service_series_through_the_team_s_incidents() -> None:
+    rng = np.random.default_rng(21)
+    values = {(s,): _noise(rng, 8.0) for s in OWNER}
+    values[("checkout",)][SHIFT:] += 6.0
+    frame = _long(values, ("service",))
+    signals = [_signal("incidents/service=checkout", SHIFT), _signal("incidents", SHIFT)]
+    blind = explain_signals(frame, signals=signals, changes=_service_changes())
+    told = explain_signals(frame, signals=signals, incidents=_owned_incidents(), changes=_service_changes())
+    # without incidents both teams' changes are on a dimension the series is not split on (partial credit)
+    leaf0 = {c["key"]: c for c in _find(blind, "incidents/service=checkout")["causes"]}
+    assert {"CHG-A", "CHG-B"} <= set(leaf0)
+    assert leaf0["CHG-A"]["confidence"] == pytest.approx(leaf0["CHG-B"]["confidence"])
+    # with them, checkout belongs to payments: its change gets full agreement, growth's is another slice
+    leaf = {c["key"]: c for c in _find(told, "incidents/service=checkout")["causes"]}
+    assert "CHG-B" not in leaf
+    assert leaf["CHG-A"]["confidence"] > leaf0["CHG-A"]["confidence"]
+    assert leaf["CHG-A"]["confidence"] >= 0.8
+    assert "belongs to team=payments" in leaf["CHG-A"]["evidence"]["slice_check"]
+    # the total: a team is no slice of it, but payments owns checkout, which drives it
+    agg0 = {c["key"] for c in _find(blind, "incidents")["causes"]}
+    assert "CHG-A" not in agg0
+    agg = _find(told, "incidents")
+    causes = {c["key"]: c for c in agg["causes"]}
+    assert agg["causes"][0]["key"] == "service=checkout"
+    assert "CHG-A" in causes and "CHG-B" not in causes
+    assert "owns service=checkout" in causes["CHG-A"]["evidence"]["slice_check"]
+    assert 0.5 <= causes["CHG-A"]["contribution"] <= 1.0

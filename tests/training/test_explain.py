@@ -540,3 +540,77 @@ def test_mean_names_an_indicator_whose_absent_weeks_are_unknown_not_zero(tmp_pat
 
     assert completed() and completed()[0].startswith("note: queue_depth: ")
     assert completed("--mean", "queue_depth") == []
+
+
+def test_a_team_change_is_matched_to_the_services_its_incidents_show_it_owns(tmp_path: Path) -> None:
+    """Indicators by service, a change log by team: the incidents (no pattern model) tell which team owns which
+    service, so payments' pipeline change explains checkout's rise and search's owner's change does not."""
+    rng = np.random.default_rng(12)
+    owner = {"checkout": "payments", "search": "growth", "storage": "growth"}
+    rows = [
+        {
+            "indicator": "incidents",
+            "ds": (START + pd.Timedelta(weeks=w)).date(),
+            "y": round(10 + rng.normal(0, 1) + (10 if svc == "checkout" and w >= SHIFT_WEEK else 0), 2),
+            "service": svc,
+        }
+        for svc in owner
+        for w in range(WEEKS)
+    ]
+    ind = tmp_path / "indicators.csv"
+    pd.DataFrame(rows).to_csv(ind, index=False)
+    changes = tmp_path / "changes.csv"
+    when = (START + pd.Timedelta(weeks=SHIFT_WEEK - 2)).date()
+    changes.write_text(
+        "id,ds,team,kind,description\n"
+        f"CHG-PAY,{when},payments,deploy-pipeline,Deploys skip the canary stage\n"
+        f"CHG-GROW,{when},growth,on-call,On-call rotation moved to weekly\n",
+        encoding="utf-8",
+    )
+    incidents = tmp_path / "incidents.jsonl"
+    incidents.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"INC-{svc}-{i}",
+                    "title": f"{svc} degraded",
+                    "summary": "Requests failed and were retried.",
+                    "team": team,
+                    "service": svc,
+                    "started_at": (START + pd.Timedelta(weeks=i)).isoformat() + "Z",
+                }
+            )
+            + "\n"
+            for svc, team in owner.items()
+            for i in range(6)
+        ),
+        encoding="utf-8",
+    )
+    args = ["explain", "--indicators", str(ind), "--changes", str(changes), "--json"]
+    out = recur(*args, "--incidents", str(incidents), env=store_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
+    assert any(
+        "name a team, which the indicators are not split on" in n
+        and n.endswith("each is matched to the series its team's incidents show it owns")
+        for n in notes
+    ), out.stderr
+    signals = json.loads(out.stdout)["signals"]
+    leaf = [s for s in signals if s["series"] == "incidents/service=checkout" and near(s["date"], SHIFT_WEEK)]
+    assert leaf, signals
+    causes = {c["key"]: c for c in leaf[0]["causes"]}
+    assert leaf[0]["causes"][0]["key"] == "CHG-PAY" and "CHG-GROW" not in causes
+    assert "belongs to team=payments" in causes["CHG-PAY"]["evidence"]["slice_check"]
+    total = [s for s in signals if s["series"] == "incidents" and near(s["date"], SHIFT_WEEK)]
+    assert total and total[0]["causes"][0]["key"] == "service=checkout", signals
+    assert "CHG-PAY" in {c["key"] for c in total[0]["causes"]}
+    # without the incidents: both changes only partly agree, and the note says how to match them
+    blind = recur(*args, env=store_env(tmp_path))
+    assert blind.returncode == 0, blind.stderr[-2000:]
+    assert "give --incidents that name the team" in blind.stderr
+    leaf = [
+        s
+        for s in json.loads(blind.stdout)["signals"]
+        if s["series"] == "incidents/service=checkout" and near(s["date"], SHIFT_WEEK)
+    ]
+    assert {"CHG-PAY", "CHG-GROW"} <= {c["key"] for c in leaf[0]["causes"]}
