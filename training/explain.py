@@ -392,18 +392,16 @@ def unknown_slices(
 ) -> list[str]:
     """One note per dimension on which change-log entries name a value no indicator series has: a misspelt service
     (such a change explains no shift) or a team the indicators are not split on. Such a team's change is matched
-    through the incidents, which name both, to the services it owns (:func:`ml.causes.changes.ownership`); without
-    incidents naming it, it counts as partly agreeing with a series' shift, as an org-wide change does, and as no
-    cause of an aggregate's."""
+    through the incidents, which name both, to the series of the services it owns
+    (:func:`ml.causes.changes.ownership`); one whose team owns none counts as partly agreeing with a series' shift
+    (none where the incidents show the series is another team's), as an org-wide change does, and as no cause of
+    an aggregate's."""
+    from ml.causes.changes import OWNED, ownership
+
     if changes is None or not len(changes):
         return []
-    told: dict[str, set[str]] = {}  # per dimension, the values incidents name together with another dimension
-    if incidents is not None and len(incidents):
-        cols = [d for d in DIMENSIONS if d in incidents]
-        named_all = incidents[cols].fillna("").astype(str).apply(lambda col: col.str.strip())
-        for dim in cols:
-            others = (named_all.drop(columns=dim) != "").any(axis=1)
-            told[dim] = set(named_all.loc[others & (named_all[dim] != ""), dim])
+    split = [d for d in DIMENSIONS if d in history and (history[d].fillna("").astype(str) != "").any()]
+    owners = ownership(incidents, list(DIMENSIONS))
     notes = []
     for dim in DIMENSIONS:
         if dim not in changes:
@@ -411,32 +409,45 @@ def unknown_slices(
         known = set(history[dim].dropna().astype(str)) if dim in history else set()
         named = changes[changes[dim].notna() & (changes[dim].astype(str).str.strip() != "")]
         odd = named[~named[dim].astype(str).isin(known)]
-        if len(odd):
-            ids = ", ".join(f"{i} ({dim}={v})" for i, v in zip(odd["id"][:3], odd[dim][:3], strict=True))
-            more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
-            if known:
-                notes.append(
-                    f"{len(odd)} change(s) name a {dim} no indicator series has: {ids}{more}; they explain no shift"
-                )
-            else:
-                blind = odd[~odd[dim].astype(str).str.strip().isin(told.get(dim, set()))]
-                owned = len(odd) - len(blind)
-                head = (
-                    f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; "
-                )
-                if not len(blind):
-                    notes.append(head + f"each is matched to the series its {dim}'s incidents show it owns")
-                elif owned:
-                    notes.append(
-                        head + f"{owned} are matched to the series their {dim}'s incidents show it owns; the "
-                        f"{len(blind)} whose {dim} no incident names count as partly agreeing with any series' shift "
-                        "and as no cause of an aggregate's"
-                    )
-                else:
-                    notes.append(
-                        head + "each counts as partly agreeing with any series' shift and as no cause of an "
-                        f"aggregate's (give --incidents that name the {dim} to match it to the series it owns)"
-                    )
+        if not len(odd):
+            continue
+        ids = ", ".join(f"{i} ({dim}={v})" for i, v in zip(odd["id"][:3], odd[dim][:3], strict=True))
+        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        if known:
+            notes.append(
+                f"{len(odd)} change(s) name a {dim} no indicator series has: {ids}{more}; they explain no shift"
+            )
+            continue
+        # the values that own (hold most incidents of) a slice of a dimension the indicators are split on
+        owning = {
+            v
+            for (e, _), shares in owners.items()
+            if e in split
+            for (d, v), x in shares.items()
+            if d == dim and x > OWNED
+        }
+        matched = int(odd[dim].astype(str).str.strip().isin(owning).sum())
+        head = f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; "
+        partly = (
+            "count as partly agreeing with any series' shift (none where the incidents show the series is another "
+            f"{dim}'s) and as no cause of an aggregate's"
+        )
+        if matched == len(odd):
+            notes.append(head + f"each is matched through the incidents to the series of what its {dim} owns")
+        elif matched:
+            notes.append(
+                head
+                + f"{matched} are matched through the incidents to the series of what their {dim} owns; the "
+                f"other {len(odd) - matched}, whose {dim} owns nothing by the incidents, " + partly
+            )
+        elif incidents is not None and len(incidents):
+            notes.append(head + f"their {dim} owns nothing by the incidents: they " + partly)
+        else:
+            notes.append(
+                head
+                + "each counts as partly agreeing with any series' shift and as no cause of an aggregate's "
+                f"(give --incidents that name the {dim} to match it to the series of what it owns)"
+            )
     return notes
 
 

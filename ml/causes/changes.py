@@ -7,10 +7,12 @@ Its confidence is the product of:
   for an aggregate, a change in slice s counts with the confidence that s drives the aggregate (from the slice
   analysis); an org-wide change (no dimension value) or one on a dimension the series cannot check counts
   ``PARTIAL``. A change on a dimension the series is not split on (``team=payments`` on indicators split by
-  service) is checked through the incidents, which name both (:func:`ownership`): a series of a service whose
-  incidents are at least ``OWNED`` (half) the team's agrees with that share, one with none of them (of at least
-  ``MIN_OWNED`` incidents) is another slice, and an aggregate takes the change with the confidence of the most
-  convincing slice the team owns, its contribution the sum of theirs;
+  service) is checked through the incidents, which name both (:func:`ownership`): on a series of a service of
+  which the team holds more than ``OWNED`` (half) of the incidents it agrees from ``PARTIAL`` (at half) to 1 (at
+  all of them; less than half: ``PARTIAL``), on one of which it holds none (of at least ``MIN_OWNED``
+  incidents) it is ruled out, and an aggregate takes it with the confidence of the most convincing slice the team
+  owns (times that agreement), its contribution the sum of theirs. A team no incident names, or a change that
+  also names the series' own slice, keeps ``PARTIAL``;
 - **timing**: full credit when it started at most ``full_credit_days`` before the shift, then falling linearly to
   ``min_timing`` at ``lookback_days``; ``AFTER`` when it started after the detected date (date noise);
 - **not visible before**: the series' mean in the window before the change must sit at the shift's old level;
@@ -44,6 +46,7 @@ __all__ = [
     "Started",
     "change_causes",
     "experiment_causes",
+    "owned_agreement",
     "ownership",
     "prepare_changes",
     "prepare_experiments",
@@ -55,7 +58,7 @@ PARTIAL = 0.7
 AFTER = 0.85
 #: Direction credit of an experiment that moved its indicator against the desired direction.
 AGAINST = 0.6
-#: Share of a slice's incidents a value of another dimension must hold to own it (:func:`ownership`).
+#: Share of a slice's incidents a value of another dimension must exceed to own it (:func:`ownership`).
 OWNED = 0.5
 #: Fewest incidents (naming both dimensions) a slice needs before its owners are known.
 MIN_OWNED = 5
@@ -136,17 +139,18 @@ def prepare_experiments(experiments: list[Any] | None) -> list[Started]:
 def ownership(incidents: pd.DataFrame | None, dims: list[str]) -> Owners:
     """Who owns what, from the incidents: for each value of each dimension in ``dims`` that the incidents name
     together with another of those dimensions on at least ``MIN_OWNED`` incidents, the share of those incidents
-    each value of the other dimension holds (see :data:`Owners`). Empty without incidents or with one dimension."""
+    each value of the other dimension holds (see :data:`Owners`). Blank and missing values name nothing. Empty
+    without incidents or with fewer than two of ``dims``."""
     out: Owners = {}
     if incidents is None or len(incidents) == 0:
         return out
     cols = [d for d in dims if d in incidents.columns]
+    named = incidents[cols].fillna("").astype(str).apply(lambda col: col.str.strip())
     for a in cols:
         for b in cols:
             if a == b:
                 continue
-            pair = incidents[[a, b]].astype(str).apply(lambda col: col.str.strip())
-            pair = pair[(pair[a] != "") & (pair[b] != "")]
+            pair = named[(named[a] != "") & (named[b] != "")]
             for w, rows in pair.groupby(b, sort=True):
                 if len(rows) < MIN_OWNED:
                     continue
@@ -155,22 +159,36 @@ def ownership(incidents: pd.DataFrame | None, dims: list[str]) -> Owners:
     return out
 
 
+def owned_agreement(share: float) -> float:
+    """Agreement of a change on a value holding ``share`` of a slice's incidents: ``PARTIAL`` below ``OWNED``
+    (and at it), rising linearly to 1 when it holds all of them."""
+    if share <= OWNED:
+        return PARTIAL
+    return PARTIAL + (1.0 - PARTIAL) * (share - OWNED) / (1.0 - OWNED)
+
+
+def _named(owners: Owners, d: str, v: str) -> bool:
+    """Whether the incidents name ``d=v`` together with another dimension at all."""
+    return any((d, v) in shares for shares in owners.values())
+
+
 def _owned_by(s: SeriesData, d: str, v: str, owners: Owners) -> tuple[float, str] | None:
     """(agreement, how) of a change on ``d=v`` with a series not split on ``d``, from the share of the series'
-    slice incidents ``d=v`` holds; None when the incidents do not tell."""
+    slice incidents ``d=v`` holds; None when the incidents do not tell (they never name ``d=v``, or the series'
+    slices have too few incidents naming ``d``)."""
+    if not _named(owners, d, v):
+        return None
     best: tuple[float, str] | None = None
     for e, w in sorted(s.dims.items()):
         shares = {k: x for k, x in owners.get((e, w), {}).items() if k[0] == d}
         if not shares:
             continue
         share = shares.get((d, v), 0.0)
-        if share >= OWNED:
-            found = (share, f"{e}={w} belongs to {d}={v} ({share:.0%} of its incidents)")
-        elif share <= 0.0:
-            top = max(sorted(shares), key=lambda k: shares[k])
-            found = (0.0, f"{e}={w} belongs to {d}={top[1]}, not {d}={v} (by its incidents)")
+        if share > 0.0:
+            found = (owned_agreement(share), f"{d}={v} holds {share:.0%} of the incidents of {e}={w}")
         else:
-            found = (PARTIAL, f"{d}={v} holds {share:.0%} of the incidents of {e}={w}")
+            top = max(sorted(shares), key=lambda k: shares[k])
+            found = (0.0, f"{d}={v} holds none of the incidents of {e}={w} (most are {d}={top[1]}'s)")
         if best is None or found[0] > best[0]:
             best = found
     return best
@@ -181,20 +199,20 @@ def _aggregate_owned(
 ) -> tuple[float, str, float | None] | None:
     """(agreement, how, contribution) of a change on ``d=v`` with an aggregate whose slices do not include
     ``d``: the slices ``d=v`` owns (:func:`ownership`) that the slice analysis scored; None when it owns none."""
-    owned = sorted(
-        key
+    owned = {
+        key: owned_agreement(share)
         for (e, w), shares in owners.items()
-        if e != d and shares.get((d, v), 0.0) >= OWNED and (key := slice_key({e: w})) in drivers
-    )
+        if e != d and (share := shares.get((d, v), 0.0)) > OWNED and (key := slice_key({e: w})) in drivers
+    }
     if not owned:
         return None
-    top = max(owned, key=lambda k: drivers[k][0])
-    conf = drivers[top][0]
+    top = max(sorted(owned), key=lambda k: drivers[k][0] * owned[k])
+    conf = drivers[top][0] * owned[top]
     contribution = sum(max(drivers[k][1], 0.0) for k in owned)
     return (
         conf,
-        f"{d}={v} owns {', '.join(readable(k) for k in owned)} (by their incidents); {readable(top)} drives "
-        f"the aggregate (slice confidence {conf:.2f})",
+        f"{d}={v} holds most incidents of {', '.join(readable(k) for k in sorted(owned))}; {readable(top)} "
+        f"drives the aggregate (slice confidence {drivers[top][0]:.2f})",
         min(contribution, 1.0),
     )
 
@@ -228,15 +246,16 @@ def _agreement(
                 f"{readable(key)} drives the aggregate (slice confidence {conf:.2f})",
                 min(max(ep, 0.0), 1.0),
             )
-        if len(unfixed) == 1:
+        if len(unfixed) == 1 and len(c.dims) == 1:
             ((d, v),) = unfixed.items()
             owned = _aggregate_owned(d, v, drivers, owners)
             if owned is not None:
                 return owned
         return 0.0, f"{readable(key)} is not a slice of {readable(s.series)}", None
-    checks = [_owned_by(s, d, v, owners) for d, v in sorted(unfixed.items())]
-    if all(x is not None for x in checks):
-        return min((x for x in checks if x is not None), key=lambda x: x[0]) + (None,)
+    if len(unfixed) == len(c.dims):  # (a change that also names the series' own slice is not checked further)
+        checks = [_owned_by(s, d, v, owners) for d, v in sorted(unfixed.items())]
+        if all(x is not None for x in checks):
+            return min((x for x in checks if x is not None), key=lambda x: x[0]) + (None,)
     return PARTIAL, "a dimension the series is not split on", None
 
 

@@ -777,7 +777,10 @@ def test_a_team_change_counts_for_a_service_series_through_the_team_s_incidents(
     assert "CHG-B" not in leaf
     assert leaf["CHG-A"]["confidence"] > leaf0["CHG-A"]["confidence"]
     assert leaf["CHG-A"]["confidence"] >= 0.8
-    assert "belongs to team=payments" in leaf["CHG-A"]["evidence"]["slice_check"]
+    assert (
+        leaf["CHG-A"]["evidence"]["slice_check"]
+        == "team=payments holds 100% of the incidents of service=checkout"
+    )
     # the total: a team is no slice of it, but payments owns checkout, which drives it
     agg0 = {c["key"] for c in _find(blind, "incidents")["causes"]}
     assert "CHG-A" not in agg0
@@ -785,5 +788,72 @@ def test_a_team_change_counts_for_a_service_series_through_the_team_s_incidents(
     causes = {c["key"]: c for c in agg["causes"]}
     assert agg["causes"][0]["key"] == "service=checkout"
     assert "CHG-A" in causes and "CHG-B" not in causes
-    assert "owns service=checkout" in causes["CHG-A"]["evidence"]["slice_check"]
+    assert causes["CHG-A"]["evidence"]["slice_check"].startswith(
+        "team=payments holds most incidents of service="
+    )
     assert 0.5 <= causes["CHG-A"]["contribution"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("share", "agreement"), [(1.0, 1.0), (0.8, 0.88), (0.6, 0.76), (0.5, 0.7), (0.4, 0.7), (0.1, 0.7)]
+)
+def test_a_larger_share_of_a_service_s_incidents_never_agrees_less(share: float, agreement: float) -> None:
+    from ml.causes.changes import PARTIAL, owned_agreement
+
+    assert owned_agreement(share) == pytest.approx(agreement)
+    assert owned_agreement(share) >= PARTIAL
+
+
+def _checkout_causes(incidents: pd.DataFrame | None, changes: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    rng = np.random.default_rng(21)
+    values = {(s,): _noise(rng, 8.0) for s in OWNER}
+    values[("checkout",)][SHIFT:] += 6.0
+    res = explain_signals(
+        _long(values, ("service",)),
+        signals=[_signal("incidents/service=checkout", SHIFT)],
+        incidents=incidents,
+        changes=changes,
+    )
+    return {c["key"]: c for c in _find(res, "incidents/service=checkout")["causes"]}
+
+
+def test_what_the_incidents_cannot_tell_keeps_partial_agreement() -> None:
+    from ml.causes.changes import PARTIAL
+
+    inc = _owned_incidents()
+    odd = pd.DataFrame(
+        [
+            # a team no incident names, and one spelt otherwise: the incidents cannot tell, so partial as before
+            {"ds": DATES[SHIFT - 2], "team": "nobody", "kind": "deploy", "description": "c", "id": "CHG-N"},
+            {"ds": DATES[SHIFT - 2], "team": "Payments", "kind": "deploy", "description": "d", "id": "CHG-P"},
+            # growth names checkout itself: the service matches, ownership is not asked
+            {
+                "ds": DATES[SHIFT - 2],
+                "team": "growth",
+                "service": "checkout",
+                "kind": "deploy",
+                "description": "e",
+                "id": "CHG-S",
+            },
+        ]
+    )
+    causes = _checkout_causes(inc, odd)
+    for key in ("CHG-N", "CHG-P", "CHG-S"):
+        assert causes[key]["evidence"]["slice_agreement"] == PARTIAL, key
+        assert causes[key]["evidence"]["slice_check"] == "a dimension the series is not split on", key
+    # missing team values in the incidents name no team: payments still holds all the named ones
+    inc.loc[inc.service == "checkout", "team"] = [
+        None,
+        np.nan,
+        "",
+        "payments",
+        "payments",
+        "payments",
+        "payments",
+        "payments",
+    ]
+    causes = _checkout_causes(inc, _service_changes())
+    assert (
+        causes["CHG-A"]["evidence"]["slice_check"]
+        == "team=payments holds 100% of the incidents of service=checkout"
+    )

@@ -592,7 +592,7 @@ def test_a_team_change_is_matched_to_the_services_its_incidents_show_it_owns(tmp
     notes = [ln for ln in out.stderr.splitlines() if ln.startswith("note: ")]
     assert any(
         "name a team, which the indicators are not split on" in n
-        and n.endswith("each is matched to the series its team's incidents show it owns")
+        and n.endswith("each is matched through the incidents to the series of what its team owns")
         for n in notes
     ), out.stderr
     signals = json.loads(out.stdout)["signals"]
@@ -600,17 +600,47 @@ def test_a_team_change_is_matched_to_the_services_its_incidents_show_it_owns(tmp
     assert leaf, signals
     causes = {c["key"]: c for c in leaf[0]["causes"]}
     assert leaf[0]["causes"][0]["key"] == "CHG-PAY" and "CHG-GROW" not in causes
-    assert "belongs to team=payments" in causes["CHG-PAY"]["evidence"]["slice_check"]
+    assert causes["CHG-PAY"]["evidence"]["slice_check"] == (
+        "team=payments holds 100% of the incidents of service=checkout"
+    )
     total = [s for s in signals if s["series"] == "incidents" and near(s["date"], SHIFT_WEEK)]
     assert total and total[0]["causes"][0]["key"] == "service=checkout", signals
     assert "CHG-PAY" in {c["key"] for c in total[0]["causes"]}
     # without the incidents: both changes only partly agree, and the note says how to match them
     blind = recur(*args, env=store_env(tmp_path))
     assert blind.returncode == 0, blind.stderr[-2000:]
-    assert "give --incidents that name the team" in blind.stderr
+    assert "give --incidents that name the team to match it to the series of what it owns" in blind.stderr
     leaf = [
         s
         for s in json.loads(blind.stdout)["signals"]
         if s["series"] == "incidents/service=checkout" and near(s["date"], SHIFT_WEEK)
     ]
     assert {"CHG-PAY", "CHG-GROW"} <= {c["key"] for c in leaf[0]["causes"]}
+
+
+def test_the_note_on_team_changes_says_which_are_matched_through_the_incidents() -> None:
+    from training.explain import unknown_slices
+
+    history = pd.DataFrame({"team": [None, None], "service": ["checkout", "search"]})
+    changes = pd.DataFrame({"id": ["CHG-1", "CHG-2"], "team": ["payments", "sre"], "ds": ["2025-01-06"] * 2})
+    inc = pd.DataFrame(
+        {
+            "team": ["payments"] * 6 + ["growth"] * 6 + ["sre"],
+            "service": ["checkout"] * 7 + ["search"] * 6,
+        }
+    )
+    head = "2 change(s) name a team, which the indicators are not split on: CHG-1 (team=payments), CHG-2 (team=sre); "
+    (note,) = unknown_slices(changes, history, inc)
+    assert note.startswith(
+        head + "1 are matched through the incidents to the series of what their team owns; the other 1"
+    )
+    (note,) = unknown_slices(changes[changes.id == "CHG-1"], history, inc)
+    assert note.endswith("each is matched through the incidents to the series of what its team owns")
+    (note,) = unknown_slices(changes[changes.id == "CHG-2"], history, inc)
+    assert "their team owns nothing by the incidents" in note
+    # indicators split on nothing: a team cannot be matched to any series
+    (note,) = unknown_slices(changes[changes.id == "CHG-1"], history.assign(service=None), inc)
+    assert "their team owns nothing by the incidents" in note
+    (note,) = unknown_slices(changes, history)
+    assert note.endswith("(give --incidents that name the team to match it to the series of what it owns)")
+    assert all("\n" not in n for n in unknown_slices(changes, history, inc))
