@@ -2,7 +2,8 @@
 
 The blind detector (:func:`ml.indicators.signals.detect_signals`) searches every date of a series, so it needs a
 large shift to report one. A change, an experiment start or a burst of one pattern's incidents is a date given in
-advance: the series of its slice (and the aggregate over everything, for a sliced candidate) can be tested for a
+advance: the series of its slice (a team's change on indicators split by service: the services the team owns by
+the incidents) (and the aggregate over everything, for a sliced candidate) can be tested for a
 level shift at that date (each lag of ``LAGS_DAYS``: the effect may show 0-3 weeks later) with the detector's
 segment test, as :func:`ml.causes.aggregates.carried_shifts` does for a part's shift on its aggregate: the
 difference of the series' means over the segments either side of the date (up to its own detected shifts, at most
@@ -42,7 +43,7 @@ from ml.causes.aggregates import (
     shift_event,
 )
 from ml.causes.cause import ExplainConfig
-from ml.causes.changes import Started
+from ml.causes.changes import OWNED, Owners, Started
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 
 __all__ = [
@@ -100,16 +101,23 @@ def segment_test(
     return diff, se, sd, phi, float(left.mean()), float(right.mean())
 
 
-def _targets(series: dict[str, SeriesData], c: Candidate) -> list[SeriesData]:
-    """The series of exactly the candidate's slice (the aggregates for an org-wide one), on its indicator if any."""
-    out = []
-    for sid in sorted(series):
-        s = series[sid]
-        if c.indicator is not None and s.indicator != c.indicator:
-            continue
-        if s.dims == c.dims:
-            out.append(s)
-    return out
+def _targets(series: dict[str, SeriesData], c: Candidate, owners: Owners | None = None) -> list[SeriesData]:
+    """The series of exactly the candidate's slice (the aggregates for an org-wide one), on its indicator if any;
+    for a slice of one dimension no series of the indicator is split on (a team's change, indicators by service),
+    the series of the slices it owns by the incidents (:func:`ml.causes.changes.ownership`)."""
+    mine = [series[sid] for sid in sorted(series) if c.indicator is None or series[sid].indicator == c.indicator]
+    out = [s for s in mine if s.dims == c.dims]
+    if out or len(c.dims) != 1 or not owners:
+        return out
+    ((d, v),) = c.dims.items()
+    return [
+        s
+        for s in mine
+        if len(s.dims) == 1
+        and d not in s.dims
+        and all(d not in t.dims for t in mine if t.indicator == s.indicator)
+        and owners.get(next(iter(s.dims.items())), {}).get((d, v), 0.0) > OWNED
+    ]
 
 
 def tarone_count(p_min: np.ndarray, alpha: float) -> int:
@@ -166,8 +174,10 @@ def candidate_shifts(
     experiments: list[Started],
     bursts: list[Candidate],
     cfg: ExplainConfig,
+    owners: Owners | None = None,
 ) -> list[dict[str, Any]]:
-    """Shift events found at candidate dates that no shift of the same series lies near (see module docstring)."""
+    """Shift events found at candidate dates that no shift of the same series lies near (see module docstring);
+    ``owners`` (:func:`ml.causes.changes.ownership`) gives a team's change the series of the services it owns."""
     cands = [Candidate("change", c.id, c.start, c.dims) for c in changes]
     cands += [Candidate("experiment", e.id, e.start, e.dims, e.indicator) for e in experiments if e.indicator]
     cands += bursts
@@ -177,7 +187,7 @@ def candidate_shifts(
     tests: list[tuple[Candidate, SeriesData, pd.Timestamp]] = []
     for c in cands:
         lags = (0,) if c.kind == "pattern" else LAGS_DAYS
-        for s in _targets(series, c):
+        for s in _targets(series, c, owners):
             idx = pd.DatetimeIndex(s.values.index)
             if len(idx) < MIN_POINTS:
                 continue

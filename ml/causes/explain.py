@@ -236,7 +236,7 @@ def explain_signals(
     if signals is None:
         events = detect_shifts(series, cfg)
         bursts = burst_candidates(inc, dimension_columns(indicators), cfg)
-        events += candidate_shifts(series, events, chg, exps, bursts, cfg)
+        events += candidate_shifts(series, events, chg, exps, bursts, cfg, owners)
         events.sort(key=lambda e: (str(e["series"]), str(e["date"])))
     else:
         events = [dict(e) for e in signals if str(e.get("kind", "shift")) == "shift" and e.get("series")]

@@ -857,3 +857,35 @@ def test_what_the_incidents_cannot_tell_keeps_partial_agreement() -> None:
         causes["CHG-A"]["evidence"]["slice_check"]
         == "team=payments holds 100% of the incidents of service=checkout"
     )
+
+
+def test_a_team_change_s_date_is_tested_on_the_services_it_owns() -> None:
+    """A rise too small for the blind search, at the date of a team's change, on indicators split by service: found
+    at that date on the service the team owns by the incidents, and not without them."""
+    rng = np.random.default_rng(4)
+    values = {(s,): _noise(rng, 8.0) for s in OWNER}
+    values[("checkout",)][SHIFT:] += 1.0
+    frame = _long(values, ("service",))
+    change = pd.DataFrame(
+        [
+            {
+                "ds": DATES[SHIFT] - pd.Timedelta(days=3),
+                "team": "payments",
+                "kind": "deploy",
+                "description": "a",
+                "id": "CHG-A",
+            }
+        ]
+    )
+
+    def at_change(res: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in res if str(r.get("detail") or "").startswith("found at the date of CHG-A")]
+
+    assert at_change(explain_signals(frame, changes=change)) == []
+    found = at_change(explain_signals(frame, incidents=_owned_incidents(), changes=change))
+    assert [r["series"] for r in found] == ["incidents/service=checkout"]
+    assert found[0]["date"] == str(DATES[SHIFT].date()) and found[0]["causes"][0]["key"] == "CHG-A"
+    # growth owns search and feed: its change is tested there, and finds nothing
+    other = change.assign(team="growth", id="CHG-G")
+    res = explain_signals(frame, incidents=_owned_incidents(), changes=other)
+    assert not [r for r in res if "found at the date of CHG-G" in str(r.get("detail") or "")]
