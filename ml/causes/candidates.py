@@ -105,7 +105,9 @@ def _targets(series: dict[str, SeriesData], c: Candidate, owners: Owners | None 
     """The series of exactly the candidate's slice (the aggregates for an org-wide one), on its indicator if any;
     for a slice of one dimension no series of the indicator is split on (a team's change, indicators by service),
     the series of the slices it owns by the incidents (:func:`ml.causes.changes.ownership`)."""
-    mine = [series[sid] for sid in sorted(series) if c.indicator is None or series[sid].indicator == c.indicator]
+    mine = [
+        series[sid] for sid in sorted(series) if c.indicator is None or series[sid].indicator == c.indicator
+    ]
     out = [s for s in mine if s.dims == c.dims]
     if out or len(c.dims) != 1 or not owners:
         return out
