@@ -219,20 +219,21 @@ def _aggregate_owned(
 
 def _agreement(
     s: SeriesData, c: Started, drivers: dict[str, tuple[float, float]], owners: Owners | None = None
-) -> tuple[float, str, float | None]:
-    """(agreement, how, contribution) of the slice of ``c`` with series ``s`` (see the module docstring)."""
+) -> tuple[float, str, float | None, bool]:
+    """(agreement, how, contribution, whether the incidents' owners decided it) of the slice of ``c`` with series
+    ``s`` (see the module docstring)."""
     if not c.dims:
-        return PARTIAL, "org-wide", None
+        return PARTIAL, "org-wide", None, False
     owners = owners or {}
     unfixed: dict[str, str] = {}
     for d, v in c.dims.items():
         if d in s.dims:
             if s.dims[d] != v:
-                return 0.0, f"{d}={v} is another slice than {d}={s.dims[d]}", None
+                return 0.0, f"{d}={v} is another slice than {d}={s.dims[d]}", None, False
         else:
             unfixed[d] = v
     if not unfixed:
-        return 1.0, "same slice", None
+        return 1.0, "same slice", None, False
     if s.is_aggregate:
         key = slice_key(unfixed)
         found = drivers.get(key)
@@ -245,18 +246,20 @@ def _agreement(
                 conf,
                 f"{readable(key)} drives the aggregate (slice confidence {conf:.2f})",
                 min(max(ep, 0.0), 1.0),
+                False,
             )
         if len(unfixed) == 1 and len(c.dims) == 1:
             ((d, v),) = unfixed.items()
             owned = _aggregate_owned(d, v, drivers, owners)
             if owned is not None:
-                return owned
-        return 0.0, f"{readable(key)} is not a slice of {readable(s.series)}", None
+                return (*owned, True)
+        return 0.0, f"{readable(key)} is not a slice of {readable(s.series)}", None, False
     if len(unfixed) == len(c.dims):  # (a change that also names the series' own slice is not checked further)
         checks = [_owned_by(s, d, v, owners) for d, v in sorted(unfixed.items())]
         if all(x is not None for x in checks):
-            return min((x for x in checks if x is not None), key=lambda x: x[0]) + (None,)
-    return PARTIAL, "a dimension the series is not split on", None
+            agree, how = min((x for x in checks if x is not None), key=lambda x: x[0])
+            return agree, how, None, True
+    return PARTIAL, "a dimension the series is not split on", None, False
 
 
 def _timing(gap_days: int, cfg: ExplainConfig) -> float:
@@ -317,7 +320,7 @@ def _candidates(
     for c in items:
         if not lo <= c.start <= hi:
             continue
-        agree, how, contribution = _agreement(s, c, drivers, owners)
+        agree, how, contribution, by_owner = _agreement(s, c, drivers, owners)
         if agree <= 0:
             continue
         gap = int((d - c.start).days)
@@ -333,12 +336,26 @@ def _candidates(
             "description": c.description,
             "slice_agreement": agree,
             "slice_check": how,
+            "matched_by_incidents": by_owner,
             "timing_credit": timing,
             "shift_visible_before": frac,
             "chance_in_window": p_chance,
         }
         out.append((c, conf, evidence, contribution))
     return out
+
+
+def _where(c: Started, evidence: dict[str, Any]) -> str:
+    """The slice of a change or experiment for its summary; with how the incidents matched it, when they did."""
+    where = ",".join(f"{k}={v}" for k, v in sorted(c.dims.items())) or "org-wide"
+    how = str(evidence["slice_check"])
+    if not evidence.get("matched_by_incidents"):
+        return where
+    return (
+        f"{where}, which {how.removeprefix(where + ' ')}"
+        if how.startswith(where + " ")
+        else f"{where}: {how}"
+    )
 
 
 def _when(gap: int) -> str:
@@ -360,7 +377,7 @@ def change_causes(
     """Change-log causes of a shift of ``s`` at ``d`` (see the module docstring)."""
     out = []
     for c, conf, ev, contribution in _candidates(s, changes, d, before, after, drivers, cfg, owners):
-        where = ",".join(f"{k}={v}" for k, v in sorted(c.dims.items())) or "org-wide"
+        where = _where(c, ev)
         what = f"{c.kind}: {c.description}" if c.kind else c.description
         out.append(
             Cause(
@@ -395,7 +412,7 @@ def experiment_causes(
         ev["desired_direction"] = c.desired
         ev["direction_agrees"] = agrees
         word = "as intended" if agrees else "against its desired direction"
-        where = ",".join(f"{k}={v}" for k, v in sorted(c.dims.items())) or "org-wide"
+        where = _where(c, ev)
         out.append(
             Cause(
                 "experiment",

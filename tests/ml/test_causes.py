@@ -777,6 +777,12 @@ def test_a_team_change_counts_for_a_service_series_through_the_team_s_incidents(
     assert "CHG-B" not in leaf
     assert leaf["CHG-A"]["confidence"] > leaf0["CHG-A"]["confidence"]
     assert leaf["CHG-A"]["confidence"] >= 0.8
+    assert leaf["CHG-A"]["evidence"]["matched_by_incidents"] is True
+    assert leaf["CHG-A"]["summary"] == (
+        "Change CHG-A (deploy: a; team=payments, which holds 100% of the incidents of service=checkout) "
+        f"started {leaf['CHG-A']['evidence']['days_before_shift']} days before the shift."
+    )
+    assert leaf0["CHG-A"]["evidence"]["matched_by_incidents"] is False
     assert (
         leaf["CHG-A"]["evidence"]["slice_check"]
         == "team=payments holds 100% of the incidents of service=checkout"
