@@ -1,9 +1,10 @@
 """A change log by team, indicators by service: do the incidents' owners name the right change?
 
-    python bench/bench_ownership.py [--trials 40] [--seed 0]
+    python bench/bench_ownership.py [--trials 40] [--seed 0] [--stray 0.15]
 
 Simulated (seeded) weekly incident counts of six services over two years (Poisson, 6 a week each); three teams own
-two services each, and the incidents (8 per service, naming team and service) say so. In each trial one service
+two services each, and the incidents (20 per service, naming team and service) say so, but ``--stray`` (15%) of
+each service's incidents are filed by another team. In each trial one service
 rises by ``size`` x its noise sd at a random week, and the change log holds the owner's change (3 days before the
 rise) and, within a week of it, a change of each other team (the distractors: a busy change log). ``explain_signals``
 runs blind (it finds the shifts itself), with and without the incidents. Scored on the rising service's shift
@@ -43,7 +44,9 @@ TOL_DAYS = 14
 BLAME = 0.8
 
 
-def trial(rng: np.random.Generator, size: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str, int]:
+def trial(
+    rng: np.random.Generator, size: float, stray: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str, int]:
     """(indicators, incidents, changes, rising service, week of the rise)."""
     service = str(rng.choice(sorted(OWNER)))
     week = int(rng.integers(30, 80))
@@ -56,11 +59,18 @@ def trial(rng: np.random.Generator, size: float) -> tuple[pd.DataFrame, pd.DataF
             {"indicator": "incidents", "ds": d, "y": float(y), "service": svc}
             for d, y in zip(WEEKS, rng.poisson(lam), strict=True)
         ]
+    teams = sorted(set(OWNER.values()))
     incidents = pd.DataFrame(
         [
-            {"id": f"INC-{svc}-{i}", "date": WEEKS[i * 10], "team": team, "service": svc}
+            {
+                "id": f"INC-{svc}-{i}",
+                "date": WEEKS[i * 5],
+                # a share of each service's incidents is filed by another team (mislabelled, or helping out)
+                "team": str(rng.choice([t for t in teams if t != team])) if rng.random() < stray else team,
+                "service": svc,
+            }
             for svc, team in sorted(OWNER.items())
-            for i in range(8)
+            for i in range(20)
         ]
     )
     start = WEEKS[week] - pd.Timedelta(days=3)
@@ -87,17 +97,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=40, help="trials per size (default 40)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ap.add_argument(
+        "--stray",
+        type=float,
+        default=0.15,
+        help="share of each service's incidents filed by another team (default 0.15)",
+    )
     args = ap.parse_args()
     print(
         f"## A team's change on indicators split by service: {len(OWNER)} services of "
-        f"{len(set(OWNER.values()))} teams, {args.trials} trials per size, seed {args.seed}"
+        f"{len(set(OWNER.values()))} teams ({args.stray:.0%} of each service's incidents filed by another team), "
+        f"{args.trials} trials per size, seed {args.seed}"
     )
     start = time.process_time()
     for size in (1.5, 3.0):
         scores: dict[str, list[float]] = {}
         for t in range(args.trials):
             rng = np.random.default_rng(args.seed * 1000 + t)
-            frame, incidents, changes, service, week = trial(rng, size)
+            frame, incidents, changes, service, week = trial(rng, size, args.stray)
             for mode, inc in (("with incidents", incidents), ("baseline, without", None)):
                 res = explain_signals(frame, incidents=inc, changes=changes)
                 leaf = near(res, f"incidents/service={service}", week)

@@ -426,22 +426,30 @@ def unknown_slices(
             for (d, v), x in shares.items()
             if d == dim and x > OWNED
         }
-        matched = int(odd[dim].astype(str).str.strip().isin(owning).sum())
+        owns = odd[dim].astype(str).str.strip().isin(owning)
+        matched = int(owns.sum())
         head = f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; "
         partly = (
-            "count as partly agreeing with any series' shift (none where the incidents show the series is another "
-            f"{dim}'s) and as no cause of an aggregate's"
+            f"count as partly agreeing with any series' shift (in proportion to the share of its incidents the {dim} "
+            "holds, where the incidents name one) and as no cause of an aggregate's"
         )
         if matched == len(odd):
             notes.append(head + f"each is matched through the incidents to the series of what its {dim} owns")
         elif matched:
+            rest = odd[~owns]
+            named_ids = ", ".join(
+                f"{i} ({dim}={v})" for i, v in zip(rest["id"][:3], rest[dim][:3], strict=True)
+            )
             notes.append(
                 head
                 + f"{matched} are matched through the incidents to the series of what their {dim} owns; the "
-                f"other {len(odd) - matched}, whose {dim} owns nothing by the incidents, " + partly
+                f"other {len(rest)} ({named_ids}{' and more' if len(rest) > 3 else ''}), whose {dim} owns nothing "
+                "by the incidents (spelt as there?), " + partly
             )
         elif incidents is not None and len(incidents):
-            notes.append(head + f"their {dim} owns nothing by the incidents: they " + partly)
+            notes.append(
+                head + f"their {dim} owns nothing by the incidents (spelt as there?): they " + partly
+            )
         else:
             notes.append(
                 head

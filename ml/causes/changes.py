@@ -9,10 +9,11 @@ Its confidence is the product of:
   ``PARTIAL``. A change on a dimension the series is not split on (``team=payments`` on indicators split by
   service) is checked through the incidents, which name both (:func:`ownership`): on a series of a service of
   which the team holds more than ``OWNED`` (half) of the incidents it agrees from ``PARTIAL`` (at half) to 1 (at
-  all of them; less than half: ``PARTIAL``), on one of which it holds none (of at least ``MIN_OWNED``
-  incidents) it is ruled out, and an aggregate takes it with the confidence of the most convincing slice the team
-  owns (times that agreement), its contribution the sum of theirs. A team no incident names, or a change that
-  also names the series' own slice, keeps ``PARTIAL``;
+  all of them), on one of which it holds less it agrees in proportion (0 for none: ruled out; the service needs
+  ``MIN_OWNED`` incidents naming a team), and an aggregate takes it with the confidence of the most convincing
+  slice the team owns (times that agreement), its contribution the sum of theirs. A team no incident names keeps
+  ``PARTIAL``; a change that also names the series' own slice agrees at least ``PARTIAL``. In the chance term a
+  change matched so counts by its agreement;
 - **timing**: full credit when it started at most ``full_credit_days`` before the shift, then falling linearly to
   ``min_timing`` at ``lookback_days``; ``AFTER`` when it started after the detected date (date noise);
 - **not visible before**: the series' mean in the window before the change must sit at the shift's old level;
@@ -160,10 +161,12 @@ def ownership(incidents: pd.DataFrame | None, dims: list[str]) -> Owners:
 
 
 def owned_agreement(share: float) -> float:
-    """Agreement of a change on a value holding ``share`` of a slice's incidents: ``PARTIAL`` below ``OWNED``
-    (and at it), rising linearly to 1 when it holds all of them."""
+    """Agreement of a change on a value holding ``share`` of a slice's incidents: 0 for none, rising linearly to
+    ``PARTIAL`` at ``OWNED`` (half of them) and on to 1 when it holds all of them. A team that filed a few stray
+    incidents of a service is all but unrelated to it (a 0.7 for every such team made every team's change a
+    candidate for every service, and the chance that one falls near a shift then drowned the owner's change)."""
     if share <= OWNED:
-        return PARTIAL
+        return PARTIAL * max(share, 0.0) / OWNED
     return PARTIAL + (1.0 - PARTIAL) * (share - OWNED) / (1.0 - OWNED)
 
 
@@ -199,20 +202,22 @@ def _aggregate_owned(
 ) -> tuple[float, str, float | None] | None:
     """(agreement, how, contribution) of a change on ``d=v`` with an aggregate whose slices do not include
     ``d``: the slices ``d=v`` owns (:func:`ownership`) that the slice analysis scored; None when it owns none."""
-    owned = {
-        key: owned_agreement(share)
+    owned = {  # slice key -> (agreement, share of its incidents d=v holds)
+        key: (owned_agreement(share), share)
         for (e, w), shares in owners.items()
         if e != d and (share := shares.get((d, v), 0.0)) > OWNED and (key := slice_key({e: w})) in drivers
     }
     if not owned:
         return None
-    top = max(sorted(owned), key=lambda k: drivers[k][0] * owned[k])
-    conf = drivers[top][0] * owned[top]
+    top = max(sorted(owned), key=lambda k: drivers[k][0] * owned[k][0])
+    conf = drivers[top][0] * owned[top][0]
     contribution = sum(max(drivers[k][1], 0.0) for k in owned)
+    others = [readable(k) for k in sorted(owned) if k != top]
     return (
         conf,
-        f"{d}={v} holds most incidents of {', '.join(readable(k) for k in sorted(owned))}; {readable(top)} "
-        f"drives the aggregate (slice confidence {drivers[top][0]:.2f})",
+        f"{d}={v} holds {owned[top][1]:.0%} of the incidents of {readable(top)}"
+        + (f" (and most of {', '.join(others)})" if others else "")
+        + f"; {readable(top)} drives the aggregate (slice confidence {drivers[top][0]:.2f})",
         min(contribution, 1.0),
     )
 
@@ -254,11 +259,12 @@ def _agreement(
             if owned is not None:
                 return (*owned, True)
         return 0.0, f"{readable(key)} is not a slice of {readable(s.series)}", None, False
-    if len(unfixed) == len(c.dims):  # (a change that also names the series' own slice is not checked further)
-        checks = [_owned_by(s, d, v, owners) for d, v in sorted(unfixed.items())]
-        if all(x is not None for x in checks):
-            agree, how = min((x for x in checks if x is not None), key=lambda x: x[0])
-            return agree, how, None, True
+    checks = [_owned_by(s, d, v, owners) for d, v in sorted(unfixed.items())]
+    if all(x is not None for x in checks):
+        agree, how = min((x for x in checks if x is not None), key=lambda x: x[0])
+        if len(unfixed) < len(c.dims):  # it also names the series' own slice: it is on it, whoever owns it
+            agree = max(agree, PARTIAL)
+        return agree, how, None, True
     return PARTIAL, "a dimension the series is not split on", None, False
 
 
@@ -284,7 +290,7 @@ def _visible_before(
     return float((pre.mean() - b) / (a - b))
 
 
-def _chance(n_matching: int, span_days: float, cfg: ExplainConfig) -> float:
+def _chance(n_matching: float, span_days: float, cfg: ExplainConfig) -> float:
     """Probability that at least one of ``n_matching`` changes over ``span_days`` falls in the window by chance."""
     if span_days <= 0 or n_matching <= 0:
         return 0.0
@@ -310,12 +316,16 @@ def _candidates(
     """(item, confidence without direction, evidence, contribution) of each item in the window."""
     lo, hi = d - pd.Timedelta(days=cfg.lookback_days), d + pd.Timedelta(days=cfg.slack_days)
     idx = s.values.index
-    agreeing = [
-        c
+    # how many of the items agree with this series (one matched through the incidents counts by its agreement: a
+    # team with a few stray incidents of the service is not one more of its changes)
+    weights = [
+        agree if by_owner else 1.0
         for c in items
-        if _agreement(s, c, drivers, owners)[0] > 0 and (len(idx) == 0 or idx[0] <= c.start <= idx[-1])
+        if (len(idx) == 0 or idx[0] <= c.start <= idx[-1])
+        for agree, _, _, by_owner in [_agreement(s, c, drivers, owners)]
+        if agree > 0
     ]
-    p_chance = _chance(len(agreeing), _span(s), cfg)
+    p_chance = _chance(sum(weights), _span(s), cfg)
     out = []
     for c in items:
         if not lo <= c.start <= hi:
