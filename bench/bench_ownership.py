@@ -21,12 +21,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_planted import near  # noqa: E402
 
 from ml.causes import explain_signals  # noqa: E402
 
@@ -40,7 +42,6 @@ OWNER = {
 }
 OWNER["sessions"] = "identity"
 RATE = 6.0
-TOL_DAYS = 14
 BLAME = 0.8
 
 
@@ -84,15 +85,6 @@ def trial(
     return pd.DataFrame(rows), incidents, pd.DataFrame(changes), service, week
 
 
-def near(results: list[dict[str, Any]], series: str, week: int) -> dict[str, Any] | None:
-    hits = [
-        r
-        for r in results
-        if r["series"] == series and abs((pd.Timestamp(r["date"]) - WEEKS[week]).days) <= TOL_DAYS
-    ]
-    return hits[0] if hits else None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=40, help="trials per size (default 40)")
@@ -117,9 +109,9 @@ def main() -> None:
             frame, incidents, changes, service, week = trial(rng, size, args.stray)
             for mode, inc in (("with incidents", incidents), ("baseline, without", None)):
                 res = explain_signals(frame, incidents=inc, changes=changes)
-                leaf = near(res, f"incidents/service={service}", week)
+                leaf = near(res, f"incidents/service={service}", WEEKS[week])
                 keys = [c["key"] for c in leaf["causes"]] if leaf else []
-                total = near(res, "incidents", week)
+                total = near(res, "incidents", WEEKS[week])
                 got = scores.setdefault(mode, [0.0] * 6)
                 got[0] += leaf is not None
                 got[1] += bool(keys) and keys[0] == "CHG-TRUE"

@@ -77,16 +77,16 @@ def incidents_frame(incidents: Sequence[Incident], runtime: Any | None) -> pd.Da
     """``id, date, pattern_id, pattern_name, team, service``: the pattern an incident was trained into, else the
     one the model assigns it (-1: unclustered). Without a pattern model (``runtime`` None): ``id, date, team,
     service``, which give no pattern causes but tell which team owns which service."""
+    frame = pd.DataFrame(
+        {
+            "id": [inc.id for inc in incidents],
+            "date": pd.to_datetime([inc.started_at.date() for inc in incidents]),
+            "team": [inc.team or "" for inc in incidents],
+            "service": [inc.service or "" for inc in incidents],
+        },
+        columns=["id", "date", "team", "service"],
+    )
     if runtime is None:
-        frame = pd.DataFrame(
-            {
-                "id": [inc.id for inc in incidents],
-                "date": pd.to_datetime([inc.started_at.date() for inc in incidents]),
-                "team": [inc.team or "" for inc in incidents],
-                "service": [inc.service or "" for inc in incidents],
-            },
-            columns=["id", "date", "team", "service"],
-        )
         return frame
     known = runtime.assignments
     new = [inc for inc in incidents if inc.id not in known]
@@ -95,21 +95,9 @@ def incidents_frame(incidents: Sequence[Incident], runtime: Any | None) -> pd.Da
         ids, _conf = runtime.model.assign(new)
         assigned = {inc.id: int(pid) for inc, pid in zip(new, ids, strict=True)}
         log.info("Explain - %d incident(s) not in pattern model: assigned by it", len(new))
-    rows = []
-    for inc in incidents:
-        pid = int(known[inc.id]) if inc.id in known else assigned[inc.id]
-        rows.append(
-            {
-                "id": inc.id,
-                "date": pd.Timestamp(inc.started_at.date()),
-                "pattern_id": pid,
-                "pattern_name": runtime.pattern_name(pid),
-                "team": inc.team or "",
-                "service": inc.service or "",
-            }
-        )
-    frame = pd.DataFrame(rows, columns=["id", "date", "pattern_id", "pattern_name", "team", "service"])
-    frame["date"] = pd.to_datetime(frame["date"])
+    pids = [int(known[inc.id]) if inc.id in known else assigned[inc.id] for inc in incidents]
+    frame.insert(2, "pattern_id", pids)
+    frame.insert(3, "pattern_name", [runtime.pattern_name(pid) for pid in pids])
     return frame
 
 
@@ -345,14 +333,7 @@ def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame,
     )
     from ml.io.schemas import series_key
 
-    rows = pd.DataFrame(
-        {
-            "id": [inc.id for inc in incidents],
-            "date": [pd.Timestamp(inc.started_at.date()) for inc in incidents],
-            "team": [inc.team or "" for inc in incidents],
-            "service": [inc.service or "" for inc in incidents],
-        }
-    )
+    rows = incidents_frame(incidents, None)
     notes = []
     keep = main_stretch(rows["date"])
     if not keep.all():
@@ -387,6 +368,11 @@ def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame,
     return history[["series", "indicator", "team", "service", "ds", "y"]], notes
 
 
+def listed(changes: pd.DataFrame, dim: str) -> str:
+    """The first three change-log entries as ``id (dim=value)``, for a note."""
+    return ", ".join(f"{i} ({dim}={v})" for i, v in zip(changes["id"][:3], changes[dim][:3], strict=True))
+
+
 def unknown_slices(
     changes: pd.DataFrame | None, history: pd.DataFrame, incidents: pd.DataFrame | None = None
 ) -> list[str]:
@@ -396,7 +382,7 @@ def unknown_slices(
     (:func:`ml.causes.changes.ownership`); one whose team owns none counts as partly agreeing with a series' shift
     (none where the incidents show the series is another team's), as an org-wide change does, and as no cause of
     an aggregate's."""
-    from ml.causes.changes import OWNED, ownership
+    from ml.causes.changes import ownership
 
     if changes is None or not len(changes):
         return []
@@ -411,22 +397,15 @@ def unknown_slices(
         odd = named[~named[dim].astype(str).isin(known)]
         if not len(odd):
             continue
-        ids = ", ".join(f"{i} ({dim}={v})" for i, v in zip(odd["id"][:3], odd[dim][:3], strict=True))
-        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        ids, more = listed(odd, dim), f" and {len(odd) - 3} more" if len(odd) > 3 else ""
         if known:
             notes.append(
                 f"{len(odd)} change(s) name a {dim} no indicator series has: {ids}{more}; they explain no shift"
             )
             continue
         # the values that own (hold most incidents of) a slice of a dimension the indicators are split on
-        owning = {
-            v
-            for (e, _), shares in owners.items()
-            if e in split
-            for (d, v), x in shares.items()
-            if d == dim and x > OWNED
-        }
-        owns = odd[dim].astype(str).str.strip().isin(owning)
+        values = odd[dim].astype(str).str.strip()
+        owns = values.isin({v for v in set(values) if any(e in split for e, _ in owners.owned_by(dim, v))})
         matched = int(owns.sum())
         head = f"{len(odd)} change(s) name a {dim}, which the indicators are not split on: {ids}{more}; "
         partly = (
@@ -437,9 +416,7 @@ def unknown_slices(
             notes.append(head + f"each is matched through the incidents to the series of what its {dim} owns")
         elif matched:
             rest = odd[~owns]
-            named_ids = ", ".join(
-                f"{i} ({dim}={v})" for i, v in zip(rest["id"][:3], rest[dim][:3], strict=True)
-            )
+            named_ids = listed(rest, dim)
             notes.append(
                 head
                 + f"{matched} are matched through the incidents to the series of what their {dim} owns; the "

@@ -2,8 +2,8 @@
 
 The blind detector (:func:`ml.indicators.signals.detect_signals`) searches every date of a series, so it needs a
 large shift to report one. A change, an experiment start or a burst of one pattern's incidents is a date given in
-advance: the series of its slice (a team's change on indicators split by service: the services the team owns by
-the incidents) (and the aggregate over everything, for a sliced candidate) can be tested for a
+advance: the series of its slice (for a team's change on indicators split by service, the services the team owns
+by the incidents; and the aggregate over everything, for a sliced candidate) can be tested for a
 level shift at that date (each lag of ``LAGS_DAYS``: the effect may show 0-3 weeks later) with the detector's
 segment test, as :func:`ml.causes.aggregates.carried_shifts` does for a part's shift on its aggregate: the
 difference of the series' means over the segments either side of the date (up to its own detected shifts, at most
@@ -43,7 +43,7 @@ from ml.causes.aggregates import (
     shift_event,
 )
 from ml.causes.cause import ExplainConfig
-from ml.causes.changes import OWNED, Owners, Started
+from ml.causes.changes import Owners, Started
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 
 __all__ = [
@@ -104,7 +104,7 @@ def segment_test(
 def _targets(series: dict[str, SeriesData], c: Candidate, owners: Owners | None = None) -> list[SeriesData]:
     """The series of exactly the candidate's slice (the aggregates for an org-wide one), on its indicator if any;
     for a slice of one dimension no series of the indicator is split on (a team's change, indicators by service),
-    the series of the slices it owns by the incidents (:func:`ml.causes.changes.ownership`)."""
+    the series of the slices it owns by the incidents (:meth:`ml.causes.changes.Owners.owned_by`)."""
     mine = [
         series[sid] for sid in sorted(series) if c.indicator is None or series[sid].indicator == c.indicator
     ]
@@ -112,13 +112,12 @@ def _targets(series: dict[str, SeriesData], c: Candidate, owners: Owners | None 
     if out or len(c.dims) != 1 or not owners:
         return out
     ((d, v),) = c.dims.items()
+    split_on_d = {s.indicator for s in mine if d in s.dims}
+    owned = owners.owned_by(d, v)
     return [
         s
         for s in mine
-        if len(s.dims) == 1
-        and d not in s.dims
-        and all(d not in t.dims for t in mine if t.indicator == s.indicator)
-        and owners.get(next(iter(s.dims.items())), {}).get((d, v), 0.0) > OWNED
+        if len(s.dims) == 1 and s.indicator not in split_on_d and next(iter(s.dims.items())) in owned
     ]
 
 

@@ -26,6 +26,7 @@ Its confidence is the product of:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -64,9 +65,26 @@ OWNED = 0.5
 #: Fewest incidents (naming both dimensions) a slice needs before its owners are known.
 MIN_OWNED = 5
 
-#: For a slice (dimension, value), the share of its incidents each value of each other dimension holds:
-#: ``{("service", "checkout"): {("team", "payments"): 0.95, ("team", "identity"): 0.05}}``.
-Owners = dict[tuple[str, str], dict[tuple[str, str], float]]
+
+class Owners(dict[tuple[str, str], dict[tuple[str, str], float]]):
+    """For a slice (dimension, value), the share of its incidents each value of each other dimension holds:
+    ``{("service", "checkout"): {("team", "payments"): 0.95, ("team", "identity"): 0.05}}``
+    (:func:`ownership`); ``held`` is the same the other way round."""
+
+    @functools.cached_property
+    def held(self) -> dict[tuple[str, str], dict[tuple[str, str], float]]:
+        """For a value (dimension, value), the share of each slice's incidents it holds:
+        ``{("team", "payments"): {("service", "checkout"): 0.95}}``."""
+        out: dict[tuple[str, str], dict[tuple[str, str], float]] = {}
+        for piece, shares in self.items():
+            for holder, share in shares.items():
+                out.setdefault(holder, {})[piece] = share
+        return out
+
+    def owned_by(self, d: str, v: str) -> dict[tuple[str, str], float]:
+        """The slices of which ``d=v`` holds more than ``OWNED`` of the incidents, with that share."""
+        return {piece: x for piece, x in self.held.get((d, v), {}).items() if x > OWNED}
+
 
 _CHANGE_FIELDS = ("ds", "kind", "description", "id")
 
@@ -142,7 +160,7 @@ def ownership(incidents: pd.DataFrame | None, dims: list[str]) -> Owners:
     together with another of those dimensions on at least ``MIN_OWNED`` incidents, the share of those incidents
     each value of the other dimension holds (see :data:`Owners`). Blank and missing values name nothing. Empty
     without incidents or with fewer than two of ``dims``."""
-    out: Owners = {}
+    out = Owners()
     if incidents is None or len(incidents) == 0:
         return out
     cols = [d for d in dims if d in incidents.columns]
@@ -170,16 +188,11 @@ def owned_agreement(share: float) -> float:
     return PARTIAL + (1.0 - PARTIAL) * (share - OWNED) / (1.0 - OWNED)
 
 
-def _named(owners: Owners, d: str, v: str) -> bool:
-    """Whether the incidents name ``d=v`` together with another dimension at all."""
-    return any((d, v) in shares for shares in owners.values())
-
-
 def _owned_by(s: SeriesData, d: str, v: str, owners: Owners) -> tuple[float, str] | None:
     """(agreement, how) of a change on ``d=v`` with a series not split on ``d``, from the share of the series'
     slice incidents ``d=v`` holds; None when the incidents do not tell (they never name ``d=v``, or the series'
     slices have too few incidents naming ``d``)."""
-    if not _named(owners, d, v):
+    if (d, v) not in owners.held:  # the incidents never name it with another dimension
         return None
     best: tuple[float, str] | None = None
     for e, w in sorted(s.dims.items()):
@@ -204,8 +217,8 @@ def _aggregate_owned(
     ``d``: the slices ``d=v`` owns (:func:`ownership`) that the slice analysis scored; None when it owns none."""
     owned = {  # slice key -> (agreement, share of its incidents d=v holds)
         key: (owned_agreement(share), share)
-        for (e, w), shares in owners.items()
-        if e != d and (share := shares.get((d, v), 0.0)) > OWNED and (key := slice_key({e: w})) in drivers
+        for (e, w), share in owners.owned_by(d, v).items()
+        if (key := slice_key({e: w})) in drivers
     }
     if not owned:
         return None
@@ -229,7 +242,7 @@ def _agreement(
     ``s`` (see the module docstring)."""
     if not c.dims:
         return PARTIAL, "org-wide", None, False
-    owners = owners or {}
+    owners = owners if owners is not None else Owners()
     unfixed: dict[str, str] = {}
     for d, v in c.dims.items():
         if d in s.dims:
@@ -316,21 +329,18 @@ def _candidates(
     """(item, confidence without direction, evidence, contribution) of each item in the window."""
     lo, hi = d - pd.Timedelta(days=cfg.lookback_days), d + pd.Timedelta(days=cfg.slack_days)
     idx = s.values.index
+    spanned = [c for c in items if len(idx) == 0 or idx[0] <= c.start <= idx[-1]]
+    agreement = {id(c): _agreement(s, c, drivers, owners) for c in spanned}
     # how many of the items agree with this series (one matched through the incidents counts by its agreement: a
     # team with a few stray incidents of the service is not one more of its changes)
-    weights = [
-        agree if by_owner else 1.0
-        for c in items
-        if (len(idx) == 0 or idx[0] <= c.start <= idx[-1])
-        for agree, _, _, by_owner in [_agreement(s, c, drivers, owners)]
-        if agree > 0
-    ]
+    weights = [agree if by_owner else 1.0 for agree, _, _, by_owner in agreement.values() if agree > 0]
     p_chance = _chance(sum(weights), _span(s), cfg)
     out = []
     for c in items:
         if not lo <= c.start <= hi:
             continue
-        agree, how, contribution, by_owner = _agreement(s, c, drivers, owners)
+        found = agreement.get(id(c))
+        agree, how, contribution, by_owner = found if found else _agreement(s, c, drivers, owners)
         if agree <= 0:
             continue
         gap = int((d - c.start).days)

@@ -232,7 +232,7 @@ def explain_signals(
     exps = prepare_experiments(experiments)
     # who owns what, on the indicators' dimensions and those the change log and experiments name
     named = sorted({*dimension_columns(indicators), *(d for c in [*chg, *exps] for d in c.dims)})
-    owners = ownership(incidents, named) if chg or exps else {}
+    owners = ownership(incidents, named) if chg or exps else Owners()
     if signals is None:
         events = detect_shifts(series, cfg)
         bursts = burst_candidates(inc, dimension_columns(indicators), cfg)
