@@ -186,5 +186,7 @@ def count_scale_sd(mean: float) -> float:
 
 
 def from_count_scale(v: float) -> float:
-    """The Poisson mean a level on the count scale stands for: (v / 2)^2 - 1/8 (its unbiased inverse), >= 0."""
-    return max((float(v) / 2.0) ** 2 - 0.125, 0.0)
+    """The Poisson mean a level on the count scale stands for: (v / 2)^2 - 1/8 (its unbiased inverse), >= 0; a
+    level below 0 there (a falling trend carried past the zero counts) stands for 0, so that the inverse never
+    decreases and a fall stays a fall."""
+    return max((max(float(v), 0.0) / 2.0) ** 2 - 0.125, 0.0)

@@ -502,20 +502,20 @@ class ChangeDetector:
         means its levels stand for, an outlier's expected value too, a trend change what it adds by the end."""
         inv = from_count_scale
         for e in self.shifts_:
-            c = e["index"]
-            if str(e["detail"]).startswith("trend change"):
-                at = float(self.level_[c] + self.trend_[c])
+            if str(e["detail"]).startswith("trend change"):  # what the kink adds to the last point's mean
+                at = float(self.level_[-1] + self.trend_[-1])
                 e["magnitude"] = inv(at + e["magnitude"]) - inv(at)
                 e["detail"] = (
                     f"trend change (on the counts' square-root scale): adds {e['magnitude']:.3g} by the end"
                 )
                 continue
-            a, b = inv(self.level_[c - 1]), inv(self.level_[c])
+            a, b = inv(self.level_[e["index"] - 1]), inv(self.level_[e["index"]])
             e["magnitude"] = b - a
             e["detail"] = (
                 f"level {a:.4g} -> {b:.4g} (counts, tested on their square-root scale: noise sd {self.sigma_:.3g}, "
                 f"AR(1) phi {self.phi_:.2f} there)"
             )
+        self.shifts_ = [e for e in self.shifts_ if e["magnitude"] != 0]  # a fall past the zero counts: none
         expected = self.level_ + self.seasonal_ + self.trend_
         for e in self.outlier_events_:
             j = e["index"]

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ml.errors import InputError, NotFittedError
+from ml.indicators.changepoints import from_count_scale
 from ml.indicators.signals import (
     EVENT_FIELDS,
     ChangeDetector,
@@ -264,6 +265,21 @@ def test_sparse_counts_that_rise_once_give_one_shift_and_other_series_keep_their
     with pytest.raises(InputError) as exc:
         ChangeDetector(count_scale="sqrt").fit(np.arange(30.0))
     assert exc.value.field == "count_scale"
+
+
+def test_a_sparse_count_event_keeps_its_sign_in_counts() -> None:
+    """A fall on the square-root scale is a fall in counts. GitHub's Webhooks, 2021-09-27..2023-09-18 (weekly
+    incidents): a late rise after a year and a half of zeros; the kink the detector adds before it was a "decrease"
+    of +0.144 incidents (the fitted line at the kink, squared back from below zero)."""
+    y = np.zeros(104)
+    y[[18, 70, 75]] = 1.0
+    y[[98, 99, 100, 101]] = [2.0, 1.0, 2.0, 1.0]
+    events = detect_signals("webhooks", dates(104), y.tolist())
+    assert any(e["direction"] == "increase" and e["magnitude"] > 0 for e in events if e["kind"] == "shift")
+    for e in events:
+        assert (e["direction"] == "increase") == (e["magnitude"] > 0), e
+    inv = [from_count_scale(v) for v in np.linspace(-3.0, 6.0, 91)]
+    assert inv == sorted(inv) and inv[0] == 0.0  # never decreasing, and 0 below the zero counts
 
 
 def test_bad_parameters_and_not_fitted() -> None:
