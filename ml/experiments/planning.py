@@ -10,8 +10,11 @@ width over z_{1-alpha/2})::
     MDE = (z_{1-alpha/2} + z_{power}) * se           (80% power, alpha 0.05: 2.80 se)
     power(d) = Phi(|d| / se - z_{1-alpha/2}) + Phi(-|d| / se - z_{1-alpha/2})
 
-The spread for other durations comes from the same fitted model and calibration factor (the scorer's own
-``weeks_needed`` rule), which gives the weeks needed for 80% power at the likely effect.
+The spread for other durations comes from the same fitted model, each duration with its own calibration factor
+(placebo windows of that many weeks; one factor serves every duration from ``MAX_PLACEBO_HORIZON`` weeks on, as
+the scorer caps the placebos' horizon), which gives the weeks needed for 80% power at the likely effect whatever
+duration was planned. The power can fall from a short duration to a longer one: the placebos may show that the
+model's interval holds over a few weeks but must be widened over more (a level that wanders).
 
 The likely effect comes from past experiments on the same indicator (effects and intervals as the scorer gave
 them): a random-effects model (DerSimonian-Laird) estimates the indicator's mean effect ``mu`` and the spread of
@@ -23,6 +26,7 @@ give no likely effect: the plan says so and gives the MDE alone.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import math
@@ -35,7 +39,7 @@ from pydantic import BaseModel
 from scipy import stats
 
 from ml.errors import InputError, NotFoundError
-from ml.experiments.calibration import Calibration
+from ml.experiments.calibration import MAX_PLACEBO_HORIZON, Calibration
 from ml.experiments.effect import se_by_horizon
 from ml.experiments.hygiene import ExperimentSpan, Overlap, overlaps_with
 from ml.experiments.impact import ImpactScorer
@@ -274,6 +278,34 @@ def _se_by_horizon(
     return se_by_horizon(est, t_future, X, scorer.alpha)
 
 
+def _weeks_needed(
+    scorer: ImpactScorer,
+    exp: Experiment,
+    frame: pd.DataFrame,
+    future: pd.DatetimeIndex,
+    se_unit: np.ndarray,
+    z: float,
+    effect: float,
+    known: tuple[int, float],
+) -> tuple[int | None, float]:
+    """The fewest weeks whose MDE (``z`` x se) reaches ``effect``: ``se_unit`` is the model's standard error by
+    duration before calibration, each duration widened by its own factor (from a fit of the scorer for that many
+    weeks, once per duration up to the placebos' longest horizon; see the module docstring). None: not within
+    ``MAX_WEEKS``. ``known``: the planned duration and its factor. Also the factor at the weeks found."""
+    factors = {min(known[0], MAX_PLACEBO_HORIZON): known[1]}
+    for h in range(1, se_unit.size + 1):
+        k = min(h, MAX_PLACEBO_HORIZON)
+        if k not in factors:
+            try:
+                fit = copy.copy(scorer).fit(exp.model_copy(update={"end": future[k].date()}), frame)
+                factors[k] = fit.result_.calibration.factor
+            except (InputError, NotFoundError):
+                factors[k] = math.inf  # no estimate for that duration
+        if z * float(se_unit[h - 1]) * factors[k] <= effect:
+            return h, factors[k]
+    return None, math.inf
+
+
 def plan_experiment(
     data: pd.DataFrame,
     *,
@@ -344,10 +376,25 @@ def plan_experiment(
         power.append(
             PowerAt(label="likely effect", effect=likely.effect, power=power_at(likely.effect, se, alpha))
         )
-        ok = np.flatnonzero((zc + zp) * se_h <= abs(likely.effect))
-        weeks_needed = int(ok[0]) + 1 if ok.size else None
+        weeks_needed, factor_needed = _weeks_needed(
+            scorer,
+            exp,
+            frame,
+            future,
+            se_h / result.calibration.factor,
+            zc + zp,
+            abs(likely.effect),
+            (weeks, result.calibration.factor),
+        )
         if weeks_needed is None:
             notes.append(f"the likely effect is not detectable with 80% power within {MAX_WEEKS} weeks")
+        elif weeks_needed < weeks and power[-1].power < POWER:
+            notes.append(
+                f"{weeks_needed} weeks reach 80% power at the likely effect but the {weeks} planned do not: the"
+                f" placebo windows widen the interval x{result.calibration.factor:.2f} over {weeks} weeks and"
+                f" x{factor_needed:.2f} over {weeks_needed} (the model's interval holds over a few weeks, not"
+                " over more), so a longer experiment is not more sensitive here"
+            )
         good = likely.effect < 0 if direction == "decrease" else likely.effect > 0
         if likely.effect != 0 and not good:
             notes.append(f"past experiments on {indicator} moved it the other way on average")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from ml.io.schemas import Experiment
 
 Z = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.80))  # 2.80
 SIGMA = 2.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def white_noise_model() -> CounterfactualModel:
@@ -105,6 +107,26 @@ def test_weeks_needed_at_the_likely_effect_meets_80_percent_power() -> None:
     if plan.weeks_needed > 1:
         shorter = plan_experiment(data, indicator="wn", treated="t0", weeks=plan.weeks_needed - 1, past=past)
         assert shorter.power[-1].power < 0.82
+
+
+def test_weeks_needed_does_not_depend_on_the_weeks_planned() -> None:
+    """Each duration is widened by its own placebo calibration. On the sample's incidents of team=platform the
+    placebos keep the model's interval over 4 weeks (x1.00) but widen it from 8 (x1.53); with the planned
+    duration's factor applied to every duration, 2 planned weeks said 5 were needed and 8 said 51."""
+    raw = pd.read_csv(ROOT / "data" / "sample" / "indicators.csv")
+    data = pd.DataFrame({"series": raw["indicator"] + "/team=" + raw["team"], "ds": raw["ds"], "y": raw["y"]})
+    past = [PastEffect(id=f"P{i}", effect=e, se=1.5) for i, e in enumerate((-6.0, -7.0, -6.5, -6.8))]
+    plans = {
+        w: plan_experiment(data, indicator="incidents", treated="platform", weeks=w, past=past)
+        for w in (2, 8)
+    }
+    needed = {w: p.weeks_needed for w, p in plans.items()}
+    assert needed[2] is not None and len(set(needed.values())) == 1, needed
+    at = plan_experiment(data, indicator="incidents", treated="platform", weeks=needed[2], past=past)
+    assert at.power[-1].label == "likely effect" and at.power[-1].power >= 0.80 - 1e-9
+    eight = plans[8]  # more weeks, yet less power: the plan says why
+    assert needed[2] < 8 and eight.power[-1].power < 0.80
+    assert any("a longer experiment is not more sensitive here" in n for n in eight.notes), eight.notes
 
 
 def test_likely_effect_shrinks_towards_the_mean_and_says_when_there_are_too_few() -> None:
