@@ -42,6 +42,7 @@ from ml.causes.changes import (
 from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
+from ml.experiments.hygiene import ExperimentSpan, Overlap, find_overlaps
 from ml.io.schemas import parse_series_key, readable
 
 __all__ = ["explain_signals", "signal_id"]
@@ -200,6 +201,24 @@ def _explain_one(
     return dict(json_safe(out))
 
 
+def _overlaps(experiments: list[dict[str, Any]] | None) -> dict[str, list[Overlap]]:
+    """Each experiment's overlaps with the others (:func:`ml.experiments.hygiene.find_overlaps`), by id."""
+    rows = [e.model_dump() if hasattr(e, "model_dump") else dict(e) for e in experiments or []]
+    return find_overlaps([span for row in rows if (span := ExperimentSpan.from_record(row)) is not None])
+
+
+def _flag_overlaps(result: dict[str, Any], overlaps: dict[str, list[Overlap]]) -> None:
+    """An experiment cause that overlaps another experiment says so (evidence ``overlaps``, and its summary): the
+    shift holds both changes, and neither effect can be told apart from the other's."""
+    for c in result["causes"]:
+        found = overlaps.get(str(c["key"])) if c["kind"] == "experiment" else None
+        if found:
+            c["evidence"]["overlaps"] = [
+                {"id": o.other_id, "kind": o.kind, "reason": o.reason} for o in found
+            ]
+            c["summary"] = f"{c['summary']} Overlap: {'; '.join(o.reason for o in found)}."
+
+
 def explain_signals(
     indicators: pd.DataFrame,
     signals: list[dict[str, Any]] | None = None,
@@ -230,6 +249,7 @@ def explain_signals(
     inc = prepare_incidents(incidents)
     chg = prepare_changes(changes)
     exps = prepare_experiments(experiments)
+    overlaps = _overlaps(experiments)
     # who owns what, on the indicators' dimensions and those the change log and experiments name
     named = sorted({*dimension_columns(indicators), *(d for c in [*chg, *exps] for d in c.dims)})
     owners = ownership(incidents, named) if chg or exps else Owners()
@@ -251,6 +271,7 @@ def explain_signals(
             continue
         seen.add(key)
         out.append(_explain_one(e, series.get(key[0]), bounds.get(key[0], []), inc, chg, exps, cfg, owners))
+        _flag_overlaps(out[-1], overlaps)
     out.sort(key=lambda r: r["series"])
     out.sort(key=lambda r: r["date"], reverse=True)
     logger.info(

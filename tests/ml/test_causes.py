@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -328,6 +329,40 @@ def test_an_experiment_in_the_treated_team_explains_the_shift_and_a_control_does
     )
     assert res[0]["causes"][0]["evidence"]["direction_agrees"] is False
     assert res[0]["causes"][0]["confidence"] < 0.8
+
+
+def test_experiments_that_overlap_on_the_shifted_slice_say_they_are_confounded() -> None:
+    frame = _team_frame(np.random.default_rng(8), -5.0)
+
+    def exp(eid: str, team: str, weeks: int, **extra: Any) -> dict[str, Any]:
+        start = DATES[SHIFT - 1].date()
+        return {
+            "id": eid,
+            "indicator": "incidents",
+            "dimension": "team",
+            "treated": team,
+            "start": start,
+            "end": start + dt.timedelta(weeks=weeks),
+            "desired_direction": "decrease",
+            "name": eid,
+            **extra,
+        }
+
+    experiments = [exp("EXP-1", "payments", 12), exp("EXP-2", "payments", 8), exp("EXP-3", "data", 12)]
+    (r,) = explain_signals(
+        frame, signals=[_signal("incidents/team=payments", SHIFT, "decrease")], experiments=experiments
+    )
+    by_key = {c["key"]: c for c in r["causes"]}
+    assert set(by_key) == {"EXP-1", "EXP-2"}
+    for me, other in (("EXP-1", "EXP-2"), ("EXP-2", "EXP-1")):
+        (o,) = by_key[me]["evidence"]["overlaps"]
+        assert o["id"] == other and o["kind"] == "same slice" and "confounded" in o["reason"]
+        assert f"Overlap: {other} runs on incidents" in by_key[me]["summary"]
+    # one experiment alone: nothing to flag
+    (r,) = explain_signals(
+        frame, signals=[_signal("incidents/team=payments", SHIFT, "decrease")], experiments=experiments[:1]
+    )
+    assert "overlaps" not in r["causes"][0]["evidence"]
 
 
 def test_an_experiment_starting_two_weeks_after_the_detected_date_is_named_and_three_weeks_is_not() -> None:
