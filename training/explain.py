@@ -301,8 +301,12 @@ def explain(
     from ml.causes.aggregates import MIN_POINTS
 
     notes += [
-        redact(n) for n in unknown_slices(inputs.changes, history, inputs.incidents)
-    ]  # they quote the change log's values
+        redact(n)
+        for n in [
+            *unknown_slices(inputs.changes, history, inputs.incidents),
+            *unmatched_experiments(inputs, history),
+        ]
+    ]  # they quote the change log's values and the experiments' ids
     # an aggregate spans the dates of all its parts: count an indicator's dates, not a series' rows
     longest = int(history.groupby("indicator")["ds"].nunique().max()) if len(history) else 0
     if longest < MIN_POINTS:
@@ -366,6 +370,23 @@ def incident_count_history(incidents: Sequence[Incident]) -> tuple[pd.DataFrame,
         log.info("Explain - %s", n)
     history = history.sort_values(["series", "ds"], kind="stable").reset_index(drop=True)
     return history[["series", "indicator", "team", "service", "ds", "y"]], notes
+
+
+def unmatched_experiments(inputs: ExplainInputs, history: pd.DataFrame) -> list[str]:
+    """A note on the experiments whose indicator no series of the history has: they are checked as the cause of
+    no shift (an experiment on an indicator's slice is checked against that indicator's series only)."""
+    known = set(history["indicator"].astype(str)) if "indicator" in history else set()
+    odd = [
+        f"{e.get('id')} ({e.get('indicator')})"
+        for e in inputs.experiments or []
+        if e.get("indicator") and str(e["indicator"]) not in known
+    ]
+    if not odd:
+        return []
+    return [
+        f"{len(odd)} experiment(s) name an indicator the history does not have: {', '.join(odd[:3])}"
+        f"{f' and {len(odd) - 3} more' if len(odd) > 3 else ''}; they explain no shift"
+    ]
 
 
 def listed(changes: pd.DataFrame, dim: str) -> str:

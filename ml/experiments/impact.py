@@ -131,9 +131,16 @@ def _wide(data: pd.DataFrame, treated: str, controls: list[str]) -> pd.DataFrame
     for col in ("ds", "y"):
         if col not in data.columns:
             raise InputError(f"data has no {col!r} column", field="data", value=list(data.columns))
-    df = pd.DataFrame({"series": _series_id_column(data), "ds": data["ds"], "y": data["y"]})
+    ids = _series_id_column(data)
+    df = pd.DataFrame({"series": ids, "ds": data["ds"], "y": data["y"]})
     df = df[df["series"].isin([treated, *controls])]
     if not (df["series"] == treated).any():
+        indicator = treated.split("/", 1)[0]
+        names = ids.astype(str)
+        if not ((names == indicator) | names.str.startswith(indicator + "/")).any():
+            raise NotFoundError(
+                f"no series of the indicator {indicator!r} in the data", field="indicator", value=indicator
+            )
         raise NotFoundError(f"no data for the treated series {treated!r}", field="treated", value=treated)
     for c in controls:
         if not (df["series"] == c).any():

@@ -329,6 +329,9 @@ def test_missing_series_are_not_found() -> None:
     with pytest.raises(NotFoundError) as err:
         ImpactScorer().score(experiment(controls=["nobody"]), data)
     assert err.value.field == "controls" and err.value.value == "reopens/team=nobody"
+    with pytest.raises(NotFoundError) as err:  # no series of the indicator at all: the indicator is at fault
+        ImpactScorer().score(experiment(indicator="deploy_frequency"), data)
+    assert err.value.field == "indicator" and err.value.value == "deploy_frequency"
 
 
 def test_bad_input_is_named() -> None:

@@ -644,3 +644,21 @@ def test_the_note_on_team_changes_says_which_are_matched_through_the_incidents()
     (note,) = unknown_slices(changes, history)
     assert note.endswith("(give --incidents that name the team to match it to the series of what it owns)")
     assert all("\n" not in n for n in unknown_slices(changes, history, inc))
+
+
+def test_an_experiment_on_an_indicator_the_history_lacks_is_a_note() -> None:
+    from training.explain import ExplainInputs, unmatched_experiments
+
+    history = pd.DataFrame({"indicator": ["incidents", "reopens"], "ds": ["2025-01-06"] * 2, "y": [1.0, 2.0]})
+    inputs = ExplainInputs(
+        experiments=[
+            {"id": "EXP-1", "indicator": "incidents", "treated": "payments"},
+            {"id": "EXP-2", "indicator": "deploy_frequency", "treated": "payments"},
+        ]
+    )
+    assert unmatched_experiments(inputs, history) == [
+        "1 experiment(s) name an indicator the history does not have: EXP-2 (deploy_frequency); they explain no"
+        " shift"
+    ]
+    assert unmatched_experiments(ExplainInputs(experiments=inputs.experiments[:1]), history) == []
+    assert unmatched_experiments(ExplainInputs(), history) == []
