@@ -115,6 +115,29 @@ def _error_field(err: Mapping[str, Any]) -> str:
     return ".".join(loc) if loc else "record"
 
 
+def _missing_hint(errs: list[Any], raw: dict[Any, Any]) -> str:
+    """Where a required field is missing, the name the record gives it instead (``DS``, ``Team``, ``desciption``),
+    or a header whose columns are not separated by commas; "" when there is none."""
+    keys = [str(k) for k in raw]
+    glued = next((k for k in keys if ";" in k or "\t" in k), None)
+    if glued is not None:
+        sep = "';'" if ";" in glued else "a tab"
+        return (
+            f" (the header {shown_name(glued)!r} is one column: separate the columns with commas, not {sep})"
+        )
+    low = {k: k.strip().lower().replace("-", "_").replace(" ", "_") for k in keys}
+    renames = []
+    for e in errs:
+        if e.get("type") != "missing" or len(e.get("loc", ())) != 1:
+            continue
+        want = str(e["loc"][0])
+        given = next((k for k, v in low.items() if v == want), None)
+        given = given or next(iter(difflib.get_close_matches(want, keys, n=1, cutoff=0.8)), None)
+        if given is not None:
+            renames.append(f"{shown_name(given)!r} to {want}")
+    return f" (rename {', '.join(renames)}: field names are read as written)" if renames else ""
+
+
 def _reason(err: Mapping[str, Any]) -> str:
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
@@ -168,7 +191,7 @@ class _Validator(Generic[T]):
             errs = exc.errors()
             fld = _error_field(errs[0])
             reason = "; ".join(f"{_error_field(e)}: {_reason(e)}" for e in errs)
-            self.result.rejects.append(Reject(file, line, fld, reason, rid_s))
+            self.result.rejects.append(Reject(file, line, fld, reason + _missing_hint(errs, raw), rid_s))
             return
         k = self.key(rec)
         if k in self.seen:

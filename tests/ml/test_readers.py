@@ -758,3 +758,34 @@ def test_unread_field_notes_are_once_per_field_across_files_and_bounded_for_indi
     wide.write_text(",".join(header) + "\n" + ",".join(["reopens", "2025-01-06", "1"] + ["0"] * 301) + "\n")
     res = read_indicators(wide)
     assert res.accepted == 1 and len(res.unread) == 100 and len(res.notes) == 100
+
+
+def test_a_header_in_another_case_or_not_comma_separated_says_what_to_rename(tmp_path: Path) -> None:
+    from ml.io.readers import read_changes
+
+    row = "2025-01-06,payments,deploy,Canary skipped,CHG-1\n"
+    upper = tmp_path / "upper.csv"
+    upper.write_text("DS,Team,Kind,Description,ID\n" + row, encoding="utf-8")
+    res = read_changes(upper)
+    assert res.records_in == 1 and not res.records
+    assert res.rejects[0].reason.endswith(
+        "(rename 'DS' to ds, 'Kind' to kind, 'Description' to description: field names are read as written)"
+    )
+    semi = tmp_path / "semi.csv"
+    semi.write_text("ds;team;kind;description;id\n" + row.replace(",", ";"), encoding="utf-8")
+    (reject,) = read_changes(semi).rejects
+    assert reject.reason.endswith(
+        "(the header 'ds;team;kind;description;id' is one column: separate the columns with commas, not ';')"
+    )
+    good = tmp_path / "good.csv"
+    good.write_text("ds,team,kind,description,id\n2025-01-06,payments,deploy,,CHG-1\n", encoding="utf-8")
+    (reject,) = read_changes(good).rejects  # a missing value of a field the header has: no rename hint
+    assert "rename" not in reject.reason and "header" not in reject.reason
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "- id: EXP-1\n  name: n\n  hypothesis: {problem: p, solution: s, metric: m}\n  indicator: incidents\n"
+        "  treated: payments\n  Start: 2025-01-06\n",
+        encoding="utf-8",
+    )
+    (reject,) = read_experiments(path).rejects
+    assert "rename 'Start' to start" in reject.reason
