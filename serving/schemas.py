@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 FilterValue = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w .:/@+-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
@@ -48,7 +48,7 @@ class _TextOrIncident(BaseModel):
 
 
 class SimilarRequest(_TextOrIncident):
-    k: Annotated[int, Field(ge=1, le=50)] = 5
+    k: Annotated[StrictInt, Field(ge=1, le=50)] = 5
     service: FilterValue | None = Field(None, description="Only incidents of this service.")
     team: FilterValue | None = Field(None, description="Only incidents of this team.")
     since: dt.date | None = Field(None, description="Only incidents that started on or after this date.")
@@ -225,7 +225,7 @@ class ForecastRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"series": "reopens/team=payments", "horizon": 8}]}
     )
     series: SeriesId
-    horizon: Annotated[int, Field(ge=1, le=104)] = 13
+    horizon: Annotated[StrictInt, Field(ge=1, le=104)] = 13
 
 
 class ForecastPoint(BaseModel):
@@ -322,7 +322,7 @@ class ExperimentIn(BaseModel):
     start: dt.date
     end: dt.date | None = None
     desired_direction: Literal["decrease", "increase"] = "decrease"
-    min_effect: Annotated[float, Field(gt=0, lt=1e12)] | None = None
+    min_effect: Annotated[StrictFloat, Field(gt=0, lt=1e12)] | None = None
     owner: Annotated[str, Field(max_length=100)] | None = None
 
 
@@ -330,7 +330,7 @@ class Observation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     indicator: Annotated[str, Field(min_length=1, max_length=100)]
     ds: dt.date
-    y: Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+    y: Annotated[StrictFloat, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
     team: FilterValue | None = None
     service: FilterValue | None = None
 
@@ -444,7 +444,7 @@ class PlanRequest(BaseModel):
     indicator: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
     treated: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^(team|service)=[^\x00-\x1f]+$")]
     controls: Annotated[list[FilterValue], Field(max_length=20)] = []
-    weeks: Annotated[int, Field(ge=1, le=104)]
+    weeks: Annotated[StrictInt, Field(ge=1, le=104)]
     direction: Literal["increase", "decrease"]
     hypothesis: Annotated[str, Field(max_length=2000)] | None = None
 

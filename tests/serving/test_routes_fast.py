@@ -413,7 +413,16 @@ def test_experiment_plan(client: TestClient) -> None:
     ):
         r = hit(client, "POST", "/v1/experiments/plan", json={**req, **bad})
         assert r.status_code == 422 and says in _json(r)["detail"], r.text
-    for bad in ({"weeks": 0}, {"weeks": 105}, {"direction": "up"}, {"treated": "payments"}):
+    # numbers must be JSON numbers: true is not 1 week, "8" is not 8
+    for bad in (
+        {"weeks": 0},
+        {"weeks": 105},
+        {"weeks": True},
+        {"weeks": "8"},
+        {"weeks": 8.5},
+        {"direction": "up"},
+        {"treated": "payments"},
+    ):
         r = hit(client, "POST", "/v1/experiments/plan", json={**req, **bad})
         assert r.status_code == 422 and _json(r)["error"] == "invalid_request", (bad, r.text)
 
