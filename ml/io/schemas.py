@@ -62,8 +62,29 @@ def date_in_range(value: dt.date) -> dt.date:
     return value
 
 
+def _not_a_number(value: object) -> None:
+    """A calendar date given as a number (a spreadsheet's day number 45610, ``20251221``, ``0``) is refused with what
+    to write instead; pydantic would read it as seconds since 1970 (0: 1970-01-01, accepted in silence)."""
+    text = str(value).strip() if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
+    if not text or not text.replace(".", "", 1).isdigit():
+        return
+    if len(text) == 8 and text.isdigit():
+        try:
+            day = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            pass
+        else:
+            raise ValueError(f"a date is written YYYY-MM-DD (got {text!r}: write it {day.isoformat()})")
+    raise ValueError(
+        f"a date is written YYYY-MM-DD (got {text!r}: a spreadsheet's day number or a timestamp? export the column "
+        "as a date)"
+    )
+
+
 def _day_of(value: object) -> object:
-    """A datetime (or an ISO datetime string) as its UTC date; anything else as it is, for pydantic's date."""
+    """A datetime (or an ISO datetime string) as its UTC date; anything else as it is, for pydantic's date (a
+    number is refused: :func:`_not_a_number`)."""
+    _not_a_number(value)
     if isinstance(value, dt.datetime):
         return utc_in_range(value).date()
     if isinstance(value, str) and ("T" in value or " " in value.strip()):
@@ -275,6 +296,7 @@ class Experiment(_Strict):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _date(cls, v: object) -> object:
+        _not_a_number(v)
         if isinstance(v, dt.datetime):
             return utc_in_range(v).date()
         return v

@@ -789,3 +789,18 @@ def test_a_header_in_another_case_or_not_comma_separated_says_what_to_rename(tmp
     )
     (reject,) = read_experiments(path).rejects
     assert "rename 'Start' to start" in reject.reason
+
+
+def test_a_date_given_as_a_number_is_refused_with_what_to_write(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.csv"
+    path.write_text(
+        "indicator,ds,y,team\nincidents,45610,3,payments\nincidents,20251221,4,payments\n"
+        "incidents,0,5,payments\nincidents,2025-12-29,6,payments\n",
+        encoding="utf-8",
+    )
+    res = read_indicators(path)
+    assert res.records_in == 4 and [str(r.ds) for r in res.records] == ["2025-12-29"]
+    reasons = [r.reason for r in res.rejects]
+    assert "a spreadsheet's day number or a timestamp? export the column as a date" in reasons[0]
+    assert "(got '20251221': write it 2025-12-21)" in reasons[1]
+    assert "(got '0':" in reasons[2]  # read as seconds since 1970 before: 1970-01-01, accepted in silence
