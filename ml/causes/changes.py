@@ -379,9 +379,8 @@ def _where(c: Started, evidence: dict[str, Any]) -> str:
 
 
 def _when(gap: int) -> str:
-    if gap < 0:
-        return f"{-gap} days after the detected shift date"
-    return f"{gap} days before the shift"
+    days = f"{abs(gap)} day{'' if abs(gap) == 1 else 's'}"
+    return f"{days} after the detected shift date" if gap < 0 else f"{days} before the shift"
 
 
 def change_causes(

@@ -352,7 +352,9 @@ def plan_experiment(
     except (InputError, NotFoundError) as exc:
         field = exc.field if exc.field == "controls" else "treated"
         raise InputError(
-            f"cannot plan on {treated_series!r}: {exc.message}", field=field, value=treated
+            f"cannot plan on {treated_series!r}: {exc.message.removeprefix(f'experiment {exp.id!r}: ')}",
+            field=field,
+            value=treated,
         ) from exc
     alpha = scorer.alpha
     zc, zp = float(stats.norm.ppf(1 - alpha / 2)), float(stats.norm.ppf(POWER))

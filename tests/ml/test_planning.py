@@ -181,3 +181,12 @@ def test_plan_flags_running_experiments_on_its_slice() -> None:
     ]
     plan = plan_experiment(panel(0), indicator="wn", treated="t0", weeks=4, running=running)
     assert [o.other_id for o in plan.overlaps] == ["EXP-1"] and plan.overlaps[0].kind == "same slice"
+
+
+def test_a_history_too_short_to_plan_on_is_one_line_without_internal_names() -> None:
+    with pytest.raises(InputError) as exc:
+        plan_experiment(panel(1, n=6), indicator="wn", treated="t0", weeks=4)
+    assert exc.value.field == "treated" and exc.value.message.startswith(
+        "cannot plan on 'wn/team=t0': 'wn/team=t0'"
+    )
+    assert "PLAN" not in exc.value.message and "\n" not in exc.value.message
