@@ -19,6 +19,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ml.errors import InputError, RecurError, StrictModeError
+from ml.indicators.completion import team_totals
 from ml.io.readers import read_indicators
 from ml.io.schemas import Experiment
 from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
@@ -126,6 +127,7 @@ def score_experiments(
     if not inds.records:
         raise InputError("no valid indicator observations", field="indicators")
     data, completed = indicator_history(inds)
+    data = team_totals(data[["series", "ds", "y"]])  # a team's experiment on indicators split by service too
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     latest: dict[str, Any] = {}
@@ -136,7 +138,7 @@ def score_experiments(
         latest = latest_runs(MlflowClient(), exp_id)
     for exp in exps.records:
         try:
-            result = ImpactScorer().score(exp, data[["series", "ds", "y"]])
+            result = ImpactScorer().score(exp, data)
         except RecurError as exc:
             log.warning("Experiments - %s: %s", exp.id, exc.message)
             errors.append({"id": exp.id, "field": exc.field, "error": exc.message})
@@ -192,7 +194,7 @@ def plan_experiment(
         )
     inds = load_indicators(indicators_paths)
     history, completed = indicator_history(inds)
-    data = history[["series", "ds", "y"]]
+    data = team_totals(history[["series", "ds", "y"]])
     rows = list_recorded(settings.tracking_uri)
     past = past_from_records(rows, indicator)
     running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]

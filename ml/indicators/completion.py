@@ -220,3 +220,26 @@ def complete_counts(
     out = pd.concat([frame.assign(ds=ds), *added], ignore_index=True)
     out["y"] = out["y"].astype(float)
     return out, notes
+
+
+def team_totals(history: pd.DataFrame, is_mean: Callable[[str], bool] = looks_like_mean) -> pd.DataFrame:
+    """``history`` (long: ``series, ds, y``) with one series per team of each indicator split by team and
+    service where it has none: each date, the sum of the team's services (for a mean indicator, their mean), so
+    that an experiment on a team (``treated: payments``) can be planned and scored on ``incidents/team=payments``
+    when the export gives only ``incidents/team=payments/service=checkout`` and its siblings."""
+    from ml.io.schemas import parse_series_key, series_key
+
+    keys = {str(s): parse_series_key(str(s)) for s in history["series"].unique()}
+    parts: dict[tuple[str, str], list[str]] = {}
+    for sid, k in keys.items():
+        if k["team"] and k["service"]:
+            parts.setdefault((str(k["indicator"]), str(k["team"])), []).append(sid)
+    extra = []
+    for (indicator, team), sids in sorted(parts.items()):
+        sid = series_key(indicator, team=team)
+        if sid in keys:
+            continue
+        y = history.loc[history["series"].isin(sids)].groupby("ds")["y"]
+        agg = y.mean() if is_mean(indicator) else y.sum(min_count=1)
+        extra.append(pd.DataFrame({"series": sid, "ds": agg.index, "y": agg.to_numpy()}))
+    return pd.concat([history, *extra], ignore_index=True) if extra else history

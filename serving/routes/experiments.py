@@ -68,8 +68,9 @@ def _score(body: ScoreRequest, champions: ChampionsDep, tracking_uri: str) -> di
     else:
         data = champions.forecaster.runtime.history[["series", "ds", "y"]]
     from ml.experiments.hygiene import overlaps_with
+    from ml.indicators.completion import team_totals
 
-    result = ImpactScorer().score(exp, data)
+    result = ImpactScorer().score(exp, team_totals(data))
     _, spans = _recorded_spans(tracking_uri)
     overlaps = [o.model_dump(mode="json") for o in overlaps_with(exp, spans)]
     return {**result.model_dump(mode="json"), "overlaps": overlaps}
@@ -89,11 +90,12 @@ async def score(
 
 def _plan(body: PlanRequest, champions: ChampionsDep, tracking_uri: str) -> dict[str, Any]:
     from ml.experiments.planning import past_from_records, plan_experiment
+    from ml.indicators.completion import team_totals
 
     rows, spans = _recorded_spans(tracking_uri)
     dimension, _, value = body.treated.partition("=")
     plan = plan_experiment(
-        champions.forecaster.runtime.history[["series", "ds", "y"]],
+        team_totals(champions.forecaster.runtime.history[["series", "ds", "y"]]),
         indicator=body.indicator,
         treated=value,
         dimension=dimension,

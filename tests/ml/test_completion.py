@@ -9,6 +9,7 @@ import pytest
 
 from ml.causes import explain_signals
 from ml.causes.aggregates import build_series
+from ml.errors import InputError
 from ml.indicators.completion import complete_counts, looks_like_mean
 
 MONDAY = pd.Timestamp("2025-01-06")
@@ -274,3 +275,31 @@ def test_the_name_rule_is_linear_on_long_names(name: str) -> None:
     t0 = time.perf_counter()
     looks_like_mean(name)
     assert time.perf_counter() - t0 < 5.0  # a backtracking regex would take minutes on a million characters
+
+
+def test_team_totals_let_a_team_experiment_be_planned_on_indicators_split_by_service() -> None:
+    from ml.experiments.planning import plan_experiment
+    from ml.indicators.completion import team_totals
+
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2025-01-06", periods=60, freq="W-MON")
+    rows = [
+        {"series": f"{ind}/team={team}/service={svc}", "ds": d, "y": float(y)}
+        for ind, lam in (("incidents", 3.0), ("mttr_hours", 4.0))
+        for team, svcs in (("payments", ("checkout", "billing")), ("data", ("etl",)))
+        for svc in svcs
+        for d, y in zip(ds, rng.poisson(lam, len(ds)), strict=True)
+    ]
+    history = pd.DataFrame(rows)
+    out = team_totals(history)
+    wide = out.pivot_table(index="ds", columns="series", values="y")
+    leaves = wide[["incidents/team=payments/service=checkout", "incidents/team=payments/service=billing"]]
+    assert np.allclose(wide["incidents/team=payments"], leaves.sum(axis=1))  # a count: the sum
+    mttr = wide[["mttr_hours/team=payments/service=checkout", "mttr_hours/team=payments/service=billing"]]
+    assert np.allclose(wide["mttr_hours/team=payments"], mttr.mean(axis=1))  # a duration: the mean
+    assert "incidents/team=data" in wide and len(out) == len(history) + 4 * len(ds)
+    assert team_totals(out).equals(out)  # a team series the input has is kept, not added again
+    with pytest.raises(InputError):
+        plan_experiment(history, indicator="incidents", treated="payments", weeks=8)
+    plan = plan_experiment(out, indicator="incidents", treated="payments", controls=["data"], weeks=8)
+    assert plan.treated_series == "incidents/team=payments" and plan.mde > 0
