@@ -321,15 +321,19 @@ def read_experiments(paths: str | Path | Iterable[str | Path]) -> ReadResult[Exp
 
 def read_changes(paths: str | Path | Iterable[str | Path]) -> ReadResult[Change]:
     """Read the change log (CSV: ``ds``, ``team`` and/or ``service`` (empty: org-wide), ``kind``,
-    ``description``, optional ``id``; a row without an id gets ``CHG-<line>``)."""
+    ``description``, optional ``id``; a row without an id gets ``CHG-<line>``, or ``CHG-<file stem>-<line>`` in a
+    second file or where a row of its file gives that id itself, so that a default id never clashes)."""
     result: ReadResult[Change] = ReadResult(kind="changes")
     v = _Validator(Change, result, lambda c: c.id, "id")
-    for p in _as_paths(paths):
+    for i, p in enumerate(_as_paths(paths)):
         result.sources.append(str(p))
         if p.suffix.lower() == ".csv":
-            for line, row in _csv_rows(p, result):
+            rows = list(_csv_rows(p, result))
+            given = {str(r.get("id") or "").strip() for _, r in rows}
+            for line, row in rows:
                 raw: dict[str, Any] = {k: val for k, val in row.items() if val.strip() != ""}
-                raw.setdefault("id", f"CHG-{line}")
+                auto = f"CHG-{line}"
+                raw.setdefault("id", auto if i == 0 and auto not in given else f"CHG-{p.stem}-{line}")
                 v.add(raw, str(p), line)
         else:
             _unrecognised(p, result, _unsupported("change log", p, CHANGE_SUFFIXES))

@@ -804,3 +804,19 @@ def test_a_date_given_as_a_number_is_refused_with_what_to_write(tmp_path: Path) 
     assert "a spreadsheet's day number or a timestamp? export the column as a date" in reasons[0]
     assert "(got '20251221': write it 2025-12-21)" in reasons[1]
     assert "(got '0':" in reasons[2]  # read as seconds since 1970 before: 1970-01-01, accepted in silence
+
+
+def test_default_change_ids_never_clash(tmp_path: Path) -> None:
+    from ml.io.readers import read_changes
+
+    head = "ds,team,kind,description,id\n"
+    a = tmp_path / "a.csv"
+    a.write_text(
+        head + "2025-01-06,payments,deploy,one,\n2025-01-13,payments,deploy,two,CHG-2\n", encoding="utf-8"
+    )
+    b = tmp_path / "b.csv"
+    b.write_text(head + "2025-01-20,data,deploy,three,\n", encoding="utf-8")
+    res = read_changes([a, b])
+    # line 2 of a.csv has no id, and a.csv names CHG-2 itself (line 3); line 2 of b.csv has no id either
+    assert not res.rejects and [c.id for c in res.records] == ["CHG-a-2", "CHG-2", "CHG-b-2"]
+    assert [c.id for c in read_changes(b).records] == ["CHG-2"]
