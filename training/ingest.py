@@ -133,6 +133,25 @@ def quarantine_note(read: ReadResult[Any], what: str) -> str | None:
     )
 
 
+def negative_counts(frame: Any, is_mean: Callable[[str], bool]) -> list[str]:
+    """One note per count indicator (not a mean, every value a whole number) with values below 0: a count never
+    is, so the export is wrong (a difference exported as a count?); its shifts and levels are reported as given."""
+    import pandas as pd
+
+    notes = []
+    for name, rows in frame.groupby("indicator", sort=True):
+        y = rows["y"].to_numpy(dtype=float)
+        if is_mean(str(name)) or not (y < 0).any() or not (y == y.round()).all():
+            continue
+        first = rows[rows["y"] < 0].iloc[0]
+        notes.append(
+            f"{name}: {int((y < 0).sum())} value(s) below 0 (first {first['series']} on "
+            f"{pd.Timestamp(first['ds']).date()}: {first['y']:g}), though its values are whole numbers like a "
+            "count's: check the export"
+        )
+    return notes
+
+
 def indicator_history(
     read: ReadResult[IndicatorObservation], is_mean: Callable[[str], bool] | None = None
 ) -> tuple[Any, list[str]]:
@@ -146,6 +165,7 @@ def indicator_history(
     from ml.indicators.completion import complete_counts, looks_like_mean
 
     frame, notes = complete_counts(indicators_frame(read.records), ["series"], is_mean or looks_like_mean)
+    notes += negative_counts(frame, is_mean or looks_like_mean)
     rejected = quarantine_note(read, "indicator rows")
     if rejected:
         notes.insert(0, rejected)

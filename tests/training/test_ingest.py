@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ml.io.readers import read_incidents
+import pandas as pd
+
+from ml.io.readers import read_incidents, read_indicators
 from training.ingest import indicator_history, load_incidents, load_indicators
 
 
@@ -118,3 +120,19 @@ def test_indicator_notes_are_redacted(tmp_path: Path) -> None:
     )
     _, notes = indicator_history(load_indicators([path]))
     assert notes and "jane.doe@example.com" not in " ".join(notes)
+
+
+def test_negative_values_of_a_count_are_a_note_and_a_mean_may_be_negative(tmp_path: Path) -> None:
+    path = tmp_path / "indicators.csv"
+    rows = ["indicator,ds,y,team"]
+    for i, d in enumerate(pd.date_range("2025-01-06", periods=6, freq="W-MON").date):
+        rows += [
+            f"incidents,{d},{-4 if i == 3 else 5},payments",
+            f"latency_delta_p95,{d},{-1.5 + i},payments",
+        ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    _, notes = indicator_history(read_indicators(path))
+    assert notes == [
+        "incidents: 1 value(s) below 0 (first incidents/team=payments on 2025-01-27: -4), though its values are whole "
+        "numbers like a count's: check the export"
+    ]
