@@ -125,17 +125,18 @@ def _missing_hint(errs: list[Any], raw: dict[Any, Any]) -> str:
         return (
             f" (the header {shown_name(glued)!r} is one column: separate the columns with commas, not {sep})"
         )
-    low = {k: k.strip().lower().replace("-", "_").replace(" ", "_") for k in keys}
-    renames = []
-    for e in errs:
-        if e.get("type") != "missing" or len(e.get("loc", ())) != 1:
-            continue
-        want = str(e["loc"][0])
-        given = next((k for k, v in low.items() if v == want), None)
-        given = given or next(iter(difflib.get_close_matches(want, keys, n=1, cutoff=0.8)), None)
-        if given is not None:
-            renames.append(f"{shown_name(given)!r} to {want}")
+    missing = [str(e["loc"][0]) for e in errs if e.get("type") == "missing" and len(e.get("loc", ())) == 1]
+    meant = {_spelt(k, missing)[1]: k for k in reversed(keys) if k not in missing}
+    renames = [f"{shown_name(meant[want])!r} to {want}" for want in missing if want in meant]
     return f" (rename {', '.join(renames)}: field names are read as written)" if renames else ""
+
+
+def _spelt(name: str, fields: list[str]) -> tuple[str, str | None]:
+    """(``name`` lower case with _, the field of ``fields`` it is another case or spelling of, if any)."""
+    low = name.strip().lower().replace("-", "_").replace(" ", "_")[:80]
+    return low, low if low in fields else next(
+        iter(difflib.get_close_matches(low, fields, n=1, cutoff=0.8)), None
+    )
 
 
 def _reason(err: Mapping[str, Any]) -> str:
@@ -266,13 +267,12 @@ def unread_reason(kind: str, name: str, fields: list[str]) -> str:
     """Why a field of a ``kind`` record is not read, and what to rename it: the field of another case or
     spelling (``Team``, ``contols``), a name that most likely means one (``component``: service), or the list."""
     shown = shown_name(name)
-    low = name.strip().lower().replace("-", "_").replace(" ", "_")[:80]
-    close = difflib.get_close_matches(low, fields, n=1, cutoff=0.8)
+    low, spelt = _spelt(name, fields)
     meant = next((f for f, names in _MEANT.items() if low in names), None)
     if low in fields:
         hint = f"field names are lower case with _: rename it {low}"
-    elif close:
-        hint = f"did you mean {close[0]}?"
+    elif spelt is not None:
+        hint = f"did you mean {spelt}?"
     elif meant is not None and meant in fields:
         hint = f"rename it {meant} to split the {kind} by it"
     else:
