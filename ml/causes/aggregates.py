@@ -1,7 +1,7 @@
 """Series to explain: the input's own series, aggregates built from their parts, and their shifts.
 
 Shifts are detected on every series with :func:`ml.indicators.signals.detect_signals`; an aggregate's shift dated
-15-35 days from a part's shift moves to the part's date when the aggregate fits it at least as well there
+15-63 days from a part's shift moves to the part's date when the aggregate fits it at least as well there
 (:func:`redate_shifts`); a part's shift that the aggregate's own detection missed is tested on the aggregate at its
 date (:func:`carried_shifts`).
 
@@ -57,7 +57,7 @@ _FIRST_DIMS = ("team", "service")
 #: A part's shift is carried to its aggregate only when the aggregate has no shift this close to it.
 CARRY_DAYS = 14
 #: A detected shift this far (more than ``CARRY_DAYS``) from a known date may be moved to it (:func:`redate_shifts`).
-REDATE_DAYS = 35
+REDATE_DAYS = 63
 #: How much worse (in noise variances of the sum of squares: twice the log-likelihood ratio) the two-level fit at a
 #: part's shift date may be than at the aggregate's own date for the shift to move there (:func:`redate_shifts`).
 REDATE_LR = 8.0

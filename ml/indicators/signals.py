@@ -32,6 +32,8 @@ History (:class:`ChangeDetector`), per series on a regular grid:
    (:func:`~ml.indicators.changepoints.count_scale_sd`): the robust sd of a series that is 0 in most weeks (a
    component that barely existed for years) is near 0, and every busy stretch would again be shifts and outliers.
    A series that is constant once its outliers are set aside has no noise to test a shift against and gets none.
+   There a 0 is the same value at any rate, so the starts are compared and the change points dated by the counts'
+   own Poisson likelihood (:func:`~ml.indicators.changepoints.poisson_refine`), then tested again.
 
 New observations against a forecast (:func:`monitor`): points outside the forecast's interval, and a two-sided
 robust CUSUM on the standardised forecast errors; a CUSUM alarm is a shift, an isolated far point an outlier.
@@ -63,9 +65,12 @@ from ml.indicators.changepoints import (
     _mad_var,
     _segment_means,
     ar1_mean_variance,
+    best_hinge,
     count_scale_sd,
     from_count_scale,
     pelt_l2,
+    poisson_deviance,
+    poisson_refine,
     residual_ar1,
     robust_ar1,
     sparse_counts,
@@ -257,15 +262,22 @@ class ChangeDetector:
         phi_c = min(r["phi"] for r in runs)
         for r in runs:
             innov = r["resid"][1:] - phi_c * r["resid"][:-1]
-            r["cost"] = n * math.log(max(float(np.mean(innov**2)), 1e-300)) + math.log(n) * r["n_par"]
+            fit = n * math.log(max(float(np.mean(innov**2)), 1e-300))
+            if self.count_scale_:  # the counts' own likelihood: on the square-root scale a 0 is 0 at any rate
+                shape = r["seasonal"] + r["trend"]
+                fit = poisson_deviance(counts, r["cps"], float(np.mean(r["xc"] - shape)) + shape)
+            r["cost"] = fit + math.log(n) * r["n_par"]
         best = min(runs, key=lambda r: r["cost"])
         cps = best["cps"]
+        zc = best["xc"] - best["seasonal"] - best["trend"]
         if best["raw_sigma"] <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):
             # constant once its outliers are set aside (a count that is 0 in all but a handful of weeks): no noise
             # to test a shift against, and rounding differences would pass any test
             self.notes_.append("constant apart from its outliers: no shift can be tested")
             cps = []
-        zc = best["xc"] - best["seasonal"] - best["trend"]
+        elif self.count_scale_ and cps:  # dated by the counts' Poisson likelihood, then tested again
+            shape = float(np.mean(zc)) + best["seasonal"] + best["trend"]
+            cps = self._prune(zc, poisson_refine(counts, cps, ms, shape), best["phi"], best["sigma"])
         self.change_points_ = cps
         self.outliers_ = [int(i) for i in best["outliers"] if obs[i]]
         self.phi_, self.sigma_ = best["phi"], best["sigma"]
@@ -534,20 +546,7 @@ class ChangeDetector:
         n, ms, sigma, phi = len(zc), self.segment_, self.sigma_, self.phi_
         if sigma <= 0 or n < 6 * ms:
             return []
-        r = zc - self.level_
-        lr_var = sigma**2 * (1 + phi) / (1 - phi)
-        t = np.arange(n, dtype=float)
-        best: tuple[float, int, float] | None = None
-        for tau in range(2 * ms, n - 2 * ms):
-            h = np.maximum(0.0, t - tau)
-            h = h - _segment_means(h, self.change_points_)
-            hh = float(np.dot(h, h))
-            if hh <= 0:
-                continue
-            b = float(np.dot(h, r)) / hh
-            z = abs(b) / math.sqrt(lr_var / hh)
-            if best is None or z > best[0]:
-                best = (z, tau, b)
+        best = best_hinge(zc - self.level_, self.change_points_, sigma**2 * (1 + phi) / (1 - phi), ms)
         if best is None:
             return []
         z, tau, b = best

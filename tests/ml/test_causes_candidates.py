@@ -189,7 +189,7 @@ def test_a_shift_dated_weeks_off_moves_to_a_known_date_that_fits_better() -> Non
     )
     assert kept["date"] == str(DATES[50].date()) and kept["magnitude"] == 3.0
     # nor does one beyond REDATE_DAYS, one across a neighbouring shift, or a step of the other sign
-    for anchors_far in ([(DATES[44], "far")], [(DATES[58], "after the next shift")]):
+    for anchors_far in ([(DATES[40], "far")], [(DATES[58], "after the next shift")]):
         (same,) = [
             e
             for e in redate_shifts(
