@@ -1,6 +1,7 @@
 """Why it moved on a real incident history with planted slice effects (issue #16's goal on hidden real data).
 
     python bench/bench_planted.py [--trials 100] [--weeks 104] [--sizes 1,2,3] [--seed 0] [--teams K] [--sparse]
+                                  [--effect add|scale|drop]
 
 Base: the GitHub status corpus (../shared/data/github-status/incidents.jsonl), weekly incident counts per
 component (the first listed, names normalised as in bench_retrieval; none listed: "unspecified"), the aggregate
@@ -14,6 +15,13 @@ change log), as ``recur explain --indicators`` would. Scored per size:
 - detected: the aggregate has a shift within 14 days of D;
 - top-1 / top-3: that shift's first cause / one of its first three is ``component=<the planted one>``;
 - part found: the planted component's own series has a shift within 14 days of D.
+
+``--effect``: the kind of effect planted. ``add`` (default) as above. ``scale``: the component fails ``size`` times
+as often from D (each week's count c gets Poisson((size - 1) x c) more: its real bursts and quiet weeks grow with
+it; e.g. ``--sizes 2,3``). ``drop``: a share ``size`` of its incidents stop from D (each removed with probability
+``size``, e.g. ``--sizes 0.5,1``; the baseline then names the component that fell most). For both the component is
+drawn among those with at least 0.5 incidents a week before D in the window (the busiest when none has), since
+scaling a silent one changes nothing; the figure "mean" is what the effect added a week from D.
 
 ``--teams K``: two dimensions, as a company's history has them: the components become ``service`` values owned by
 K made-up teams (the i-th component by name goes to ``team<i mod K>``), so there are per-team aggregates too. The
@@ -57,6 +65,8 @@ TOL_DAYS = 14
 MARGIN = 30  # weeks between D and either end of the window
 BLAME = 0.8
 BASE_WEEKS = 12
+#: Fewest incidents a week before D a component needs to be scaled or dropped (``--effect scale|drop``).
+BUSY = 0.5
 
 
 def plant(
@@ -66,25 +76,45 @@ def plant(
     size: float,
     rng: np.random.Generator,
     col: str = "component",
+    effect: str = "add",
 ) -> tuple[pd.DataFrame, float]:
-    """The window with the rise planted in ``comp`` from ``d``; and lam, the weekly mean added."""
-    total = window.groupby("ds").y.sum().sort_index()
-    sd = mad_sd(np.diff(total[total.index < d].to_numpy(dtype=float))) / math.sqrt(2)
-    lam = size * max(sd, 0.5)  # a floor: a quiet stretch of a sparse total has a median difference of 0
+    """The window with the effect planted in ``comp`` from ``d``; and the weekly mean it adds there (see the module
+    docstring: ``add`` Poisson(size x the total's noise sd) a week, ``scale`` each week's count times ``size`` on
+    average, ``drop`` each incident removed with probability ``size``)."""
     out = window.copy()
-    if size > 0:
-        hit = (out[col] == comp) & (out.ds >= d)
-        out.loc[hit, "y"] = out.loc[hit, "y"] + rng.poisson(lam, int(hit.sum()))
-    return out, lam
+    hit = (out[col] == comp) & (out.ds >= d)
+    if size <= 0:
+        return out, 0.0
+    y = out.loc[hit, "y"].to_numpy(dtype=float)
+    if effect == "add":
+        total = window.groupby("ds").y.sum().sort_index()
+        sd = mad_sd(np.diff(total[total.index < d].to_numpy(dtype=float))) / math.sqrt(2)
+        # a floor: a quiet stretch of a sparse total has a median difference of 0
+        new = y + rng.poisson(size * max(sd, 0.5), len(y))
+    elif effect == "scale":
+        new = y + rng.poisson((size - 1.0) * y)
+    else:
+        new = rng.binomial(y.astype(int), 1.0 - size).astype(float)
+    out.loc[hit, "y"] = new
+    return out, float(new.mean() - y.mean()) if len(y) else 0.0
 
 
-def baseline(window: pd.DataFrame, d: pd.Timestamp, col: str = "component") -> str:
-    """The component whose mean rose most from the BASE_WEEKS weeks before ``d`` to the BASE_WEEKS from it."""
+def busy_component(window: pd.DataFrame, d: pd.Timestamp, rng: np.random.Generator, col: str) -> str:
+    """A component drawn among those with at least ``BUSY`` incidents a week before ``d`` in the window (the
+    busiest when none has): scaling or dropping a silent one changes nothing."""
+    before = window[window.ds < d].groupby(col).y.mean()
+    busy = sorted(before[before >= BUSY].index)
+    return str(rng.choice(busy)) if busy else str(before.idxmax())
+
+
+def baseline(window: pd.DataFrame, d: pd.Timestamp, col: str = "component", fall: bool = False) -> str:
+    """The component whose mean rose (``fall``: fell) most from the BASE_WEEKS weeks before ``d`` to the
+    BASE_WEEKS from it."""
     span = pd.Timedelta(weeks=BASE_WEEKS)
     before = window[(window.ds >= d - span) & (window.ds < d)].groupby(col).y.mean()
     after = window[(window.ds >= d) & (window.ds < d + span)].groupby(col).y.mean()
     rise = after.reindex(before.index, fill_value=0.0) - before
-    return str(rise.idxmax())
+    return str(rise.idxmin() if fall else rise.idxmax())
 
 
 def near(results: list[dict[str, Any]], series: str, d: pd.Timestamp) -> dict[str, Any] | None:
@@ -101,6 +131,13 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,2,3", help="planted rises, in aggregate noise sds (default 1,2,3)")
     ap.add_argument("--seed", type=int, default=0, help="random seed of the draws (default 0)")
     ap.add_argument("--misses", action="store_true", help="list every planted rise not named first")
+    ap.add_argument(
+        "--effect",
+        choices=["add", "scale", "drop"],
+        default="add",
+        help="add: Poisson(size x the total's noise sd) more a week (default); scale: each week's count x size on "
+        "average; drop: each incident removed with probability size (sizes then 0-1)",
+    )
     ap.add_argument(
         "--teams",
         type=int,
@@ -121,6 +158,13 @@ def main() -> None:
         sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         ap.error(f"--sizes takes numbers separated by commas, got {args.sizes!r}")
+    bad = [
+        x for x in sizes if (args.effect == "drop" and not 0 < x <= 1) or (args.effect == "scale" and x <= 1)
+    ]
+    if bad:
+        ap.error(
+            f"--sizes for --effect {args.effect} must be {'in (0, 1]' if args.effect == 'drop' else '> 1'}"
+        )
     if args.teams < 0:
         ap.error(f"--teams must be 0 or more, got {args.teams}")
     long, _ = github_frames(fit_patterns=False)
@@ -140,7 +184,8 @@ def main() -> None:
             (pd.Timestamp(weeks[a]), pd.Timestamp(weeks[a + args.weeks - 1]), str(rng.choice(comps)), d)
         )
     print(
-        f"## Planted slice rises on the GitHub status corpus: {len(comps)} components, {len(weeks)} weeks; "
+        f"## Planted slice effects ({args.effect}) on the GitHub status corpus: {len(comps)} components, "
+        f"{len(weeks)} weeks; "
         f"{args.trials} windows of {args.weeks} weeks per size, seed {args.seed}"
         + (f"; the components are services of {args.teams} teams" if args.teams else "")
         + ("; only the rows with an incident given" if args.sparse else "")
@@ -150,7 +195,10 @@ def main() -> None:
         rows = []
         for i, (lo, hi, comp, d) in enumerate(draws):
             window = long[(long.ds >= lo) & (long.ds <= hi)]
-            planted, lam = plant(window, comp, d, size, np.random.default_rng(args.seed * 1000 + i), col)
+            rng_i = np.random.default_rng(args.seed * 1000 + i)
+            if args.effect != "add":
+                comp = busy_component(window, d, rng_i, col)
+            planted, lam = plant(window, comp, d, size, rng_i, col, args.effect)
             results = explain_signals(planted[planted.y != 0] if args.sparse else planted)
             agg = near(results, "incidents", d)
             got = [c["key"] for c in agg["causes"]] if agg else []
@@ -165,7 +213,7 @@ def main() -> None:
                 "blamed": agg is not None
                 and any(c["kind"] == "slice" and c["confidence"] >= BLAME for c in agg["causes"]),
                 "part": near(results, leaf, d) is not None,
-                "baseline": baseline(planted, d, col) == comp,
+                "baseline": baseline(planted, d, col, args.effect == "drop") == comp,
             }
             if args.teams:
                 team = near(results, f"incidents/team={team_of[comp]}", d)
@@ -189,7 +237,7 @@ def main() -> None:
             )
             continue
         print(
-            f"size {size:g} (mean +{t.lam.mean():.2f} incidents a week): detected {t.detected.mean():.3f}  "
+            f"size {size:g} (mean {t.lam.mean():+.2f} incidents a week): detected {t.detected.mean():.3f}  "
             f"top-1 {t.top1.mean():.3f}  top-3 {t.top3.mean():.3f}  part found {t.part.mean():.3f}  "
             + (f"team found {t.team.mean():.3f}  team top-1 {t.team_top1.mean():.3f}  " if args.teams else "")
             + f"|  baseline told the date: top-1 {t.baseline.mean():.3f}"
