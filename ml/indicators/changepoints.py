@@ -244,7 +244,7 @@ def poisson_deviance(counts: np.ndarray, cps: Sequence[int], profile: np.ndarray
 
 
 def poisson_refine(
-    counts: np.ndarray, cps: Sequence[int], min_size: int, profile: np.ndarray | None = None, reach: int = 13
+    counts: np.ndarray, cps: Sequence[int], min_size: int, profile: np.ndarray | None = None, reach: int = 12
 ) -> list[int]:
     """Change points of a count series moved to where a Poisson likelihood puts them.
 

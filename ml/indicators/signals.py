@@ -277,7 +277,7 @@ class ChangeDetector:
             cps = []
         elif self.count_scale_ and cps:  # dated by the counts' Poisson likelihood, then tested again
             shape = float(np.mean(zc)) + best["seasonal"] + best["trend"]
-            cps = self._prune(zc, poisson_refine(counts, cps, ms, shape), best["phi"], best["sigma"])
+            cps = self._prune(zc, poisson_refine(counts, cps, ms, shape, 3 * ms), best["phi"], best["sigma"])
         self.change_points_ = cps
         self.outliers_ = [int(i) for i in best["outliers"] if obs[i]]
         self.phi_, self.sigma_ = best["phi"], best["sigma"]
