@@ -487,7 +487,6 @@ def carried_shifts(
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     by_series = _steps(events)
-    near = pd.Timedelta(days=CARRY_DAYS)
     out: list[dict[str, Any]] = []
     # the smallest aggregates first, so that a total also tests the dates its inner aggregates' shifts were carried to
     for sid in sorted(series, key=lambda k: (len(series[k].part_series), k)):
@@ -510,22 +509,10 @@ def carried_shifts(
             for d in dates
         }
         for d in dates:
-            if any(abs(d - o) <= near for o in own) or d not in idx:
+            res = _carry_test(y0, idx, steps, w, own, sign[d], d, ms)
+            if res is None:
                 continue
-            y = _cleared(y0, idx, steps, w, d)
-            cps = sorted({int(idx.get_loc(o)) for o in [*own, d] if o in idx} - {0})
-            phi, sd = residual_ar1(y - _segment_means(y, cps), len(cps) + 1, 0.8)
-            if sd <= 0:
-                continue
-            lo = max([o for o in own if o < d], default=idx[0])
-            hi = min([o for o in own if o > d], default=idx[-1] + pd.Timedelta(days=1))
-            left, right = y[(idx >= lo) & (idx < d)], y[(idx >= d) & (idx < hi)]
-            if min(len(left), len(right)) < ms:
-                continue
-            diff = float(right.mean() - left.mean())
-            se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
-            z = diff / se
-            p = float(stats.norm.sf(sign[d] * z)) if sign[d] else 2.0 * float(stats.norm.sf(abs(z)))
+            p, diff, sd, phi, before, after = res
             conf = max(0.0, 1.0 - min(1.0, p * len(dates)))
             if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * bar * sd:
                 continue
@@ -539,9 +526,42 @@ def carried_shifts(
                     sd,
                     conf,
                     f"carried from {', '.join(parts)}: the aggregate, cleared of its parts' other shifts, "
-                    f"moves {left.mean():.4g} -> {right.mean():.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
+                    f"moves {before:.4g} -> {after:.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
                 )
             )
             own.append(d)
             by_series.setdefault(sid, []).append((d, diff))
     return out
+
+
+def _carry_test(
+    y0: np.ndarray,
+    idx: pd.DatetimeIndex,
+    steps: list[tuple[pd.Timestamp, float]],
+    w: float,
+    own: list[pd.Timestamp],
+    sign: float,
+    d: pd.Timestamp,
+    min_segment: int,
+) -> tuple[float, float, float, float, float, float] | None:
+    """(p, step, noise sd, phi, mean before, mean after) of an aggregate at a part's date ``d``, cleared of its
+    parts' other ``steps`` (weight ``w``), between its ``own`` shifts, one-sided in direction ``sign`` (0: two-sided);
+    None when it has a shift within ``CARRY_DAYS``, a segment is too short or there is no noise
+    (:func:`carried_shifts`)."""
+    if any(abs(d - o) <= pd.Timedelta(days=CARRY_DAYS) for o in own) or d not in idx:
+        return None
+    y = _cleared(y0, idx, steps, w, d)
+    cps = sorted({int(idx.get_loc(o)) for o in [*own, d] if o in idx} - {0})
+    phi, sd = residual_ar1(y - _segment_means(y, cps), len(cps) + 1, 0.8)
+    if sd <= 0:
+        return None
+    lo = max([o for o in own if o < d], default=idx[0])
+    hi = min([o for o in own if o > d], default=idx[-1] + pd.Timedelta(days=1))
+    left, right = y[(idx >= lo) & (idx < d)], y[(idx >= d) & (idx < hi)]
+    if min(len(left), len(right)) < min_segment:
+        return None
+    diff = float(right.mean() - left.mean())
+    se = math.sqrt(ar1_mean_variance(len(left), phi, sd) + ar1_mean_variance(len(right), phi, sd))
+    z = diff / se
+    p = float(stats.norm.sf(sign * z)) if sign else 2.0 * float(stats.norm.sf(abs(z)))
+    return p, diff, sd, phi, float(left.mean()), float(right.mean())
