@@ -97,6 +97,17 @@ def _baseline(
     return idx[(idx >= lo) & (idx < d)]
 
 
+def _after_long(
+    s: SeriesData, d: pd.Timestamp, bounds: list[pd.Timestamp], cfg: ExplainConfig
+) -> pd.DatetimeIndex:
+    """The dates from ``d`` over ``pattern_baseline_days``, clipped at the series' next shift: with
+    :func:`_baseline`, the spans a slice's own change is tested over."""
+    idx = pd.DatetimeIndex(s.values.index)
+    nxt = min([b for b in bounds if b > d], default=idx[-1] + pd.Timedelta(days=1))
+    hi = min(nxt, d + pd.Timedelta(days=cfg.pattern_baseline_days))
+    return idx[(idx >= d) & (idx < hi)]
+
+
 def _direction(e: dict[str, Any], magnitude: float) -> int:
     word = str(e.get("direction") or "").lower()
     if word in ("increase", "up", "rise"):
@@ -149,7 +160,8 @@ def _explain_one(
         direction = _direction(e, mag)
         drivers: dict[str, tuple[float, float]] = {}
         if s.is_aggregate:
-            res = slice_causes(s, before, after, direction, cfg, _baseline(s, d, bounds, cfg))
+            long = (_baseline(s, d, bounds, cfg), _after_long(s, d, bounds, cfg))
+            res = slice_causes(s, before, after, direction, cfg, long[0], long)
             causes += res.causes
             notes += res.notes
             drivers = res.drivers

@@ -9,9 +9,12 @@ aggregate A made of leaves, with before/after windows:
   (the share before measured over a longer baseline when one is given: up to ``pattern_baseline_days`` before
   the shift, clipped at the aggregate's previous shift, as the share of a sparse count's 8-week window is a
   handful of incidents, perhaps the shift's own first week when it is dated late);
-- its own test: ``change_s`` against the AR(1) noise of the slice's own series (variance of a mean of n AR(1)
+- its own test: its change against the AR(1) noise of the slice's own series (variance of a mean of n AR(1)
   values, :func:`ml.indicators.changepoints.ar1_mean_variance`), one-sided in the direction of the shift,
-  Bonferroni-corrected over all candidates;
+  Bonferroni-corrected over all candidates; measured over longer spans when they are given (up to
+  ``pattern_baseline_days`` either side of the shift, clipped at the aggregate's neighbouring shifts): a sustained
+  step of a sparse count is a handful of incidents in an 8-week window, and a team going from none to about one
+  incident a week was not convincing there;
 - confidence = that test's significance x :func:`~ml.causes.cause.concentration` (EP against the slice's share
   before), so a change spread over the slices in proportion to their size blames none of them (and says so);
 - a slice is preferred to its parents, the slices that contain it (a pair's two values; with nested dimensions,
@@ -90,6 +93,7 @@ def slice_causes(
     direction: int,
     cfg: ExplainConfig,
     baseline: pd.DatetimeIndex | None = None,
+    spans: tuple[pd.DatetimeIndex, pd.DatetimeIndex] | None = None,
 ) -> SliceResult:
     """Slice causes of a shift of aggregate ``s`` between the ``before`` and ``after`` dates (see module doc)."""
     if s.parts is None or s.parts.shape[1] < 2:
@@ -120,13 +124,27 @@ def slice_causes(
     cands = _candidates(s)
     nb, na = len(before), len(after)
 
-    def ztest(idx: list[int]) -> tuple[float, float, float, float]:
-        """(change, z, noise phi, noise sd) of the leaves ``idx`` against their own AR(1) noise."""
+    # the test of a slice's own change: over the longer spans when given (a sustained step of a sparse count is
+    # a handful of incidents in 8 weeks)
+    tb, ta = (
+        spans
+        if spans is not None and min(len(spans[0]), len(spans[1])) >= max(nb, na, 1)
+        else (before, after)
+    )
+    tchange = (
+        full.reindex(ta).mean(axis=0).fillna(0.0) - full.reindex(tb).mean(axis=0).fillna(0.0)
+    ).to_numpy() * w
+    tnb, tna = len(tb), len(ta)
+
+    def ztest(idx: list[int], long: bool = True) -> tuple[float, float, float, float]:
+        """(change, z, noise phi, noise sd) of the leaves ``idx`` against their own AR(1) noise; z over the
+        longer spans unless ``long`` is False."""
         cs = float(change[idx].sum())
         own = full.iloc[:, idx].sum(axis=1).to_numpy() * w
         phi, sd = robust_ar1(own)
-        se = math.sqrt(ar1_mean_variance(nb, phi, sd) + ar1_mean_variance(na, phi, sd)) if sd > 0 else 0.0
-        z = cs / se if se > 0 else (math.inf if cs != 0 else 0.0)
+        n1, n2, tc = (tnb, tna, float(tchange[idx].sum())) if long else (nb, na, cs)
+        se = math.sqrt(ar1_mean_variance(n1, phi, sd) + ar1_mean_variance(n2, phi, sd)) if sd > 0 else 0.0
+        z = tc / se if se > 0 else (math.inf if tc != 0 else 0.0)
         return cs, z, phi, sd
 
     rows: list[dict[str, Any]] = []
@@ -159,6 +177,7 @@ def slice_causes(
                     "share_after": share_a,
                     "surprise": _js_term(share_b, share_a) if nonneg else None,
                     "z": z if math.isfinite(z) else None,
+                    "z_points": [tnb, tna],
                     "p_value": p,
                     "noise_sd": sd,
                     "noise_phi": phi,
@@ -168,7 +187,8 @@ def slice_causes(
                 },
             }
         )
-    _prefer_combinations(rows, lambda idx: ztest(idx)[1] * direction, cfg)
+    # whether the rest of a parent moved too: over the windows of the shift (the longer spans find any drift)
+    _prefer_combinations(rows, lambda idx: ztest(idx, long=False)[1] * direction, cfg)
     singles = [r for r in rows if len(r["dims"]) == 1]
     # (not when a slice is convincing all the same: the verdict would say one explains it)
     if singles and max(r["ep"] for r in singles) < 0.5 and max(r["conf"] for r in rows) < cfg.explained_at:
