@@ -125,12 +125,12 @@ def slice_causes(
     nb, na = len(before), len(after)
 
     # the test of a slice's own change: over the longer spans when given (a sustained step of a sparse count is
-    # a handful of incidents in 8 weeks)
-    tb, ta = (
-        spans
-        if spans is not None and min(len(spans[0]), len(spans[1])) >= max(nb, na, 1)
-        else (before, after)
-    )
+    # a handful of incidents in 8 weeks), each side the longer of its span and its window (a recent shift has a
+    # short after side and still its long before side)
+    tb, ta = before, after
+    if spans is not None:
+        tb = spans[0] if len(spans[0]) >= nb else before
+        ta = spans[1] if len(spans[1]) >= na else after
     tchange = (
         full.reindex(ta).mean(axis=0).fillna(0.0) - full.reindex(tb).mean(axis=0).fillna(0.0)
     ).to_numpy() * w

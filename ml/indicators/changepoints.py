@@ -218,7 +218,11 @@ def _poisson_sums(counts: np.ndarray, profile: np.ndarray | None) -> tuple[np.nd
     the observed points, and sum(y log weight), the part of the log-likelihood no split changes."""
     y = np.asarray(counts, dtype=float)
     obs = np.isfinite(y)
-    w = np.ones(len(y)) if profile is None else np.array([max(from_count_scale(v), 1e-3) for v in profile])
+    w = (
+        np.ones(len(y))
+        if profile is None
+        else np.array([max(from_count_scale(v), 1e-3) if math.isfinite(v) else 1.0 for v in profile])
+    )
     y0, w0 = np.where(obs, y, 0.0), np.where(obs, w, 0.0)
     return (
         np.concatenate([[0.0], np.cumsum(y0)]),

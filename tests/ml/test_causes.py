@@ -217,6 +217,27 @@ def test_a_sparse_team_that_starts_failing_is_named_before_the_pattern_its_incid
     assert ("pattern", "p9") in kinds[1:3]
 
 
+def test_a_recent_shift_tests_its_slices_over_the_long_before_side_and_the_weeks_it_has() -> None:
+    """A shift five weeks before the end of the data: its after side is five weeks, its before side may still be
+    26 (before, a short after side sent both sides back to the 8-week windows)."""
+    from ml.causes.aggregates import build_series
+    from ml.causes.explain import _after_long, _baseline
+    from ml.causes.slices import slice_causes
+
+    rng = np.random.default_rng(2)
+    values = {(f"s{i}",): rng.poisson(0.3, N).astype(float) for i in range(4)}
+    values[("s0",)][N - 5 :] += 2.0
+    s = build_series(_long(values, ("service",)))["incidents"]
+    idx = pd.DatetimeIndex(s.values.index)
+    d, cfg = DATES[N - 5], ExplainConfig()
+    spans = (_baseline(s, d, [], cfg), _after_long(s, d, [], cfg))
+    assert (len(spans[0]), len(spans[1])) == (26, 5)
+    res = slice_causes(s, idx[N - 13 : N - 5], idx[N - 5 :], 1, cfg, spans[0], spans)
+    top = max(res.causes, key=lambda c: c.confidence)
+    assert top.key == "service=s0" and top.evidence["z_points"] == [26, 5]
+    assert top.evidence["before_points"] == 8 and top.evidence["after_points"] == 5
+
+
 def test_the_only_pattern_of_a_slice_does_not_explain_its_rise_by_restating_it() -> None:
     from ml.causes.cause import MIN_ROOM, concentration
 

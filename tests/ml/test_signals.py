@@ -284,6 +284,9 @@ def test_a_component_that_starts_failing_is_dated_by_its_counts_and_is_a_shift_n
     assert poisson_refine(y, [59], 4) == [50]
     assert poisson_refine(y, [50], 4) == [50]  # a place that fits stays
     assert poisson_deviance(y, [50]) < poisson_deviance(y, [59]) < poisson_deviance(y, [])
+    assert math.isfinite(
+        poisson_deviance(np.ones(10), [5], np.r_[np.ones(9) * 2, np.nan])
+    )  # a gap in a profile
 
 
 def test_a_sparse_count_event_keeps_its_sign_in_counts() -> None:
