@@ -160,8 +160,8 @@ def _explain_one(
         direction = _direction(e, mag)
         drivers: dict[str, tuple[float, float]] = {}
         if s.is_aggregate:
-            long = (_baseline(s, d, bounds, cfg), _after_long(s, d, bounds, cfg))
-            res = slice_causes(s, before, after, direction, cfg, long[0], long)
+            spans = (_baseline(s, d, bounds, cfg), _after_long(s, d, bounds, cfg))
+            res = slice_causes(s, before, after, direction, cfg, spans=spans)
             causes += res.causes
             notes += res.notes
             drivers = res.drivers

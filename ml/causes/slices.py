@@ -98,6 +98,8 @@ def slice_causes(
     """Slice causes of a shift of aggregate ``s`` between the ``before`` and ``after`` dates (see module doc)."""
     if s.parts is None or s.parts.shape[1] < 2:
         return SliceResult([], [], {})
+    if baseline is None and spans is not None:
+        baseline = spans[0]  # the shares before: over the before span
     parts = s.parts
     k = parts.shape[1]
     w = 1.0 / k if s.how == "mean" else 1.0
