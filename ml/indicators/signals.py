@@ -31,9 +31,9 @@ History (:class:`ChangeDetector`), per series on a regular grid:
    at least the sd Poisson counts at the series' mean rate have on that scale
    (:func:`~ml.indicators.changepoints.count_scale_sd`): the robust sd of a series that is 0 in most weeks (a
    component that barely existed for years) is near 0, and every busy stretch would again be shifts and outliers.
-   A series that is constant once its outliers are set aside has no noise to test a shift against and gets none.
-   There a 0 is the same value at any rate, so the starts are compared and the change points dated by the counts'
-   own Poisson likelihood (:func:`~ml.indicators.changepoints.poisson_refine`), then tested again.
+   The size bar is in those Poisson sds (a bursty component's larger fitted sd is for the tests). A series constant
+   once its outliers are set aside gets no shift. A 0 is the same value at any rate there, so the starts are compared
+   and change points dated by the counts' Poisson likelihood (:func:`~ml.indicators.changepoints.poisson_refine`).
 
 New observations against a forecast (:func:`monitor`): points outside the forecast's interval, and a two-sided
 robust CUSUM on the standardised forecast errors; a CUSUM alarm is a shift, an isolated far point an outlier.
@@ -451,9 +451,10 @@ class ChangeDetector:
     def _prune(self, z: np.ndarray, cps: list[int], phi: float, sigma: float) -> list[int]:
         """Backward elimination: drop the weakest change point until all pass the test and the size bar."""
         cps = list(cps)
+        bar_sd = self.sigma_floor_ if self.count_scale_ and self.sigma_floor_ > 0 else sigma
         while cps:
             scored = [self._test(z, cps, i, phi, sigma) for i in range(len(cps))]
-            ok = [c >= self.min_confidence and abs(d) >= self.size_bar_ * sigma for c, d in scored]
+            ok = [c >= self.min_confidence and abs(d) >= self.size_bar_ * bar_sd for c, d in scored]
             if all(ok):
                 break
             worst = min(range(len(cps)), key=lambda i: (ok[i], scored[i][0], abs(scored[i][1])))
