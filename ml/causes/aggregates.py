@@ -479,7 +479,8 @@ def carried_shifts(
     Bonferroni-corrected over the dates tested: the distinct dates of its parts' shifts (each part's own detection
     already paid for its search over every date). Kept when the confidence reaches ``min_confidence`` (0.95) and the
     shift is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds (the part's own shift already passed the
-    full size bar; the sum of many parts is noisier).
+    full size bar; the sum of many parts is noisier). The dates are tested in order, and again while a pass carries
+    one: a shift carried at a later date bounds the segment after an earlier one, which no longer holds both.
 
     With two dimensions an aggregate (the total) also holds inner aggregates (each team over its services), whose
     shifts, found by the detector or carried here (the smallest aggregates go first), are tested the same way: a
@@ -508,29 +509,35 @@ def carried_shifts(
             d: float(np.sign(sum(m for o, m in steps if o == d) or sum(m for o, m in inner_steps if o == d)))
             for d in dates
         }
-        for d in dates:
-            res = _carry_test(y0, idx, steps, w, own, sign[d], d, ms)
-            if res is None:
-                continue
-            p, diff, sd, phi, before, after = res
-            conf = max(0.0, 1.0 - min(1.0, p * len(dates)))
-            if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * bar * sd:
-                continue
-            parts = sorted(part for part in s.part_series if any(o == d for o, _ in by_series.get(part, [])))
-            parts = parts or [k for k in inner if any(o == d for o, _ in by_series.get(k, []))]
-            out.append(
-                shift_event(
-                    sid,
-                    d,
-                    diff,
-                    sd,
-                    conf,
-                    f"carried from {', '.join(parts)}: the aggregate, cleared of its parts' other shifts, "
-                    f"moves {before:.4g} -> {after:.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
+        carried = True
+        while carried:  # again while a pass carries one: a later shift found bounds an earlier date's segment
+            carried = False
+            for d in dates:
+                res = _carry_test(y0, idx, steps, w, own, sign[d], d, ms)
+                if res is None:
+                    continue
+                p, diff, sd, phi, before, after = res
+                conf = max(0.0, 1.0 - min(1.0, p * len(dates)))
+                if conf < params["min_confidence"] or abs(diff) < CARRY_SIGMA * bar * sd:
+                    continue
+                parts = sorted(
+                    part for part in s.part_series if any(o == d for o, _ in by_series.get(part, []))
                 )
-            )
-            own.append(d)
-            by_series.setdefault(sid, []).append((d, diff))
+                parts = parts or [k for k in inner if any(o == d for o, _ in by_series.get(k, []))]
+                out.append(
+                    shift_event(
+                        sid,
+                        d,
+                        diff,
+                        sd,
+                        conf,
+                        f"carried from {', '.join(parts)}: the aggregate, cleared of its parts' other shifts, "
+                        f"moves {before:.4g} -> {after:.4g} there (noise sd {sd:.3g}, AR(1) phi {phi:.2f})",
+                    )
+                )
+                own.append(d)
+                by_series.setdefault(sid, []).append((d, diff))
+                carried = True
     return out
 
 

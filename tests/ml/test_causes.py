@@ -623,6 +623,29 @@ def test_a_part_rise_is_carried_to_its_aggregate_only_as_a_rise() -> None:
     assert [e["date"] for e in fall] == [str(DATES[SHIFT].date())] and fall[0]["direction"] == "decrease"
 
 
+def test_a_part_shift_is_tested_again_once_a_later_one_bounds_its_segment() -> None:
+    """t0 rises by 2 at week 40; at week 75 t1 falls by 1 and t2 (its detection silent) by 4. Tested in date order,
+    week 40's segment after ran to the end and held the fall (+2 over 35 weeks, then -3: a mean of +0.7); once
+    week 75 is carried it bounds that segment, and week 40 is tested again (GitHub history with a component's
+    planted rise: the total's later fall, carried after it, had hidden the rise)."""
+    from ml.causes.aggregates import build_series, carried_shifts, shift_event
+
+    rng = np.random.default_rng(2)
+    values = {(f"t{i}",): _noise(rng, 10.0, 1.0) for i in range(4)}
+    values[("t0",)][40:] += 2.0
+    values[("t1",)][75:] -= 1.0
+    values[("t2",)][75:] -= 4.0
+    series = build_series(_long(values, ("team",)))
+    parts = [
+        shift_event("incidents/team=t0", DATES[40], 2.0, 1.0, 1.0, "given"),
+        shift_event("incidents/team=t1", DATES[75], -1.0, 1.0, 1.0, "given"),
+    ]
+    total = [e for e in carried_shifts(series, parts, ExplainConfig()) if e["series"] == "incidents"]
+    assert sorted(e["date"] for e in total) == [str(DATES[40].date()), str(DATES[75].date())]
+    rise = next(e for e in total if e["date"] == str(DATES[40].date()))
+    assert rise["direction"] == "increase" and 1.5 < rise["magnitude"] < 2.5
+
+
 def test_a_part_shift_is_tested_on_its_aggregate_over_the_dates_tested_not_every_date() -> None:
     """A team's shift of 2 team sds (0.7 sds of the sum of eight teams) at a date its own detection found: the
     aggregate is tested there with Bonferroni over the part-shift dates (its parts' detections paid for their
