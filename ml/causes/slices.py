@@ -8,7 +8,9 @@ aggregate A made of leaves, with before/after windows:
   ``EP_s = change_s / change_A``; its surprise is the Jensen-Shannon term between its share of A before and after
   (the share before measured over a longer baseline when one is given: up to ``pattern_baseline_days`` before
   the shift, clipped at the aggregate's previous shift, as the share of a sparse count's 8-week window is a
-  handful of incidents, perhaps the shift's own first week when it is dated late);
+  handful of incidents, perhaps the shift's own first week when it is dated late); when the aggregate does not
+  move in the shift's direction over the windows (a sparse total, a shift found over longer segments), the
+  changes and shares are measured over the longer spans instead, where it does (a note says so);
 - its own test: its change against the AR(1) noise of the slice's own series (variance of a mean of n AR(1)
   values, :func:`ml.indicators.changepoints.ar1_mean_variance`), one-sided in the direction of the shift,
   Bonferroni-corrected over all candidates; measured over longer spans when they are given (up to
@@ -113,6 +115,20 @@ def slice_causes(
     change = a - b
     total = float(change.sum())
     notes: list[str] = []
+    if spans is not None and min(len(spans[0]), len(spans[1])) > 0 and not total * direction > 0:
+        # the windows' change is noise against the shift (a sparse total, or a shift found over longer segments):
+        # the shares of it are measured over the longer spans, where the shift is
+        lb = full.reindex(spans[0]).mean(axis=0).fillna(0.0).to_numpy() * w
+        la = full.reindex(spans[1]).mean(axis=0).fillna(0.0).to_numpy() * w
+        if float((la - lb).sum()) * direction > 0:
+            before, after, b, a = spans[0], spans[1], lb, la
+            change, total = a - b, float((a - b).sum())
+            if len(before) >= base_points:
+                base, base_points = b, len(before)
+            notes.append(
+                f"the {len(spans[0])} and {len(spans[1])} points either side are used for the slices' shares: over "
+                "the shift's windows the aggregate does not move in its direction"
+            )
     if s.how == "mean":
         notes.append(
             f"{readable(s.series)} is the mean of its {k} parts (a rate or average), so slices are weighted 1/{k}"

@@ -238,6 +238,35 @@ def test_a_recent_shift_tests_its_slices_over_the_long_before_side_and_the_weeks
     assert top.evidence["before_points"] == 8 and top.evidence["after_points"] == 5
 
 
+def test_a_shift_whose_windows_do_not_show_it_is_split_over_the_longer_spans() -> None:
+    """s0 rises by 2 incidents a week from week 60 for good; s1 happens to be 3 lower in the 8 weeks from it (and
+    back after). The total's 8-week windows then fall, against the rise its longer segments show: no slice was
+    named ("the parts do not change in the direction of the shift"; 3 of 6 named wrongly of GitHub's history with
+    a component's planted rise). The shares are then measured over the longer spans, and s0 is named."""
+    from ml.causes.aggregates import build_series
+    from ml.causes.explain import _after_long, _baseline
+    from ml.causes.slices import slice_causes
+
+    rng = np.random.default_rng(4)
+    values = {(f"s{i}",): rng.poisson(2.0, N).astype(float) for i in range(4)}
+    values[("s0",)][SHIFT:] += 2.0
+    values[("s1",)][SHIFT : SHIFT + 8] = np.maximum(values[("s1",)][SHIFT : SHIFT + 8] - 3.0, 0.0)
+    s = build_series(_long(values, ("service",)))["incidents"]
+    idx = pd.DatetimeIndex(s.values.index)
+    before, after = idx[SHIFT - 8 : SHIFT], idx[SHIFT : SHIFT + 8]
+    assert s.values.reindex(after).mean() < s.values.reindex(before).mean()
+    d, cfg = DATES[SHIFT], ExplainConfig()
+    res = slice_causes(s, before, after, 1, cfg, spans=(_baseline(s, d, [], cfg), _after_long(s, d, [], cfg)))
+    top = max(res.causes, key=lambda c: c.confidence)
+    assert top.key == "service=s0" and top.confidence >= cfg.explained_at
+    assert top.evidence["before_points"] == 26 and any(
+        "longer" not in n and "26 and 26" in n for n in res.notes
+    )
+    # without the spans the windows alone name nothing, and say why
+    alone = slice_causes(s, before, after, 1, cfg)
+    assert alone.causes == [] and "do not change in the direction" in alone.notes[0]
+
+
 def test_the_only_pattern_of_a_slice_does_not_explain_its_rise_by_restating_it() -> None:
     from ml.causes.cause import MIN_ROOM, concentration
 
