@@ -369,7 +369,7 @@ class ExperimentOverlap(BaseModel):
     """Another experiment on the same indicator running in the same weeks on a slice that meets this one."""
 
     other_id: str
-    kind: Literal["same slice", "treated is a control", "control is treated", "org-wide"]
+    kind: Literal["same slice", "nested slice", "treated is a control", "control is treated", "org-wide"]
     other_slice: str
     start: dt.date
     end: dt.date | None

@@ -502,7 +502,12 @@ def experiment_plan(
     ],
     indicator: Annotated[str, typer.Option("--indicator", help="The indicator to move, e.g. incidents.")],
     treated: Annotated[
-        str, typer.Option("--treated", help="The treated slice: team=VALUE or service=VALUE.")
+        str,
+        typer.Option(
+            "--treated",
+            help="The treated slice: team=VALUE, service=VALUE, or team=VALUE,service=VALUE for a service that "
+            "team alone runs.",
+        ),
     ],
     weeks: Annotated[int, typer.Option("--weeks", help="Planned duration in weeks (1 to 104).")],
     direction: Annotated[

@@ -19,7 +19,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from ml.errors import InputError, RecurError, StrictModeError
-from ml.indicators.completion import team_totals
+from ml.indicators.completion import service_owners, slice_totals
 from ml.io.readers import read_indicators
 from ml.io.schemas import Experiment
 from ml.registry.names import EXPERIMENTS_EXPERIMENT as EXPERIMENT
@@ -127,11 +127,11 @@ def score_experiments(
     if not inds.records:
         raise InputError("no valid indicator observations", field="indicators")
     data, completed = indicator_history(inds)
-    data = team_totals(data[["series", "ds", "y"]])  # a team's experiment on indicators split by service too
+    data = slice_totals(data[["series", "ds", "y"]])  # a team's experiment on indicators split by service too
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     latest: dict[str, Any] = {}
-    overlaps = find_overlaps(exps.records)
+    overlaps = find_overlaps(exps.records, service_owners(data["series"].unique()))
     if record:
         tracking.configure(settings)
         exp_id = tracking.ensure_experiment(EXPERIMENT, settings)
@@ -179,22 +179,21 @@ def plan_experiment(
     hypothesis: str | None = None,
     experiments_paths: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Plan an experiment on the indicator history in `indicators_paths` (``treated`` is ``team=VALUE`` or
-    ``service=VALUE``). Past experiments: those in `experiments_paths`, scored here (nothing recorded), else the
-    recorded ones (MLflow); the recorded ones are also checked for overlaps with the planned experiment."""
+    """Plan an experiment on the indicator history in `indicators_paths` (``treated`` is ``team=VALUE``,
+    ``service=VALUE`` or a pair, :func:`ml.experiments.planning.resolve_treated`). Past experiments: those in
+    `experiments_paths`, scored here (nothing recorded), else the recorded ones (MLflow); the recorded ones are
+    also checked for overlaps with the planned experiment (a team and a service meet where the indicators show
+    the team runs it)."""
     from ml.experiments.hygiene import ExperimentSpan
-    from ml.experiments.planning import check_plan_args, past_from_records
+    from ml.experiments.planning import check_plan_args, parse_treated, past_from_records, resolve_treated
     from ml.experiments.planning import plan_experiment as plan
 
     check_plan_args(weeks, direction)
-    dimension, sep, value = treated.partition("=")
-    if not sep or not value or dimension not in ("team", "service"):
-        raise InputError(
-            f"--treated must be team=VALUE or service=VALUE, got {treated!r}", field="treated", value=treated
-        )
+    parse_treated(treated)  # its form, before any file is read (a pair is resolved on the indicators)
     inds = load_indicators(indicators_paths)
     history, completed = indicator_history(inds)
-    data = team_totals(history[["series", "ds", "y"]])
+    data = slice_totals(history[["series", "ds", "y"]])
+    dimension, value = resolve_treated(treated, history["series"].unique())
     rows = list_recorded(settings.tracking_uri)
     past = past_from_records(rows, indicator)
     running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]

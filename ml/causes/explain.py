@@ -43,6 +43,8 @@ from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
 from ml.experiments.hygiene import ExperimentSpan, Overlap, find_overlaps
+from ml.experiments.hygiene import Owners as Owners_
+from ml.indicators.completion import service_owners
 from ml.io.schemas import parse_series_key, readable
 
 __all__ = ["explain_signals", "signal_id"]
@@ -213,10 +215,14 @@ def _explain_one(
     return dict(json_safe(out))
 
 
-def _overlaps(experiments: list[dict[str, Any]] | None) -> dict[str, list[Overlap]]:
-    """Each experiment's overlaps with the others (:func:`ml.experiments.hygiene.find_overlaps`), by id."""
+def _overlaps(
+    experiments: list[dict[str, Any]] | None, owners: Owners_ | None = None
+) -> dict[str, list[Overlap]]:
+    """Each experiment's overlaps with the others (:func:`ml.experiments.hygiene.find_overlaps`; a team and a
+    service meet where ``owners``, teams by service, says the team runs it), by id."""
     rows = [e.model_dump() if hasattr(e, "model_dump") else dict(e) for e in experiments or []]
-    return find_overlaps([span for row in rows if (span := ExperimentSpan.from_record(row)) is not None])
+    spans = [span for row in rows if (span := ExperimentSpan.from_record(row)) is not None]
+    return find_overlaps(spans, owners)
 
 
 def _flag_overlaps(result: dict[str, Any], overlaps: dict[str, list[Overlap]]) -> None:
@@ -261,7 +267,7 @@ def explain_signals(
     inc = prepare_incidents(incidents)
     chg = prepare_changes(changes)
     exps = prepare_experiments(experiments)
-    overlaps = _overlaps(experiments)
+    overlaps = _overlaps(experiments, service_owners(series))
     # who owns what, on the indicators' dimensions and those the change log and experiments name
     named = sorted({*dimension_columns(indicators), *(d for c in [*chg, *exps] for d in c.dims)})
     owners = ownership(incidents, named) if chg or exps else Owners()

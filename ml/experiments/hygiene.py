@@ -9,7 +9,10 @@ Two experiments on the same indicator that run in the same weeks confound each o
 
 An experiment runs from ``start`` (included) to ``end`` (excluded), as the scorer cuts its post-period; without an
 ``end`` it is still running, so it overlaps every later experiment that meets its slice. Slices of different
-dimensions (a team and a service) are not compared: which services a team owns is not known here.
+dimensions (a team and a service) meet only where it is known which teams run which service (``owners``: from
+indicators split by both, :func:`ml.indicators.completion.service_owners`): a service inside a treated team is a
+**nested slice** (each estimate holds both changes), a service inside a control team, or a team running a control
+service, a control as above; without ``owners`` they are not compared.
 
 Experiment load (experiment fatigue): per slice (``team=payments``), the number of experiments treating it in
 each week, now and at the most; an org-wide experiment counts for every slice of its dimension.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +35,9 @@ logger = logging.getLogger(__name__)
 #: The treated value of an org-wide experiment (every slice of the indicator).
 ORG_WIDE = "*"
 
-OverlapKind = Literal["same slice", "treated is a control", "control is treated", "org-wide"]
+OverlapKind = Literal["same slice", "nested slice", "treated is a control", "control is treated", "org-wide"]
+#: Which teams run each service, by service (see the module docstring).
+Owners = Mapping[str, Collection[str]]
 
 
 @dataclass(frozen=True)
@@ -108,13 +113,30 @@ def _window(a: ExperimentSpan, b: ExperimentSpan) -> tuple[dt.date, dt.date | No
     return lo, hi
 
 
-def _relation(a: ExperimentSpan, b: ExperimentSpan) -> OverlapKind | None:
+def _inside(slice_value: str, dim: str, other: str, other_dim: str, owners: Owners) -> bool:
+    """Whether ``dim=slice_value`` and ``other_dim=other`` meet: equal on one dimension; on two, a team that runs
+    the service."""
+    if dim == other_dim:
+        return slice_value == other
+    team, service = (slice_value, other) if dim == "team" else (other, slice_value)
+    return team in owners.get(service, ())
+
+
+def _relation(a: ExperimentSpan, b: ExperimentSpan, owners: Owners | None = None) -> OverlapKind | None:
     """How b's slices meet a's on the same indicator, seen from a."""
     if a.indicator != b.indicator:
         return None
     if ORG_WIDE in (a.treated, b.treated):
         return "org-wide"
     if a.dimension != b.dimension:
+        if not owners:
+            return None
+        if _inside(a.treated, a.dimension, b.treated, b.dimension, owners):
+            return "nested slice"
+        if any(_inside(c, a.dimension, b.treated, b.dimension, owners) for c in a.controls):
+            return "treated is a control"
+        if any(_inside(a.treated, a.dimension, c, b.dimension, owners) for c in b.controls):
+            return "control is treated"
         return None
     if a.treated == b.treated:
         return "same slice"
@@ -134,24 +156,41 @@ def _reason(a: ExperimentSpan, b: ExperimentSpan, kind: OverlapKind, lo: dt.date
         return (
             f"{head} and also treats {a.slice}: the effects are confounded (each estimate holds both changes)"
         )
-    if kind == "treated is a control":
+    if kind == "nested slice":
         return (
-            f"{head} and treats {b.slice}, a control here: the counterfactual moves with it (effect biased)"
+            f"{head} and treats {b.slice}, {_link(b)} {a.slice}: the effects are confounded (each estimate holds"
+            " both changes)"
         )
-    return f"{head} with {a.slice}, treated here, as a control: its counterfactual moves with this change (biased)"
+    if kind == "treated is a control":
+        what = "a control here" if a.dimension == b.dimension else f"{_link(b)} a control here"
+        return f"{head} and treats {b.slice}, {what}: the counterfactual moves with it (effect biased)"
+    what = (
+        f"{a.slice}, treated here,"
+        if a.dimension == b.dimension
+        else f"a slice {_link(b)} {a.slice}, treated here,"
+    )
+    return f"{head} with {what} as a control: its counterfactual moves with this change (biased)"
+
+
+def _link(x: ExperimentSpan) -> str:
+    """How a slice of another dimension relates to ``x``'s: a service is inside a team, a team holds a service."""
+    return "inside" if x.dimension == "service" else "which holds"
 
 
 def overlaps_with(
-    experiment: Experiment | ExperimentSpan, others: Iterable[Experiment | ExperimentSpan]
+    experiment: Experiment | ExperimentSpan,
+    others: Iterable[Experiment | ExperimentSpan],
+    owners: Owners | None = None,
 ) -> list[Overlap]:
-    """The experiments among `others` that overlap `experiment` in time and slice (itself, by id, excluded)."""
+    """The experiments among `others` that overlap `experiment` in time and slice (itself, by id, excluded);
+    `owners` (teams by service) lets a team and a service meet."""
     a = _span(experiment)
     out: list[Overlap] = []
     for other in others:
         b = _span(other)
         if b.id == a.id:
             continue
-        kind = _relation(a, b)
+        kind = _relation(a, b, owners)
         window = _window(a, b) if kind is not None else None
         if kind is None or window is None:
             continue
@@ -169,12 +208,14 @@ def overlaps_with(
     return out
 
 
-def find_overlaps(experiments: Sequence[Experiment | ExperimentSpan]) -> dict[str, list[Overlap]]:
+def find_overlaps(
+    experiments: Sequence[Experiment | ExperimentSpan], owners: Owners | None = None
+) -> dict[str, list[Overlap]]:
     """Every experiment's overlaps with the others, by id (experiments without one are left out)."""
     spans = [_span(e) for e in experiments]
     out: dict[str, list[Overlap]] = {}
     for s in spans:
-        found = overlaps_with(s, spans)
+        found = overlaps_with(s, spans, owners)
         if found:
             out[s.id] = found
         for o in found:
@@ -182,12 +223,14 @@ def find_overlaps(experiments: Sequence[Experiment | ExperimentSpan]) -> dict[st
     return out
 
 
-def overlap_pairs(experiments: Sequence[Experiment | ExperimentSpan]) -> list[tuple[str, Overlap]]:
+def overlap_pairs(
+    experiments: Sequence[Experiment | ExperimentSpan], owners: Owners | None = None
+) -> list[tuple[str, Overlap]]:
     """Each overlapping pair once, as (first id, overlap seen from the first), in input order."""
     order = {_span(e).id: i for i, e in enumerate(experiments)}
     return [
         (eid, o)
-        for eid, found in find_overlaps(experiments).items()
+        for eid, found in find_overlaps(experiments, owners).items()
         for o in found
         if order.get(o.other_id, -1) > order[eid]
     ]

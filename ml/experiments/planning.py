@@ -30,7 +30,7 @@ import copy
 import datetime as dt
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,9 @@ from scipy import stats
 from ml.errors import InputError, NotFoundError
 from ml.experiments.calibration import MAX_PLACEBO_HORIZON, Calibration
 from ml.experiments.effect import se_by_horizon
-from ml.experiments.hygiene import ExperimentSpan, Overlap, overlaps_with
+from ml.experiments.hygiene import ExperimentSpan, Overlap, Owners, overlaps_with
 from ml.experiments.impact import ImpactScorer
+from ml.indicators.completion import service_owners
 from ml.io.schemas import Direction, Experiment, Hypothesis, series_key
 
 logger = logging.getLogger(__name__)
@@ -199,6 +200,58 @@ def check_plan_args(weeks: object, direction: object) -> None:
         raise InputError("direction must be 'increase' or 'decrease'", field="direction", value=direction)
 
 
+def parse_treated(treated: str) -> dict[str, str]:
+    """The dimension values of a treated slice given as ``team=VALUE``, ``service=VALUE`` or a team and service
+    pair (``team=payments,service=checkout``, either order, ``,`` or ``/`` between); its form only."""
+    text = str(treated).strip()
+    parts = [
+        p.partition("=") for p in (text.split("," if "," in text else "/") if text.count("=") > 1 else [text])
+    ]
+    pair = {d.strip(): v.strip() for d, _, v in parts}
+    ok = all(sep for _, sep, _ in parts) and all(pair.values()) and len(pair) == len(parts)
+    if not ok or not set(pair) <= {"team", "service"}:
+        raise InputError(
+            f"treated must be team=VALUE, service=VALUE or team=VALUE,service=VALUE, got {text!r}",
+            field="treated",
+            value=text,
+        )
+    return pair
+
+
+def resolve_treated(treated: str, series: Iterable[str]) -> tuple[str, str]:
+    """(dimension, value) of a treated slice (:func:`parse_treated`). A pair names the service when the indicators
+    (``series`` keys) show that team alone runs it: its series is the service's. A service several teams run is no
+    slice one team can treat (the experiment model has one dimension), and that is said."""
+    pair = parse_treated(treated)
+    if len(pair) == 1:
+        ((dim, value),) = pair.items()
+        return dim, value
+    text = str(treated).strip()
+    team, service = pair["team"], pair["service"]
+    teams = service_owners(series).get(service, set())
+    if not teams:
+        raise InputError(
+            f"treated: the indicators show no team running service {service!r} (not split by team and service "
+            "there): give team=VALUE or service=VALUE",
+            field="treated",
+            value=text,
+        )
+    if team not in teams:
+        raise InputError(
+            f"treated: service {service!r} is run by {', '.join(sorted(teams))}, not {team!r}",
+            field="treated",
+            value=text,
+        )
+    if len(teams) > 1:
+        raise InputError(
+            f"treated: service {service!r} is run by {len(teams)} teams ({', '.join(sorted(teams))}): one team's "
+            f"part of it is no slice an experiment can treat; give service={service} (all of it) or team={team}",
+            field="treated",
+            value=text,
+        )
+    return "service", service
+
+
 def _check_inputs(
     data: pd.DataFrame, indicator: str, dimension: str, treated: str, controls: Sequence[str], weeks: int
 ) -> tuple[str, list[str]]:
@@ -319,12 +372,15 @@ def plan_experiment(
     past: Sequence[PastEffect] = (),
     running: Sequence[ExperimentSpan] = (),
     scorer: ImpactScorer | None = None,
+    owners: Owners | None = None,
 ) -> ExperimentPlan:
     """Plan an experiment on `treated` (a `dimension` value) of `indicator` for `weeks` weeks after the history.
 
     `data` is the history (long: series, ds, y); `past` the effects of past experiments on the same indicator;
-    `running` the recorded experiments, checked for overlaps with the planned one; `scorer` the scorer whose
-    calibration the plan shares (default: :class:`ImpactScorer` with its defaults, as ``experiment score``).
+    `running` the recorded experiments, checked for overlaps with the planned one (a team and a service meet where
+    `owners`, teams by service, says the team runs it; default: as the history's series split by both show);
+    `scorer` the scorer whose calibration the plan shares (default: :class:`ImpactScorer` with its defaults, as
+    ``experiment score``).
     """
     check_plan_args(weeks, direction)
     if not isinstance(data, pd.DataFrame) or not {"series", "ds", "y"} <= set(data.columns):
@@ -420,6 +476,10 @@ def plan_experiment(
         power=power,
         likely=likely,
         weeks_needed=weeks_needed,
-        overlaps=overlaps_with(ExperimentSpan.of(exp), spans),
+        overlaps=overlaps_with(
+            ExperimentSpan.of(exp),
+            spans,
+            service_owners(data["series"].unique()) if owners is None else owners,
+        ),
         notes=notes + [n for n in result.diagnostics.notes if not n.startswith("calibration:")],
     )

@@ -26,7 +26,7 @@ with :func:`complete_counts`, so a shift has the same date and id in ``GET /v1/s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -222,24 +222,39 @@ def complete_counts(
     return out, notes
 
 
-def team_totals(history: pd.DataFrame, is_mean: Callable[[str], bool] = looks_like_mean) -> pd.DataFrame:
-    """``history`` (long: ``series, ds, y``) with one series per team of each indicator split by team and
-    service where it has none: each date, the sum of the team's services (for a mean indicator, their mean), so
-    that an experiment on a team (``treated: payments``) can be planned and scored on ``incidents/team=payments``
-    when the export gives only ``incidents/team=payments/service=checkout`` and its siblings."""
+def slice_totals(history: pd.DataFrame, is_mean: Callable[[str], bool] = looks_like_mean) -> pd.DataFrame:
+    """``history`` (long: ``series, ds, y``) with one series per team and one per service of each indicator split
+    by team and service where it has none: each date, the sum of the slice's leaves (for a mean indicator, their
+    mean), so that an experiment on a team (``treated: payments``) or on a service (``dimension: service``) can be
+    planned and scored on ``incidents/team=payments`` or ``incidents/service=checkout`` when the export gives
+    only ``incidents/team=payments/service=checkout`` and its siblings (a service run by two teams sums both)."""
     from ml.io.schemas import parse_series_key, series_key
 
     keys = {str(s): parse_series_key(str(s)) for s in history["series"].unique()}
-    parts: dict[tuple[str, str], list[str]] = {}
+    parts: dict[tuple[str, str, str], list[str]] = {}
     for sid, k in keys.items():
         if k["team"] and k["service"]:
-            parts.setdefault((str(k["indicator"]), str(k["team"])), []).append(sid)
+            for dim in ("team", "service"):
+                parts.setdefault((str(k["indicator"]), dim, str(k[dim])), []).append(sid)
     extra = []
-    for (indicator, team), sids in sorted(parts.items()):
-        sid = series_key(indicator, team=team)
+    for (indicator, dim, value), sids in sorted(parts.items()):
+        sid = series_key(indicator, **{dim: value})
         if sid in keys:
             continue
         y = history.loc[history["series"].isin(sids)].groupby("ds")["y"]
         agg = y.mean() if is_mean(indicator) else y.sum(min_count=1)
         extra.append(pd.DataFrame({"series": sid, "ds": agg.index, "y": agg.to_numpy()}))
     return pd.concat([history, *extra], ignore_index=True) if extra else history
+
+
+def service_owners(series: Iterable[str]) -> dict[str, set[str]]:
+    """Which teams run each service, from series keys split by both (``incidents/team=payments/service=checkout``
+    says payments runs checkout), by service."""
+    from ml.io.schemas import parse_series_key
+
+    out: dict[str, set[str]] = {}
+    for sid in series:
+        k = parse_series_key(str(sid))
+        if k["team"] and k["service"]:
+            out.setdefault(str(k["service"]), set()).add(str(k["team"]))
+    return out

@@ -68,11 +68,12 @@ def _score(body: ScoreRequest, champions: ChampionsDep, tracking_uri: str) -> di
     else:
         data = champions.forecaster.runtime.history[["series", "ds", "y"]]
     from ml.experiments.hygiene import overlaps_with
-    from ml.indicators.completion import team_totals
+    from ml.indicators.completion import service_owners, slice_totals
 
-    result = ImpactScorer().score(exp, team_totals(data))
+    result = ImpactScorer().score(exp, slice_totals(data))
     _, spans = _recorded_spans(tracking_uri)
-    overlaps = [o.model_dump(mode="json") for o in overlaps_with(exp, spans)]
+    owners = service_owners(data["series"].unique())
+    overlaps = [o.model_dump(mode="json") for o in overlaps_with(exp, spans, owners)]
     return {**result.model_dump(mode="json"), "overlaps": overlaps}
 
 
@@ -89,13 +90,14 @@ async def score(
 
 
 def _plan(body: PlanRequest, champions: ChampionsDep, tracking_uri: str) -> dict[str, Any]:
-    from ml.experiments.planning import past_from_records, plan_experiment
-    from ml.indicators.completion import team_totals
+    from ml.experiments.planning import past_from_records, plan_experiment, resolve_treated
+    from ml.indicators.completion import slice_totals
 
     rows, spans = _recorded_spans(tracking_uri)
-    dimension, _, value = body.treated.partition("=")
+    history = champions.forecaster.runtime.history[["series", "ds", "y"]]
+    dimension, value = resolve_treated(body.treated, history["series"].unique())
     plan = plan_experiment(
-        team_totals(champions.forecaster.runtime.history[["series", "ds", "y"]]),
+        slice_totals(history),
         indicator=body.indicator,
         treated=value,
         dimension=dimension,

@@ -277,9 +277,9 @@ def test_the_name_rule_is_linear_on_long_names(name: str) -> None:
     assert time.perf_counter() - t0 < 5.0  # a backtracking regex would take minutes on a million characters
 
 
-def test_team_totals_let_a_team_experiment_be_planned_on_indicators_split_by_service() -> None:
+def test_slice_totals_let_a_team_experiment_be_planned_on_indicators_split_by_service() -> None:
     from ml.experiments.planning import plan_experiment
-    from ml.indicators.completion import team_totals
+    from ml.indicators.completion import slice_totals
 
     rng = np.random.default_rng(3)
     ds = pd.date_range("2025-01-06", periods=60, freq="W-MON")
@@ -291,15 +291,74 @@ def test_team_totals_let_a_team_experiment_be_planned_on_indicators_split_by_ser
         for d, y in zip(ds, rng.poisson(lam, len(ds)), strict=True)
     ]
     history = pd.DataFrame(rows)
-    out = team_totals(history)
+    out = slice_totals(history)
     wide = out.pivot_table(index="ds", columns="series", values="y")
     leaves = wide[["incidents/team=payments/service=checkout", "incidents/team=payments/service=billing"]]
     assert np.allclose(wide["incidents/team=payments"], leaves.sum(axis=1))  # a count: the sum
     mttr = wide[["mttr_hours/team=payments/service=checkout", "mttr_hours/team=payments/service=billing"]]
     assert np.allclose(wide["mttr_hours/team=payments"], mttr.mean(axis=1))  # a duration: the mean
-    assert "incidents/team=data" in wide and len(out) == len(history) + 4 * len(ds)
-    assert team_totals(out).equals(out)  # a team series the input has is kept, not added again
+    # and each service: checkout, billing and etl, each run by one team here (their leaf's values)
+    assert np.allclose(wide["incidents/service=checkout"], wide["incidents/team=payments/service=checkout"])
+    assert "incidents/team=data" in wide and len(out) == len(history) + 10 * len(ds)
+    assert slice_totals(out).equals(out)  # a team series the input has is kept, not added again
     with pytest.raises(InputError):
         plan_experiment(history, indicator="incidents", treated="payments", weeks=8)
     plan = plan_experiment(out, indicator="incidents", treated="payments", controls=["data"], weeks=8)
     assert plan.treated_series == "incidents/team=payments" and plan.mde > 0
+
+
+def test_a_service_or_a_team_and_service_pair_is_planned_on_indicators_split_by_both() -> None:
+    """On indicators split by team and service, ``service=checkout`` is the sum of checkout's leaves (a service
+    two teams run: both), and a pair names the service when that team alone runs it; otherwise one clear error."""
+    from ml.experiments.planning import parse_treated, plan_experiment, resolve_treated
+    from ml.indicators.completion import service_owners, slice_totals
+
+    rng = np.random.default_rng(4)
+    ds = pd.date_range("2025-01-06", periods=60, freq="W-MON")
+    leaves = (("payments", "checkout"), ("payments", "billing"), ("data", "etl"), ("data", "billing"))
+    history = pd.DataFrame(
+        [
+            {"series": f"incidents/team={team}/service={svc}", "ds": d, "y": float(y)}
+            for team, svc in leaves
+            for d, y in zip(ds, rng.poisson(4.0, len(ds)), strict=True)
+        ]
+    )
+    out = slice_totals(history)
+    wide = out.pivot_table(index="ds", columns="series", values="y")
+    both = wide[["incidents/team=payments/service=billing", "incidents/team=data/service=billing"]]
+    assert np.allclose(wide["incidents/service=billing"], both.sum(axis=1))
+    names = history["series"].unique()
+    assert service_owners(names) == {
+        "checkout": {"payments"},
+        "billing": {"payments", "data"},
+        "etl": {"data"},
+    }
+    for text in ("team=payments,service=checkout", "service=checkout/team=payments", " service = checkout "):
+        assert resolve_treated(text, names) == ("service", "checkout")
+    assert resolve_treated("team=data", names) == ("team", "data")
+    assert parse_treated("service=api/v2") == {"service": "api/v2"}
+    for bad, says in (
+        ("team=data,service=checkout", "service 'checkout' is run by payments, not 'data'"),
+        ("team=data,service=billing", "run by 2 teams (data, payments)"),
+        ("team=data,service=nope", "the indicators show no team running service 'nope'"),
+        ("payments", "treated must be team=VALUE, service=VALUE or team=VALUE,service=VALUE"),
+        ("team=a,team=b", "treated must be"),
+        ("team=a,region=eu", "treated must be"),
+    ):
+        with pytest.raises(InputError) as exc:
+            resolve_treated(bad, names)
+        assert says in exc.value.message and exc.value.field == "treated", exc.value.message
+    dim, value = resolve_treated("team=payments,service=checkout", names)
+    plan = plan_experiment(
+        out, indicator="incidents", treated=value, dimension=dim, controls=["etl"], weeks=8
+    )
+    assert plan.treated_series == "incidents/service=checkout" and plan.mde > 0
+    assert plan.controls == ["incidents/service=etl"]
+    # a running experiment on payments holds the planned checkout one: the history says payments runs checkout
+    from ml.experiments.hygiene import ExperimentSpan
+
+    running = [ExperimentSpan("EXP-7", "incidents", "team", "payments", ds[-10].date())]
+    plan = plan_experiment(
+        out, indicator="incidents", treated="checkout", dimension="service", weeks=8, running=running
+    )
+    assert [(o.other_id, o.kind) for o in plan.overlaps] == [("EXP-7", "nested slice")]

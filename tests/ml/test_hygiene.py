@@ -77,6 +77,29 @@ def test_non_overlaps_are_not_flagged(other: Experiment) -> None:
     assert overlaps_with(A, [other]) == []
 
 
+def test_a_team_and_a_service_meet_where_the_team_runs_it() -> None:
+    """Which teams run which service comes from the indicators (split by both): a service experiment inside a
+    treated team is a nested slice, one inside a control team (or a team holding a control service) biases the
+    other's counterfactual; a service run by another team, or no ownership known, meets nothing."""
+    owners = {"checkout": {"payments"}, "etl": {"data"}}
+    svc = exp("S", "checkout", D(2026, 2, 2), D(2026, 4, 6), dimension="service")
+    nested = overlaps_with(A, [svc], owners)
+    assert [(o.other_id, o.kind) for o in nested] == [("S", "nested slice")]
+    assert "treats service=checkout, inside team=payments: the effects are confounded" in nested[0].reason
+    back = overlaps_with(svc, [A], owners)
+    assert [o.kind for o in back] == ["nested slice"] and "which holds service=checkout" in back[0].reason
+    # A's control team runs etl: an etl experiment moves A's counterfactual; seen from it, its slice is a control
+    etl = exp("E", "etl", D(2026, 2, 2), dimension="service")
+    assert [o.kind for o in overlaps_with(A, [etl], owners)] == ["treated is a control"]
+    seen = overlaps_with(etl, [A], owners)
+    assert [o.kind for o in seen] == ["control is treated"] and "which holds service=etl" in seen[0].reason
+    # a service experiment with a control service that payments runs
+    ctl = exp("C", "search", D(2026, 2, 2), dimension="service", controls=["checkout"])
+    assert [o.kind for o in overlaps_with(A, [ctl], owners)] == ["control is treated"]
+    assert overlaps_with(A, [exp("O", "etl", D(2026, 2, 2), dimension="service")], {"etl": {"x"}}) == []
+    assert overlaps_with(A, [svc]) == [] and find_overlaps([A, svc], owners)["S"][0].other_id == "A"
+
+
 def test_window_of_two_open_experiments_is_open() -> None:
     found = overlaps_with(exp("X", "growth", D(2026, 1, 5)), [exp("Y", "growth", D(2026, 4, 6))])
     assert found[0].start == D(2026, 4, 6) and found[0].end is None and "still running" in found[0].reason

@@ -410,6 +410,7 @@ def test_experiment_plan(client: TestClient) -> None:
         ({"treated": "team=nobody"}, "treated: no series 'latency_p95/team=nobody'"),
         ({"controls": ["ghost"]}, "controls: no series 'latency_p95/team=ghost'"),
         ({"treated": "team=platform/infra"}, "treated: no series 'latency_p95/team=platform%2Finfra'"),
+        ({"treated": "team=payments,service=api"}, "the indicators show no team running service 'api'"),
     ):
         r = hit(client, "POST", "/v1/experiments/plan", json={**req, **bad})
         assert r.status_code == 422 and says in _json(r)["detail"], r.text

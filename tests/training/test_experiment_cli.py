@@ -63,7 +63,8 @@ def test_validate_warns_once_per_overlapping_pair(tmp_path: Path) -> None:
     [
         (["--indicator", "nope"], "unknown indicator 'nope'"),
         (["--treated", "team=nobody"], "treated: no series 'incidents/team=nobody'"),
-        (["--treated", "payments"], "--treated must be team=VALUE or service=VALUE"),
+        (["--treated", "payments"], "treated must be team=VALUE, service=VALUE or team=VALUE,service=VALUE"),
+        (["--treated", "team=payments,service=checkout"], "the indicators show no team running service"),
         (["--controls", "ghost"], "controls: no series 'incidents/team=ghost'"),
         (["--weeks", "0"], "weeks must be a whole number from 1 to 104"),
         (["--weeks", "105"], "weeks must be a whole number from 1 to 104"),
