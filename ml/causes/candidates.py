@@ -12,7 +12,9 @@ p-value is Bonferroni-corrected over ALL candidate tests made (every candidate x
 log does not buy spurious shifts. A shift is kept when the corrected confidence reaches ``min_confidence`` (0.95)
 and the step is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds, and only when the series has no shift
 (detected, or found here at a more significant date) within ``CARRY_DAYS`` of it; there the existing shift keeps its
-explanation. The shift's ``detail`` says "found at the date of <id>" and ``candidate`` names it.
+explanation. The tests that pass are kept from the most significant, each tested again with the shifts kept so far
+as segment ends (a step kept at an experiment's start is not found again at a change three weeks later). The
+shift's ``detail`` says "found at the date of <id>" and ``candidate`` names it.
 
 Bursts: per slice value (each dimension the incidents share with the indicators) and pattern, the weekly incident
 counts; a burst starts at a week where the pattern's count over the next ``BURST_WEEKS`` weeks exceeds its rate
@@ -200,13 +202,19 @@ def candidate_shifts(
     # a sliced candidate is tested on its own slice; a shift found there is carried to the aggregates above it
     # (carried_shifts), so an aggregate is tested directly only for an org-wide candidate
     found = _test(tests, own, n_tests, cfg)
+    # the most significant first; each next one tested again with the shifts kept so far as segment ends (a
+    # step kept at one lag is not found again three weeks later by a segment that still holds it)
+    by_key = {(c.id, s.series, d): (c, s, d) for c, s, d in tests}
     for _, e in sorted(found, key=lambda t: (t[0], t[1]["series"], t[1]["date"])):
         d = pd.Timestamp(e["date"])
         mine = own.setdefault(str(e["series"]), [])
         if any(abs(d - o) <= near for o in mine):
             continue
+        again = _test([by_key[(e["candidate"]["id"], str(e["series"]), d)]], own, n_tests, cfg)
+        if not again:
+            continue
         mine.append(d)
-        out.append(e)
+        out.append(again[0][1])
     dates = {e["date"] for e in out}
     out += [e for e in carried_shifts(series, [*events, *out], cfg) if e["date"] in dates]
     return out

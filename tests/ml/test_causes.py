@@ -675,6 +675,27 @@ def test_a_part_shift_is_tested_again_once_a_later_one_bounds_its_segment() -> N
     assert rise["direction"] == "increase" and 1.5 < rise["magnitude"] < 2.5
 
 
+def test_a_step_kept_at_one_candidate_date_is_not_found_again_at_a_later_one() -> None:
+    """One step at week 60; an experiment starts then and a change three weeks later. Each date is tested with the
+    series' own shifts as segment ends; once the step is kept at week 60, the change's date is tested again with
+    it as an end and has nothing left (before, its segment still held the step: a second shift 3 weeks later)."""
+    from ml.causes.aggregates import build_series
+    from ml.causes.candidates import candidate_shifts
+    from ml.causes.changes import Started
+
+    rng = np.random.default_rng(8)
+    values = {("t0",): _noise(rng, 10.0), ("t1",): _noise(rng, 10.0)}
+    values[("t0",)][SHIFT:] -= 3.0
+    series = build_series(_long(values, ("team",)))
+    started = [
+        Started("EXP-1", DATES[SHIFT], {"team": "t0"}, "experiment", "x", "incidents"),
+        Started("CHG-1", DATES[SHIFT + 3], {"team": "t0"}, "process", "y"),
+    ]
+    found = candidate_shifts(series, [], started[1:], started[:1], [], ExplainConfig())
+    mine = [e for e in found if e["series"] == "incidents/team=t0"]
+    assert [(e["date"], e["candidate"]["id"]) for e in mine] == [(str(DATES[SHIFT].date()), "EXP-1")]
+
+
 def test_a_part_shift_is_tested_on_its_aggregate_over_the_dates_tested_not_every_date() -> None:
     """A team's shift of 2 team sds (0.7 sds of the sum of eight teams) at a date its own detection found: the
     aggregate is tested there with Bonferroni over the part-shift dates (its parts' detections paid for their
