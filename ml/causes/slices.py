@@ -68,12 +68,17 @@ def _js_term(p: float, q: float) -> float:
     return out
 
 
-def _candidates(s: SeriesData) -> list[tuple[dict[str, str], frozenset[int]]]:
-    """(dimension values, leaf columns) of every single value and pair of values that splits the aggregate."""
+def _candidates(
+    s: SeriesData, merged: set[frozenset[int]] | None = None
+) -> list[tuple[dict[str, str], frozenset[int]]]:
+    """(dimension values, leaf columns) of every single value and pair of values that splits the aggregate; values
+    of two dimensions with the same leaves (a team whose one service it is) are one slice named by both, whose
+    leaves go to ``merged``."""
+    merged = merged if merged is not None else set()
     free = [d for d in (s.part_dims[0] if s.part_dims else {}) if d not in s.dims]
     free = [d for d in free if len({ld[d] for ld in s.part_dims}) > 1]
     out: list[tuple[dict[str, str], frozenset[int]]] = []
-    seen: set[frozenset[int]] = set()
+    seen: dict[frozenset[int], int] = {}
     for depth in (1, 2):
         for combo in itertools.combinations(free, depth):
             values = sorted({tuple(ld[d] for d in combo) for ld in s.part_dims})
@@ -82,9 +87,17 @@ def _candidates(s: SeriesData) -> list[tuple[dict[str, str], frozenset[int]]]:
                 cols = frozenset(
                     j for j, ld in enumerate(s.part_dims) if all(ld[d] == v for d, v in dims.items())
                 )
-                if cols and cols not in seen and len(cols) < len(s.part_dims):
-                    seen.add(cols)
-                    out.append((dims, cols))
+                if not cols or len(cols) == len(s.part_dims):
+                    continue
+                if cols in seen:
+                    first = out[seen[cols]][0]
+                    # a team whose one service this is: one slice, named by both
+                    if depth == 1 and len(first) == 1:
+                        out[seen[cols]] = ({**first, **dims}, cols)
+                        merged.add(cols)
+                    continue
+                seen[cols] = len(out)
+                out.append((dims, cols))
     return out
 
 
@@ -139,7 +152,8 @@ def slice_causes(
     nonneg = bool(
         (b >= 0).all() and (a >= 0).all() and (base >= 0).all() and min(b.sum(), a.sum(), base.sum()) > 0
     )
-    cands = _candidates(s)
+    merged: set[frozenset[int]] = set()
+    cands = _candidates(s, merged)
     nb, na = len(before), len(after)
 
     # the test of a slice's own change: over the longer spans when given (a sustained step of a sparse count is
@@ -207,7 +221,7 @@ def slice_causes(
         )
     # whether the rest of a parent moved too: over the windows of the shift (the longer spans find any drift)
     _prefer_combinations(rows, lambda idx: ztest(idx, long=False)[1] * direction, cfg)
-    singles = [r for r in rows if len(r["dims"]) == 1]
+    singles = [r for r in rows if len(r["dims"]) == 1 or r["cols"] in merged]
     # (not when a slice is convincing all the same: the verdict would say one explains it)
     if singles and max(r["ep"] for r in singles) < 0.5 and max(r["conf"] for r in rows) < cfg.explained_at:
         top = max(singles, key=lambda r: r["ep"])
@@ -231,7 +245,12 @@ def slice_causes(
         for r in rows
         if r["ep"] > 0
     ]
+    # (a slice named by a team and its one service drives the aggregate under either name too)
     drivers = {r["key"]: (float(r["conf"]), float(r["ep"])) for r in rows}
+    for r in rows:
+        if r["cols"] in merged:
+            for d, v in r["dims"].items():
+                drivers.setdefault(slice_key({d: v}), drivers[r["key"]])
     return SliceResult(causes, notes, drivers)
 
 

@@ -604,6 +604,31 @@ def test_nested_dimensions_name_the_most_specific_slice(rising: tuple[str, ...])
             assert keys[0] == "team=ta", seed
 
 
+def test_a_team_with_one_service_is_one_slice_named_by_both() -> None:
+    """tc runs one service, s6, and it rises: the team and the service are the same leaves, and the slice is named
+    by both (before, by the team alone: the service's name was lost, 1 of 20 planted rises through the CLI); a
+    change filed on either name still finds the slice that drives the aggregate."""
+    rng = np.random.default_rng(1)
+    values = {(("ta" if i < 3 else "tb"), f"s{i}"): _noise(rng, 10.0, 1.0) for i in range(6)}
+    values[("tc", "s6")] = _noise(rng, 10.0, 1.0)
+    values[("tc", "s6")][SHIFT:] += 6.0
+    frame = _long(values, ("team", "service"))
+    for named in ({"team": "tc"}, {"service": "s6"}):
+        changes = pd.DataFrame(
+            [{"ds": DATES[SHIFT - 1], **named, "kind": "deploy", "description": "x", "id": "C1"}]
+        )
+        res = explain_signals(frame, signals=[_signal("incidents", SHIFT)], changes=changes)
+        causes = {c["key"]: c for c in _find(res, "incidents")["causes"]}
+        top = _find(res, "incidents")["causes"][0]
+        assert top["key"] == "service=s6,team=tc" and top["confidence"] >= 0.8, list(causes)
+        assert "team=tc" not in causes and "service=s6" not in causes
+        check = causes["C1"]["evidence"]["slice_check"]
+        assert (
+            check.startswith(f"{next(iter(named))}=")
+            and "drives the aggregate (slice confidence 0.8" in check
+        )
+
+
 def test_a_sparse_slice_share_before_is_measured_over_a_longer_baseline() -> None:
     """Four services with a handful of incidents a quarter; one rises to about 3 a week. With the shift dated two
     weeks late, its 8-week before window holds the rise's first weeks, so the service looks like most of the
