@@ -442,7 +442,16 @@ class PlanRequest(BaseModel):
         },
     )
     indicator: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
-    treated: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^(team|service)=[^\x00-\x1f]+$")]
+    treated: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=200,
+            pattern=r"^(team|service)=[^\x00-\x1f]+$",
+            description="team=VALUE, service=VALUE, or a pair team=VALUE,service=VALUE (either order) naming a "
+            "service that team alone runs in the history",
+        ),
+    ]
     controls: Annotated[list[FilterValue], Field(max_length=20)] = []
     weeks: Annotated[StrictInt, Field(ge=1, le=104)]
     direction: Literal["increase", "decrease"]

@@ -127,18 +127,20 @@ def score_experiments(
     if not inds.records:
         raise InputError("no valid indicator observations", field="indicators")
     data, completed = indicator_history(inds)
-    data = slice_totals(data[["series", "ds", "y"]])  # a team's experiment on indicators split by service too
+    base = data[["series", "ds", "y"]]
+    # a team's (or a service's) experiment on indicators split by both: the totals of its own dimension
+    data_of = {dim: slice_totals(base, (dim,)) for dim in sorted({e.dimension for e in exps.records})}
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     latest: dict[str, Any] = {}
-    overlaps = find_overlaps(exps.records, service_owners(data["series"].unique()))
+    overlaps = find_overlaps(exps.records, service_owners(base["series"].unique()))
     if record:
         tracking.configure(settings)
         exp_id = tracking.ensure_experiment(EXPERIMENT, settings)
         latest = latest_runs(MlflowClient(), exp_id)
     for exp in exps.records:
         try:
-            result = ImpactScorer().score(exp, data)
+            result = ImpactScorer().score(exp, data_of[exp.dimension])
         except RecurError as exc:
             log.warning("Experiments - %s: %s", exp.id, exc.message)
             errors.append({"id": exp.id, "field": exc.field, "error": exc.message})
@@ -192,14 +194,15 @@ def plan_experiment(
     parse_treated(treated)  # its form, before any file is read (a pair is resolved on the indicators)
     inds = load_indicators(indicators_paths)
     history, completed = indicator_history(inds)
-    data = slice_totals(history[["series", "ds", "y"]])
-    dimension, value = resolve_treated(treated, history["series"].unique())
+    names = history["series"].astype(str).unique()
+    dimension, value = resolve_treated(treated, [n for n in names if n.startswith(f"{indicator}/")])
+    data = slice_totals(history[["series", "ds", "y"]], (dimension,))
     rows = list_recorded(settings.tracking_uri)
     past = past_from_records(rows, indicator)
     running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
     if experiments_paths:
         given = load_experiments(list(experiments_paths)).records
-        past = score_past(data, given, indicator)
+        past = score_past(history[["series", "ds", "y"]], given, indicator)
         running += [ExperimentSpan.of(e) for e in given if e.id not in {s.id for s in running}]
     out = plan(
         data,
@@ -218,17 +221,21 @@ def plan_experiment(
     return planned
 
 
-def score_past(data: Any, experiments: Sequence[Experiment], indicator: str) -> list[Any]:
-    """Score the `experiments` on `indicator` (nothing recorded); their effects."""
+def score_past(history: Any, experiments: Sequence[Experiment], indicator: str) -> list[Any]:
+    """Score the `experiments` on `indicator` (nothing recorded), each on `history` with the totals of its own
+    dimension (:func:`~ml.indicators.completion.slice_totals`); their effects."""
     from ml.experiments.impact import ImpactScorer
     from ml.experiments.planning import PastEffect
 
     out = []
+    data_of: dict[str, Any] = {}
     for exp in experiments:
         if exp.indicator != indicator:
             continue
+        if exp.dimension not in data_of:
+            data_of[exp.dimension] = slice_totals(history, (exp.dimension,))
         try:
-            r = ImpactScorer().score(exp, data)
+            r = ImpactScorer().score(exp, data_of[exp.dimension])
         except RecurError as exc:
             log.warning("Plan - past experiment %s not scored: %s", exp.id, exc.message)
             continue

@@ -480,7 +480,9 @@ def carried_shifts(
     already paid for its search over every date). Kept when the confidence reaches ``min_confidence`` (0.95) and the
     shift is at least ``CARRY_SIGMA`` x ``min_shift_sigma`` noise sds (the part's own shift already passed the
     full size bar; the sum of many parts is noisier). The dates are tested in order, and again while a pass carries
-    one: a shift carried at a later date bounds the segment after an earlier one, which no longer holds both.
+    one: a shift carried at a later date bounds the segment after an earlier one, which no longer holds both; at
+    the end each carried shift is measured once more with all the others as segment ends, and one whose step is
+    then less than half of what it was (kept only because its segment after held a later level) is dropped.
 
     With two dimensions an aggregate (the total) also holds inner aggregates (each team over its services), whose
     shifts, found by the detector or carried here (the smallest aggregates go first), are tested the same way: a
@@ -538,6 +540,15 @@ def carried_shifts(
                 own.append(d)
                 by_series.setdefault(sid, []).append((d, diff))
                 carried = True
+        # each kept once more with all the others as segment ends: one an earlier pass kept only because its
+        # segment after held a later level (found since) is dropped: its step there is less than half of it
+        for e in [e for e in out if e["series"] == sid]:
+            d = pd.Timestamp(e["date"])
+            res = _carry_test(y0, idx, steps, w, [o for o in own if o != d], sign[d], d, ms)
+            if res is None or res[1] * np.sign(e["magnitude"]) < 0.5 * abs(e["magnitude"]):
+                out.remove(e)
+                own.remove(d)
+                by_series[sid] = [(o, m) for o, m in by_series[sid] if o != d]
     return out
 
 

@@ -204,13 +204,12 @@ def candidate_shifts(
     found = _test(tests, own, n_tests, cfg)
     # the most significant first; each next one tested again with the shifts kept so far as segment ends (a
     # step kept at one lag is not found again three weeks later by a segment that still holds it)
-    by_key = {(c.id, s.series, d): (c, s, d) for c, s, d in tests}
-    for _, e in sorted(found, key=lambda t: (t[0], t[1]["series"], t[1]["date"])):
+    for _, e, test in sorted(found, key=lambda t: (t[0], t[1]["series"], t[1]["date"])):
         d = pd.Timestamp(e["date"])
         mine = own.setdefault(str(e["series"]), [])
         if any(abs(d - o) <= near for o in mine):
             continue
-        again = _test([by_key[(e["candidate"]["id"], str(e["series"]), d)]], own, n_tests, cfg)
+        again = _test([test], own, n_tests, cfg)
         if not again:
             continue
         mine.append(d)
@@ -225,11 +224,11 @@ def _test(
     own: dict[str, list[pd.Timestamp]],
     n_tests: int,
     cfg: ExplainConfig,
-) -> list[tuple[float, dict[str, Any]]]:
-    """(p-value, shift event) of each test that passes (see the module docstring)."""
+) -> list[tuple[float, dict[str, Any], tuple[Candidate, SeriesData, pd.Timestamp]]]:
+    """(p-value, shift event, the test) of each test that passes (see the module docstring)."""
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     near = pd.Timedelta(days=CARRY_DAYS)
-    found: list[tuple[float, dict[str, Any]]] = []
+    found: list[tuple[float, dict[str, Any], tuple[Candidate, SeriesData, pd.Timestamp]]] = []
     for c, s, d in tests:
         idx = pd.DatetimeIndex(s.values.index)
         mine = own.get(s.series, [])
@@ -263,6 +262,7 @@ def _test(
                     ),
                     "candidate": {"kind": c.kind, "id": c.id, "date": str(c.date.date())},
                 },
+                (c, s, d),
             )
         )
     return found

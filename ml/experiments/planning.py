@@ -200,15 +200,43 @@ def check_plan_args(weeks: object, direction: object) -> None:
         raise InputError("direction must be 'increase' or 'decrease'", field="direction", value=direction)
 
 
+#: Longest treated slice text read (a name, not a document).
+MAX_TREATED_CHARS = 300
+
+
+def _pair_cuts(text: str) -> list[int]:
+    """Where ``text`` splits into dimension=value parts: at a ``,`` or ``/`` followed by ``team`` or ``service`` and
+    ``=`` (spaces allowed between), so that a value may itself hold ``,``, ``/`` or ``=``."""
+    cuts = []
+    for i, ch in enumerate(text):
+        if ch in ",/":
+            name, sep, _ = text[i + 1 :].partition("=")
+            if sep and name.strip() in ("team", "service"):
+                cuts.append(i)
+            elif sep and name.strip().isidentifier():  # another dimension, e.g. region=eu: not a slice here
+                raise InputError(
+                    f"treated: unknown dimension {name.strip()!r} (team or service)",
+                    field="treated",
+                    value=text,
+                )
+    return cuts
+
+
 def parse_treated(treated: str) -> dict[str, str]:
     """The dimension values of a treated slice given as ``team=VALUE``, ``service=VALUE`` or a team and service
-    pair (``team=payments,service=checkout``, either order, ``,`` or ``/`` between); its form only."""
+    pair (``team=payments,service=checkout``, either order, ``,`` or ``/`` between, a value free to hold either);
+    its form only."""
     text = str(treated).strip()
-    parts = [
-        p.partition("=") for p in (text.split("," if "," in text else "/") if text.count("=") > 1 else [text])
-    ]
+    if len(text) > MAX_TREATED_CHARS:
+        raise InputError(
+            f"treated is {len(text)} characters long (at most {MAX_TREATED_CHARS})",
+            field="treated",
+            value=None,
+        )
+    edges = [-1, *_pair_cuts(text), len(text)]
+    parts = [text[a + 1 : b].partition("=") for a, b in zip(edges[:-1], edges[1:], strict=True)]
     pair = {d.strip(): v.strip() for d, _, v in parts}
-    ok = all(sep for _, sep, _ in parts) and all(pair.values()) and len(pair) == len(parts)
+    ok = all(sep for _, sep, _ in parts) and all(pair.values()) and len(pair) == len(parts) <= 2
     if not ok or not set(pair) <= {"team", "service"}:
         raise InputError(
             f"treated must be team=VALUE, service=VALUE or team=VALUE,service=VALUE, got {text!r}",

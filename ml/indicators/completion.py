@@ -222,19 +222,22 @@ def complete_counts(
     return out, notes
 
 
-def slice_totals(history: pd.DataFrame, is_mean: Callable[[str], bool] = looks_like_mean) -> pd.DataFrame:
-    """``history`` (long: ``series, ds, y``) with one series per team and one per service of each indicator split
-    by team and service where it has none: each date, the sum of the slice's leaves (for a mean indicator, their
-    mean), so that an experiment on a team (``treated: payments``) or on a service (``dimension: service``) can be
-    planned and scored on ``incidents/team=payments`` or ``incidents/service=checkout`` when the export gives
-    only ``incidents/team=payments/service=checkout`` and its siblings (a service run by two teams sums both)."""
+def slice_totals(
+    history: pd.DataFrame, dims: Sequence[str] = ("team",), is_mean: Callable[[str], bool] = looks_like_mean
+) -> pd.DataFrame:
+    """``history`` (long: ``series, ds, y``) with one series per value of each of ``dims`` (team, service) of each
+    indicator split by team and service where it has none: each date, the sum of the slice's leaves (for a mean
+    indicator, their mean), so that an experiment on a team (``treated: payments``) or on a service (``dimension:
+    service``) can be planned and scored on ``incidents/team=payments`` or ``incidents/service=checkout`` when the
+    export gives only ``incidents/team=payments/service=checkout`` and its siblings (a service run by two teams
+    sums both). Only the experiment's own dimension is added: the totals are its placebo siblings too."""
     from ml.io.schemas import parse_series_key, series_key
 
     keys = {str(s): parse_series_key(str(s)) for s in history["series"].unique()}
     parts: dict[tuple[str, str, str], list[str]] = {}
     for sid, k in keys.items():
         if k["team"] and k["service"]:
-            for dim in ("team", "service"):
+            for dim in dims:
                 parts.setdefault((str(k["indicator"]), dim, str(k[dim])), []).append(sid)
     extra = []
     for (indicator, dim, value), sids in sorted(parts.items()):

@@ -70,7 +70,7 @@ def _score(body: ScoreRequest, champions: ChampionsDep, tracking_uri: str) -> di
     from ml.experiments.hygiene import overlaps_with
     from ml.indicators.completion import service_owners, slice_totals
 
-    result = ImpactScorer().score(exp, slice_totals(data))
+    result = ImpactScorer().score(exp, slice_totals(data, (exp.dimension,)))
     _, spans = _recorded_spans(tracking_uri)
     owners = service_owners(data["series"].unique())
     overlaps = [o.model_dump(mode="json") for o in overlaps_with(exp, spans, owners)]
@@ -95,9 +95,10 @@ def _plan(body: PlanRequest, champions: ChampionsDep, tracking_uri: str) -> dict
 
     rows, spans = _recorded_spans(tracking_uri)
     history = champions.forecaster.runtime.history[["series", "ds", "y"]]
-    dimension, value = resolve_treated(body.treated, history["series"].unique())
+    names = [n for n in history["series"].astype(str).unique() if n.startswith(f"{body.indicator}/")]
+    dimension, value = resolve_treated(body.treated, names)
     plan = plan_experiment(
-        slice_totals(history),
+        slice_totals(history, (dimension,)),
         indicator=body.indicator,
         treated=value,
         dimension=dimension,

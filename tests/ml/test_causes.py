@@ -698,6 +698,20 @@ def test_a_part_shift_is_tested_again_once_a_later_one_bounds_its_segment() -> N
     assert sorted(e["date"] for e in total) == [str(DATES[40].date()), str(DATES[75].date())]
     rise = next(e for e in total if e["date"] == str(DATES[40].date()))
     assert rise["direction"] == "increase" and 1.5 < rise["magnitude"] < 2.5
+    # the other way round: t0's shift at week 40 is a false one (0.3, nothing there), and t1 and t2 rise at week 75
+    # (t2's detection silent). Tested first, week 40's segment after held the rise: carried at confidence 0.95;
+    # once week 75 bounds it, it is tested again and dropped
+    rng = np.random.default_rng(2)
+    values = {(f"t{i}",): _noise(rng, 10.0, 1.0) for i in range(4)}
+    values[("t1",)][75:] += 1.0
+    values[("t2",)][75:] += 4.0
+    series = build_series(_long(values, ("team",)))
+    parts = [
+        shift_event("incidents/team=t0", DATES[40], 0.3, 1.0, 1.0, "given"),
+        shift_event("incidents/team=t1", DATES[75], 1.0, 1.0, 1.0, "given"),
+    ]
+    total = [e for e in carried_shifts(series, parts, ExplainConfig()) if e["series"] == "incidents"]
+    assert [e["date"] for e in total] == [str(DATES[75].date())]
 
 
 def test_a_step_kept_at_one_candidate_date_is_not_found_again_at_a_later_one() -> None:

@@ -297,10 +297,12 @@ def test_slice_totals_let_a_team_experiment_be_planned_on_indicators_split_by_se
     assert np.allclose(wide["incidents/team=payments"], leaves.sum(axis=1))  # a count: the sum
     mttr = wide[["mttr_hours/team=payments/service=checkout", "mttr_hours/team=payments/service=billing"]]
     assert np.allclose(wide["mttr_hours/team=payments"], mttr.mean(axis=1))  # a duration: the mean
-    # and each service: checkout, billing and etl, each run by one team here (their leaf's values)
-    assert np.allclose(wide["incidents/service=checkout"], wide["incidents/team=payments/service=checkout"])
-    assert "incidents/team=data" in wide and len(out) == len(history) + 10 * len(ds)
+    assert "incidents/team=data" in wide and len(out) == len(history) + 4 * len(ds)  # teams only: no service
     assert slice_totals(out).equals(out)  # a team series the input has is kept, not added again
+    # each service too, when asked: checkout, billing and etl, each run by one team here (their leaf's values)
+    both = slice_totals(history, ("team", "service")).pivot_table(index="ds", columns="series", values="y")
+    assert np.allclose(both["incidents/service=checkout"], both["incidents/team=payments/service=checkout"])
+    assert both.shape[1] == wide.shape[1] + 6
     with pytest.raises(InputError):
         plan_experiment(history, indicator="incidents", treated="payments", weeks=8)
     plan = plan_experiment(out, indicator="incidents", treated="payments", controls=["data"], weeks=8)
@@ -323,8 +325,9 @@ def test_a_service_or_a_team_and_service_pair_is_planned_on_indicators_split_by_
             for d, y in zip(ds, rng.poisson(4.0, len(ds)), strict=True)
         ]
     )
-    out = slice_totals(history)
+    out = slice_totals(history, ("service",))
     wide = out.pivot_table(index="ds", columns="series", values="y")
+    assert not any("/team=" in c and "/service=" not in c for c in wide)  # no team total: not asked for
     both = wide[["incidents/team=payments/service=billing", "incidents/team=data/service=billing"]]
     assert np.allclose(wide["incidents/service=billing"], both.sum(axis=1))
     names = history["series"].unique()
@@ -337,13 +340,17 @@ def test_a_service_or_a_team_and_service_pair_is_planned_on_indicators_split_by_
         assert resolve_treated(text, names) == ("service", "checkout")
     assert resolve_treated("team=data", names) == ("team", "data")
     assert parse_treated("service=api/v2") == {"service": "api/v2"}
+    # a value may hold , / or =: the parts split only before a dimension name
+    assert parse_treated("team=payments/service=api/v2") == {"team": "payments", "service": "api/v2"}
+    assert parse_treated("team=data,service=billing,eu") == {"team": "data", "service": "billing,eu"}
+    assert parse_treated("service=a/b c=d") == {"service": "a/b c=d"}  # "b c" names no dimension
     for bad, says in (
         ("team=data,service=checkout", "service 'checkout' is run by payments, not 'data'"),
         ("team=data,service=billing", "run by 2 teams (data, payments)"),
         ("team=data,service=nope", "the indicators show no team running service 'nope'"),
         ("payments", "treated must be team=VALUE, service=VALUE or team=VALUE,service=VALUE"),
         ("team=a,team=b", "treated must be"),
-        ("team=a,region=eu", "treated must be"),
+        ("team=a,region=eu", "unknown dimension 'region' (team or service)"),
     ):
         with pytest.raises(InputError) as exc:
             resolve_treated(bad, names)
@@ -362,3 +369,22 @@ def test_a_service_or_a_team_and_service_pair_is_planned_on_indicators_split_by_
         out, indicator="incidents", treated="checkout", dimension="service", weeks=8, running=running
     )
     assert [(o.other_id, o.kind) for o in plan.overlaps] == [("EXP-7", "nested slice")]
+
+
+def test_the_treated_slice_is_parsed_in_linear_time_at_its_longest() -> None:
+    """The longest text read, made of separators and spaces (each separator looks ahead past the spaces): fast, and
+    longer text is one clear error."""
+    import time
+
+    from ml.experiments.planning import MAX_TREATED_CHARS, parse_treated
+
+    n = MAX_TREATED_CHARS - 8
+    for text in (", " * (n // 2) + "service", "/" + " " * n + "team", "/ team " * (n // 7)):
+        assert len(text) <= MAX_TREATED_CHARS
+        t0 = time.perf_counter()
+        with pytest.raises(InputError):
+            parse_treated(text)
+        assert time.perf_counter() - t0 < 0.5
+    with pytest.raises(InputError) as exc:
+        parse_treated("team=" + "x" * MAX_TREATED_CHARS)
+    assert f"at most {MAX_TREATED_CHARS}" in exc.value.message
