@@ -219,7 +219,8 @@ def slice_causes(
                 },
             }
         )
-    # whether the rest of a parent moved too: over the windows of the shift (the longer spans find any drift)
+    # whether the rest of a parent moved too: over the windows of the shift (the longer spans find any drift; when
+    # the windows do not show the shift, they are the longer spans already)
     _prefer_combinations(rows, lambda idx: ztest(idx, long=False)[1] * direction, cfg)
     singles = [r for r in rows if len(r["dims"]) == 1 or r["cols"] in merged]
     # (not when a slice is convincing all the same: the verdict would say one explains it)

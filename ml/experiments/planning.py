@@ -256,11 +256,13 @@ def resolve_treated(treated: str, series: Iterable[str]) -> tuple[str, str]:
         return dim, value
     text = str(treated).strip()
     team, service = pair["team"], pair["service"]
-    teams = service_owners(series).get(service, set())
+    owners = service_owners(series)
+    teams = owners.get(service, set())
     if not teams:
+        known = ", ".join(sorted(owners)[:10]) or "none: not split by team and service"
         raise InputError(
-            f"treated: the indicators show no team running service {service!r} (not split by team and service "
-            "there): give team=VALUE or service=VALUE",
+            f"treated: the indicators show no team running service {service!r} (services with a team: {known}); "
+            "give team=VALUE or service=VALUE",
             field="treated",
             value=text,
         )

@@ -126,8 +126,8 @@ class ChangeDetector:
             many points on a weekly grid, 7 times as many on a daily one (``segment_``).
         penalty: PELT penalty in units of long-run variance x log(n) (a first pass; the tests decide).
         min_confidence: smallest Bonferroni-corrected confidence for a reported shift.
-        min_shift_sigma: smallest reported shift, in noise sds of a weekly value (practical significance): on a
-            daily grid the sd of a week's mean of days, sigma / sqrt(7) (``size_bar_``), so that the same change of
+        min_shift_sigma: smallest reported shift, in noise sds of a weekly value (sparse counts: Poisson's at their
+            mean rate; practical significance): daily, a week's mean of days, sigma / sqrt(7), so the same change of
             a process is reported whether it is exported by day or by week (a rate tripling from 0.3 to 0.9
             incidents a day is under one sd of a day's noise, and was never reported).
         outlier_z: Hampel threshold in noise sds.
