@@ -454,11 +454,21 @@ def experiment_score(
 
 
 @experiment_app.command("list")
-def experiment_list(json_out: JsonOpt = False) -> None:
-    """The latest verdict of every experiment recorded in MLflow."""
+def experiment_list(
+    indicators: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--indicators",
+            help="Indicator history split by team and service: an experiment on a service then counts in the "
+            "load of the teams that run it.",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The latest verdict of every experiment recorded in MLflow, and the experiment load per slice."""
     from training.experiments import list_experiments
 
-    out = _run_job(lambda settings: list_experiments(settings), json_out)
+    out = _run_job(lambda settings: list_experiments(settings, indicators_paths=indicators or []), json_out)
     if json_out:
         emit_json(out)
         return

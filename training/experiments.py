@@ -159,13 +159,20 @@ def score_experiments(
     }
 
 
-def list_experiments(settings: Settings, as_of: dt.date | None = None) -> dict[str, Any]:
-    """The latest scoring of every recorded experiment, and the experiment load per team (as of today)."""
+def list_experiments(
+    settings: Settings, as_of: dt.date | None = None, indicators_paths: Sequence[Path] = ()
+) -> dict[str, Any]:
+    """The latest scoring of every recorded experiment, and the experiment load per team (as of today); with
+    `indicators_paths` split by team and service, an experiment on a service counts for the teams that run it."""
     from ml.experiments.hygiene import ExperimentSpan, experiment_load
 
+    owners: dict[str, set[str]] = {}
+    if indicators_paths:
+        history, _ = indicator_history(load_indicators(indicators_paths))
+        owners = service_owners(history["series"].unique())
     rows = list_recorded(settings.tracking_uri)
     spans = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
-    load = experiment_load(spans, as_of or dt.datetime.now(dt.UTC).date())
+    load = experiment_load(spans, as_of or dt.datetime.now(dt.UTC).date(), owners)
     return {"experiments": rows, "load": [x.model_dump(mode="json") for x in load]}
 
 

@@ -250,11 +250,14 @@ def _monday(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
 
-def experiment_load(experiments: Sequence[Experiment | ExperimentSpan], as_of: dt.date) -> list[SliceLoad]:
+def experiment_load(
+    experiments: Sequence[Experiment | ExperimentSpan], as_of: dt.date, owners: Owners | None = None
+) -> list[SliceLoad]:
     """Per slice, experiments running in each week (Monday to Sunday) up to the week of `as_of`.
 
     `current` counts those running in the week of `as_of`; `max` is over every week from the first start. An
-    org-wide experiment counts for every slice of its dimension that some experiment treats or uses as control.
+    org-wide experiment counts for every slice of its dimension that some experiment treats or uses as control;
+    with `owners` (teams by service), an experiment on a service counts for each team that runs it too.
     """
     spans = [_span(e) for e in experiments]
     if not spans:
@@ -268,6 +271,9 @@ def experiment_load(experiments: Sequence[Experiment | ExperimentSpan], as_of: d
         values = sorted(known.get(s.dimension, set())) if s.treated == ORG_WIDE else [s.treated]
         for v in values or [ORG_WIDE]:
             slices.setdefault(f"{s.dimension}={v}", []).append(s)
+        if s.dimension == "service" and s.treated != ORG_WIDE and owners:
+            for team in sorted(owners.get(s.treated, ())):
+                slices.setdefault(f"team={team}", []).append(s)
     now = _monday(as_of)
     out: list[SliceLoad] = []
     for name in sorted(slices):

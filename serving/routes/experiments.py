@@ -7,10 +7,12 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ml.errors import InputError
+from ml.errors import InputError, ModelUnavailableError
 from ml.io.schemas import Experiment
+from ml.registry.names import FORECASTER_MODEL as FORECASTER
 from ml.registry.runs import get_recorded, list_recorded, recorded_plot
-from serving.deps import ChampionsDep, SettingsDep
+from serving.deps import ChampionsDep, SettingsDep, StoreDep
+from serving.models import ModelStore
 from serving.routes.incidents import ERRORS
 from serving.schemas import (
     ExperimentLoad,
@@ -130,13 +132,13 @@ async def plan(
     responses=ERRORS,
     summary="Recorded experiments (latest scoring).",
 )
-async def list_experiments(settings: SettingsDep, _: ReadScope) -> RecordedExperimentList:
+async def list_experiments(settings: SettingsDep, store: StoreDep, _: ReadScope) -> RecordedExperimentList:
     import datetime as dt
 
     from ml.experiments.hygiene import experiment_load
 
     rows, spans = await run_in_threadpool(_recorded_spans, settings.tracking_uri)
-    load = experiment_load(spans, dt.datetime.now(dt.UTC).date())
+    load = experiment_load(spans, dt.datetime.now(dt.UTC).date(), _owners(store))
     return RecordedExperimentList(
         experiments=[RecordedExperiment(**r) for r in rows],
         load=[ExperimentLoad.model_validate(x.model_dump()) for x in load],
@@ -166,3 +168,15 @@ async def get_experiment(experiment_id: ExperimentId, settings: SettingsDep, _: 
 async def plot(experiment_id: ExperimentId, settings: SettingsDep, _: ReadScope) -> Response:
     png = await run_in_threadpool(recorded_plot, settings.tracking_uri, experiment_id)
     return Response(png, media_type="image/png")
+
+
+def _owners(store: ModelStore) -> dict[str, set[str]]:
+    """Which teams run each service, from the forecaster champion's history when one is loaded (none: {}), so
+    that an experiment on a service counts in its teams' load."""
+    from ml.indicators.completion import service_owners
+
+    try:
+        history = store.get(FORECASTER).runtime.history
+    except ModelUnavailableError:
+        return {}
+    return service_owners(history["series"].unique())

@@ -143,3 +143,14 @@ def test_experiment_load_per_team() -> None:
     assert (load["team=storage"].current, load["team=storage"].max) == (0, 1)
     assert load["team=payments"].max == 3 and "team=data" not in load
     assert experiment_load([], as_of=D(2026, 1, 1)) == []
+    # with who runs which service: an experiment on checkout counts for payments too (and for its own slice)
+    svc = exp("S", "checkout", D(2026, 2, 2), D(2026, 7, 6), dimension="service")
+    load = {
+        r.slice: r
+        for r in experiment_load([*exps, svc], as_of=D(2026, 6, 3), owners={"checkout": {"payments"}})
+    }
+    assert load["team=payments"].running == ["B", "S"] and load["team=payments"].max == 4
+    assert load["service=checkout"].running == ["S"]
+    assert "team=payments" not in {
+        r.slice for r in experiment_load([svc], as_of=D(2026, 6, 3))
+    }  # no ownership known: the service alone

@@ -161,3 +161,83 @@ def test_plan_and_score_say_when_absent_weeks_of_counts_are_zeros(tmp_path: Path
     )
     assert score.returncode == 0, score.stderr
     assert any(ln.startswith(f"note: {note}") for ln in score.stderr.splitlines()), score.stderr
+
+
+@pytest.mark.slow
+def test_service_experiments_on_indicators_split_by_both_are_scored_and_count_for_their_team(
+    tmp_path: Path,
+) -> None:
+    """Indicators by team and service: a service experiment is scored on the service's total, a pair types its
+    plan, the overlap with the team's experiment is a nested slice, and the load of the team counts both."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    days = pd.date_range("2025-01-06", periods=60, freq="7D")
+    leaves = (("payments", "checkout"), ("payments", "billing"), ("data", "etl"))
+    pd.DataFrame(
+        [
+            {"indicator": "incidents", "ds": str(d.date()), "y": int(v), "team": team, "service": svc}
+            for team, svc in leaves
+            for d, v in zip(days, rng.poisson(6.0, len(days)), strict=True)
+        ]
+    ).to_csv(tmp_path / "ind.csv", index=False)
+
+    def experiment(eid: str, dimension: str, treated: str, controls: list[str]) -> dict[str, object]:
+        return {
+            "id": eid,
+            "name": eid,
+            "hypothesis": {"problem": "p", "solution": "s", "metric": "incidents"},
+            "indicator": "incidents",
+            "dimension": dimension,
+            "treated": treated,
+            "controls": controls,
+            "start": "2026-01-05",
+            "desired_direction": "decrease",
+        }
+
+    exps = [
+        experiment("EXP-S", "service", "checkout", ["etl"]),
+        experiment("EXP-T", "team", "payments", ["data"]),
+    ]
+    (tmp_path / "exps.yaml").write_text(yaml.safe_dump(exps), encoding="utf-8")
+    ind = str(tmp_path / "ind.csv")
+    out = recur(
+        "experiment",
+        "score",
+        "--indicators",
+        ind,
+        "--experiments",
+        str(tmp_path / "exps.yaml"),
+        "--json",
+        tmp=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    scored = {r["id"]: r for r in json.loads(out.stdout)["results"]}
+    assert scored["EXP-S"]["treated_series"] == "incidents/service=checkout"
+    assert [o["kind"] for o in scored["EXP-S"]["overlaps"]] == ["nested slice"]
+    plan = recur(
+        "experiment",
+        "plan",
+        "--indicators",
+        ind,
+        "--indicator",
+        "incidents",
+        "--treated",
+        "team=payments,service=checkout",
+        "--weeks",
+        "8",
+        "--direction",
+        "decrease",
+        "--json",
+        tmp=tmp_path,
+    )
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)
+    assert planned["treated_series"] == "incidents/service=checkout"
+    assert {o["other_id"] for o in planned["overlaps"]} == {"EXP-S", "EXP-T"}
+    listed = json.loads(recur("experiment", "list", "--indicators", ind, "--json", tmp=tmp_path).stdout)
+    load = {r["slice"]: r for r in listed["load"]}
+    assert load["team=payments"]["running"] == ["EXP-S", "EXP-T"] and load["service=checkout"]["running"] == [
+        "EXP-S"
+    ]
