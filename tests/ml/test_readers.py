@@ -734,12 +734,12 @@ def test_a_team_with_a_slash_is_its_own_series_and_its_own_slice(tmp_path: Path)
         "incidents/team=platform%2Fservice%3Dinfra",
         "incidents/team=platform/service=infra",
     ]
-    # the slice that moved the total is named by a key that says which team it is
+    # the slice that moved the total is named by a key that says which team it is (and its one service, db)
     frame = frame.assign(service=frame.service.fillna("db")).drop(columns="series")
     total = [s for s in explain_signals(frame) if s["series"] == "incidents"]
-    assert total and total[0]["causes"][0]["key"] == "team=platform%2Fservice%3Dinfra"
+    assert total and total[0]["causes"][0]["key"] == "service=db,team=platform%2Fservice%3Dinfra"
     # people read the value itself
-    assert total[0]["causes"][0]["summary"].startswith("team=platform/service=infra accounts for")
+    assert total[0]["causes"][0]["summary"].startswith("service=db,team=platform/service=infra accounts for")
 
 
 def test_unread_field_notes_are_once_per_field_across_files_and_bounded_for_indicators(
