@@ -129,7 +129,7 @@ def score_experiments(
     data, completed = indicator_history(inds)
     base = data[["series", "ds", "y"]]
     # a team's (or a service's) experiment on indicators split by both: the totals of its own dimension
-    data_of = {dim: slice_totals(base, (dim,)) for dim in sorted({e.dimension for e in exps.records})}
+    data_of = totals_by_dimension(base, exps.records)
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     latest: dict[str, Any] = {}
@@ -201,15 +201,15 @@ def plan_experiment(
     parse_treated(treated)  # its form, before any file is read (a pair is resolved on the indicators)
     inds = load_indicators(indicators_paths)
     history, completed = indicator_history(inds)
-    names = history["series"].astype(str).unique()
-    dimension, value = resolve_treated(treated, [n for n in names if n.startswith(f"{indicator}/")])
-    data = slice_totals(history[["series", "ds", "y"]], (dimension,))
+    base = history[["series", "ds", "y"]]
+    dimension, value = resolve_treated(treated, base["series"].unique(), indicator)
+    data = slice_totals(base, (dimension,))
     rows = list_recorded(settings.tracking_uri)
     past = past_from_records(rows, indicator)
     running = [s for s in (ExperimentSpan.from_record(r) for r in rows) if s is not None]
     if experiments_paths:
         given = load_experiments(list(experiments_paths)).records
-        past = score_past(history[["series", "ds", "y"]], given, indicator)
+        past = score_past(base, given, indicator)
         running += [ExperimentSpan.of(e) for e in given if e.id not in {s.id for s in running}]
     out = plan(
         data,
@@ -228,19 +228,23 @@ def plan_experiment(
     return planned
 
 
+def totals_by_dimension(history: Any, experiments: Sequence[Experiment]) -> dict[str, Any]:
+    """``history`` with the totals of each dimension the `experiments` treat
+    (:func:`~ml.indicators.completion.slice_totals`), by dimension: each experiment is scored among the series of
+    its own dimension."""
+    return {dim: slice_totals(history, (dim,)) for dim in sorted({e.dimension for e in experiments})}
+
+
 def score_past(history: Any, experiments: Sequence[Experiment], indicator: str) -> list[Any]:
     """Score the `experiments` on `indicator` (nothing recorded), each on `history` with the totals of its own
     dimension (:func:`~ml.indicators.completion.slice_totals`); their effects."""
     from ml.experiments.impact import ImpactScorer
     from ml.experiments.planning import PastEffect
 
+    mine = [exp for exp in experiments if exp.indicator == indicator]
+    data_of = totals_by_dimension(history, mine)
     out = []
-    data_of: dict[str, Any] = {}
-    for exp in experiments:
-        if exp.indicator != indicator:
-            continue
-        if exp.dimension not in data_of:
-            data_of[exp.dimension] = slice_totals(history, (exp.dimension,))
+    for exp in mine:
         try:
             r = ImpactScorer().score(exp, data_of[exp.dimension])
         except RecurError as exc:

@@ -204,16 +204,19 @@ def candidate_shifts(
     found = _test(tests, own, n_tests, cfg)
     # the most significant first; each next one tested again with the shifts kept so far as segment ends (a
     # step kept at one lag is not found again three weeks later by a segment that still holds it)
+    tested_with = {k: len(v) for k, v in own.items()}  # the shifts each series had when `found` was tested
     for _, e, test in sorted(found, key=lambda t: (t[0], t[1]["series"], t[1]["date"])):
         d = pd.Timestamp(e["date"])
         mine = own.setdefault(str(e["series"]), [])
         if any(abs(d - o) <= near for o in mine):
             continue
-        again = _test([test], own, n_tests, cfg)
-        if not again:
-            continue
+        if len(mine) > tested_with.get(str(e["series"]), 0):  # a shift kept since: its segments changed
+            again = _test([test], own, n_tests, cfg)
+            if not again:
+                continue
+            e = again[0][1]
         mine.append(d)
-        out.append(again[0][1])
+        out.append(e)
     dates = {e["date"] for e in out}
     out += [e for e in carried_shifts(series, [*events, *out], cfg) if e["date"] in dates]
     return out

@@ -43,7 +43,6 @@ from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
 from ml.experiments.hygiene import ExperimentSpan, Overlap, find_overlaps
-from ml.experiments.hygiene import Owners as Owners_
 from ml.indicators.completion import service_owners
 from ml.io.schemas import parse_series_key, readable
 
@@ -216,7 +215,7 @@ def _explain_one(
 
 
 def _overlaps(
-    experiments: list[dict[str, Any]] | None, owners: Owners_ | None = None
+    experiments: list[dict[str, Any]] | None, owners: dict[str, set[str]] | None = None
 ) -> dict[str, list[Overlap]]:
     """Each experiment's overlaps with the others (:func:`ml.experiments.hygiene.find_overlaps`; a team and a
     service meet where ``owners``, teams by service, says the team runs it), by id."""

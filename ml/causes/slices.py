@@ -68,13 +68,11 @@ def _js_term(p: float, q: float) -> float:
     return out
 
 
-def _candidates(
-    s: SeriesData, merged: set[frozenset[int]] | None = None
-) -> list[tuple[dict[str, str], frozenset[int]]]:
-    """(dimension values, leaf columns) of every single value and pair of values that splits the aggregate; values
-    of two dimensions with the same leaves (a team whose one service it is) are one slice named by both, whose
-    leaves go to ``merged``."""
-    merged = merged if merged is not None else set()
+def _candidates(s: SeriesData) -> tuple[list[tuple[dict[str, str], frozenset[int]]], set[frozenset[int]]]:
+    """(dimension values, leaf columns) of every single value and pair of values that splits the aggregate; and
+    the leaves of those named by two dimensions: values with the same leaves (a team whose one service it is) are
+    one slice named by both."""
+    merged: set[frozenset[int]] = set()
     free = [d for d in (s.part_dims[0] if s.part_dims else {}) if d not in s.dims]
     free = [d for d in free if len({ld[d] for ld in s.part_dims}) > 1]
     out: list[tuple[dict[str, str], frozenset[int]]] = []
@@ -98,7 +96,7 @@ def _candidates(
                     continue
                 seen[cols] = len(out)
                 out.append((dims, cols))
-    return out
+    return out, merged
 
 
 def slice_causes(
@@ -152,8 +150,7 @@ def slice_causes(
     nonneg = bool(
         (b >= 0).all() and (a >= 0).all() and (base >= 0).all() and min(b.sum(), a.sum(), base.sum()) > 0
     )
-    merged: set[frozenset[int]] = set()
-    cands = _candidates(s, merged)
+    cands, merged = _candidates(s)
     nb, na = len(before), len(after)
 
     # the test of a slice's own change: over the longer spans when given (a sustained step of a sparse count is

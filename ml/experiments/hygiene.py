@@ -113,12 +113,9 @@ def _window(a: ExperimentSpan, b: ExperimentSpan) -> tuple[dt.date, dt.date | No
     return lo, hi
 
 
-def _inside(slice_value: str, dim: str, other: str, other_dim: str, owners: Owners) -> bool:
-    """Whether ``dim=slice_value`` and ``other_dim=other`` meet: equal on one dimension; on two, a team that runs
-    the service."""
-    if dim == other_dim:
-        return slice_value == other
-    team, service = (slice_value, other) if dim == "team" else (other, slice_value)
+def _inside(value: str, dim: str, other: str, owners: Owners) -> bool:
+    """Whether ``dim=value`` and a slice of the other dimension, ``other``, meet: a team that runs the service."""
+    team, service = (value, other) if dim == "team" else (other, value)
     return team in owners.get(service, ())
 
 
@@ -131,11 +128,11 @@ def _relation(a: ExperimentSpan, b: ExperimentSpan, owners: Owners | None = None
     if a.dimension != b.dimension:
         if not owners:
             return None
-        if _inside(a.treated, a.dimension, b.treated, b.dimension, owners):
+        if _inside(a.treated, a.dimension, b.treated, owners):
             return "nested slice"
-        if any(_inside(c, a.dimension, b.treated, b.dimension, owners) for c in a.controls):
+        if any(_inside(c, a.dimension, b.treated, owners) for c in a.controls):
             return "treated is a control"
-        if any(_inside(a.treated, a.dimension, c, b.dimension, owners) for c in b.controls):
+        if any(_inside(a.treated, a.dimension, c, owners) for c in b.controls):
             return "control is treated"
         return None
     if a.treated == b.treated:
@@ -223,14 +220,12 @@ def find_overlaps(
     return out
 
 
-def overlap_pairs(
-    experiments: Sequence[Experiment | ExperimentSpan], owners: Owners | None = None
-) -> list[tuple[str, Overlap]]:
+def overlap_pairs(experiments: Sequence[Experiment | ExperimentSpan]) -> list[tuple[str, Overlap]]:
     """Each overlapping pair once, as (first id, overlap seen from the first), in input order."""
     order = {_span(e).id: i for i, e in enumerate(experiments)}
     return [
         (eid, o)
-        for eid, found in find_overlaps(experiments, owners).items()
+        for eid, found in find_overlaps(experiments).items()
         for o in found
         if order.get(o.other_id, -1) > order[eid]
     ]

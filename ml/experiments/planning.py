@@ -41,7 +41,7 @@ from scipy import stats
 from ml.errors import InputError, NotFoundError
 from ml.experiments.calibration import MAX_PLACEBO_HORIZON, Calibration
 from ml.experiments.effect import se_by_horizon
-from ml.experiments.hygiene import ExperimentSpan, Overlap, Owners, overlaps_with
+from ml.experiments.hygiene import ExperimentSpan, Overlap, overlaps_with
 from ml.experiments.impact import ImpactScorer
 from ml.indicators.completion import service_owners
 from ml.io.schemas import Direction, Experiment, Hypothesis, series_key
@@ -246,17 +246,19 @@ def parse_treated(treated: str) -> dict[str, str]:
     return pair
 
 
-def resolve_treated(treated: str, series: Iterable[str]) -> tuple[str, str]:
+def resolve_treated(treated: str, series: Iterable[str], indicator: str | None = None) -> tuple[str, str]:
     """(dimension, value) of a treated slice (:func:`parse_treated`). A pair names the service when the indicators
-    (``series`` keys) show that team alone runs it: its series is the service's. A service several teams run is no
-    slice one team can treat (the experiment model has one dimension), and that is said."""
+    (``series`` keys, those of ``indicator`` when given) show that team alone runs it: its series is the service's.
+    A service several teams run is no slice one team can treat (the experiment model has one dimension), and that
+    is said."""
     pair = parse_treated(treated)
     if len(pair) == 1:
         ((dim, value),) = pair.items()
         return dim, value
     text = str(treated).strip()
     team, service = pair["team"], pair["service"]
-    owners = service_owners(series)
+    mine = [str(s) for s in series if indicator is None or str(s).startswith(f"{indicator}/")]
+    owners = service_owners(mine)
     teams = owners.get(service, set())
     if not teams:
         known = ", ".join(sorted(owners)[:10]) or "none: not split by team and service"
@@ -402,13 +404,12 @@ def plan_experiment(
     past: Sequence[PastEffect] = (),
     running: Sequence[ExperimentSpan] = (),
     scorer: ImpactScorer | None = None,
-    owners: Owners | None = None,
 ) -> ExperimentPlan:
     """Plan an experiment on `treated` (a `dimension` value) of `indicator` for `weeks` weeks after the history.
 
     `data` is the history (long: series, ds, y); `past` the effects of past experiments on the same indicator;
     `running` the recorded experiments, checked for overlaps with the planned one (a team and a service meet where
-    `owners`, teams by service, says the team runs it; default: as the history's series split by both show);
+    the history's series split by both show the team runs it);
     `scorer` the scorer whose calibration the plan shares (default: :class:`ImpactScorer` with its defaults, as
     ``experiment score``).
     """
@@ -506,10 +507,6 @@ def plan_experiment(
         power=power,
         likely=likely,
         weeks_needed=weeks_needed,
-        overlaps=overlaps_with(
-            ExperimentSpan.of(exp),
-            spans,
-            service_owners(data["series"].unique()) if owners is None else owners,
-        ),
+        overlaps=overlaps_with(ExperimentSpan.of(exp), spans, service_owners(data["series"].unique())),
         notes=notes + [n for n in result.diagnostics.notes if not n.startswith("calibration:")],
     )

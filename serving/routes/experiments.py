@@ -97,8 +97,7 @@ def _plan(body: PlanRequest, champions: ChampionsDep, tracking_uri: str) -> dict
 
     rows, spans = _recorded_spans(tracking_uri)
     history = champions.forecaster.runtime.history[["series", "ds", "y"]]
-    names = [n for n in history["series"].astype(str).unique() if n.startswith(f"{body.indicator}/")]
-    dimension, value = resolve_treated(body.treated, names)
+    dimension, value = resolve_treated(body.treated, history["series"].unique(), body.indicator)
     plan = plan_experiment(
         slice_totals(history, (dimension,)),
         indicator=body.indicator,
