@@ -62,7 +62,7 @@ REDATE_DAYS = 63
 #: part's shift date may be than at the aggregate's own date for the shift to move there (:func:`redate_shifts`).
 REDATE_LR = 8.0
 #: ... when the part's own step at its date is at least this share of the sum's step (:func:`redate_shifts`).
-REDATE_SHARE = 2 / 3
+REDATE_SHARE = 1 / 2
 #: Fewest dates a series needs for its shifts to be searched or tested.
 MIN_POINTS = 12
 #: Share of the detector's size bar (``min_shift_sigma``) a carried shift must reach on the aggregate.
@@ -382,7 +382,7 @@ def redate_shifts(
     neighbouring shifts: the sum of squares of the two-level fit over the span between those neighbours is
     computed with the step at the detected date and at the anchor (each side at least ``min_segment`` points).
     The shift moves to the best anchor when the fit there is at least as good and the step keeps its sign; or,
-    when the parts' own steps at the anchor are at least ``REDATE_SHARE`` (two thirds) of the sum's step there (and
+    when the parts' own steps at the anchor are at least ``REDATE_SHARE`` (half) of the sum's step there (and
     of its detected step), when the fit there is not decisively worse: its sum of squares exceeds the detected
     date's by at most ``REDATE_LR`` noise variances (the detected fit's residual variance), a likelihood ratio of
     at most e^4, so the sum's data cannot tell the two dates apart. Such a part's shift is dated on a far less noisy
