@@ -286,6 +286,12 @@ class SignalCauses(BaseModel):
     confidence: float
     verdict: Literal["explained", "no convincing cause"]
     causes: list[SignalCause]
+    detail: str | None = Field(None, description="How the shift was found and dated")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Other ids that lead here: that of the date the detector found the shift at, when it was "
+        "re-dated to a known date (an experiment's start, or the shift of the part that made it)",
+    )
 
 
 class EarlyWarning(BaseModel):

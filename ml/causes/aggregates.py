@@ -305,8 +305,17 @@ def _detect(s: SeriesData, cfg: ExplainConfig) -> list[dict[str, Any]]:
     return out
 
 
-def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = None) -> list[dict[str, Any]]:
-    """Shift events (:data:`~ml.indicators.events.EVENT_FIELDS` dicts) of every series, by series id then date."""
+def detect_shifts(
+    series: dict[str, SeriesData],
+    cfg: ExplainConfig | None = None,
+    starts: dict[str, list[tuple[pd.Timestamp, str]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Shift events (:data:`~ml.indicators.events.EVENT_FIELDS` dicts) of every series, by series id then date.
+
+    ``starts``: the dates a change was made on purpose to each series' slice (an experiment's start on its
+    indicator, :func:`ml.causes.candidates.experiment_starts`), by series id: a detected shift moves to one when
+    the data cannot tell the two dates apart (:func:`redate_shifts` with ``known=True``), before the aggregates are
+    re-dated to their parts' shifts and carried."""
     cfg = cfg or ExplainConfig()
     events: list[dict[str, Any]] = []
     for sid in sorted(series):
@@ -319,6 +328,8 @@ def detect_shifts(series: dict[str, SeriesData], cfg: ExplainConfig | None = Non
             logger.info("Explaining - no shift detection on %s: %s", sid, exc.message)
             continue
         events += found
+    if starts:
+        events = redate_shifts(series, events, starts, cfg, known=True)
     anchors: dict[str, list[tuple[pd.Timestamp, str]]] = {}
     for e in events:
         for sid in sorted(series):
@@ -371,9 +382,11 @@ def redate_shifts(
     events: list[dict[str, Any]],
     anchors: dict[str, list[tuple[pd.Timestamp, str]]],
     cfg: ExplainConfig,
+    known: bool = False,
 ) -> list[dict[str, Any]]:
     """``events`` with a detected shift moved to a known date of its series (an anchor; :func:`detect_shifts`
-    passes an aggregate its parts' shifts) when the data fit it as well there (see below).
+    passes an aggregate its parts' shifts, and every series the starts of the experiments made on its slice) when
+    the data fit it as well there (see below).
 
     A blind search dates a shift to within a few weeks; on a sum of parts, or next to a seasonal swing, it can
     land three or four weeks off, and then it hides the true date from every test made there (the shift blocks
@@ -390,9 +403,15 @@ def redate_shifts(
     planted rises, a sum's shift dated 3-5 weeks from the date of the part that explains it was the most common
     miss at large sizes); a part whose step is a small share of the sum's (an unrelated rise of one team a month
     before a rise of all of them) does not take it. Its magnitude becomes the step there, its confidence stays the
-    detector's, and ``detail`` says so. (Changes and experiment starts as anchors were tried on the sample's seeds:
-    they moved a true shift onto a distractor change four weeks later and found nothing more, so they are not
-    used.)
+    detector's, and ``detail`` says so.
+
+    ``known=True`` (an experiment's start on its own indicator and slice): the slack applies to every anchor, with
+    no share condition. A change made on purpose to that slice on a known day is a better date for a shift the data
+    cannot tell from it than the blind search's, which lands a few weeks off on a gradual or noisy move. Each moved
+    event keeps the date it was detected at in ``redated_from`` (the forecaster lists it there;
+    :func:`ml.causes.explain.explain_signals` gives the id of that date as an alias). A change-log entry is not
+    such an anchor: its effect comes 0-3 weeks later, and a true shift moved onto a distractor change four weeks
+    after it (measured on the sample's seeds).
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     near, far = pd.Timedelta(days=CARRY_DAYS), pd.Timedelta(days=REDATE_DAYS)
@@ -440,7 +459,7 @@ def redate_shifts(
             # a part whose own step there is most of the sum's may take the shift where the fit is a little worse
             part_step = w * sum(m for x, m in steps if x == d)
             big = part_step * step > 0 and abs(part_step) >= REDATE_SHARE * max(abs(step), abs(float(mag)))
-            slack = REDATE_LR * sse_o / max(b - a - 2, 1) if big else 0.0  # in noise variances of the fit
+            slack = REDATE_LR * sse_o / max(b - a - 2, 1) if big or known else 0.0  # in noise variances
             if step * float(mag) > 0 and sse <= sse_o + slack and (best is None or sse - sse_o < best[0]):
                 best = (sse - sse_o, pa, label, step)
         if best is None:
@@ -458,6 +477,7 @@ def redate_shifts(
             else sigma,
             "detail": f"{e.get('detail') or ''}; re-dated from {o.date()} to {d.date()}, the date of {label}: "
             f"the two-level fit between its neighbouring shifts is about as good there".lstrip("; "),
+            "redated_from": str(e.get("redated_from") or o.date()),
         }
         own[sid] = [*others, d]
         out.append(moved)

@@ -55,6 +55,7 @@ __all__ = [
     "Candidate",
     "burst_candidates",
     "candidate_shifts",
+    "experiment_starts",
     "tarone_count",
 ]
 
@@ -121,6 +122,24 @@ def _targets(series: dict[str, SeriesData], c: Candidate, owners: Owners | None 
         for s in mine
         if len(s.dims) == 1 and s.indicator not in split_on_d and next(iter(s.dims.items())) in owned
     ]
+
+
+def experiment_starts(
+    series: dict[str, SeriesData], experiments: list[Started], owners: Owners | None = None
+) -> dict[str, list[tuple[pd.Timestamp, str]]]:
+    """The first date on or after each experiment's start on every series of its indicator and treated slice (as a
+    candidate's, :func:`_targets`), labelled "the start of experiment <id>", by series id: the dates
+    :func:`ml.causes.aggregates.detect_shifts` may move a shift of that series to."""
+    out: dict[str, list[tuple[pd.Timestamp, str]]] = {}
+    for e in experiments:
+        if not e.indicator:
+            continue
+        for s in _targets(series, Candidate("experiment", e.id, e.start, e.dims, e.indicator), owners):
+            idx = pd.DatetimeIndex(s.values.index)
+            at = idx[idx >= e.start]
+            if len(at) and at[0] > idx[0]:
+                out.setdefault(s.series, []).append((at[0], f"the start of experiment {e.id}"))
+    return out
 
 
 def tarone_count(p_min: np.ndarray, alpha: float) -> int:

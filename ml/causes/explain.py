@@ -3,8 +3,11 @@
 Every series first loses the seasonal profile its indicator's series share, when they share one
 (:mod:`ml.causes.season`); shifts are searched and measured on what is left. Shifts detected here include those
 found at a known candidate date (a change, an experiment start or a pattern burst) that the blind detector missed
-(:mod:`ml.causes.candidates`). For each shift (detected here, or given), windows of ``window_days`` before and
-after the shift date are cut, clipped at the neighbouring shifts of the same series. Then:
+(:mod:`ml.causes.candidates`), and a detected shift moves to the start of an experiment made on its slice when the
+data cannot tell the two dates apart (:func:`ml.causes.aggregates.redate_shifts`; its explanation lists the id of the
+date it was detected at among its ``aliases``). For each shift (detected here, or given), windows of
+``window_days`` before and after the shift date are cut, clipped at the neighbouring shifts of the same series.
+Then:
 
 - an aggregate's shift is split over its slices (:mod:`ml.causes.slices`);
 - failure patterns of the series' slice whose incident rate changed (:mod:`ml.causes.bursts`);
@@ -29,7 +32,7 @@ import pandas as pd
 
 from ml.causes.aggregates import SeriesData, build_series, detect_shifts, dimension_columns, is_mean_indicator
 from ml.causes.bursts import pattern_causes, prepare_incidents
-from ml.causes.candidates import burst_candidates, candidate_shifts
+from ml.causes.candidates import burst_candidates, candidate_shifts, experiment_starts
 from ml.causes.cause import Cause, ExplainConfig, json_safe
 from ml.causes.changes import (
     Owners,
@@ -206,6 +209,9 @@ def _explain_one(
         "magnitude": mag if math.isfinite(mag) else None,
         "confidence": e.get("confidence"),
         "detail": e.get("detail"),
+        # a shift moved from the date it was detected at (ml.causes.aggregates.redate_shifts): that date's id too,
+        # so the forecaster's listing of it there finds this explanation
+        "aliases": [signal_id(sid, str(e["redated_from"]))] if e.get("redated_from") else [],
         "causes": [c.to_dict() for c in ranked],
         "verdict": "explained" if best >= cfg.explained_at else "no convincing cause",
         "windows": windows,
@@ -245,7 +251,7 @@ def explain_signals(
     since: dt.date | None = None,
     config: ExplainConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """Ranked candidate causes of every shift, newest first (see the module docstring and ``causes_spec``).
+    """Ranked candidate causes of every shift, newest first (see the module docstring).
 
     ``indicators`` is long (``indicator, ds, y`` + dimension columns); ``signals`` are detected events (only
     ``kind == "shift"`` ones are explained; None: shifts are detected here on every series and aggregate);
@@ -271,7 +277,7 @@ def explain_signals(
     named = sorted({*dimension_columns(indicators), *(d for c in [*chg, *exps] for d in c.dims)})
     owners = ownership(incidents, named) if chg or exps else Owners()
     if signals is None:
-        events = detect_shifts(series, cfg)
+        events = detect_shifts(series, cfg, experiment_starts(series, exps, owners))
         bursts = burst_candidates(inc, dimension_columns(indicators), cfg)
         events += candidate_shifts(series, events, chg, exps, bursts, cfg, owners)
         events.sort(key=lambda e: (str(e["series"]), str(e["date"])))

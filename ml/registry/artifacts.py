@@ -433,7 +433,7 @@ def _number(v: Any) -> bool:
 
 def _check_causes(path: Path) -> None:
     """``{"format": "recur.causes/1", "signals": [{id, series, date, direction, magnitude, confidence, verdict,
-    causes: [{kind, key, contribution, confidence, evidence, summary}]}]}`` with unique ids."""
+    causes: [{kind, key, contribution, confidence, evidence, summary}], aliases?: [id]}]}`` with unique ids."""
     data = _json(path)
     if (
         not isinstance(data, dict)
@@ -447,12 +447,14 @@ def _check_causes(path: Path) -> None:
             and all(isinstance(s.get(k), str) for k in ("id", "series", "date", "direction", "verdict"))
             and all(_number(s.get(k)) for k in ("magnitude", "confidence"))
             and isinstance(s.get("causes"), list)
+            and isinstance(s.get("aliases", []), list)
+            and all(isinstance(a, str) for a in s.get("aliases", []))
         )
         if not ok:
             raise _fail(
                 path,
                 f"signal {i + 1} needs string id, series, date, direction, verdict, finite "
-                "magnitude and confidence, and a causes list",
+                "magnitude and confidence, a causes list, and aliases (if any) a list of ids",
             )
         for c in s["causes"]:
             if not (

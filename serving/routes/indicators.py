@@ -100,6 +100,8 @@ def signal_causes(
         },
         verdict=found["verdict"],
         causes=[SignalCause(**{k: c.get(k) for k in SignalCause.model_fields}) for c in found["causes"]],
+        detail=found.get("detail"),
+        aliases=list(found.get("aliases") or []),
     )
 
 

@@ -270,3 +270,62 @@ def test_a_rise_of_every_team_is_not_moved_onto_one_teams_own_rise_weeks_earlier
         kept += str(ds[60].date()) in dates
         moved += str(ds[56].date()) in dates
     assert moved == 0 and kept >= 15, (kept, moved)
+
+
+def _slow_start(seed: int, first: float, full: float) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """mttr_hours of six teams (noise sd 1.5 around 20); team a's experiment starts at week 60, where its MTTR
+    moves by ``first`` for 4 weeks and by ``full`` from week 64 (a change that takes a month to settle)."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2024-01-01", periods=104, freq="7D")
+    rows = []
+    for t in "abcdef":
+        y = 20.0 + rng.normal(0.0, 1.5, 104)
+        if t == "a":
+            y[60:64] += first
+            y[64:] += full
+        rows += [{"indicator": "mttr_hours", "ds": d, "team": t, "y": v} for d, v in zip(ds, y, strict=True)]
+    exp = {
+        "id": "EXP-1",
+        "name": "Runbook links in every alert",
+        "indicator": "mttr_hours",
+        "dimension": "team",
+        "treated": "a",
+        "controls": ["b", "c"],
+        "start": str(ds[60].date()),
+        "end": str(ds[80].date()),
+        "desired_direction": "decrease",
+    }
+    return pd.DataFrame(rows), [exp]
+
+
+def test_a_shift_dated_weeks_after_an_experiments_start_moves_to_it_with_its_detected_id_as_alias() -> None:
+    from ml.causes import signal_id
+
+    start = "2025-02-24"  # week 60
+    for seed in (1, 3):  # the blind search dates these 3-4 weeks late
+        frame, exps = _slow_start(seed, 2.0, 3.5)
+        (blind,) = [r for r in explain_signals(frame) if r["series"] == "mttr_hours/team=a"]
+        assert (pd.Timestamp(blind["date"]) - pd.Timestamp(start)).days >= 21, blind["date"]
+        (moved,) = [r for r in explain_signals(frame, experiments=exps) if r["series"] == "mttr_hours/team=a"]
+        assert moved["date"] == start
+        assert moved["aliases"] == [signal_id("mttr_hours/team=a", blind["date"])]
+        assert "the start of experiment EXP-1" in moved["detail"]
+        assert (moved["causes"][0]["kind"], moved["causes"][0]["key"]) == ("experiment", "EXP-1")
+    # where the first weeks hold little of the move, the start fits decisively worse: the shift keeps its date
+    frame, exps = _slow_start(0, 1.0, 4.0)
+    (kept,) = [r for r in explain_signals(frame, experiments=exps) if r["series"] == "mttr_hours/team=a"]
+    assert kept["date"] == "2025-03-24" and kept["aliases"] == []
+
+
+def test_an_experiment_start_moves_a_shift_with_no_part_share_bar() -> None:
+    from ml.causes.aggregates import redate_shifts
+    from ml.causes.cause import ExplainConfig
+
+    y = np.random.default_rng(0).normal(0.0, 1.0, 100)
+    y[53:] += 1.0  # the best fit is at week 53; the experiment started at week 50
+    series = _one_series(y)
+    anchors = {"x": [(DATES[50], "the start of experiment E")]}
+    (kept,) = redate_shifts(series, [_event(53, 1.0)], anchors, ExplainConfig())  # type: ignore[arg-type]
+    (moved,) = redate_shifts(series, [_event(53, 1.0)], anchors, ExplainConfig(), known=True)  # type: ignore[arg-type]
+    assert kept["date"] == str(DATES[53].date()) and "redated_from" not in kept
+    assert moved["date"] == str(DATES[50].date()) and moved["redated_from"] == str(DATES[53].date())

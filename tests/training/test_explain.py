@@ -662,3 +662,29 @@ def test_an_experiment_on_an_indicator_the_history_lacks_is_a_note() -> None:
     ]
     assert unmatched_experiments(ExplainInputs(experiments=inputs.experiments[:1]), history) == []
     assert unmatched_experiments(ExplainInputs(), history) == []
+
+
+def test_a_re_dated_shift_is_served_under_the_id_the_forecaster_lists_and_listed_once(tmp_path: Path) -> None:
+    from ml.causes import explain_signals, signal_id
+    from ml.indicators.forecasting import fit_many
+    from ml.registry.forecaster_runtime import ForecasterRuntime, write_forecaster_artifacts
+    from tests.ml.test_causes_candidates import _slow_start
+
+    frame, exps = _slow_start(1, 2.0, 3.5)  # detected 4 weeks after the experiment's start, moved to it
+    history = frame.assign(series="mttr_hours/team=" + frame["team"])
+    bundle = fit_many(
+        history[["series", "ds", "y"]], {"candidates": ["seasonal_naive"], "n_windows": 2}, map_fn=map
+    )
+    explanations = explain_signals(frame, experiments=exps)
+    (moved,) = [e for e in explanations if e["series"] == "mttr_hours/team=a"]
+    assert moved["date"] == "2025-02-24" and moved["aliases"]
+    root = write_forecaster_artifacts(
+        tmp_path / "model", bundle=bundle, history=history, config={}, explanations=explanations
+    )
+    rt = ForecasterRuntime(root)
+    mine = [r for r in rt.signals() if r["series"] == "mttr_hours/team=a" and r["kind"] == "shift"]
+    # the forecaster's own shift, at the date it detected it, leads to the explanation; not listed twice
+    assert [r["id"] for r in mine] == moved["aliases"], mine
+    assert mine[0]["verdict"] == moved["verdict"] and mine[0]["n_causes"] == len(moved["causes"])
+    assert rt.causes(moved["aliases"][0])["id"] == moved["id"] == signal_id("mttr_hours/team=a", "2025-02-24")
+    assert rt.causes(moved["id"])["date"] == "2025-02-24"
