@@ -312,10 +312,8 @@ def detect_shifts(
 ) -> list[dict[str, Any]]:
     """Shift events (:data:`~ml.indicators.events.EVENT_FIELDS` dicts) of every series, by series id then date.
 
-    ``starts``: the dates a change was made on purpose to each series' slice (an experiment's start on its
-    indicator, :func:`ml.causes.candidates.experiment_starts`), by series id: a detected shift moves to one when
-    the data cannot tell the two dates apart (:func:`redate_shifts` with ``known=True``), before the aggregates are
-    re-dated to their parts' shifts and carried."""
+    ``starts`` (:func:`ml.causes.candidates.experiment_starts`), by series id: a detected shift moves to one when
+    the data cannot tell the dates apart (:func:`redate_shifts`, ``known=True``), before aggregates are re-dated."""
     cfg = cfg or ExplainConfig()
     events: list[dict[str, Any]] = []
     for sid in sorted(series):
@@ -405,13 +403,10 @@ def redate_shifts(
     before a rise of all of them) does not take it. Its magnitude becomes the step there, its confidence stays the
     detector's, and ``detail`` says so.
 
-    ``known=True`` (an experiment's start on its own indicator and slice): the slack applies to every anchor, with
-    no share condition. A change made on purpose to that slice on a known day is a better date for a shift the data
-    cannot tell from it than the blind search's, which lands a few weeks off on a gradual or noisy move. Each moved
-    event keeps the date it was detected at in ``redated_from`` (the forecaster lists it there;
-    :func:`ml.causes.explain.explain_signals` gives the id of that date as an alias). A change-log entry is not
-    such an anchor: its effect comes 0-3 weeks later, and a true shift moved onto a distractor change four weeks
-    after it (measured on the sample's seeds).
+    ``known=True`` (experiment starts on their own indicator and slice): the slack applies to every anchor. A change
+    made on purpose to that slice on a known day dates a shift the data cannot tell from it better than the blind
+    search, which lands weeks off on a gradual move. A moved event keeps its detected date in ``redated_from``. A
+    change-log entry is no such anchor: its effect comes 0-3 weeks later (a true shift moved onto a distractor).
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     near, far = pd.Timedelta(days=CARRY_DAYS), pd.Timedelta(days=REDATE_DAYS)
