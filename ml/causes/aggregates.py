@@ -312,8 +312,7 @@ def detect_shifts(
 ) -> list[dict[str, Any]]:
     """Shift events (:data:`~ml.indicators.events.EVENT_FIELDS` dicts) of every series, by series id then date.
 
-    ``starts`` (:func:`ml.causes.candidates.experiment_starts`), by series id: a detected shift moves to one when
-    the data cannot tell the dates apart (:func:`redate_shifts`, ``known=True``), before aggregates are re-dated."""
+    ``starts`` (:func:`~ml.causes.candidates.experiment_starts`): a shift moves to one the data cannot tell apart."""
     cfg = cfg or ExplainConfig()
     events: list[dict[str, Any]] = []
     for sid in sorted(series):
@@ -405,8 +404,8 @@ def redate_shifts(
 
     ``known=True`` (experiment starts on their own indicator and slice): the slack applies to every anchor. A change
     made on purpose to that slice on a known day dates a shift the data cannot tell from it better than the blind
-    search, which lands weeks off on a gradual move. A moved event keeps its detected date in ``redated_from``. A
-    change-log entry is no such anchor: its effect comes 0-3 weeks later (a true shift moved onto a distractor).
+    search, which lands weeks off on a gradual move. A moved event keeps its detected date in ``redated_from`` and
+    is not moved again. A change-log entry is no such anchor: its effect comes 0-3 weeks later.
     """
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     near, far = pd.Timedelta(days=CARRY_DAYS), pd.Timedelta(days=REDATE_DAYS)
@@ -422,6 +421,7 @@ def redate_shifts(
         if (
             s is None
             or not marks
+            or e.get("redated_from")  # moved already (to an experiment's start)
             or any(abs(a - o) <= near for a, _ in marks)
             or "trend change" in str(e.get("detail") or "")
             or not isinstance(mag, int | float)

@@ -211,7 +211,9 @@ def _explain_one(
         "detail": e.get("detail"),
         # a shift moved from the date it was detected at (ml.causes.aggregates.redate_shifts): that date's id too,
         # so the forecaster's listing of it there finds this explanation
-        "aliases": [signal_id(sid, str(e["redated_from"]))] if e.get("redated_from") else [],
+        "aliases": [signal_id(sid, str(e["redated_from"]))]
+        if str(e.get("redated_from") or date) != date
+        else [],
         "causes": [c.to_dict() for c in ranked],
         "verdict": "explained" if best >= cfg.explained_at else "no convincing cause",
         "windows": windows,
@@ -295,6 +297,9 @@ def explain_signals(
         seen.add(key)
         out.append(_explain_one(e, series.get(key[0]), bounds.get(key[0], []), inc, chg, exps, cfg, owners))
         _flag_overlaps(out[-1], overlaps)
+    ids = {r["id"] for r in out}
+    for r in out:  # a shift found since at the date another one was moved from keeps that date's id
+        r["aliases"] = [a for a in r["aliases"] if a not in ids]
     out.sort(key=lambda r: r["series"])
     out.sort(key=lambda r: r["date"], reverse=True)
     logger.info(

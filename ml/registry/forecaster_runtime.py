@@ -160,7 +160,12 @@ class ForecasterRuntime:
             r["id"] = signal_id(str(r["series"]), str(r["date"]))
         known = {r["id"] for r in rows}
         # a shift listed at the date it was detected at is not listed again at the date it was re-dated to
-        known |= {str(e["id"]) for e in self._explanations if known & set(e.get("aliases") or [])}
+        ids = {str(e["id"]) for e in self._explanations}  # an alias that is also a shift's id is that shift's
+        known |= {
+            str(e["id"])
+            for e in self._explanations
+            if any(a in known and a not in ids for a in e.get("aliases") or [])
+        }
         extra = [
             {
                 **{f: e.get(f) for f in EVENT_FIELDS},

@@ -329,3 +329,33 @@ def test_an_experiment_start_moves_a_shift_with_no_part_share_bar() -> None:
     (moved,) = redate_shifts(series, [_event(53, 1.0)], anchors, ExplainConfig(), known=True)  # type: ignore[arg-type]
     assert kept["date"] == str(DATES[53].date()) and "redated_from" not in kept
     assert moved["date"] == str(DATES[50].date()) and moved["redated_from"] == str(DATES[53].date())
+
+
+def test_a_total_moved_to_an_org_wide_experiments_start_is_not_moved_back_to_its_parts_dates() -> None:
+    # two of six teams rise slowly from an org-wide experiment's start (week 60); the total's blind date is weeks
+    # later, near the teams' own shifts: once at the start, it stays there (before: moved back, its alias itself)
+    ds = pd.date_range("2024-01-01", periods=104, freq="7D")
+    exp = [
+        {
+            "id": "EXP-1",
+            "name": "n",
+            "indicator": "incidents",
+            "start": str(ds[60].date()),
+            "end": str(ds[80].date()),
+        }
+    ]
+    for seed in (2, 3):
+        rng = np.random.default_rng(seed)
+        rows = []
+        for t in "abcdef":
+            y = 20.0 + rng.normal(0.0, 1.5, 104)
+            if t in "ab":
+                y[60:64] += 1.5
+                y[64:] += 4.0
+            rows += [
+                {"indicator": "incidents", "ds": d, "team": t, "y": v} for d, v in zip(ds, y, strict=True)
+            ]
+        found = explain_signals(pd.DataFrame(rows), experiments=exp)
+        (total,) = [r for r in found if r["series"] == "incidents" and "re-dated" in str(r["detail"])]
+        assert total["date"] == str(ds[60].date()) and len(total["aliases"]) == 1
+        assert total["id"] not in total["aliases"] and total["detail"].count("re-dated") == 1

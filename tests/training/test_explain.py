@@ -688,3 +688,29 @@ def test_a_re_dated_shift_is_served_under_the_id_the_forecaster_lists_and_listed
     assert mine[0]["verdict"] == moved["verdict"] and mine[0]["n_causes"] == len(moved["causes"])
     assert rt.causes(moved["aliases"][0])["id"] == moved["id"] == signal_id("mttr_hours/team=a", "2025-02-24")
     assert rt.causes(moved["id"])["date"] == "2025-02-24"
+
+
+def test_a_shift_found_where_another_was_moved_from_keeps_that_id_and_both_are_listed(tmp_path: Path) -> None:
+    from ml.causes import explain_signals
+    from ml.indicators.forecasting import fit_many
+    from ml.registry.forecaster_runtime import ForecasterRuntime, write_forecaster_artifacts
+    from tests.ml.test_causes_candidates import _slow_start
+
+    # detected at 03-24 and moved to the experiment's start (02-24); a change dated 03-24 then finds a shift there
+    frame, exps = _slow_start(5, 2.0, 4.5)
+    change = pd.DataFrame(
+        [{"ds": "2025-03-24", "team": "a", "kind": "deploy", "description": "x", "id": "CHG-9"}]
+    )
+    explanations = explain_signals(frame, experiments=exps, changes=change)
+    mine = {e["date"]: e for e in explanations if e["series"] == "mttr_hours/team=a"}
+    assert {"2025-02-24", "2025-03-24"} <= set(mine)
+    assert mine["2025-02-24"]["aliases"] == []  # the id of 03-24 is the shift found there, not an alias
+    history = frame.assign(series="mttr_hours/team=" + frame["team"])
+    bundle = fit_many(
+        history[["series", "ds", "y"]], {"candidates": ["seasonal_naive"], "n_windows": 2}, map_fn=map
+    )
+    root = write_forecaster_artifacts(
+        tmp_path / "model", bundle=bundle, history=history, config={}, explanations=explanations
+    )
+    listed = {r["id"] for r in ForecasterRuntime(root).signals() if r["series"] == "mttr_hours/team=a"}
+    assert {mine["2025-02-24"]["id"], mine["2025-03-24"]["id"]} <= listed
