@@ -472,7 +472,7 @@ def redate_shifts(
             else sigma,
             "detail": f"{e.get('detail') or ''}; re-dated from {o.date()} to {d.date()}, the date of {label}: "
             f"the two-level fit between its neighbouring shifts is about as good there".lstrip("; "),
-            "redated_from": str(e.get("redated_from") or o.date()),
+            "redated_from": str(o.date()),
         }
         own[sid] = [*others, d]
         out.append(moved)

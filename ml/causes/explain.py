@@ -211,9 +211,7 @@ def _explain_one(
         "detail": e.get("detail"),
         # a shift moved from the date it was detected at (ml.causes.aggregates.redate_shifts): that date's id too,
         # so the forecaster's listing of it there finds this explanation
-        "aliases": [signal_id(sid, str(e["redated_from"]))]
-        if str(e.get("redated_from") or date) != date
-        else [],
+        "aliases": [signal_id(sid, str(e["redated_from"]))] if e.get("redated_from") else [],
         "causes": [c.to_dict() for c in ranked],
         "verdict": "explained" if best >= cfg.explained_at else "no convincing cause",
         "windows": windows,

@@ -471,7 +471,10 @@ def _check_causes(path: Path) -> None:
                     f"signal {s['id']}: a cause needs kind ({', '.join(CAUSE_KINDS)}), key, "
                     "finite confidence and contribution (or null), evidence object and summary",
                 )
-    _unique(path, (s["id"] for s in data["signals"]), "signal id")
+    # an alias leads to one shift only: never another's id or alias
+    _unique(
+        path, (i for s in data["signals"] for i in [s["id"], *s.get("aliases", [])]), "signal id or alias"
+    )
 
 
 def check_artifacts(root: Path, kind: str | None = None) -> str:

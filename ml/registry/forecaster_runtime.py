@@ -72,9 +72,11 @@ class ForecasterRuntime:
         if CAUSES_FILE in read_manifest(self.root)["files"]:
             data = json.loads((self.root / CAUSES_FILE).read_text(encoding="utf-8"))
             self._explanations = list(data["signals"])
-        # by id, and by the id of the date a re-dated shift was detected at (its aliases: the forecaster lists it there)
-        self._by_signal = {str(a): e for e in self._explanations for a in e.get("aliases") or []}
-        self._by_signal.update({str(e["id"]): e for e in self._explanations})
+        # by id, and by the id of the date a re-dated shift was detected at (its aliases: the forecaster lists it
+        # there); ids and aliases are all distinct (checked on load)
+        self._by_signal = {
+            str(i): e for e in self._explanations for i in [e["id"], *(e.get("aliases") or [])]
+        }
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -160,12 +162,7 @@ class ForecasterRuntime:
             r["id"] = signal_id(str(r["series"]), str(r["date"]))
         known = {r["id"] for r in rows}
         # a shift listed at the date it was detected at is not listed again at the date it was re-dated to
-        ids = {str(e["id"]) for e in self._explanations}  # an alias that is also a shift's id is that shift's
-        known |= {
-            str(e["id"])
-            for e in self._explanations
-            if any(a in known and a not in ids for a in e.get("aliases") or [])
-        }
+        known |= {str(e["id"]) for e in self._explanations if known & set(e.get("aliases") or [])}
         extra = [
             {
                 **{f: e.get(f) for f in EVENT_FIELDS},
