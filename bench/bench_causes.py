@@ -18,7 +18,10 @@
    Also printed: how many shifts (all, those found at a candidate date, and those a team's values show but not
    once the shared season is out, whose explanation says the season may explain them) lie at no true shift, i.e.
    more than 14 days from every shift of that series (an aggregate: of any team) in ``truth/shifts.csv``,
-   planted or not.
+   planted or not. Detection baseline, not told the dates: PELT with a BIC penalty (2 sd^2 log n, sd from the MAD
+   of the weekly differences) on every team series and aggregate, and with half that penalty: the planted shifts
+   with one of its change points within 14 days, and how many of its change points lie at no true shift (the
+   share of planted shifts any detector finds before it floods the series with false ones).
 2. GitHub status corpus (../shared/data/github-status/incidents.jsonl, when present): weekly incident counts per
    component (the first listed, names normalised as in bench_retrieval; none listed: "unspecified"), the
    aggregate being all components; the shifts found and their top causes are printed. Pattern ids come from a
@@ -43,6 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -159,6 +163,32 @@ def explain_sample(mode: str, folder: Path) -> tuple[list[dict[str, Any]], pd.Da
     rows["truth_series"] = rows.series.isin(set(truth.series))
     rows["oracle_z"] = oracle_z(rows, indicators, folder)
     rows["top3_28"] = score(results, truth, tol_days=28)["rows"]["top3"].to_numpy()
+    nearest = []  # (days off, whether its date range holds the planted date, its width in weeks) of the nearest
+    for r in rows.itertuples():
+        mine = [x for x in results if x["series"] == r.series]
+        d = pd.Timestamp(r.date)
+        x = min(mine, key=lambda x: abs(pd.Timestamp(x["date"]) - d)) if mine else None
+        span = [pd.Timestamp(v) for v in x.get("date_range") or []] if x else []
+        nearest.append(
+            (
+                abs((pd.Timestamp(x["date"]) - d).days) if x else math.inf,
+                bool(span) and span[0] <= d <= span[1],
+                (span[1] - span[0]).days / 7 if span else math.nan,
+            )
+        )
+    rows["gap"], rows["in_range"], rows["range_weeks"] = (
+        zip(*nearest, strict=True) if nearest else ([], [], [])
+    )
+    counts = []
+    for col, penalty in (("blind", 2.0), ("blind_half", 1.0)):  # BIC, and half of it
+        blind = blind_shifts(indicators, penalty)
+        rows[col] = [
+            any(abs((x - pd.Timestamp(r.date)).days) <= TOL_DAYS for x in blind.get(r.series, []))
+            for r in rows.itertuples()
+        ]
+        events = [{"series": s, "date": str(x.date())} for s, xs in blind.items() for x in xs]
+        counts += [len(events), false_shifts(events, folder)[2]]
+    rows.attrs["blind"] = tuple(counts)
     return results, rows, cpu, wall
 
 
@@ -180,21 +210,72 @@ def oracle_z(rows: pd.DataFrame, indicators: pd.DataFrame, folder: Path) -> list
     cfg = ExplainConfig()
     out = []
     for r in rows.itertuples():
-        indicator, _, team = r.series.partition("/team=")
-        part = frame[frame.indicator == indicator]
-        if team:
-            y = part[part.team == team].set_index("ds").y.sort_index()
-            mine = shifts[shifts.series == r.series]
-        else:
-            g = part.groupby("ds").y
-            y = (g.mean() if is_mean_indicator(indicator, cfg) else g.sum()).sort_index()
-            mine = shifts[shifts.indicator == indicator]
+        y = series_values(frame, r.series, is_mean_indicator(r.series.split("/")[0], cfg))
+        indicator = r.series.split("/")[0]
+        mine = shifts[shifts.series == r.series] if "/" in r.series else shifts[shifts.indicator == indicator]
         d = pd.Timestamp(r.date)
         true = sorted({pd.Timestamp(x) for x in mine.date} - {d})
         idx = pd.DatetimeIndex(y.index)
         res = segment_test(y.to_numpy(dtype=float), idx, true, d, (idx[-1] - idx[0]).days + 1, 2)
         out.append(abs(res[0]) / res[1] if res is not None else float("nan"))
     return out
+
+
+def series_values(frame: pd.DataFrame, series: str, mean: bool) -> pd.Series:
+    """Weekly values of ``series`` (``indicator/team=T``, or an indicator: the sum, or for a ``mean`` indicator
+    the mean, of its teams) from the long indicators ``frame`` (``ds`` as dates)."""
+    indicator, _, team = series.partition("/team=")
+    part = frame[frame.indicator == indicator]
+    if team:
+        return part[part.team == team].set_index("ds").y.sort_index()
+    g = part.groupby("ds").y
+    return (g.mean() if mean else g.sum()).sort_index()
+
+
+def blind_shifts(indicators: pd.DataFrame, penalty: float = 2.0) -> dict[str, list[pd.Timestamp]]:
+    """A standard blind detector, the baseline of detection: PELT with a BIC penalty (``penalty`` sd^2 log n, sd
+    from the MAD of the weekly differences, segments of at least 4 weeks) on every team series and aggregate; the
+    change points' dates by series."""
+    from ml.causes.aggregates import is_mean_indicator
+    from ml.causes.cause import ExplainConfig
+    from ml.indicators.changepoints import mad_sd, pelt_l2
+
+    frame = indicators.assign(ds=pd.to_datetime(indicators.ds))
+    cfg = ExplainConfig()
+    names = [f"{i}/team={t}" for i, t in sorted(set(zip(frame.indicator, frame.team, strict=True)))]
+    out = {}
+    for sid in [*sorted(frame.indicator.unique()), *names]:
+        y = series_values(frame, sid, is_mean_indicator(sid.split("/")[0], cfg))
+        v = y.to_numpy(dtype=float)
+        sd = mad_sd(np.diff(v)) / math.sqrt(2)
+        cps = pelt_l2(v, penalty * sd**2 * math.log(len(v)), 4) if sd > 0 else []
+        out[sid] = [pd.Timestamp(y.index[c]) for c in cps]
+    return out
+
+
+def blind_line(rows: pd.DataFrame, n_cps: int, n_false: int, n_half: int, n_half_false: int) -> str:
+    """The blind baseline's detection beside Recur's: planted shifts with a change point within 14 days, and how
+    many of its change points lie at no true shift; with the BIC penalty and with half of it."""
+    planted = rows[rows.kind != "none"]
+    n = len(planted)
+    return (
+        f"detection baseline (PELT with a BIC penalty on every series, not told the dates): planted shifts with a "
+        f"change point within {TOL_DAYS} days {int(planted.blind.sum())}/{n} = {planted.blind.mean():.3f} "
+        f"(Recur: {int(planted.found.sum())}/{n} = {planted.found.mean():.3f}); {n_cps} change points, "
+        f"{n_false} at no true shift; with half the penalty {int(planted.blind_half.sum())}/{n} = "
+        f"{planted.blind_half.mean():.3f}, {n_half} change points, {n_half_false} at no true shift"
+    )
+
+
+def range_line(rows: pd.DataFrame) -> str:
+    """How often the date range of the nearest shift holds the planted date: found within 14 days, and 15-63 off."""
+    planted = rows[rows.kind != "none"]
+    found, off = planted[planted.gap <= TOL_DAYS], planted[(planted.gap > TOL_DAYS) & (planted.gap <= 63)]
+    return (
+        f"date ranges: of the {len(found)} planted shifts found within {TOL_DAYS} days, "
+        f"{int(found.in_range.sum())} ranges hold the planted date (median {found.range_weeks.median():.0f} weeks "
+        f"wide); of the {len(off)} whose nearest shift is 15-63 days off, {int(off.in_range.sum())}"
+    )
 
 
 def given_found(rows: pd.DataFrame) -> str:
@@ -291,6 +372,8 @@ def run_sample(mode: str) -> None:
     )
     print(f"  by oracle |z| at the planted date (the truth's own segments): {by_oracle(rows)}")
     print(f"  the ranking alone, on the planted shifts found within {TOL_DAYS} days: {given_found(rows)}")
+    print(f"  {blind_line(rows, *rows.attrs['blind'])}")
+    print(f"  {range_line(rows)}")
     for kind, g in planted.groupby("kind"):
         print(
             f"  {kind:<11} n={len(g):<3} detected {int(g.found.sum())}  top-1 {int(g.top1.sum())}  "
@@ -323,6 +406,7 @@ def run_seeds(mode: str, seeds: list[int]) -> None:
         f"(pattern ids: {'truth labels' if mode == 'truth' else 'PatternModel fitted on each sample'})"
     )
     pooled, cpu_all, false_all = [], 0.0, []
+    blind_all: list[tuple[int, ...]] = []
     with tempfile.TemporaryDirectory(prefix="bench-causes-") as tmp:
         for seed in seeds:
             folder = Path(tmp) / f"seed-{seed}"
@@ -338,6 +422,7 @@ def run_seeds(mode: str, seeds: list[int]) -> None:
             cpu_all += cpu
             rows.insert(0, "seed", seed)
             pooled.append(rows)
+            blind_all.append(rows.attrs["blind"])
             at, at_false, all_false, season, season_false = false_shifts(results, folder)
             false_all.append((len(results), at, at_false, all_false, season, season_false))
             print(
@@ -349,6 +434,8 @@ def run_seeds(mode: str, seeds: list[int]) -> None:
     print(f"pooled    {figures(allrows)}   targets top-1 >= 0.80, top-3 >= 0.95, blamed <= 0.05")
     print(f"  by oracle |z| at the planted date (the truth's own segments): {by_oracle(allrows)}")
     print(f"  the ranking alone, on the planted shifts found within {TOL_DAYS} days: {given_found(allrows)}")
+    print(f"  {blind_line(allrows, *(sum(x) for x in zip(*blind_all, strict=True)))}")
+    print(f"  {range_line(allrows)}")
     print(
         f"  shifts {n}, {all_false} at no true shift (within 14 days of a shift in truth/shifts.csv); "
         f"found at a candidate date {at}, {at_false} at no true shift; "

@@ -14,7 +14,9 @@ change log), as ``recur explain --indicators`` would. Scored per size:
 
 - detected: the aggregate has a shift within 14 days of D;
 - top-1 / top-3: that shift's first cause / one of its first three is ``component=<the planted one>``;
-- part found: the planted component's own series has a shift within 14 days of D.
+- part found: the planted component's own series has a shift within 14 days of D;
+- date range holds D: of the detected, how many explanations' ``date_range`` (the dates the shift may have
+  happened between) holds D.
 
 ``--effect``: the kind of effect planted. ``add`` (default) as above. ``scale``: the component fails ``size`` times
 as often from D (each week's count c gets Poisson((size - 1) x c) more: its real bursts and quiet weeks grow with
@@ -37,6 +39,9 @@ Size 0 is the same windows with nothing planted: the share where the real histor
 within 14 days of D, and how often a slice is then named with confidence >= 0.8 (no planted truth there; what the
 real data holds). Baseline, on the same windows and told the true date: the component whose mean over the 12 weeks
 from D minus its mean over the 12 weeks before rose most (a naive attribution that knows when; it cannot abstain).
+Blind baseline, not told the date: PELT with a BIC penalty (2 sd^2 log n, sd from the MAD of the weekly
+differences) on the total; detected when one of its change points lies within 14 days of D, top-1 when the same
+naive attribution at the nearest one names the planted component (size 0: how often a change point lies there).
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_causes import GITHUB, cpu_seconds, github_frames  # noqa: E402
 
 from ml.causes import explain_signals  # noqa: E402
-from ml.indicators.changepoints import mad_sd  # noqa: E402
+from ml.indicators.changepoints import mad_sd, pelt_l2  # noqa: E402
 
 TOL_DAYS = 14
 MARGIN = 30  # weeks between D and either end of the window
@@ -115,6 +120,24 @@ def baseline(window: pd.DataFrame, d: pd.Timestamp, col: str = "component", fall
     after = window[(window.ds >= d) & (window.ds < d + span)].groupby(col).y.mean()
     rise = after.reindex(before.index, fill_value=0.0) - before
     return str(rise.idxmin() if fall else rise.idxmax())
+
+
+def blind_baseline(
+    window: pd.DataFrame, d: pd.Timestamp, col: str = "component", fall: bool = False
+) -> tuple[bool, str | None]:
+    """A standard blind pipeline, not told the date: PELT with a BIC penalty (2 sd^2 log n, sd from the MAD of
+    the weekly differences, segments of at least 4 weeks) on the total's weekly counts; (a change point within
+    ``TOL_DAYS`` of ``d``, the component :func:`baseline` names at the nearest one)."""
+    total = window.groupby("ds").y.sum().sort_index()
+    y = total.to_numpy(dtype=float)
+    sd = max(mad_sd(np.diff(y)) / math.sqrt(2), 0.5)
+    cps = pelt_l2(y, 2.0 * sd**2 * math.log(len(y)), 4)
+    dates = [pd.Timestamp(total.index[c]) for c in cps]
+    hits = [x for x in dates if abs((x - d).days) <= TOL_DAYS]
+    if not hits:
+        return False, None
+    at = min(hits, key=lambda x: abs((x - d).days))
+    return True, baseline(window, at, col, fall)
 
 
 def near(results: list[dict[str, Any]], series: str, d: pd.Timestamp) -> dict[str, Any] | None:
@@ -215,6 +238,10 @@ def main() -> None:
                 "part": near(results, leaf, d) is not None,
                 "baseline": baseline(planted, d, col, args.effect == "drop") == comp,
             }
+            span = [pd.Timestamp(x) for x in (agg or {}).get("date_range") or []]
+            row["in_range"] = bool(span) and span[0] <= d <= span[1]
+            blind, named = blind_baseline(planted, d, col, args.effect == "drop")
+            row |= {"blind": blind, "blind_top1": named == comp}
             if args.teams:
                 team = near(results, f"incidents/team={team_of[comp]}", d)
                 row["team"] = team is not None
@@ -233,14 +260,17 @@ def main() -> None:
             print(
                 f"size 0 (nothing planted): an aggregate shift within {TOL_DAYS} days of D in "
                 f"{t.detected.mean():.3f} of windows, a slice named with confidence >= {BLAME} in "
-                f"{t.blamed.mean():.3f}"
+                f"{t.blamed.mean():.3f}  |  blind baseline: a change point within {TOL_DAYS} days of D in "
+                f"{t.blind.mean():.3f}"
             )
             continue
         print(
             f"size {size:g} (mean {t.lam.mean():+.2f} incidents a week): detected {t.detected.mean():.3f}  "
             f"top-1 {t.top1.mean():.3f}  top-3 {t.top3.mean():.3f}  part found {t.part.mean():.3f}  "
             + (f"team found {t.team.mean():.3f}  team top-1 {t.team_top1.mean():.3f}  " if args.teams else "")
-            + f"|  baseline told the date: top-1 {t.baseline.mean():.3f}"
+            + f"date range holds D {int(t.in_range.sum())}/{int(t.detected.sum())}  "
+            f"|  baseline told the date: top-1 {t.baseline.mean():.3f}  |  blind baseline: detected "
+            f"{t.blind.mean():.3f} top-1 {t.blind_top1.mean():.3f}"
         )
     print(
         f"explain_signals: {cpu_seconds() - start_cpu:.0f} CPU s, {time.perf_counter() - start_wall:.0f} s wall "

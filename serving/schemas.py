@@ -281,6 +281,11 @@ class SignalCauses(BaseModel):
     series: str
     indicator: str | None = None
     date: str
+    date_range: list[str] | None = Field(
+        None,
+        description="[first, last]: the dates the shift may have happened between (the 95% likelihood-ratio set "
+        "of its break date); null when its neighbouring shifts leave no room",
+    )
     direction: str
     magnitude: float
     confidence: float

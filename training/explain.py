@@ -474,6 +474,8 @@ def explanations_table(signals: Sequence[dict[str, Any]], top: int = 3) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
+    from ml.causes import when_text
+
     table = Table(
         title="Why it moved: candidate causes of each shift (newest first)",
         caption=None if signals else "no shift found",
@@ -481,7 +483,7 @@ def explanations_table(signals: Sequence[dict[str, Any]], top: int = 3) -> Any:
     for col in ("shift", "cause", "contribution", "confidence", "why"):
         table.add_column(col, overflow="fold")
     for s in signals:
-        head = f"{s['series']} {s['date']} {s['direction']} {float(s['magnitude']):+.3g}"
+        head = f"{s['series']} {when_text(s)} {s['direction']} {float(s['magnitude']):+.3g}"
         causes = list(s.get("causes") or [])[:top]
         if s.get("verdict") != "explained":
             table.add_row(

@@ -169,10 +169,12 @@ def causes_section(runtime: Any | None, version: str | None, weeks: int = 26) ->
     heading = f"Shifts since {start.date().isoformat()}" if window else f"The {len(recent)} latest shifts"
     explained = [e for e in recent if e["verdict"] == "explained"]
     abstained = [e for e in recent if e["verdict"] != "explained"]
+    from ml.causes import when_text
+
     rows = [
         [
             e["series"],
-            e["date"],
+            when_text(e),
             _change(e),
             c["summary"],
             c["contribution"] and 100 * c["contribution"],
@@ -185,7 +187,8 @@ def causes_section(runtime: Any | None, version: str | None, weeks: int = 26) ->
         sec.tables.append(
             Table(
                 f"{heading} and their most likely causes",
-                ["series", "date", "change", "cause", "share of the change (%)", "confidence (%)"],
+                ["series", "date (range it may lie in)", "change", "cause", "share of the change (%)"]
+                + ["confidence (%)"],
                 rows,
                 note="Up to two causes per shift, most confident first; `recur explain` lists every candidate with "
                 "its evidence.",
@@ -194,9 +197,15 @@ def causes_section(runtime: Any | None, version: str | None, weeks: int = 26) ->
     sec.tables.append(
         Table(
             "No convincing cause",
-            ["series", "date", "change", "best candidate (not blamed)", "its confidence (%)"],
             [
-                [e["series"], e["date"], _change(e)]
+                "series",
+                "date (range it may lie in)",
+                "change",
+                "best candidate (not blamed)",
+                "its confidence (%)",
+            ],
+            [
+                [e["series"], when_text(e), _change(e)]
                 + (
                     [e["causes"][0]["summary"], 100 * e["causes"][0]["confidence"]]
                     if e["causes"]

@@ -16,6 +16,8 @@ _NAMES = {
     "candidate_shifts": "candidates",
     "explain_signals": "explain",
     "signal_id": "explain",
+    "date_range": "explain",
+    "when_text": "explain",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _NAMES)

@@ -379,6 +379,8 @@ def _where(c: Started, evidence: dict[str, Any]) -> str:
 
 
 def _when(gap: int) -> str:
+    if gap == 0:
+        return "on the shift's date"
     days = f"{abs(gap)} day{'' if abs(gap) == 1 else 's'}"
     return f"{days} after the detected shift date" if gap < 0 else f"{days} before the shift"
 

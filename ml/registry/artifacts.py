@@ -431,9 +431,22 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _date_range(v: Any, date: str) -> bool:
+    """None, or two ISO dates with ``first <= date <= last`` (ISO dates compare as strings)."""
+    if v is None:
+        return True
+    return (
+        isinstance(v, list)
+        and len(v) == 2
+        and all(isinstance(x, str) and len(x) == 10 for x in v)
+        and v[0] <= date[:10] <= v[1]
+    )
+
+
 def _check_causes(path: Path) -> None:
     """``{"format": "recur.causes/1", "signals": [{id, series, date, direction, magnitude, confidence, verdict,
-    causes: [{kind, key, contribution, confidence, evidence, summary}], aliases?: [id]}]}`` with unique ids."""
+    causes: [{kind, key, contribution, confidence, evidence, summary}], aliases?: [id], date_range?: [first, last]
+    | null}]}`` with unique ids."""
     data = _json(path)
     if (
         not isinstance(data, dict)
@@ -449,12 +462,14 @@ def _check_causes(path: Path) -> None:
             and isinstance(s.get("causes"), list)
             and isinstance(s.get("aliases", []), list)
             and all(isinstance(a, str) for a in s.get("aliases", []))
+            and _date_range(s.get("date_range"), str(s.get("date")))
         )
         if not ok:
             raise _fail(
                 path,
                 f"signal {i + 1} needs string id, series, date, direction, verdict, finite "
-                "magnitude and confidence, a causes list, and aliases (if any) a list of ids",
+                "magnitude and confidence, a causes list, aliases (if any) a list of ids, and date_range (if any) "
+                "null or [first, last] ISO dates around the date",
             )
         for c in s["causes"]:
             if not (

@@ -196,6 +196,10 @@ class ForecasterRuntime:
             return list(self._explanations)
         return [e for e in self._explanations if str(e["date"]) >= since.isoformat()]
 
+    def explanations_by_id(self) -> dict[str, dict[str, Any]]:
+        """Each explanation by its id and by its aliases (every id :meth:`signals` lists for it)."""
+        return dict(self._by_signal)
+
     def causes(self, signal: str) -> dict[str, Any]:
         """One shift with its causes, by its id (``GET /v1/signals`` lists the ids)."""
         found = self._by_signal.get(signal)

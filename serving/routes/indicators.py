@@ -102,6 +102,7 @@ def signal_causes(
         causes=[SignalCause(**{k: c.get(k) for k in SignalCause.model_fields}) for c in found["causes"]],
         detail=found.get("detail"),
         aliases=list(found.get("aliases") or []),
+        date_range=found.get("date_range"),
     )
 
 

@@ -304,7 +304,7 @@ async def indicators(request: Request, champions: ChampionsDep) -> Response:
         warnings = sorted(rt.warnings(), key=lambda w: -float(w.get("probability") or 0))
         shifts = [e for e in rt.signals() if e.get("kind") == "shift"]
         shifts.sort(key=lambda e: str(e.get("date")), reverse=True)
-        why = {e["id"]: e for e in rt.explanations()}
+        why = rt.explanations_by_id()  # a re-dated shift too, listed at the date it was detected at
         at_risk = {w["series"] for w in warnings if float(w.get("probability") or 0) >= 0.5}
         series.sort(
             key=lambda s: (s["series"] not in at_risk, s["team"] or s["service"] or "", s["indicator"])

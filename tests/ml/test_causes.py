@@ -405,6 +405,15 @@ def test_an_experiment_in_the_treated_team_explains_the_shift_and_a_control_does
     )
     assert res[0]["causes"][0]["evidence"]["direction_agrees"] is False
     assert res[0]["causes"][0]["confidence"] < 0.8
+    # one that started on the shift's date says so, not "0 days before"
+    same_day = [{**experiments[0], "start": DATES[SHIFT].date()}]
+    res = explain_signals(
+        frame, signals=[_signal("incidents/team=payments", SHIFT, "decrease")], experiments=same_day
+    )
+    assert (
+        "Experiment EXP-1 (canary; team=payments) started on the shift's date and"
+        in res[0]["causes"][0]["summary"]
+    )
 
 
 def test_experiments_that_overlap_on_the_shifted_slice_say_they_are_confounded() -> None:

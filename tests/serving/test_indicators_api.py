@@ -60,6 +60,8 @@ def test_signal_causes(live: Server, indicators_store: dict) -> None:
         e["id"]: e for e in json.loads((indicators_store["out"] / "causes.json").read_text())["signals"]
     }
     assert all(b["causes"] == stored[b["id"]]["causes"] for b in bodies)
+    assert all(b["date_range"] == stored[b["id"]]["date_range"] for b in bodies)
+    assert any(b["date_range"] and b["date_range"][0] < b["date"] < b["date_range"][1] for b in bodies)
     # and every shift explained is listed: those found at a change's date or once the season is out too
     assert set(stored) == {r["id"] for r in rows}
     missing = httpx.get(live.url + "/v1/signals/sig-0000000000/causes")

@@ -244,6 +244,7 @@ def test_every_page_over_the_champions(ui: TestClient, indicators_store: dict) -
     shifts = r.text.split('id="shift-h"', 1)[1].split("</section>", 1)[0]
     assert "Why it moved" in shifts and "Not analysed" not in shifts  # every listed shift has its explanation
     assert "No convincing cause" in shifts or "(confidence" in shifts
+    assert re.search(r"between \d{4}-\d\d-\d\d and \d{4}-\d\d-\d\d", shifts)  # the dates it may lie between
     plot = re.search(r'src="(/ui/indicators/[^"]+/plot\.png)"', r.text)
     assert plot and ui.get(plot.group(1).replace("&amp;", "&")).headers["content-type"] == "image/png"
 

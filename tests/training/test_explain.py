@@ -222,8 +222,10 @@ def test_explanations_are_stored_with_the_forecaster_and_served_by_id(tmp_path: 
         lambda d: {**d, "signals": [{**d["signals"][0], "magnitude": "big"}]},
         lambda d: {**d, "signals": [{**d["signals"][0], "causes": [{"kind": "astrology", "key": "x"}]}]},
         lambda d: {**d, "signals": d["signals"][:1] * 2},
+        lambda d: {**d, "signals": [{**d["signals"][0], "date_range": ["2000-01-03", "2000-02-07"]}]},
+        lambda d: {**d, "signals": [{**d["signals"][0], "date_range": "soon"}]},
     ],
-    ids=["format", "magnitude", "cause kind", "duplicate id"],
+    ids=["format", "magnitude", "cause kind", "duplicate id", "date outside its range", "range not a list"],
 )
 def test_corrupt_explanations_are_refused_on_load(tmp_path: Path, corrupt: object) -> None:
     from ml.registry.forecaster_runtime import ForecasterRuntime
@@ -688,6 +690,9 @@ def test_a_re_dated_shift_is_served_under_the_id_the_forecaster_lists_and_listed
     assert mine[0]["verdict"] == moved["verdict"] and mine[0]["n_causes"] == len(moved["causes"])
     assert rt.causes(moved["aliases"][0])["id"] == moved["id"] == signal_id("mttr_hours/team=a", "2025-02-24")
     assert rt.causes(moved["id"])["date"] == "2025-02-24"
+    # the web page's lookup of the listed ids finds it too
+    assert rt.explanations_by_id()[mine[0]["id"]]["id"] == moved["id"]
+    assert all(r["id"] in rt.explanations_by_id() for r in rt.signals() if r["kind"] == "shift")
 
 
 def test_a_shift_found_where_another_was_moved_from_keeps_that_id_and_both_are_listed(tmp_path: Path) -> None:
