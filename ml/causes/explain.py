@@ -97,16 +97,18 @@ def date_range(
     from the residuals of the best fit) above the best one's, and ``d`` itself. On two years of weekly AR(1) noise
     (phi 0.4) with a step at a known week, 200 draws: a step of 2 noise sds is found in 147, and their ranges
     hold that week in 97% (median 7 weeks wide); one of 4 sds in all 199 found, 2 weeks wide
-    (tests/ml/test_causes_date_range.py). None when the neighbours leave no room on either side."""
+    (tests/ml/test_causes_date_range.py). None when the neighbours leave no room on either side (and, in
+    :func:`explain_signals`, for a trend change, which has no single break date)."""
     params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
     idx = pd.DatetimeIndex(s.values.index)
-    ms = grid_bars(idx, params)[0]
+    ms = max(int(grid_bars(idx, params)[0]), 1)
     prev = max([b for b in bounds if b < d], default=idx[0])
     nxt = min([b for b in bounds if b > d], default=idx[-1] + pd.Timedelta(days=1))
     a, b, at = (int(idx.searchsorted(x)) for x in (prev, nxt, d))
     if at - a < ms or b - at < ms or not np.isfinite(s.values.to_numpy(dtype=float)).any():
         return None
     y = fill_gaps(s.values.to_numpy(dtype=float))[a:b]
+    y = y - y.mean()  # sums of squares of values near their mean: no precision lost at a large level
     n = len(y)
     cs, cs2 = np.concatenate([[0.0], np.cumsum(y)]), np.concatenate([[0.0], np.cumsum(y * y)])
     p = np.arange(ms, n - ms + 1)
@@ -115,7 +117,10 @@ def date_range(
     phi, sd = residual_ar1(y - np.where(np.arange(n) < best, y[:best].mean(), y[best:].mean()), 2, 0.8)
     keep = p[sse - sse.min() <= DATE_LR * sd**2 * (1 + phi) / (1 - phi)]
     lo, hi = min(int(keep.min()), at - a), max(int(keep.max()), at - a)
-    return [str(idx[a + lo].date()), str(idx[a + hi].date())]
+    # the shift's own date too where the series has no value on it (a week missing, a weekend of a daily export
+    # of weekdays: the detector works on the regular grid)
+    day = d.date()
+    return [str(min(idx[a + lo].date(), day)), str(max(idx[a + hi].date(), day))]
 
 
 def when_text(e: dict[str, Any]) -> str:
@@ -206,7 +211,8 @@ def _explain_one(
         direction = _direction(e, 0.0 if math.isnan(mag) else mag)
     else:
         before, after, b0, a1 = _windows(s, d, bounds, cfg)
-        dated = date_range(s, d, bounds, cfg)
+        # a trend change has no single break date
+        dated = None if "trend change" in str(e.get("detail") or "") else date_range(s, d, bounds, cfg)
         if s.season is not None:
             notes.append(
                 f"measured after taking out the seasonal profile shared by the series of {s.indicator} "

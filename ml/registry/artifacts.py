@@ -15,6 +15,7 @@ anything is built from them. A failed check is an :class:`ArtifactError` naming 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -432,15 +433,16 @@ def _number(v: Any) -> bool:
 
 
 def _date_range(v: Any, date: str) -> bool:
-    """None, or two ISO dates with ``first <= date <= last`` (ISO dates compare as strings)."""
+    """None, or two ISO dates (YYYY-MM-DD) with ``first <= date <= last``."""
     if v is None:
         return True
-    return (
-        isinstance(v, list)
-        and len(v) == 2
-        and all(isinstance(x, str) and len(x) == 10 for x in v)
-        and v[0] <= date[:10] <= v[1]
-    )
+    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) and len(x) == 10 for x in v)):
+        return False
+    try:
+        first, last, day = (dt.date.fromisoformat(x) for x in (*v, date[:10]))
+    except ValueError:
+        return False
+    return first <= day <= last
 
 
 def _check_causes(path: Path) -> None:

@@ -40,7 +40,8 @@ def write_forecaster_artifacts(
 ) -> Path:
     """Forecaster artifact folder: ``bundle.json`` (every series' chosen model, backtest, forecast, signals; Prophet
     as its own JSON), ``history.csv`` (series, ds, y), ``config.json`` and, when given, ``causes.json`` (each
-    shift with its ranked causes, :func:`ml.causes.explain_signals`)."""
+    shift with its ranked causes, :func:`ml.causes.explain_signals`); checked as :class:`ForecasterRuntime` checks
+    it on load (:class:`~ml.errors.ArtifactError` otherwise)."""
     out.mkdir(parents=True, exist_ok=True)
     if explanations is not None:
         _write_json(out / CAUSES_FILE, {"format": CAUSES_FORMAT, "signals": explanations})
@@ -50,6 +51,7 @@ def write_forecaster_artifacts(
     frame.to_csv(out / "history.csv", index=False)
     _write_json(out / "config.json", dict(config))
     write_manifest(out, "forecaster")
+    check_forecaster_artifacts(out)  # what the runtime would refuse on load fails the training instead
     return out
 
 

@@ -345,8 +345,12 @@ def test_indicators(client: TestClient) -> None:
     assert (why["series"], why["date"], why["verdict"]) == ("latency_p95", SHIFT, "explained")
     assert (why["causes"][0]["kind"], why["causes"][0]["key"]) == ("slice", "team=payments")
     assert why["aliases"] == [] and isinstance(why["detail"], str)  # found where it is dated: no other id
-    first, last = why["date_range"]  # the dates it may have happened between hold its date
-    assert first <= SHIFT <= last
+    first, last = why[
+        "date_range"
+    ]  # the dates it may have happened between: a clear step, dated to a few weeks
+    assert (
+        first <= SHIFT <= last and (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days <= 28
+    ), why
     r = hit(client, "GET", t, "/v1/signals/sig-0000000000/causes")
     assert r.status_code == 404 and _json(r)["error"] == "not_found"
     t = "/v1/indicators/{series:path}/plot.png"

@@ -249,10 +249,47 @@ def test_why_it_moved_section_names_causes_and_abstentions(tmp_path: Path) -> No
     total = next(r for r in causes.rows if r[0] == "incidents")
     assert "team=payments" in total[3] and total[4] > 80 and total[5] >= 50  # the slice, in plain words
     assert abstained.title == "No convincing cause"
-    assert ["incidents/team=payments"] == [r[0] for r in abstained.rows if near(r[1], SHIFT_WEEK)]
+    assert ["incidents/team=payments"] == [r[0] for r in abstained.rows if near(r[1][:10], SHIFT_WEEK)]
     assert sec.data["signals"] and {s["id"] for s in sec.data["signals"]} <= {e["id"] for e in explanations}
     assert sec.summary.endswith(": 1 explained, 1 with no convincing cause.")
     assert causes_section(None, None).empty and not causes_section(None, None).has_content
+
+
+def test_why_it_moved_section_gives_the_dates_a_shift_may_lie_between() -> None:
+    from training.report_sections import causes_section
+
+    shift = {
+        "id": "sig-1",
+        "series": "incidents",
+        "date": "2025-03-03",
+        "date_range": ["2025-02-17", "2025-03-17"],
+        "direction": "increase",
+        "magnitude": 4.0,
+        "verdict": "explained",
+        "causes": [
+            {
+                "kind": "slice",
+                "key": "team=a",
+                "summary": "team=a rose",
+                "contribution": 0.9,
+                "confidence": 0.9,
+            }
+        ],
+    }
+    sure = {**shift, "id": "sig-2", "series": "reopens", "date_range": ["2025-03-03", "2025-03-03"]}
+
+    class Runtime:
+        history = pd.DataFrame({"ds": [pd.Timestamp("2025-06-30")]})
+
+        def explanations(self) -> list[dict[str, object]]:
+            return [shift, sure]
+
+        def signals(self) -> list[dict[str, object]]:
+            return []
+
+    (table, _) = causes_section(Runtime(), "1").tables
+    dates = {r[0]: r[1] for r in table.rows}
+    assert dates == {"incidents": "2025-03-03 (between 2025-02-17 and 2025-03-17)", "reopens": "2025-03-03"}
 
 
 @pytest.mark.slow
