@@ -210,8 +210,8 @@ def oracle_z(rows: pd.DataFrame, indicators: pd.DataFrame, folder: Path) -> list
     cfg = ExplainConfig()
     out = []
     for r in rows.itertuples():
-        y = series_values(frame, r.series, is_mean_indicator(r.series.split("/")[0], cfg))
         indicator = r.series.split("/")[0]
+        y = series_values(frame, r.series, is_mean_indicator(indicator, cfg))
         mine = shifts[shifts.series == r.series] if "/" in r.series else shifts[shifts.indicator == indicator]
         d = pd.Timestamp(r.date)
         true = sorted({pd.Timestamp(x) for x in mine.date} - {d})
@@ -232,25 +232,30 @@ def series_values(frame: pd.DataFrame, series: str, mean: bool) -> pd.Series:
     return (g.mean() if mean else g.sum()).sort_index()
 
 
+def pelt_bic(y: pd.Series, penalty: float = 2.0, floor: float = 0.0) -> list[pd.Timestamp]:
+    """A standard blind detector, the baseline of detection: the dates of the change points PELT finds in ``y``
+    with a BIC penalty (``penalty`` sd^2 log n, sd from the MAD of the differences, at least ``floor``; segments
+    of at least 4 points)."""
+    from ml.indicators.changepoints import mad_sd, pelt_l2
+
+    v = y.to_numpy(dtype=float)
+    sd = max(mad_sd(np.diff(v)) / math.sqrt(2), floor)
+    cps = pelt_l2(v, penalty * sd**2 * math.log(len(v)), 4) if sd > 0 else []
+    return [pd.Timestamp(y.index[c]) for c in cps]
+
+
 def blind_shifts(indicators: pd.DataFrame, penalty: float = 2.0) -> dict[str, list[pd.Timestamp]]:
-    """A standard blind detector, the baseline of detection: PELT with a BIC penalty (``penalty`` sd^2 log n, sd
-    from the MAD of the weekly differences, segments of at least 4 weeks) on every team series and aggregate; the
-    change points' dates by series."""
+    """:func:`pelt_bic` on every team series and aggregate; the change points' dates by series."""
     from ml.causes.aggregates import is_mean_indicator
     from ml.causes.cause import ExplainConfig
-    from ml.indicators.changepoints import mad_sd, pelt_l2
 
     frame = indicators.assign(ds=pd.to_datetime(indicators.ds))
     cfg = ExplainConfig()
     names = [f"{i}/team={t}" for i, t in sorted(set(zip(frame.indicator, frame.team, strict=True)))]
-    out = {}
-    for sid in [*sorted(frame.indicator.unique()), *names]:
-        y = series_values(frame, sid, is_mean_indicator(sid.split("/")[0], cfg))
-        v = y.to_numpy(dtype=float)
-        sd = mad_sd(np.diff(v)) / math.sqrt(2)
-        cps = pelt_l2(v, penalty * sd**2 * math.log(len(v)), 4) if sd > 0 else []
-        out[sid] = [pd.Timestamp(y.index[c]) for c in cps]
-    return out
+    return {
+        sid: pelt_bic(series_values(frame, sid, is_mean_indicator(sid.split("/")[0], cfg)), penalty)
+        for sid in [*sorted(frame.indicator.unique()), *names]
+    }
 
 
 def blind_line(rows: pd.DataFrame, n_cps: int, n_false: int, n_half: int, n_half_false: int) -> str:

@@ -61,10 +61,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_causes import GITHUB, cpu_seconds, github_frames  # noqa: E402
+from bench_causes import GITHUB, cpu_seconds, github_frames, pelt_bic  # noqa: E402
 
 from ml.causes import explain_signals  # noqa: E402
-from ml.indicators.changepoints import mad_sd, pelt_l2  # noqa: E402
+from ml.indicators.changepoints import mad_sd  # noqa: E402
 
 TOL_DAYS = 14
 MARGIN = 30  # weeks between D and either end of the window
@@ -128,11 +128,7 @@ def blind_baseline(
     """A standard blind pipeline, not told the date: PELT with a BIC penalty (2 sd^2 log n, sd from the MAD of
     the weekly differences, segments of at least 4 weeks) on the total's weekly counts; (a change point within
     ``TOL_DAYS`` of ``d``, the component :func:`baseline` names at the nearest one)."""
-    total = window.groupby("ds").y.sum().sort_index()
-    y = total.to_numpy(dtype=float)
-    sd = max(mad_sd(np.diff(y)) / math.sqrt(2), 0.5)
-    cps = pelt_l2(y, 2.0 * sd**2 * math.log(len(y)), 4)
-    dates = [pd.Timestamp(total.index[c]) for c in cps]
+    dates = pelt_bic(window.groupby("ds").y.sum().sort_index(), floor=0.5)
     hits = [x for x in dates if abs((x - d).days) <= TOL_DAYS]
     if not hits:
         return False, None

@@ -474,7 +474,7 @@ def explanations_table(signals: Sequence[dict[str, Any]], top: int = 3) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
-    from ml.causes import when_text
+    from ml.causes import when_text  # ml.causes.explain imports scipy: not at the CLI's start-up
 
     table = Table(
         title="Why it moved: candidate causes of each shift (newest first)",

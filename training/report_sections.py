@@ -145,6 +145,8 @@ def _change(e: dict[str, Any]) -> str:
 
 def causes_section(runtime: Any | None, version: str | None, weeks: int = 26) -> Section:
     """Recent shifts with their top causes in plain words, and the shifts with no convincing cause."""
+    from ml.causes import when_text  # imports scipy: only when the report is written
+
     sec = Section(
         id="causes",
         title="3. Why it moved",
@@ -169,8 +171,6 @@ def causes_section(runtime: Any | None, version: str | None, weeks: int = 26) ->
     heading = f"Shifts since {start.date().isoformat()}" if window else f"The {len(recent)} latest shifts"
     explained = [e for e in recent if e["verdict"] == "explained"]
     abstained = [e for e in recent if e["verdict"] != "explained"]
-    from ml.causes import when_text
-
     rows = [
         [
             e["series"],
@@ -187,8 +187,14 @@ def causes_section(runtime: Any | None, version: str | None, weeks: int = 26) ->
         sec.tables.append(
             Table(
                 f"{heading} and their most likely causes",
-                ["series", "date (range it may lie in)", "change", "cause", "share of the change (%)"]
-                + ["confidence (%)"],
+                [
+                    "series",
+                    "date (range it may lie in)",
+                    "change",
+                    "cause",
+                    "share of the change (%)",
+                    "confidence (%)",
+                ],
                 rows,
                 note="Up to two causes per shift, most confident first; `recur explain` lists every candidate with "
                 "its evidence.",

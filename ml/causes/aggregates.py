@@ -34,6 +34,7 @@ from ml.causes.cause import ExplainConfig
 from ml.errors import InputError
 from ml.indicators.changepoints import _segment_means, ar1_mean_variance, residual_ar1
 from ml.indicators.completion import UNSET, complete_counts, looks_like_mean, weekly_anchors
+from ml.indicators.events import is_trend_change
 from ml.indicators.signals import detect_signals, per_week_bars
 from ml.io.schemas import key_part
 
@@ -67,7 +68,6 @@ REDATE_SHARE = 1 / 2
 MIN_POINTS = 12
 #: Share of the detector's size bar (``min_shift_sigma``) a carried shift must reach on the aggregate.
 CARRY_SIGMA = 0.5
-_DETECTOR_DEFAULTS: dict[str, Any] = {"min_segment": 4, "min_confidence": 0.95, "min_shift_sigma": 1.0}
 
 
 @dataclass
@@ -351,9 +351,7 @@ def _steps(events: list[dict[str, Any]]) -> dict[str, list[tuple[pd.Timestamp, f
     by_series: dict[str, list[tuple[pd.Timestamp, float]]] = {}
     for e in events:
         mag = e.get("magnitude")
-        step = (
-            0.0 if "trend change" in str(e.get("detail") or "") or not isinstance(mag, int | float) else mag
-        )
+        step = 0.0 if is_trend_change(e) or not isinstance(mag, int | float) else mag
         by_series.setdefault(str(e["series"]), []).append((pd.Timestamp(str(e["date"])[:10]), float(step)))
     return by_series
 
@@ -407,7 +405,7 @@ def redate_shifts(
     search, which lands weeks off on a gradual move. A moved event keeps its detected date in ``redated_from`` and
     is not moved again. A change-log entry is no such anchor: its effect comes 0-3 weeks later.
     """
-    params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
+    params = cfg.detector_params()
     near, far = pd.Timedelta(days=CARRY_DAYS), pd.Timedelta(days=REDATE_DAYS)
     own: dict[str, list[pd.Timestamp]] = {}
     for e in events:
@@ -423,7 +421,7 @@ def redate_shifts(
             or not marks
             or e.get("redated_from")  # moved already (to an experiment's start)
             or any(abs(a - o) <= near for a, _ in marks)
-            or "trend change" in str(e.get("detail") or "")
+            or is_trend_change(e)
             or not isinstance(mag, int | float)
         ):
             out.append(e)
@@ -503,7 +501,7 @@ def carried_shifts(
     shifts, found by the detector or carried here (the smallest aggregates go first), are tested the same way: a
     team whose services each rose too little to be found can still move the team's sum, and so the total.
     """
-    params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
+    params = cfg.detector_params()
     by_series = _steps(events)
     out: list[dict[str, Any]] = []
     # the smallest aggregates first, so that a total also tests the dates its inner aggregates' shifts were carried to

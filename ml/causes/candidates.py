@@ -35,7 +35,6 @@ import pandas as pd
 from scipy import stats
 
 from ml.causes.aggregates import (
-    _DETECTOR_DEFAULTS,
     CARRY_DAYS,
     CARRY_SIGMA,
     MIN_POINTS,
@@ -248,7 +247,7 @@ def _test(
     cfg: ExplainConfig,
 ) -> list[tuple[float, dict[str, Any], tuple[Candidate, SeriesData, pd.Timestamp]]]:
     """(p-value, shift event, the test) of each test that passes (see the module docstring)."""
-    params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
+    params = cfg.detector_params()
     near = pd.Timedelta(days=CARRY_DAYS)
     found: list[tuple[float, dict[str, Any], tuple[Candidate, SeriesData, pd.Timestamp]]] = []
     for c, s, d in tests:

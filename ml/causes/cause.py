@@ -61,6 +61,12 @@ class ExplainConfig:
     signal_params: dict[str, Any] = field(default_factory=dict)
     shared_season: bool = True
 
+    def detector_params(self) -> dict[str, Any]:
+        """The detector's bars that the targeted tests meet too: ``min_segment``, ``min_confidence`` and
+        ``min_shift_sigma``, from ``signal_params`` or the detector's defaults."""
+        defaults: dict[str, Any] = {"min_segment": 4, "min_confidence": 0.95, "min_shift_sigma": 1.0}
+        return {k: self.signal_params.get(k, v) for k, v in defaults.items()}
+
 
 @dataclass
 class Cause:

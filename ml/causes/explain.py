@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 
 from ml.causes.aggregates import (
-    _DETECTOR_DEFAULTS,
     SeriesData,
     build_series,
     detect_shifts,
@@ -58,8 +57,9 @@ from ml.causes.season import adjust_for_season, step_days
 from ml.causes.slices import slice_causes
 from ml.errors import InputError
 from ml.experiments.hygiene import ExperimentSpan, Overlap, find_overlaps
-from ml.indicators.changepoints import residual_ar1
+from ml.indicators.changepoints import _segment_means, residual_ar1
 from ml.indicators.completion import service_owners
+from ml.indicators.events import is_trend_change
 from ml.indicators.grid import fill_gaps
 from ml.io.schemas import parse_series_key, readable
 
@@ -99,22 +99,23 @@ def date_range(
     hold that week in 97% (median 7 weeks wide); one of 4 sds in all 199 found, 2 weeks wide
     (tests/ml/test_causes_date_range.py). None when the neighbours leave no room on either side (and, in
     :func:`explain_signals`, for a trend change, which has no single break date)."""
-    params = {**_DETECTOR_DEFAULTS, **{k: v for k, v in cfg.signal_params.items() if k in _DETECTOR_DEFAULTS}}
+    params = cfg.detector_params()
     idx = pd.DatetimeIndex(s.values.index)
     ms = max(int(grid_bars(idx, params)[0]), 1)
     prev = max([b for b in bounds if b < d], default=idx[0])
     nxt = min([b for b in bounds if b > d], default=idx[-1] + pd.Timedelta(days=1))
     a, b, at = (int(idx.searchsorted(x)) for x in (prev, nxt, d))
-    if at - a < ms or b - at < ms or not np.isfinite(s.values.to_numpy(dtype=float)).any():
+    values = s.values.to_numpy(dtype=float)
+    if at - a < ms or b - at < ms or not np.isfinite(values).any():
         return None
-    y = fill_gaps(s.values.to_numpy(dtype=float))[a:b]
+    y = fill_gaps(values)[a:b]
     y = y - y.mean()  # sums of squares of values near their mean: no precision lost at a large level
     n = len(y)
     cs, cs2 = np.concatenate([[0.0], np.cumsum(y)]), np.concatenate([[0.0], np.cumsum(y * y)])
     p = np.arange(ms, n - ms + 1)
     sse = cs2[p] - cs[p] ** 2 / p + (cs2[n] - cs2[p]) - (cs[n] - cs[p]) ** 2 / (n - p)
     best = int(p[np.argmin(sse)])
-    phi, sd = residual_ar1(y - np.where(np.arange(n) < best, y[:best].mean(), y[best:].mean()), 2, 0.8)
+    phi, sd = residual_ar1(y - _segment_means(y, [best]), 2, 0.8)
     keep = p[sse - sse.min() <= DATE_LR * sd**2 * (1 + phi) / (1 - phi)]
     lo, hi = min(int(keep.min()), at - a), max(int(keep.max()), at - a)
     # the shift's own date too where the series has no value on it (a week missing, a weekend of a daily export
@@ -211,8 +212,7 @@ def _explain_one(
         direction = _direction(e, 0.0 if math.isnan(mag) else mag)
     else:
         before, after, b0, a1 = _windows(s, d, bounds, cfg)
-        # a trend change has no single break date
-        dated = None if "trend change" in str(e.get("detail") or "") else date_range(s, d, bounds, cfg)
+        dated = None if is_trend_change(e) else date_range(s, d, bounds, cfg)  # a kink has no single date
         if s.season is not None:
             notes.append(
                 f"measured after taking out the seasonal profile shared by the series of {s.indicator} "

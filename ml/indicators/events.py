@@ -23,6 +23,11 @@ EVENT_FIELDS: tuple[str, ...] = (
 )
 
 
+def is_trend_change(event: Mapping[str, Any]) -> bool:
+    """A ``shift`` the detector reports for a change in slope (a kink), not in level: it has no single date or step."""
+    return "trend change" in str(event.get("detail") or "")
+
+
 def rank_events(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Sort by confidence, then shifts before outliers, then absolute size; number them from 1."""
 

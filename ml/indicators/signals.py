@@ -76,7 +76,7 @@ from ml.indicators.changepoints import (
     sparse_counts,
     to_count_scale,
 )
-from ml.indicators.events import EVENT_FIELDS, rank_events
+from ml.indicators.events import EVENT_FIELDS, is_trend_change, rank_events
 from ml.indicators.grid import NOMINAL_SEASON, fill_gaps, to_grid
 from ml.indicators.monitoring import MonitorConfig, monitor
 
@@ -515,7 +515,7 @@ class ChangeDetector:
         means its levels stand for, an outlier's expected value too, a trend change what it adds by the end."""
         inv = from_count_scale
         for e in self.shifts_:
-            if str(e["detail"]).startswith("trend change"):  # what the kink adds to the last point's mean
+            if is_trend_change(e):  # what the kink adds to the last point's mean
                 at = float(self.level_[-1] + self.trend_[-1])
                 e["magnitude"] = inv(at + e["magnitude"]) - inv(at)
                 e["detail"] = (
